@@ -1,0 +1,20 @@
+/*
+ * handlers: one function per route. Each reads the request (request.h),
+ * calls the service and queues exactly one response. The route table that
+ * maps paths and methods to them is in server.c.
+ */
+#ifndef MEMORYD_API_HANDLERS_H
+#define MEMORYD_API_HANDLERS_H
+
+#include "request.h"
+
+enum MHD_Result h_healthz(struct request *r);
+enum MHD_Result h_readyz(struct request *r);
+
+enum MHD_Result h_checkpoint_put(struct request *r);
+enum MHD_Result h_checkpoint_list(struct request *r);
+enum MHD_Result h_checkpoint_get(struct request *r);
+enum MHD_Result h_checkpoint_delete(struct request *r);
+enum MHD_Result h_checkpoint_writes(struct request *r);
+
+#endif

@@ -1,0 +1,185 @@
+#include "request.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/ids.h"
+#include "../common/log.h"
+#include "../common/xalloc.h"
+
+unsigned mem_errcode_status(enum mem_errcode code)
+{
+	switch (code) {
+	case MEM_OK:
+		return 200;
+	case MEM_EINVALID_JSON:
+	case MEM_EINVALID_FIELD:
+	case MEM_EMISSING_FIELD:
+		return 400;
+	case MEM_ENOT_FOUND:
+		return 404;
+	case MEM_ECONFLICT:
+		return 409;
+	case MEM_ETOO_LARGE:
+		return 413;
+	case MEM_EUNAVAILABLE:
+		return 503;
+	case MEM_EINTERNAL:
+		return 500;
+	}
+	return 500;
+}
+
+static enum MHD_Result queue(struct request *r, unsigned status, struct MHD_Response *resp)
+{
+	MHD_add_response_header(resp, "X-Request-Id", r->request_id);
+	if (status == 503)
+		MHD_add_response_header(resp, "Retry-After", "1");
+	enum MHD_Result ret = MHD_queue_response(r->conn, status, resp);
+	MHD_destroy_response(resp);
+	r->status = (int)status;
+	r->responded = true;
+	return ret;
+}
+
+enum MHD_Result respond_raw(struct request *r, unsigned status, char *body, size_t len)
+{
+	struct MHD_Response *resp;
+	if (body) {
+		resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+		MHD_add_response_header(resp, "Content-Type", "application/json");
+	} else {
+		resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+	}
+	return queue(r, status, resp);
+}
+
+enum MHD_Result respond_json(struct request *r, unsigned status, json_t *json)
+{
+	char *text = json_dumps(json, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(6));
+	json_decref(json);
+	if (!text)
+		return respond_errorf(r, MEM_EINTERNAL, NULL, "cannot encode the response");
+	return respond_raw(r, status, text, strlen(text));
+}
+
+enum MHD_Result respond_error(struct request *r, const struct mem_error *err)
+{
+	unsigned status = mem_errcode_status(err->code);
+	json_t *e = json_pack("{s:s, s:s, s:s}", "code", mem_errcode_name(err->code), "message",
+	                      err->message, "request_id", r->request_id);
+	if (!e) /* message not UTF-8: cannot happen for our own text, but be safe */
+		e = json_pack("{s:s, s:s, s:s}", "code", mem_errcode_name(err->code), "message",
+		              "error", "request_id", r->request_id);
+	if (err->field[0])
+		json_object_set_new(e, "field", json_string(err->field));
+	if (status >= 500)
+		log_at(status == 503 ? LOG_WARN : LOG_ERROR, r->request_id, "request failed",
+		       LF_STR("route", r->route), LF_INT("status", status),
+		       LF_STR("error", err->message));
+	return respond_json(r, status, json_pack("{s:o}", "error", e));
+}
+
+enum MHD_Result respond_errorf(struct request *r, enum mem_errcode code, const char *field,
+                               const char *fmt, ...)
+{
+	struct mem_error err = {.code = code};
+	snprintf(err.field, sizeof(err.field), "%s", field ? field : "");
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err.message, sizeof(err.message), fmt, ap);
+	va_end(ap);
+	return respond_error(r, &err);
+}
+
+int query_param(struct request *r, const char *name, char **out, struct mem_error *err)
+{
+	*out = NULL;
+	const char *raw = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+	if (!raw)
+		return 0;
+	size_t n;
+	char *v = url_decode(raw, strlen(raw), true, &n);
+	if (!v)
+		return mem_fail(err, MEM_EINVALID_FIELD, name,
+		                "query parameter %s has a bad percent-escape", name);
+	if (strlen(v) != n) {
+		free(v);
+		return mem_fail(err, MEM_EINVALID_FIELD, name,
+		                "query parameter %s contains a NUL byte", name);
+	}
+	*out = v;
+	return 0;
+}
+
+json_t *body_json_object(struct request *r, struct mem_error *err)
+{
+	json_error_t je;
+	if (!r->body.len) {
+		mem_fail(err, MEM_EINVALID_JSON, NULL,
+		         "the request body is empty: send a JSON object");
+		return NULL;
+	}
+	json_t *j = json_loadb(r->body.data, r->body.len, JSON_REJECT_DUPLICATES, &je);
+	if (!j) {
+		mem_fail(err, MEM_EINVALID_JSON, NULL,
+		         "the body is not valid JSON: %s (line %d, column %d)", je.text, je.line,
+		         je.column);
+		return NULL;
+	}
+	if (!json_is_object(j)) {
+		json_decref(j);
+		mem_fail(err, MEM_EINVALID_JSON, NULL, "the body must be a JSON object");
+		return NULL;
+	}
+	return j;
+}
+
+static int absent(const char *key, bool required, struct mem_error *err)
+{
+	if (required)
+		return mem_fail(err, MEM_EMISSING_FIELD, key, "%s is required", key);
+	return 0;
+}
+
+int json_req_string(json_t *obj, const char *key, bool required, const char **out,
+                    struct mem_error *err)
+{
+	json_t *v = json_object_get(obj, key);
+	*out = NULL;
+	if (!v || (json_is_null(v) && !required))
+		return absent(key, required, err);
+	if (!json_is_string(v))
+		return mem_fail(err, MEM_EINVALID_FIELD, key, "%s must be a string", key);
+	if (strlen(json_string_value(v)) != json_string_length(v))
+		return mem_fail(err, MEM_EINVALID_FIELD, key, "%s must not contain NUL", key);
+	*out = json_string_value(v);
+	return 0;
+}
+
+int json_req_object(json_t *obj, const char *key, bool required, json_t **out,
+                    struct mem_error *err)
+{
+	json_t *v = json_object_get(obj, key);
+	*out = NULL;
+	if (!v || (json_is_null(v) && !required))
+		return absent(key, required, err);
+	if (!json_is_object(v))
+		return mem_fail(err, MEM_EINVALID_FIELD, key, "%s must be a JSON object", key);
+	*out = v;
+	return 0;
+}
+
+int json_req_array(json_t *obj, const char *key, bool required, json_t **out, struct mem_error *err)
+{
+	json_t *v = json_object_get(obj, key);
+	*out = NULL;
+	if (!v || (json_is_null(v) && !required))
+		return absent(key, required, err);
+	if (!json_is_array(v))
+		return mem_fail(err, MEM_EINVALID_FIELD, key, "%s must be an array", key);
+	*out = v;
+	return 0;
+}

@@ -1,0 +1,70 @@
+/*
+ * request: one HTTP request as the handlers see it, and the helpers they use
+ * to read its parts (path parameters, query, JSON body) and to answer.
+ *
+ * api/ speaks HTTP and JSON only: handlers turn a request into a call of the
+ * service (service/service.h) and its result into JSON. They never talk to a
+ * store.
+ */
+#ifndef MEMORYD_API_REQUEST_H
+#define MEMORYD_API_REQUEST_H
+
+#include <jansson.h>
+#include <microhttpd.h>
+#include <stdbool.h>
+#include <time.h>
+
+#include "../common/buf.h"
+#include "../common/error.h"
+
+struct service;
+struct config;
+
+#define MAX_PATH_PARAMS 4
+
+struct request {
+	struct MHD_Connection *conn;
+	const char *method;
+	const char *url; /* raw, not percent-decoded */
+	char request_id[129];
+	const char *tenant; /* the X-Tenant-Id header or "default" */
+	struct buf body;
+	bool body_too_large;
+	bool responded;
+	int status;                    /* of the response queued, for the access log */
+	const char *route;             /* template, e.g. "/checkpoints/{thread_id}" */
+	char *params[MAX_PATH_PARAMS]; /* decoded path parameters, owned */
+	struct timespec start;
+	struct service *svc;
+	const struct config *cfg;
+};
+
+/* Queue a JSON response; steals body (a JSON text, may be NULL for none). */
+enum MHD_Result respond_raw(struct request *r, unsigned status, char *body, size_t len);
+/* Queue json as the response; steals the reference. */
+enum MHD_Result respond_json(struct request *r, unsigned status, json_t *json);
+/* Queue the error body {"error": {code, message, request_id[, field]}} with
+ * the status that err->code maps to (503 adds Retry-After). */
+enum MHD_Result respond_error(struct request *r, const struct mem_error *err);
+enum MHD_Result respond_errorf(struct request *r, enum mem_errcode code, const char *field,
+                               const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* A query parameter, percent-decoded into a fresh string (caller frees);
+ * NULL when absent. -1 and err on a bad escape. */
+int query_param(struct request *r, const char *name, char **out, struct mem_error *err);
+
+/* Parse the body as a JSON object; NULL and err when it is not one. */
+json_t *body_json_object(struct request *r, struct mem_error *err);
+
+/* Field readers: 0 with *out set (NULL when absent and optional), or -1 with
+ * err naming the field. Strings are borrowed from obj. */
+int json_req_string(json_t *obj, const char *key, bool required, const char **out,
+                    struct mem_error *err);
+int json_req_object(json_t *obj, const char *key, bool required, json_t **out,
+                    struct mem_error *err);
+int json_req_array(json_t *obj, const char *key, bool required, json_t **out,
+                   struct mem_error *err);
+
+unsigned mem_errcode_status(enum mem_errcode code);
+
+#endif

@@ -1,0 +1,392 @@
+#include "server.h"
+
+#include <arpa/inet.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "../common/ids.h"
+#include "../common/log.h"
+#include "../common/xalloc.h"
+#include "../service/service.h"
+#include "handlers.h"
+#include "request.h"
+
+struct http_server {
+	struct MHD_Daemon *d;
+	const struct config *cfg;
+	struct service *svc;
+};
+
+enum method { M_GET = 1, M_POST = 2, M_PUT = 4, M_DELETE = 8, M_PATCH = 16, M_HEAD = 32 };
+
+struct route {
+	const char *pattern; /* segments; "{name}" matches one non-empty segment */
+	unsigned method;
+	enum MHD_Result (*handler)(struct request *r);
+	bool body; /* takes a JSON body */
+};
+
+/* Every route memoryd serves. Keep openapi.yaml in step with this table. */
+static const struct route routes[] = {
+    {"/healthz", M_GET, h_healthz, false},
+    {"/readyz", M_GET, h_readyz, false},
+    {"/checkpoints", M_GET, h_checkpoint_list, false},
+    {"/checkpoints", M_POST, h_checkpoint_put, true},
+    {"/checkpoints/{thread_id}", M_GET, h_checkpoint_get, false},
+    {"/checkpoints/{thread_id}", M_DELETE, h_checkpoint_delete, false},
+    {"/checkpoints/{thread_id}/writes", M_POST, h_checkpoint_writes, true},
+};
+
+#define NROUTES (sizeof(routes) / sizeof(routes[0]))
+
+static unsigned method_bit(const char *m)
+{
+	static const struct {
+		const char *name;
+		unsigned bit;
+	} map[] = {{"GET", M_GET},       {"POST", M_POST},   {"PUT", M_PUT},
+	           {"DELETE", M_DELETE}, {"PATCH", M_PATCH}, {"HEAD", M_HEAD}};
+	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+		if (!strcmp(m, map[i].name))
+			return map[i].bit;
+	return 0;
+}
+
+/* Match the raw path against pattern; on success the decoded parameters are
+ * stored in params (caller frees). 1 match, 0 no match, -1 bad escape. */
+static int match(const char *pattern, const char *path, char **params)
+{
+	const char *p = pattern, *u = path;
+	int np = 0;
+	size_t qlen = strcspn(u, "?");
+	const char *uend = u + qlen;
+	while (*p && u < uend) {
+		if (*p != '/' || *u != '/')
+			goto no;
+		p++;
+		u++;
+		size_t pl = strcspn(p, "/");
+		const char *useg_end = memchr(u, '/', (size_t)(uend - u));
+		if (!useg_end)
+			useg_end = uend;
+		size_t ul = (size_t)(useg_end - u);
+		if (p[0] == '{') {
+			if (!ul)
+				goto no;
+			size_t dl;
+			char *v = url_decode(u, ul, false, &dl);
+			if (!v || strlen(v) != dl) {
+				free(v);
+				for (int i = 0; i < np; i++)
+					free(params[i]), params[i] = NULL;
+				return -1;
+			}
+			params[np++] = v;
+		} else if (pl != ul || strncmp(p, u, pl)) {
+			goto no;
+		}
+		p += pl;
+		u = useg_end;
+	}
+	if (*p || u != uend) {
+		/* Tolerate one trailing slash. */
+		if (!*p && u + 1 == uend && *u == '/')
+			return 1;
+		goto no;
+	}
+	return 1;
+no:
+	for (int i = 0; i < np; i++)
+		free(params[i]), params[i] = NULL;
+	return 0;
+}
+
+static void new_request_id(char out[33])
+{
+	unsigned char rnd[16];
+	static const char hex[] = "0123456789abcdef";
+	if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd))
+		for (size_t i = 0; i < sizeof(rnd); i++)
+			rnd[i] = (unsigned char)rand();
+	for (int i = 0; i < 16; i++) {
+		out[2 * i] = hex[rnd[i] >> 4];
+		out[2 * i + 1] = hex[rnd[i] & 15];
+	}
+	out[32] = '\0';
+}
+
+static bool request_id_ok(const char *s)
+{
+	size_t n = strlen(s);
+	if (!n || n > 128)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (s[i] < 0x21 || s[i] > 0x7e)
+			return false;
+	return true;
+}
+
+static bool is_json_type(const char *ct)
+{
+	while (*ct == ' ')
+		ct++;
+	size_t n = strlen("application/json");
+	if (strncasecmp(ct, "application/json", n))
+		return false;
+	return ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ';
+}
+
+static struct request *request_new(struct http_server *s, struct MHD_Connection *conn,
+                                   const char *url, const char *method)
+{
+	struct request *r = xcalloc(1, sizeof(*r));
+	clock_gettime(CLOCK_MONOTONIC, &r->start);
+	r->conn = conn;
+	r->url = url;
+	r->method = method;
+	r->svc = s->svc;
+	r->cfg = s->cfg;
+	r->route = "unmatched";
+	const char *rid = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id");
+	if (rid && request_id_ok(rid))
+		snprintf(r->request_id, sizeof(r->request_id), "%s", rid);
+	else
+		new_request_id(r->request_id);
+	const char *tenant = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Tenant-Id");
+	r->tenant = tenant ? tenant : "default";
+	return r;
+}
+
+static void request_free(struct request *r)
+{
+	if (!r)
+		return;
+	for (int i = 0; i < MAX_PATH_PARAMS; i++)
+		free(r->params[i]);
+	buf_release(&r->body);
+	free(r);
+}
+
+/* Find the route; on a path match with the wrong method fill allow. */
+static const struct route *route_find(struct request *r, char *allow, size_t allow_len,
+                                      struct mem_error *err)
+{
+	unsigned m = method_bit(r->method);
+	bool path_matched = false;
+	allow[0] = '\0';
+	for (size_t i = 0; i < NROUTES; i++) {
+		char *params[MAX_PATH_PARAMS] = {0};
+		int rc = match(routes[i].pattern, r->url, params);
+		if (rc < 0) {
+			mem_fail(err, MEM_EINVALID_FIELD, "path",
+			         "the path has a bad percent-escape or a NUL byte");
+			return NULL;
+		}
+		if (!rc)
+			continue;
+		if (routes[i].method == m || (m == M_HEAD && routes[i].method == M_GET)) {
+			memcpy(r->params, params, sizeof(params));
+			r->route = routes[i].pattern;
+			return &routes[i];
+		}
+		for (int k = 0; k < MAX_PATH_PARAMS; k++)
+			free(params[k]);
+		if (!path_matched)
+			r->route = routes[i].pattern;
+		path_matched = true;
+		const char *name = routes[i].method == M_GET     ? "GET, HEAD"
+		                   : routes[i].method == M_POST  ? "POST"
+		                   : routes[i].method == M_PUT   ? "PUT"
+		                   : routes[i].method == M_PATCH ? "PATCH"
+		                                                 : "DELETE";
+		size_t len = strlen(allow);
+		snprintf(allow + len, allow_len - len, "%s%s", len ? ", " : "", name);
+	}
+	if (path_matched)
+		mem_fail(err, MEM_EINVALID_FIELD, NULL,
+		         "method %s is not allowed here; allowed: %s", r->method, allow);
+	else
+		mem_fail(err, MEM_ENOT_FOUND, NULL, "no resource at %.120s", r->url);
+	return NULL;
+}
+
+static enum MHD_Result respond_405(struct request *r, const char *allow, const char *msg)
+{
+	json_t *e = json_pack("{s:{s:s, s:s, s:s}}", "error", "code", "method_not_allowed",
+	                      "message", msg, "request_id", r->request_id);
+	char *text = json_dumps(e, JSON_COMPACT);
+	json_decref(e);
+	struct MHD_Response *resp =
+	    MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+	MHD_add_response_header(resp, "Content-Type", "application/json");
+	MHD_add_response_header(resp, "Allow", allow);
+	MHD_add_response_header(resp, "X-Request-Id", r->request_id);
+	enum MHD_Result ret = MHD_queue_response(r->conn, 405, resp);
+	MHD_destroy_response(resp);
+	r->status = 405;
+	r->responded = true;
+	return ret;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
+{
+	struct http_server *s = cls;
+	struct request *r = *con_cls;
+	(void)version;
+
+	if (!r) {
+		/* First call: headers only. Refuse early what we will not read. */
+		r = request_new(s, conn, url, method);
+		*con_cls = r;
+		const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+		                                             MHD_HTTP_HEADER_CONTENT_LENGTH);
+		if (cl && strtoull(cl, NULL, 10) > (unsigned long long)s->cfg->max_body_bytes)
+			return respond_errorf(r, MEM_ETOO_LARGE, NULL,
+			                      "the body is larger than MAX_BODY_BYTES (%ld bytes)",
+			                      s->cfg->max_body_bytes);
+		return MHD_YES;
+	}
+	if (r->responded) {
+		*upload_data_size = 0; /* discard the rest of a refused body */
+		return MHD_YES;
+	}
+	if (*upload_data_size) {
+		if (r->body.len + *upload_data_size > (size_t)s->cfg->max_body_bytes) {
+			r->body_too_large = true;
+			buf_release(&r->body);
+		}
+		if (!r->body_too_large)
+			buf_append(&r->body, upload_data, *upload_data_size);
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+
+	/* The whole request is here. */
+	if (r->body_too_large)
+		return respond_errorf(r, MEM_ETOO_LARGE, NULL,
+		                      "the body is larger than MAX_BODY_BYTES (%ld bytes)",
+		                      s->cfg->max_body_bytes);
+	struct mem_error err = {0};
+	char allow[64];
+	const struct route *rt = route_find(r, allow, sizeof(allow), &err);
+	if (!rt) {
+		if (allow[0])
+			return respond_405(r, allow, err.message);
+		return respond_error(r, &err);
+	}
+	if (service_check_tenant(r->tenant, &err) < 0)
+		return respond_error(r, &err);
+	if (rt->body) {
+		const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+		                                             MHD_HTTP_HEADER_CONTENT_TYPE);
+		if (!ct || !is_json_type(ct)) {
+			json_t *e = json_pack("{s:{s:s, s:s, s:s}}", "error", "code",
+			                      "unsupported_media_type", "message",
+			                      "send the body as Content-Type: application/json",
+			                      "request_id", r->request_id);
+			return respond_json(r, 415, e);
+		}
+	}
+	return rt->handler(r);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+	(void)cls;
+	(void)conn;
+	struct request *r = *con_cls;
+	if (!r)
+		return;
+	struct timespec end;
+	clock_gettime(CLOCK_MONOTONIC, &end);
+	double ms = (double)(end.tv_sec - r->start.tv_sec) * 1e3 +
+	            (double)(end.tv_nsec - r->start.tv_nsec) / 1e6;
+	log_at(r->status >= 500 ? LOG_WARN : LOG_INFO, r->request_id, "request",
+	       LF_STR("method", r->method), LF_STR("route", r->route), LF_INT("status", r->status),
+	       LF_DBL("duration_ms", ms), LF_STR("tenant", r->tenant),
+	       LF_BOOL("completed", toe == MHD_REQUEST_TERMINATED_COMPLETED_OK));
+	request_free(r);
+	*con_cls = NULL;
+}
+
+/* Keep the URL as sent: path parameters and query values are decoded by us,
+ * so an encoded '/' inside a thread id stays inside it. */
+static size_t keep_escaped(void *cls, struct MHD_Connection *c, char *s)
+{
+	(void)cls;
+	(void)c;
+	return strlen(s);
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	(void)cls;
+	char msg[256];
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	size_t n = strlen(msg);
+	while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+		msg[--n] = '\0';
+	log_warn(NULL, "http", LF_STR("detail", msg));
+}
+
+struct http_server *http_server_start(const struct config *cfg, struct service *svc,
+                                      struct mem_error *err)
+{
+	struct sockaddr_storage ss;
+	memset(&ss, 0, sizeof(ss));
+	struct sockaddr_in *in4 = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+	unsigned flags =
+	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+	if (inet_pton(AF_INET, cfg->bind_address, &in4->sin_addr) == 1) {
+		in4->sin_family = AF_INET;
+		in4->sin_port = htons((uint16_t)cfg->port);
+	} else if (inet_pton(AF_INET6, cfg->bind_address, &in6->sin6_addr) == 1) {
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons((uint16_t)cfg->port);
+		flags |= MHD_USE_IPv6;
+	} else {
+		mem_fail(err, MEM_EINVALID_FIELD, "BIND_ADDRESS",
+		         "BIND_ADDRESS=%s is invalid: expected an IPv4 or IPv6 address",
+		         cfg->bind_address);
+		return NULL;
+	}
+	struct http_server *s = xcalloc(1, sizeof(*s));
+	s->cfg = cfg;
+	s->svc = svc;
+	s->d = MHD_start_daemon(
+	    flags, (uint16_t)cfg->port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, &ss,
+	    MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->http_threads, MHD_OPTION_NOTIFY_COMPLETED,
+	    on_completed, s, MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped, NULL,
+	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024, MHD_OPTION_END);
+	if (!s->d) {
+		free(s);
+		mem_fail(err, MEM_EUNAVAILABLE, "PORT", "cannot listen on %s:%ld: %s",
+		         cfg->bind_address, cfg->port, "address in use or not permitted");
+		return NULL;
+	}
+	return s;
+}
+
+void http_server_stop(struct http_server *s, int grace_ms)
+{
+	if (!s)
+		return;
+	MHD_quiesce_daemon(s->d);
+	for (int waited = 0; waited < grace_ms; waited += 20) {
+		const union MHD_DaemonInfo *info =
+		    MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+		if (!info || info->num_connections == 0)
+			break;
+		usleep(20 * 1000);
+	}
+	MHD_stop_daemon(s->d);
+	free(s);
+}

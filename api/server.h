@@ -1,0 +1,23 @@
+/*
+ * server: the HTTP front door. It runs libmicrohttpd with a pool of
+ * HTTP_THREADS worker threads (no global lock on the request path), reads
+ * each request's headers and body within MAX_BODY_BYTES, matches the route
+ * table and calls the handler, then writes one access log line.
+ */
+#ifndef MEMORYD_API_SERVER_H
+#define MEMORYD_API_SERVER_H
+
+#include "../common/config.h"
+#include "../common/error.h"
+
+struct service;
+struct http_server;
+
+/* Listen on cfg's BIND_ADDRESS:PORT and start serving. cfg and svc are
+ * borrowed and must outlive the server. */
+struct http_server *http_server_start(const struct config *cfg, struct service *svc,
+                                      struct mem_error *err);
+/* Stop accepting, let requests in flight finish (bounded by grace_ms), stop. */
+void http_server_stop(struct http_server *s, int grace_ms);
+
+#endif

@@ -1,0 +1,186 @@
+#include "config.h"
+#include "log.h"
+#include "redis_url.h"
+#include "xalloc.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum cfg_type { CFG_INT, CFG_STR, CFG_LOGLEVEL };
+
+struct cfg_entry {
+	const char *env;
+	enum cfg_type type;
+	const char *def; /* NULL: unset */
+	long min, max;   /* CFG_INT bounds */
+	size_t offset;
+	int secret; /* never printed */
+	int (*check)(const char *value, struct mem_error *err);
+	const char *help;
+};
+
+static int check_redis_url(const char *v, struct mem_error *err)
+{
+	struct redis_url u;
+	if (redis_url_parse(v, &u, err) < 0)
+		return -1;
+	redis_url_release(&u);
+	return 0;
+}
+
+static int check_key_prefix(const char *v, struct mem_error *err)
+{
+	if (!*v || strlen(v) > 64)
+		return mem_fail(err, MEM_EINVALID_FIELD, "KEY_PREFIX", "must be 1..64 bytes");
+	for (const char *c = v; *c; c++)
+		if (strchr("{}*?[]\\: ", *c) || (unsigned char)*c < 0x20)
+			return mem_fail(err, MEM_EINVALID_FIELD, "KEY_PREFIX",
+			                "must not contain braces, glob characters, ':' or spaces");
+	return 0;
+}
+
+static int check_database_url(const char *v, struct mem_error *err)
+{
+	if (*v && strncmp(v, "postgres://", 11) && strncmp(v, "postgresql://", 13) &&
+	    !strchr(v, '='))
+		return mem_fail(err, MEM_EINVALID_FIELD, "DATABASE_URL",
+		                "must be a postgres:// or postgresql:// URL or a key=value "
+		                "connection string");
+	return 0;
+}
+
+#define OFF(f) offsetof(struct config, f)
+
+static const struct cfg_entry table[] = {
+    {"PORT", CFG_INT, "8080", 1, 65535, OFF(port), 0, NULL, "TCP port of the HTTP API"},
+    {"BIND_ADDRESS", CFG_STR, "127.0.0.1", 0, 0, OFF(bind_address), 0, NULL,
+     "address to listen on (0.0.0.0 in containers)"},
+    {"HTTP_THREADS", CFG_INT, "4", 1, 256, OFF(http_threads), 0, NULL,
+     "HTTP worker threads; each keeps its own Redis connection"},
+    {"MAX_BODY_BYTES", CFG_INT, "8388608", 1024, 1073741824, OFF(max_body_bytes), 0, NULL,
+     "largest request body accepted; larger ones get 413 before they are read"},
+    {"LOG_LEVEL", CFG_LOGLEVEL, "info", 0, 0, OFF(log_level), 0, NULL, "how much to log"},
+    {"REDIS_URL", CFG_STR, "redis://127.0.0.1:6379/0", 0, 0, OFF(redis_url), 0, check_redis_url,
+     "primary store: redis://[user:password@]host:port/db, rediss:// for TLS"},
+    {"REDIS_PASSWORD", CFG_STR, NULL, 0, 0, OFF(redis_password), 1, NULL,
+     "Redis password when it is not in REDIS_URL"},
+    {"REDIS_TLS_CA_FILE", CFG_STR, NULL, 0, 0, OFF(redis_tls_ca_file), 0, NULL,
+     "CA bundle that verifies the Redis server certificate (rediss://); default: system CAs"},
+    {"REDIS_CONNECT_TIMEOUT_MS", CFG_INT, "1000", 10, 60000, OFF(redis_connect_timeout_ms), 0, NULL,
+     "timeout of one Redis connection attempt, TLS handshake and AUTH included"},
+    {"REDIS_SOCKET_TIMEOUT_MS", CFG_INT, "2000", 10, 600000, OFF(redis_socket_timeout_ms), 0, NULL,
+     "timeout of one Redis command round trip"},
+    {"MEMORY_MAX_RECONNECT_ATTEMPTS", CFG_INT, "10", 1, 1000, OFF(max_reconnect_attempts), 0, NULL,
+     "reconnect attempts (50 ms doubling to 500 ms) before the connection is in error"},
+    {"DATABASE_URL", CFG_STR, NULL, 0, 0, OFF(database_url), 1, check_database_url,
+     "PostgreSQL, the fallback store and archive (postgresql://...)"},
+    {"CHECKPOINT_TTL_SECONDS", CFG_INT, "86400", 1, 315360000, OFF(checkpoint_ttl_seconds), 0, NULL,
+     "TTL of every checkpoint key, refreshed on each put to the thread"},
+    {"KEY_PREFIX", CFG_STR, "langgraph", 0, 0, OFF(key_prefix), 0, check_key_prefix,
+     "first component of every Redis key"},
+};
+
+#define NENTRIES (sizeof(table) / sizeof(table[0]))
+
+static int load_entry(struct config *cfg, const struct cfg_entry *e, struct mem_error *err)
+{
+	const char *v = getenv(e->env);
+	if (v && !*v && e->type != CFG_STR)
+		v = NULL; /* an empty value means "use the default" */
+	if (!v)
+		v = e->def;
+	char *base = (char *)cfg;
+	switch (e->type) {
+	case CFG_INT: {
+		char *end;
+		errno = 0;
+		long n = strtol(v, &end, 10);
+		if (errno || end == v || *end || n < e->min || n > e->max)
+			return mem_fail(err, MEM_EINVALID_FIELD, e->env,
+			                "%s=%s is invalid: expected an integer from %ld to %ld",
+			                e->env, v, e->min, e->max);
+		*(long *)(base + e->offset) = n;
+		return 0;
+	}
+	case CFG_LOGLEVEL: {
+		int l = log_level_parse(v);
+		if (l < 0)
+			return mem_fail(err, MEM_EINVALID_FIELD, e->env,
+			                "%s=%s is invalid: expected debug, info, warn or error",
+			                e->env, v);
+		*(long *)(base + e->offset) = l;
+		return 0;
+	}
+	case CFG_STR:
+		if (v && e->check && e->check(v, err) < 0) {
+			/* Rewrite the checker's message into one start-up line;
+			 * secrets are never echoed. */
+			char why[256];
+			snprintf(why, sizeof(why), "%s", err->message);
+			return mem_fail(err, MEM_EINVALID_FIELD, e->env, "%s is invalid: %s",
+			                e->env, why);
+		}
+		*(char **)(base + e->offset) = v ? xstrdup(v) : NULL;
+		return 0;
+	}
+	return 0;
+}
+
+int config_load(struct config *cfg, struct mem_error *err)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	for (size_t i = 0; i < NENTRIES; i++)
+		if (load_entry(cfg, &table[i], err) < 0)
+			return -1;
+	return 0;
+}
+
+void config_release(struct config *cfg)
+{
+	if (!cfg)
+		return;
+	for (size_t i = 0; i < NENTRIES; i++) {
+		if (table[i].type != CFG_STR)
+			continue;
+		char **p = (char **)((char *)cfg + table[i].offset);
+		free(*p);
+		*p = NULL;
+	}
+}
+
+static void entry_bounds(const struct cfg_entry *e, char *out, size_t n)
+{
+	if (e->type == CFG_INT)
+		snprintf(out, n, "%ld..%ld", e->min, e->max);
+	else if (e->type == CFG_LOGLEVEL)
+		snprintf(out, n, "debug, info, warn, error");
+	else
+		snprintf(out, n, "string");
+}
+
+void config_print_help(FILE *out)
+{
+	fprintf(out, "usage: memoryd [--help | --help-markdown]\n\n"
+	             "memoryd is configured by environment variables:\n\n");
+	for (size_t i = 0; i < NENTRIES; i++) {
+		const struct cfg_entry *e = &table[i];
+		char b[64];
+		entry_bounds(e, b, sizeof(b));
+		fprintf(out, "  %-30s %s (default: %s; %s)\n", e->env, e->help,
+		        e->def ? e->def : "unset", b);
+	}
+}
+
+void config_print_markdown(FILE *out)
+{
+	fprintf(out, "| Variable | Default | Accepts | Meaning |\n|---|---|---|---|\n");
+	for (size_t i = 0; i < NENTRIES; i++) {
+		const struct cfg_entry *e = &table[i];
+		char b[64];
+		entry_bounds(e, b, sizeof(b));
+		fprintf(out, "| `%s` | %s%s%s | %s | %s |\n", e->env, e->def ? "`" : "",
+		        e->def ? e->def : "unset", e->def ? "`" : "", b, e->help);
+	}
+}

@@ -1,0 +1,47 @@
+/*
+ * config: every setting memoryd reads, in one table (config.c).
+ *
+ * Each entry names its environment variable, type, default, bounds and one
+ * line of help. The same table drives loading, `memoryd --help` and the
+ * README's configuration section (`memoryd --help-markdown`), so the three
+ * never disagree.
+ */
+#ifndef MEMORYD_CONFIG_H
+#define MEMORYD_CONFIG_H
+
+#include <stdio.h>
+
+#include "error.h"
+
+struct config {
+	long port;
+	char *bind_address;
+	long http_threads;
+	long max_body_bytes;
+	long log_level;
+
+	char *redis_url;
+	char *redis_password;
+	char *redis_tls_ca_file;
+	long redis_connect_timeout_ms;
+	long redis_socket_timeout_ms;
+	long max_reconnect_attempts;
+
+	char *database_url;
+
+	long checkpoint_ttl_seconds;
+	char *key_prefix;
+};
+
+/*
+ * Load from the environment (getenv). On a bad value returns -1 and fills
+ * err with one line naming the variable and what it accepts. Release with
+ * config_release either way.
+ */
+int config_load(struct config *cfg, struct mem_error *err) MEM_MUST_CHECK;
+void config_release(struct config *cfg);
+/* The table as text (for --help) or as a Markdown table (for the README). */
+void config_print_help(FILE *out);
+void config_print_markdown(FILE *out);
+
+#endif

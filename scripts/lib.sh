@@ -1,0 +1,396 @@
+# shellcheck shell=bash
+# Shared shell helpers for memoryd scripts (scripts/run, scripts/test, tests/with-memoryd.sh).
+#
+# Source this file from a bash script running with `set -euo pipefail`:
+#   . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+#
+# Functions:
+#   ensure_deps                      install missing Debian packages (apt-get only if something is missing)
+#   free_port                        print a free loopback TCP port
+#   pid_alive PID                    true if PID exists and is not a zombie
+#   start_redis DIR PORT [--tls] [--password PW]
+#                                    throwaway redis-server bound to 127.0.0.1; sets STARTED_REDIS_URL;
+#                                    --tls also exports REDIS_TLS_CA_FILE (CA of a throwaway PKI in DIR)
+#   start_postgres DIR PORT          throwaway PostgreSQL cluster in DIR/data with database "memoryd";
+#                                    sets STARTED_DATABASE_URL
+#   stop_all                         stop everything started above (idempotent; use in a trap)
+#
+# start_* must be called in the current shell (not inside $(...) or a pipeline), so that the
+# recorded pids are children of the shell that later calls stop_all.
+
+# ---------------------------------------------------------------------------------------------
+# Internal state
+# ---------------------------------------------------------------------------------------------
+# Entries: "redis <pid> <dir>" or "pg <runuser-or-postgres-pid> <datadir>"
+_MEMORYD_STARTED=()
+# Results of the last start_redis / start_postgres, for the caller.
+# shellcheck disable=SC2034
+STARTED_REDIS_URL="" STARTED_REDIS_PID="" STARTED_DATABASE_URL="" STARTED_PG_PID=""
+
+_lib_log() { printf '[memoryd-scripts] %s\n' "$*" >&2; }
+_lib_die() { _lib_log "ERROR: $*"; return 1; }
+
+# Root directory of the repository (parent of scripts/).
+MEMORYD_REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export MEMORYD_REPO_ROOT
+
+# ---------------------------------------------------------------------------------------------
+# Dependencies
+# ---------------------------------------------------------------------------------------------
+_pkg_installed() {
+    local status
+    status="$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true)"
+    [[ "$status" == "install ok installed" ]]
+}
+
+ensure_deps() {
+    local pkgs=(build-essential cmake pkg-config libmicrohttpd-dev libhiredis-dev libpq-dev
+        libjansson-dev libssl-dev check libsubunit-dev libcurl4-openssl-dev redis-server
+        redis-tools postgresql-15 postgresql-client-15 openssl curl clang wrk iproute2 procps
+        ca-certificates)
+    local missing=() p
+    if ! command -v node >/dev/null 2>&1; then
+        pkgs+=(nodejs npm)
+    fi
+    if ! command -v dpkg-query >/dev/null 2>&1; then
+        _lib_log "dpkg-query not found; skipping dependency check (not a Debian system?)"
+        return 0
+    fi
+    for p in "${pkgs[@]}"; do
+        _pkg_installed "$p" || missing+=("$p")
+    done
+    if ((${#missing[@]} == 0)); then
+        return 0
+    fi
+    _lib_log "installing missing packages: ${missing[*]}"
+    local sudo=()
+    if [[ "$(id -u)" != 0 ]]; then
+        command -v sudo >/dev/null 2>&1 || _lib_die "not root and sudo unavailable; install: ${missing[*]}" || return 1
+        sudo=(sudo)
+    fi
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+        --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# ---------------------------------------------------------------------------------------------
+# Processes and ports
+# ---------------------------------------------------------------------------------------------
+
+# pid_alive PID: process exists and is not a zombie (a dead child stays a zombie until waited).
+pid_alive() {
+    local pid="$1" stat
+    [[ -n "$pid" && -r "/proc/$pid/stat" ]] || return 1
+    stat="$(cat "/proc/$pid/stat" 2>/dev/null)" || return 1
+    stat="${stat##*) }"          # drop "pid (comm) "; comm may contain spaces/parens
+    [[ "${stat%% *}" != Z ]]
+}
+
+# _port_in_use PORT: true if anything on this host uses the TCP port (any state, any address).
+_port_in_use() {
+    local port="$1"
+    if command -v ss >/dev/null 2>&1; then
+        [[ -n "$(ss -Htan "( sport = :$port )" 2>/dev/null)" ]] && return 0
+        return 1
+    fi
+    # Fallback: try to connect on loopback.
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
+    return 1
+}
+
+# free_port: print a TCP port that is currently unused on loopback.
+# Picks randomly from 15000..32767 (below the Linux ephemeral range, so outgoing connections
+# will not grab it), and, when python3 is available, proves it by binding it.
+free_port() {
+    local tries=0 port py=""
+    if [[ -x /usr/bin/python3 ]]; then
+        py=/usr/bin/python3
+    elif command -v python3 >/dev/null 2>&1; then
+        py=python3
+    fi
+    while ((tries < 200)); do
+        tries=$((tries + 1))
+        port=$((15000 + (RANDOM * 32768 + RANDOM) % 17768))
+        _port_in_use "$port" && continue
+        if [[ -n "$py" ]]; then
+            "$py" - "$port" <<'PY' 2>/dev/null || continue
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.close()
+PY
+        fi
+        printf '%s\n' "$port"
+        return 0
+    done
+    _lib_die "free_port: no free port found"
+}
+
+# _stop_pid PID [TIMEOUT_S]: SIGTERM, wait (bounded), then SIGKILL; reap if it is our child.
+_stop_pid() {
+    local pid="$1" timeout="${2:-10}" i
+    [[ -n "$pid" ]] || return 0
+    if pid_alive "$pid"; then
+        kill -TERM "$pid" 2>/dev/null || true
+        for ((i = 0; i < timeout * 10; i++)); do
+            pid_alive "$pid" || break
+            sleep 0.1
+        done
+        if pid_alive "$pid"; then
+            _lib_log "pid $pid did not exit after ${timeout}s; sending SIGKILL"
+            kill -KILL "$pid" 2>/dev/null || true
+            for ((i = 0; i < 50; i++)); do
+                pid_alive "$pid" || break
+                sleep 0.1
+            done
+        fi
+    fi
+    wait "$pid" 2>/dev/null || true
+}
+
+# ---------------------------------------------------------------------------------------------
+# Redis
+# ---------------------------------------------------------------------------------------------
+
+# _make_tls_pki DIR: throwaway CA + server cert for 127.0.0.1/localhost in DIR.
+_make_tls_pki() {
+    local dir="$1"
+    (
+        set -e
+        cd "$dir"
+        openssl req -x509 -new -nodes -newkey rsa:2048 -sha256 -days 2 \
+            -keyout ca.key -out ca.crt -subj "/CN=memoryd-test-ca" \
+            -addext "basicConstraints=critical,CA:TRUE" \
+            -addext "keyUsage=critical,keyCertSign,cRLSign" >/dev/null 2>&1
+        openssl req -new -nodes -newkey rsa:2048 -sha256 \
+            -keyout server.key -out server.csr -subj "/CN=localhost" >/dev/null 2>&1
+        cat >server.ext <<'EOF'
+basicConstraints=CA:FALSE
+keyUsage=critical,digitalSignature,keyEncipherment
+extendedKeyUsage=serverAuth,clientAuth
+subjectAltName=IP:127.0.0.1,DNS:localhost
+EOF
+        openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial \
+            -out server.crt -days 2 -sha256 -extfile server.ext >/dev/null 2>&1
+        chmod 600 ca.key server.key
+    ) || _lib_die "failed to create TLS certificates in $dir"
+}
+
+# start_redis DIR PORT [--tls] [--password PW]
+start_redis() {
+    (($# >= 2)) || { _lib_die "usage: start_redis DIR PORT [--tls] [--password PW]"; return 1; }
+    local dir="$1" port="$2" tls=0 password=""
+    shift 2
+    while (($#)); do
+        case "$1" in
+            --tls) tls=1 ;;
+            --password) password="${2:?--password needs a value}"; shift ;;
+            *) _lib_die "start_redis: unknown option $1"; return 1 ;;
+        esac
+        shift
+    done
+    command -v redis-server >/dev/null 2>&1 || { _lib_die "redis-server not installed"; return 1; }
+    mkdir -p "$dir"
+    dir="$(cd "$dir" && pwd)"
+
+    local args=(--bind 127.0.0.1 --save '' --appendonly no --dir "$dir" --daemonize no
+        --logfile '' --databases 16)
+    local cli=(redis-cli -h 127.0.0.1 -p "$port")
+    local scheme=redis
+    if ((tls)); then
+        _make_tls_pki "$dir" || return 1
+        args+=(--port 0 --tls-port "$port" --tls-cert-file "$dir/server.crt"
+            --tls-key-file "$dir/server.key" --tls-ca-cert-file "$dir/ca.crt"
+            --tls-auth-clients no)
+        cli+=(--tls --cacert "$dir/ca.crt")
+        scheme=rediss
+        export REDIS_TLS_CA_FILE="$dir/ca.crt"
+    else
+        args+=(--port "$port")
+    fi
+    local auth=""
+    if [[ -n "$password" ]]; then
+        args+=(--requirepass "$password")
+        cli+=(-a "$password" --no-auth-warning)
+        auth=":${password}@"
+    fi
+
+    local log="$dir/redis.log"
+    redis-server "${args[@]}" >"$log" 2>&1 </dev/null &
+    local pid=$!
+    _MEMORYD_STARTED+=("redis $pid $dir")
+
+    local i
+    for ((i = 0; i < 100; i++)); do
+        if ! pid_alive "$pid"; then
+            _lib_log "redis-server exited early (port $port); log follows:"
+            tail -n 30 "$log" >&2 || true
+            return 1
+        fi
+        if [[ "$("${cli[@]}" ping 2>/dev/null)" == PONG ]]; then
+            # shellcheck disable=SC2034
+            STARTED_REDIS_URL="${scheme}://${auth}127.0.0.1:${port}/0"
+            # shellcheck disable=SC2034
+            STARTED_REDIS_PID="$pid"
+            _lib_log "redis ($scheme) ready on 127.0.0.1:$port (pid $pid)"
+            return 0
+        fi
+        sleep 0.1
+    done
+    _lib_log "redis-server did not answer PING within 10s; log follows:"
+    tail -n 30 "$log" >&2 || true
+    return 1
+}
+
+# ---------------------------------------------------------------------------------------------
+# PostgreSQL
+# ---------------------------------------------------------------------------------------------
+_pg_bindir() {
+    if [[ -n "${PG_BINDIR:-}" ]]; then
+        printf '%s\n' "$PG_BINDIR"
+    elif [[ -x /usr/lib/postgresql/15/bin/postgres ]]; then
+        printf '%s\n' /usr/lib/postgresql/15/bin
+    else
+        local d
+        for d in /usr/lib/postgresql/*/bin; do
+            [[ -x "$d/postgres" ]] && { printf '%s\n' "$d"; return 0; }
+        done
+        command -v pg_config >/dev/null 2>&1 && { pg_config --bindir; return 0; }
+        return 1
+    fi
+}
+
+# _as_pg CMD...: run as the postgres user when we are root (initdb/postgres refuse root).
+_as_pg() {
+    if [[ "$(id -u)" == 0 ]]; then
+        runuser -u postgres -- "$@"
+    else
+        "$@"
+    fi
+}
+
+# start_postgres DIR PORT: cluster in DIR/data, log DIR/postgres.log, unix socket in DIR.
+start_postgres() {
+    (($# == 2)) || { _lib_die "usage: start_postgres DIR PORT"; return 1; }
+    local dir="$1" port="$2" bindir
+    bindir="$(_pg_bindir)" || { _lib_die "PostgreSQL server binaries not found"; return 1; }
+    mkdir -p "$dir"
+    dir="$(cd "$dir" && pwd)"
+    local data="$dir/data" log="$dir/postgres.log"
+    if [[ "$(id -u)" == 0 ]]; then
+        chown postgres:postgres "$dir"
+        chmod 700 "$dir"
+        if ! runuser -u postgres -- test -w "$dir"; then
+            _lib_die "postgres user cannot write $dir (a parent directory is not traversable?)"
+            return 1
+        fi
+    fi
+
+    if [[ ! -f "$data/PG_VERSION" ]]; then
+        if ! _as_pg "$bindir/initdb" -D "$data" -U postgres -A trust -E UTF8 --locale=C \
+            --no-sync >"$dir/initdb.log" 2>&1; then
+            _lib_log "initdb failed; log follows:"
+            tail -n 30 "$dir/initdb.log" >&2 || true
+            return 1
+        fi
+    fi
+
+    # Unix socket paths are limited to ~107 bytes; disable the socket if DIR is too long.
+    local sockdir="$dir"
+    if ((${#dir} > 80)); then
+        sockdir=""
+    fi
+    : >"$log"
+    if [[ "$(id -u)" == 0 ]]; then
+        chown postgres:postgres "$log"
+    fi
+    local as_pg=()
+    [[ "$(id -u)" == 0 ]] && as_pg=(runuser -u postgres --)
+    # Not via _as_pg: a backgrounded function would be a subshell and $! would not be the server.
+    "${as_pg[@]}" "$bindir/postgres" -D "$data" -p "$port" -k "$sockdir" \
+        -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off \
+        -c full_page_writes=off >>"$log" 2>&1 </dev/null &
+    local pid=$!
+    _MEMORYD_STARTED+=("pg $pid $data")
+
+    local i pg_isready=pg_isready
+    [[ -x "$bindir/pg_isready" ]] && pg_isready="$bindir/pg_isready"
+    for ((i = 0; i < 300; i++)); do
+        if ! pid_alive "$pid"; then
+            _lib_log "postgres exited early (port $port); log follows:"
+            tail -n 30 "$log" >&2 || true
+            return 1
+        fi
+        if "$pg_isready" -q -h 127.0.0.1 -p "$port" -U postgres -t 1 2>/dev/null; then
+            break
+        fi
+        sleep 0.1
+    done
+    if ((i >= 300)); then
+        _lib_log "postgres not ready within 30s; log follows:"
+        tail -n 30 "$log" >&2 || true
+        return 1
+    fi
+    local exists
+    exists="$(psql -h 127.0.0.1 -p "$port" -U postgres -d postgres -XAtq \
+        -c "SELECT 1 FROM pg_database WHERE datname = 'memoryd'")" || {
+        _lib_die "cannot query postgres on port $port"
+        return 1
+    }
+    if [[ "$exists" != 1 ]]; then
+        psql -h 127.0.0.1 -p "$port" -U postgres -d postgres -XAtq \
+            -c "CREATE DATABASE memoryd" >/dev/null || { _lib_die "CREATE DATABASE failed"; return 1; }
+    fi
+    # shellcheck disable=SC2034
+    STARTED_DATABASE_URL="postgresql://postgres@127.0.0.1:${port}/memoryd"
+    # shellcheck disable=SC2034
+    STARTED_PG_PID="$pid"
+    _lib_log "postgres ready on 127.0.0.1:$port (pid $pid)"
+}
+
+_stop_postgres() {
+    local pid="$1" data="$2" bindir postmaster="" i
+    if [[ -f "$data/postmaster.pid" ]]; then
+        postmaster="$(head -n 1 "$data/postmaster.pid" 2>/dev/null || true)"
+    fi
+    if [[ -n "$postmaster" ]] && pid_alive "$postmaster"; then
+        if bindir="$(_pg_bindir)"; then
+            _as_pg "$bindir/pg_ctl" -D "$data" -m fast -w -t 20 stop >/dev/null 2>&1 || true
+        fi
+        if pid_alive "$postmaster"; then
+            kill -INT "$postmaster" 2>/dev/null || true # fast shutdown
+            for ((i = 0; i < 100; i++)); do
+                pid_alive "$postmaster" || break
+                sleep 0.1
+            done
+            if pid_alive "$postmaster"; then
+                kill -KILL "$postmaster" 2>/dev/null || true
+            fi
+        fi
+    fi
+    # Reap our child (runuser wrapper or postgres itself).
+    for ((i = 0; i < 50; i++)); do
+        pid_alive "$pid" || break
+        sleep 0.1
+    done
+    if pid_alive "$pid"; then
+        kill -KILL "$pid" 2>/dev/null || true
+    fi
+    wait "$pid" 2>/dev/null || true
+}
+
+# ---------------------------------------------------------------------------------------------
+# stop_all: stop everything started by start_redis/start_postgres, newest first. Idempotent.
+# ---------------------------------------------------------------------------------------------
+stop_all() {
+    local n=${#_MEMORYD_STARTED[@]} i kind pid path
+    for ((i = n - 1; i >= 0; i--)); do
+        read -r kind pid path <<<"${_MEMORYD_STARTED[i]}"
+        case "$kind" in
+            redis) _stop_pid "$pid" 10 ;;
+            pg) _stop_postgres "$pid" "$path" ;;
+        esac
+    done
+    _MEMORYD_STARTED=()
+    return 0
+}

@@ -1,0 +1,107 @@
+#include "checkpoint.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+long cp_write_idx(const char *channel, size_t pos, bool *special)
+{
+	static const struct {
+		const char *name;
+		long idx;
+	} map[] = {
+	    {"__error__", CP_IDX_ERROR},
+	    {"__scheduled__", CP_IDX_SCHEDULED},
+	    {"__interrupt__", CP_IDX_INTERRUPT},
+	    {"__resume__", CP_IDX_RESUME},
+	};
+	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+		if (!strcmp(channel, map[i].name)) {
+			*special = true;
+			return map[i].idx;
+		}
+	*special = false;
+	return (long)pos;
+}
+
+static void owned_value_release(struct owned_value *v)
+{
+	free(v->type);
+	free(v->data);
+}
+
+void cp_tuple_release(struct cp_tuple *t)
+{
+	if (!t)
+		return;
+	free(t->thread_id);
+	free(t->ns);
+	free(t->checkpoint_id);
+	free(t->checkpoint_json);
+	free(t->metadata_json);
+	free(t->parent_id);
+	for (size_t i = 0; i < t->nvalues; i++) {
+		free(t->values[i].channel);
+		owned_value_release(&t->values[i].value);
+	}
+	free(t->values);
+	for (size_t i = 0; i < t->nwrites; i++) {
+		free(t->writes[i].task_id);
+		free(t->writes[i].task_path);
+		free(t->writes[i].channel);
+		owned_value_release(&t->writes[i].value);
+	}
+	free(t->writes);
+	memset(t, 0, sizeof(*t));
+}
+
+static int write_cmp(const void *a, const void *b)
+{
+	const struct cp_pending_write *x = a, *y = b;
+	int c = strcmp(x->task_path, y->task_path);
+	if (c)
+		return c;
+	c = strcmp(x->task_id, y->task_id);
+	if (c)
+		return c;
+	return (x->idx > y->idx) - (x->idx < y->idx);
+}
+
+void cp_sort_writes(struct cp_tuple *t)
+{
+	if (t->nwrites > 1)
+		qsort(t->writes, t->nwrites, sizeof(t->writes[0]), write_cmp);
+}
+
+void cp_list_result_release(struct cp_list_result *r)
+{
+	if (!r)
+		return;
+	for (size_t i = 0; i < r->n; i++)
+		cp_tuple_release(&r->items[i]);
+	free(r->items);
+	memset(r, 0, sizeof(*r));
+}
+
+bool cp_metadata_matches(const char *metadata_json, const char *filter_json)
+{
+	if (!filter_json)
+		return true;
+	json_t *f = json_loads(filter_json, JSON_DECODE_ANY, NULL);
+	json_t *m = json_loads(metadata_json ? metadata_json : "{}", JSON_DECODE_ANY, NULL);
+	bool ok = json_is_object(f) && json_is_object(m);
+	const char *k;
+	json_t *v;
+	if (ok)
+		json_object_foreach(f, k, v)
+		{
+			json_t *mv = json_object_get(m, k);
+			if (!mv || !json_equal(mv, v)) {
+				ok = false;
+				break;
+			}
+		}
+	json_decref(f);
+	json_decref(m);
+	return ok;
+}

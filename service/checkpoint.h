@@ -1,0 +1,141 @@
+/*
+ * checkpoint: the domain of LangGraph checkpoints, independent of HTTP and of
+ * any store. A request struct borrows its strings (from the parsed request
+ * body, which outlives the call); a result struct owns everything and is
+ * released with its *_release function.
+ *
+ * The saver contract this implements (LangGraph's BaseCheckpointSaver):
+ *   put          upsert a checkpoint and the blobs of its new channel versions
+ *   get tuple    by id, or the latest (largest checkpoint_id) of a thread/ns
+ *   list         newest first, across namespaces and threads when not given
+ *   put writes   pending writes of a task, idempotent per (task_id, idx)
+ *   delete       a whole thread, every namespace
+ */
+#ifndef MEMORYD_CHECKPOINT_H
+#define MEMORYD_CHECKPOINT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "../common/error.h"
+
+/* An opaque value: a serde type name and its bytes. */
+struct typed_value {
+	const char *type;
+	const unsigned char *data;
+	size_t len;
+};
+
+struct cp_channel_version {
+	const char *channel;
+	const char *version; /* canonical string form */
+};
+
+struct cp_blob {
+	const char *channel;
+	const char *version;
+	struct typed_value value; /* type "empty": the channel has no value */
+};
+
+struct cp_put {
+	const char *thread_id;
+	const char *ns;
+	const char *checkpoint_id;
+	const char *parent_id;       /* NULL for a root */
+	const char *checkpoint_json; /* without channel_values */
+	const char *metadata_json;
+	const struct cp_channel_version *versions; /* the checkpoint's channel_versions */
+	size_t nversions;
+	const struct cp_blob *blobs; /* new_versions */
+	size_t nblobs;
+};
+
+struct cp_write {
+	const char *channel;
+	struct typed_value value;
+};
+
+struct cp_put_writes {
+	const char *thread_id;
+	const char *ns;
+	const char *checkpoint_id;
+	const char *task_id;
+	const char *task_path;
+	const struct cp_write *writes;
+	size_t nwrites;
+};
+
+/* WRITES_IDX_MAP: the index LangGraph gives a write to a special channel. */
+#define CP_IDX_ERROR     (-1) /* __error__ */
+#define CP_IDX_SCHEDULED (-2) /* __scheduled__ */
+#define CP_IDX_INTERRUPT (-3) /* __interrupt__ */
+#define CP_IDX_RESUME    (-4) /* __resume__ */
+
+/* The idx of the write at position pos to channel; special channels get
+ * their fixed negative index. *special tells which. */
+long cp_write_idx(const char *channel, size_t pos, bool *special);
+
+struct owned_value {
+	char *type;
+	unsigned char *data;
+	size_t len;
+};
+
+struct cp_channel_value {
+	char *channel;
+	struct owned_value value;
+};
+
+struct cp_pending_write {
+	char *task_id;
+	char *task_path;
+	char *channel;
+	long idx;
+	struct owned_value value;
+};
+
+struct cp_tuple {
+	char *thread_id;
+	char *ns;
+	char *checkpoint_id;
+	char *checkpoint_json;
+	char *metadata_json;
+	char *parent_id; /* NULL for a root */
+	struct cp_channel_value *values;
+	size_t nvalues;
+	struct cp_pending_write *writes; /* ordered by (task_path, task_id, idx) */
+	size_t nwrites;
+};
+
+void cp_tuple_release(struct cp_tuple *t);
+/* Sort pending writes by (task_path, task_id, idx). */
+void cp_sort_writes(struct cp_tuple *t);
+
+struct cp_get {
+	const char *thread_id;
+	const char *ns;
+	const char *checkpoint_id; /* NULL: latest */
+};
+
+struct cp_list {
+	const char *thread_id; /* NULL: every thread of the tenant */
+	const char *ns;        /* NULL: every namespace */
+	const char *before;    /* NULL: no bound */
+	size_t limit;
+	/* Metadata filter: a JSON object text, every key must match; NULL: none.
+	 * The store calls cp_metadata_matches for each candidate. */
+	const char *filter_json;
+};
+
+struct cp_list_result {
+	struct cp_tuple *items;
+	size_t n;
+	bool truncated;
+};
+
+void cp_list_result_release(struct cp_list_result *r);
+
+/* True when every top-level key of filter equals the metadata's. */
+bool cp_metadata_matches(const char *metadata_json, const char *filter_json);
+
+#endif

@@ -1,0 +1,93 @@
+/*
+ * redis_conn: one connection to Redis, over TCP or TLS, that this module owns
+ * end to end. hiredis (Debian's 0.14, which has no TLS) is used only for the
+ * protocol: redisFormatCommandArgv to encode and redisReader to parse.
+ *
+ * A connection belongs to one thread at a time; it is not locked. It connects
+ * lazily, AUTHs and SELECTs, makes sure the given Lua scripts are loaded, and
+ * after a failure reconnects with exponential backoff (50 ms doubling to
+ * 500 ms). While a backoff delay runs, calls fail at once with
+ * MEM_EUNAVAILABLE rather than blocking an HTTP worker; after
+ * max_reconnect_attempts failures in a row the state is REDIS_STATE_ERROR and
+ * a new attempt is made every 5 s.
+ *
+ * State and counters are published to a struct redis_health that many
+ * connections share, for health reporting.
+ */
+#ifndef MEMORYD_REDIS_CONN_H
+#define MEMORYD_REDIS_CONN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <hiredis/hiredis.h>
+
+#include "../common/error.h"
+
+enum redis_state {
+	REDIS_STATE_CONNECTED = 0,
+	REDIS_STATE_RECONNECTING = 1,
+	REDIS_STATE_ERROR = 2,
+};
+
+/* Shared by every connection of one store; all fields are atomics. */
+struct redis_health {
+	int state;                     /* enum redis_state, last observed */
+	unsigned reconnect_attempts;   /* failures in a row, last observed */
+	unsigned long long reconnects; /* successful reconnects after a failure */
+	unsigned long long commands;   /* round trips */
+};
+
+struct redis_tls; /* opaque: an SSL_CTX with its verification settings */
+
+struct redis_conn_opts {
+	const char *host;
+	int port;
+	struct redis_tls *tls; /* borrowed; NULL for plain TCP */
+	const char *user;      /* NULL: AUTH with password only */
+	const char *password;  /* NULL: no AUTH */
+	int db;
+	int connect_timeout_ms;
+	int socket_timeout_ms;
+	int max_reconnect_attempts;
+	const char *const *scripts; /* Lua sources loaded on connect; borrowed */
+	size_t nscripts;
+};
+
+struct redis_cmd {
+	int argc;
+	const char **argv;
+	const size_t *argvlen;
+};
+
+/* TLS context for rediss://: verifies the server certificate against ca_file
+ * (or the system store when NULL) and the host name. */
+struct redis_tls *redis_tls_new(const char *ca_file, struct mem_error *err);
+void redis_tls_free(struct redis_tls *tls);
+
+/* opts' strings must outlive the connection. Never fails: connecting is lazy. */
+struct redis_conn *redis_conn_new(const struct redis_conn_opts *opts, struct redis_health *health);
+void redis_conn_free(struct redis_conn *c);
+
+/*
+ * Send n commands in one round trip and read their n replies into replies[]
+ * (caller frees each with freeReplyObject). Error replies are returned as
+ * replies, except NOSCRIPT, which reloads the scripts and retries once.
+ * When the connection breaks and retry_idempotent is set, it reconnects at
+ * once and sends the commands again, once. On -1, replies[] are all NULL and
+ * err says why (MEM_EUNAVAILABLE for transport trouble).
+ */
+int redis_conn_pipeline(struct redis_conn *c, size_t n, const struct redis_cmd *cmds,
+                        redisReply **replies, bool retry_idempotent,
+                        struct mem_error *err) MEM_MUST_CHECK;
+
+/* One command; *reply as above. Variadic strings, argv style. */
+int redis_conn_command(struct redis_conn *c, redisReply **reply, struct mem_error *err, int argc,
+                       const char **argv, const size_t *argvlen) MEM_MUST_CHECK;
+
+/* The SHA1 (40 hex + NUL) of a script source, as EVALSHA wants it. */
+void redis_script_sha(const char *src, char out[41]);
+
+const char *redis_state_name(enum redis_state s);
+
+#endif

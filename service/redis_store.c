@@ -1,0 +1,935 @@
+#include "redis_store.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../common/buf.h"
+#include "../common/ids.h"
+#include "../common/log.h"
+#include "../common/redis_url.h"
+#include "../common/xalloc.h"
+#include "redis_conn.h"
+
+/* Lua sources, embedded from service/lua/ at build time. */
+extern const char lua_checkpoint_put[], lua_checkpoint_get[], lua_checkpoint_writes[],
+    lua_thread_delete[];
+
+enum { SCRIPT_PUT, SCRIPT_GET, SCRIPT_WRITES, SCRIPT_DELETE, NSCRIPTS };
+
+/* How many tuples one pipelined round trip fetches while listing. */
+#define LIST_BATCH 32
+
+struct conn_slot {
+	struct redis_store *rs;
+	struct redis_conn *conn;
+	struct conn_slot *prev, *next;
+};
+
+struct redis_store {
+	struct store base;
+	struct redis_url url;
+	char *password;
+	struct redis_tls *tls;
+	struct redis_conn_opts opts;
+	const char *scripts[NSCRIPTS];
+	char sha[NSCRIPTS][41];
+	long ttl;
+	char *ttl_str;
+	char *prefix;
+	struct redis_health health;
+	pthread_key_t key;
+	pthread_mutex_t lock;
+	struct conn_slot *slots;
+};
+
+/* ---------- per-thread connections ---------- */
+
+static void slot_unlink_free(struct conn_slot *slot)
+{
+	struct redis_store *rs = slot->rs;
+	pthread_mutex_lock(&rs->lock);
+	if (slot->prev)
+		slot->prev->next = slot->next;
+	else
+		rs->slots = slot->next;
+	if (slot->next)
+		slot->next->prev = slot->prev;
+	pthread_mutex_unlock(&rs->lock);
+	redis_conn_free(slot->conn);
+	free(slot);
+}
+
+static void slot_destructor(void *p)
+{
+	slot_unlink_free(p);
+}
+
+/* The calling thread's connection, created on first use. */
+static struct redis_conn *conn_get(struct redis_store *rs)
+{
+	struct conn_slot *slot = pthread_getspecific(rs->key);
+	if (slot)
+		return slot->conn;
+	slot = xcalloc(1, sizeof(*slot));
+	slot->rs = rs;
+	slot->conn = redis_conn_new(&rs->opts, &rs->health);
+	pthread_mutex_lock(&rs->lock);
+	slot->next = rs->slots;
+	if (rs->slots)
+		rs->slots->prev = slot;
+	rs->slots = slot;
+	pthread_mutex_unlock(&rs->lock);
+	pthread_setspecific(rs->key, slot);
+	return slot->conn;
+}
+
+/* ---------- argument vectors ---------- */
+
+struct args {
+	int n, cap;
+	const char **v;
+	size_t *l;
+	char **own;
+	int nown, capown;
+};
+
+static void args_add(struct args *a, const char *s, size_t len)
+{
+	if (a->n == a->cap) {
+		a->cap = a->cap ? a->cap * 2 : 16;
+		a->v = xrealloc(a->v, (size_t)a->cap * sizeof(*a->v));
+		a->l = xrealloc(a->l, (size_t)a->cap * sizeof(*a->l));
+	}
+	a->v[a->n] = s;
+	a->l[a->n] = len;
+	a->n++;
+}
+
+static void args_adds(struct args *a, const char *s)
+{
+	args_add(a, s, strlen(s));
+}
+
+/* Steals s (malloc'd). */
+static void args_add_owned(struct args *a, char *s, size_t len)
+{
+	if (a->nown == a->capown) {
+		a->capown = a->capown ? a->capown * 2 : 16;
+		a->own = xrealloc(a->own, (size_t)a->capown * sizeof(*a->own));
+	}
+	a->own[a->nown++] = s;
+	args_add(a, s, len);
+}
+
+static void args_add_buf(struct args *a, struct buf *b)
+{
+	size_t len;
+	char *s = buf_detach(b, &len);
+	args_add_owned(a, s, len);
+}
+
+static void args_release(struct args *a)
+{
+	for (int i = 0; i < a->nown; i++)
+		free(a->own[i]);
+	free(a->own);
+	free(a->v);
+	free(a->l);
+	memset(a, 0, sizeof(*a));
+}
+
+static struct redis_cmd args_cmd(const struct args *a)
+{
+	return (struct redis_cmd){.argc = a->n, .argv = a->v, .argvlen = a->l};
+}
+
+/* ---------- keys ---------- */
+
+/* P:<kind>:{<tenant>:<thread>} */
+static void key_thread_base(struct buf *b, const struct redis_store *rs, const char *kind,
+                            const char *tenant, const char *thread)
+{
+	buf_reset(b);
+	buf_puts(b, rs->prefix);
+	buf_putc(b, ':');
+	buf_puts(b, kind);
+	buf_puts(b, ":{");
+	key_encode(b, tenant, strlen(tenant));
+	buf_putc(b, ':');
+	key_encode(b, thread, strlen(thread));
+	buf_putc(b, '}');
+}
+
+static void key_part(struct buf *b, const char *s)
+{
+	buf_putc(b, ':');
+	key_encode(b, s, strlen(s));
+}
+
+static void key_tenant_index(struct buf *b, const struct redis_store *rs, const char *tenant)
+{
+	buf_reset(b);
+	buf_puts(b, rs->prefix);
+	buf_puts(b, ":threads:{");
+	key_encode(b, tenant, strlen(tenant));
+	buf_putc(b, '}');
+}
+
+/* ---------- replies ---------- */
+
+static int reply_fail(const redisReply *r, struct mem_error *err, const char *what)
+{
+	if (!r)
+		return mem_fail(err, MEM_EINTERNAL, NULL, "redis %s: no reply", what);
+	if (r->type == REDIS_REPLY_ERROR) {
+		static const char *transient[] = {"OOM",        "READONLY",    "LOADING", "BUSY",
+		                                  "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN"};
+		for (size_t i = 0; i < sizeof(transient) / sizeof(transient[0]); i++)
+			if (!strncmp(r->str, transient[i], strlen(transient[i])))
+				return mem_fail(err, MEM_EUNAVAILABLE, NULL,
+				                "redis refused %s: %.120s", what, r->str);
+		log_error(NULL, "redis error reply", LF_STR("command", what),
+		          LF_STR("error", r->str));
+		return mem_fail(err, MEM_EINTERNAL, NULL, "redis error on %s: %.120s", what,
+		                r->str);
+	}
+	return mem_fail(err, MEM_EINTERNAL, NULL, "redis %s: unexpected reply type %d", what,
+	                r->type);
+}
+
+static void free_replies(size_t n, redisReply **r)
+{
+	for (size_t i = 0; i < n; i++)
+		freeReplyObject(r[i]);
+}
+
+static long long wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Commands that keep the tenant's thread index current: one round trip with
+ * the write they accompany. Entries idle longer than the TTL are pruned. */
+static void tenant_index_touch(struct redis_store *rs, const char *tenant, const char *thread,
+                               struct args *zadd, struct args *pexp, struct args *prune)
+{
+	struct buf k = {0};
+	key_tenant_index(&k, rs, tenant);
+	char *key = buf_detach(&k, NULL);
+	long long now = wall_ms();
+	args_adds(zadd, "ZADD");
+	args_add_owned(zadd, xstrdup(key), strlen(key));
+	args_add_owned(zadd, xasprintf("%lld", now), 0);
+	zadd->l[zadd->n - 1] = strlen(zadd->v[zadd->n - 1]);
+	args_adds(zadd, thread);
+	args_adds(pexp, "PEXPIRE");
+	args_add_owned(pexp, xstrdup(key), strlen(key));
+	args_add_owned(pexp, xasprintf("%lld", (long long)rs->ttl * 1000), 0);
+	pexp->l[pexp->n - 1] = strlen(pexp->v[pexp->n - 1]);
+	args_adds(prune, "ZREMRANGEBYSCORE");
+	args_add_owned(prune, key, strlen(key));
+	args_adds(prune, "-inf");
+	args_add_owned(prune, xasprintf("(%lld", now - (long long)rs->ttl * 1000), 0);
+	prune->l[prune->n - 1] = strlen(prune->v[prune->n - 1]);
+}
+
+/* ---------- put ---------- */
+
+static int rs_put(struct store *s, const char *tenant, const struct cp_put *r,
+                  struct mem_error *err)
+{
+	struct redis_store *rs = (struct redis_store *)s;
+	struct args a = {0}, zadd = {0}, pexp = {0}, prune = {0};
+	struct buf b = {0};
+	redisReply *rep[4] = {0};
+	int ret = -1;
+
+	args_adds(&a, "EVALSHA");
+	args_adds(&a, rs->sha[SCRIPT_PUT]);
+	char *numkeys = xasprintf("%zu", 5 + r->nblobs + r->nversions);
+	args_add_owned(&a, numkeys, strlen(numkeys));
+
+	key_thread_base(&b, rs, "checkpoint", tenant, r->thread_id);
+	key_part(&b, r->ns);
+	key_part(&b, r->checkpoint_id);
+	args_add_buf(&a, &b);
+	key_thread_base(&b, rs, "checkpoints", tenant, r->thread_id);
+	key_part(&b, r->ns);
+	args_add_buf(&a, &b);
+	key_thread_base(&b, rs, "thread", tenant, r->thread_id);
+	buf_puts(&b, ":keys");
+	args_add_buf(&a, &b);
+	key_thread_base(&b, rs, "thread", tenant, r->thread_id);
+	buf_puts(&b, ":ns");
+	args_add_buf(&a, &b);
+	key_thread_base(&b, rs, "writes", tenant, r->thread_id);
+	key_part(&b, r->ns);
+	key_part(&b, r->checkpoint_id);
+	args_add_buf(&a, &b);
+	for (size_t i = 0; i < r->nblobs; i++) {
+		key_thread_base(&b, rs, "blob", tenant, r->thread_id);
+		key_part(&b, r->ns);
+		key_part(&b, r->blobs[i].channel);
+		key_part(&b, r->blobs[i].version);
+		args_add_buf(&a, &b);
+	}
+	struct buf channels = {0};
+	for (size_t i = 0; i < r->nversions; i++) {
+		key_thread_base(&b, rs, "blob", tenant, r->thread_id);
+		key_part(&b, r->ns);
+		key_part(&b, r->versions[i].channel);
+		key_part(&b, r->versions[i].version);
+		args_add_buf(&a, &b);
+		key_encode(&channels, r->versions[i].channel, strlen(r->versions[i].channel));
+		buf_putc(&channels, ':');
+		key_encode(&channels, r->versions[i].version, strlen(r->versions[i].version));
+		buf_putc(&channels, '\n');
+	}
+	args_add(&a, rs->ttl_str, strlen(rs->ttl_str));
+	args_adds(&a, r->checkpoint_id);
+	args_adds(&a, r->checkpoint_json);
+	args_adds(&a, r->metadata_json ? r->metadata_json : "{}");
+	args_adds(&a, r->parent_id ? r->parent_id : "");
+	if (!channels.data)
+		buf_reserve(&channels, 0);
+	args_add_buf(&a, &channels);
+	args_adds(&a, r->ns);
+	char *nb = xasprintf("%zu", r->nblobs);
+	args_add_owned(&a, nb, strlen(nb));
+	for (size_t i = 0; i < r->nblobs; i++) {
+		const struct typed_value *v = &r->blobs[i].value;
+		buf_reset(&b);
+		buf_puts(&b, v->type);
+		buf_putc(&b, '\0');
+		buf_append(&b, v->data, v->len);
+		args_add_buf(&a, &b);
+	}
+	tenant_index_touch(rs, tenant, r->thread_id, &zadd, &pexp, &prune);
+
+	struct redis_cmd cmds[4] = {args_cmd(&a), args_cmd(&zadd), args_cmd(&pexp),
+	                            args_cmd(&prune)};
+	if (redis_conn_pipeline(conn_get(rs), 4, cmds, rep, true, err) < 0)
+		goto out;
+	for (int i = 0; i < 4; i++)
+		if (rep[i]->type != REDIS_REPLY_INTEGER) {
+			reply_fail(rep[i], err, i ? "thread index update" : "checkpoint put");
+			goto out;
+		}
+	ret = 0;
+out:
+	free_replies(4, rep);
+	args_release(&a);
+	args_release(&zadd);
+	args_release(&pexp);
+	args_release(&prune);
+	buf_release(&b);
+	return ret;
+}
+
+/* ---------- get ---------- */
+
+static void owned_from_packed(struct owned_value *v, const char *s, size_t n)
+{
+	const char *nul = memchr(s, '\0', n);
+	size_t tl = nul ? (size_t)(nul - s) : n;
+	v->type = xstrndup(s, tl);
+	size_t dl = nul ? n - tl - 1 : 0;
+	v->data = xmalloc(dl + 1);
+	if (dl)
+		memcpy(v->data, nul + 1, dl);
+	v->len = dl;
+}
+
+/* Split a packed write: task_id NUL task_path NUL channel NUL idx NUL type NUL data. */
+static int write_from_packed(struct cp_pending_write *w, const char *s, size_t n)
+{
+	const char *parts[5];
+	size_t lens[5];
+	const char *p = s, *end = s + n;
+	for (int i = 0; i < 5; i++) {
+		const char *nul = memchr(p, '\0', (size_t)(end - p));
+		if (!nul)
+			return -1;
+		parts[i] = p;
+		lens[i] = (size_t)(nul - p);
+		p = nul + 1;
+	}
+	w->task_id = xstrndup(parts[0], lens[0]);
+	w->task_path = xstrndup(parts[1], lens[1]);
+	w->channel = xstrndup(parts[2], lens[2]);
+	char idx[24];
+	snprintf(idx, sizeof(idx), "%.*s", (int)(lens[3] < 23 ? lens[3] : 23), parts[3]);
+	w->idx = strtol(idx, NULL, 10);
+	w->value.type = xstrndup(parts[4], lens[4]);
+	size_t dl = (size_t)(end - p);
+	w->value.data = xmalloc(dl + 1);
+	if (dl)
+		memcpy(w->value.data, p, dl);
+	w->value.len = dl;
+	return 0;
+}
+
+static bool is_str(const redisReply *r)
+{
+	return r && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS);
+}
+
+/* Parse the get script's reply; 1 = found, 0 = nil, -1 = malformed. */
+static int tuple_from_reply(const redisReply *r, const char *thread, const char *ns,
+                            struct cp_tuple *t, struct mem_error *err)
+{
+	memset(t, 0, sizeof(*t));
+	if (r->type == REDIS_REPLY_NIL)
+		return 0;
+	if (r->type != REDIS_REPLY_ARRAY || r->elements != 7 || !is_str(r->element[0]) ||
+	    !is_str(r->element[1]) || r->element[4]->type != REDIS_REPLY_ARRAY ||
+	    r->element[5]->type != REDIS_REPLY_ARRAY || r->element[6]->type != REDIS_REPLY_ARRAY)
+		return reply_fail(r, err, "checkpoint get");
+	t->thread_id = xstrdup(thread);
+	t->ns = xstrdup(ns);
+	t->checkpoint_id = xstrndup(r->element[0]->str, r->element[0]->len);
+	t->checkpoint_json = xstrndup(r->element[1]->str, r->element[1]->len);
+	t->metadata_json = is_str(r->element[2]) ? xstrndup(r->element[2]->str, r->element[2]->len)
+	                                         : xstrdup("{}");
+	if (is_str(r->element[3]) && r->element[3]->len)
+		t->parent_id = xstrndup(r->element[3]->str, r->element[3]->len);
+
+	const redisReply *lines = r->element[4], *vals = r->element[5], *ws = r->element[6];
+	t->values = xcalloc(lines->elements + 1, sizeof(*t->values));
+	for (size_t i = 0; i < lines->elements && i < vals->elements; i++) {
+		const redisReply *line = lines->element[i], *val = vals->element[i];
+		if (!is_str(line))
+			continue;
+		if (!is_str(val)) {
+			log_warn(NULL, "checkpoint blob missing", LF_STR("thread_id", thread),
+			         LF_STR("checkpoint_id", t->checkpoint_id),
+			         LF_STR("channel", line->str));
+			continue;
+		}
+		const char *colon = memchr(line->str, ':', line->len);
+		size_t cl = colon ? (size_t)(colon - line->str) : line->len;
+		struct cp_channel_value *cv = &t->values[t->nvalues];
+		owned_from_packed(&cv->value, val->str, val->len);
+		if (!strcmp(cv->value.type, "empty")) {
+			free(cv->value.type);
+			free(cv->value.data);
+			memset(cv, 0, sizeof(*cv));
+			continue;
+		}
+		cv->channel = key_decode(line->str, cl);
+		if (!cv->channel)
+			cv->channel = xstrndup(line->str, cl);
+		t->nvalues++;
+	}
+	t->writes = xcalloc(ws->elements + 1, sizeof(*t->writes));
+	for (size_t i = 0; i < ws->elements; i++) {
+		const redisReply *w = ws->element[i];
+		if (!is_str(w) || write_from_packed(&t->writes[t->nwrites], w->str, w->len) < 0)
+			continue;
+		t->nwrites++;
+	}
+	cp_sort_writes(t);
+	return 1;
+}
+
+/* Append the EVALSHA of the get script for (thread, ns, id) to a. */
+static void get_args(struct redis_store *rs, struct args *a, const char *tenant, const char *thread,
+                     const char *ns, const char *id)
+{
+	struct buf b = {0};
+	args_adds(a, "EVALSHA");
+	args_adds(a, rs->sha[SCRIPT_GET]);
+	args_adds(a, "1");
+	key_thread_base(&b, rs, "checkpoints", tenant, thread);
+	key_part(&b, ns);
+	args_add_buf(a, &b);
+	key_thread_base(&b, rs, "checkpoint", tenant, thread);
+	key_part(&b, ns);
+	buf_putc(&b, ':');
+	args_add_buf(a, &b);
+	key_thread_base(&b, rs, "writes", tenant, thread);
+	key_part(&b, ns);
+	buf_putc(&b, ':');
+	args_add_buf(a, &b);
+	key_thread_base(&b, rs, "blob", tenant, thread);
+	key_part(&b, ns);
+	buf_putc(&b, ':');
+	args_add_buf(a, &b);
+	args_adds(a, id ? id : "");
+	buf_release(&b);
+}
+
+static int rs_get(struct store *s, const char *tenant, const struct cp_get *req,
+                  struct cp_tuple *out, struct mem_error *err)
+{
+	struct redis_store *rs = (struct redis_store *)s;
+	struct args a = {0};
+	redisReply *rep = NULL;
+	int ret = -1;
+
+	memset(out, 0, sizeof(*out));
+	get_args(rs, &a, tenant, req->thread_id, req->ns, req->checkpoint_id);
+	struct redis_cmd cmd = args_cmd(&a);
+	if (redis_conn_pipeline(conn_get(rs), 1, &cmd, &rep, true, err) < 0)
+		goto out;
+	int found = tuple_from_reply(rep, req->thread_id, req->ns, out, err);
+	if (found < 0)
+		goto out;
+	if (!found) {
+		mem_fail(err, MEM_ENOT_FOUND, NULL, "no checkpoint %s%s in thread %s",
+		         req->checkpoint_id ? req->checkpoint_id : "(latest)",
+		         *req->ns ? " in that namespace" : "", req->thread_id);
+		goto out;
+	}
+	ret = 0;
+out:
+	freeReplyObject(rep);
+	args_release(&a);
+	return ret;
+}
+
+/* ---------- list ---------- */
+
+struct candidate {
+	const char *thread; /* borrowed from a reply */
+	const char *ns;     /* borrowed from a reply or the request */
+	char *id;
+};
+
+static int cand_cmp(const void *x, const void *y)
+{
+	const struct candidate *a = x, *b = y;
+	int c = strcmp(b->id, a->id); /* newest first */
+	if (c)
+		return c;
+	c = strcmp(a->thread, b->thread);
+	if (c)
+		return c;
+	return strcmp(a->ns, b->ns);
+}
+
+struct pair {
+	const char *thread;
+	const char *ns;
+};
+
+static int rs_list(struct store *s, const char *tenant, const struct cp_list *req,
+                   struct cp_list_result *out, struct mem_error *err)
+{
+	struct redis_store *rs = (struct redis_store *)s;
+	struct redis_conn *conn = conn_get(rs);
+	struct buf b = {0};
+	redisReply *threads_rep = NULL;
+	redisReply **ns_reps = NULL, **id_reps = NULL;
+	struct redis_cmd *cmds = NULL;
+	struct args *argv = NULL;
+	struct pair *pairs = NULL;
+	struct candidate *cands = NULL;
+	const char **threads = NULL;
+	size_t nthreads = 0, npairs = 0, ncands = 0, nargv = 0;
+	int ret = -1;
+
+	memset(out, 0, sizeof(*out));
+
+	/* 1. the threads */
+	if (req->thread_id) {
+		threads = xcalloc(1, sizeof(*threads));
+		threads[0] = req->thread_id;
+		nthreads = 1;
+	} else {
+		key_tenant_index(&b, rs, tenant);
+		const char *av[] = {"ZRANGE", b.data, "0", "-1"};
+		if (redis_conn_command(conn, &threads_rep, err, 4, av, NULL) < 0)
+			goto out;
+		if (threads_rep->type != REDIS_REPLY_ARRAY) {
+			reply_fail(threads_rep, err, "thread index read");
+			goto out;
+		}
+		threads = xcalloc(threads_rep->elements + 1, sizeof(*threads));
+		for (size_t i = 0; i < threads_rep->elements; i++)
+			if (is_str(threads_rep->element[i]))
+				threads[nthreads++] = threads_rep->element[i]->str;
+	}
+	if (!nthreads)
+		goto done;
+
+	/* 2. the namespaces of each thread */
+	if (req->ns) {
+		pairs = xcalloc(nthreads, sizeof(*pairs));
+		for (size_t i = 0; i < nthreads; i++)
+			pairs[npairs++] = (struct pair){threads[i], req->ns};
+	} else {
+		ns_reps = xcalloc(nthreads, sizeof(*ns_reps));
+		argv = xcalloc(nthreads, sizeof(*argv));
+		cmds = xcalloc(nthreads, sizeof(*cmds));
+		nargv = nthreads;
+		for (size_t i = 0; i < nthreads; i++) {
+			args_adds(&argv[i], "SMEMBERS");
+			key_thread_base(&b, rs, "thread", tenant, threads[i]);
+			buf_puts(&b, ":ns");
+			args_add_buf(&argv[i], &b);
+			cmds[i] = args_cmd(&argv[i]);
+		}
+		if (redis_conn_pipeline(conn, nthreads, cmds, ns_reps, true, err) < 0)
+			goto out;
+		size_t total = 0;
+		for (size_t i = 0; i < nthreads; i++) {
+			if (ns_reps[i]->type != REDIS_REPLY_ARRAY) {
+				reply_fail(ns_reps[i], err, "namespace read");
+				goto out;
+			}
+			total += ns_reps[i]->elements;
+		}
+		pairs = xcalloc(total + 1, sizeof(*pairs));
+		for (size_t i = 0; i < nthreads; i++)
+			for (size_t j = 0; j < ns_reps[i]->elements; j++)
+				if (is_str(ns_reps[i]->element[j]))
+					pairs[npairs++] =
+					    (struct pair){threads[i], ns_reps[i]->element[j]->str};
+		for (size_t i = 0; i < nargv; i++)
+			args_release(&argv[i]);
+		free(argv);
+		free(cmds);
+		argv = NULL;
+		cmds = NULL;
+		nargv = 0;
+	}
+	if (!npairs)
+		goto done;
+
+	/* 3. the checkpoint ids of each (thread, ns), before the bound */
+	id_reps = xcalloc(npairs, sizeof(*id_reps));
+	argv = xcalloc(npairs, sizeof(*argv));
+	cmds = xcalloc(npairs, sizeof(*cmds));
+	nargv = npairs;
+	char *maxb = NULL;
+	if (req->before)
+		maxb = xasprintf("(%s", req->before);
+	for (size_t i = 0; i < npairs; i++) {
+		args_adds(&argv[i], "ZREVRANGEBYLEX");
+		key_thread_base(&b, rs, "checkpoints", tenant, pairs[i].thread);
+		key_part(&b, pairs[i].ns);
+		args_add_buf(&argv[i], &b);
+		args_adds(&argv[i], maxb ? maxb : "+");
+		args_adds(&argv[i], "-");
+		cmds[i] = args_cmd(&argv[i]);
+	}
+	int prc = redis_conn_pipeline(conn, npairs, cmds, id_reps, true, err);
+	free(maxb);
+	if (prc < 0)
+		goto out;
+	size_t total = 0;
+	for (size_t i = 0; i < npairs; i++) {
+		if (id_reps[i]->type != REDIS_REPLY_ARRAY) {
+			reply_fail(id_reps[i], err, "checkpoint index read");
+			goto out;
+		}
+		total += id_reps[i]->elements;
+	}
+	cands = xcalloc(total + 1, sizeof(*cands));
+	for (size_t i = 0; i < npairs; i++)
+		for (size_t j = 0; j < id_reps[i]->elements; j++)
+			if (is_str(id_reps[i]->element[j]))
+				cands[ncands++] = (struct candidate){pairs[i].thread, pairs[i].ns,
+				                                     id_reps[i]->element[j]->str};
+	qsort(cands, ncands, sizeof(*cands), cand_cmp);
+	for (size_t i = 0; i < nargv; i++)
+		args_release(&argv[i]);
+	free(argv);
+	free(cmds);
+	argv = NULL;
+	cmds = NULL;
+	nargv = 0;
+
+	/* 4. the tuples, newest first, LIST_BATCH per round trip */
+	out->items =
+	    xcalloc(req->limit < ncands ? req->limit + 1 : ncands + 1, sizeof(*out->items));
+	size_t next = 0;
+	while (next < ncands && out->n < req->limit) {
+		size_t n = ncands - next < LIST_BATCH ? ncands - next : LIST_BATCH;
+		struct args ga[LIST_BATCH];
+		struct redis_cmd gc[LIST_BATCH];
+		redisReply *gr[LIST_BATCH];
+		memset(ga, 0, sizeof(ga));
+		for (size_t i = 0; i < n; i++) {
+			const struct candidate *c = &cands[next + i];
+			get_args(rs, &ga[i], tenant, c->thread, c->ns, c->id);
+			gc[i] = args_cmd(&ga[i]);
+		}
+		int rc = redis_conn_pipeline(conn, n, gc, gr, true, err);
+		for (size_t i = 0; i < n; i++)
+			args_release(&ga[i]);
+		if (rc < 0)
+			goto out;
+		size_t i = 0;
+		for (; i < n && out->n < req->limit; i++) {
+			const struct candidate *c = &cands[next + i];
+			struct cp_tuple t;
+			int found = tuple_from_reply(gr[i], c->thread, c->ns, &t, err);
+			if (found < 0) {
+				free_replies(n, gr);
+				goto out;
+			}
+			if (!found)
+				continue;
+			if (!cp_metadata_matches(t.metadata_json, req->filter_json)) {
+				cp_tuple_release(&t);
+				continue;
+			}
+			out->items[out->n++] = t;
+		}
+		free_replies(n, gr);
+		next += i;
+	}
+	out->truncated = next < ncands && out->n >= req->limit;
+done:
+	ret = 0;
+out:
+	if (ret < 0)
+		cp_list_result_release(out);
+	for (size_t i = 0; i < nargv; i++)
+		args_release(&argv[i]);
+	free(argv);
+	free(cmds);
+	if (ns_reps)
+		free_replies(nthreads, ns_reps);
+	free(ns_reps);
+	if (id_reps)
+		free_replies(npairs, id_reps);
+	free(id_reps);
+	free(cands);
+	free(pairs);
+	free(threads);
+	freeReplyObject(threads_rep);
+	buf_release(&b);
+	return ret;
+}
+
+/* ---------- put writes ---------- */
+
+static int rs_put_writes(struct store *s, const char *tenant, const struct cp_put_writes *r,
+                         struct mem_error *err)
+{
+	struct redis_store *rs = (struct redis_store *)s;
+	struct args a = {0};
+	struct buf b = {0};
+	redisReply *rep = NULL;
+	int ret = -1;
+	bool all_special = r->nwrites > 0;
+
+	args_adds(&a, "EVALSHA");
+	args_adds(&a, rs->sha[SCRIPT_WRITES]);
+	args_adds(&a, "2");
+	key_thread_base(&b, rs, "writes", tenant, r->thread_id);
+	key_part(&b, r->ns);
+	key_part(&b, r->checkpoint_id);
+	args_add_buf(&a, &b);
+	key_thread_base(&b, rs, "thread", tenant, r->thread_id);
+	buf_puts(&b, ":keys");
+	args_add_buf(&a, &b);
+	args_add(&a, rs->ttl_str, strlen(rs->ttl_str));
+	int mode_at = a.n;
+	args_adds(&a, "keep");
+	for (size_t i = 0; i < r->nwrites; i++) {
+		const struct cp_write *w = &r->writes[i];
+		bool special;
+		long idx = cp_write_idx(w->channel, i, &special);
+		if (!special)
+			all_special = false;
+		buf_reset(&b);
+		buf_puts(&b, r->task_id);
+		buf_putc(&b, '\0');
+		buf_printf(&b, "%ld", idx);
+		args_add_buf(&a, &b);
+		buf_reset(&b);
+		buf_puts(&b, r->task_id);
+		buf_putc(&b, '\0');
+		buf_puts(&b, r->task_path);
+		buf_putc(&b, '\0');
+		buf_puts(&b, w->channel);
+		buf_putc(&b, '\0');
+		buf_printf(&b, "%ld", idx);
+		buf_putc(&b, '\0');
+		buf_puts(&b, w->value.type);
+		buf_putc(&b, '\0');
+		buf_append(&b, w->value.data, w->value.len);
+		args_add_buf(&a, &b);
+	}
+	if (all_special) {
+		a.v[mode_at] = "overwrite";
+		a.l[mode_at] = strlen("overwrite");
+	}
+	struct redis_cmd cmd = args_cmd(&a);
+	if (redis_conn_pipeline(conn_get(rs), 1, &cmd, &rep, true, err) < 0)
+		goto out;
+	if (rep->type != REDIS_REPLY_INTEGER) {
+		reply_fail(rep, err, "put writes");
+		goto out;
+	}
+	ret = 0;
+out:
+	freeReplyObject(rep);
+	args_release(&a);
+	buf_release(&b);
+	return ret;
+}
+
+/* ---------- delete ---------- */
+
+static int rs_thread_delete(struct store *s, const char *tenant, const char *thread,
+                            struct mem_error *err)
+{
+	struct redis_store *rs = (struct redis_store *)s;
+	struct args a = {0}, z = {0};
+	struct buf b = {0};
+	redisReply *rep[2] = {0};
+	int ret = -1;
+
+	args_adds(&a, "EVALSHA");
+	args_adds(&a, rs->sha[SCRIPT_DELETE]);
+	args_adds(&a, "2");
+	key_thread_base(&b, rs, "thread", tenant, thread);
+	buf_puts(&b, ":keys");
+	args_add_buf(&a, &b);
+	key_thread_base(&b, rs, "thread", tenant, thread);
+	buf_puts(&b, ":ns");
+	args_add_buf(&a, &b);
+	args_adds(&z, "ZREM");
+	key_tenant_index(&b, rs, tenant);
+	args_add_buf(&z, &b);
+	args_adds(&z, thread);
+	struct redis_cmd cmds[2] = {args_cmd(&a), args_cmd(&z)};
+	if (redis_conn_pipeline(conn_get(rs), 2, cmds, rep, true, err) < 0)
+		goto out;
+	for (int i = 0; i < 2; i++)
+		if (rep[i]->type != REDIS_REPLY_INTEGER) {
+			reply_fail(rep[i], err, "thread delete");
+			goto out;
+		}
+	ret = 0;
+out:
+	free_replies(2, rep);
+	args_release(&a);
+	args_release(&z);
+	buf_release(&b);
+	return ret;
+}
+
+/* ---------- health ---------- */
+
+static int rs_ping(struct store *s, struct store_status *st)
+{
+	struct redis_store *rs = (struct redis_store *)s;
+	struct mem_error err = {0};
+	redisReply *rep = NULL;
+	struct timespec t0, t1;
+	const char *av[] = {"PING"};
+
+	memset(st, 0, sizeof(*st));
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	int rc = redis_conn_command(conn_get(rs), &rep, &err, 1, av, NULL);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	st->latency_ms =
+	    (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+	if (rc == 0 && rep->type == REDIS_REPLY_ERROR) {
+		snprintf(st->detail, sizeof(st->detail), "PING: %.120s", rep->str);
+		rc = -1;
+	} else if (rc < 0) {
+		snprintf(st->detail, sizeof(st->detail), "%s", err.message);
+	}
+	st->reachable = rc == 0;
+	st->state = redis_state_name(
+	    (enum redis_state)__atomic_load_n(&rs->health.state, __ATOMIC_RELAXED));
+	st->reconnect_attempts = __atomic_load_n(&rs->health.reconnect_attempts, __ATOMIC_RELAXED);
+	freeReplyObject(rep);
+	return rc;
+}
+
+/* ---------- lifecycle ---------- */
+
+static void rs_free(struct store *s)
+{
+	struct redis_store *rs = (struct redis_store *)s;
+	if (!rs)
+		return;
+	pthread_key_delete(rs->key);
+	while (rs->slots) {
+		struct conn_slot *slot = rs->slots;
+		rs->slots = slot->next;
+		redis_conn_free(slot->conn);
+		free(slot);
+	}
+	pthread_mutex_destroy(&rs->lock);
+	redis_tls_free(rs->tls);
+	redis_url_release(&rs->url);
+	free(rs->password);
+	free(rs->prefix);
+	free(rs->ttl_str);
+	free(rs);
+}
+
+const struct store_ops redis_store_ops = {
+    .name = "redis",
+    .checkpoint_put = rs_put,
+    .checkpoint_get = rs_get,
+    .checkpoint_list = rs_list,
+    .checkpoint_put_writes = rs_put_writes,
+    .thread_delete = rs_thread_delete,
+    .ping = rs_ping,
+    .free = rs_free,
+};
+
+struct store *redis_store_new(const struct config *cfg, struct mem_error *err)
+{
+	struct redis_store *rs = xcalloc(1, sizeof(*rs));
+	rs->base.ops = &redis_store_ops;
+	pthread_mutex_init(&rs->lock, NULL);
+	if (pthread_key_create(&rs->key, slot_destructor) != 0) {
+		mem_fail(err, MEM_EINTERNAL, NULL, "cannot create a thread key");
+		pthread_mutex_destroy(&rs->lock);
+		free(rs);
+		return NULL;
+	}
+	if (redis_url_parse(cfg->redis_url, &rs->url, err) < 0)
+		goto fail;
+	rs->password = rs->url.password      ? xstrdup(rs->url.password)
+	               : cfg->redis_password ? xstrdup(cfg->redis_password)
+	                                     : NULL;
+	if (rs->url.tls) {
+		rs->tls = redis_tls_new(cfg->redis_tls_ca_file, err);
+		if (!rs->tls)
+			goto fail;
+	}
+	rs->prefix = xstrdup(cfg->key_prefix);
+	rs->ttl = cfg->checkpoint_ttl_seconds;
+	rs->ttl_str = xasprintf("%ld", rs->ttl);
+	rs->scripts[SCRIPT_PUT] = lua_checkpoint_put;
+	rs->scripts[SCRIPT_GET] = lua_checkpoint_get;
+	rs->scripts[SCRIPT_WRITES] = lua_checkpoint_writes;
+	rs->scripts[SCRIPT_DELETE] = lua_thread_delete;
+	for (int i = 0; i < NSCRIPTS; i++)
+		redis_script_sha(rs->scripts[i], rs->sha[i]);
+	rs->opts = (struct redis_conn_opts){
+	    .host = rs->url.host,
+	    .port = rs->url.port,
+	    .tls = rs->tls,
+	    .user = rs->url.user,
+	    .password = rs->password,
+	    .db = rs->url.db,
+	    .connect_timeout_ms = (int)cfg->redis_connect_timeout_ms,
+	    .socket_timeout_ms = (int)cfg->redis_socket_timeout_ms,
+	    .max_reconnect_attempts = (int)cfg->max_reconnect_attempts,
+	    .scripts = rs->scripts,
+	    .nscripts = NSCRIPTS,
+	};
+	rs->health.state = REDIS_STATE_RECONNECTING;
+	return &rs->base;
+fail:
+	rs_free(&rs->base);
+	return NULL;
+}

@@ -1,0 +1,120 @@
+#include "service.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/ids.h"
+#include "../common/xalloc.h"
+#include "redis_store.h"
+
+struct service {
+	const struct config *cfg;
+	struct store *primary;
+};
+
+struct service *service_new(const struct config *cfg, struct mem_error *err)
+{
+	struct store *redis = redis_store_new(cfg, err);
+	if (!redis)
+		return NULL;
+	struct service *svc = xcalloc(1, sizeof(*svc));
+	svc->cfg = cfg;
+	svc->primary = redis;
+	return svc;
+}
+
+void service_free(struct service *svc)
+{
+	if (!svc)
+		return;
+	store_free(svc->primary);
+	free(svc);
+}
+
+static int check_id(const char *s, bool allow_empty, const char *field, struct mem_error *err)
+{
+	return id_check(s, strlen(s), ID_MAX_BYTES, allow_empty, field, err);
+}
+
+int service_check_tenant(const char *tenant, struct mem_error *err)
+{
+	return id_check(tenant, strlen(tenant), TENANT_MAX_BYTES, false, "X-Tenant-Id", err);
+}
+
+int service_checkpoint_put(struct service *svc, const char *tenant, const struct cp_put *r,
+                           struct mem_error *err)
+{
+	if (check_id(r->thread_id, false, "thread_id", err) < 0 ||
+	    check_id(r->ns, true, "checkpoint_ns", err) < 0 ||
+	    check_id(r->checkpoint_id, false, "checkpoint_id", err) < 0 ||
+	    (r->parent_id && check_id(r->parent_id, false, "parent_checkpoint_id", err) < 0))
+		return -1;
+	for (size_t i = 0; i < r->nversions; i++)
+		if (check_id(r->versions[i].channel, false, "checkpoint.channel_versions", err) <
+		        0 ||
+		    check_id(r->versions[i].version, false, "checkpoint.channel_versions", err) < 0)
+			return -1;
+	for (size_t i = 0; i < r->nblobs; i++)
+		if (check_id(r->blobs[i].channel, false, "blobs.channel", err) < 0 ||
+		    check_id(r->blobs[i].version, false, "blobs.version", err) < 0 ||
+		    check_id(r->blobs[i].value.type, false, "blobs.type", err) < 0)
+			return -1;
+	return svc->primary->ops->checkpoint_put(svc->primary, tenant, r, err);
+}
+
+int service_checkpoint_get(struct service *svc, const char *tenant, const struct cp_get *r,
+                           struct cp_tuple *out, struct mem_error *err)
+{
+	memset(out, 0, sizeof(*out));
+	if (check_id(r->thread_id, false, "thread_id", err) < 0 ||
+	    check_id(r->ns, true, "checkpoint_ns", err) < 0 ||
+	    (r->checkpoint_id && check_id(r->checkpoint_id, false, "checkpoint_id", err) < 0))
+		return -1;
+	return svc->primary->ops->checkpoint_get(svc->primary, tenant, r, out, err);
+}
+
+int service_checkpoint_list(struct service *svc, const char *tenant, const struct cp_list *r,
+                            struct cp_list_result *out, struct mem_error *err)
+{
+	memset(out, 0, sizeof(*out));
+	if ((r->thread_id && check_id(r->thread_id, false, "thread_id", err) < 0) ||
+	    (r->ns && check_id(r->ns, true, "checkpoint_ns", err) < 0) ||
+	    (r->before && check_id(r->before, false, "before", err) < 0))
+		return -1;
+	if (r->limit < 1 || r->limit > LIST_LIMIT_MAX)
+		return mem_fail(err, MEM_EINVALID_FIELD, "limit", "limit must be 1..%d",
+		                LIST_LIMIT_MAX);
+	return svc->primary->ops->checkpoint_list(svc->primary, tenant, r, out, err);
+}
+
+int service_checkpoint_put_writes(struct service *svc, const char *tenant,
+                                  const struct cp_put_writes *r, struct mem_error *err)
+{
+	if (check_id(r->thread_id, false, "thread_id", err) < 0 ||
+	    check_id(r->ns, true, "checkpoint_ns", err) < 0 ||
+	    check_id(r->checkpoint_id, false, "checkpoint_id", err) < 0 ||
+	    check_id(r->task_id, false, "task_id", err) < 0 ||
+	    check_id(r->task_path, true, "task_path", err) < 0)
+		return -1;
+	for (size_t i = 0; i < r->nwrites; i++)
+		if (check_id(r->writes[i].channel, false, "writes.channel", err) < 0 ||
+		    check_id(r->writes[i].value.type, false, "writes.type", err) < 0)
+			return -1;
+	if (!r->nwrites)
+		return 0;
+	return svc->primary->ops->checkpoint_put_writes(svc->primary, tenant, r, err);
+}
+
+int service_thread_delete(struct service *svc, const char *tenant, const char *thread_id,
+                          struct mem_error *err)
+{
+	if (check_id(thread_id, false, "thread_id", err) < 0)
+		return -1;
+	return svc->primary->ops->thread_delete(svc->primary, tenant, thread_id, err);
+}
+
+int service_ready(struct service *svc, const char **store_name, struct store_status *st)
+{
+	*store_name = svc->primary->ops->name;
+	return svc->primary->ops->ping(svc->primary, st);
+}

@@ -1,0 +1,44 @@
+/*
+ * service: the domain entry point the API calls. It validates domain rules
+ * (ids, sizes) and routes each call to the store behind struct store_ops.
+ * Today the primary store is Redis; the PostgreSQL store, dual write and
+ * failover will live here too, so no handler ever chooses a store.
+ *
+ * Thread-safe: HTTP worker threads call it concurrently.
+ */
+#ifndef MEMORYD_SERVICE_H
+#define MEMORYD_SERVICE_H
+
+#include "../common/config.h"
+#include "../common/error.h"
+#include "checkpoint.h"
+#include "store.h"
+
+struct service;
+
+/* cfg is borrowed and must outlive the service. */
+struct service *service_new(const struct config *cfg, struct mem_error *err);
+void service_free(struct service *svc);
+
+/* Validate a tenant name (the X-Tenant-Id header). */
+int service_check_tenant(const char *tenant, struct mem_error *err) MEM_MUST_CHECK;
+
+int service_checkpoint_put(struct service *svc, const char *tenant, const struct cp_put *req,
+                           struct mem_error *err) MEM_MUST_CHECK;
+/* *out is filled on success; release with cp_tuple_release. */
+int service_checkpoint_get(struct service *svc, const char *tenant, const struct cp_get *req,
+                           struct cp_tuple *out, struct mem_error *err) MEM_MUST_CHECK;
+int service_checkpoint_list(struct service *svc, const char *tenant, const struct cp_list *req,
+                            struct cp_list_result *out, struct mem_error *err) MEM_MUST_CHECK;
+int service_checkpoint_put_writes(struct service *svc, const char *tenant,
+                                  const struct cp_put_writes *req,
+                                  struct mem_error *err) MEM_MUST_CHECK;
+int service_thread_delete(struct service *svc, const char *tenant, const char *thread_id,
+                          struct mem_error *err) MEM_MUST_CHECK;
+
+/* Readiness: the primary store answers within its timeout. */
+int service_ready(struct service *svc, const char **store_name, struct store_status *st);
+
+#define LIST_LIMIT_MAX 1000
+
+#endif

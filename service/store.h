@@ -1,0 +1,59 @@
+/*
+ * store: the contract every storage backend fills.
+ *
+ * A backend (Redis now; PostgreSQL next) provides a const struct store_ops
+ * filled with designated initialisers, and a constructor returning a
+ * struct store. Everything above this line (the service, the API) calls
+ * through the ops and never knows which backend answers.
+ *
+ * Every call takes the tenant: a backend keeps tenants apart in its keys or
+ * rows, so one tenant never reads or touches another's data. Calls are made
+ * from many HTTP worker threads at once; a backend is responsible for its own
+ * per-thread connections.
+ */
+#ifndef MEMORYD_STORE_H
+#define MEMORYD_STORE_H
+
+#include "../common/error.h"
+#include "checkpoint.h"
+
+struct store;
+
+struct store_status {
+	bool reachable;
+	double latency_ms;
+	const char *state; /* "connected", "reconnecting" or "error" (static) */
+	unsigned reconnect_attempts;
+	char detail[256]; /* why it is unreachable */
+};
+
+struct store_ops {
+	const char *name;
+	int (*checkpoint_put)(struct store *s, const char *tenant, const struct cp_put *req,
+	                      struct mem_error *err);
+	/* 0 and *out filled, or -1 (MEM_ENOT_FOUND when there is no such checkpoint). */
+	int (*checkpoint_get)(struct store *s, const char *tenant, const struct cp_get *req,
+	                      struct cp_tuple *out, struct mem_error *err);
+	int (*checkpoint_list)(struct store *s, const char *tenant, const struct cp_list *req,
+	                       struct cp_list_result *out, struct mem_error *err);
+	int (*checkpoint_put_writes)(struct store *s, const char *tenant,
+	                             const struct cp_put_writes *req, struct mem_error *err);
+	int (*thread_delete)(struct store *s, const char *tenant, const char *thread_id,
+	                     struct mem_error *err);
+	/* A round trip to the store within its timeout; fills st either way. */
+	int (*ping)(struct store *s, struct store_status *st);
+	void (*free)(struct store *s);
+};
+
+struct store {
+	const struct store_ops *ops;
+};
+
+/* Calls through the ops; all accept NULL where the backend allows. */
+static inline void store_free(struct store *s)
+{
+	if (s)
+		s->ops->free(s);
+}
+
+#endif
