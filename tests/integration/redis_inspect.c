@@ -1,0 +1,316 @@
+#define _POSIX_C_SOURCE 200809L
+#include "redis_inspect.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <check.h>
+
+#include "http.h"
+#include "it_common.h"
+
+void it_strlist_free(it_strlist *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+	l->v = NULL;
+	l->n = 0;
+}
+
+int it_strlist_contains(const it_strlist *l, const char *s)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (strcmp(l->v[i], s) == 0)
+			return 1;
+	return 0;
+}
+
+static void strlist_add(it_strlist *l, const char *s, size_t len)
+{
+	char **nv = realloc(l->v, (l->n + 1) * sizeof *nv);
+	ck_assert_msg(nv != NULL, "out of memory");
+	l->v = nv;
+	l->v[l->n] = malloc(len + 1);
+	ck_assert_msg(l->v[l->n] != NULL, "out of memory");
+	memcpy(l->v[l->n], s, len);
+	l->v[l->n][len] = '\0';
+	l->n++;
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+static char *url_unescape(const char *s, size_t n)
+{
+	char *o = malloc(n + 1);
+	ck_assert_msg(o != NULL, "out of memory");
+	size_t j = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
+			o[j++] = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
+			i += 2;
+		} else {
+			o[j++] = s[i];
+		}
+	}
+	o[j] = '\0';
+	return o;
+}
+
+static redisReply *cmd_argv(redisContext *c, int argc, const char **argv, const size_t *lens)
+{
+	redisReply *r = redisCommandArgv(c, argc, argv, lens);
+	ck_assert_msg(r != NULL, "redis command %s failed: %s", argv[0], c->errstr);
+	ck_assert_msg(r->type != REDIS_REPLY_ERROR, "redis %s: %s", argv[0], r->str);
+	return r;
+}
+
+static redisReply *cmd2(redisContext *c, const char *a0, const char *a1)
+{
+	const char *argv[2] = {a0, a1};
+	size_t lens[2] = {strlen(a0), strlen(a1)};
+	return cmd_argv(c, 2, argv, lens);
+}
+
+redisContext *it_redis_connect(void)
+{
+	const char *url = it_require_env("REDIS_URL");
+	const char *p = url;
+	ck_assert_msg(strncmp(url, "rediss://", 9) != 0,
+	              "REDIS_URL=%s uses TLS; hiredis 0.14 cannot inspect it (use test_tls)", url);
+	ck_assert_msg(strncmp(url, "redis://", 8) == 0, "REDIS_URL=%s: expected redis://", url);
+	p += 8;
+	const char *end = p + strcspn(p, "/?");
+	const char *at = NULL;
+	for (const char *q = p; q < end; q++)
+		if (*q == '@')
+			at = q;
+	char *user = NULL, *pass = NULL;
+	if (at) {
+		const char *colon = memchr(p, ':', (size_t)(at - p));
+		if (colon) {
+			user = url_unescape(p, (size_t)(colon - p));
+			pass = url_unescape(colon + 1, (size_t)(at - colon - 1));
+		} else {
+			pass = url_unescape(p, (size_t)(at - p));
+		}
+		p = at + 1;
+	}
+	char host[256] = "127.0.0.1";
+	int port = 6379;
+	const char *hs = p, *he;
+	if (*p == '[') {
+		hs = p + 1;
+		he = strchr(hs, ']');
+		ck_assert_msg(he != NULL && he < end, "REDIS_URL=%s: bad IPv6 host", url);
+		p = he + 1;
+	} else {
+		he = p;
+		while (he < end && *he != ':')
+			he++;
+		p = he;
+	}
+	if (he > hs) {
+		ck_assert_msg((size_t)(he - hs) < sizeof host, "REDIS_URL host too long");
+		memcpy(host, hs, (size_t)(he - hs));
+		host[he - hs] = '\0';
+	}
+	if (p < end && *p == ':')
+		port = atoi(p + 1);
+	int db = 0;
+	if (*end == '/' && end[1] != '\0')
+		db = atoi(end + 1);
+
+	struct timeval tv = {5, 0};
+	redisContext *c = redisConnectWithTimeout(host, port, tv);
+	ck_assert_msg(c != NULL && !c->err, "cannot connect to Redis at %s:%d (REDIS_URL=%s): %s",
+	              host, port, url, c ? c->errstr : "alloc");
+	redisSetTimeout(c, tv);
+
+	const char *envpass = getenv("REDIS_PASSWORD");
+	if (pass == NULL && envpass && *envpass)
+		pass = strdup(envpass);
+	if (pass != NULL && *pass != '\0') {
+		redisReply *r;
+		if (user && *user) {
+			const char *argv[3] = {"AUTH", user, pass};
+			size_t lens[3] = {4, strlen(user), strlen(pass)};
+			r = cmd_argv(c, 3, argv, lens);
+		} else {
+			r = cmd2(c, "AUTH", pass);
+		}
+		freeReplyObject(r);
+	}
+	free(user);
+	free(pass);
+	if (db != 0) {
+		char dbs[16];
+		snprintf(dbs, sizeof dbs, "%d", db);
+		freeReplyObject(cmd2(c, "SELECT", dbs));
+	}
+	return c;
+}
+
+void it_redis_scan(redisContext *c, const char *pattern, it_strlist *out)
+{
+	char cursor[32] = "0";
+	do {
+		const char *argv[6] = {"SCAN", cursor, "MATCH", pattern, "COUNT", "1000"};
+		size_t lens[6] = {4, strlen(cursor), 5, strlen(pattern), 5, 4};
+		redisReply *r = cmd_argv(c, 6, argv, lens);
+		ck_assert_msg(r->type == REDIS_REPLY_ARRAY && r->elements == 2, "bad SCAN reply");
+		snprintf(cursor, sizeof cursor, "%s", r->element[0]->str);
+		redisReply *keys = r->element[1];
+		for (size_t i = 0; i < keys->elements; i++)
+			if (!it_strlist_contains(out, keys->element[i]->str))
+				strlist_add(out, keys->element[i]->str, keys->element[i]->len);
+		freeReplyObject(r);
+	} while (strcmp(cursor, "0") != 0);
+}
+
+void it_redis_keys_containing(redisContext *c, const char *needle, it_strlist *out)
+{
+	it_strlist all = {0};
+	it_redis_scan(c, "*", &all);
+	for (size_t i = 0; i < all.n; i++)
+		if (strstr(all.v[i], needle) != NULL)
+			strlist_add(out, all.v[i], strlen(all.v[i]));
+	it_strlist_free(&all);
+}
+
+long long it_redis_ttl(redisContext *c, const char *key)
+{
+	redisReply *r = cmd2(c, "TTL", key);
+	ck_assert_msg(r->type == REDIS_REPLY_INTEGER, "bad TTL reply");
+	long long v = r->integer;
+	freeReplyObject(r);
+	return v;
+}
+
+int it_redis_exists(redisContext *c, const char *key)
+{
+	redisReply *r = cmd2(c, "EXISTS", key);
+	ck_assert_msg(r->type == REDIS_REPLY_INTEGER, "bad EXISTS reply");
+	int v = r->integer > 0;
+	freeReplyObject(r);
+	return v;
+}
+
+char *it_redis_type(redisContext *c, const char *key)
+{
+	redisReply *r = cmd2(c, "TYPE", key);
+	char *s = strdup(r->str ? r->str : "?");
+	freeReplyObject(r);
+	return s;
+}
+
+static void collect(redisReply *r, it_strlist *out)
+{
+	ck_assert_msg(r->type == REDIS_REPLY_ARRAY, "expected an array reply");
+	for (size_t i = 0; i < r->elements; i++)
+		strlist_add(out, r->element[i]->str, r->element[i]->len);
+}
+
+void it_redis_smembers(redisContext *c, const char *key, it_strlist *out)
+{
+	redisReply *r = cmd2(c, "SMEMBERS", key);
+	collect(r, out);
+	freeReplyObject(r);
+}
+
+void it_redis_hkeys(redisContext *c, const char *key, it_strlist *out)
+{
+	redisReply *r = cmd2(c, "HKEYS", key);
+	collect(r, out);
+	freeReplyObject(r);
+}
+
+void it_redis_zrange(redisContext *c, const char *key, it_strlist *out)
+{
+	const char *argv[4] = {"ZRANGE", key, "0", "-1"};
+	size_t lens[4] = {6, strlen(key), 1, 2};
+	redisReply *r = cmd_argv(c, 4, argv, lens);
+	collect(r, out);
+	freeReplyObject(r);
+}
+
+char *it_redis_hget(redisContext *c, const char *key, const char *field, size_t *len)
+{
+	const char *argv[3] = {"HGET", key, field};
+	size_t lens[3] = {4, strlen(key), strlen(field)};
+	redisReply *r = cmd_argv(c, 3, argv, lens);
+	char *s = NULL;
+	if (r->type == REDIS_REPLY_STRING) {
+		s = malloc(r->len + 1);
+		ck_assert_msg(s != NULL, "out of memory");
+		memcpy(s, r->str, r->len);
+		s[r->len] = '\0';
+		if (len)
+			*len = r->len;
+	}
+	freeReplyObject(r);
+	return s;
+}
+
+int it_redis_zscore(redisContext *c, const char *key, const char *member, double *score)
+{
+	const char *argv[3] = {"ZSCORE", key, member};
+	size_t lens[3] = {6, strlen(key), strlen(member)};
+	redisReply *r = cmd_argv(c, 3, argv, lens);
+	int rc = -1;
+	if (r->type == REDIS_REPLY_STRING) {
+		*score = strtod(r->str, NULL);
+		rc = 0;
+	}
+	freeReplyObject(r);
+	return rc;
+}
+
+long long it_redis_card(redisContext *c, const char *cmd, const char *key)
+{
+	redisReply *r = cmd2(c, cmd, key);
+	ck_assert_msg(r->type == REDIS_REPLY_INTEGER, "bad %s reply", cmd);
+	long long v = r->integer;
+	freeReplyObject(r);
+	return v;
+}
+
+void it_redis_thread_keys(redisContext *c, const char *tenant, const char *thread, it_strlist *out)
+{
+	char *tag = it_tag(tenant, thread);
+	it_redis_keys_containing(c, tag, out);
+	free(tag);
+}
+
+void it_redis_tenant_keys(redisContext *c, const char *tenant, it_strlist *out)
+{
+	char *et = it_key_enc(tenant);
+	char *a = it_strfmt("{%s:", et), *b = it_strfmt("{%s}", et);
+	it_strlist all = {0};
+	it_redis_scan(c, "*", &all);
+	for (size_t i = 0; i < all.n; i++)
+		if (strstr(all.v[i], a) || strstr(all.v[i], b))
+			strlist_add(out, all.v[i], strlen(all.v[i]));
+	it_strlist_free(&all);
+	free(a);
+	free(b);
+	free(et);
+}
+
+void it_redis_expect_tenant_empty(redisContext *c, const char *tenant, const char *after)
+{
+	it_strlist keys = {0};
+	it_redis_tenant_keys(c, tenant, &keys);
+	ck_assert_msg(keys.n == 0, "after %s, Redis holds %zu key(s) for tenant %s, e.g. %s", after,
+	              keys.n, tenant, keys.n ? keys.v[0] : "");
+	it_strlist_free(&keys);
+}
