@@ -82,6 +82,11 @@ static const char *version_string(json_t *v, char **slot)
 		*slot = xasprintf("%" JSON_INTEGER_FORMAT, json_integer_value(v));
 		return *slot;
 	}
+	/* An integral real: a body parsed with JSON_DECODE_INT_AS_REAL. */
+	if (json_is_real(v) && json_real_value(v) == (double)(long long)json_real_value(v)) {
+		*slot = xasprintf("%lld", (long long)json_real_value(v));
+		return *slot;
+	}
 	return NULL;
 }
 

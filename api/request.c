@@ -123,6 +123,11 @@ json_t *body_json_object(struct request *r, struct mem_error *err)
 		return NULL;
 	}
 	json_t *j = json_loadb(r->body.data, r->body.len, JSON_REJECT_DUPLICATES, &je);
+	if (!j && strstr(je.text, "too big integer"))
+		/* JavaScript writes integers beyond int64 (1e20 as 100000000000000000000):
+		 * keep them as numbers rather than refuse the body. */
+		j = json_loadb(r->body.data, r->body.len,
+		               JSON_REJECT_DUPLICATES | JSON_DECODE_INT_AS_REAL, &je);
 	if (!j) {
 		mem_fail(err, MEM_EINVALID_JSON, NULL,
 		         "the body is not valid JSON: %s (line %d, column %d)", je.text, je.line,

@@ -406,9 +406,9 @@ static int tuple_from_reply(const redisReply *r, const char *thread, const char 
 		if (!is_str(line))
 			continue;
 		if (!is_str(val)) {
-			log_warn(NULL, "checkpoint blob missing", LF_STR("thread_id", thread),
-			         LF_STR("checkpoint_id", t->checkpoint_id),
-			         LF_STR("channel", line->str));
+			log_debug(NULL, "checkpoint blob missing", LF_STR("thread_id", thread),
+			          LF_STR("checkpoint_id", t->checkpoint_id),
+			          LF_STR("channel", line->str));
 			continue;
 		}
 		const char *colon = memchr(line->str, ':', line->len);

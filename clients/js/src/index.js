@@ -1,0 +1,2 @@
+export { MemorydSaver } from "./saver.js";
+export { MemorydClient, MemorydError } from "./client.js";

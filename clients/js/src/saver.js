@@ -1,0 +1,276 @@
+import {
+  BaseCheckpointSaver,
+  TASKS,
+  getCheckpointId,
+  maxChannelVersion,
+} from "@langchain/langgraph-checkpoint";
+import { MemorydClient } from "./client.js";
+
+const MAX_PAGE = 1000; // contract: list limit is 1..1000
+// Wrapper for a checkpoint/metadata that the serde did not encode as "json".
+const TYPED_KEY = "__memoryd_typed__";
+
+function toBase64(bytes) {
+  if (typeof bytes === "string") return Buffer.from(bytes, "utf8").toString("base64");
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("base64");
+}
+
+function fromBase64(data) {
+  // A fresh Uint8Array (not a Buffer view into Node's pool).
+  return Uint8Array.from(Buffer.from(data ?? "", "base64"));
+}
+
+function decodeUtf8(bytes) {
+  return typeof bytes === "string" ? bytes : new TextDecoder().decode(bytes);
+}
+
+function optionalString(value) {
+  return value === undefined || value === null ? undefined : String(value);
+}
+
+/**
+ * LangGraph checkpoint saver backed by memoryd.
+ *
+ *   const checkpointer = new MemorydSaver({ url: "http://127.0.0.1:8080", tenant: "acme" });
+ *   const graph = builder.compile({ checkpointer });
+ */
+export class MemorydSaver extends BaseCheckpointSaver {
+  /**
+   * @param {object} options
+   * @param {string} options.url base URL of memoryd
+   * @param {string} [options.tenant] X-Tenant-Id (server default "default")
+   * @param {string} [options.token] bearer token (Authorization header)
+   * @param {import("@langchain/langgraph-checkpoint").SerializerProtocol} [options.serde]
+   * @param {Record<string,string>} [options.headers]
+   * @param {typeof fetch} [options.fetch]
+   * @param {number} [options.timeoutMs]
+   * @param {MemorydClient} [options.client] use this client instead of building one
+   */
+  constructor(options = {}) {
+    super(options.serde);
+    this.client = options.client ?? new MemorydClient(options);
+  }
+
+  // ---- serde helpers -------------------------------------------------------
+
+  /** Serialize a value to a JSON value for the request body, through the serde. */
+  async _toJson(value) {
+    const [type, bytes] = await this.serde.dumpsTyped(value);
+    if (type === "json") return JSON.parse(decodeUtf8(bytes));
+    return { [TYPED_KEY]: [type, toBase64(bytes)] };
+  }
+
+  /** Inverse of _toJson. */
+  async _fromJson(value) {
+    if (
+      value !== null &&
+      typeof value === "object" &&
+      !Array.isArray(value) &&
+      Array.isArray(value[TYPED_KEY]) &&
+      Object.keys(value).length === 1
+    ) {
+      const [type, data] = value[TYPED_KEY];
+      return this.serde.loadsTyped(type, fromBase64(data));
+    }
+    return this.serde.loadsTyped("json", JSON.stringify(value));
+  }
+
+  async _loadOpaque(opaque) {
+    return this.serde.loadsTyped(opaque.type, fromBase64(opaque.data));
+  }
+
+  async _dumpOpaque(value) {
+    const [type, bytes] = await this.serde.dumpsTyped(value);
+    return { type, data: toBase64(bytes) };
+  }
+
+  // ---- wire -> CheckpointTuple --------------------------------------------
+
+  async _tupleFromWire(wire) {
+    const cfg = wire.config ?? {};
+    const thread_id = cfg.thread_id;
+    const checkpoint_ns = cfg.checkpoint_ns ?? "";
+    const checkpoint_id = cfg.checkpoint_id;
+
+    const checkpoint = await this._fromJson(wire.checkpoint ?? {});
+    const channel_values = {};
+    for (const [channel, opaque] of Object.entries(wire.channel_values ?? {})) {
+      if (!opaque || opaque.type === "empty") continue;
+      channel_values[channel] = await this._loadOpaque(opaque);
+    }
+    checkpoint.channel_values = channel_values;
+
+    const pendingWrites = [];
+    for (const w of wire.pending_writes ?? []) {
+      pendingWrites.push([w.task_id, w.channel, await this._loadOpaque(w)]);
+    }
+
+    const tuple = {
+      config: { configurable: { thread_id, checkpoint_ns, checkpoint_id } },
+      checkpoint,
+      metadata: await this._fromJson(wire.metadata ?? {}),
+      pendingWrites,
+    };
+    const parent = wire.parent_config;
+    if (parent && parent.checkpoint_id) {
+      tuple.parentConfig = {
+        configurable: {
+          thread_id: parent.thread_id ?? thread_id,
+          checkpoint_ns: parent.checkpoint_ns ?? checkpoint_ns,
+          checkpoint_id: parent.checkpoint_id,
+        },
+      };
+      if (typeof checkpoint.v === "number" && checkpoint.v < 4) {
+        await this._migratePendingSends(checkpoint, thread_id, checkpoint_ns, parent.checkpoint_id);
+      }
+    }
+    return tuple;
+  }
+
+  /**
+   * Checkpoints older than format v4 kept pending sends as writes to TASKS on
+   * the parent checkpoint; surface them as the TASKS channel (as MemorySaver does).
+   */
+  async _migratePendingSends(checkpoint, threadId, checkpointNs, parentCheckpointId) {
+    const parent = await this.client.getCheckpoint(threadId, {
+      checkpoint_ns: checkpointNs,
+      checkpoint_id: parentCheckpointId,
+    });
+    const sends = [];
+    for (const w of parent?.pending_writes ?? []) {
+      if (w.channel === TASKS) sends.push(await this._loadOpaque(w));
+    }
+    checkpoint.channel_values ??= {};
+    checkpoint.channel_values[TASKS] = sends;
+    checkpoint.channel_versions ??= {};
+    const versions = Object.values(checkpoint.channel_versions);
+    checkpoint.channel_versions[TASKS] =
+      versions.length > 0 ? maxChannelVersion(...versions) : this.getNextVersion(undefined);
+  }
+
+  // ---- BaseCheckpointSaver --------------------------------------------------
+
+  async getTuple(config) {
+    const threadId = optionalString(config?.configurable?.thread_id);
+    if (threadId === undefined) return undefined;
+    const checkpointNs = optionalString(config.configurable.checkpoint_ns) ?? "";
+    const checkpointId = getCheckpointId(config) || undefined;
+    const wire = await this.client.getCheckpoint(threadId, {
+      checkpoint_ns: checkpointNs,
+      checkpoint_id: checkpointId,
+    });
+    if (wire === undefined) return undefined;
+    return this._tupleFromWire(wire);
+  }
+
+  async *list(config, options = {}) {
+    const { before, filter } = options ?? {};
+    let remaining = options?.limit;
+    if (remaining !== undefined && remaining !== null && remaining <= 0) return;
+    if (remaining === null) remaining = undefined;
+
+    const configurable = config?.configurable ?? {};
+    const threadId = optionalString(configurable.thread_id);
+    const checkpointNs = optionalString(configurable.checkpoint_ns);
+    const onlyId = configurable.checkpoint_id || undefined; // client-side filter
+    const beforeId = before ? getCheckpointId(before) || undefined : undefined;
+    const wireFilter = filter === undefined || filter === null ? undefined : await this._toJson(filter);
+
+    let cursor = beforeId;
+    for (;;) {
+      const pageSize =
+        remaining === undefined || onlyId !== undefined ? MAX_PAGE : Math.min(remaining, MAX_PAGE);
+      const page = await this.client.listCheckpoints({
+        thread_id: threadId,
+        checkpoint_ns: checkpointNs,
+        before: cursor,
+        limit: pageSize,
+        filter: wireFilter,
+      });
+      const items = page?.checkpoints ?? [];
+      for (const wire of items) {
+        if (onlyId !== undefined && wire.config?.checkpoint_id !== onlyId) continue;
+        yield await this._tupleFromWire(wire);
+        if (remaining !== undefined) {
+          remaining -= 1;
+          if (remaining <= 0) return;
+        }
+      }
+      if (items.length === 0 || (!page.truncated && items.length < pageSize)) return;
+      // Next page: strictly older than the last id seen (ids are unique per ns;
+      // equal ids in several threads/namespaces at a page boundary may be skipped).
+      cursor = items[items.length - 1].config.checkpoint_id;
+    }
+  }
+
+  async put(config, checkpoint, metadata, newVersions) {
+    const configurable = config?.configurable;
+    const threadId = optionalString(configurable?.thread_id);
+    if (threadId === undefined) {
+      throw new Error(
+        'MemorydSaver.put: config.configurable.thread_id is required (e.g. { configurable: { thread_id: "t1" } })'
+      );
+    }
+    const checkpointNs = optionalString(configurable.checkpoint_ns) ?? "";
+    const parentId = configurable.checkpoint_id || null;
+
+    const { channel_values: values = {}, ...rest } = checkpoint;
+    const blobs = [];
+    for (const [channel, version] of Object.entries(newVersions ?? {})) {
+      if (Object.prototype.hasOwnProperty.call(values, channel)) {
+        blobs.push({ channel, version, ...(await this._dumpOpaque(values[channel])) });
+      } else {
+        blobs.push({ channel, version, type: "empty" });
+      }
+    }
+
+    const res = await this.client.putCheckpoint({
+      thread_id: threadId,
+      checkpoint_ns: checkpointNs,
+      checkpoint_id: checkpoint.id,
+      parent_checkpoint_id: parentId,
+      checkpoint: await this._toJson(rest),
+      metadata: await this._toJson(metadata ?? {}),
+      blobs,
+    });
+    const out = res?.config ?? {};
+    return {
+      configurable: {
+        thread_id: out.thread_id ?? threadId,
+        checkpoint_ns: out.checkpoint_ns ?? checkpointNs,
+        checkpoint_id: out.checkpoint_id ?? checkpoint.id,
+      },
+    };
+  }
+
+  async putWrites(config, writes, taskId, taskPath) {
+    const configurable = config?.configurable;
+    const threadId = optionalString(configurable?.thread_id);
+    if (threadId === undefined) {
+      throw new Error("MemorydSaver.putWrites: config.configurable.thread_id is required");
+    }
+    const checkpointId = getCheckpointId(config);
+    if (!checkpointId) {
+      throw new Error("MemorydSaver.putWrites: config.configurable.checkpoint_id is required");
+    }
+    if (!writes || writes.length === 0) return;
+    const wireWrites = [];
+    for (const [channel, value] of writes) {
+      wireWrites.push({ channel, ...(await this._dumpOpaque(value)) });
+    }
+    await this.client.putWrites(threadId, {
+      checkpoint_ns: optionalString(configurable.checkpoint_ns) ?? "",
+      checkpoint_id: checkpointId,
+      task_id: taskId,
+      task_path: taskPath ?? "",
+      writes: wireWrites,
+    });
+  }
+
+  async deleteThread(threadId) {
+    if (threadId === undefined || threadId === null) {
+      throw new Error("MemorydSaver.deleteThread: threadId is required");
+    }
+    await this.client.deleteThread(String(threadId));
+  }
+}

@@ -1,0 +1,233 @@
+// Unit tests: the exact requests MemorydSaver sends, and how it reads answers.
+import { TASKS, emptyCheckpoint } from "@langchain/langgraph-checkpoint";
+import { MemorydClient, MemorydError, MemorydSaver } from "../src/index.js";
+
+/** A fetch that records calls and answers from a queue of [status, body, headers]. */
+function recordingFetch(responses = []) {
+  const calls = [];
+  const fn = async (url, init) => {
+    calls.push({ url, method: init.method, headers: init.headers, body: init.body && JSON.parse(init.body) });
+    const [status, body, headers = {}] = responses.shift() ?? [200, {}];
+    return new Response(body === undefined ? null : JSON.stringify(body), {
+      status,
+      headers: { "Content-Type": "application/json", ...headers },
+    });
+  };
+  fn.calls = calls;
+  return fn;
+}
+
+const b64 = (s) => Buffer.from(s).toString("base64");
+
+const wireTuple = (extra = {}) => ({
+  config: { thread_id: "t1", checkpoint_ns: "", checkpoint_id: "c2" },
+  checkpoint: { v: 4, id: "c2", ts: "2024-01-01T00:00:00.000Z", channel_versions: { a: 1 }, versions_seen: {} },
+  channel_values: { a: { type: "json", data: b64('"x"') } },
+  metadata: { source: "loop", step: 1 },
+  pending_writes: [],
+  ...extra,
+});
+
+describe("MemorydSaver requests", () => {
+  it("put: headers, stripped channel_values, blobs for newVersions only", async () => {
+    const fetch = recordingFetch([[201, { config: { thread_id: "t1", checkpoint_ns: "ns", checkpoint_id: "c2" } }]]);
+    const saver = new MemorydSaver({ url: "http://x/", tenant: "acme", token: "sekret", fetch });
+    const checkpoint = {
+      ...emptyCheckpoint(),
+      id: "c2",
+      channel_values: { a: { n: 1 }, b: new Uint8Array([1, 2, 3]), c: "unchanged" },
+      channel_versions: { a: 2, b: "00003.5", c: 1, gone: 4 },
+    };
+    const config = await saver.put(
+      { configurable: { thread_id: "t1", checkpoint_ns: "ns", checkpoint_id: "c1", extra: 1 } },
+      checkpoint,
+      { source: "loop", step: 1, tags: new Set(["x"]) },
+      { a: 2, b: "00003.5", gone: 4 }
+    );
+    expect(config).toEqual({ configurable: { thread_id: "t1", checkpoint_ns: "ns", checkpoint_id: "c2" } });
+    const [call] = fetch.calls;
+    expect(call.url).toBe("http://x/checkpoints");
+    expect(call.method).toBe("POST");
+    expect(call.headers["X-Tenant-Id"]).toBe("acme");
+    expect(call.headers.Authorization).toBe("Bearer sekret");
+    expect(call.headers["Content-Type"]).toBe("application/json");
+    expect(call.body.thread_id).toBe("t1");
+    expect(call.body.checkpoint_ns).toBe("ns");
+    expect(call.body.checkpoint_id).toBe("c2");
+    expect(call.body.parent_checkpoint_id).toBe("c1");
+    expect(call.body.checkpoint.channel_values).toBeUndefined();
+    expect(call.body.checkpoint.channel_versions).toEqual(checkpoint.channel_versions);
+    expect(call.body.metadata.tags).toEqual({ lc: 2, type: "constructor", id: ["Set"], method: null, args: [["x"]], kwargs: {} });
+    expect(call.body.blobs).toEqual([
+      { channel: "a", version: 2, type: "json", data: b64('{"n":1}') },
+      { channel: "b", version: "00003.5", type: "bytes", data: b64("\x01\x02\x03") },
+      { channel: "gone", version: 4, type: "empty" },
+    ]);
+    expect(checkpoint.channel_values.a).toEqual({ n: 1 }); // input not mutated
+  });
+
+  it("put: root checkpoint sends parent_checkpoint_id null and default ns", async () => {
+    const fetch = recordingFetch([[201, { config: { thread_id: "t1", checkpoint_ns: "", checkpoint_id: "c1" } }]]);
+    const saver = new MemorydSaver({ url: "http://x", fetch });
+    await saver.put({ configurable: { thread_id: "t1" } }, { ...emptyCheckpoint(), id: "c1" }, {}, {});
+    expect(fetch.calls[0].body).toMatchObject({ checkpoint_ns: "", parent_checkpoint_id: null, blobs: [] });
+    expect(fetch.calls[0].headers["X-Tenant-Id"]).toBeUndefined();
+    expect(fetch.calls[0].headers.Authorization).toBeUndefined();
+  });
+
+  it("put/putWrites reject a config without thread_id before any request", async () => {
+    const fetch = recordingFetch();
+    const saver = new MemorydSaver({ url: "http://x", fetch });
+    await expect(saver.put({}, emptyCheckpoint(), {}, {})).rejects.toThrow(/thread_id/);
+    await expect(saver.putWrites({ configurable: { thread_id: "t" } }, [["a", 1]], "task")).rejects.toThrow(/checkpoint_id/);
+    expect(fetch.calls).toHaveLength(0);
+  });
+
+  it("putWrites: body with task_path and typed values", async () => {
+    const fetch = recordingFetch([[200, { stored: 2 }]]);
+    const saver = new MemorydSaver({ url: "http://x", fetch });
+    await saver.putWrites(
+      { configurable: { thread_id: "t/1", checkpoint_ns: "child:1", checkpoint_id: "c1" } },
+      [["a", 1], ["__interrupt__", { value: "q" }]],
+      "task-1",
+      "~__pregel_pull, node"
+    );
+    expect(fetch.calls[0].url).toBe("http://x/checkpoints/t%2F1/writes");
+    expect(fetch.calls[0].body).toEqual({
+      checkpoint_ns: "child:1",
+      checkpoint_id: "c1",
+      task_id: "task-1",
+      task_path: "~__pregel_pull, node",
+      writes: [
+        { channel: "a", type: "json", data: b64("1") },
+        { channel: "__interrupt__", type: "json", data: b64('{"value":"q"}') },
+      ],
+    });
+  });
+
+  it("getTuple: query, rebuild, pending writes, parent config; 404 -> undefined", async () => {
+    const fetch = recordingFetch([
+      [
+        200,
+        wireTuple({
+          parent_config: { thread_id: "t1", checkpoint_ns: "", checkpoint_id: "c1" },
+          pending_writes: [
+            { task_id: "k", task_path: "", channel: "a", idx: 0, type: "json", data: b64("[1]") },
+            { task_id: "k", task_path: "", channel: "raw", idx: 1, type: "bytes", data: b64("hi") },
+          ],
+        }),
+      ],
+      [404, { error: { code: "not_found", message: "no", request_id: "r1" } }],
+    ]);
+    const saver = new MemorydSaver({ url: "http://x", fetch });
+    const t = await saver.getTuple({ configurable: { thread_id: "t 1", checkpoint_ns: "", checkpoint_id: "c2" } });
+    expect(fetch.calls[0].url).toBe("http://x/checkpoints/t%201?checkpoint_ns=&checkpoint_id=c2");
+    expect(t.config).toEqual({ configurable: { thread_id: "t1", checkpoint_ns: "", checkpoint_id: "c2" } });
+    expect(t.parentConfig).toEqual({ configurable: { thread_id: "t1", checkpoint_ns: "", checkpoint_id: "c1" } });
+    expect(t.checkpoint.channel_values).toEqual({ a: "x" });
+    expect(t.checkpoint.channel_versions).toEqual({ a: 1 });
+    expect(t.metadata).toEqual({ source: "loop", step: 1 });
+    expect(t.pendingWrites).toEqual([["k", "a", [1]], ["k", "raw", new TextEncoder().encode("hi")]]);
+    expect(await saver.getTuple({ configurable: { thread_id: "t1" } })).toBeUndefined();
+    expect(fetch.calls[1].url).toBe("http://x/checkpoints/t1?checkpoint_ns=");
+    expect(await saver.getTuple({ configurable: {} })).toBeUndefined();
+    expect(fetch.calls).toHaveLength(2);
+  });
+
+  it("list: query parameters, and limit / pagination", async () => {
+    const page = (ids, truncated) => ({
+      checkpoints: ids.map((id) => wireTuple({ config: { thread_id: "t1", checkpoint_ns: "", checkpoint_id: id } })),
+      truncated,
+    });
+    const fetch = recordingFetch([[200, page(["c9", "c8"], true)]]);
+    const saver = new MemorydSaver({ url: "http://x", fetch });
+    const got = [];
+    for await (const t of saver.list(
+      { configurable: { thread_id: "t1", checkpoint_ns: "" } },
+      { limit: 2, before: { configurable: { checkpoint_id: "c10" } }, filter: { source: "loop", step: 1 } }
+    )) got.push(t.config.configurable.checkpoint_id);
+    expect(got).toEqual(["c9", "c8"]);
+    expect(fetch.calls).toHaveLength(1);
+    const u = new URL(fetch.calls[0].url);
+    expect(u.pathname).toBe("/checkpoints");
+    expect(u.searchParams.get("thread_id")).toBe("t1");
+    expect(u.searchParams.get("checkpoint_ns")).toBe("");
+    expect(u.searchParams.get("before")).toBe("c10");
+    expect(u.searchParams.get("limit")).toBe("2");
+    expect(JSON.parse(u.searchParams.get("filter"))).toEqual({ source: "loop", step: 1 });
+
+    // No limit: pages of 1000 until a short, untruncated page.
+    const fetch2 = recordingFetch([[200, page(["c9", "c8"], true)], [200, page(["c7"], false)]]);
+    const saver2 = new MemorydSaver({ url: "http://x", fetch: fetch2 });
+    const all = [];
+    for await (const t of saver2.list({})) all.push(t.config.configurable.checkpoint_id);
+    expect(all).toEqual(["c9", "c8", "c7"]);
+    const u1 = new URL(fetch2.calls[0].url);
+    expect([...u1.searchParams.keys()]).toEqual(["limit"]); // no thread_id / ns: all threads, all ns
+    expect(u1.searchParams.get("limit")).toBe("1000");
+    expect(new URL(fetch2.calls[1].url).searchParams.get("before")).toBe("c8");
+
+    const fetch3 = recordingFetch();
+    for await (const _ of new MemorydSaver({ url: "http://x", fetch: fetch3 }).list({}, { limit: 0 })) got.push(_);
+    expect(fetch3.calls).toHaveLength(0);
+  });
+
+  it("errors carry status, code, request_id and field", async () => {
+    const fetch = recordingFetch([
+      [400, { error: { code: "invalid_field", message: "bad", request_id: "abc", field: "thread_id" } }],
+      [503, { error: { code: "store_unavailable", message: "down", request_id: "r2" } }, { "Retry-After": "1" }],
+      [500, undefined, { "X-Request-Id": "hdr" }],
+    ]);
+    const saver = new MemorydSaver({ url: "http://x", fetch });
+    const err = await saver.put({ configurable: { thread_id: "t" } }, emptyCheckpoint(), {}, {}).catch((e) => e);
+    expect(err).toBeInstanceOf(MemorydError);
+    expect(err).toMatchObject({ status: 400, code: "invalid_field", request_id: "abc", requestId: "abc", field: "thread_id" });
+    const err2 = await saver.getTuple({ configurable: { thread_id: "t" } }).catch((e) => e);
+    expect(err2).toMatchObject({ status: 503, code: "store_unavailable", request_id: "r2" });
+    const err3 = await saver.deleteThread("t").catch((e) => e);
+    expect(err3).toMatchObject({ status: 500, code: "http_500", request_id: "hdr" });
+  });
+
+  it("network failure becomes MemorydError status 0", async () => {
+    const client = new MemorydClient({ url: "http://127.0.0.1:1" });
+    await expect(client.health()).rejects.toMatchObject({ status: 0, code: "network_error" });
+  });
+});
+
+describe("MemorydSaver round trips (real memoryd at MEMORYD_URL)", () => {
+  const url = process.env.MEMORYD_URL;
+  if (!url) throw new Error("MEMORYD_URL must point at a running memoryd");
+
+  it("keeps non-JSON values in checkpoint, metadata, channels and writes", async () => {
+    const saver = new MemorydSaver({ url, tenant: "rt" });
+    const checkpoint = {
+      ...emptyCheckpoint(),
+      id: "1ef00000-0000-6000-8000-000000000001",
+      channel_values: { m: new Map([["k", new Set([1])]]), u: undefined, bin: new Uint8Array([0, 255]) },
+      channel_versions: { m: 1, u: 1, bin: "00001.0" },
+      versions_seen: { "": { m: 1 } },
+    };
+    const metadata = { source: "input", step: -1, parents: {}, when: undefined, re: /a+/g };
+    const config = await saver.put({ configurable: { thread_id: "rt" } }, checkpoint, metadata, checkpoint.channel_versions);
+    await saver.putWrites(config, [["w", new Set(["z"])]], "task");
+    const t = await saver.getTuple(config);
+    expect(t.checkpoint).toEqual(checkpoint);
+    expect(t.metadata).toEqual(metadata);
+    expect(t.pendingWrites).toEqual([["task", "w", new Set(["z"])]]);
+    const listed = [];
+    for await (const x of saver.list({ configurable: { thread_id: "rt" } }, { filter: { source: "input" } })) listed.push(x);
+    expect(listed).toEqual([t]);
+  });
+
+  it("migrates pending sends of pre-v4 checkpoints", async () => {
+    const saver = new MemorydSaver({ url, tenant: "mig" });
+    const c0 = { ...emptyCheckpoint(), v: 1, id: "1ef00000-0000-6000-8000-000000000001" };
+    const cfg0 = await saver.put({ configurable: { thread_id: "m" } }, c0, {}, {});
+    await saver.putWrites(cfg0, [[TASKS, "s1"]], "t1");
+    const c1 = { ...emptyCheckpoint(), v: 1, id: "1ef00000-0000-6000-8000-000000000002", channel_versions: { x: 3 } };
+    const cfg1 = await saver.put(cfg0, c1, {}, {});
+    const t = await saver.getTuple(cfg1);
+    expect(t.checkpoint.channel_values).toEqual({ [TASKS]: ["s1"] });
+    expect(t.checkpoint.channel_versions[TASKS]).toBe(3);
+  });
+});
