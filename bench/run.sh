@@ -1,0 +1,352 @@
+#!/usr/bin/env bash
+# bench/run.sh: memoryd's put and get-latest throughput and latency, against
+# the same Redis work issued straight at Redis, in one run on one machine.
+# A benchmark, not a test: it exits 0 when the run completed, whatever the
+# numbers (BENCH_ENFORCE=1 makes a missed target exit 1). See bench/README.md.
+set -euo pipefail
+
+ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
+BENCH="$ROOT/bench"
+BUILD=${BENCH_BUILD_DIR:-$ROOT/build-bench}
+CONNS=${BENCH_CONNS:-32}
+DURATION=${BENCH_SECONDS:-10}
+WRK_THREADS=${WRK_THREADS:-2}
+HTTP_THREADS=${HTTP_THREADS:-2}
+MEMORYD_LOG_LEVEL=${MEMORYD_LOG_LEVEL:-info}
+THREAD_SPREAD=${THREAD_SPREAD:-16}   # threads each wrk thread writes to
+GET_THREADS=${GET_THREADS:-8}        # threads the get phase reads round-robin
+TENANT=bench
+BLOB_B64=3300                        # base64 characters per channel blob
+BLOB_RAW=$((BLOB_B64 * 3 / 4))
+REDIS_ONLY=${BENCH_REDIS_ONLY:-0}    # 1: skip memoryd (build and phases)
+ENFORCE=${BENCH_ENFORCE:-0}
+MEMORYD_BIN=${MEMORYD_BIN:-$BUILD/memoryd}
+PUT_SCRIPT=${REDIS_PUT_SCRIPT:-$ROOT/service/lua/checkpoint_put.lua}
+RESULTS=${BENCH_RESULTS:-$BUILD/bench-results.jsonl}
+# Markers put in the captured put; redis_driver replaces them per operation.
+MARK_CID=1efcafe0-0000-4000-8000-000000000000
+MARK_PARENT=1efcafe0-0000-4000-7000-000000000000
+MARK_THREAD=bench-capture-000000000000
+
+REDIS_PID='' MEMORYD_PID='' MONITOR_PID='' SAMPLER_PID='' WORK=''
+
+log() { printf 'bench: %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+stop_pid() {
+	local pid=$1
+	[[ -n $pid ]] || return 0
+	kill "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+	local rc=$?
+	stop_pid "$SAMPLER_PID"
+	stop_pid "$MONITOR_PID"
+	stop_pid "$MEMORYD_PID"
+	stop_pid "$REDIS_PID"
+	if [[ -n $WORK && -d $WORK ]]; then
+		if [[ ${BENCH_KEEP:-0} == 1 || $rc != 0 ]]; then
+			log "logs and captures kept in $WORK"
+		else
+			rm -rf -- "$WORK"
+		fi
+	fi
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+ensure_tools() {
+	local missing=() tool pkg
+	for tool in wrk:wrk redis-server:redis-server redis-cli:redis-tools curl:curl \
+		jq:jq cc:gcc cmake:cmake; do
+		command -v "${tool%%:*}" >/dev/null 2>&1 || missing+=("${tool#*:}")
+	done
+	[[ -f /usr/include/hiredis/hiredis.h ]] || missing+=(libhiredis-dev)
+	((${#missing[@]} == 0)) && return 0
+	if [[ $(id -u) != 0 ]] || ! command -v apt-get >/dev/null; then
+		die "missing: ${missing[*]} (install these Debian packages)"
+	fi
+	log "installing ${missing[*]}"
+	for pkg in "${missing[@]}"; do
+		apt-get install -y "$pkg" >/dev/null 2>&1 && continue
+		apt-get update >/dev/null || die "apt-get update failed"
+		apt-get install -y "$pkg" >/dev/null || die "apt-get install $pkg failed"
+	done
+}
+
+# A TCP port on 127.0.0.1 that nothing answers on (a race remains; the
+# servers fail loudly if they lose it).
+free_port() {
+	local p _
+	for _ in $(seq 1 200); do
+		p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+			echo "$p"
+			return 0
+		fi
+	done
+	die "no free port found"
+}
+
+# wait_until WHAT PID CMD...: polls CMD every 0.1 s for up to 10 s while PID lives.
+wait_until() {
+	local what=$1 pid=$2 _
+	shift 2
+	for _ in $(seq 1 100); do
+		"$@" >/dev/null 2>&1 && return 0
+		kill -0 "$pid" 2>/dev/null || die "$what exited while starting"
+		sleep 0.1
+	done
+	die "$what not ready after 10 s"
+}
+
+rcli() { redis-cli -h 127.0.0.1 -p "$REDIS_PORT" "$@"; }
+
+build() {
+	mkdir -p -- "$BUILD"
+	if [[ $REDIS_ONLY != 1 ]]; then
+		local blog="$BUILD/bench-build.log"
+		log "building memoryd (Release) in $BUILD"
+		cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >"$blog" 2>&1 ||
+			{ cat "$blog" >&2; die "cmake configure failed"; }
+		cmake --build "$BUILD" -j "$(nproc)" >>"$blog" 2>&1 ||
+			{ tail -40 "$blog" >&2; die "cmake build failed"; }
+		[[ -x $MEMORYD_BIN ]] || die "$MEMORYD_BIN not built"
+	fi
+	cc -std=c11 -O2 -Wall -Wextra -pthread -o "$BUILD/redis_driver" \
+		"$BENCH/redis_driver.c" -lhiredis || die "redis_driver build failed"
+}
+
+# checkpoint_body THREAD CID PARENT_JSON: a ~10 KB put body like put.lua's.
+checkpoint_body() {
+	local t=$1 c=$2 p=$3
+	printf '{"thread_id":"%s","checkpoint_ns":"","checkpoint_id":"%s","parent_checkpoint_id":%s,' "$t" "$c" "$p"
+	printf '"checkpoint":{"v":4,"id":"%s","ts":"2024-07-31T20:14:19.804150+00:00",' "$c"
+	printf '"channel_versions":{"messages":"%s.1","scratch":"%s.2","summary":"%s.3"},' "$c" "$c" "$c"
+	printf '"versions_seen":{"__input__":{},"agent":{"messages":"%s.1"}},"pending_sends":[]},' "$c"
+	printf '"metadata":{"source":"loop","step":1,"writes":null,"parents":{}},"blobs":['
+	printf '{"channel":"messages","version":"%s.1","type":"json","data":"%s"},' "$c" "$BLOB1"
+	printf '{"channel":"scratch","version":"%s.2","type":"msgpack","data":"%s"},' "$c" "$BLOB2"
+	printf '{"channel":"summary","version":"%s.3","type":"json","data":"%s"}]}' "$c" "$BLOB3"
+}
+
+post_checkpoint() {
+	checkpoint_body "$@" >"$WORK/body.json"
+	curl -fsS -o /dev/null -H 'Content-Type: application/json' -H "X-Tenant-Id: $TENANT" \
+		--data-binary @"$WORK/body.json" "http://127.0.0.1:$HTTP_PORT/checkpoints" ||
+		die "seeding put to thread $1 failed (see $WORK/memoryd.log)"
+}
+
+no_monitor_client() { ! rcli client list | grep -q 'flags=O'; }
+
+# capture OUT MARK CMD...: runs CMD with redis-cli MONITOR attached and
+# writes to OUT the commands memoryd sent for it: those of the Redis
+# connection whose first command mentions MARK, less those run inside
+# scripts and connection set-up (SCRIPT, AUTH, SELECT, HELLO, CLIENT, PING).
+capture() {
+	local out=$1 mark=$2 sentinel="bench-capture-end-$RANDOM" client
+	shift 2
+	# redis-cli itself, not the rcli function: $! must be its PID.
+	redis-cli -h 127.0.0.1 -p "$REDIS_PORT" monitor >"$WORK/monitor.raw" &
+	MONITOR_PID=$!
+	wait_until "redis-cli monitor" "$MONITOR_PID" grep -q '^OK' "$WORK/monitor.raw"
+	"$@"
+	rcli echo "$sentinel" >/dev/null
+	wait_until "redis-cli monitor" "$MONITOR_PID" grep -q "$sentinel" "$WORK/monitor.raw"
+	stop_pid "$MONITOR_PID"
+	MONITOR_PID=''
+	# A MONITOR left attached would slow every later phase.
+	wait_until "the MONITOR client to leave" "$REDIS_PID" no_monitor_client
+	: >"$out"
+	client=$(grep -a -F "$mark" "$WORK/monitor.raw" | grep -a -v ' lua\]' | head -1 |
+		sed -n 's/^[0-9.]* \[[0-9]* \([^]]*\)\] .*/\1/p')
+	[[ -n $client ]] || return 0
+	grep -a -F "$client] " "$WORK/monitor.raw" |
+		grep -a -i -v -E '\] "(script|auth|select|hello|client|ping)"' >"$out" || true
+}
+
+# start_sampler NAME: records memoryd's largest VmRSS (KiB) while it runs.
+start_sampler() {
+	local f="$WORK/rss.$1" pid=$MEMORYD_PID
+	echo 0 >"$f"
+	(
+		max=0
+		while [[ -r /proc/$pid/status ]]; do
+			r=$(awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status" 2>/dev/null || echo 0)
+			if ((${r:-0} > max)); then max=$r && echo "$max" >"$f"; fi
+			sleep 0.2
+		done
+	) &
+	SAMPLER_PID=$!
+}
+
+stop_sampler() {
+	stop_pid "$SAMPLER_PID"
+	SAMPLER_PID=''
+}
+
+# run_wrk NAME SCRIPT: one wrk phase against memoryd; appends its JSON line.
+run_wrk() {
+	local name=$1 script=$2 line rss
+	log "phase $name: wrk -t$WRK_THREADS -c$CONNS -d${DURATION}s"
+	start_sampler "$name"
+	BENCH_NAME=$name BLOB_B64=$BLOB_B64 THREAD_SPREAD=$THREAD_SPREAD GET_THREADS=$GET_THREADS \
+		TENANT=$TENANT wrk -t"$WRK_THREADS" -c"$CONNS" -d"${DURATION}s" --latency \
+		-s "$script" "http://127.0.0.1:$HTTP_PORT" >"$WORK/$name.wrk.txt" ||
+		die "wrk failed: $(cat "$WORK/$name.wrk.txt")"
+	stop_sampler
+	rss=$(cat "$WORK/rss.$name")
+	line=$(grep '^{' "$WORK/$name.wrk.txt" | tail -1)
+	[[ -n $line ]] || die "no result from wrk: $(cat "$WORK/$name.wrk.txt")"
+	jq -c --argjson rss "$rss" '. + {rss_max_kib: $rss}' <<<"$line" | tee -a "$RESULTS"
+}
+
+# run_driver NAME ARGS...: one redis_driver phase; appends its JSON line.
+run_driver() {
+	local name=$1
+	shift
+	log "phase $name: redis_driver $*"
+	"$BUILD/redis_driver" --port "$REDIS_PORT" --conns "$CONNS" --seconds "$DURATION" \
+		--name "$name" "$@" | tee -a "$RESULTS"
+}
+
+start_redis() {
+	REDIS_PORT=$(free_port)
+	redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
+		--daemonize no --dir "$WORK" --logfile "$WORK/redis.log" &
+	REDIS_PID=$!
+	wait_until redis-server "$REDIS_PID" rcli ping
+}
+
+start_memoryd() {
+	HTTP_PORT=$(free_port)
+	REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0" PORT=$HTTP_PORT BIND_ADDRESS=127.0.0.1 \
+		HTTP_THREADS=$HTTP_THREADS LOG_LEVEL=$MEMORYD_LOG_LEVEL \
+		"$MEMORYD_BIN" 2>"$WORK/memoryd.log" &
+	MEMORYD_PID=$!
+	wait_until memoryd "$MEMORYD_PID" curl -fsS "http://127.0.0.1:$HTTP_PORT/readyz"
+}
+
+# field NAME KEY: a number from this run's result line called NAME ("" if none).
+field() { jq -r --arg n "$1" "select(.name == \$n) | .$2 // empty" "$RESULTS" | tail -1; }
+
+summary() {
+	local put_kind=$1 mput rput mget rget p99 hwm
+	mput=$(field memoryd_put rps) rput=$(field "$put_kind" ops_per_s)
+	mget=$(field memoryd_get rps) rget=$(field redis_get ops_per_s)
+	p99=$(field memoryd_put p99_ms) hwm=$(field memoryd_rss hwm_kib)
+	printf '\n%-24s %10s %9s %9s %8s\n' phase 'ops/s' 'p50 ms' 'p99 ms' errors
+	jq -r '[.name, (.rps // .ops_per_s), .p50_ms, .p99_ms,
+		((.errors // 0) + (.socket_errors // 0) + (.non_2xx_3xx // 0))]
+		| select(.[1] != null) | @tsv' "$RESULTS" |
+		while IFS=$'\t' read -r n ops p50 p99x err; do
+			printf '%-24s %10.0f %9.3f %9.3f %8d\n' "$n" "$ops" "$p50" "$p99x" "$err"
+		done
+	[[ $REDIS_ONLY == 1 ]] && return 0
+	printf '\n%-34s %9s %9s  %s\n' target value goal result
+	MISSED=0
+	check() { # label value op goal
+		local ok
+		ok=$(awk -v v="$2" -v g="$4" -v op="$3" 'BEGIN {
+			if (v == "") { print "n/a"; exit }
+			r = (op == ">=") ? (v >= g) : (v < g); print r ? "PASS" : "MISS" }')
+		[[ $ok == MISS ]] && MISSED=1
+		printf '%-34s %9s %9s  %s\n' "$1" "${2:-n/a}" "$3 $4" "$ok"
+	}
+	check "put ratio (memoryd / $put_kind)" \
+		"$(awk -v a="$mput" -v b="$rput" 'BEGIN { if (b > 0) printf "%.2f", a / b }')" '>=' 0.6
+	check "put p99 at $CONNS conns (ms)" "$p99" '<' 3
+	check "get ratio (memoryd / redis GET)" \
+		"$(awk -v a="$mget" -v b="$rget" 'BEGIN { if (b > 0) printf "%.2f", a / b }')" '>=' 0.5
+	check "memoryd peak RSS, VmHWM (MiB)" \
+		"$(awk -v k="$hwm" 'BEGIN { if (k > 0) printf "%.1f", k / 1024 }')" '<' 32
+	echo
+}
+
+main() {
+	local put_kind=redis_put_script invalid=0 i
+	ensure_tools
+	build
+	WORK=$(mktemp -d "${TMPDIR:-/tmp}/memoryd-bench.XXXXXX")
+	mkdir -p -- "$(dirname -- "$RESULTS")"
+	: >"$RESULTS"
+	log "results: $RESULTS (JSON lines); $CONNS connections, ${DURATION}s a phase, $(nproc) cores"
+	BLOB1=$(head -c "$BLOB_RAW" /dev/urandom | base64 -w0)
+	BLOB2=$(head -c "$BLOB_RAW" /dev/urandom | base64 -w0)
+	BLOB3=$(head -c "$BLOB_RAW" /dev/urandom | base64 -w0)
+	start_redis
+
+	local put_args=(--mode script --script "$PUT_SCRIPT" --blob-size "$BLOB_RAW")
+	if [[ $REDIS_ONLY != 1 ]]; then
+		start_memoryd
+		log "memoryd pid $MEMORYD_PID on :$HTTP_PORT, redis pid $REDIS_PID on :$REDIS_PORT"
+		# Warm up (each HTTP thread's Redis connection), then capture one put.
+		for ((i = 0; i < 2 * HTTP_THREADS; i++)); do
+			post_checkpoint bench-warmup "1ef-warmup-$i" null
+		done
+		capture "$WORK/put.replay" "$MARK_CID" \
+			post_checkpoint "$MARK_THREAD" "$MARK_CID" "\"$MARK_PARENT\""
+		if grep -q "$MARK_CID" "$WORK/put.replay"; then
+			put_kind=redis_put_replay
+			put_args=(--mode replay --replay "$WORK/put.replay" --sub-cid "$MARK_CID"
+				--sub-parent "$MARK_PARENT" --sub-thread "$MARK_THREAD")
+			log "captured memoryd's put: $(wc -l <"$WORK/put.replay") command(s):" \
+				"$(cut -d' ' -f4 "$WORK/put.replay" | tr '\n' ' ')"
+		else
+			log "warning: no put command captured; the Redis baseline is redis_driver --mode script"
+		fi
+		rcli flushall >/dev/null
+
+		run_wrk memoryd_put "$BENCH/put.lua"
+		local zc
+		zc=$(rcli --scan --pattern '*:checkpoints:{bench:bench-w0-1}:*' | head -1)
+		if [[ -n $zc ]]; then
+			log "stored: $(rcli zcard "$zc") checkpoints in $zc"
+		else
+			log "warning: no checkpoint zset found for thread bench-w0-1 (key layout changed?)"
+		fi
+	fi
+	rcli flushall >/dev/null
+	run_driver "$put_kind" "${put_args[@]}"
+	rcli flushall >/dev/null
+
+	if [[ $REDIS_ONLY != 1 ]]; then
+		for ((i = 0; i < GET_THREADS; i++)); do
+			post_checkpoint "bench-get-$i" "1ef0000000000000000$i" null
+		done
+		curl -fsS -H "X-Tenant-Id: $TENANT" "http://127.0.0.1:$HTTP_PORT/checkpoints/bench-get-0" \
+			>"$WORK/get.json" || die "GET of a seeded checkpoint failed"
+		jq -e --arg b1 "$BLOB1" --arg b3 "$BLOB3" '.channel_values.messages.data == $b1 and
+			.channel_values.summary.data == $b3' "$WORK/get.json" >/dev/null ||
+			log "warning: the get answer does not carry the stored blobs: $(head -c 300 "$WORK/get.json")"
+		log "get answer: $(wc -c <"$WORK/get.json") bytes"
+		capture "$WORK/get.replay" "{$TENANT:bench-get-0}" \
+			curl -fsS -o /dev/null -H "X-Tenant-Id: $TENANT" \
+			"http://127.0.0.1:$HTTP_PORT/checkpoints/bench-get-0"
+		run_wrk memoryd_get "$BENCH/get.lua"
+	fi
+	run_driver redis_get --mode get --value-size 10240
+	if [[ $REDIS_ONLY != 1 && -s $WORK/get.replay ]]; then
+		# For information: memoryd's get commands, pipelined on one connection.
+		run_driver redis_get_replay --mode replay --replay "$WORK/get.replay"
+	fi
+	if [[ $REDIS_ONLY != 1 ]]; then
+		jq -nc --argjson hwm "$(awk '/^VmHWM:/ { print $2 }' "/proc/$MEMORYD_PID/status")" \
+			--argjson rss "$(awk '/^VmRSS:/ { print $2 }' "/proc/$MEMORYD_PID/status")" \
+			'{name: "memoryd_rss", hwm_kib: $hwm, rss_kib: $rss}' | tee -a "$RESULTS"
+		kill -0 "$MEMORYD_PID" 2>/dev/null || die "memoryd died during the run"
+	fi
+	if jq -e 'select(((.errors // 0) + (.socket_errors // 0) + (.non_2xx_3xx // 0)) > 0)' \
+		"$RESULTS" >/dev/null; then
+		invalid=1
+	fi
+	summary "$put_kind"
+	((invalid)) && die "some requests failed: the figures above are not comparable"
+	[[ $ENFORCE == 1 && ${MISSED:-0} == 1 ]] && die "a target was missed"
+	return 0
+}
+
+main "$@"
