@@ -57,7 +57,7 @@ static const struct cfg_entry table[] = {
     {"PORT", CFG_INT, "8080", 1, 65535, OFF(port), 0, NULL, "TCP port of the HTTP API"},
     {"BIND_ADDRESS", CFG_STR, "127.0.0.1", 0, 0, OFF(bind_address), 0, NULL,
      "address to listen on (0.0.0.0 in containers)"},
-    {"HTTP_THREADS", CFG_INT, "4", 1, 256, OFF(http_threads), 0, NULL,
+    {"HTTP_THREADS", CFG_INT, "8", 1, 256, OFF(http_threads), 0, NULL,
      "HTTP worker threads; each keeps its own Redis connection"},
     {"MAX_BODY_BYTES", CFG_INT, "8388608", 1024, 1073741824, OFF(max_body_bytes), 0, NULL,
      "largest request body accepted; larger ones get 413 before they are read"},

@@ -213,45 +213,52 @@ static long long wall_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Commands that keep the tenant's thread index current: one round trip with
- * the write they accompany. Entries idle longer than the TTL are pruned. */
+/* The two commands that keep the tenant's thread index current, sent in the
+ * same round trip as the write they accompany. The index has its own hash tag
+ * (the tenant's), so it cannot live in the thread's script on a cluster.
+ * Entries idle longer than the TTL are pruned when the index is read. */
 static void tenant_index_touch(struct redis_store *rs, const char *tenant, const char *thread,
-                               struct args *zadd, struct args *pexp, struct args *prune)
+                               struct args *zadd, struct args *pexp)
 {
 	struct buf k = {0};
 	key_tenant_index(&k, rs, tenant);
 	char *key = buf_detach(&k, NULL);
-	long long now = wall_ms();
+	char *now = xasprintf("%lld", wall_ms());
+	char *ms = xasprintf("%lld", (long long)rs->ttl * 1000);
 	args_adds(zadd, "ZADD");
 	args_add_owned(zadd, xstrdup(key), strlen(key));
-	args_add_owned(zadd, xasprintf("%lld", now), 0);
-	zadd->l[zadd->n - 1] = strlen(zadd->v[zadd->n - 1]);
+	args_add_owned(zadd, now, strlen(now));
 	args_adds(zadd, thread);
 	args_adds(pexp, "PEXPIRE");
-	args_add_owned(pexp, xstrdup(key), strlen(key));
-	args_add_owned(pexp, xasprintf("%lld", (long long)rs->ttl * 1000), 0);
-	pexp->l[pexp->n - 1] = strlen(pexp->v[pexp->n - 1]);
-	args_adds(prune, "ZREMRANGEBYSCORE");
-	args_add_owned(prune, key, strlen(key));
-	args_adds(prune, "-inf");
-	args_add_owned(prune, xasprintf("(%lld", now - (long long)rs->ttl * 1000), 0);
-	prune->l[prune->n - 1] = strlen(prune->v[prune->n - 1]);
+	args_add_owned(pexp, key, strlen(key));
+	args_add_owned(pexp, ms, strlen(ms));
 }
 
 /* ---------- put ---------- */
+
+/* True when the put writes the blob of this channel version itself. */
+static bool blob_written(const struct cp_put *r, const struct cp_channel_version *v)
+{
+	for (size_t i = 0; i < r->nblobs; i++)
+		if (!strcmp(r->blobs[i].channel, v->channel) &&
+		    !strcmp(r->blobs[i].version, v->version))
+			return true;
+	return false;
+}
 
 static int rs_put(struct store *s, const char *tenant, const struct cp_put *r,
                   struct mem_error *err)
 {
 	struct redis_store *rs = (struct redis_store *)s;
-	struct args a = {0}, zadd = {0}, pexp = {0}, prune = {0};
+	struct args a = {0}, zadd = {0}, pexp = {0};
 	struct buf b = {0};
-	redisReply *rep[4] = {0};
+	redisReply *rep[3] = {0};
 	int ret = -1;
 
 	args_adds(&a, "EVALSHA");
 	args_adds(&a, rs->sha[SCRIPT_PUT]);
-	char *numkeys = xasprintf("%zu", 5 + r->nblobs + r->nversions);
+	int numkeys_at = a.nown, numkeys_arg = a.n; /* rewritten once the keys are counted */
+	char *numkeys = xasprintf("%zu", (size_t)0);
 	args_add_owned(&a, numkeys, strlen(numkeys));
 
 	key_thread_base(&b, rs, "checkpoint", tenant, r->thread_id);
@@ -279,17 +286,25 @@ static int rs_put(struct store *s, const char *tenant, const struct cp_put *r,
 		args_add_buf(&a, &b);
 	}
 	struct buf channels = {0};
+	size_t nrefresh = 0;
 	for (size_t i = 0; i < r->nversions; i++) {
+		key_encode(&channels, r->versions[i].channel, strlen(r->versions[i].channel));
+		buf_putc(&channels, ':');
+		key_encode(&channels, r->versions[i].version, strlen(r->versions[i].version));
+		buf_putc(&channels, '\n');
+		if (blob_written(r, &r->versions[i]))
+			continue; /* its SET gives it a fresh TTL */
+		nrefresh++;
 		key_thread_base(&b, rs, "blob", tenant, r->thread_id);
 		key_part(&b, r->ns);
 		key_part(&b, r->versions[i].channel);
 		key_part(&b, r->versions[i].version);
 		args_add_buf(&a, &b);
-		key_encode(&channels, r->versions[i].channel, strlen(r->versions[i].channel));
-		buf_putc(&channels, ':');
-		key_encode(&channels, r->versions[i].version, strlen(r->versions[i].version));
-		buf_putc(&channels, '\n');
 	}
+	free(a.own[numkeys_at]);
+	a.own[numkeys_at] = xasprintf("%zu", 5 + r->nblobs + nrefresh);
+	a.v[numkeys_arg] = a.own[numkeys_at];
+	a.l[numkeys_arg] = strlen(a.v[numkeys_arg]);
 	args_add(&a, rs->ttl_str, strlen(rs->ttl_str));
 	args_adds(&a, r->checkpoint_id);
 	args_adds(&a, r->checkpoint_json);
@@ -309,24 +324,22 @@ static int rs_put(struct store *s, const char *tenant, const struct cp_put *r,
 		buf_append(&b, v->data, v->len);
 		args_add_buf(&a, &b);
 	}
-	tenant_index_touch(rs, tenant, r->thread_id, &zadd, &pexp, &prune);
+	tenant_index_touch(rs, tenant, r->thread_id, &zadd, &pexp);
 
-	struct redis_cmd cmds[4] = {args_cmd(&a), args_cmd(&zadd), args_cmd(&pexp),
-	                            args_cmd(&prune)};
-	if (redis_conn_pipeline(conn_get(rs), 4, cmds, rep, true, err) < 0)
+	struct redis_cmd cmds[3] = {args_cmd(&a), args_cmd(&zadd), args_cmd(&pexp)};
+	if (redis_conn_pipeline(conn_get(rs), 3, cmds, rep, true, err) < 0)
 		goto out;
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < 3; i++)
 		if (rep[i]->type != REDIS_REPLY_INTEGER) {
 			reply_fail(rep[i], err, i ? "thread index update" : "checkpoint put");
 			goto out;
 		}
 	ret = 0;
 out:
-	free_replies(4, rep);
+	free_replies(3, rep);
 	args_release(&a);
 	args_release(&zadd);
 	args_release(&pexp);
-	args_release(&prune);
 	buf_release(&b);
 	return ret;
 }
@@ -543,9 +556,17 @@ static int rs_list(struct store *s, const char *tenant, const struct cp_list *re
 		nthreads = 1;
 	} else {
 		key_tenant_index(&b, rs, tenant);
-		const char *av[] = {"ZRANGE", b.data, "0", "-1"};
-		if (redis_conn_command(conn, &threads_rep, err, 4, av, NULL) < 0)
+		char *cutoff = xasprintf("(%lld", wall_ms() - (long long)rs->ttl * 1000);
+		const char *prune[] = {"ZREMRANGEBYSCORE", b.data, "-inf", cutoff};
+		const char *range[] = {"ZRANGE", b.data, "0", "-1"};
+		struct redis_cmd ic[2] = {{4, prune, NULL}, {4, range, NULL}};
+		redisReply *ir[2];
+		int irc = redis_conn_pipeline(conn, 2, ic, ir, true, err);
+		free(cutoff);
+		if (irc < 0)
 			goto out;
+		freeReplyObject(ir[0]);
+		threads_rep = ir[1];
 		if (threads_rep->type != REDIS_REPLY_ARRAY) {
 			reply_fail(threads_rep, err, "thread index read");
 			goto out;
