@@ -78,6 +78,10 @@ static const struct cfg_entry table[] = {
      "PostgreSQL, the fallback store and archive (postgresql://...)"},
     {"CHECKPOINT_TTL_SECONDS", CFG_INT, "86400", 1, 315360000, OFF(checkpoint_ttl_seconds), 0, NULL,
      "TTL of every checkpoint key, refreshed on each put to the thread"},
+    {"CHECKPOINT_CACHE_BYTES", CFG_INT, "8388608", 0, 1073741824, OFF(checkpoint_cache_bytes), 0,
+     NULL,
+     "memory for cached latest checkpoints, each validated against Redis on every read; 0 turns "
+     "the cache off"},
     {"KEY_PREFIX", CFG_STR, "langgraph", 0, 0, OFF(key_prefix), 0, check_key_prefix,
      "first component of every Redis key"},
 };

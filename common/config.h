@@ -30,6 +30,7 @@ struct config {
 	char *database_url;
 
 	long checkpoint_ttl_seconds;
+	long checkpoint_cache_bytes;
 	char *key_prefix;
 };
 

@@ -12,6 +12,7 @@
 #include "../common/redis_url.h"
 #include "../common/xalloc.h"
 #include "redis_conn.h"
+#include "tuple_cache.h"
 
 /* Lua sources, embedded from service/lua/ at build time. */
 extern const char lua_checkpoint_put[], lua_checkpoint_get[], lua_checkpoint_writes[],
@@ -40,6 +41,7 @@ struct redis_store {
 	char *ttl_str;
 	char *prefix;
 	struct redis_health health;
+	struct tuple_cache *cache; /* NULL when CHECKPOINT_CACHE_BYTES=0 */
 	pthread_key_t key;
 	pthread_mutex_t lock;
 	struct conn_slot *slots;
@@ -169,6 +171,14 @@ static void key_part(struct buf *b, const char *s)
 	key_encode(b, s, strlen(s));
 }
 
+/* P:head:TAG:<ns>: "<generation>|<latest checkpoint id>" of a namespace. */
+static void key_head(struct buf *b, const struct redis_store *rs, const char *tenant,
+                     const char *thread, const char *ns)
+{
+	key_thread_base(b, rs, "head", tenant, thread);
+	key_part(b, ns);
+}
+
 static void key_tenant_index(struct buf *b, const struct redis_store *rs, const char *tenant)
 {
 	buf_reset(b);
@@ -278,6 +288,8 @@ static int rs_put(struct store *s, const char *tenant, const struct cp_put *r,
 	key_part(&b, r->ns);
 	key_part(&b, r->checkpoint_id);
 	args_add_buf(&a, &b);
+	key_head(&b, rs, tenant, r->thread_id, r->ns);
+	args_add_buf(&a, &b);
 	for (size_t i = 0; i < r->nblobs; i++) {
 		key_thread_base(&b, rs, "blob", tenant, r->thread_id);
 		key_part(&b, r->ns);
@@ -302,7 +314,7 @@ static int rs_put(struct store *s, const char *tenant, const struct cp_put *r,
 		args_add_buf(&a, &b);
 	}
 	free(a.own[numkeys_at]);
-	a.own[numkeys_at] = xasprintf("%zu", 5 + r->nblobs + nrefresh);
+	a.own[numkeys_at] = xasprintf("%zu", 6 + r->nblobs + nrefresh);
 	a.v[numkeys_arg] = a.own[numkeys_at];
 	a.l[numkeys_arg] = strlen(a.v[numkeys_arg]);
 	args_add(&a, rs->ttl_str, strlen(rs->ttl_str));
@@ -394,15 +406,17 @@ static bool is_str(const redisReply *r)
 
 /* Parse the get script's reply; 1 = found, 0 = nil, -1 = malformed. */
 static int tuple_from_reply(const redisReply *r, const char *thread, const char *ns,
-                            struct cp_tuple *t, struct mem_error *err)
+                            struct cp_tuple *t, char **head, struct mem_error *err)
 {
 	memset(t, 0, sizeof(*t));
 	if (r->type == REDIS_REPLY_NIL)
 		return 0;
-	if (r->type != REDIS_REPLY_ARRAY || r->elements != 7 || !is_str(r->element[0]) ||
+	if (r->type != REDIS_REPLY_ARRAY || r->elements != 8 || !is_str(r->element[0]) ||
 	    !is_str(r->element[1]) || r->element[4]->type != REDIS_REPLY_ARRAY ||
 	    r->element[5]->type != REDIS_REPLY_ARRAY || r->element[6]->type != REDIS_REPLY_ARRAY)
 		return reply_fail(r, err, "checkpoint get");
+	if (head && is_str(r->element[7]))
+		*head = xstrndup(r->element[7]->str, r->element[7]->len);
 	t->thread_id = xstrdup(thread);
 	t->ns = xstrdup(ns);
 	t->checkpoint_id = xstrndup(r->element[0]->str, r->element[0]->len);
@@ -457,9 +471,11 @@ static void get_args(struct redis_store *rs, struct args *a, const char *tenant,
 	struct buf b = {0};
 	args_adds(a, "EVALSHA");
 	args_adds(a, rs->sha[SCRIPT_GET]);
-	args_adds(a, "1");
+	args_adds(a, "2");
 	key_thread_base(&b, rs, "checkpoints", tenant, thread);
 	key_part(&b, ns);
+	args_add_buf(a, &b);
+	key_head(&b, rs, tenant, thread, ns);
 	args_add_buf(a, &b);
 	key_thread_base(&b, rs, "checkpoint", tenant, thread);
 	key_part(&b, ns);
@@ -477,20 +493,42 @@ static void get_args(struct redis_store *rs, struct args *a, const char *tenant,
 	buf_release(&b);
 }
 
+/*
+ * Get a tuple. The latest one is first looked up in the tuple cache, valid
+ * while the namespace's head still holds the version it was cached at: one
+ * small GET. Otherwise the get script reads it (and the head) in one step.
+ */
 static int rs_get(struct store *s, const char *tenant, const struct cp_get *req,
                   struct cp_tuple *out, struct mem_error *err)
 {
 	struct redis_store *rs = (struct redis_store *)s;
+	struct redis_conn *conn = conn_get(rs);
 	struct args a = {0};
+	struct buf hk = {0};
 	redisReply *rep = NULL;
+	char *head = NULL;
 	int ret = -1;
+	bool latest = !req->checkpoint_id;
 
 	memset(out, 0, sizeof(*out));
+	if (latest && rs->cache) {
+		key_head(&hk, rs, tenant, req->thread_id, req->ns);
+		const char *av[] = {"GET", hk.data};
+		size_t al[] = {3, hk.len};
+		if (redis_conn_command(conn, &rep, err, 2, av, al) < 0)
+			goto out;
+		if (is_str(rep) && tuple_cache_get(rs->cache, hk.data, rep->str, out)) {
+			ret = 0;
+			goto out;
+		}
+		freeReplyObject(rep);
+		rep = NULL;
+	}
 	get_args(rs, &a, tenant, req->thread_id, req->ns, req->checkpoint_id);
 	struct redis_cmd cmd = args_cmd(&a);
-	if (redis_conn_pipeline(conn_get(rs), 1, &cmd, &rep, true, err) < 0)
+	if (redis_conn_pipeline(conn, 1, &cmd, &rep, true, err) < 0)
 		goto out;
-	int found = tuple_from_reply(rep, req->thread_id, req->ns, out, err);
+	int found = tuple_from_reply(rep, req->thread_id, req->ns, out, &head, err);
 	if (found < 0)
 		goto out;
 	if (!found) {
@@ -499,10 +537,14 @@ static int rs_get(struct store *s, const char *tenant, const struct cp_get *req,
 		         *req->ns ? " in that namespace" : "", req->thread_id);
 		goto out;
 	}
+	if (latest && head && hk.data)
+		tuple_cache_put(rs->cache, hk.data, head, out);
 	ret = 0;
 out:
 	freeReplyObject(rep);
 	args_release(&a);
+	buf_release(&hk);
+	free(head);
 	return ret;
 }
 
@@ -691,7 +733,7 @@ static int rs_list(struct store *s, const char *tenant, const struct cp_list *re
 		for (; i < n && out->n < req->limit; i++) {
 			const struct candidate *c = &cands[next + i];
 			struct cp_tuple t;
-			int found = tuple_from_reply(gr[i], c->thread, c->ns, &t, err);
+			int found = tuple_from_reply(gr[i], c->thread, c->ns, &t, NULL, err);
 			if (found < 0) {
 				free_replies(n, gr);
 				goto out;
@@ -745,7 +787,7 @@ static int rs_put_writes(struct store *s, const char *tenant, const struct cp_pu
 
 	args_adds(&a, "EVALSHA");
 	args_adds(&a, rs->sha[SCRIPT_WRITES]);
-	args_adds(&a, "2");
+	args_adds(&a, "3");
 	key_thread_base(&b, rs, "writes", tenant, r->thread_id);
 	key_part(&b, r->ns);
 	key_part(&b, r->checkpoint_id);
@@ -753,9 +795,12 @@ static int rs_put_writes(struct store *s, const char *tenant, const struct cp_pu
 	key_thread_base(&b, rs, "thread", tenant, r->thread_id);
 	buf_puts(&b, ":keys");
 	args_add_buf(&a, &b);
+	key_head(&b, rs, tenant, r->thread_id, r->ns);
+	args_add_buf(&a, &b);
 	args_add(&a, rs->ttl_str, strlen(rs->ttl_str));
 	int mode_at = a.n;
 	args_adds(&a, "keep");
+	args_adds(&a, r->checkpoint_id);
 	for (size_t i = 0; i < r->nwrites; i++) {
 		const struct cp_write *w = &r->writes[i];
 		bool special;
@@ -886,6 +931,7 @@ static void rs_free(struct store *s)
 		free(slot);
 	}
 	pthread_mutex_destroy(&rs->lock);
+	tuple_cache_free(rs->cache);
 	redis_tls_free(rs->tls);
 	redis_url_release(&rs->url);
 	free(rs->password);
@@ -929,6 +975,7 @@ struct store *redis_store_new(const struct config *cfg, struct mem_error *err)
 	rs->prefix = xstrdup(cfg->key_prefix);
 	rs->ttl = cfg->checkpoint_ttl_seconds;
 	rs->ttl_str = xasprintf("%ld", rs->ttl);
+	rs->cache = tuple_cache_new((size_t)cfg->checkpoint_cache_bytes);
 	rs->scripts[SCRIPT_PUT] = lua_checkpoint_put;
 	rs->scripts[SCRIPT_GET] = lua_checkpoint_get;
 	rs->scripts[SCRIPT_WRITES] = lua_checkpoint_writes;

@@ -132,6 +132,15 @@ char *it_key_writes(const char *tenant, const char *thread, const char *ns, cons
 	return k;
 }
 
+char *it_key_head(const char *tenant, const char *thread, const char *ns)
+{
+	char *tag = it_tag(tenant, thread), *n = it_key_enc(ns);
+	char *k = it_strfmt("%s:head:%s:%s", it_key_prefix(), tag, n);
+	free(tag);
+	free(n);
+	return k;
+}
+
 char *it_key_thread_keys(const char *tenant, const char *thread)
 {
 	char *tag = it_tag(tenant, thread);

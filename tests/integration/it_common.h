@@ -39,6 +39,8 @@ char *it_key_blob(const char *tenant, const char *thread, const char *ns, const 
 char *it_key_writes(const char *tenant, const char *thread, const char *ns, const char *id);
 char *it_key_thread_keys(const char *tenant, const char *thread);
 char *it_key_thread_ns(const char *tenant, const char *thread);
+/* P:head:TAG:<ns>: "<generation>|<latest id>", validates cached latest tuples */
+char *it_key_head(const char *tenant, const char *thread, const char *ns);
 char *it_key_threads(const char *tenant);
 
 /* Redis Cluster hash slot (CRC16/XMODEM of the hash tag, mod 16384). */

@@ -294,6 +294,7 @@ START_TEST(test_put_same_id_again_overwrites)
 }
 END_TEST
 
+
 START_TEST(test_versions_canonicalised_integer_and_string_match)
 {
 	const char *thread = "thread-versions";
@@ -956,6 +957,79 @@ END_TEST
 /* delete                                                                 */
 /* ===================================================================== */
 
+/* The latest tuple is served from memoryd's cache only while the thread's
+ * head in Redis still holds the version it was cached at: every change, made
+ * here or by another replica, shows at once. */
+START_TEST(test_cached_latest_follows_every_change)
+{
+	const char *thread = "thread-cache";
+	put_simple(tenant, thread, "", 1, 0, json_pack("{s:i}", "step", 1));
+	json_t *t = it_get_ok(tenant, thread, NULL, NULL); /* fills the cache */
+	json_decref(t);
+	t = it_get_ok(tenant, thread, NULL, NULL); /* served from it */
+	json_t *want = json_pack("{s:i}", "step", 1);
+	ck_assert_msg(json_equal(json_object_get(t, "metadata"), want), "first read");
+	json_decref(want);
+	json_decref(t);
+
+	/* a write to the latest checkpoint */
+	char *id1 = it_cp_id(1);
+	const char *ch[] = {"a"};
+	const char *d[] = {"w1"};
+	it_put_writes_ok(tenant, thread,
+	                 it_writes_body("", id1, "task-1", "", writes_of(ch, d, 1)));
+	t = it_get_ok(tenant, thread, NULL, NULL);
+	want_write w[] = {{"", "task-1", 0, "a", "w1"}};
+	expect_pending(t, w, 1);
+	json_decref(t);
+
+	/* an upsert of the same checkpoint */
+	put_simple(tenant, thread, "", 1, 0, json_pack("{s:i}", "step", 7));
+	t = it_get_ok(tenant, thread, NULL, NULL);
+	want = json_pack("{s:i}", "step", 7);
+	ck_assert_msg(json_equal(json_object_get(t, "metadata"), want), "upsert not seen");
+	json_decref(want);
+	json_decref(t);
+
+	/* another replica changes the checkpoint in Redis and moves the head */
+	char *ck = it_key_checkpoint(tenant, thread, "", id1);
+	char *hk = it_key_head(tenant, thread, "");
+	redisReply *r = redisCommand(rc, "HSET %s metadata {\"step\":42}", ck);
+	freeReplyObject(r);
+	r = redisCommand(rc, "SET %s 99999999999999999|%s KEEPTTL", hk, id1);
+	freeReplyObject(r);
+	t = it_get_ok(tenant, thread, NULL, NULL);
+	want = json_pack("{s:i}", "step", 42);
+	ck_assert_msg(json_equal(json_object_get(t, "metadata"), want),
+	              "a change behind memoryd's back must be seen once the head moves");
+	json_decref(want);
+	json_decref(t);
+
+	/* a newer checkpoint; writes to the older one leave the latest alone */
+	put_simple(tenant, thread, "", 2, 1, json_pack("{s:i}", "step", 2));
+	it_put_writes_ok(tenant, thread,
+	                 it_writes_body("", id1, "task-9", "", writes_of(ch, d, 1)));
+	t = it_get_ok(tenant, thread, NULL, NULL);
+	char *id2 = it_cp_id(2);
+	it_expect_config(json_object_get(t, "config"), thread, "", id2);
+	ck_assert_msg(json_array_size(json_object_get(t, "pending_writes")) == 0,
+	              "writes of checkpoint 1 must not appear on checkpoint 2");
+	json_decref(t);
+
+	/* deleted: the head goes with the thread, the cache is not consulted */
+	it_response *del = it_delete(tenant, thread);
+	it_expect_status(del, 204);
+	it_response_free(del);
+	it_response *g = it_get(tenant, thread, NULL, NULL);
+	it_expect_status(g, 404);
+	it_response_free(g);
+	free(ck);
+	free(hk);
+	free(id1);
+	free(id2);
+}
+END_TEST
+
 START_TEST(test_delete_thread_removes_every_key_in_every_namespace)
 {
 	const char *victim = "thread-del";
@@ -1199,6 +1273,7 @@ START_TEST(test_special_characters_are_encoded_in_keys)
 	    it_key_writes(t, thread, ns, id),
 	    it_key_thread_keys(t, thread),
 	    it_key_thread_ns(t, thread),
+	    it_key_head(t, thread, ns),
 	    it_key_threads(t),
 	};
 	for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
@@ -1208,7 +1283,7 @@ START_TEST(test_special_characters_are_encoded_in_keys)
 	}
 	it_strlist keys = {0};
 	it_redis_tenant_keys(rc, t, &keys);
-	ck_assert_msg(keys.n == 7, "expected exactly 7 keys for the tenant, found %zu", keys.n);
+	ck_assert_msg(keys.n == 8, "expected exactly 8 keys for the tenant, found %zu", keys.n);
 	it_strlist_free(&keys);
 
 	it_response *r = it_delete(t, thread);
@@ -1834,6 +1909,7 @@ int main(void)
 	tcase_add_test(t, test_parent_config_present_for_child_absent_for_root);
 	tcase_add_test(t, test_null_parent_and_missing_metadata_mean_root_and_empty_object);
 	tcase_add_test(t, test_put_same_id_again_overwrites);
+	tcase_add_test(t, test_cached_latest_follows_every_change);
 	tcase_add_test(t, test_versions_canonicalised_integer_and_string_match);
 	tcase_add_test(t, test_large_binary_blob_round_trip);
 	tcase_add_test(t, test_get_unknown_thread_and_unknown_id_404);
