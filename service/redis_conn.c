@@ -293,10 +293,15 @@ static int io_write_all(struct redis_conn *c, const char *p, size_t n, long long
 	return 0;
 }
 
-/* Read what is available (waiting until deadline) and feed the reader. */
-static int io_read_some(struct redis_conn *c, long long deadline, struct mem_error *err)
+/* Read what is available (waiting until deadline) and feed the reader.
+ * wait_first: the request was just sent, so the answer is rarely there yet:
+ * poll before reading saves a read that would only say EAGAIN. */
+static int io_read_some(struct redis_conn *c, long long deadline, bool wait_first,
+                        struct mem_error *err)
 {
 	char chunk[READ_CHUNK];
+	if (wait_first && !(c->ssl && SSL_pending(c->ssl)) && wait_fd(c->fd, POLLIN, deadline) < 0)
+		return fail_io(c, err, "read timed out");
 	for (;;) {
 		ssize_t r;
 		short want = POLLIN;
@@ -353,6 +358,7 @@ static int raw_pipeline(struct redis_conn *c, size_t n, const struct redis_cmd *
 	long long deadline = now_ms() + c->o.socket_timeout_ms;
 	if (io_write_all(c, out.data, out.len, deadline, err) < 0)
 		goto out;
+	bool first_read = true;
 	for (size_t i = 0; i < n; i++) {
 		void *r = NULL;
 		for (;;) {
@@ -362,8 +368,9 @@ static int raw_pipeline(struct redis_conn *c, size_t n, const struct redis_cmd *
 			}
 			if (r)
 				break;
-			if (io_read_some(c, deadline, err) < 0)
+			if (io_read_some(c, deadline, first_read, err) < 0)
 				goto out;
+			first_read = false;
 		}
 		replies[i] = r;
 	}
