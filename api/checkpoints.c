@@ -15,80 +15,10 @@
 #include <string.h>
 
 #include "../common/b64.h"
+#include "body.h"
 #include "../common/log.h"
 #include "../common/xalloc.h"
 #include "../service/service.h"
-
-/* Decoded values of one request, released together. */
-struct decoded {
-	unsigned char **bufs;
-	size_t n, cap;
-};
-
-static void decoded_release(struct decoded *d)
-{
-	for (size_t i = 0; i < d->n; i++)
-		free(d->bufs[i]);
-	free(d->bufs);
-}
-
-/* Read {"type", "data"} from obj into v. type "empty" needs no data when
- * allow_empty. field names the array for error messages. */
-static int read_typed(json_t *obj, const char *field, size_t pos, bool allow_empty,
-                      struct typed_value *v, struct decoded *d, struct mem_error *err)
-{
-	char name[64];
-	const char *type, *data;
-	snprintf(name, sizeof(name), "%s[%zu].type", field, pos);
-	json_t *t = json_object_get(obj, "type");
-	if (!t)
-		return mem_fail(err, MEM_EMISSING_FIELD, name, "%s is required", name);
-	if (!json_is_string(t))
-		return mem_fail(err, MEM_EINVALID_FIELD, name, "%s must be a string", name);
-	type = json_string_value(t);
-	v->type = type;
-	v->data = NULL;
-	v->len = 0;
-	snprintf(name, sizeof(name), "%s[%zu].data", field, pos);
-	json_t *dj = json_object_get(obj, "data");
-	if (allow_empty && !strcmp(type, "empty") && (!dj || json_is_null(dj)))
-		return 0;
-	if (!dj)
-		return mem_fail(err, MEM_EMISSING_FIELD, name, "%s is required", name);
-	if (!json_is_string(dj))
-		return mem_fail(err, MEM_EINVALID_FIELD, name, "%s must be a base64 string", name);
-	data = json_string_value(dj);
-	unsigned char *bytes;
-	size_t len;
-	if (b64_decode(data, json_string_length(dj), &bytes, &len) < 0)
-		return mem_fail(err, MEM_EINVALID_FIELD, name, "%s is not valid base64", name);
-	if (d->n == d->cap) {
-		d->cap = d->cap ? d->cap * 2 : 8;
-		d->bufs = xrealloc(d->bufs, d->cap * sizeof(*d->bufs));
-	}
-	d->bufs[d->n++] = bytes;
-	v->data = bytes;
-	v->len = len;
-	return 0;
-}
-
-/* A channel version as a string: JSON strings as they are, integers in
- * decimal. Returns a string owned by strs. */
-static const char *version_string(json_t *v, char **slot)
-{
-	if (json_is_string(v))
-		return json_string_value(v);
-	if (json_is_integer(v)) {
-		*slot = xasprintf("%" JSON_INTEGER_FORMAT, json_integer_value(v));
-		return *slot;
-	}
-	/* An integral real: a body parsed with JSON_DECODE_INT_AS_REAL. */
-	if (json_is_real(v) && json_real_value(v) == (double)(long long)json_real_value(v)) {
-		*slot = xasprintf("%lld", (long long)json_real_value(v));
-		return *slot;
-	}
-	return NULL;
-}
 
 static void append_config(struct buf *b, const char *thread, const char *ns, const char *id)
 {
@@ -156,105 +86,96 @@ static void append_tuple(struct buf *b, const struct cp_tuple *t)
 enum MHD_Result h_checkpoint_put(struct request *r)
 {
 	struct mem_error err = {0};
-	struct decoded dec = {0};
+	struct body body;
 	struct cp_channel_version *versions = NULL;
-	char **vslots = NULL;
 	struct cp_blob *blobs = NULL;
-	size_t nvslots = 0;
-	char *cp_text = NULL, *md_text = NULL;
+	struct buf cp_text = {0}, md_text = {0};
 	enum MHD_Result ret;
 	struct cp_put p = {0};
-	json_t *checkpoint, *metadata, *jblobs, *cv = NULL;
+	size_t checkpoint, metadata, jblobs, cv = BODY_ABSENT;
+	char name[64];
 
-	json_t *root = body_json_object(r, &err);
-	if (!root)
-		goto fail;
-	if (json_req_string(root, "thread_id", true, &p.thread_id, &err) < 0 ||
-	    json_req_string(root, "checkpoint_ns", false, &p.ns, &err) < 0 ||
-	    json_req_string(root, "checkpoint_id", true, &p.checkpoint_id, &err) < 0 ||
-	    json_req_string(root, "parent_checkpoint_id", false, &p.parent_id, &err) < 0 ||
-	    json_req_object(root, "checkpoint", true, &checkpoint, &err) < 0 ||
-	    json_req_object(root, "metadata", false, &metadata, &err) < 0 ||
-	    json_req_array(root, "blobs", false, &jblobs, &err) < 0)
+	if (body_parse(&body, r->body.data, r->body.len, &err) < 0 ||
+	    body_string(&body, 0, "thread_id", "thread_id", true, &p.thread_id, &err) < 0 ||
+	    body_string(&body, 0, "checkpoint_ns", "checkpoint_ns", false, &p.ns, &err) < 0 ||
+	    body_string(&body, 0, "checkpoint_id", "checkpoint_id", true, &p.checkpoint_id, &err) <
+	        0 ||
+	    body_string(&body, 0, "parent_checkpoint_id", "parent_checkpoint_id", false,
+	                &p.parent_id, &err) < 0 ||
+	    body_object(&body, 0, "checkpoint", "checkpoint", true, &checkpoint, &err) < 0 ||
+	    body_object(&body, 0, "metadata", "metadata", false, &metadata, &err) < 0 ||
+	    body_array(&body, 0, "blobs", "blobs", false, &jblobs, &err) < 0)
 		goto fail;
 	if (!p.ns)
 		p.ns = "";
-	json_t *cid = json_object_get(checkpoint, "id");
-	if (cid && (!json_is_string(cid) || strcmp(json_string_value(cid), p.checkpoint_id))) {
+	const char *cid = NULL;
+	size_t cid_tok = body_get(&body, checkpoint, "id");
+	if (cid_tok != BODY_ABSENT &&
+	    (body_tok_string(&body, cid_tok, "checkpoint.id", &cid, &err) < 0 ||
+	     strcmp(cid, p.checkpoint_id))) {
 		mem_fail(&err, MEM_EINVALID_FIELD, "checkpoint.id",
 		         "checkpoint.id must equal checkpoint_id");
 		goto fail;
 	}
-	cv = json_object_get(checkpoint, "channel_versions");
-	if (cv && !json_is_object(cv)) {
-		mem_fail(&err, MEM_EINVALID_FIELD, "checkpoint.channel_versions",
-		         "checkpoint.channel_versions must be an object");
+	if (body_object(&body, checkpoint, "channel_versions", "checkpoint.channel_versions", false,
+	                &cv, &err) < 0)
 		goto fail;
-	}
-	size_t ncv = cv ? json_object_size(cv) : 0;
-	size_t nb = jblobs ? json_array_size(jblobs) : 0;
+	size_t ncv = cv == BODY_ABSENT ? 0 : body.doc.toks[cv].size;
 	versions = xcalloc(ncv + 1, sizeof(*versions));
-	vslots = xcalloc(ncv + nb + 1, sizeof(*vslots));
-	if (cv) {
-		const char *ch;
-		json_t *v;
-		json_object_foreach(cv, ch, v)
-		{
-			const char *s = version_string(v, &vslots[nvslots]);
-			if (vslots[nvslots])
-				nvslots++;
-			if (!s) {
-				mem_fail(&err, MEM_EINVALID_FIELD, "checkpoint.channel_versions",
-				         "the version of channel %.80s must be a string or an "
-				         "integer",
-				         ch);
-				goto fail;
-			}
-			versions[p.nversions++] = (struct cp_channel_version){ch, s};
-		}
+	for (size_t i = 0; i < ncv; i++) {
+		size_t k = body_nth(&body, cv, i);
+		if (body_tok_string(&body, k, "checkpoint.channel_versions", &versions[i].channel,
+		                    &err) < 0 ||
+		    body_tok_version(&body, k + 1, "checkpoint.channel_versions",
+		                     &versions[i].version, &err) < 0)
+			goto fail;
 	}
 	p.versions = versions;
+	p.nversions = ncv;
+	size_t nb = jblobs == BODY_ABSENT ? 0 : body.doc.toks[jblobs].size;
 	blobs = xcalloc(nb + 1, sizeof(*blobs));
 	for (size_t i = 0; i < nb; i++) {
-		json_t *jb = json_array_get(jblobs, i);
-		char name[48];
-		if (!json_is_object(jb)) {
-			snprintf(name, sizeof(name), "blobs[%zu]", i);
+		size_t o = body_nth(&body, jblobs, i), t;
+		struct cp_blob *bl = &blobs[i];
+		snprintf(name, sizeof(name), "blobs[%zu]", i);
+		if (body.doc.toks[o].type != JSON_TOK_OBJECT) {
 			mem_fail(&err, MEM_EINVALID_FIELD, name, "%s must be an object", name);
 			goto fail;
 		}
-		json_t *ch = json_object_get(jb, "channel");
 		snprintf(name, sizeof(name), "blobs[%zu].channel", i);
-		if (!json_is_string(ch)) {
-			mem_fail(&err, ch ? MEM_EINVALID_FIELD : MEM_EMISSING_FIELD, name,
-			         "%s must be a string", name);
+		if (body_string(&body, o, "channel", name, true, &bl->channel, &err) < 0)
+			goto fail;
+		snprintf(name, sizeof(name), "blobs[%zu].version", i);
+		t = body_get(&body, o, "version");
+		if (t == BODY_ABSENT) {
+			mem_fail(&err, MEM_EMISSING_FIELD, name, "%s is required", name);
 			goto fail;
 		}
-		const char *ver = version_string(json_object_get(jb, "version"), &vslots[nvslots]);
-		if (vslots[nvslots])
-			nvslots++;
-		if (!ver) {
-			snprintf(name, sizeof(name), "blobs[%zu].version", i);
-			mem_fail(&err, MEM_EINVALID_FIELD, name,
-			         "%s must be a string or an integer", name);
+		if (body_tok_version(&body, t, name, &bl->version, &err) < 0)
+			goto fail;
+		snprintf(name, sizeof(name), "blobs[%zu].type", i);
+		if (body_string(&body, o, "type", name, true, &bl->value.type, &err) < 0)
+			goto fail;
+		snprintf(name, sizeof(name), "blobs[%zu].data", i);
+		t = body_get(&body, o, "data");
+		if (t == BODY_ABSENT && !strcmp(bl->value.type, "empty"))
+			continue;
+		if (t == BODY_ABSENT) {
+			mem_fail(&err, MEM_EMISSING_FIELD, name, "%s is required", name);
 			goto fail;
 		}
-		blobs[i].channel = json_string_value(ch);
-		blobs[i].version = ver;
-		if (read_typed(jb, "blobs", i, true, &blobs[i].value, &dec, &err) < 0)
+		if (body_tok_base64(&body, t, name, &bl->value.data, &bl->value.len, &err) < 0)
 			goto fail;
 	}
 	p.blobs = blobs;
 	p.nblobs = nb;
-	json_object_del(checkpoint, "channel_values");
-	cp_text = json_dumps(checkpoint, JSON_COMPACT);
-	md_text = metadata ? json_dumps(metadata, JSON_COMPACT) : xstrdup("{}");
-	if (!cp_text || !md_text) {
-		mem_fail(&err, MEM_EINTERNAL, NULL, "cannot encode the checkpoint");
-		goto fail;
-	}
-	p.checkpoint_json = cp_text;
-	p.metadata_json = md_text;
+	body_compact(&body, checkpoint, "channel_values", &cp_text);
+	if (metadata != BODY_ABSENT)
+		body_compact(&body, metadata, NULL, &md_text);
+	else
+		buf_puts(&md_text, "{}");
+	p.checkpoint_json = cp_text.data;
+	p.metadata_json = md_text.data;
 	if (service_checkpoint_put(r->svc, r->tenant, &p, &err) < 0)
 		goto fail;
 
@@ -269,15 +190,11 @@ enum MHD_Result h_checkpoint_put(struct request *r)
 fail:
 	ret = respond_error(r, &err);
 out:
-	for (size_t i = 0; i < nvslots; i++)
-		free(vslots[i]);
-	free(vslots);
 	free(versions);
 	free(blobs);
-	free(cp_text);
-	free(md_text);
-	decoded_release(&dec);
-	json_decref(root);
+	buf_release(&cp_text);
+	buf_release(&md_text);
+	body_release(&body);
 	return ret;
 }
 
@@ -391,44 +308,48 @@ enum MHD_Result h_checkpoint_delete(struct request *r)
 enum MHD_Result h_checkpoint_writes(struct request *r)
 {
 	struct mem_error err = {0};
-	struct decoded dec = {0};
+	struct body body;
 	struct cp_write *writes = NULL;
 	enum MHD_Result ret;
 	struct cp_put_writes w = {.thread_id = r->params[0]};
-	json_t *jw;
+	size_t jw;
+	char name[48];
 
-	json_t *root = body_json_object(r, &err);
-	if (!root)
-		goto fail;
-	if (json_req_string(root, "checkpoint_ns", false, &w.ns, &err) < 0 ||
-	    json_req_string(root, "checkpoint_id", true, &w.checkpoint_id, &err) < 0 ||
-	    json_req_string(root, "task_id", true, &w.task_id, &err) < 0 ||
-	    json_req_string(root, "task_path", false, &w.task_path, &err) < 0 ||
-	    json_req_array(root, "writes", true, &jw, &err) < 0)
+	if (body_parse(&body, r->body.data, r->body.len, &err) < 0 ||
+	    body_string(&body, 0, "checkpoint_ns", "checkpoint_ns", false, &w.ns, &err) < 0 ||
+	    body_string(&body, 0, "checkpoint_id", "checkpoint_id", true, &w.checkpoint_id, &err) <
+	        0 ||
+	    body_string(&body, 0, "task_id", "task_id", true, &w.task_id, &err) < 0 ||
+	    body_string(&body, 0, "task_path", "task_path", false, &w.task_path, &err) < 0 ||
+	    body_array(&body, 0, "writes", "writes", true, &jw, &err) < 0)
 		goto fail;
 	if (!w.ns)
 		w.ns = "";
 	if (!w.task_path)
 		w.task_path = "";
-	size_t n = json_array_size(jw);
+	size_t n = body.doc.toks[jw].size;
 	writes = xcalloc(n + 1, sizeof(*writes));
 	for (size_t i = 0; i < n; i++) {
-		json_t *o = json_array_get(jw, i);
-		char name[48];
-		if (!json_is_object(o)) {
-			snprintf(name, sizeof(name), "writes[%zu]", i);
+		size_t o = body_nth(&body, jw, i), t;
+		struct cp_write *wr = &writes[i];
+		snprintf(name, sizeof(name), "writes[%zu]", i);
+		if (body.doc.toks[o].type != JSON_TOK_OBJECT) {
 			mem_fail(&err, MEM_EINVALID_FIELD, name, "%s must be an object", name);
 			goto fail;
 		}
-		json_t *ch = json_object_get(o, "channel");
-		if (!json_is_string(ch)) {
-			snprintf(name, sizeof(name), "writes[%zu].channel", i);
-			mem_fail(&err, ch ? MEM_EINVALID_FIELD : MEM_EMISSING_FIELD, name,
-			         "%s must be a string", name);
+		snprintf(name, sizeof(name), "writes[%zu].channel", i);
+		if (body_string(&body, o, "channel", name, true, &wr->channel, &err) < 0)
+			goto fail;
+		snprintf(name, sizeof(name), "writes[%zu].type", i);
+		if (body_string(&body, o, "type", name, true, &wr->value.type, &err) < 0)
+			goto fail;
+		snprintf(name, sizeof(name), "writes[%zu].data", i);
+		t = body_get(&body, o, "data");
+		if (t == BODY_ABSENT) {
+			mem_fail(&err, MEM_EMISSING_FIELD, name, "%s is required", name);
 			goto fail;
 		}
-		writes[i].channel = json_string_value(ch);
-		if (read_typed(o, "writes", i, false, &writes[i].value, &dec, &err) < 0)
+		if (body_tok_base64(&body, t, name, &wr->value.data, &wr->value.len, &err) < 0)
 			goto fail;
 	}
 	w.writes = writes;
@@ -441,7 +362,6 @@ fail:
 	ret = respond_error(r, &err);
 out:
 	free(writes);
-	decoded_release(&dec);
-	json_decref(root);
+	body_release(&body);
 	return ret;
 }

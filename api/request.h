@@ -53,18 +53,6 @@ enum MHD_Result respond_errorf(struct request *r, enum mem_errcode code, const c
  * NULL when absent. -1 and err on a bad escape. */
 int query_param(struct request *r, const char *name, char **out, struct mem_error *err);
 
-/* Parse the body as a JSON object; NULL and err when it is not one. */
-json_t *body_json_object(struct request *r, struct mem_error *err);
-
-/* Field readers: 0 with *out set (NULL when absent and optional), or -1 with
- * err naming the field. Strings are borrowed from obj. */
-int json_req_string(json_t *obj, const char *key, bool required, const char **out,
-                    struct mem_error *err);
-int json_req_object(json_t *obj, const char *key, bool required, json_t **out,
-                    struct mem_error *err);
-int json_req_array(json_t *obj, const char *key, bool required, json_t **out,
-                   struct mem_error *err);
-
 unsigned mem_errcode_status(enum mem_errcode code);
 
 #endif
