@@ -1,6 +1,7 @@
 #include "server.h"
 
 #include <arpa/inet.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -104,16 +105,28 @@ no:
 	return 0;
 }
 
+/* 128 random bits as 32 hex digits, from a per-thread generator seeded
+ * once from the kernel: no system call per request. */
 static void new_request_id(char out[33])
 {
-	unsigned char rnd[16];
+	static _Thread_local uint64_t state[2];
 	static const char hex[] = "0123456789abcdef";
-	if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd))
-		for (size_t i = 0; i < sizeof(rnd); i++)
-			rnd[i] = (unsigned char)rand();
-	for (int i = 0; i < 16; i++) {
-		out[2 * i] = hex[rnd[i] >> 4];
-		out[2 * i + 1] = hex[rnd[i] & 15];
+	if (!state[0] && !state[1]) {
+		if (getrandom(state, sizeof(state), 0) != sizeof(state) ||
+		    (!state[0] && !state[1])) {
+			state[0] = (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)out;
+			state[1] = 0x9e3779b97f4a7c15ULL;
+		}
+	}
+	for (int half = 0; half < 2; half++) {
+		/* xorshift128+ */
+		uint64_t x = state[0], y = state[1];
+		state[0] = y;
+		x ^= x << 23;
+		state[1] = x ^ y ^ (x >> 17) ^ (y >> 26);
+		uint64_t v = state[1] + y;
+		for (int i = 0; i < 16; i++)
+			out[half * 16 + i] = hex[(v >> (60 - 4 * i)) & 15];
 	}
 	out[32] = '\0';
 }
