@@ -17,6 +17,7 @@
 #include "../common/b64.h"
 #include "body.h"
 #include "../common/log.h"
+#include "../common/vcache.h"
 #include "../common/xalloc.h"
 #include "../service/service.h"
 
@@ -198,12 +199,20 @@ out:
 	return ret;
 }
 
+/*
+ * Get a tuple. The latest one is rendered once per version of the thread's
+ * head and kept in r->latest_cache: a repeated read costs one small head read
+ * and a copy, and never serves a tuple that has changed since (the version
+ * comes from the store on every request).
+ */
 enum MHD_Result h_checkpoint_get(struct request *r)
 {
 	struct mem_error err = {0};
-	char *ns = NULL, *id = NULL;
+	char *ns = NULL, *id = NULL, *version = NULL, *text;
 	struct cp_tuple t = {0};
+	struct buf key = {0};
 	enum MHD_Result ret;
+	size_t len;
 
 	if (query_param(r, "checkpoint_ns", &ns, &err) < 0 ||
 	    query_param(r, "checkpoint_id", &id, &err) < 0)
@@ -211,18 +220,32 @@ enum MHD_Result h_checkpoint_get(struct request *r)
 	struct cp_get g = {.thread_id = r->params[0], .ns = ns ? ns : "", .checkpoint_id = id};
 	if (id && !*id)
 		g.checkpoint_id = NULL;
+	if (!g.checkpoint_id && r->latest_cache) {
+		/* ids hold no control characters, so '\n' separates them */
+		buf_printf(&key, "%s\n%s\n%s", r->tenant, g.thread_id, g.ns);
+		if (service_checkpoint_head(r->svc, r->tenant, g.thread_id, g.ns, &version, &err) <
+		    0)
+			goto fail;
+		if (version && vcache_get(r->latest_cache, key.data, version, &text, &len)) {
+			ret = respond_raw(r, 200, text, len);
+			goto out;
+		}
+	}
 	if (service_checkpoint_get(r->svc, r->tenant, &g, &t, &err) < 0)
 		goto fail;
 	struct buf b = {0};
 	append_tuple(&b, &t);
-	size_t len;
-	char *text = buf_detach(&b, &len);
+	text = buf_detach(&b, &len);
+	if (key.data && t.version)
+		vcache_put(r->latest_cache, key.data, t.version, text, len);
 	ret = respond_raw(r, 200, text, len);
 	goto out;
 fail:
 	ret = respond_error(r, &err);
 out:
 	cp_tuple_release(&t);
+	buf_release(&key);
+	free(version);
 	free(ns);
 	free(id);
 	return ret;

@@ -37,6 +37,7 @@ struct request {
 	struct timespec start;
 	struct service *svc;
 	const struct config *cfg;
+	struct vcache *latest_cache; /* rendered latest tuples; NULL when off */
 };
 
 /* Queue a JSON response; steals body (a JSON text, may be NULL for none). */

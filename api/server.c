@@ -10,6 +10,7 @@
 
 #include "../common/ids.h"
 #include "../common/log.h"
+#include "../common/vcache.h"
 #include "../common/xalloc.h"
 #include "../service/service.h"
 #include "handlers.h"
@@ -17,6 +18,7 @@
 
 struct http_server {
 	struct MHD_Daemon *d;
+	struct vcache *latest_cache;
 	const struct config *cfg;
 	struct service *svc;
 };
@@ -162,6 +164,7 @@ static struct request *request_new(struct http_server *s, struct MHD_Connection 
 	r->method = method;
 	r->svc = s->svc;
 	r->cfg = s->cfg;
+	r->latest_cache = s->latest_cache;
 	r->route = "unmatched";
 	const char *rid = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id");
 	if (rid && request_id_ok(rid))
@@ -373,6 +376,7 @@ struct http_server *http_server_start(const struct config *cfg, struct service *
 	struct http_server *s = xcalloc(1, sizeof(*s));
 	s->cfg = cfg;
 	s->svc = svc;
+	s->latest_cache = vcache_new((size_t)cfg->checkpoint_cache_bytes);
 	s->d = MHD_start_daemon(
 	    flags, (uint16_t)cfg->port, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER,
 	    mhd_log, NULL, MHD_OPTION_SOCK_ADDR, &ss, MHD_OPTION_THREAD_POOL_SIZE,
@@ -380,6 +384,7 @@ struct http_server *http_server_start(const struct config *cfg, struct service *
 	    MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped, NULL, MHD_OPTION_CONNECTION_TIMEOUT,
 	    (unsigned)60, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024, MHD_OPTION_END);
 	if (!s->d) {
+		vcache_free(s->latest_cache);
 		free(s);
 		mem_fail(err, MEM_EUNAVAILABLE, "PORT", "cannot listen on %s:%ld: %s",
 		         cfg->bind_address, cfg->port, "address in use or not permitted");
@@ -401,5 +406,6 @@ void http_server_stop(struct http_server *s, int grace_ms)
 		usleep(20 * 1000);
 	}
 	MHD_stop_daemon(s->d);
+	vcache_free(s->latest_cache);
 	free(s);
 }

@@ -40,6 +40,7 @@ void cp_tuple_release(struct cp_tuple *t)
 	free(t->checkpoint_json);
 	free(t->metadata_json);
 	free(t->parent_id);
+	free(t->version);
 	for (size_t i = 0; i < t->nvalues; i++) {
 		free(t->values[i].channel);
 		owned_value_release(&t->values[i].value);

@@ -105,6 +105,9 @@ struct cp_tuple {
 	size_t nvalues;
 	struct cp_pending_write *writes; /* ordered by (task_path, task_id, idx) */
 	size_t nwrites;
+	/* For a read of the latest checkpoint: the version of the thread/ns head
+	 * it was read at (see store_ops.checkpoint_head); NULL otherwise. */
+	char *version;
 };
 
 void cp_tuple_release(struct cp_tuple *t);

@@ -12,7 +12,6 @@
 #include "../common/redis_url.h"
 #include "../common/xalloc.h"
 #include "redis_conn.h"
-#include "tuple_cache.h"
 
 /* Lua sources, embedded from service/lua/ at build time. */
 extern const char lua_checkpoint_put[], lua_checkpoint_get[], lua_checkpoint_writes[],
@@ -41,7 +40,6 @@ struct redis_store {
 	char *ttl_str;
 	char *prefix;
 	struct redis_health health;
-	struct tuple_cache *cache; /* NULL when CHECKPOINT_CACHE_BYTES=0 */
 	pthread_key_t key;
 	pthread_mutex_t lock;
 	struct conn_slot *slots;
@@ -493,42 +491,20 @@ static void get_args(struct redis_store *rs, struct args *a, const char *tenant,
 	buf_release(&b);
 }
 
-/*
- * Get a tuple. The latest one is first looked up in the tuple cache, valid
- * while the namespace's head still holds the version it was cached at: one
- * small GET. Otherwise the get script reads it (and the head) in one step.
- */
 static int rs_get(struct store *s, const char *tenant, const struct cp_get *req,
                   struct cp_tuple *out, struct mem_error *err)
 {
 	struct redis_store *rs = (struct redis_store *)s;
-	struct redis_conn *conn = conn_get(rs);
 	struct args a = {0};
-	struct buf hk = {0};
 	redisReply *rep = NULL;
-	char *head = NULL;
 	int ret = -1;
-	bool latest = !req->checkpoint_id;
 
 	memset(out, 0, sizeof(*out));
-	if (latest && rs->cache) {
-		key_head(&hk, rs, tenant, req->thread_id, req->ns);
-		const char *av[] = {"GET", hk.data};
-		size_t al[] = {3, hk.len};
-		if (redis_conn_command(conn, &rep, err, 2, av, al) < 0)
-			goto out;
-		if (is_str(rep) && tuple_cache_get(rs->cache, hk.data, rep->str, out)) {
-			ret = 0;
-			goto out;
-		}
-		freeReplyObject(rep);
-		rep = NULL;
-	}
 	get_args(rs, &a, tenant, req->thread_id, req->ns, req->checkpoint_id);
 	struct redis_cmd cmd = args_cmd(&a);
-	if (redis_conn_pipeline(conn, 1, &cmd, &rep, true, err) < 0)
+	if (redis_conn_pipeline(conn_get(rs), 1, &cmd, &rep, true, err) < 0)
 		goto out;
-	int found = tuple_from_reply(rep, req->thread_id, req->ns, out, &head, err);
+	int found = tuple_from_reply(rep, req->thread_id, req->ns, out, &out->version, err);
 	if (found < 0)
 		goto out;
 	if (!found) {
@@ -537,14 +513,38 @@ static int rs_get(struct store *s, const char *tenant, const struct cp_get *req,
 		         *req->ns ? " in that namespace" : "", req->thread_id);
 		goto out;
 	}
-	if (latest && head && hk.data)
-		tuple_cache_put(rs->cache, hk.data, head, out);
 	ret = 0;
 out:
 	freeReplyObject(rep);
 	args_release(&a);
-	buf_release(&hk);
-	free(head);
+	return ret;
+}
+
+/* The head of (thread, ns): one GET of a few dozen bytes. */
+static int rs_head(struct store *s, const char *tenant, const char *thread, const char *ns,
+                   char **version, struct mem_error *err)
+{
+	struct redis_store *rs = (struct redis_store *)s;
+	struct buf k = {0};
+	redisReply *rep = NULL;
+	int ret = -1;
+
+	*version = NULL;
+	key_head(&k, rs, tenant, thread, ns);
+	const char *av[] = {"GET", k.data};
+	size_t al[] = {3, k.len};
+	if (redis_conn_command(conn_get(rs), &rep, err, 2, av, al) < 0)
+		goto out;
+	if (is_str(rep))
+		*version = xstrndup(rep->str, rep->len);
+	else if (rep->type != REDIS_REPLY_NIL) {
+		reply_fail(rep, err, "head read");
+		goto out;
+	}
+	ret = 0;
+out:
+	freeReplyObject(rep);
+	buf_release(&k);
 	return ret;
 }
 
@@ -931,7 +931,6 @@ static void rs_free(struct store *s)
 		free(slot);
 	}
 	pthread_mutex_destroy(&rs->lock);
-	tuple_cache_free(rs->cache);
 	redis_tls_free(rs->tls);
 	redis_url_release(&rs->url);
 	free(rs->password);
@@ -944,6 +943,7 @@ const struct store_ops redis_store_ops = {
     .name = "redis",
     .checkpoint_put = rs_put,
     .checkpoint_get = rs_get,
+    .checkpoint_head = rs_head,
     .checkpoint_list = rs_list,
     .checkpoint_put_writes = rs_put_writes,
     .thread_delete = rs_thread_delete,
@@ -975,7 +975,6 @@ struct store *redis_store_new(const struct config *cfg, struct mem_error *err)
 	rs->prefix = xstrdup(cfg->key_prefix);
 	rs->ttl = cfg->checkpoint_ttl_seconds;
 	rs->ttl_str = xasprintf("%ld", rs->ttl);
-	rs->cache = tuple_cache_new((size_t)cfg->checkpoint_cache_bytes);
 	rs->scripts[SCRIPT_PUT] = lua_checkpoint_put;
 	rs->scripts[SCRIPT_GET] = lua_checkpoint_get;
 	rs->scripts[SCRIPT_WRITES] = lua_checkpoint_writes;

@@ -73,6 +73,17 @@ int service_checkpoint_get(struct service *svc, const char *tenant, const struct
 	return svc->primary->ops->checkpoint_get(svc->primary, tenant, r, out, err);
 }
 
+int service_checkpoint_head(struct service *svc, const char *tenant, const char *thread_id,
+                            const char *ns, char **version, struct mem_error *err)
+{
+	*version = NULL;
+	if (check_id(thread_id, false, "thread_id", err) < 0 ||
+	    check_id(ns, true, "checkpoint_ns", err) < 0)
+		return -1;
+	return svc->primary->ops->checkpoint_head(svc->primary, tenant, thread_id, ns, version,
+	                                          err);
+}
+
 int service_checkpoint_list(struct service *svc, const char *tenant, const struct cp_list *r,
                             struct cp_list_result *out, struct mem_error *err)
 {

@@ -28,6 +28,9 @@ int service_checkpoint_put(struct service *svc, const char *tenant, const struct
 /* *out is filled on success; release with cp_tuple_release. */
 int service_checkpoint_get(struct service *svc, const char *tenant, const struct cp_get *req,
                            struct cp_tuple *out, struct mem_error *err) MEM_MUST_CHECK;
+/* *version: see store_ops.checkpoint_head. */
+int service_checkpoint_head(struct service *svc, const char *tenant, const char *thread_id,
+                            const char *ns, char **version, struct mem_error *err) MEM_MUST_CHECK;
 int service_checkpoint_list(struct service *svc, const char *tenant, const struct cp_list *req,
                             struct cp_list_result *out, struct mem_error *err) MEM_MUST_CHECK;
 int service_checkpoint_put_writes(struct service *svc, const char *tenant,

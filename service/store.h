@@ -34,6 +34,12 @@ struct store_ops {
 	/* 0 and *out filled, or -1 (MEM_ENOT_FOUND when there is no such checkpoint). */
 	int (*checkpoint_get)(struct store *s, const char *tenant, const struct cp_get *req,
 	                      struct cp_tuple *out, struct mem_error *err);
+	/* The version of the latest checkpoint of (thread, ns): an opaque string
+	 * that changes whenever get-latest would answer differently (a put, a
+	 * write to it, a delete). *version is NULL when the store has none;
+	 * caller frees. A cheap call: it validates cached copies. */
+	int (*checkpoint_head)(struct store *s, const char *tenant, const char *thread_id,
+	                       const char *ns, char **version, struct mem_error *err);
 	int (*checkpoint_list)(struct store *s, const char *tenant, const struct cp_list *req,
 	                       struct cp_list_result *out, struct mem_error *err);
 	int (*checkpoint_put_writes)(struct store *s, const char *tenant,

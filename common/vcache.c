@@ -1,10 +1,10 @@
-#include "tuple_cache.h"
+#include "vcache.h"
 
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../common/xalloc.h"
+#include "xalloc.h"
 
 #define NSHARDS  32
 #define NBUCKETS 256 /* per shard */
@@ -12,7 +12,8 @@
 struct entry {
 	char *key;
 	char *version;
-	struct cp_tuple t;
+	char *data;
+	size_t len;
 	size_t bytes;
 	unsigned long h;
 	struct entry *prev, *next; /* LRU: head is the most recent */
@@ -27,7 +28,7 @@ struct shard {
 	size_t max_bytes;
 };
 
-struct tuple_cache {
+struct vcache {
 	struct shard shards[NSHARDS];
 };
 
@@ -39,56 +40,11 @@ static unsigned long hash(const char *s)
 	return h;
 }
 
-static char *dupn(const char *s)
-{
-	return s ? xstrdup(s) : NULL;
-}
-
-static void copy_value(struct owned_value *dst, const struct owned_value *src)
-{
-	dst->type = xstrdup(src->type);
-	dst->len = src->len;
-	dst->data = xmalloc(src->len + 1);
-	memcpy(dst->data, src->data, src->len);
-}
-
-static size_t tuple_copy(struct cp_tuple *d, const struct cp_tuple *s)
-{
-	size_t bytes = sizeof(*d);
-	memset(d, 0, sizeof(*d));
-	d->thread_id = dupn(s->thread_id);
-	d->ns = dupn(s->ns);
-	d->checkpoint_id = dupn(s->checkpoint_id);
-	d->checkpoint_json = dupn(s->checkpoint_json);
-	d->metadata_json = dupn(s->metadata_json);
-	d->parent_id = dupn(s->parent_id);
-	bytes += strlen(s->checkpoint_json) + strlen(s->metadata_json) + 128;
-	d->values = xcalloc(s->nvalues + 1, sizeof(*d->values));
-	d->nvalues = s->nvalues;
-	for (size_t i = 0; i < s->nvalues; i++) {
-		d->values[i].channel = xstrdup(s->values[i].channel);
-		copy_value(&d->values[i].value, &s->values[i].value);
-		bytes += s->values[i].value.len + 64;
-	}
-	d->writes = xcalloc(s->nwrites + 1, sizeof(*d->writes));
-	d->nwrites = s->nwrites;
-	for (size_t i = 0; i < s->nwrites; i++) {
-		const struct cp_pending_write *w = &s->writes[i];
-		d->writes[i].task_id = xstrdup(w->task_id);
-		d->writes[i].task_path = xstrdup(w->task_path);
-		d->writes[i].channel = xstrdup(w->channel);
-		d->writes[i].idx = w->idx;
-		copy_value(&d->writes[i].value, &w->value);
-		bytes += w->value.len + 96;
-	}
-	return bytes;
-}
-
-struct tuple_cache *tuple_cache_new(size_t max_bytes)
+struct vcache *vcache_new(size_t max_bytes)
 {
 	if (!max_bytes)
 		return NULL;
-	struct tuple_cache *c = xcalloc(1, sizeof(*c));
+	struct vcache *c = xcalloc(1, sizeof(*c));
 	for (int i = 0; i < NSHARDS; i++) {
 		pthread_mutex_init(&c->shards[i].lock, NULL);
 		c->shards[i].max_bytes = max_bytes / NSHARDS;
@@ -100,7 +56,7 @@ static void entry_free(struct entry *e)
 {
 	free(e->key);
 	free(e->version);
-	cp_tuple_release(&e->t);
+	free(e->data);
 	free(e);
 }
 
@@ -151,7 +107,7 @@ static struct entry *find(struct shard *s, const char *key, unsigned long h)
 	return NULL;
 }
 
-void tuple_cache_free(struct tuple_cache *c)
+void vcache_free(struct vcache *c)
 {
 	if (!c)
 		return;
@@ -167,8 +123,7 @@ void tuple_cache_free(struct tuple_cache *c)
 	free(c);
 }
 
-int tuple_cache_get(struct tuple_cache *c, const char *key, const char *version,
-                    struct cp_tuple *out)
+int vcache_get(struct vcache *c, const char *key, const char *version, char **data, size_t *len)
 {
 	if (!c)
 		return 0;
@@ -180,15 +135,18 @@ int tuple_cache_get(struct tuple_cache *c, const char *key, const char *version,
 	if (e && !strcmp(e->version, version)) {
 		unlink_entry(s, e, 0);
 		push_front(s, e);
-		tuple_copy(out, &e->t);
+		*data = xmalloc(e->len + 1);
+		memcpy(*data, e->data, e->len);
+		(*data)[e->len] = '\0';
+		*len = e->len;
 		hit = 1;
 	}
 	pthread_mutex_unlock(&s->lock);
 	return hit;
 }
 
-void tuple_cache_put(struct tuple_cache *c, const char *key, const char *version,
-                     const struct cp_tuple *t)
+void vcache_put(struct vcache *c, const char *key, const char *version, const char *data,
+                size_t len)
 {
 	if (!c)
 		return;
@@ -198,7 +156,10 @@ void tuple_cache_put(struct tuple_cache *c, const char *key, const char *version
 	n->key = xstrdup(key);
 	n->version = xstrdup(version);
 	n->h = h;
-	n->bytes = tuple_copy(&n->t, t) + strlen(key) + strlen(version);
+	n->data = xmalloc(len + 1);
+	memcpy(n->data, data, len);
+	n->len = len;
+	n->bytes = sizeof(*n) + len + strlen(key) + strlen(version);
 	if (n->bytes > s->max_bytes) {
 		entry_free(n);
 		return;
