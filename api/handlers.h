@@ -10,6 +10,8 @@
 
 enum MHD_Result h_healthz(struct request *r);
 enum MHD_Result h_readyz(struct request *r);
+enum MHD_Result h_health_memory(struct request *r);
+enum MHD_Result h_metrics(struct request *r);
 
 enum MHD_Result h_checkpoint_put(struct request *r);
 enum MHD_Result h_checkpoint_list(struct request *r);

@@ -1,7 +1,11 @@
-/* /healthz (liveness: touches no store) and /readyz (readiness). */
+/* Probes and operator views: /healthz (liveness: touches no store), /readyz
+ * (readiness), /health/memory and /metrics. */
 #include "handlers.h"
 
 #include <stdio.h>
+#include <string.h>
+
+#include "../common/metrics.h"
 
 #include "../service/service.h"
 
@@ -28,4 +32,84 @@ enum MHD_Result h_readyz(struct request *r)
 		json_object_set_new(body, "reason", json_string(reason));
 	}
 	return respond_json(r, rc == 0 ? 200 : 503, body);
+}
+
+/*
+ * /health/memory: what the on-call operator reads. healthy follows the
+ * primary store; warnings say what can lose data without making it
+ * unhealthy (an eviction policy that may evict keys, keys already evicted).
+ */
+enum MHD_Result h_health_memory(struct request *r)
+{
+	struct store_status st;
+	struct store_info info;
+	struct mem_error err = {0};
+	const char *name;
+	int rc = service_ready(r->svc, &name, &st);
+	bool have_info = rc == 0 && service_store_info(r->svc, &info, &err) == 0;
+
+	json_t *warnings = json_array();
+	json_t *body =
+	    json_pack("{s:b, s:s, s:i, s:f, s:s, s:b}", "healthy", rc == 0, "connectionState",
+	              st.state ? st.state : "error", "reconnectAttempts",
+	              (int)st.reconnect_attempts, "latencyMs", st.latency_ms, "primary",
+	              service_primary(r->svc), "dual_write", service_dual_write(r->svc));
+	json_t *store =
+	    json_pack("{s:b, s:f}", "reachable", st.reachable, "latency_ms", st.latency_ms);
+	if (rc < 0)
+		json_object_set_new(store, "error", json_string(st.detail));
+	json_object_set_new(body, "stores", json_pack("{s:o}", name, store));
+	if (have_info && info.has_memory) {
+		json_object_set_new(
+		    body, "redis",
+		    json_pack("{s:I, s:I, s:s, s:I, s:I, s:b, s:I}", "used_memory",
+		              (json_int_t)info.used_memory, "maxmemory", (json_int_t)info.maxmemory,
+		              "maxmemory_policy", info.maxmemory_policy, "evicted_keys",
+		              (json_int_t)info.evicted_keys, "rdb_last_save_age_seconds",
+		              (json_int_t)info.rdb_last_save_age_seconds, "aof_enabled",
+		              info.aof_enabled, "reconnects", (json_int_t)info.reconnects));
+		if (!strncmp(info.maxmemory_policy, "allkeys-", 8)) {
+			char w[200];
+			snprintf(w, sizeof(w),
+			         "maxmemory-policy %s can evict keys that have no TTL: memory "
+			         "that was never archived can disappear; use noeviction",
+			         info.maxmemory_policy);
+			json_array_append_new(warnings, json_string(w));
+		}
+		if (info.evicted_keys > 0) {
+			char w[200];
+			snprintf(w, sizeof(w),
+			         "Redis has evicted %lld keys: evicted data was never archived",
+			         info.evicted_keys);
+			json_array_append_new(warnings, json_string(w));
+		}
+	} else if (rc == 0 && !have_info) {
+		char w[300];
+		snprintf(w, sizeof(w), "store figures unavailable: %s", err.message);
+		json_array_append_new(warnings, json_string(w));
+	}
+	json_object_set_new(body, "warnings", warnings);
+	return respond_json(r, rc == 0 ? 200 : 503, body);
+}
+
+/* /metrics: Prometheus text format 0.0.4. */
+enum MHD_Result h_metrics(struct request *r)
+{
+	struct store_status st;
+	struct store_info info;
+	struct mem_error err = {0};
+	const char *name;
+	struct buf b = {0};
+	int rc = service_ready(r->svc, &name, &st);
+	struct metrics_stores ms = {
+	    .primary = service_primary(r->svc),
+	    .dual_write = service_dual_write(r->svc),
+	    .redis_up = rc == 0,
+	};
+	if (service_store_info(r->svc, &info, &err) == 0)
+		ms.redis_reconnects = info.reconnects;
+	metrics_render(&b, MEMORYD_VERSION, &ms);
+	size_t len;
+	char *text = buf_detach(&b, &len);
+	return respond_typed(r, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
 }

@@ -18,6 +18,10 @@ unsigned mem_errcode_status(enum mem_errcode code)
 	case MEM_EINVALID_FIELD:
 	case MEM_EMISSING_FIELD:
 		return 400;
+	case MEM_EUNAUTHORIZED:
+		return 401;
+	case MEM_EFORBIDDEN:
+		return 403;
 	case MEM_ENOT_FOUND:
 		return 404;
 	case MEM_ECONFLICT:
@@ -37,11 +41,22 @@ static enum MHD_Result queue(struct request *r, unsigned status, struct MHD_Resp
 	MHD_add_response_header(resp, "X-Request-Id", r->request_id);
 	if (status == 503)
 		MHD_add_response_header(resp, "Retry-After", "1");
+	if (status == 401 && r->www_authenticate)
+		MHD_add_response_header(resp, "WWW-Authenticate", "Bearer realm=\"memoryd\"");
 	enum MHD_Result ret = MHD_queue_response(r->conn, status, resp);
 	MHD_destroy_response(resp);
 	r->status = (int)status;
 	r->responded = true;
 	return ret;
+}
+
+enum MHD_Result respond_typed(struct request *r, unsigned status, const char *content_type,
+                              char *body, size_t len)
+{
+	struct MHD_Response *resp =
+	    MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+	MHD_add_response_header(resp, "Content-Type", content_type);
+	return queue(r, status, resp);
 }
 
 enum MHD_Result respond_raw(struct request *r, unsigned status, char *body, size_t len)

@@ -38,10 +38,15 @@ struct request {
 	struct service *svc;
 	const struct config *cfg;
 	struct vcache *latest_cache; /* rendered latest tuples; NULL when off */
+	int route_metric;            /* the route's index in metrics */
+	bool www_authenticate;       /* a 401: say how to authenticate */
 };
 
 /* Queue a JSON response; steals body (a JSON text, may be NULL for none). */
 enum MHD_Result respond_raw(struct request *r, unsigned status, char *body, size_t len);
+/* Queue body (steals it) with the given Content-Type. */
+enum MHD_Result respond_typed(struct request *r, unsigned status, const char *content_type,
+                              char *body, size_t len);
 /* Queue json as the response; steals the reference. */
 enum MHD_Result respond_json(struct request *r, unsigned status, json_t *json);
 /* Queue the error body {"error": {code, message, request_id[, field]}} with

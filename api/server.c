@@ -10,6 +10,8 @@
 
 #include "../common/ids.h"
 #include "../common/log.h"
+#include "../common/metrics.h"
+#include "../common/tokens.h"
 #include "../common/vcache.h"
 #include "../common/xalloc.h"
 #include "../service/service.h"
@@ -18,6 +20,7 @@
 
 struct http_server {
 	struct MHD_Daemon *d;
+	struct tokens *tokens; /* empty: the API is open */
 	struct vcache *latest_cache;
 	const struct config *cfg;
 	struct service *svc;
@@ -25,23 +28,32 @@ struct http_server {
 
 enum method { M_GET = 1, M_POST = 2, M_PUT = 4, M_DELETE = 8, M_PATCH = 16, M_HEAD = 32 };
 
+/* Who may call a route: anyone (probes, metrics), a token for the tenant of
+ * the request, or the admin token. */
+enum access { OPEN, TENANT, ADMIN };
+
 struct route {
 	const char *pattern; /* segments; "{name}" matches one non-empty segment */
 	unsigned method;
 	enum MHD_Result (*handler)(struct request *r);
 	bool body; /* takes a JSON body */
+	enum access access;
 };
 
 /* Every route memoryd serves. Keep openapi.yaml in step with this table. */
 static const struct route routes[] = {
-    {"/healthz", M_GET, h_healthz, false},
-    {"/readyz", M_GET, h_readyz, false},
-    {"/checkpoints", M_GET, h_checkpoint_list, false},
-    {"/checkpoints", M_POST, h_checkpoint_put, true},
-    {"/checkpoints/{thread_id}", M_GET, h_checkpoint_get, false},
-    {"/checkpoints/{thread_id}", M_DELETE, h_checkpoint_delete, false},
-    {"/checkpoints/{thread_id}/writes", M_POST, h_checkpoint_writes, true},
+    {"/healthz", M_GET, h_healthz, false, OPEN},
+    {"/readyz", M_GET, h_readyz, false, OPEN},
+    {"/health/memory", M_GET, h_health_memory, false, OPEN},
+    {"/metrics", M_GET, h_metrics, false, OPEN},
+    {"/checkpoints", M_GET, h_checkpoint_list, false, TENANT},
+    {"/checkpoints", M_POST, h_checkpoint_put, true, TENANT},
+    {"/checkpoints/{thread_id}", M_GET, h_checkpoint_get, false, TENANT},
+    {"/checkpoints/{thread_id}", M_DELETE, h_checkpoint_delete, false, TENANT},
+    {"/checkpoints/{thread_id}/writes", M_POST, h_checkpoint_writes, true, TENANT},
 };
+
+static int route_metric[sizeof(routes) / sizeof(routes[0])];
 
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
 
@@ -165,6 +177,7 @@ static struct request *request_new(struct http_server *s, struct MHD_Connection 
 	r->svc = s->svc;
 	r->cfg = s->cfg;
 	r->latest_cache = s->latest_cache;
+	r->route_metric = 0;
 	r->route = "unmatched";
 	const char *rid = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id");
 	if (rid && request_id_ok(rid))
@@ -206,6 +219,7 @@ static const struct route *route_find(struct request *r, char *allow, size_t all
 		if (routes[i].method == m || (m == M_HEAD && routes[i].method == M_GET)) {
 			memcpy(r->params, params, sizeof(params));
 			r->route = routes[i].pattern;
+			r->route_metric = route_metric[i];
 			return &routes[i];
 		}
 		for (int k = 0; k < MAX_PATH_PARAMS; k++)
@@ -245,6 +259,51 @@ static enum MHD_Result respond_405(struct request *r, const char *allow, const c
 	r->status = 405;
 	r->responded = true;
 	return ret;
+}
+
+/*
+ * Bearer tokens. With no API_TOKENS the API is open (the start-up log says
+ * so); otherwise a tenant route needs a token allowed for the request's
+ * tenant. Admin routes need ADMIN_TOKEN and answer 403 when none is set.
+ * Tokens never reach a log line.
+ */
+static int authorize(struct http_server *s, struct request *r, enum access access,
+                     struct mem_error *err)
+{
+	const char *h = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Authorization");
+	const char *token = NULL;
+	if (h && !strncasecmp(h, "Bearer ", 7)) {
+		token = h + 7;
+		while (*token == ' ')
+			token++;
+	}
+	if (access == ADMIN) {
+		if (!s->cfg->admin_token)
+			return mem_fail(err, MEM_EFORBIDDEN, NULL,
+			                "admin endpoints are disabled: ADMIN_TOKEN is not set");
+		if (!token)
+			return mem_fail(err, MEM_EUNAUTHORIZED, "Authorization",
+			                "send Authorization: Bearer <ADMIN_TOKEN>");
+		if (!secret_equal(token, s->cfg->admin_token))
+			return mem_fail(err, MEM_EFORBIDDEN, "Authorization",
+			                "the token is not the admin token");
+		return 0;
+	}
+	if (tokens_empty(s->tokens))
+		return 0;
+	if (!token)
+		return mem_fail(err, MEM_EUNAUTHORIZED, "Authorization",
+		                "send Authorization: Bearer <token>");
+	switch (tokens_check(s->tokens, token, r->tenant)) {
+	case TOKEN_OK:
+		return 0;
+	case TOKEN_WRONG_TENANT:
+		return mem_fail(err, MEM_EFORBIDDEN, "X-Tenant-Id",
+		                "the token may not act for tenant %.64s", r->tenant);
+	case TOKEN_UNKNOWN:
+		break;
+	}
+	return mem_fail(err, MEM_EUNAUTHORIZED, "Authorization", "the bearer token is not known");
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -295,8 +354,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 			return respond_405(r, allow, err.message);
 		return respond_error(r, &err);
 	}
-	if (service_check_tenant(r->tenant, &err) < 0)
+	if (rt->access != OPEN && service_check_tenant(r->tenant, &err) < 0)
 		return respond_error(r, &err);
+	if (rt->access != OPEN && authorize(s, r, rt->access, &err) < 0) {
+		if (err.code == MEM_EUNAUTHORIZED)
+			r->www_authenticate = true;
+		return respond_error(r, &err);
+	}
 	if (rt->body) {
 		const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 		                                             MHD_HTTP_HEADER_CONTENT_TYPE);
@@ -323,6 +387,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	clock_gettime(CLOCK_MONOTONIC, &end);
 	double ms = (double)(end.tv_sec - r->start.tv_sec) * 1e3 +
 	            (double)(end.tv_nsec - r->start.tv_nsec) / 1e6;
+	metrics_http(r->route_metric, r->method, r->status, ms / 1e3);
 	log_at(r->status >= 500 ? LOG_WARN : LOG_INFO, r->request_id, "request",
 	       LF_STR("method", r->method), LF_STR("route", r->route), LF_INT("status", r->status),
 	       LF_DBL("duration_ms", ms), LF_STR("tenant", r->tenant),
@@ -377,6 +442,13 @@ struct http_server *http_server_start(const struct config *cfg, struct service *
 	s->cfg = cfg;
 	s->svc = svc;
 	s->latest_cache = vcache_new((size_t)cfg->checkpoint_cache_bytes);
+	if (tokens_parse(cfg->api_tokens, &s->tokens, err) < 0) {
+		vcache_free(s->latest_cache);
+		free(s);
+		return NULL;
+	}
+	for (size_t i = 0; i < NROUTES; i++)
+		route_metric[i] = metrics_route(routes[i].pattern);
 	s->d = MHD_start_daemon(
 	    flags, (uint16_t)cfg->port, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER,
 	    mhd_log, NULL, MHD_OPTION_SOCK_ADDR, &ss, MHD_OPTION_THREAD_POOL_SIZE,
@@ -385,6 +457,7 @@ struct http_server *http_server_start(const struct config *cfg, struct service *
 	    (unsigned)60, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024, MHD_OPTION_END);
 	if (!s->d) {
 		vcache_free(s->latest_cache);
+		tokens_free(s->tokens);
 		free(s);
 		mem_fail(err, MEM_EUNAVAILABLE, "PORT", "cannot listen on %s:%ld: %s",
 		         cfg->bind_address, cfg->port, "address in use or not permitted");
@@ -407,5 +480,6 @@ void http_server_stop(struct http_server *s, int grace_ms)
 	}
 	MHD_stop_daemon(s->d);
 	vcache_free(s->latest_cache);
+	tokens_free(s->tokens);
 	free(s);
 }

@@ -82,6 +82,9 @@ int main(int argc, char **argv)
 		log_at(LOG_FATAL, NULL, err.message, LF_STR("variable", err.field));
 		goto out;
 	}
+	if (!cfg.api_tokens || !*cfg.api_tokens)
+		log_warn(NULL, "API_TOKENS is not set: the API is OPEN to anyone who can reach "
+		               "this port; set API_TOKENS to require bearer tokens");
 	log_info(NULL, "memoryd listening", LF_STR("version", MEMORYD_VERSION),
 	         LF_STR("address", cfg.bind_address), LF_INT("port", cfg.port),
 	         LF_INT("http_threads", cfg.http_threads), LF_STR("primary", "redis"),

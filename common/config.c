@@ -1,6 +1,7 @@
 #include "config.h"
 #include "log.h"
 #include "redis_url.h"
+#include "tokens.h"
 #include "xalloc.h"
 
 #include <errno.h>
@@ -38,6 +39,15 @@ static int check_key_prefix(const char *v, struct mem_error *err)
 		if (strchr("{}*?[]\\: ", *c) || (unsigned char)*c < 0x20)
 			return mem_fail(err, MEM_EINVALID_FIELD, "KEY_PREFIX",
 			                "must not contain braces, glob characters, ':' or spaces");
+	return 0;
+}
+
+static int check_api_tokens(const char *v, struct mem_error *err)
+{
+	struct tokens *t;
+	if (tokens_parse(v, &t, err) < 0)
+		return -1;
+	tokens_free(t);
 	return 0;
 }
 
@@ -82,6 +92,10 @@ static const struct cfg_entry table[] = {
      NULL,
      "memory for cached latest checkpoints, each validated against Redis on every read; 0 turns "
      "the cache off"},
+    {"API_TOKENS", CFG_STR, NULL, 0, 0, OFF(api_tokens), 1, check_api_tokens,
+     "bearer tokens and their tenants: TOKEN:TENANT[,TENANT];TOKEN:* (unset: the API is open)"},
+    {"ADMIN_TOKEN", CFG_STR, NULL, 0, 0, OFF(admin_token), 1, NULL,
+     "bearer token for /admin/* (unset: admin endpoints answer 403)"},
     {"KEY_PREFIX", CFG_STR, "langgraph", 0, 0, OFF(key_prefix), 0, check_key_prefix,
      "first component of every Redis key"},
 };

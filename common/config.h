@@ -32,6 +32,9 @@ struct config {
 	long checkpoint_ttl_seconds;
 	long checkpoint_cache_bytes;
 	char *key_prefix;
+
+	char *api_tokens;
+	char *admin_token;
 };
 
 /*

@@ -34,6 +34,10 @@ const char *mem_errcode_name(enum mem_errcode code)
 		return "invalid_field";
 	case MEM_EMISSING_FIELD:
 		return "missing_field";
+	case MEM_EUNAUTHORIZED:
+		return "unauthorized";
+	case MEM_EFORBIDDEN:
+		return "forbidden";
 	case MEM_ENOT_FOUND:
 		return "not_found";
 	case MEM_ECONFLICT:

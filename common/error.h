@@ -16,6 +16,8 @@ enum mem_errcode {
 	MEM_EINVALID_JSON,  /* 400: body is not JSON */
 	MEM_EINVALID_FIELD, /* 400: a field has the wrong type or value */
 	MEM_EMISSING_FIELD, /* 400: a required field is absent */
+	MEM_EUNAUTHORIZED,  /* 401: no or unknown bearer token */
+	MEM_EFORBIDDEN,     /* 403: the token may not act for this tenant */
 	MEM_ENOT_FOUND,     /* 404 */
 	MEM_ECONFLICT,      /* 409 */
 	MEM_ETOO_LARGE,     /* 413 */

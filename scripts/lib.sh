@@ -47,10 +47,15 @@ ensure_deps() {
     local pkgs=(build-essential cmake pkg-config libmicrohttpd-dev libhiredis-dev libpq-dev
         libjansson-dev libssl-dev check libsubunit-dev libcurl4-openssl-dev redis-server
         redis-tools postgresql-15 postgresql-client-15 openssl curl clang wrk iproute2 procps
-        ca-certificates libclang-rt-14-dev yamllint kubernetes-client)
+        ca-certificates libclang-rt-14-dev yamllint)
     local missing=() p
     if ! command -v node >/dev/null 2>&1; then
         pkgs+=(nodejs npm)
+    fi
+    # kubectl (for `kubectl kustomize`): Debian's kubernetes-client, unless a
+    # kubectl is already there (another package may ship /usr/bin/kubectl).
+    if ! command -v kubectl >/dev/null 2>&1; then
+        pkgs+=(kubernetes-client)
     fi
     if ! command -v dpkg-query >/dev/null 2>&1; then
         _lib_log "dpkg-query not found; skipping dependency check (not a Debian system?)"

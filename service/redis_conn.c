@@ -21,6 +21,7 @@
 
 #include "../common/buf.h"
 #include "../common/log.h"
+#include "../common/metrics.h"
 #include "../common/xalloc.h"
 
 #define BACKOFF_MIN_MS 50
@@ -63,6 +64,13 @@ static long long now_ms(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static long long now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 void redis_script_sha(const char *src, char out[41])
@@ -356,6 +364,7 @@ static int raw_pipeline(struct redis_conn *c, size_t n, const struct redis_cmd *
 		free(cmd);
 	}
 	long long deadline = now_ms() + c->o.socket_timeout_ms;
+	long long started_us = now_us();
 	if (io_write_all(c, out.data, out.len, deadline, err) < 0)
 		goto out;
 	bool first_read = true;
@@ -375,6 +384,7 @@ static int raw_pipeline(struct redis_conn *c, size_t n, const struct redis_cmd *
 		replies[i] = r;
 	}
 	__atomic_add_fetch(&c->health->commands, 1, __ATOMIC_RELAXED);
+	metrics_redis_latency((double)(now_us() - started_us) / 1000.0);
 	ret = 0;
 out:
 	if (ret < 0)

@@ -916,6 +916,64 @@ static int rs_ping(struct store *s, struct store_status *st)
 	return rc;
 }
 
+/* INFO memory, stats and persistence, parsed into out. */
+static int rs_info(struct store *s, struct store_info *out, struct mem_error *err)
+{
+	struct redis_store *rs = (struct redis_store *)s;
+	redisReply *rep = NULL;
+	const char *av[] = {"INFO", "memory", "stats", "persistence"};
+	int ret = -1;
+
+	memset(out, 0, sizeof(*out));
+	out->reconnects = __atomic_load_n(&rs->health.reconnects, __ATOMIC_RELAXED);
+	if (redis_conn_command(conn_get(rs), &rep, err, 4, av, NULL) < 0)
+		goto out;
+	if (!is_str(rep)) {
+		reply_fail(rep, err, "INFO");
+		goto out;
+	}
+	long long last_save = 0, now = wall_ms() / 1000;
+	out->has_memory = true;
+	out->rdb_last_save_age_seconds = -1;
+	for (char *line = rep->str; line && *line;) {
+		char *eol = strchr(line, '\n');
+		size_t n = eol ? (size_t)(eol - line) : strlen(line);
+		char field[64], value[64];
+		const char *colon = memchr(line, ':', n);
+		if (colon && (size_t)(colon - line) < sizeof(field)) {
+			size_t fl = (size_t)(colon - line), vl = n - fl - 1;
+			if (vl && colon[vl] == '\r')
+				vl--;
+			if (vl >= sizeof(value))
+				vl = sizeof(value) - 1;
+			memcpy(field, line, fl);
+			field[fl] = '\0';
+			memcpy(value, colon + 1, vl);
+			value[vl] = '\0';
+			if (!strcmp(field, "used_memory"))
+				out->used_memory = atoll(value);
+			else if (!strcmp(field, "maxmemory"))
+				out->maxmemory = atoll(value);
+			else if (!strcmp(field, "maxmemory_policy"))
+				snprintf(out->maxmemory_policy, sizeof(out->maxmemory_policy), "%s",
+				         value);
+			else if (!strcmp(field, "evicted_keys"))
+				out->evicted_keys = atoll(value);
+			else if (!strcmp(field, "rdb_last_save_time"))
+				last_save = atoll(value);
+			else if (!strcmp(field, "aof_enabled"))
+				out->aof_enabled = atoi(value) == 1;
+		}
+		line = eol ? eol + 1 : NULL;
+	}
+	if (last_save > 0)
+		out->rdb_last_save_age_seconds = now > last_save ? now - last_save : 0;
+	ret = 0;
+out:
+	freeReplyObject(rep);
+	return ret;
+}
+
 /* ---------- lifecycle ---------- */
 
 static void rs_free(struct store *s)
@@ -948,6 +1006,7 @@ const struct store_ops redis_store_ops = {
     .checkpoint_put_writes = rs_put_writes,
     .thread_delete = rs_thread_delete,
     .ping = rs_ping,
+    .info = rs_info,
     .free = rs_free,
 };
 

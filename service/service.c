@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "../common/ids.h"
+#include "../common/metrics.h"
 #include "../common/xalloc.h"
 #include "redis_store.h"
 
@@ -59,7 +60,10 @@ int service_checkpoint_put(struct service *svc, const char *tenant, const struct
 		    check_id(r->blobs[i].version, false, "blobs.version", err) < 0 ||
 		    check_id(r->blobs[i].value.type, false, "blobs.type", err) < 0)
 			return -1;
-	return svc->primary->ops->checkpoint_put(svc->primary, tenant, r, err);
+	if (svc->primary->ops->checkpoint_put(svc->primary, tenant, r, err) < 0)
+		return -1;
+	metrics_checkpoint_written();
+	return 0;
 }
 
 int service_checkpoint_get(struct service *svc, const char *tenant, const struct cp_get *r,
@@ -122,6 +126,22 @@ int service_thread_delete(struct service *svc, const char *tenant, const char *t
 	if (check_id(thread_id, false, "thread_id", err) < 0)
 		return -1;
 	return svc->primary->ops->thread_delete(svc->primary, tenant, thread_id, err);
+}
+
+const char *service_primary(struct service *svc)
+{
+	return svc->primary->ops->name;
+}
+
+bool service_dual_write(struct service *svc)
+{
+	(void)svc;
+	return false; /* dual write arrives with the PostgreSQL store */
+}
+
+int service_store_info(struct service *svc, struct store_info *out, struct mem_error *err)
+{
+	return svc->primary->ops->info(svc->primary, out, err);
 }
 
 int service_ready(struct service *svc, const char **store_name, struct store_status *st)

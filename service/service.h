@@ -42,6 +42,12 @@ int service_thread_delete(struct service *svc, const char *tenant, const char *t
 /* Readiness: the primary store answers within its timeout. */
 int service_ready(struct service *svc, const char **store_name, struct store_status *st);
 
+/* The primary store's name, whether writes also go to a secondary, and the
+ * primary's figures for /health/memory and /metrics. */
+const char *service_primary(struct service *svc);
+bool service_dual_write(struct service *svc);
+int service_store_info(struct service *svc, struct store_info *out, struct mem_error *err);
+
 #define LIST_LIMIT_MAX 1000
 
 #endif

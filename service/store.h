@@ -27,6 +27,16 @@ struct store_status {
 	char detail[256]; /* why it is unreachable */
 };
 
+/* What an operator wants to know about a store beyond "does it answer". */
+struct store_info {
+	bool has_memory; /* the fields below are filled (Redis) */
+	long long used_memory, maxmemory, evicted_keys;
+	long long rdb_last_save_age_seconds; /* -1 when never saved */
+	char maxmemory_policy[64];
+	bool aof_enabled;
+	unsigned long long reconnects; /* connections re-established after a failure */
+};
+
 struct store_ops {
 	const char *name;
 	int (*checkpoint_put)(struct store *s, const char *tenant, const struct cp_put *req,
@@ -48,6 +58,8 @@ struct store_ops {
 	                     struct mem_error *err);
 	/* A round trip to the store within its timeout; fills st either way. */
 	int (*ping)(struct store *s, struct store_status *st);
+	/* Memory, eviction and persistence figures; -1 and err when unreachable. */
+	int (*info)(struct store *s, struct store_info *out, struct mem_error *err);
 	void (*free)(struct store *s);
 };
 

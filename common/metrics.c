@@ -1,0 +1,163 @@
+#include "metrics.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+static const char *methods[] = {"GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OTHER"};
+#define NMETHODS (sizeof(methods) / sizeof(methods[0]))
+#define NCODES   600
+
+static const double buckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                 0.05,   0.1,   0.25,   0.5,   1,    2.5};
+#define NBUCKETS (sizeof(buckets) / sizeof(buckets[0]))
+
+static const char *routes[METRICS_MAX_ROUTES] = {"unmatched"};
+static int nroutes = 1;
+
+static unsigned long long requests[METRICS_MAX_ROUTES][NMETHODS][NCODES];
+static unsigned long long hist[METRICS_MAX_ROUTES][NBUCKETS + 1]; /* last: +Inf */
+static unsigned long long hist_sum_us[METRICS_MAX_ROUTES];
+static unsigned long long checkpoints_written;
+
+#define LAT_SAMPLES 1024
+static uint32_t lat_us[LAT_SAMPLES];
+static unsigned long long lat_next;
+
+int metrics_route(const char *route_template)
+{
+	for (int i = 0; i < nroutes; i++)
+		if (!strcmp(routes[i], route_template))
+			return i;
+	if (nroutes == METRICS_MAX_ROUTES)
+		return 0;
+	routes[nroutes] = route_template;
+	return nroutes++;
+}
+
+static size_t method_index(const char *m)
+{
+	for (size_t i = 0; i + 1 < NMETHODS; i++)
+		if (!strcmp(m, methods[i]))
+			return i;
+	return NMETHODS - 1;
+}
+
+void metrics_http(int route, const char *method, int status, double seconds)
+{
+	if (route < 0 || route >= nroutes)
+		route = 0;
+	if (status < 0 || status >= NCODES)
+		status = 0;
+	__atomic_add_fetch(&requests[route][method_index(method)][status], 1, __ATOMIC_RELAXED);
+	size_t b = 0;
+	while (b < NBUCKETS && seconds > buckets[b])
+		b++;
+	__atomic_add_fetch(&hist[route][b], 1, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&hist_sum_us[route], (unsigned long long)(seconds * 1e6),
+	                   __ATOMIC_RELAXED);
+}
+
+void metrics_redis_latency(double ms)
+{
+	unsigned long long i = __atomic_fetch_add(&lat_next, 1, __ATOMIC_RELAXED);
+	double us = ms * 1000.0;
+	__atomic_store_n(&lat_us[i % LAT_SAMPLES], us > 4e9 ? UINT32_MAX : (uint32_t)us,
+	                 __ATOMIC_RELAXED);
+}
+
+void metrics_checkpoint_written(void)
+{
+	__atomic_add_fetch(&checkpoints_written, 1, __ATOMIC_RELAXED);
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return (x > y) - (x < y);
+}
+
+double metrics_redis_p95_ms(void)
+{
+	unsigned long long n = __atomic_load_n(&lat_next, __ATOMIC_RELAXED);
+	size_t have = n < LAT_SAMPLES ? (size_t)n : LAT_SAMPLES;
+	if (!have)
+		return 0;
+	uint32_t copy[LAT_SAMPLES];
+	for (size_t i = 0; i < have; i++)
+		copy[i] = __atomic_load_n(&lat_us[i], __ATOMIC_RELAXED);
+	qsort(copy, have, sizeof(copy[0]), cmp_u32);
+	size_t k = (have * 95 + 99) / 100;
+	return copy[k ? k - 1 : 0] / 1000.0;
+}
+
+static void family(struct buf *b, const char *name, const char *type, const char *help)
+{
+	buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+void metrics_render(struct buf *b, const char *version, const struct metrics_stores *st)
+{
+	family(b, "memoryd_build_info", "gauge", "Build of the running memoryd.");
+	buf_puts(b, "memoryd_build_info{version=");
+	json_escape(b, version, strlen(version)); /* a JSON string is a valid label value here */
+	buf_puts(b, "} 1\n");
+
+	family(b, "http_requests_total", "counter",
+	       "HTTP requests by route template, method and status.");
+	for (int r = 0; r < nroutes; r++)
+		for (size_t m = 0; m < NMETHODS; m++)
+			for (int c = 0; c < NCODES; c++) {
+				unsigned long long v =
+				    __atomic_load_n(&requests[r][m][c], __ATOMIC_RELAXED);
+				if (v)
+					buf_printf(b,
+					           "http_requests_total{route=\"%s\",method=\"%s\","
+					           "code=\"%d\"} %llu\n",
+					           routes[r], methods[m], c, v);
+			}
+
+	family(b, "http_request_duration_seconds", "histogram",
+	       "HTTP request duration by route template.");
+	for (int r = 0; r < nroutes; r++) {
+		unsigned long long cum = 0;
+		for (size_t k = 0; k <= NBUCKETS; k++)
+			cum += __atomic_load_n(&hist[r][k], __ATOMIC_RELAXED);
+		if (!cum)
+			continue;
+		unsigned long long acc = 0;
+		for (size_t k = 0; k < NBUCKETS; k++) {
+			acc += __atomic_load_n(&hist[r][k], __ATOMIC_RELAXED);
+			buf_printf(
+			    b,
+			    "http_request_duration_seconds_bucket{route=\"%s\",le=\"%g\"} %llu\n",
+			    routes[r], buckets[k], acc);
+		}
+		buf_printf(b,
+		           "http_request_duration_seconds_bucket{route=\"%s\",le=\"+Inf\"} %llu\n",
+		           routes[r], cum);
+		buf_printf(b, "http_request_duration_seconds_sum{route=\"%s\"} %.6f\n", routes[r],
+		           __atomic_load_n(&hist_sum_us[r], __ATOMIC_RELAXED) / 1e6);
+		buf_printf(b, "http_request_duration_seconds_count{route=\"%s\"} %llu\n", routes[r],
+		           cum);
+	}
+
+	family(b, "redis_up", "gauge", "1 when Redis answered a PING at this scrape.");
+	buf_printf(b, "redis_up %d\n", st->redis_up ? 1 : 0);
+	family(b, "redis_latency_p95_ms", "gauge",
+	       "95th percentile of the last 1024 Redis round trips, in milliseconds.");
+	buf_printf(b, "redis_latency_p95_ms %.3f\n", metrics_redis_p95_ms());
+	family(b, "redis_reconnects_total", "counter",
+	       "Redis connections re-established after a failure.");
+	buf_printf(b, "redis_reconnects_total %llu\n", st->redis_reconnects);
+	family(b, "store_primary", "gauge", "1 for the store that is primary.");
+	buf_printf(b, "store_primary{store=\"redis\"} %d\n", !strcmp(st->primary, "redis"));
+	buf_printf(b, "store_primary{store=\"postgres\"} %d\n", !strcmp(st->primary, "postgres"));
+	family(b, "dual_write_enabled", "gauge", "1 when writes also go to the secondary store.");
+	buf_printf(b, "dual_write_enabled %d\n", st->dual_write ? 1 : 0);
+	family(b, "checkpoints_written_total", "counter", "Checkpoints stored by put.");
+	buf_printf(b, "checkpoints_written_total %llu\n",
+	           __atomic_load_n(&checkpoints_written, __ATOMIC_RELAXED));
+}

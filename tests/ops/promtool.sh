@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Scrape the running memoryd (MEMORYD_URL) after some traffic and check the
+# exposition with Prometheus's promtool. promtool comes from Debian's
+# prometheus package, unpacked (not installed) into the build directory.
+set -euo pipefail
+dir="${1:?usage: promtool.sh BUILD_DIR}"
+promtool="$(command -v promtool || true)"
+if [[ -z "$promtool" ]]; then
+    promtool="$dir/prometheus-pkg/usr/bin/promtool"
+    if [[ ! -x "$promtool" ]]; then
+        rm -rf "$dir/prometheus-pkg" && mkdir -p "$dir/prometheus-pkg"
+        cd "$dir/prometheus-pkg"
+        if ! apt-get download prometheus >/dev/null 2>&1; then
+            apt-get update -qq && apt-get download prometheus >/dev/null
+        fi
+        cd - >/dev/null
+        dpkg -x "$dir"/prometheus-pkg/prometheus_*.deb "$dir/prometheus-pkg"
+    fi
+fi
+url="${MEMORYD_URL:?}"
+curl -sf "$url/healthz" >/dev/null
+curl -s -H 'X-Tenant-Id: promtool' "$url/checkpoints/nothing-here" >/dev/null || true
+curl -s -X POST "$url/checkpoints" -H 'Content-Type: application/json' \
+    -d '{"thread_id":"p","checkpoint_id":"1","checkpoint":{}}' >/dev/null
+out="$(mktemp)"
+trap 'rm -f "$out"' EXIT
+curl -sf "$url/metrics" >"$out"
+grep -q '^http_requests_total{' "$out"
+"$promtool" check metrics <"$out"
+echo "promtool: $(grep -vc '^#' "$out") samples pass 'promtool check metrics'"
