@@ -26,5 +26,16 @@ out="$(mktemp)"
 trap 'rm -f "$out"' EXIT
 curl -sf "$url/metrics" >"$out"
 grep -q '^http_requests_total{' "$out"
-"$promtool" check metrics <"$out"
-echo "promtool: $(grep -vc '^#' "$out") samples pass 'promtool check metrics'"
+# redis_latency_p95_ms and postgres_latency_p95_ms are names the operators'
+# runbooks and alerts already use (a contract), and promtool's lint objects to
+# the "ms" in them. That one finding is expected; anything else fails.
+status=0
+report="$("$promtool" check metrics <"$out" 2>&1)" || status=$?
+unexpected="$(printf '%s\n' "$report" |
+    grep -Ev '^((redis|postgres)_latency_p95_ms metric names should not contain abbreviated units)?$' || true)"
+if [[ -n "$unexpected" || ($status != 0 && $status != 3) ]]; then
+    printf 'promtool check metrics failed (status %s):\n%s\n' "$status" "$report" >&2
+    exit 1
+fi
+echo "promtool: $(grep -vc '^#' "$out") samples pass 'promtool check metrics'" \
+    "(expected lint on the contracted *_latency_p95_ms names only)"
