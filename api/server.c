@@ -21,6 +21,7 @@
 struct http_server {
 	struct MHD_Daemon *d;
 	struct tokens *tokens; /* empty: the API is open */
+	int inflight;          /* requests begun and not yet completed (atomic) */
 	struct vcache *latest_cache;
 	const struct config *cfg;
 	struct service *svc;
@@ -318,6 +319,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		/* First call: headers only. Refuse early what we will not read. */
 		r = request_new(s, conn, url, method);
 		*con_cls = r;
+		__atomic_add_fetch(&s->inflight, 1, __ATOMIC_RELAXED);
 		const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 		                                             MHD_HTTP_HEADER_CONTENT_LENGTH);
 		if (cl && strtoull(cl, NULL, 10) > (unsigned long long)s->cfg->max_body_bytes)
@@ -378,7 +380,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-	(void)cls;
 	(void)conn;
 	struct request *r = *con_cls;
 	if (!r)
@@ -392,6 +393,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	       LF_STR("method", r->method), LF_STR("route", r->route), LF_INT("status", r->status),
 	       LF_DBL("duration_ms", ms), LF_STR("tenant", r->tenant),
 	       LF_BOOL("completed", toe == MHD_REQUEST_TERMINATED_COMPLETED_OK));
+	struct http_server *s = cls;
+	__atomic_sub_fetch(&s->inflight, 1, __ATOMIC_RELAXED);
 	request_free(r);
 	*con_cls = NULL;
 }
@@ -470,14 +473,18 @@ void http_server_stop(struct http_server *s, int grace_ms)
 {
 	if (!s)
 		return;
+	/* Stop accepting, then wait for requests in flight (not for idle
+	 * keep-alive connections, which stopping the daemon closes). */
 	MHD_quiesce_daemon(s->d);
-	for (int waited = 0; waited < grace_ms; waited += 20) {
-		const union MHD_DaemonInfo *info =
-		    MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
-		if (!info || info->num_connections == 0)
-			break;
-		usleep(20 * 1000);
+	int waited = 0;
+	while (__atomic_load_n(&s->inflight, __ATOMIC_RELAXED) > 0 && waited < grace_ms) {
+		usleep(10 * 1000);
+		waited += 10;
 	}
+	int left = __atomic_load_n(&s->inflight, __ATOMIC_RELAXED);
+	if (left > 0)
+		log_warn(NULL, "shutdown grace period over with requests in flight",
+		         LF_INT("requests", left), LF_INT("grace_ms", grace_ms));
 	MHD_stop_daemon(s->d);
 	vcache_free(s->latest_cache);
 	tokens_free(s->tokens);

@@ -20,8 +20,6 @@
 #define MEMORYD_VERSION "0.1.0"
 #endif
 
-#define SHUTDOWN_GRACE_MS 10000
-
 int main(int argc, char **argv)
 {
 	struct config cfg;
@@ -94,7 +92,7 @@ int main(int argc, char **argv)
 	int sig = 0;
 	sigwait(&stop, &sig);
 	log_info(NULL, "shutting down", LF_STR("signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"));
-	http_server_stop(http, SHUTDOWN_GRACE_MS);
+	http_server_stop(http, (int)cfg.shutdown_grace_seconds * 1000);
 	http = NULL;
 	status = 0;
 out:

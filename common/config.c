@@ -72,6 +72,8 @@ static const struct cfg_entry table[] = {
     {"MAX_BODY_BYTES", CFG_INT, "8388608", 1024, 1073741824, OFF(max_body_bytes), 0, NULL,
      "largest request body accepted; larger ones get 413 before they are read"},
     {"LOG_LEVEL", CFG_LOGLEVEL, "info", 0, 0, OFF(log_level), 0, NULL, "how much to log"},
+    {"SHUTDOWN_GRACE_SECONDS", CFG_INT, "20", 0, 3600, OFF(shutdown_grace_seconds), 0, NULL,
+     "on SIGTERM, how long requests in flight may take to finish before memoryd exits"},
     {"REDIS_URL", CFG_STR, "redis://127.0.0.1:6379/0", 0, 0, OFF(redis_url), 0, check_redis_url,
      "primary store: redis://[user:password@]host:port/db, rediss:// for TLS"},
     {"REDIS_PASSWORD", CFG_STR, NULL, 0, 0, OFF(redis_password), 1, NULL,

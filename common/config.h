@@ -19,6 +19,7 @@ struct config {
 	long http_threads;
 	long max_body_bytes;
 	long log_level;
+	long shutdown_grace_seconds;
 
 	char *redis_url;
 	char *redis_password;
