@@ -19,4 +19,10 @@ enum MHD_Result h_checkpoint_get(struct request *r);
 enum MHD_Result h_checkpoint_delete(struct request *r);
 enum MHD_Result h_checkpoint_writes(struct request *r);
 
+enum MHD_Result h_admin_backup(struct request *r);
+enum MHD_Result h_admin_ttl_repair(struct request *r);
+enum MHD_Result h_admin_thread(struct request *r);
+enum MHD_Result h_admin_checkpoint_delete(struct request *r);
+enum MHD_Result h_admin_tenant_delete(struct request *r);
+
 #endif

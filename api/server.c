@@ -52,6 +52,12 @@ static const struct route routes[] = {
     {"/checkpoints/{thread_id}", M_GET, h_checkpoint_get, false, TENANT},
     {"/checkpoints/{thread_id}", M_DELETE, h_checkpoint_delete, false, TENANT},
     {"/checkpoints/{thread_id}/writes", M_POST, h_checkpoint_writes, true, TENANT},
+    {"/admin/backup", M_POST, h_admin_backup, false, ADMIN},
+    {"/admin/ttl-repair", M_POST, h_admin_ttl_repair, false, ADMIN},
+    {"/admin/threads/{thread_id}", M_GET, h_admin_thread, false, ADMIN},
+    {"/admin/threads/{thread_id}/checkpoints/{checkpoint_id}", M_DELETE, h_admin_checkpoint_delete,
+     false, ADMIN},
+    {"/admin/tenants/{tenant}", M_DELETE, h_admin_tenant_delete, false, ADMIN},
 };
 
 static int route_metric[sizeof(routes) / sizeof(routes[0])];

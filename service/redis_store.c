@@ -886,6 +886,373 @@ out:
 	return ret;
 }
 
+/* ---------- operator tools ---------- */
+
+static long long info_field(const char *info, const char *field)
+{
+	size_t n = strlen(field);
+	for (const char *p = info; p && *p;) {
+		if (!strncmp(p, field, n) && p[n] == ':')
+			return atoll(p + n + 1);
+		p = strchr(p, '\n');
+		if (p)
+			p++;
+	}
+	return -1;
+}
+
+#define BACKUP_WAIT_MS 60000
+
+/* BGSAVE, then wait until no background save is in progress (bounded). */
+static int rs_admin_backup(struct store *s, long long *last_save, struct mem_error *err)
+{
+	struct redis_store *rs = (struct redis_store *)s;
+	struct redis_conn *conn = conn_get(rs);
+	redisReply *rep = NULL;
+	const char *bg[] = {"BGSAVE"};
+	const char *inf[] = {"INFO", "persistence"};
+	const char *ls[] = {"LASTSAVE"};
+	int ret = -1;
+
+	if (redis_conn_command(conn, &rep, err, 1, bg, NULL) < 0)
+		goto out;
+	if (rep->type == REDIS_REPLY_ERROR && !strstr(rep->str, "already in progress")) {
+		reply_fail(rep, err, "BGSAVE");
+		goto out;
+	}
+	for (long long waited = 0;; waited += 100) {
+		freeReplyObject(rep);
+		rep = NULL;
+		if (redis_conn_command(conn, &rep, err, 2, inf, NULL) < 0)
+			goto out;
+		if (!is_str(rep)) {
+			reply_fail(rep, err, "INFO persistence");
+			goto out;
+		}
+		if (info_field(rep->str, "rdb_bgsave_in_progress") == 0) {
+			if (strstr(rep->str, "rdb_last_bgsave_status:err")) {
+				mem_fail(err, MEM_EUNAVAILABLE, NULL,
+				         "redis reports the background save failed");
+				goto out;
+			}
+			break;
+		}
+		if (waited >= BACKUP_WAIT_MS) {
+			mem_fail(err, MEM_EUNAVAILABLE, NULL,
+			         "the background save still runs after %d s",
+			         BACKUP_WAIT_MS / 1000);
+			goto out;
+		}
+		struct timespec ts = {0, 100 * 1000000L};
+		nanosleep(&ts, NULL);
+	}
+	freeReplyObject(rep);
+	rep = NULL;
+	if (redis_conn_command(conn, &rep, err, 1, ls, NULL) < 0)
+		goto out;
+	if (rep->type != REDIS_REPLY_INTEGER) {
+		reply_fail(rep, err, "LASTSAVE");
+		goto out;
+	}
+	*last_save = rep->integer;
+	ret = 0;
+out:
+	freeReplyObject(rep);
+	return ret;
+}
+
+#define SCAN_COUNT "1000"
+
+/* SCAN our prefix; for each batch, TTL of every key in one pipeline, then
+ * EXPIRE for those without one. */
+static int rs_admin_ttl_repair(struct store *s, struct admin_counts *out, struct mem_error *err)
+{
+	struct redis_store *rs = (struct redis_store *)s;
+	struct redis_conn *conn = conn_get(rs);
+	char cursor[32] = "0";
+	char *pattern = xasprintf("%s:*", rs->prefix);
+	redisReply *scan = NULL;
+	int ret = -1;
+
+	memset(out, 0, sizeof(*out));
+	do {
+		const char *av[] = {"SCAN", cursor, "MATCH", pattern, "COUNT", SCAN_COUNT};
+		if (redis_conn_command(conn, &scan, err, 6, av, NULL) < 0)
+			goto out;
+		if (scan->type != REDIS_REPLY_ARRAY || scan->elements != 2) {
+			reply_fail(scan, err, "SCAN");
+			goto out;
+		}
+		snprintf(cursor, sizeof(cursor), "%s", scan->element[0]->str);
+		redisReply *keys = scan->element[1];
+		size_t n = keys->elements;
+		if (n) {
+			struct redis_cmd *cmds = xcalloc(n, sizeof(*cmds));
+			redisReply **reps = xcalloc(n, sizeof(*reps));
+			const char **argv = xcalloc(2 * n, sizeof(*argv));
+			size_t *lens = xcalloc(2 * n, sizeof(*lens));
+			for (size_t i = 0; i < n; i++) {
+				argv[2 * i] = "TTL";
+				lens[2 * i] = 3;
+				argv[2 * i + 1] = keys->element[i]->str;
+				lens[2 * i + 1] = keys->element[i]->len;
+				cmds[i] = (struct redis_cmd){2, &argv[2 * i], &lens[2 * i]};
+			}
+			int rc = redis_conn_pipeline(conn, n, cmds, reps, true, err);
+			size_t nfix = 0;
+			struct redis_cmd *fix = xcalloc(n, sizeof(*fix));
+			const char **fargv = xcalloc(3 * n, sizeof(*fargv));
+			size_t *flens = xcalloc(3 * n, sizeof(*flens));
+			for (size_t i = 0; rc == 0 && i < n; i++) {
+				if (reps[i]->type != REDIS_REPLY_INTEGER || reps[i]->integer != -1)
+					continue;
+				fargv[3 * nfix] = "EXPIRE";
+				flens[3 * nfix] = 6;
+				fargv[3 * nfix + 1] = keys->element[i]->str;
+				flens[3 * nfix + 1] = keys->element[i]->len;
+				fargv[3 * nfix + 2] = rs->ttl_str;
+				flens[3 * nfix + 2] = strlen(rs->ttl_str);
+				fix[nfix] =
+				    (struct redis_cmd){3, &fargv[3 * nfix], &flens[3 * nfix]};
+				nfix++;
+			}
+			redisReply **freps = xcalloc(nfix + 1, sizeof(*freps));
+			if (rc == 0 && nfix)
+				rc = redis_conn_pipeline(conn, nfix, fix, freps, true, err);
+			for (size_t i = 0; rc == 0 && i < nfix; i++)
+				if (freps[i]->type == REDIS_REPLY_INTEGER && freps[i]->integer == 1)
+					out->changed++;
+			out->scanned += (long long)n;
+			free_replies(n, reps);
+			if (nfix)
+				free_replies(nfix, freps);
+			free(freps);
+			free(fix);
+			free(fargv);
+			free(flens);
+			free(cmds);
+			free(reps);
+			free(argv);
+			free(lens);
+			if (rc < 0)
+				goto out;
+		}
+		freeReplyObject(scan);
+		scan = NULL;
+	} while (strcmp(cursor, "0"));
+	if (out->changed)
+		log_warn(NULL, "ttl repair gave keys without a TTL the default TTL",
+		         LF_INT("fixed", out->changed), LF_INT("scanned", out->scanned));
+	ret = 0;
+out:
+	freeReplyObject(scan);
+	free(pattern);
+	return ret;
+}
+
+/* Every key in the thread's registry, with TYPE, PTTL and MEMORY USAGE. */
+static int rs_admin_thread_keys(struct store *s, const char *tenant, const char *thread,
+                                struct store_keys *out, struct mem_error *err)
+{
+	struct redis_store *rs = (struct redis_store *)s;
+	struct redis_conn *conn = conn_get(rs);
+	struct buf b = {0};
+	redisReply *members = NULL, **reps = NULL;
+	struct redis_cmd *cmds = NULL;
+	const char **argv = NULL;
+	size_t *lens = NULL;
+	int ret = -1;
+
+	memset(out, 0, sizeof(*out));
+	key_thread_base(&b, rs, "thread", tenant, thread);
+	buf_puts(&b, ":keys");
+	const char *av[] = {"SMEMBERS", b.data};
+	if (redis_conn_command(conn, &members, err, 2, av, NULL) < 0)
+		goto out;
+	if (members->type != REDIS_REPLY_ARRAY) {
+		reply_fail(members, err, "SMEMBERS");
+		goto out;
+	}
+	size_t n = members->elements;
+	/* the registry itself and the namespace set are the thread's too */
+	size_t total = n + 2;
+	char *extra[2];
+	key_thread_base(&b, rs, "thread", tenant, thread);
+	buf_puts(&b, ":keys");
+	extra[0] = xstrdup(b.data);
+	key_thread_base(&b, rs, "thread", tenant, thread);
+	buf_puts(&b, ":ns");
+	extra[1] = xstrdup(b.data);
+	cmds = xcalloc(3 * total, sizeof(*cmds));
+	reps = xcalloc(3 * total, sizeof(*reps));
+	argv = xcalloc(9 * total, sizeof(*argv));
+	lens = xcalloc(9 * total, sizeof(*lens));
+	for (size_t i = 0; i < total; i++) {
+		const char *k = i < n ? members->element[i]->str : extra[i - n];
+		size_t kl = i < n ? members->element[i]->len : strlen(extra[i - n]);
+		const char **a = &argv[9 * i];
+		size_t *l = &lens[9 * i];
+		a[0] = "TYPE", l[0] = 4, a[1] = k, l[1] = kl;
+		a[2] = "PTTL", l[2] = 4, a[3] = k, l[3] = kl;
+		a[4] = "MEMORY", l[4] = 6, a[5] = "USAGE", l[5] = 5, a[6] = k, l[6] = kl;
+		cmds[3 * i] = (struct redis_cmd){2, &a[0], &l[0]};
+		cmds[3 * i + 1] = (struct redis_cmd){2, &a[2], &l[2]};
+		cmds[3 * i + 2] = (struct redis_cmd){3, &a[4], &l[4]};
+	}
+	int rc = redis_conn_pipeline(conn, 3 * total, cmds, reps, true, err);
+	if (rc == 0) {
+		out->v = xcalloc(total, sizeof(*out->v));
+		for (size_t i = 0; i < total; i++) {
+			redisReply *t = reps[3 * i], *ttl = reps[3 * i + 1], *mem = reps[3 * i + 2];
+			if (!is_str(t) || !strcmp(t->str, "none"))
+				continue; /* listed but expired or never written */
+			struct store_key *k = &out->v[out->n++];
+			k->name = xstrdup(argv[9 * i + 1]);
+			k->type = xstrdup(t->str);
+			k->ttl_ms = ttl->type == REDIS_REPLY_INTEGER ? ttl->integer : -2;
+			k->bytes = mem->type == REDIS_REPLY_INTEGER ? mem->integer : -1;
+		}
+		free_replies(3 * total, reps);
+		ret = 0;
+	}
+	free(extra[0]);
+	free(extra[1]);
+out:
+	free(cmds);
+	free(reps);
+	free(argv);
+	free(lens);
+	freeReplyObject(members);
+	buf_release(&b);
+	return ret;
+}
+
+/* Remove one checkpoint: its hash, its writes and its index entry; the head
+ * of the namespace goes too when it named it (the next read repairs it). */
+static int rs_admin_checkpoint_delete(struct store *s, const char *tenant, const char *thread,
+                                      const char *ns, const char *id, struct mem_error *err)
+{
+	struct redis_store *rs = (struct redis_store *)s;
+	struct buf ck = {0}, wk = {0}, zk = {0}, hk = {0};
+	redisReply *rep[4] = {0};
+	int ret = -1;
+
+	key_thread_base(&ck, rs, "checkpoint", tenant, thread);
+	key_part(&ck, ns);
+	key_part(&ck, id);
+	key_thread_base(&wk, rs, "writes", tenant, thread);
+	key_part(&wk, ns);
+	key_part(&wk, id);
+	key_thread_base(&zk, rs, "checkpoints", tenant, thread);
+	key_part(&zk, ns);
+	key_head(&hk, rs, tenant, thread, ns);
+	char *head_id = NULL;
+	const char *a0[] = {"GET", hk.data};
+	const char *a1[] = {"UNLINK", ck.data, wk.data};
+	const char *a2[] = {"ZREM", zk.data, id};
+	struct redis_cmd cmds[3] = {{2, a0, NULL}, {3, a1, NULL}, {3, a2, NULL}};
+	if (redis_conn_pipeline(conn_get(rs), 3, cmds, rep, true, err) < 0)
+		goto out;
+	if (rep[1]->type != REDIS_REPLY_INTEGER || rep[2]->type != REDIS_REPLY_INTEGER) {
+		reply_fail(rep[1]->type != REDIS_REPLY_INTEGER ? rep[1] : rep[2], err,
+		           "checkpoint delete");
+		goto out;
+	}
+	if (is_str(rep[0])) {
+		const char *bar = strchr(rep[0]->str, '|');
+		head_id = bar ? xstrdup(bar + 1) : NULL;
+	}
+	if (head_id && !strcmp(head_id, id)) {
+		const char *a3[] = {"DEL", hk.data};
+		if (redis_conn_command(conn_get(rs), &rep[3], err, 2, a3, NULL) < 0)
+			goto out;
+	}
+	if (rep[1]->integer == 0 && rep[2]->integer == 0) {
+		mem_fail(err, MEM_ENOT_FOUND, NULL, "no checkpoint %s in thread %s", id, thread);
+		goto out;
+	}
+	log_warn(NULL, "checkpoint removed by an operator", LF_STR("tenant", tenant),
+	         LF_STR("thread_id", thread), LF_STR("checkpoint_ns", ns),
+	         LF_STR("checkpoint_id", id));
+	ret = 0;
+out:
+	free(head_id);
+	free_replies(4, rep);
+	buf_release(&ck);
+	buf_release(&wk);
+	buf_release(&zk);
+	buf_release(&hk);
+	return ret;
+}
+
+/* SCAN for the tenant's keys (every kind: P:*:{tenant:*} and the tenant's
+ * thread index) and UNLINK them batch by batch. */
+static int rs_admin_tenant_delete(struct store *s, const char *tenant, struct admin_counts *out,
+                                  struct mem_error *err)
+{
+	struct redis_store *rs = (struct redis_store *)s;
+	struct redis_conn *conn = conn_get(rs);
+	struct buf pat = {0}, idx = {0};
+	redisReply *scan = NULL, *del = NULL;
+	char cursor[32] = "0";
+	int ret = -1;
+
+	memset(out, 0, sizeof(*out));
+	buf_puts(&pat, rs->prefix);
+	buf_puts(&pat, ":*:{");
+	key_encode(&pat, tenant, strlen(tenant));
+	buf_puts(&pat, ":*");
+	do {
+		const char *av[] = {"SCAN", cursor, "MATCH", pat.data, "COUNT", SCAN_COUNT};
+		if (redis_conn_command(conn, &scan, err, 6, av, NULL) < 0)
+			goto out;
+		if (scan->type != REDIS_REPLY_ARRAY || scan->elements != 2) {
+			reply_fail(scan, err, "SCAN");
+			goto out;
+		}
+		snprintf(cursor, sizeof(cursor), "%s", scan->element[0]->str);
+		redisReply *keys = scan->element[1];
+		out->scanned += (long long)keys->elements;
+		if (keys->elements) {
+			size_t n = keys->elements + 1;
+			const char **argv = xcalloc(n, sizeof(*argv));
+			size_t *lens = xcalloc(n, sizeof(*lens));
+			argv[0] = "UNLINK";
+			lens[0] = 6;
+			for (size_t i = 1; i < n; i++) {
+				argv[i] = keys->element[i - 1]->str;
+				lens[i] = keys->element[i - 1]->len;
+			}
+			int rc = redis_conn_command(conn, &del, err, (int)n, argv, lens);
+			free(argv);
+			free(lens);
+			if (rc < 0)
+				goto out;
+			if (del->type == REDIS_REPLY_INTEGER)
+				out->changed += del->integer;
+			freeReplyObject(del);
+			del = NULL;
+		}
+		freeReplyObject(scan);
+		scan = NULL;
+	} while (strcmp(cursor, "0"));
+	key_tenant_index(&idx, rs, tenant);
+	const char *ai[] = {"UNLINK", idx.data};
+	if (redis_conn_command(conn, &del, err, 2, ai, NULL) < 0)
+		goto out;
+	if (del->type == REDIS_REPLY_INTEGER)
+		out->changed += del->integer;
+	log_warn(NULL, "tenant forgotten by an operator", LF_STR("tenant", tenant),
+	         LF_INT("keys_deleted", out->changed));
+	ret = 0;
+out:
+	freeReplyObject(scan);
+	freeReplyObject(del);
+	buf_release(&pat);
+	buf_release(&idx);
+	return ret;
+}
+
 /* ---------- health ---------- */
 
 static int rs_ping(struct store *s, struct store_status *st)
@@ -1006,6 +1373,11 @@ const struct store_ops redis_store_ops = {
     .checkpoint_put_writes = rs_put_writes,
     .thread_delete = rs_thread_delete,
     .ping = rs_ping,
+    .admin_backup = rs_admin_backup,
+    .admin_ttl_repair = rs_admin_ttl_repair,
+    .admin_thread_keys = rs_admin_thread_keys,
+    .admin_checkpoint_delete = rs_admin_checkpoint_delete,
+    .admin_tenant_delete = rs_admin_tenant_delete,
     .info = rs_info,
     .free = rs_free,
 };

@@ -144,6 +144,46 @@ int service_store_info(struct service *svc, struct store_info *out, struct mem_e
 	return svc->primary->ops->info(svc->primary, out, err);
 }
 
+int service_admin_backup(struct service *svc, long long *last_save, struct mem_error *err)
+{
+	return svc->primary->ops->admin_backup(svc->primary, last_save, err);
+}
+
+int service_admin_ttl_repair(struct service *svc, struct admin_counts *out, struct mem_error *err)
+{
+	return svc->primary->ops->admin_ttl_repair(svc->primary, out, err);
+}
+
+int service_admin_thread_keys(struct service *svc, const char *tenant, const char *thread_id,
+                              struct store_keys *out, struct mem_error *err)
+{
+	memset(out, 0, sizeof(*out));
+	if (check_id(thread_id, false, "thread_id", err) < 0)
+		return -1;
+	return svc->primary->ops->admin_thread_keys(svc->primary, tenant, thread_id, out, err);
+}
+
+int service_admin_checkpoint_delete(struct service *svc, const char *tenant, const char *thread_id,
+                                    const char *ns, const char *checkpoint_id,
+                                    struct mem_error *err)
+{
+	if (check_id(thread_id, false, "thread_id", err) < 0 ||
+	    check_id(ns, true, "checkpoint_ns", err) < 0 ||
+	    check_id(checkpoint_id, false, "checkpoint_id", err) < 0)
+		return -1;
+	return svc->primary->ops->admin_checkpoint_delete(svc->primary, tenant, thread_id, ns,
+	                                                  checkpoint_id, err);
+}
+
+int service_admin_tenant_delete(struct service *svc, const char *tenant, struct admin_counts *out,
+                                struct mem_error *err)
+{
+	memset(out, 0, sizeof(*out));
+	if (id_check(tenant, strlen(tenant), TENANT_MAX_BYTES, false, "tenant", err) < 0)
+		return -1;
+	return svc->primary->ops->admin_tenant_delete(svc->primary, tenant, out, err);
+}
+
 int service_ready(struct service *svc, const char **store_name, struct store_status *st)
 {
 	*store_name = svc->primary->ops->name;

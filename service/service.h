@@ -48,6 +48,19 @@ const char *service_primary(struct service *svc);
 bool service_dual_write(struct service *svc);
 int service_store_info(struct service *svc, struct store_info *out, struct mem_error *err);
 
+/* Operator tools; see store_ops for each. */
+int service_admin_backup(struct service *svc, long long *last_save,
+                         struct mem_error *err) MEM_MUST_CHECK;
+int service_admin_ttl_repair(struct service *svc, struct admin_counts *out,
+                             struct mem_error *err) MEM_MUST_CHECK;
+int service_admin_thread_keys(struct service *svc, const char *tenant, const char *thread_id,
+                              struct store_keys *out, struct mem_error *err) MEM_MUST_CHECK;
+int service_admin_checkpoint_delete(struct service *svc, const char *tenant, const char *thread_id,
+                                    const char *ns, const char *checkpoint_id,
+                                    struct mem_error *err) MEM_MUST_CHECK;
+int service_admin_tenant_delete(struct service *svc, const char *tenant, struct admin_counts *out,
+                                struct mem_error *err) MEM_MUST_CHECK;
+
 #define LIST_LIMIT_MAX 1000
 
 #endif

@@ -37,6 +37,26 @@ struct store_info {
 	unsigned long long reconnects; /* connections re-established after a failure */
 };
 
+/* One key (or row group) a store holds for a thread, for inspection. */
+struct store_key {
+	char *name;
+	char *type;       /* "hash", "zset", "string", "set" */
+	long long ttl_ms; /* -1 none, -2 gone */
+	long long bytes;  /* MEMORY USAGE; -1 unknown */
+};
+
+struct store_keys {
+	struct store_key *v;
+	size_t n;
+};
+
+void store_keys_release(struct store_keys *k);
+
+struct admin_counts {
+	long long scanned;
+	long long changed; /* fixed, deleted: what the operation did */
+};
+
 struct store_ops {
 	const char *name;
 	int (*checkpoint_put)(struct store *s, const char *tenant, const struct cp_put *req,
@@ -58,6 +78,22 @@ struct store_ops {
 	                     struct mem_error *err);
 	/* A round trip to the store within its timeout; fills st either way. */
 	int (*ping)(struct store *s, struct store_status *st);
+	/* Operator tools (the /admin routes). backup: snapshot and wait (bounded) for it
+	 * to finish; *last_save is its time (Unix seconds). */
+	int (*admin_backup)(struct store *s, long long *last_save, struct mem_error *err);
+	/* Give every key of ours that has no TTL the default TTL, in batches. */
+	int (*admin_ttl_repair)(struct store *s, struct admin_counts *out, struct mem_error *err);
+	/* Everything held for a thread, with types, TTLs and sizes. */
+	int (*admin_thread_keys)(struct store *s, const char *tenant, const char *thread,
+	                         struct store_keys *out, struct mem_error *err);
+	/* Remove one checkpoint (and its writes), not the thread; MEM_ENOT_FOUND
+	 * when it is not there. */
+	int (*admin_checkpoint_delete)(struct store *s, const char *tenant, const char *thread,
+	                               const char *ns, const char *checkpoint_id,
+	                               struct mem_error *err);
+	/* Forget a tenant: every key, in batches. */
+	int (*admin_tenant_delete)(struct store *s, const char *tenant, struct admin_counts *out,
+	                           struct mem_error *err);
 	/* Memory, eviction and persistence figures; -1 and err when unreachable. */
 	int (*info)(struct store *s, struct store_info *out, struct mem_error *err);
 	void (*free)(struct store *s);

@@ -9,6 +9,7 @@
 #include <hiredis/hiredis.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "http.h"
 #include "it_common.h"
@@ -159,6 +160,142 @@ START_TEST(test_metrics_count_requests_by_route_template)
 }
 END_TEST
 
+/* ---- admin tools: the server runs with ADMIN_TOKEN=adm-secret ---- */
+
+static it_response *admin(const char *method, const char *path, const char *tenant)
+{
+	char th[128];
+	const char *h[3] = {"Authorization: Bearer adm-secret", NULL, NULL};
+	if (tenant) {
+		snprintf(th, sizeof(th), "X-Tenant-Id: %s", tenant);
+		h[1] = th;
+	}
+	return it_request(method, path, h, NULL, 0);
+}
+
+static void put_cp(const char *tenant, const char *thread, int n)
+{
+	char *id = it_cp_id(n);
+	it_put_ok(tenant, it_put_body(thread, NULL, id, NULL, it_checkpoint(id, json_object()),
+	                              NULL, NULL));
+	free(id);
+}
+
+START_TEST(test_admin_without_admin_token_configured_is_403)
+{
+	it_response *r = get_as("/admin/threads/x", NULL, "Bearer anything");
+	expect_error(r, 403, "forbidden");
+	ck_assert_msg(strstr(r->body, "ADMIN_TOKEN"), "should say why: %s", r->body);
+	it_response_free(r);
+}
+END_TEST
+
+START_TEST(test_admin_needs_the_admin_token)
+{
+	it_response *r = it_request("POST", "/admin/backup", NULL, NULL, 0);
+	expect_error(r, 401, "unauthorized");
+	it_response_free(r);
+	const char *h[] = {"Authorization: Bearer wrong", NULL};
+	r = it_request("POST", "/admin/backup", h, NULL, 0);
+	expect_error(r, 403, "forbidden");
+	it_response_free(r);
+}
+END_TEST
+
+START_TEST(test_admin_ttl_repair_fixes_keys_without_ttl)
+{
+	redisContext *rc = it_redis_connect();
+	char *k1 = it_strfmt("%s:checkpoint:{hand-made:%s}::1", it_key_prefix(), "t");
+	char *k2 = it_strfmt("%s:blob:{hand-made:%s}::c:1", it_key_prefix(), "t");
+	freeReplyObject(redisCommand(rc, "SET %s x", k1));
+	freeReplyObject(redisCommand(rc, "SET %s y", k2));
+	freeReplyObject(redisCommand(rc, "SET not-ours-%s z", k1));
+	ck_assert(it_redis_ttl(rc, k1) == -1);
+	it_response *r = admin("POST", "/admin/ttl-repair", NULL);
+	ck_assert_msg(r->status == 200, "%s", r->desc);
+	ck_assert_msg(json_integer_value(json_object_get(r->json, "fixed")) >= 2, "%s", r->body);
+	ck_assert(it_redis_ttl(rc, k1) > 0 && it_redis_ttl(rc, k2) > 0);
+	redisReply *other = redisCommand(rc, "TTL not-ours-%s", k1);
+	ck_assert_msg(other->integer == -1, "a key outside the prefix was touched");
+	freeReplyObject(other);
+	freeReplyObject(redisCommand(rc, "DEL not-ours-%s", k1));
+	it_response_free(r);
+	free(k1);
+	free(k2);
+	redisFree(rc);
+}
+END_TEST
+
+START_TEST(test_admin_backup_returns_lastsave)
+{
+	it_response *r = admin("POST", "/admin/backup", NULL);
+	ck_assert_msg(r->status == 200, "%s", r->desc);
+	long long last = json_integer_value(json_object_get(r->json, "last_save"));
+	ck_assert_msg(last > (long long)time(NULL) - 120, "stale LASTSAVE: %s", r->body);
+	it_response_free(r);
+}
+END_TEST
+
+START_TEST(test_admin_thread_inspect_and_one_checkpoint_delete)
+{
+	char *t = it_random_id("adm-");
+	put_cp(t, "th", 1);
+	put_cp(t, "th", 2);
+	it_response *r = admin("GET", "/admin/threads/th", t);
+	ck_assert_msg(r->status == 200, "%s", r->desc);
+	ck_assert_msg(json_integer_value(json_object_get(r->json, "checkpoints")) == 2, "%s",
+	              r->body);
+	json_t *keys = json_object_get(r->json, "keys");
+	for (size_t i = 0; i < json_array_size(keys); i++) {
+		json_t *k = json_array_get(keys, i);
+		ck_assert_msg(json_integer_value(json_object_get(k, "ttl_ms")) > 0, "no TTL: %s",
+		              r->body);
+		ck_assert_msg(json_integer_value(json_object_get(k, "bytes")) > 0, "no size");
+	}
+	it_response_free(r);
+
+	char *id2 = it_cp_id(2), *id1 = it_cp_id(1);
+	char *path = it_strfmt("/admin/threads/th/checkpoints/%s", id2);
+	r = admin("DELETE", path, t);
+	ck_assert_msg(r->status == 204, "%s", r->desc);
+	it_response_free(r);
+	json_t *latest = it_get_ok(t, "th", NULL, NULL);
+	it_expect_config(json_object_get(latest, "config"), "th", "", id1);
+	json_decref(latest);
+	r = admin("DELETE", path, t);
+	expect_error(r, 404, "not_found");
+	it_response_free(r);
+	free(path);
+	free(id1);
+	free(id2);
+	free(t);
+}
+END_TEST
+
+START_TEST(test_admin_tenant_delete_forgets_only_that_tenant)
+{
+	char *t = it_random_id("gone-"), *keep = it_random_id("kept-");
+	put_cp(t, "a", 1);
+	put_cp(t, "b:{x}", 1);
+	put_cp(keep, "a", 1);
+	char *path = it_strfmt("/admin/tenants/%s", t);
+	it_response *r = admin("DELETE", path, NULL);
+	ck_assert_msg(r->status == 200, "%s", r->desc);
+	ck_assert_msg(json_integer_value(json_object_get(r->json, "deleted")) >= 10, "%s", r->body);
+	it_response_free(r);
+	redisContext *rc = it_redis_connect();
+	it_redis_expect_tenant_empty(rc, t, "tenant delete");
+	it_strlist kept = {0};
+	it_redis_tenant_keys(rc, keep, &kept);
+	ck_assert_msg(kept.n >= 5, "the other tenant lost keys (%zu left)", kept.n);
+	it_strlist_free(&kept);
+	redisFree(rc);
+	free(path);
+	free(t);
+	free(keep);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("ops");
@@ -173,5 +310,16 @@ int main(void)
 	tcase_add_test(health, test_health_memory_warns_on_allkeys_eviction);
 	tcase_add_test(health, test_metrics_count_requests_by_route_template);
 	suite_add_tcase(s, health);
+	TCase *off = tcase_create("admin_off");
+	tcase_add_test(off, test_admin_without_admin_token_configured_is_403);
+	suite_add_tcase(s, off);
+	TCase *adm = tcase_create("admin");
+	tcase_set_timeout(adm, 120);
+	tcase_add_test(adm, test_admin_needs_the_admin_token);
+	tcase_add_test(adm, test_admin_ttl_repair_fixes_keys_without_ttl);
+	tcase_add_test(adm, test_admin_backup_returns_lastsave);
+	tcase_add_test(adm, test_admin_thread_inspect_and_one_checkpoint_delete);
+	tcase_add_test(adm, test_admin_tenant_delete_forgets_only_that_tenant);
+	suite_add_tcase(s, adm);
 	return it_run_suite(s);
 }

@@ -1,0 +1,16 @@
+#include "store.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void store_keys_release(struct store_keys *k)
+{
+	if (!k)
+		return;
+	for (size_t i = 0; i < k->n; i++) {
+		free(k->v[i].name);
+		free(k->v[i].type);
+	}
+	free(k->v);
+	memset(k, 0, sizeof(*k));
+}
