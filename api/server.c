@@ -21,6 +21,7 @@
 struct http_server {
 	struct MHD_Daemon *d;
 	struct tokens *tokens; /* empty: the API is open */
+	bool probes_only;      /* the METRICS_PORT listener: probes and /metrics */
 	int inflight;          /* requests begun and not yet completed (atomic) */
 	struct vcache *latest_cache;
 	const struct config *cfg;
@@ -357,6 +358,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	struct mem_error err = {0};
 	char allow[64];
 	const struct route *rt = route_find(r, allow, sizeof(allow), &err);
+	if (rt && s->probes_only && rt->access != OPEN) {
+		rt = NULL;
+		allow[0] = '\0';
+		mem_fail(&err, MEM_ENOT_FOUND, NULL,
+		         "this port serves probes and /metrics only; the API is on PORT");
+	}
 	if (!rt) {
 		if (allow[0])
 			return respond_405(r, allow, err.message);
@@ -425,8 +432,8 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	log_warn(NULL, "http", LF_STR("detail", msg));
 }
 
-struct http_server *http_server_start(const struct config *cfg, struct service *svc,
-                                      struct mem_error *err)
+struct http_server *http_server_start(const struct config *cfg, struct service *svc, long port,
+                                      bool probes_only, struct mem_error *err)
 {
 	struct sockaddr_storage ss;
 	memset(&ss, 0, sizeof(ss));
@@ -436,10 +443,10 @@ struct http_server *http_server_start(const struct config *cfg, struct service *
 	                 MHD_USE_TURBO | MHD_USE_ERROR_LOG;
 	if (inet_pton(AF_INET, cfg->bind_address, &in4->sin_addr) == 1) {
 		in4->sin_family = AF_INET;
-		in4->sin_port = htons((uint16_t)cfg->port);
+		in4->sin_port = htons((uint16_t)port);
 	} else if (inet_pton(AF_INET6, cfg->bind_address, &in6->sin6_addr) == 1) {
 		in6->sin6_family = AF_INET6;
-		in6->sin6_port = htons((uint16_t)cfg->port);
+		in6->sin6_port = htons((uint16_t)port);
 		flags |= MHD_USE_IPv6;
 	} else {
 		mem_fail(err, MEM_EINVALID_FIELD, "BIND_ADDRESS",
@@ -450,6 +457,7 @@ struct http_server *http_server_start(const struct config *cfg, struct service *
 	struct http_server *s = xcalloc(1, sizeof(*s));
 	s->cfg = cfg;
 	s->svc = svc;
+	s->probes_only = probes_only;
 	s->latest_cache = vcache_new((size_t)cfg->checkpoint_cache_bytes);
 	if (tokens_parse(cfg->api_tokens, &s->tokens, err) < 0) {
 		vcache_free(s->latest_cache);
@@ -459,17 +467,21 @@ struct http_server *http_server_start(const struct config *cfg, struct service *
 	for (size_t i = 0; i < NROUTES; i++)
 		route_metric[i] = metrics_route(routes[i].pattern);
 	s->d = MHD_start_daemon(
-	    flags, (uint16_t)cfg->port, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER,
-	    mhd_log, NULL, MHD_OPTION_SOCK_ADDR, &ss, MHD_OPTION_THREAD_POOL_SIZE,
-	    (unsigned)cfg->http_threads, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-	    MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped, NULL, MHD_OPTION_CONNECTION_TIMEOUT,
-	    (unsigned)60, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024, MHD_OPTION_END);
+	    flags, (uint16_t)port, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
+	    NULL, MHD_OPTION_SOCK_ADDR, &ss, MHD_OPTION_THREAD_POOL_SIZE,
+	    (unsigned)(probes_only ? 1 : cfg->http_threads), MHD_OPTION_NOTIFY_COMPLETED,
+	    on_completed, s, MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped, NULL,
+	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->http_connection_timeout_seconds,
+	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->http_connection_limit,
+	    /* bounds the request line and headers of one connection */
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024, MHD_OPTION_END);
 	if (!s->d) {
 		vcache_free(s->latest_cache);
 		tokens_free(s->tokens);
 		free(s);
-		mem_fail(err, MEM_EUNAVAILABLE, "PORT", "cannot listen on %s:%ld: %s",
-		         cfg->bind_address, cfg->port, "address in use or not permitted");
+		mem_fail(err, MEM_EUNAVAILABLE, probes_only ? "METRICS_PORT" : "PORT",
+		         "cannot listen on %s:%ld: address in use or not permitted",
+		         cfg->bind_address, port);
 		return NULL;
 	}
 	return s;

@@ -7,16 +7,19 @@
 #ifndef MEMORYD_API_SERVER_H
 #define MEMORYD_API_SERVER_H
 
+#include <stdbool.h>
+
 #include "../common/config.h"
 #include "../common/error.h"
 
 struct service;
 struct http_server;
 
-/* Listen on cfg's BIND_ADDRESS:PORT and start serving. cfg and svc are
+/* Listen on cfg's BIND_ADDRESS:port and start serving: every route, or with
+ * probes_only the probes and /metrics alone (METRICS_PORT). cfg and svc are
  * borrowed and must outlive the server. */
-struct http_server *http_server_start(const struct config *cfg, struct service *svc,
-                                      struct mem_error *err);
+struct http_server *http_server_start(const struct config *cfg, struct service *svc, long port,
+                                      bool probes_only, struct mem_error *err);
 /* Stop accepting, let requests in flight finish (bounded by grace_ms), stop. */
 void http_server_stop(struct http_server *s, int grace_ms);
 

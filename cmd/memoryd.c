@@ -25,7 +25,7 @@ int main(int argc, char **argv)
 	struct config cfg;
 	struct mem_error err = {0};
 	struct service *svc = NULL;
-	struct http_server *http = NULL;
+	struct http_server *http = NULL, *probes = NULL;
 	int status = 1;
 
 	for (int i = 1; i < argc; i++) {
@@ -75,17 +75,25 @@ int main(int argc, char **argv)
 		log_warn(NULL, "store unreachable at start-up; serving 503 until it answers",
 		         LF_STR("store", store_name), LF_STR("error", st.detail));
 
-	http = http_server_start(&cfg, svc, &err);
+	http = http_server_start(&cfg, svc, cfg.port, false, &err);
 	if (!http) {
 		log_at(LOG_FATAL, NULL, err.message, LF_STR("variable", err.field));
 		goto out;
+	}
+	if (cfg.metrics_port) {
+		probes = http_server_start(&cfg, svc, cfg.metrics_port, true, &err);
+		if (!probes) {
+			log_at(LOG_FATAL, NULL, err.message, LF_STR("variable", err.field));
+			goto out;
+		}
 	}
 	if (!cfg.api_tokens || !*cfg.api_tokens)
 		log_warn(NULL, "API_TOKENS is not set: the API is OPEN to anyone who can reach "
 		               "this port; set API_TOKENS to require bearer tokens");
 	log_info(NULL, "memoryd listening", LF_STR("version", MEMORYD_VERSION),
 	         LF_STR("address", cfg.bind_address), LF_INT("port", cfg.port),
-	         LF_INT("http_threads", cfg.http_threads), LF_STR("primary", "redis"),
+	         LF_INT("http_threads", cfg.http_threads), LF_INT("metrics_port", cfg.metrics_port),
+	         LF_STR("primary", "redis"),
 	         LF_INT("checkpoint_ttl_seconds", cfg.checkpoint_ttl_seconds),
 	         LF_STR("key_prefix", cfg.key_prefix));
 
@@ -94,9 +102,12 @@ int main(int argc, char **argv)
 	log_info(NULL, "shutting down", LF_STR("signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"));
 	http_server_stop(http, (int)cfg.shutdown_grace_seconds * 1000);
 	http = NULL;
+	http_server_stop(probes, 0);
+	probes = NULL;
 	status = 0;
 out:
 	http_server_stop(http, 0);
+	http_server_stop(probes, 0);
 	service_free(svc);
 	config_release(&cfg);
 	if (status == 0)

@@ -18,6 +18,9 @@ struct config {
 	char *bind_address;
 	long http_threads;
 	long max_body_bytes;
+	long metrics_port;
+	long http_connection_limit;
+	long http_connection_timeout_seconds;
 	long log_level;
 	long shutdown_grace_seconds;
 
