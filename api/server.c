@@ -405,6 +405,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	log_at(r->status >= 500 ? LOG_WARN : LOG_INFO, r->request_id, "request",
 	       LF_STR("method", r->method), LF_STR("route", r->route), LF_INT("status", r->status),
 	       LF_DBL("duration_ms", ms), LF_STR("tenant", r->tenant),
+	       LF_STR("store", service_primary(r->svc)),
 	       LF_BOOL("completed", toe == MHD_REQUEST_TERMINATED_COMPLETED_OK));
 	struct http_server *s = cls;
 	__atomic_sub_fetch(&s->inflight, 1, __ATOMIC_RELAXED);
