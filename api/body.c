@@ -56,14 +56,16 @@ size_t body_get(const struct body *b, size_t obj, const char *key)
 	return v;
 }
 
-size_t body_nth(const struct body *b, size_t container, size_t i)
+size_t body_first(const struct body *b, size_t container)
+{
+	(void)b;
+	return container + 1;
+}
+
+size_t body_next(const struct body *b, size_t container, size_t k)
 {
 	const struct json_tok *t = b->doc.toks;
-	size_t k = container + 1;
-	bool obj = t[container].type == JSON_TOK_OBJECT;
-	for (size_t n = 0; n < i; n++)
-		k = obj ? t[k + 1].next : t[k].next;
-	return k;
+	return t[container].type == JSON_TOK_OBJECT ? t[k + 1].next : t[k].next;
 }
 
 static int member(struct body *b, size_t obj, const char *key, const char *field, bool required,

@@ -54,9 +54,11 @@ int body_tok_base64(struct body *b, size_t tok, const char *field, const unsigne
 int body_tok_version(struct body *b, size_t tok, const char *field, const char **out,
                      struct mem_error *err) MEM_MUST_CHECK;
 
-/* The i-th element of array arr, or the key token of the i-th member of
- * object obj (its value is the next token). */
-size_t body_nth(const struct body *b, size_t container, size_t i);
+/* Walk a container in O(1) a step: body_first gives the first element of an
+ * array (or the key token of the first member of an object, whose value is
+ * the token after it); body_next the one after k. */
+size_t body_first(const struct body *b, size_t container);
+size_t body_next(const struct body *b, size_t container, size_t k);
 
 /* Append the compact JSON text of tok to out; for an object, members whose
  * key is skip_key (may be NULL) are left out. */

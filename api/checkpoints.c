@@ -21,6 +21,18 @@
 #include "../common/xalloc.h"
 #include "../service/service.h"
 
+/* Channels, blobs and writes per request: LangGraph uses tens; the bound
+ * keeps one request's store work (and a Lua call's arguments) in reason. */
+#define CP_MAX_ITEMS 4096
+
+static int too_many(size_t n, const char *field, struct mem_error *err)
+{
+	if (n > CP_MAX_ITEMS)
+		return mem_fail(err, MEM_EINVALID_FIELD, field, "%s has %zu entries; at most %d",
+		                field, n, CP_MAX_ITEMS);
+	return 0;
+}
+
 static void append_config(struct buf *b, const char *thread, const char *ns, const char *id)
 {
 	buf_puts(b, "{\"thread_id\":");
@@ -122,9 +134,10 @@ enum MHD_Result h_checkpoint_put(struct request *r)
 	                &cv, &err) < 0)
 		goto fail;
 	size_t ncv = cv == BODY_ABSENT ? 0 : body.doc.toks[cv].size;
+	if (too_many(ncv, "checkpoint.channel_versions", &err) < 0)
+		goto fail;
 	versions = xcalloc(ncv + 1, sizeof(*versions));
-	for (size_t i = 0; i < ncv; i++) {
-		size_t k = body_nth(&body, cv, i);
+	for (size_t i = 0, k = body_first(&body, cv); i < ncv; i++, k = body_next(&body, cv, k)) {
 		if (body_tok_string(&body, k, "checkpoint.channel_versions", &versions[i].channel,
 		                    &err) < 0 ||
 		    body_tok_version(&body, k + 1, "checkpoint.channel_versions",
@@ -134,9 +147,12 @@ enum MHD_Result h_checkpoint_put(struct request *r)
 	p.versions = versions;
 	p.nversions = ncv;
 	size_t nb = jblobs == BODY_ABSENT ? 0 : body.doc.toks[jblobs].size;
+	if (too_many(nb, "blobs", &err) < 0)
+		goto fail;
 	blobs = xcalloc(nb + 1, sizeof(*blobs));
-	for (size_t i = 0; i < nb; i++) {
-		size_t o = body_nth(&body, jblobs, i), t;
+	for (size_t i = 0, o = body_first(&body, jblobs); i < nb;
+	     i++, o = body_next(&body, jblobs, o)) {
+		size_t t;
 		struct cp_blob *bl = &blobs[i];
 		snprintf(name, sizeof(name), "blobs[%zu]", i);
 		if (body.doc.toks[o].type != JSON_TOK_OBJECT) {
@@ -351,9 +367,11 @@ enum MHD_Result h_checkpoint_writes(struct request *r)
 	if (!w.task_path)
 		w.task_path = "";
 	size_t n = body.doc.toks[jw].size;
+	if (too_many(n, "writes", &err) < 0)
+		goto fail;
 	writes = xcalloc(n + 1, sizeof(*writes));
-	for (size_t i = 0; i < n; i++) {
-		size_t o = body_nth(&body, jw, i), t;
+	for (size_t i = 0, o = body_first(&body, jw); i < n; i++, o = body_next(&body, jw, o)) {
+		size_t t;
 		struct cp_write *wr = &writes[i];
 		snprintf(name, sizeof(name), "writes[%zu]", i);
 		if (body.doc.toks[o].type != JSON_TOK_OBJECT) {

@@ -294,7 +294,6 @@ START_TEST(test_put_same_id_again_overwrites)
 }
 END_TEST
 
-
 START_TEST(test_versions_canonicalised_integer_and_string_match)
 {
 	const char *thread = "thread-versions";
@@ -1597,6 +1596,37 @@ START_TEST(test_overlong_ids_are_rejected_and_limits_are_inclusive)
 }
 END_TEST
 
+/* Writes per call are bounded (LangGraph sends tens), and a body near the
+ * limit is read in time linear in its size. */
+START_TEST(test_writes_per_call_are_bounded)
+{
+	const char *thread = "thread-many-writes";
+	put_simple(tenant, thread, "", 1, 0, NULL);
+	char *id = it_cp_id(1);
+	for (int n = 4096; n <= 4097; n++) {
+		json_t *ws = json_array();
+		for (int i = 0; i < n; i++)
+			json_array_append_new(ws, it_write("c", "json", "1", 1));
+		char *path = it_strfmt("/checkpoints/%s/writes", thread);
+		json_t *body = it_writes_body("", id, "t", "", ws);
+		it_response *r = it_json_request("POST", path, tenant, body);
+		json_decref(body);
+		if (n == 4096) {
+			it_expect_status(r, 200);
+		} else {
+			it_expect_status(r, 400);
+			ck_assert_msg(!strcmp(json_string_value(json_object_get(
+			                          json_object_get(r->json, "error"), "field")),
+			                      "writes"),
+			              "the error must name writes: %s", r->desc);
+		}
+		it_response_free(r);
+		free(path);
+	}
+	free(id);
+}
+END_TEST
+
 START_TEST(test_invalid_base64_is_400)
 {
 	const char *bad[] = {"!!!!", "YQ", "YQ=", "Y Q==", "YWJj\n"};
@@ -1963,6 +1993,7 @@ int main(void)
 	tcase_add_test(t, test_control_characters_in_ids_are_rejected);
 	tcase_add_test(t, test_overlong_ids_are_rejected_and_limits_are_inclusive);
 	tcase_add_test(t, test_invalid_base64_is_400);
+	tcase_add_test(t, test_writes_per_call_are_bounded);
 	tcase_add_test(t, test_unknown_path_is_404);
 	tcase_add_test(t, test_wrong_method_is_405_with_allow_header);
 	tcase_add_test(t, test_body_over_max_body_bytes_is_413);
