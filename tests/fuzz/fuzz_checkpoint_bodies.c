@@ -208,7 +208,6 @@ static void check_compact(const struct body *b, size_t tok, const char *skip_key
 	struct body again;
 	struct mem_error err = {0};
 	struct buf twice = {0};
-	json_error_t je;
 
 	CHECK(text->data && !has_outer_ws(text->data, text->len),
 	      "compact text has whitespace outside strings: %s", text->data);
@@ -227,9 +226,21 @@ static void check_compact(const struct body *b, size_t tok, const char *skip_key
 	body_release(&again);
 
 	/* Meaning: jansson reads the same value, less skip_key. */
-	json_t *want = json_loadb(b->doc.text + t->start, t->end - t->start, JSON_ALLOW_NUL, &je);
-	json_t *got = json_loadb(text->data, text->len, JSON_ALLOW_NUL, &je);
-	CHECK((want == NULL) == (got == NULL), "jansson reads one of the texts only: %s", je.text);
+	json_error_t je_want, je_got;
+	json_t *want =
+	    json_loadb(b->doc.text + t->start, t->end - t->start, JSON_ALLOW_NUL, &je_want);
+	json_t *got = json_loadb(text->data, text->len, JSON_ALLOW_NUL, &je_got);
+	/* jansson cannot hold a NUL in an object key, which JSON allows: when
+	 * skip_key dropped the only such key, one side reads and the other does
+	 * not, and there is nothing to compare. */
+	if (!want != !got) {
+		const char *why = want ? je_got.text : je_want.text;
+		CHECK(strstr(why, "NUL byte in object key"),
+		      "jansson reads one of the texts only: %s", why);
+		json_decref(want);
+		json_decref(got);
+		return;
+	}
 	if (want && skip_key)
 		json_object_del(want, skip_key);
 	CHECK(!want || json_equal(want, got), "compact text means something else: %s", text->data);

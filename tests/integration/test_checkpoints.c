@@ -1970,6 +1970,7 @@ int main(void)
 	tcase_add_test(t, test_writes_before_checkpoint_survive_later_put);
 	tcase_add_test(t, test_pending_writes_ordered_by_task_path_task_id_idx);
 	tcase_add_test(t, test_writes_belong_to_their_checkpoint_and_namespace);
+	tcase_add_test(t, test_writes_per_call_are_bounded);
 
 	t = tc(s, "delete", 30);
 	tcase_add_test(t, test_delete_thread_removes_every_key_in_every_namespace);
@@ -1993,7 +1994,6 @@ int main(void)
 	tcase_add_test(t, test_control_characters_in_ids_are_rejected);
 	tcase_add_test(t, test_overlong_ids_are_rejected_and_limits_are_inclusive);
 	tcase_add_test(t, test_invalid_base64_is_400);
-	tcase_add_test(t, test_writes_per_call_are_bounded);
 	tcase_add_test(t, test_unknown_path_is_404);
 	tcase_add_test(t, test_wrong_method_is_405_with_allow_header);
 	tcase_add_test(t, test_body_over_max_body_bytes_is_413);
