@@ -2,11 +2,14 @@
 #include "http.h"
 
 #include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include <check.h>
 #include <curl/curl.h>
@@ -155,6 +158,60 @@ static int has_header(const char *const *headers, const char *name)
 	return 0;
 }
 
+/* MEMORYD_RESPONSE_LOG=<file>: append one JSON line per exchange for the
+ * contract check (tests/contract/validate.mjs). Each line goes out in one
+ * O_APPEND write, so forked tests and threads do not interleave. */
+static void log_exchange(const char *method, const char *path, const it_response *r)
+{
+	const char *file = getenv("MEMORYD_RESPONSE_LOG");
+	if (file == NULL || *file == '\0')
+		return;
+	const char *q = strchr(path, '?');
+	const char *ct = it_header_get(r, "Content-Type");
+	json_t *hdrs = json_object();
+	for (size_t i = 0; i < r->n_headers; i++) {
+		char *name = strdup(r->headers[i].name);
+		ck_assert_msg(name != NULL, "out of memory");
+		for (char *p = name; *p; p++)
+			*p = (char)tolower((unsigned char)*p);
+		json_t *v = json_string(r->headers[i].value);
+		json_t *old = json_object_get(hdrs, name);
+		if (v != NULL && old != NULL) { /* repeated header: join as HTTP would */
+			char *j = it_strfmt("%s, %s", json_string_value(old), r->headers[i].value);
+			json_decref(v);
+			v = json_string(j);
+			free(j);
+		}
+		if (v != NULL)
+			json_object_set_new(hdrs, name, v);
+		free(name);
+	}
+	/* NULL when the body is not UTF-8 text: logged as null for the checker to flag. */
+	json_t *b = json_stringn(r->body, r->body_len);
+	json_t *line = json_pack("{s:s, s:s%, s:s?, s:I, s:s?, s:o, s:o?, s:b}", "method", method,
+	                         "path", path, q ? (size_t)(q - path) : strlen(path), "query",
+	                         q ? q + 1 : NULL, "status", (json_int_t)r->status, "content_type",
+	                         ct, "headers", hdrs, "body", b, "body_utf8", b != NULL);
+	ck_assert_msg(line != NULL, "cannot build the response log line for %s %s", method, path);
+	char *text = json_dumps(line, JSON_COMPACT | JSON_ENSURE_ASCII);
+	json_decref(line);
+	ck_assert_msg(text != NULL, "cannot encode the response log line");
+	size_t len = strlen(text);
+	text[len++] = '\n'; /* overwrites the NUL: text is written by length */
+	int fd = open(file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	ck_assert_msg(fd >= 0, "MEMORYD_RESPONSE_LOG=%s: %s", file, strerror(errno));
+	size_t off = 0;
+	while (off < len) {
+		ssize_t w = write(fd, text + off, len - off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		ck_assert_msg(w > 0, "MEMORYD_RESPONSE_LOG=%s: write: %s", file, strerror(errno));
+		off += (size_t)w;
+	}
+	close(fd);
+	free(text);
+}
+
 it_response *it_request(const char *method, const char *path, const char *const *headers,
                         const char *body, size_t body_len)
 {
@@ -232,6 +289,7 @@ it_response *it_request(const char *method, const char *path, const char *const 
 		snprintf(r->desc, sizeof r->desc, "%s %s%s -> %ld %.*s%s", method, path, shown_req,
 		         r->status, (int)k, r->body, r->body_len > 200 ? "..." : "");
 	}
+	log_exchange(method, path, r);
 	free(url);
 	return r;
 }

@@ -1,15 +1,21 @@
 /*
- * Operating memoryd: bearer tokens, /health/memory and /metrics, against a
- * running memoryd (tests/with-memoryd.sh) on the Redis in REDIS_URL.
- * The token cases expect API_TOKENS="tok-acme:acme;tok-ops:*" (see
- * CMakeLists.txt); CK_RUN_CASE picks the cases for each server setting.
+ * Operating memoryd: bearer tokens, /health/memory and /metrics, HEAD, the
+ * admin tools, against a running memoryd (tests/with-memoryd.sh) on the Redis
+ * in REDIS_URL. The token cases expect API_TOKENS="tok-acme:acme;tok-ops:*",
+ * the admin cases ADMIN_TOKEN=adm-secret (see CMakeLists.txt); the health
+ * case runs with the default settings. CK_RUN_CASE picks the cases for each
+ * server setting.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <check.h>
 #include <hiredis/hiredis.h>
+#include <netdb.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "http.h"
 #include "it_common.h"
@@ -40,6 +46,84 @@ static void expect_error(it_response *r, long status, const char *code)
 	              "want error code %s: %s", code, r->desc);
 }
 
+/* A 405 that names the methods the path takes. */
+static void expect_405(const char *method, const char *path, const char *allow)
+{
+	it_response *r = it_request(method, path, NULL, NULL, 0);
+	it_expect_error(r, 405, "method_not_allowed", NULL);
+	const char *got = it_header_get(r, "Allow");
+	ck_assert_msg(got && !strcmp(got, allow), "want Allow: %s, got %s: %s", allow,
+	              got ? got : "(none)", r->desc);
+	json_t *e = json_object_get(r->json, "error");
+	ck_assert_msg(strstr(json_string_value(json_object_get(e, "message")), method),
+	              "the message should name the method: %s", r->body);
+	it_response_free(r);
+}
+
+/* The HEAD answer carries what GET's does (Date aside), header for header,
+ * and no body. */
+static void expect_head_like_get(const it_response *head, const it_response *get)
+{
+	ck_assert_msg(head->status == get->status, "HEAD %ld, GET %ld: %s", head->status,
+	              get->status, get->desc);
+	ck_assert_msg(head->body_len == 0, "HEAD with a body: %s", head->desc);
+	ck_assert_msg(head->n_headers == get->n_headers, "HEAD sent %zu headers, GET %zu: %s",
+	              head->n_headers, get->n_headers, get->desc);
+	for (size_t i = 0; i < get->n_headers; i++) {
+		const char *name = get->headers[i].name;
+		const char *hv = it_header_get(head, name);
+		ck_assert_msg(hv, "HEAD lacks %s: %s", name, get->desc);
+		if (strcasecmp(name, "Date"))
+			ck_assert_msg(!strcmp(hv, get->headers[i].value), "%s: HEAD '%s', GET '%s'",
+			              name, hv, get->headers[i].value);
+	}
+	const char *cl = it_header_get(get, "Content-Length");
+	ck_assert_msg(cl && strtoul(cl, NULL, 10) == get->body_len, "GET Content-Length %s for %zu",
+	              cl ? cl : "(none)", get->body_len);
+}
+
+/* HEAD over a raw connection (curl never reads a HEAD body): the bytes after
+ * the header block must be none. */
+static void expect_head_sends_no_body(const char *path, const char *tenant)
+{
+	const char *url = it_base_url();
+	ck_assert_msg(!strncmp(url, "http://", 7), "MEMORYD_URL %s", url);
+	char host[256];
+	snprintf(host, sizeof(host), "%s", url + 7);
+	char *colon = strrchr(host, ':');
+	ck_assert_msg(colon, "no port in MEMORYD_URL %s", url);
+	*colon = '\0';
+	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *ai;
+	ck_assert_msg(getaddrinfo(host, colon + 1, &hints, &ai) == 0, "resolve %s", url);
+	int fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
+	ck_assert_msg(fd >= 0 && connect(fd, ai->ai_addr, ai->ai_addrlen) == 0, "connect %s", url);
+	freeaddrinfo(ai);
+	char *req = it_strfmt("HEAD %s HTTP/1.1\r\nHost: %s\r\nX-Tenant-Id: %s\r\n"
+	                      "Connection: close\r\n\r\n",
+	                      path, host, tenant);
+	ck_assert(write(fd, req, strlen(req)) == (ssize_t)strlen(req));
+	free(req);
+	char got[8192];
+	size_t n = 0;
+	ssize_t k;
+	while (n < sizeof(got) - 1 && (k = read(fd, got + n, sizeof(got) - 1 - n)) > 0)
+		n += (size_t)k;
+	close(fd);
+	got[n] = '\0';
+	const char *end = strstr(got, "\r\n\r\n");
+	ck_assert_msg(end, "no header block in the HEAD answer: %s", got);
+	ck_assert_msg(end + 4 == got + n, "HEAD %s sent %zu body bytes: %s", path,
+	              (size_t)(got + n - (end + 4)), end + 4);
+}
+
+static void put_cp(const char *tenant, const char *thread, int n)
+{
+	char *id = it_cp_id(n);
+	it_put_ok(tenant, it_put_body(thread, NULL, id, NULL, it_checkpoint(id, json_object()),
+	                              NULL, NULL));
+	free(id);
+}
+
 START_TEST(test_missing_token_is_401_with_challenge)
 {
 	it_response *r = get_as("/checkpoints/t1", "acme", NULL);
@@ -50,6 +134,23 @@ START_TEST(test_missing_token_is_401_with_challenge)
 	expect_error(r, 401, "unauthorized");
 	ck_assert_msg(!strstr(r->body, "not-a-token"), "a token was echoed: %s", r->body);
 	it_response_free(r);
+}
+END_TEST
+
+START_TEST(test_head_without_token_is_401_with_challenge)
+{
+	const char *paths[] = {"/checkpoints/t1", "/checkpoints?limit=5"};
+	for (size_t i = 0; i < 2; i++) {
+		const char *h[] = {"X-Tenant-Id: acme", "X-Request-Id: head-401", NULL};
+		it_response *get = it_request("GET", paths[i], h, NULL, 0);
+		it_response *head = it_request("HEAD", paths[i], h, NULL, 0);
+		expect_error(get, 401, "unauthorized");
+		ck_assert_str_eq(it_header_get(head, "WWW-Authenticate"),
+		                 "Bearer realm=\"memoryd\"");
+		expect_head_like_get(head, get);
+		it_response_free(get);
+		it_response_free(head);
+	}
 }
 END_TEST
 
@@ -160,6 +261,81 @@ START_TEST(test_metrics_count_requests_by_route_template)
 }
 END_TEST
 
+START_TEST(test_probes_and_metrics_answer_405_with_allow)
+{
+	expect_405("POST", "/health/memory", "GET, HEAD");
+	expect_405("DELETE", "/health/memory", "GET, HEAD");
+	expect_405("PUT", "/metrics", "GET, HEAD");
+	expect_405("POST", "/metrics", "GET, HEAD");
+}
+END_TEST
+
+START_TEST(test_head_checkpoint_tuple_is_get_without_body)
+{
+	char *t = it_random_id("head-"), *id1 = it_cp_id(1);
+	put_cp(t, "th", 1);
+	char th[128];
+	snprintf(th, sizeof(th), "X-Tenant-Id: %s", t);
+	const char *paths[] = {"/checkpoints/th",
+	                       "/checkpoints/th?checkpoint_ns=", "/checkpoints/nope",
+	                       "/checkpoints/th?checkpoint_id=missing"};
+	const long want[] = {200, 200, 404, 404};
+	for (size_t i = 0; i < 4; i++) {
+		const char *h[] = {th, "X-Request-Id: head-tuple", NULL};
+		it_response *get = it_request("GET", paths[i], h, NULL, 0);
+		it_response *head = it_request("HEAD", paths[i], h, NULL, 0);
+		ck_assert_msg(get->status == want[i], "%s", get->desc);
+		if (want[i] == 200)
+			it_expect_config(json_object_get(get->json, "config"), "th", "", id1);
+		else
+			it_expect_error(get, 404, "not_found", NULL);
+		ck_assert_str_eq(it_header_get(head, "X-Request-Id"), "head-tuple");
+		ck_assert_msg(strstr(it_header_get(head, "Content-Type"), "application/json"), "%s",
+		              head->desc);
+		expect_head_like_get(head, get);
+		it_response_free(get);
+		it_response_free(head);
+	}
+	expect_head_sends_no_body("/checkpoints/th", t);
+	expect_head_sends_no_body("/checkpoints/nope", t);
+	free(id1);
+	free(t);
+}
+END_TEST
+
+START_TEST(test_head_checkpoint_list_is_get_without_body)
+{
+	char *t = it_random_id("head-");
+	put_cp(t, "th", 1);
+	put_cp(t, "th", 2);
+	char th[128];
+	snprintf(th, sizeof(th), "X-Tenant-Id: %s", t);
+	const char *paths[] = {"/checkpoints", "/checkpoints?thread_id=th&limit=1",
+	                       "/checkpoints?limit=0", "/checkpoints?limit=x",
+	                       "/checkpoints?filter=%7Bnot-json"};
+	const long want[] = {200, 200, 400, 400, 400};
+	for (size_t i = 0; i < 5; i++) {
+		const char *h[] = {th, "X-Request-Id: head-list", NULL};
+		it_response *get = it_request("GET", paths[i], h, NULL, 0);
+		it_response *head = it_request("HEAD", paths[i], h, NULL, 0);
+		ck_assert_msg(get->status == want[i], "%s", get->desc);
+		if (want[i] == 200)
+			ck_assert_msg(json_array_size(json_object_get(get->json, "checkpoints")) ==
+			                  (i == 0 ? 2u : 1u),
+			              "%s", get->desc);
+		else
+			ck_assert_msg(json_object_get(json_object_get(get->json, "error"), "field"),
+			              "a 400 should name the field: %s", get->body);
+		expect_head_like_get(head, get);
+		it_response_free(get);
+		it_response_free(head);
+	}
+	expect_head_sends_no_body("/checkpoints?thread_id=th", t);
+	expect_head_sends_no_body("/checkpoints?limit=0", t);
+	free(t);
+}
+END_TEST
+
 /* ---- admin tools: the server runs with ADMIN_TOKEN=adm-secret ---- */
 
 static it_response *admin(const char *method, const char *path, const char *tenant)
@@ -173,13 +349,13 @@ static it_response *admin(const char *method, const char *path, const char *tena
 	return it_request(method, path, h, NULL, 0);
 }
 
-static void put_cp(const char *tenant, const char *thread, int n)
-{
-	char *id = it_cp_id(n);
-	it_put_ok(tenant, it_put_body(thread, NULL, id, NULL, it_checkpoint(id, json_object()),
-	                              NULL, NULL));
-	free(id);
-}
+/* Every admin route, as method and path. */
+static const char *const admin_routes[][2] = {
+    {"POST", "/admin/backup"},           {"POST", "/admin/ttl-repair"},
+    {"GET", "/admin/threads/x"},         {"DELETE", "/admin/threads/x/checkpoints/c"},
+    {"DELETE", "/admin/tenants/nobody"},
+};
+#define N_ADMIN_ROUTES (sizeof(admin_routes) / sizeof(admin_routes[0]))
 
 START_TEST(test_admin_without_admin_token_configured_is_403)
 {
@@ -187,6 +363,18 @@ START_TEST(test_admin_without_admin_token_configured_is_403)
 	expect_error(r, 403, "forbidden");
 	ck_assert_msg(strstr(r->body, "ADMIN_TOKEN"), "should say why: %s", r->body);
 	it_response_free(r);
+	const char *h[] = {"Authorization: Bearer adm-secret", NULL};
+	for (size_t i = 0; i < N_ADMIN_ROUTES; i++) {
+		for (int with_token = 0; with_token < 2; with_token++) {
+			r = it_request(admin_routes[i][0], admin_routes[i][1],
+			               with_token ? h : NULL, NULL, 0);
+			it_expect_error(r, 403, "forbidden", NULL);
+			ck_assert_msg(strstr(r->body, "ADMIN_TOKEN is not set"), "%s", r->desc);
+			ck_assert_msg(!it_header_get(r, "WWW-Authenticate"), "no token helps: %s",
+			              r->desc);
+			it_response_free(r);
+		}
+	}
 }
 END_TEST
 
@@ -199,6 +387,105 @@ START_TEST(test_admin_needs_the_admin_token)
 	r = it_request("POST", "/admin/backup", h, NULL, 0);
 	expect_error(r, 403, "forbidden");
 	it_response_free(r);
+	const char *basic[] = {"Authorization: Basic YWRtOmFkbS1zZWNyZXQ=", NULL};
+	const char *wrong[] = {"Authorization: Bearer adm-secret-not", NULL};
+	for (size_t i = 0; i < N_ADMIN_ROUTES; i++) {
+		const char *m = admin_routes[i][0], *p = admin_routes[i][1];
+		r = it_request(m, p, NULL, NULL, 0);
+		it_expect_error(r, 401, "unauthorized", "Authorization");
+		const char *challenge = it_header_get(r, "WWW-Authenticate");
+		ck_assert_msg(challenge && !strcmp(challenge, "Bearer realm=\"memoryd\""),
+		              "401 without the challenge: %s", r->desc);
+		it_response_free(r);
+		r = it_request(m, p, basic, NULL, 0);
+		it_expect_error(r, 401, "unauthorized", "Authorization");
+		it_response_free(r);
+		r = it_request(m, p, wrong, NULL, 0);
+		it_expect_error(r, 403, "forbidden", "Authorization");
+		ck_assert_msg(!strstr(r->body, "adm-secret"), "a token was echoed: %s", r->body);
+		ck_assert_msg(!it_header_get(r, "WWW-Authenticate"), "%s", r->desc);
+		it_response_free(r);
+	}
+}
+END_TEST
+
+START_TEST(test_admin_rejects_bad_ids_with_400)
+{
+	char *t = it_random_id("adm-");
+	put_cp(t, "th", 1);
+	char *id1 = it_cp_id(1);
+	const char *cases[][3] = {
+	    /* method, path, the field named */
+	    {"GET", "/admin/threads/bad%01id", "thread_id"},
+	    {"GET", "/admin/threads/bad%7Fid", "thread_id"},
+	    {"GET", "/admin/threads/bad%00id", "path"},
+	    {"DELETE", "/admin/threads/th/checkpoints/c%01", "checkpoint_id"},
+	    {"DELETE", "/admin/threads/t%0Ah/checkpoints/c", "thread_id"},
+	    {"DELETE", "/admin/threads/th/checkpoints/c?checkpoint_ns=%01", "checkpoint_ns"},
+	    {"DELETE", "/admin/tenants/a%01b", "tenant"},
+	    {"DELETE", "/admin/tenants/%FF", "tenant"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		it_response *r = admin(cases[i][0], cases[i][1], t);
+		it_expect_error(r, 400, "invalid_field", cases[i][2]);
+		it_response_free(r);
+	}
+	/* a tenant name too long for the path parameter */
+	char *path = it_strfmt("/admin/tenants/%065d", 7);
+	it_response *r = admin("DELETE", path, NULL);
+	it_expect_error(r, 400, "invalid_field", "tenant");
+	it_response_free(r);
+	free(path);
+	/* nothing was removed on the way */
+	json_t *latest = it_get_ok(t, "th", NULL, NULL);
+	it_expect_config(json_object_get(latest, "config"), "th", "", id1);
+	json_decref(latest);
+	free(id1);
+	free(t);
+}
+END_TEST
+
+START_TEST(test_admin_unknown_thread_and_checkpoint_are_404)
+{
+	char *t = it_random_id("adm-");
+	it_response *r = admin("GET", "/admin/threads/never-written", t);
+	it_expect_error(r, 404, "not_found", NULL);
+	ck_assert_msg(strstr(r->body, "never-written"), "should name the thread: %s", r->body);
+	it_response_free(r);
+	r = admin("DELETE", "/admin/threads/never-written/checkpoints/c1", t);
+	it_expect_error(r, 404, "not_found", NULL);
+	ck_assert_msg(strstr(r->body, "c1"), "should name the checkpoint: %s", r->body);
+	it_response_free(r);
+	/* the same thread in another tenant is not this one */
+	put_cp(t, "th", 1);
+	char *other = it_random_id("adm-");
+	r = admin("GET", "/admin/threads/th", other);
+	it_expect_error(r, 404, "not_found", NULL);
+	it_response_free(r);
+	/* forgetting a tenant that holds nothing is not an error */
+	char *path = it_strfmt("/admin/tenants/%s", other);
+	r = admin("DELETE", path, NULL);
+	it_expect_status(r, 200);
+	ck_assert_str_eq(json_string_value(json_object_get(r->json, "tenant")), other);
+	ck_assert_msg(json_integer_value(json_object_get(r->json, "deleted")) == 0 &&
+	                  json_integer_value(json_object_get(r->json, "scanned")) == 0,
+	              "%s", r->body);
+	it_response_free(r);
+	free(path);
+	free(other);
+	free(t);
+}
+END_TEST
+
+START_TEST(test_admin_wrong_method_is_405_with_allow)
+{
+	expect_405("GET", "/admin/backup", "POST");
+	expect_405("DELETE", "/admin/ttl-repair", "POST");
+	expect_405("POST", "/admin/threads/x", "GET, HEAD");
+	expect_405("DELETE", "/admin/threads/x", "GET, HEAD");
+	expect_405("GET", "/admin/threads/x/checkpoints/c", "DELETE");
+	expect_405("GET", "/admin/tenants/x", "DELETE");
+	expect_405("POST", "/admin/tenants/x", "DELETE");
 }
 END_TEST
 
@@ -214,6 +501,9 @@ START_TEST(test_admin_ttl_repair_fixes_keys_without_ttl)
 	it_response *r = admin("POST", "/admin/ttl-repair", NULL);
 	ck_assert_msg(r->status == 200, "%s", r->desc);
 	ck_assert_msg(json_integer_value(json_object_get(r->json, "fixed")) >= 2, "%s", r->body);
+	ck_assert_msg(json_integer_value(json_object_get(r->json, "scanned")) >=
+	                  json_integer_value(json_object_get(r->json, "fixed")),
+	              "%s", r->body);
 	ck_assert(it_redis_ttl(rc, k1) > 0 && it_redis_ttl(rc, k2) > 0);
 	redisReply *other = redisCommand(rc, "TTL not-ours-%s", k1);
 	ck_assert_msg(other->integer == -1, "a key outside the prefix was touched");
@@ -232,6 +522,13 @@ START_TEST(test_admin_backup_returns_lastsave)
 	ck_assert_msg(r->status == 200, "%s", r->desc);
 	long long last = json_integer_value(json_object_get(r->json, "last_save"));
 	ck_assert_msg(last > (long long)time(NULL) - 120, "stale LASTSAVE: %s", r->body);
+	ck_assert_str_eq(json_string_value(json_object_get(r->json, "store")), "redis");
+	char iso[32];
+	time_t lt = (time_t)last;
+	struct tm tm;
+	gmtime_r(&lt, &tm);
+	strftime(iso, sizeof(iso), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	ck_assert_str_eq(json_string_value(json_object_get(r->json, "last_save_at")), iso);
 	it_response_free(r);
 }
 END_TEST
@@ -304,11 +601,15 @@ int main(void)
 	tcase_add_test(tokens, test_token_for_another_tenant_is_403);
 	tcase_add_test(tokens, test_token_for_its_tenant_and_wildcard_pass);
 	tcase_add_test(tokens, test_probes_and_metrics_need_no_token);
+	tcase_add_test(tokens, test_head_without_token_is_401_with_challenge);
 	suite_add_tcase(s, tokens);
 	TCase *health = tcase_create("health");
 	tcase_add_test(health, test_health_memory_reports_redis);
 	tcase_add_test(health, test_health_memory_warns_on_allkeys_eviction);
 	tcase_add_test(health, test_metrics_count_requests_by_route_template);
+	tcase_add_test(health, test_probes_and_metrics_answer_405_with_allow);
+	tcase_add_test(health, test_head_checkpoint_tuple_is_get_without_body);
+	tcase_add_test(health, test_head_checkpoint_list_is_get_without_body);
 	suite_add_tcase(s, health);
 	TCase *off = tcase_create("admin_off");
 	tcase_add_test(off, test_admin_without_admin_token_configured_is_403);
@@ -316,6 +617,9 @@ int main(void)
 	TCase *adm = tcase_create("admin");
 	tcase_set_timeout(adm, 120);
 	tcase_add_test(adm, test_admin_needs_the_admin_token);
+	tcase_add_test(adm, test_admin_rejects_bad_ids_with_400);
+	tcase_add_test(adm, test_admin_unknown_thread_and_checkpoint_are_404);
+	tcase_add_test(adm, test_admin_wrong_method_is_405_with_allow);
 	tcase_add_test(adm, test_admin_ttl_repair_fixes_keys_without_ttl);
 	tcase_add_test(adm, test_admin_backup_returns_lastsave);
 	tcase_add_test(adm, test_admin_thread_inspect_and_one_checkpoint_delete);

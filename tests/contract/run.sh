@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Usage: tests/contract/run.sh LOG TEST_CHECKPOINTS TEST_UNAVAILABLE TEST_OPS
+# Runs the integration test binaries against a throwaway memoryd with
+# MEMORYD_RESPONSE_LOG=LOG (every HTTP exchange, one JSON line each), then checks
+# every logged response against openapi.yaml and schemas/ (validate.mjs).
+#   TEST_CHECKPOINTS  against the Redis in REDIS_URL (from scripts/test)
+#   TEST_UNAVAILABLE  against a memoryd whose Redis port is closed, for the 503s
+#   TEST_OPS          its CK_RUN_CASE groups, each against a memoryd with the setting it
+#                     needs (as tests/ops/CMakeLists.txt runs them): tokens (API_TOKENS),
+#                     health, admin_off (no ADMIN_TOKEN), admin (ADMIN_TOKEN)
+# Exit status: non-zero when a test binary or the validation fails (both always run).
+set -euo pipefail
+
+if (($# != 4)); then
+    echo "usage: $0 LOG TEST_CHECKPOINTS TEST_UNAVAILABLE TEST_OPS" >&2
+    exit 2
+fi
+log="$1"
+test_checkpoints="$2"
+test_unavailable="$3"
+test_ops="$4"
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+WITH_MEMORYD="$ROOT/tests/with-memoryd.sh"
+
+if [[ ! -d "$ROOT/schemas/node_modules/ajv" || ! -d "$ROOT/schemas/node_modules/yaml" ]]; then
+    echo "contract: schemas/node_modules is incomplete: run npm ci in schemas/ (scripts/test does)" >&2
+    exit 2
+fi
+
+mkdir -p "$(dirname "$log")"
+rm -f "$log"
+: >"$log"
+export MEMORYD_RESPONSE_LOG="$log"
+
+rc=0
+echo "contract: $test_checkpoints (REDIS_URL=${REDIS_URL:-unset})"
+if ! "$WITH_MEMORYD" "$test_checkpoints"; then
+    echo "contract: test_checkpoints failed; validating what it logged anyway" >&2
+    rc=1
+fi
+
+echo "contract: $test_unavailable (Redis on a closed port)"
+if ! env REDIS_URL=redis://127.0.0.1:1/0 REDIS_CONNECT_TIMEOUT_MS=200 \
+    "$WITH_MEMORYD" "$test_unavailable"; then
+    echo "contract: test_unavailable failed; validating what it logged anyway" >&2
+    rc=1
+fi
+
+# test_ops: CK_RUN_CASE=CASE with the server environment that case expects.
+run_ops() {
+    local case_name="$1"
+    shift
+    echo "contract: $test_ops CK_RUN_CASE=$case_name $*"
+    if ! env -u API_TOKENS -u ADMIN_TOKEN CK_RUN_CASE="$case_name" "$@" "$WITH_MEMORYD" "$test_ops"; then
+        echo "contract: test_ops ($case_name) failed; validating what it logged anyway" >&2
+        rc=1
+    fi
+}
+run_ops tokens "API_TOKENS=tok-acme:acme;tok-ops:*"
+run_ops health
+run_ops admin_off
+run_ops admin ADMIN_TOKEN=adm-secret
+
+echo "contract: validating $(wc -l <"$log") logged exchanges ($log)"
+if ! node "$ROOT/tests/contract/validate.mjs" "$log"; then
+    rc=1
+fi
+exit "$rc"
