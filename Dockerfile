@@ -24,16 +24,21 @@ COPY cmd/ cmd/
 COPY common/ common/
 COPY service/ service/
 COPY api/ api/
+# the PostgreSQL migrations, compiled into the binary
+COPY schemas/sql/ schemas/sql/
 RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DMEMORYD_TESTS=OFF \
     && cmake --build build --parallel "$(nproc)"
 
 FROM debian:bookworm-slim AS runtime
-# Runtime libraries only. libpq5 is for DATABASE_URL (the PostgreSQL fallback and archive);
+# Runtime libraries only. libpq5 is for DATABASE_URL (the PostgreSQL store); the Kerberos,
+# LDAP and SASL libraries after it are libpq5's own, named so that runtime-libs sees them.
 # ca-certificates verifies rediss:// servers when REDIS_TLS_CA_FILE is unset.
 # UID/GID 10001 are fixed so that Kubernetes' runAsNonRoot can check them.
 RUN apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
         libmicrohttpd12 libhiredis0.14 libpq5 libjansson4 libssl3 ca-certificates \
+        libgssapi-krb5-2 libkrb5-3 libk5crypto3 libkrb5support0 libkeyutils1 \
+        libldap-2.5-0 libsasl2-2 \
     && rm -rf /var/lib/apt/lists/* \
     && groupadd --system --gid 10001 memoryd \
     && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \

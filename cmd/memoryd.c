@@ -1,24 +1,41 @@
 /*
  * memoryd: durable memory for LLM agents over HTTP.
  *
- * Start-up reads the configuration table (common/config.c), builds the
- * service and its stores (service/), and starts the HTTP server (api/).
- * SIGTERM or SIGINT stops accepting, lets requests in flight finish and
- * exits 0.
+ * Start-up reads the configuration table (common/config.c), applies the
+ * PostgreSQL migrations when DATABASE_URL is set, builds the service and its
+ * stores (service/), and starts the HTTP server (api/). SIGTERM or SIGINT
+ * stops accepting, lets requests in flight finish and exits 0.
+ *
+ * `memoryd migrate` applies the migrations and exits (0 when the schema is
+ * current).
  */
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../api/server.h"
 #include "../common/config.h"
 #include "../common/log.h"
+#include "../service/pg_migrate.h"
 #include "../service/service.h"
 
 #ifndef MEMORYD_VERSION
 #define MEMORYD_VERSION "0.1.0"
 #endif
+
+/* Apply the migrations the database lacks; -1 and err when it cannot. */
+static int migrate(const struct config *cfg, struct mem_error *err)
+{
+	struct pg_migrate_result m;
+	if (pg_migrate(cfg, &m, err) < 0)
+		return -1;
+	log_info(NULL, m.applied ? "postgres schema migrated" : "postgres schema up to date",
+	         LF_INT("applied", m.applied), LF_INT("schema_version", m.version));
+	return 0;
+}
 
 int main(int argc, char **argv)
 {
@@ -27,8 +44,13 @@ int main(int argc, char **argv)
 	struct service *svc = NULL;
 	struct http_server *http = NULL, *probes = NULL;
 	int status = 1;
+	bool migrate_only = false;
 
 	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "migrate") && i == 1) {
+			migrate_only = true;
+			continue;
+		}
 		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
 			config_print_help(stdout);
 			return 0;
@@ -51,6 +73,33 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	log_min_level = (enum log_level)cfg.log_level;
+
+	if (migrate_only) {
+		if (!cfg.database_url)
+			mem_fail(&err, MEM_EINVALID_FIELD, "DATABASE_URL",
+			         "memoryd migrate needs DATABASE_URL (postgresql://...)");
+		status = cfg.database_url && migrate(&cfg, &err) == 0 ? 0 : 1;
+		if (status)
+			log_at(LOG_FATAL, NULL, err.message, LF_STR("variable", err.field));
+		config_release(&cfg);
+		return status;
+	}
+	bool pg_primary = !strcmp(cfg.store_primary, "postgres");
+	const char *asked = getenv("CONV_STORE_PRIMARY");
+	if (asked && !strcmp(asked, "mongo"))
+		log_warn(NULL,
+		         "CONV_STORE_PRIMARY=mongo is read as postgres, memoryd's fallback store");
+	/* The schema first, so the stores find it. PostgreSQL as primary cannot
+	 * serve without it; as fallback only, memoryd serves from Redis anyway. */
+	if (cfg.database_url && migrate(&cfg, &err) < 0) {
+		if (pg_primary) {
+			log_at(LOG_FATAL, NULL, err.message, LF_STR("variable", err.field));
+			config_release(&cfg);
+			return 2;
+		}
+		log_warn(NULL, "postgres migrations not applied; serving from redis",
+		         LF_STR("error", err.message));
+	}
 
 	/* Block the stop signals in every thread; main waits for them. */
 	sigset_t stop;
@@ -93,7 +142,7 @@ int main(int argc, char **argv)
 	log_info(NULL, "memoryd listening", LF_STR("version", MEMORYD_VERSION),
 	         LF_STR("address", cfg.bind_address), LF_INT("port", cfg.port),
 	         LF_INT("http_threads", cfg.http_threads), LF_INT("metrics_port", cfg.metrics_port),
-	         LF_STR("primary", "redis"),
+	         LF_STR("primary", service_primary(svc)),
 	         LF_INT("checkpoint_ttl_seconds", cfg.checkpoint_ttl_seconds),
 	         LF_STR("key_prefix", cfg.key_prefix));
 

@@ -61,6 +61,14 @@ static int check_database_url(const char *v, struct mem_error *err)
 	return 0;
 }
 
+static int check_store_primary(const char *v, struct mem_error *err)
+{
+	if (strcmp(v, "redis") && strcmp(v, "postgres") && strcmp(v, "mongo"))
+		return mem_fail(err, MEM_EINVALID_FIELD, "CONV_STORE_PRIMARY",
+		                "expected redis or postgres (mongo is an alias of postgres)");
+	return 0;
+}
+
 #define OFF(f) offsetof(struct config, f)
 
 static const struct cfg_entry table[] = {
@@ -68,7 +76,7 @@ static const struct cfg_entry table[] = {
     {"BIND_ADDRESS", CFG_STR, "127.0.0.1", 0, 0, OFF(bind_address), 0, NULL,
      "address to listen on (0.0.0.0 in containers)"},
     {"HTTP_THREADS", CFG_INT, "8", 1, 256, OFF(http_threads), 0, NULL,
-     "HTTP worker threads; each keeps its own Redis connection"},
+     "HTTP worker threads; each keeps its own connection to the primary store"},
     {"MAX_BODY_BYTES", CFG_INT, "8388608", 1024, 1073741824, OFF(max_body_bytes), 0, NULL,
      "largest request body accepted; larger ones get 413 before they are read"},
     {"METRICS_PORT", CFG_INT, "0", 0, 65535, OFF(metrics_port), 0, NULL,
@@ -81,6 +89,9 @@ static const struct cfg_entry table[] = {
     {"LOG_LEVEL", CFG_LOGLEVEL, "info", 0, 0, OFF(log_level), 0, NULL, "how much to log"},
     {"SHUTDOWN_GRACE_SECONDS", CFG_INT, "20", 0, 3600, OFF(shutdown_grace_seconds), 0, NULL,
      "on SIGTERM, how long requests in flight may take to finish before memoryd exits"},
+    {"CONV_STORE_PRIMARY", CFG_STR, "redis", 0, 0, OFF(store_primary), 0, check_store_primary,
+     "the store that serves reads and acknowledges writes: redis or postgres (mongo: an alias "
+     "of postgres, as in the old runbook); postgres needs DATABASE_URL"},
     {"REDIS_URL", CFG_STR, "redis://127.0.0.1:6379/0", 0, 0, OFF(redis_url), 0, check_redis_url,
      "primary store: redis://[user:password@]host:port/db, rediss:// for TLS"},
     {"REDIS_PASSWORD", CFG_STR, NULL, 0, 0, OFF(redis_password), 1, NULL,
@@ -94,7 +105,16 @@ static const struct cfg_entry table[] = {
     {"MEMORY_MAX_RECONNECT_ATTEMPTS", CFG_INT, "10", 1, 1000, OFF(max_reconnect_attempts), 0, NULL,
      "reconnect attempts (50 ms doubling to 500 ms) before the connection is in error"},
     {"DATABASE_URL", CFG_STR, NULL, 0, 0, OFF(database_url), 1, check_database_url,
-     "PostgreSQL, the fallback store and archive (postgresql://...)"},
+     "PostgreSQL, the fallback store and archive (postgresql://...; sslmode and the other libpq "
+     "parameters honoured); when set, migrations run at start-up"},
+    {"DATABASE_CONNECT_TIMEOUT_MS", CFG_INT, "2000", 10, 60000, OFF(database_connect_timeout_ms), 0,
+     NULL, "timeout of one PostgreSQL connection attempt, TLS included"},
+    {"DATABASE_STATEMENT_TIMEOUT_MS", CFG_INT, "2000", 10, 600000,
+     OFF(database_statement_timeout_ms), 0, NULL,
+     "statement_timeout of memoryd's PostgreSQL sessions (migrations excepted)"},
+    {"DATABASE_SWEEP_INTERVAL_SECONDS", CFG_INT, "60", 1, 86400,
+     OFF(database_sweep_interval_seconds), 0, NULL,
+     "how often expired PostgreSQL rows are deleted, 1000 per statement"},
     {"CHECKPOINT_TTL_SECONDS", CFG_INT, "86400", 1, 315360000, OFF(checkpoint_ttl_seconds), 0, NULL,
      "TTL of every checkpoint key, refreshed on each put to the thread"},
     {"CHECKPOINT_CACHE_BYTES", CFG_INT, "8388608", 0, 1073741824, OFF(checkpoint_cache_bytes), 0,
@@ -161,6 +181,15 @@ int config_load(struct config *cfg, struct mem_error *err)
 	for (size_t i = 0; i < NENTRIES; i++)
 		if (load_entry(cfg, &table[i], err) < 0)
 			return -1;
+	/* The old runbook's name for the fallback store. */
+	if (!strcmp(cfg->store_primary, "mongo")) {
+		free(cfg->store_primary);
+		cfg->store_primary = xstrdup("postgres");
+	}
+	if (!strcmp(cfg->store_primary, "postgres") && (!cfg->database_url || !*cfg->database_url))
+		return mem_fail(err, MEM_EINVALID_FIELD, "DATABASE_URL",
+		                "CONV_STORE_PRIMARY=postgres needs DATABASE_URL "
+		                "(postgresql://user:password@host:5432/db)");
 	return 0;
 }
 
@@ -189,7 +218,8 @@ static void entry_bounds(const struct cfg_entry *e, char *out, size_t n)
 
 void config_print_help(FILE *out)
 {
-	fprintf(out, "usage: memoryd [--help | --help-markdown]\n\n"
+	fprintf(out, "usage: memoryd [--help | --help-markdown | --version | migrate]\n\n"
+	             "migrate: apply the PostgreSQL migrations DATABASE_URL lacks, then exit\n\n"
 	             "memoryd is configured by environment variables:\n\n");
 	for (size_t i = 0; i < NENTRIES; i++) {
 		const struct cfg_entry *e = &table[i];

@@ -24,6 +24,8 @@ struct config {
 	long log_level;
 	long shutdown_grace_seconds;
 
+	char *store_primary; /* "redis" or "postgres" ("mongo" is read as "postgres") */
+
 	char *redis_url;
 	char *redis_password;
 	char *redis_tls_ca_file;
@@ -32,6 +34,9 @@ struct config {
 	long max_reconnect_attempts;
 
 	char *database_url;
+	long database_connect_timeout_ms;
+	long database_statement_timeout_ms;
+	long database_sweep_interval_seconds;
 
 	long checkpoint_ttl_seconds;
 	long checkpoint_cache_bytes;

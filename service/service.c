@@ -6,21 +6,38 @@
 #include "../common/ids.h"
 #include "../common/metrics.h"
 #include "../common/xalloc.h"
+#include "pg_store.h"
 #include "redis_store.h"
 
+/*
+ * Routing. Every call goes to the primary store, and a write is acknowledged
+ * only once the primary holds it. The secondary is the other store, where
+ * dual writes and read-through will go (the next steps of issue 3: each is a
+ * function of this file over the same ops); NULL until then.
+ */
 struct service {
 	const struct config *cfg;
 	struct store *primary;
+	struct store *secondary;
 };
+
+/* A store by its CONV_STORE_PRIMARY name. */
+static struct store *store_open(const char *name, const struct config *cfg, struct mem_error *err)
+{
+	if (!strcmp(name, "postgres"))
+		return pg_store_new(cfg, err);
+	return redis_store_new(cfg, err);
+}
 
 struct service *service_new(const struct config *cfg, struct mem_error *err)
 {
-	struct store *redis = redis_store_new(cfg, err);
-	if (!redis)
+	struct store *primary = store_open(cfg->store_primary, cfg, err);
+	if (!primary)
 		return NULL;
 	struct service *svc = xcalloc(1, sizeof(*svc));
 	svc->cfg = cfg;
-	svc->primary = redis;
+	svc->primary = primary;
+	svc->secondary = NULL;
 	return svc;
 }
 
@@ -29,6 +46,7 @@ void service_free(struct service *svc)
 	if (!svc)
 		return;
 	store_free(svc->primary);
+	store_free(svc->secondary);
 	free(svc);
 }
 
@@ -135,8 +153,7 @@ const char *service_primary(struct service *svc)
 
 bool service_dual_write(struct service *svc)
 {
-	(void)svc;
-	return false; /* dual write arrives with the PostgreSQL store */
+	return svc->secondary != NULL; /* dual write: the next step of issue 3 */
 }
 
 int service_store_info(struct service *svc, struct store_info *out, struct mem_error *err)

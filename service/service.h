@@ -1,8 +1,8 @@
 /*
  * service: the domain entry point the API calls. It validates domain rules
  * (ids, sizes) and routes each call to the store behind struct store_ops.
- * Today the primary store is Redis; the PostgreSQL store, dual write and
- * failover will live here too, so no handler ever chooses a store.
+ * The primary store is Redis or PostgreSQL (CONV_STORE_PRIMARY); dual write
+ * and failover will live here too, so no handler ever chooses a store.
  *
  * Thread-safe: HTTP worker threads call it concurrently.
  */

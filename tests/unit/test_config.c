@@ -7,9 +7,18 @@
 
 static void clear_env(void)
 {
-	static const char *vars[] = {"PORT",         "HTTP_THREADS",  "REDIS_URL",
-	                             "KEY_PREFIX",   "LOG_LEVEL",     "CHECKPOINT_TTL_SECONDS",
-	                             "DATABASE_URL", "MAX_BODY_BYTES"};
+	static const char *vars[] = {"PORT",
+	                             "HTTP_THREADS",
+	                             "REDIS_URL",
+	                             "KEY_PREFIX",
+	                             "LOG_LEVEL",
+	                             "CHECKPOINT_TTL_SECONDS",
+	                             "DATABASE_URL",
+	                             "MAX_BODY_BYTES",
+	                             "CONV_STORE_PRIMARY",
+	                             "DATABASE_STATEMENT_TIMEOUT_MS",
+	                             "DATABASE_CONNECT_TIMEOUT_MS",
+	                             "DATABASE_SWEEP_INTERVAL_SECONDS"};
 	for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
 		unsetenv(vars[i]);
 }
@@ -26,7 +35,54 @@ START_TEST(defaults)
 	ck_assert_str_eq(c.key_prefix, "langgraph");
 	ck_assert_str_eq(c.redis_url, "redis://127.0.0.1:6379/0");
 	ck_assert_ptr_null(c.database_url);
+	ck_assert_str_eq(c.store_primary, "redis");
+	ck_assert_int_eq(c.database_statement_timeout_ms, 2000);
+	ck_assert_int_eq(c.database_connect_timeout_ms, 2000);
+	ck_assert_int_eq(c.database_sweep_interval_seconds, 60);
 	config_release(&c);
+}
+END_TEST
+
+START_TEST(store_primary)
+{
+	struct config c;
+	struct mem_error err = {0};
+	clear_env();
+	setenv("DATABASE_URL", "postgresql://u@h:5432/db?sslmode=require", 1);
+	setenv("CONV_STORE_PRIMARY", "postgres", 1);
+	ck_assert_int_eq(config_load(&c, &err), 0);
+	ck_assert_str_eq(c.store_primary, "postgres");
+	config_release(&c);
+	/* the old runbook's name */
+	setenv("CONV_STORE_PRIMARY", "mongo", 1);
+	ck_assert_int_eq(config_load(&c, &err), 0);
+	ck_assert_str_eq(c.store_primary, "postgres");
+	config_release(&c);
+	setenv("CONV_STORE_PRIMARY", "redis", 1);
+	ck_assert_int_eq(config_load(&c, &err), 0);
+	ck_assert_str_eq(c.store_primary, "redis");
+	config_release(&c);
+	/* unknown: one line naming the variable and what it accepts */
+	setenv("CONV_STORE_PRIMARY", "Postgres", 1);
+	ck_assert_int_eq(config_load(&c, &err), -1);
+	ck_assert_str_eq(err.field, "CONV_STORE_PRIMARY");
+	ck_assert_ptr_nonnull(strstr(err.message, "redis or postgres"));
+	ck_assert_ptr_null(strchr(err.message, '\n'));
+	config_release(&c);
+	/* postgres without DATABASE_URL */
+	unsetenv("DATABASE_URL");
+	setenv("CONV_STORE_PRIMARY", "mongo", 1);
+	ck_assert_int_eq(config_load(&c, &err), -1);
+	ck_assert_str_eq(err.field, "DATABASE_URL");
+	ck_assert_ptr_nonnull(
+	    strstr(err.message, "CONV_STORE_PRIMARY=postgres needs DATABASE_URL"));
+	config_release(&c);
+	setenv("CONV_STORE_PRIMARY", "redis", 1);
+	setenv("DATABASE_STATEMENT_TIMEOUT_MS", "0", 1);
+	ck_assert_int_eq(config_load(&c, &err), -1);
+	ck_assert_str_eq(err.field, "DATABASE_STATEMENT_TIMEOUT_MS");
+	config_release(&c);
+	clear_env();
 }
 END_TEST
 
@@ -87,6 +143,10 @@ START_TEST(markdown_lists_every_variable)
 	                             "REDIS_SOCKET_TIMEOUT_MS",
 	                             "MEMORY_MAX_RECONNECT_ATTEMPTS",
 	                             "DATABASE_URL",
+	                             "CONV_STORE_PRIMARY",
+	                             "DATABASE_STATEMENT_TIMEOUT_MS",
+	                             "DATABASE_CONNECT_TIMEOUT_MS",
+	                             "DATABASE_SWEEP_INTERVAL_SECONDS",
 	                             "CHECKPOINT_TTL_SECONDS",
 	                             "KEY_PREFIX",
 	                             "MAX_BODY_BYTES",
@@ -107,6 +167,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, defaults);
 	tcase_add_test(tc, bad_int_names_variable);
 	tcase_add_test(tc, bad_url_and_prefix);
+	tcase_add_test(tc, store_primary);
 	tcase_add_test(tc, markdown_lists_every_variable);
 	suite_add_tcase(s, tc);
 	return s;

@@ -1,0 +1,34 @@
+/*
+ * pg_store: the PostgreSQL backend of struct store_ops, with the observable
+ * behaviour of the Redis store (redis_store.h).
+ *
+ * Tables (schemas/sql/, applied by pg_migrate), in schema memoryd:
+ *   checkpoints        (tenant, thread_id, checkpoint_ns, checkpoint_id) -> checkpoint,
+ *                      metadata (exact JSON text), parent_id, channel_versions as two arrays
+ *   checkpoint_blobs   (tenant, thread_id, checkpoint_ns, channel, version) -> type, bytes
+ *   checkpoint_writes  (..., checkpoint_id, task_id, idx) -> task_path, channel, type, bytes
+ *   checkpoint_heads   (tenant, thread_id, checkpoint_ns) -> generation, checkpoint_id
+ * Every row carries expires_at = now() + CHECKPOINT_TTL_SECONDS, set and
+ * refreshed as the Redis scripts set TTLs; reads ignore expired rows, and a
+ * background thread deletes them every DATABASE_SWEEP_INTERVAL_SECONDS, 1000
+ * rows per statement. Each write is one statement (a function of the
+ * migration, under a per-thread advisory lock), so nothing is half written.
+ *
+ * Connections: one per HTTP worker thread, made on first use (pg_conn), plus
+ * one for the sweep.
+ */
+#ifndef MEMORYD_PG_STORE_H
+#define MEMORYD_PG_STORE_H
+
+#include "../common/config.h"
+#include "store.h"
+
+/* Reads the DATABASE_* settings of cfg (borrowed only during the call) and
+ * starts the sweep thread. Does not connect: connections are made per thread
+ * on first use. NULL and err when DATABASE_URL is unset. The schema must be
+ * migrated (pg_migrate) before the first call through the ops. */
+struct store *pg_store_new(const struct config *cfg, struct mem_error *err);
+
+extern const struct store_ops pg_store_ops;
+
+#endif
