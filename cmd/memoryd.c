@@ -20,6 +20,7 @@
 #include "../common/config.h"
 #include "../common/log.h"
 #include "../service/pg_migrate.h"
+#include "../service/pg_url.h"
 #include "../service/service.h"
 
 #ifndef MEMORYD_VERSION
@@ -34,6 +35,20 @@ static int migrate(const struct config *cfg, struct mem_error *err)
 		return -1;
 	log_info(NULL, m.applied ? "postgres schema migrated" : "postgres schema up to date",
 	         LF_INT("applied", m.applied), LF_INT("schema_version", m.version));
+	return 0;
+}
+
+/* Refuse a DATABASE_URL libpq would refuse, before anything connects, and
+ * name the target (never the password) in the log. */
+static int check_database_url(const struct config *cfg, struct mem_error *err)
+{
+	struct buf target = {0};
+	if (!cfg->database_url || !*cfg->database_url)
+		return 0;
+	if (pg_url_describe(cfg->database_url, &target, err) < 0)
+		return -1;
+	log_info(NULL, "postgres configured", LF_STR("target", target.data ? target.data : ""));
+	buf_release(&target);
 	return 0;
 }
 
@@ -73,6 +88,11 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	log_min_level = (enum log_level)cfg.log_level;
+	if (check_database_url(&cfg, &err) < 0) {
+		log_at(LOG_FATAL, NULL, err.message, LF_STR("variable", err.field));
+		config_release(&cfg);
+		return 2;
+	}
 
 	if (migrate_only) {
 		if (!cfg.database_url)

@@ -3,7 +3,7 @@
 # and run it for a bounded time on a copy of its seed corpus. Fails on any crash, broken
 # invariant, leak, timeout or out-of-memory, and prints the reproducer.
 #
-#   tests/fuzz/run.sh <target>          target: json_scan checkpoint_bodies ids b64 redis_url
+#   tests/fuzz/run.sh <target>          target: json_scan checkpoint_bodies ids b64 redis_url database_url tokens
 #
 # FUZZ_SECONDS (default 20) bounds the run; 0 runs the seed corpus once and stops.
 # FUZZ_CC (default clang) is the compiler. ctest runs one target per test (tests/fuzz/CMakeLists.txt).
@@ -29,7 +29,7 @@ TARGET="$1"
 # reach a fuzz build), the largest input worth trying, and whether it needs jansson
 # (for differential checks, not for the code under test).
 common=(common/buf.c common/error.c common/xalloc.c)
-jansson=0
+jansson=0 pkgs=() # pkgs: pkg-config names the code under test links
 case "$TARGET" in
 json_scan)
     srcs=(common/json_scan.c common/ids.c)
@@ -51,8 +51,16 @@ redis_url)
     srcs=(common/redis_url.c common/ids.c)
     max_len=512 dicts=(redis_url.dict)
     ;;
+database_url)
+    srcs=(service/pg_url.c)
+    max_len=512 dicts=(database_url.dict) pkgs=(libpq)
+    ;;
+tokens)
+    srcs=(common/tokens.c)
+    max_len=512 dicts=() pkgs=(openssl)
+    ;;
 *)
-    die "unknown target '$TARGET' (json_scan checkpoint_bodies ids b64 redis_url)"
+    die "unknown target '$TARGET' (json_scan checkpoint_bodies ids b64 redis_url database_url tokens)"
     ;;
 esac
 srcs=("${common[@]}" "${srcs[@]}" "tests/fuzz/fuzz_$TARGET.c")
@@ -67,6 +75,12 @@ if ((jansson)); then
     read -r -a libs <<<"$(pkg-config --libs jansson)"
     cflags+=("${jflags[@]}")
 fi
+for pkg in "${pkgs[@]}"; do
+    read -r -a pflags <<<"$(pkg-config --cflags "$pkg")"
+    read -r -a plibs <<<"$(pkg-config --libs "$pkg")"
+    cflags+=("${pflags[@]}")
+    libs+=("${plibs[@]}")
+done
 
 # (1) Build, once per change of the sources, headers, flags or compiler. A lock per target
 # keeps concurrent runs (ctest -j, two checkouts' ctest) from racing on one binary.
@@ -79,7 +93,7 @@ stamp="$(
     {
         "$CC" --version
         echo "${cflags[*]} ${libs[*]}"
-        cat "${srcs[@]}" common/*.h api/body.h tests/fuzz/fuzz.h
+        cat "${srcs[@]}" common/*.h service/pg_url.h api/body.h tests/fuzz/fuzz.h
     } | sha256sum | cut -d' ' -f1
 )"
 if [[ ! -x "$bin" || "$(cat "$bin.stamp" 2>/dev/null || true)" != "$stamp" ]]; then

@@ -1,0 +1,124 @@
+# bench/lib.sh: what bench/run.sh and bench/pg.sh share: logging, ports,
+# waiting, the ~10 KB checkpoint body, wrk phases with memoryd's peak RSS.
+# Sourced; the caller sets WORK, HTTP_PORT, TENANT, BLOB1..3, RESULTS,
+# MEMORYD_PID and the wrk settings (CONNS, DURATION, WRK_THREADS, ...).
+# shellcheck shell=bash
+
+log() { printf 'bench: %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+stop_pid() {
+	local pid=$1
+	[[ -n $pid ]] || return 0
+	kill "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+}
+
+# A TCP port on 127.0.0.1 that nothing answers on (a race remains; the
+# servers fail loudly if they lose it).
+free_port() {
+	local p _
+	for _ in $(seq 1 200); do
+		p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+			echo "$p"
+			return 0
+		fi
+	done
+	die "no free port found"
+}
+
+# wait_until WHAT PID CMD...: polls CMD every 0.1 s for up to 10 s while PID lives.
+wait_until() {
+	local what=$1 pid=$2 _
+	shift 2
+	for _ in $(seq 1 100); do
+		"$@" >/dev/null 2>&1 && return 0
+		kill -0 "$pid" 2>/dev/null || die "$what exited while starting"
+		sleep 0.1
+	done
+	die "$what not ready after 10 s"
+}
+
+# checkpoint_body THREAD CID PARENT_JSON: a ~10 KB put body like put.lua's.
+checkpoint_body() {
+	local t=$1 c=$2 p=$3
+	printf '{"thread_id":"%s","checkpoint_ns":"","checkpoint_id":"%s","parent_checkpoint_id":%s,' "$t" "$c" "$p"
+	printf '"checkpoint":{"v":4,"id":"%s","ts":"2024-07-31T20:14:19.804150+00:00",' "$c"
+	printf '"channel_versions":{"messages":"%s.1","scratch":"%s.2","summary":"%s.3"},' "$c" "$c" "$c"
+	printf '"versions_seen":{"__input__":{},"agent":{"messages":"%s.1"}},"pending_sends":[]},' "$c"
+	printf '"metadata":{"source":"loop","step":1,"writes":null,"parents":{}},"blobs":['
+	printf '{"channel":"messages","version":"%s.1","type":"json","data":"%s"},' "$c" "$BLOB1"
+	printf '{"channel":"scratch","version":"%s.2","type":"msgpack","data":"%s"},' "$c" "$BLOB2"
+	printf '{"channel":"summary","version":"%s.3","type":"json","data":"%s"}]}' "$c" "$BLOB3"
+}
+
+post_checkpoint() {
+	checkpoint_body "$@" >"$WORK/body.json"
+	curl -fsS -o /dev/null -H 'Content-Type: application/json' -H "X-Tenant-Id: $TENANT" \
+		--data-binary @"$WORK/body.json" "http://127.0.0.1:$HTTP_PORT/checkpoints" ||
+		die "seeding put to thread $1 failed (see $WORK/memoryd.log)"
+}
+
+# start_sampler NAME: records memoryd's largest VmRSS (KiB) while it runs.
+start_sampler() {
+	local f="$WORK/rss.$1" pid=$MEMORYD_PID
+	echo 0 >"$f"
+	(
+		max=0
+		while [[ -r /proc/$pid/status ]]; do
+			r=$(awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status" 2>/dev/null || echo 0)
+			if ((${r:-0} > max)); then max=$r && echo "$max" >"$f"; fi
+			sleep 0.2
+		done
+	) &
+	SAMPLER_PID=$!
+}
+
+stop_sampler() {
+	stop_pid "$SAMPLER_PID"
+	SAMPLER_PID=''
+}
+
+# run_wrk NAME SCRIPT: one wrk phase against memoryd; appends its JSON line.
+run_wrk() {
+	local name=$1 script=$2 line rss
+	log "phase $name: wrk -t$WRK_THREADS -c$CONNS -d${DURATION}s"
+	start_sampler "$name"
+	BENCH_NAME=$name BLOB_B64=$BLOB_B64 THREAD_SPREAD=$THREAD_SPREAD GET_THREADS=$GET_THREADS \
+		TENANT=$TENANT wrk -t"$WRK_THREADS" -c"$CONNS" -d"${DURATION}s" --latency \
+		-s "$script" "http://127.0.0.1:$HTTP_PORT" >"$WORK/$name.wrk.txt" ||
+		die "wrk failed: $(cat "$WORK/$name.wrk.txt")"
+	stop_sampler
+	rss=$(cat "$WORK/rss.$name")
+	line=$(grep '^{' "$WORK/$name.wrk.txt" | tail -1)
+	[[ -n $line ]] || die "no result from wrk: $(cat "$WORK/$name.wrk.txt")"
+	jq -c --argjson rss "$rss" '. + {rss_max_kib: $rss}' <<<"$line" | tee -a "$RESULTS"
+}
+
+# field NAME KEY: a number from this run's result line called NAME ("" if none).
+field() { jq -r --arg n "$1" "select(.name == \$n) | .$2 // empty" "$RESULTS" | tail -1; }
+
+
+# build_memoryd: memoryd in Release into $BUILD (MEMORYD_BIN must end up there).
+build_memoryd() {
+	local blog="$BUILD/bench-build.log"
+	mkdir -p -- "$BUILD"
+	log "building memoryd (Release) in $BUILD"
+	cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >"$blog" 2>&1 ||
+		{ cat "$blog" >&2; die "cmake configure failed"; }
+	cmake --build "$BUILD" -j "$(nproc)" >>"$blog" 2>&1 ||
+		{ tail -40 "$blog" >&2; die "cmake build failed"; }
+	[[ -x $MEMORYD_BIN ]] || die "$MEMORYD_BIN not built"
+}
+
+# remove_work RC WHAT: removes $WORK, or keeps it (and says so) when the run
+# failed or BENCH_KEEP=1.
+remove_work() {
+	[[ -n $WORK && -d $WORK ]] || return 0
+	if [[ ${BENCH_KEEP:-0} == 1 || $1 != 0 ]]; then
+		log "$2 kept in $WORK"
+	else
+		rm -rf -- "$WORK"
+	fi
+}
