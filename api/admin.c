@@ -87,7 +87,7 @@ enum MHD_Result h_admin_checkpoint_delete(struct request *r)
 	enum MHD_Result ret;
 	if (query_param(r, "checkpoint_ns", &ns, &err) < 0 ||
 	    service_admin_checkpoint_delete(r->svc, r->tenant, r->params[0], ns ? ns : "",
-	                                    r->params[1], &err) < 0)
+	                                    r->params[1], r->stored, &err) < 0)
 		ret = respond_error(r, &err);
 	else
 		ret = respond_raw(r, 204, NULL, 0);
@@ -99,7 +99,7 @@ enum MHD_Result h_admin_tenant_delete(struct request *r)
 {
 	struct mem_error err = {0};
 	struct admin_counts c;
-	if (service_admin_tenant_delete(r->svc, r->params[0], &c, &err) < 0)
+	if (service_admin_tenant_delete(r->svc, r->params[0], &c, r->stored, &err) < 0)
 		return respond_error(r, &err);
 	return respond_json(r, 200,
 	                    json_pack("{s:s, s:I, s:I}", "tenant", r->params[0], "scanned",

@@ -25,6 +25,9 @@
  * keeps one request's store work (and a Lua call's arguments) in reason. */
 #define CP_MAX_ITEMS 4096
 
+_Static_assert(sizeof(((struct request *)0)->stored) == SERVICE_STORED_MAX,
+               "request.stored holds SERVICE_STORED_MAX bytes");
+
 static int too_many(size_t n, const char *field, struct mem_error *err)
 {
 	if (n > CP_MAX_ITEMS)
@@ -193,7 +196,7 @@ enum MHD_Result h_checkpoint_put(struct request *r)
 		buf_puts(&md_text, "{}");
 	p.checkpoint_json = cp_text.data;
 	p.metadata_json = md_text.data;
-	if (service_checkpoint_put(r->svc, r->tenant, &p, &err) < 0)
+	if (service_checkpoint_put(r->svc, r->tenant, &p, r->stored, &err) < 0)
 		goto fail;
 
 	struct buf b = {0};
@@ -339,7 +342,7 @@ out:
 enum MHD_Result h_checkpoint_delete(struct request *r)
 {
 	struct mem_error err = {0};
-	if (service_thread_delete(r->svc, r->tenant, r->params[0], &err) < 0)
+	if (service_thread_delete(r->svc, r->tenant, r->params[0], r->stored, &err) < 0)
 		return respond_error(r, &err);
 	return respond_raw(r, 204, NULL, 0);
 }
@@ -395,7 +398,7 @@ enum MHD_Result h_checkpoint_writes(struct request *r)
 	}
 	w.writes = writes;
 	w.nwrites = n;
-	if (service_checkpoint_put_writes(r->svc, r->tenant, &w, &err) < 0)
+	if (service_checkpoint_put_writes(r->svc, r->tenant, &w, r->stored, &err) < 0)
 		goto fail;
 	ret = respond_json(r, 200, json_pack("{s:I}", "stored", (json_int_t)n));
 	goto out;

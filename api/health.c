@@ -41,24 +41,30 @@ enum MHD_Result h_readyz(struct request *r)
  */
 enum MHD_Result h_health_memory(struct request *r)
 {
-	struct store_status st;
+	struct service_store_report stores[SERVICE_MAX_STORES];
 	struct store_info info;
 	struct mem_error err = {0};
-	const char *name;
-	int rc = service_ready(r->svc, &name, &st);
+	size_t nstores = service_stores(r->svc, stores);
+	const struct store_status *pst = &stores[0].st; /* the primary */
+	int rc = stores[0].reachable ? 0 : -1;
 	bool have_info = rc == 0 && service_store_info(r->svc, &info, &err) == 0;
 
 	json_t *warnings = json_array();
 	json_t *body =
 	    json_pack("{s:b, s:s, s:i, s:f, s:s, s:b}", "healthy", rc == 0, "connectionState",
-	              st.state ? st.state : "error", "reconnectAttempts",
-	              (int)st.reconnect_attempts, "latencyMs", st.latency_ms, "primary",
-	              service_primary(r->svc), "dual_write", service_dual_write(r->svc));
-	json_t *store =
-	    json_pack("{s:b, s:f}", "reachable", st.reachable, "latency_ms", st.latency_ms);
-	if (rc < 0)
-		json_object_set_new(store, "error", json_string(st.detail));
-	json_object_set_new(body, "stores", json_pack("{s:o}", name, store));
+	              pst->state ? pst->state : "error", "reconnectAttempts",
+	              (int)pst->reconnect_attempts, "latencyMs", pst->latency_ms, "primary",
+	              stores[0].name, "dual_write", service_dual_write(r->svc));
+	json_t *jstores = json_object();
+	for (size_t i = 0; i < nstores; i++) {
+		json_t *store =
+		    json_pack("{s:b, s:f, s:b}", "reachable", stores[i].reachable, "latency_ms",
+		              stores[i].st.latency_ms, "primary", stores[i].primary);
+		if (!stores[i].reachable)
+			json_object_set_new(store, "error", json_string(stores[i].st.detail));
+		json_object_set_new(jstores, stores[i].name, store);
+	}
+	json_object_set_new(body, "stores", jstores);
 	if (have_info && info.has_memory) {
 		json_object_set_new(
 		    body, "redis",
@@ -95,18 +101,22 @@ enum MHD_Result h_health_memory(struct request *r)
 /* /metrics: Prometheus text format 0.0.4. */
 enum MHD_Result h_metrics(struct request *r)
 {
-	struct store_status st;
+	struct service_store_report stores[SERVICE_MAX_STORES];
 	struct store_info info;
 	struct mem_error err = {0};
-	const char *name;
 	struct buf b = {0};
-	int rc = service_ready(r->svc, &name, &st);
+	size_t nstores = service_stores(r->svc, stores);
 	struct metrics_stores ms = {
-	    .primary = service_primary(r->svc),
+	    .primary = stores[0].name,
 	    .dual_write = service_dual_write(r->svc),
-	    .redis_up = rc == 0,
 	};
-	if (service_store_info(r->svc, &info, &err) == 0)
+	for (size_t i = 0; i < nstores; i++) {
+		if (!strcmp(stores[i].name, "redis"))
+			ms.redis_up = stores[i].reachable;
+		else if (!strcmp(stores[i].name, "postgres"))
+			ms.postgres_up = stores[i].reachable;
+	}
+	if (!strcmp(ms.primary, "redis") && service_store_info(r->svc, &info, &err) == 0)
 		ms.redis_reconnects = info.reconnects;
 	metrics_render(&b, MEMORYD_VERSION, &ms);
 	size_t len;

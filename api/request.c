@@ -41,6 +41,8 @@ static enum MHD_Result queue(struct request *r, unsigned status, struct MHD_Resp
 	MHD_add_response_header(resp, "X-Request-Id", r->request_id);
 	if (status == 503)
 		MHD_add_response_header(resp, "Retry-After", "1");
+	if (r->stored[0] && status < 300)
+		MHD_add_response_header(resp, "X-Memory-Stored", r->stored);
 	if (status == 401 && r->www_authenticate)
 		MHD_add_response_header(resp, "WWW-Authenticate", "Bearer realm=\"memoryd\"");
 	enum MHD_Result ret = MHD_queue_response(r->conn, status, resp);

@@ -40,6 +40,7 @@ struct request {
 	struct vcache *latest_cache; /* rendered latest tuples; NULL when off */
 	int route_metric;            /* the route's index in metrics */
 	bool www_authenticate;       /* a 401: say how to authenticate */
+	char stored[32]; /* X-Memory-Stored: where a write landed (SERVICE_STORED_MAX) */
 };
 
 /* Queue a JSON response; steals body (a JSON text, may be NULL for none). */

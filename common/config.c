@@ -92,6 +92,16 @@ static const struct cfg_entry table[] = {
     {"CONV_STORE_PRIMARY", CFG_STR, "redis", 0, 0, OFF(store_primary), 0, check_store_primary,
      "the store that serves reads and acknowledges writes: redis or postgres (mongo: an alias "
      "of postgres, as in the old runbook); postgres needs DATABASE_URL"},
+    {"CONV_DUAL_WRITE", CFG_INT, "0", 0, 1, OFF(dual_write), 0, NULL,
+     "1: every checkpoint write also goes to the other store once the primary holds it (a "
+     "failure there is counted and logged, never returned); needs DATABASE_URL. "
+     "/admin/failover changes it at runtime"},
+    {"FAILOVER_AUTO", CFG_INT, "0", 0, 1, OFF(failover_auto), 0, NULL,
+     "1: when Redis is primary and stays unreachable for FAILOVER_AFTER_MS, reads and writes "
+     "move to PostgreSQL on every replica (failback is an operator's POST /admin/failover); "
+     "needs DATABASE_URL"},
+    {"FAILOVER_AFTER_MS", CFG_INT, "5000", 100, 600000, OFF(failover_after_ms), 0, NULL,
+     "how long Redis must stay unreachable before FAILOVER_AUTO moves to PostgreSQL"},
     {"REDIS_URL", CFG_STR, "redis://127.0.0.1:6379/0", 0, 0, OFF(redis_url), 0, check_redis_url,
      "primary store: redis://[user:password@]host:port/db, rediss:// for TLS"},
     {"REDIS_PASSWORD", CFG_STR, NULL, 0, 0, OFF(redis_password), 1, NULL,
@@ -190,6 +200,10 @@ int config_load(struct config *cfg, struct mem_error *err)
 		return mem_fail(err, MEM_EINVALID_FIELD, "DATABASE_URL",
 		                "CONV_STORE_PRIMARY=postgres needs DATABASE_URL "
 		                "(postgresql://user:password@host:5432/db)");
+	if ((cfg->dual_write || cfg->failover_auto) && (!cfg->database_url || !*cfg->database_url))
+		return mem_fail(err, MEM_EINVALID_FIELD, "DATABASE_URL",
+		                "%s=1 needs DATABASE_URL: PostgreSQL is the other store",
+		                cfg->dual_write ? "CONV_DUAL_WRITE" : "FAILOVER_AUTO");
 	return 0;
 }
 

@@ -24,7 +24,10 @@ struct config {
 	long log_level;
 	long shutdown_grace_seconds;
 
-	char *store_primary; /* "redis" or "postgres" ("mongo" is read as "postgres") */
+	char *store_primary;    /* "redis" or "postgres" ("mongo" is read as "postgres") */
+	long dual_write;        /* CONV_DUAL_WRITE: writes also go to the other store */
+	long failover_auto;     /* FAILOVER_AUTO: move to postgres when redis stays down */
+	long failover_after_ms; /* FAILOVER_AFTER_MS: how long "stays down" is */
 
 	char *redis_url;
 	char *redis_password;

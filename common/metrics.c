@@ -22,9 +22,14 @@ static unsigned long long hist[METRICS_MAX_ROUTES][NBUCKETS + 1]; /* last: +Inf 
 static unsigned long long hist_sum_us[METRICS_MAX_ROUTES];
 static unsigned long long checkpoints_written;
 
+/* The last LAT_SAMPLES round trips of one store, for a rolling p95. */
 #define LAT_SAMPLES 1024
-static uint32_t lat_us[LAT_SAMPLES];
-static unsigned long long lat_next;
+struct lat_ring {
+	uint32_t us[LAT_SAMPLES];
+	unsigned long long next;
+};
+static struct lat_ring redis_lat, postgres_lat;
+static unsigned long long dual_write_errors;
 
 int metrics_route(const char *route_template)
 {
@@ -60,12 +65,17 @@ void metrics_http(int route, const char *method, int status, double seconds)
 	                   __ATOMIC_RELAXED);
 }
 
+static void lat_record(struct lat_ring *l, double ms)
+{
+	unsigned long long i = __atomic_fetch_add(&l->next, 1, __ATOMIC_RELAXED);
+	double us = ms * 1000.0;
+	__atomic_store_n(&l->us[i % LAT_SAMPLES], us > 4e9 ? UINT32_MAX : (uint32_t)us,
+	                 __ATOMIC_RELAXED);
+}
+
 void metrics_redis_latency(double ms)
 {
-	unsigned long long i = __atomic_fetch_add(&lat_next, 1, __ATOMIC_RELAXED);
-	double us = ms * 1000.0;
-	__atomic_store_n(&lat_us[i % LAT_SAMPLES], us > 4e9 ? UINT32_MAX : (uint32_t)us,
-	                 __ATOMIC_RELAXED);
+	lat_record(&redis_lat, ms);
 }
 
 void metrics_checkpoint_written(void)
@@ -79,18 +89,38 @@ static int cmp_u32(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-double metrics_redis_p95_ms(void)
+static double lat_p95_ms(struct lat_ring *l)
 {
-	unsigned long long n = __atomic_load_n(&lat_next, __ATOMIC_RELAXED);
+	unsigned long long n = __atomic_load_n(&l->next, __ATOMIC_RELAXED);
 	size_t have = n < LAT_SAMPLES ? (size_t)n : LAT_SAMPLES;
 	if (!have)
 		return 0;
 	uint32_t copy[LAT_SAMPLES];
 	for (size_t i = 0; i < have; i++)
-		copy[i] = __atomic_load_n(&lat_us[i], __ATOMIC_RELAXED);
+		copy[i] = __atomic_load_n(&l->us[i], __ATOMIC_RELAXED);
 	qsort(copy, have, sizeof(copy[0]), cmp_u32);
 	size_t k = (have * 95 + 99) / 100;
 	return copy[k ? k - 1 : 0] / 1000.0;
+}
+
+double metrics_redis_p95_ms(void)
+{
+	return lat_p95_ms(&redis_lat);
+}
+
+void metrics_postgres_latency(double ms)
+{
+	lat_record(&postgres_lat, ms);
+}
+
+double metrics_postgres_p95_ms(void)
+{
+	return lat_p95_ms(&postgres_lat);
+}
+
+void metrics_dual_write_error(void)
+{
+	__atomic_add_fetch(&dual_write_errors, 1, __ATOMIC_RELAXED);
 }
 
 static void family(struct buf *b, const char *name, const char *type, const char *help)
@@ -157,6 +187,17 @@ void metrics_render(struct buf *b, const char *version, const struct metrics_sto
 	buf_printf(b, "store_primary{store=\"postgres\"} %d\n", !strcmp(st->primary, "postgres"));
 	family(b, "dual_write_enabled", "gauge", "1 when writes also go to the secondary store.");
 	buf_printf(b, "dual_write_enabled %d\n", st->dual_write ? 1 : 0);
+	family(
+	    b, "dual_write_errors_total", "counter",
+	    "Writes the primary store acknowledged and the secondary store missed (each logged).");
+	buf_printf(b, "dual_write_errors_total %llu\n",
+	           __atomic_load_n(&dual_write_errors, __ATOMIC_RELAXED));
+	family(b, "postgres_up", "gauge",
+	       "1 when PostgreSQL answered at this scrape (0 also when DATABASE_URL is unset).");
+	buf_printf(b, "postgres_up %d\n", st->postgres_up ? 1 : 0);
+	family(b, "postgres_latency_p95_ms", "gauge",
+	       "95th percentile of the last 1024 PostgreSQL round trips, in milliseconds.");
+	buf_printf(b, "postgres_latency_p95_ms %.3f\n", metrics_postgres_p95_ms());
 	family(b, "checkpoints_written_total", "counter", "Checkpoints stored by put.");
 	buf_printf(b, "checkpoints_written_total %llu\n",
 	           __atomic_load_n(&checkpoints_written, __ATOMIC_RELAXED));

@@ -27,6 +27,9 @@ void metrics_http(int route, const char *method, int status, double seconds);
 /* Latency of one Redis round trip, for the rolling p95. */
 void metrics_redis_latency(double ms);
 void metrics_checkpoint_written(void);
+/* Latency of one PostgreSQL round trip; a write the secondary store missed. */
+void metrics_postgres_latency(double ms);
+void metrics_dual_write_error(void);
 
 /* What the caller learns from the stores at scrape time. */
 struct metrics_stores {
@@ -34,11 +37,13 @@ struct metrics_stores {
 	bool dual_write;
 	bool redis_up;
 	unsigned long long redis_reconnects;
+	bool postgres_up;
 };
 
 /* Append the whole exposition to out. */
 void metrics_render(struct buf *out, const char *version, const struct metrics_stores *st);
 /* The rolling p95 of recent Redis round trips, in ms (0 when none yet). */
 double metrics_redis_p95_ms(void);
+double metrics_postgres_p95_ms(void);
 
 #endif

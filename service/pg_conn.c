@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "../common/log.h"
+#include "../common/metrics.h"
 #include "../common/xalloc.h"
 
 #define BACKOFF_MIN_MS 50
@@ -43,11 +44,16 @@ const char *pg_state_name(enum pg_state s)
 	return "error";
 }
 
-static long long now_ms(void)
+static long long now_us(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static long long now_ms(void)
+{
+	return now_us() / 1000;
 }
 
 /* ---------- parameters ---------- */
@@ -519,6 +525,7 @@ static int run(struct pg_conn *c, size_t stmt, const char *sql, const struct pg_
 	static const struct pg_params none = {0};
 	bool was_connected = c->pg != NULL;
 	const char *what = stmt < c->o.nstmts ? c->o.stmts[stmt].name : "query";
+	long long started_us = now_us();
 
 	if (!p)
 		p = &none;
@@ -547,8 +554,10 @@ static int run(struct pg_conn *c, size_t stmt, const char *sql, const struct pg_
 			                                        p->lengths, p->formats, 1);
 			rc = finish(c, sent, what, res, &broken, state, err);
 		}
-		if (rc == 0)
+		if (rc == 0) {
+			metrics_postgres_latency((double)(now_us() - started_us) / 1000.0);
 			return 0;
+		}
 		if (!broken) {
 			/* a pooler or DISCARD ALL dropped our prepared statements */
 			if (attempt == 0 && !strcmp(state, "26000")) {

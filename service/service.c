@@ -4,40 +4,204 @@
 #include <string.h>
 
 #include "../common/ids.h"
+#include "../common/log.h"
 #include "../common/metrics.h"
 #include "../common/xalloc.h"
 #include "pg_store.h"
 #include "redis_store.h"
+#include "routing.h"
 
 /*
- * Routing. Every call goes to the primary store, and a write is acknowledged
- * only once the primary holds it. The secondary is the other store, where
- * dual writes and read-through will go (the next steps of issue 3: each is a
- * function of this file over the same ops); NULL until then.
+ * Routing. A call takes the routing state once (routing.h) and makes every
+ * store operation by that snapshot:
+ *  - reads go to the primary; when the primary is Redis and it holds nothing
+ *    for what was asked, PostgreSQL (where dual-written and archived data
+ *    lives) is read before the answer is "not found" (read-through);
+ *  - a write goes to the primary first and is acknowledged only once the
+ *    primary holds it; with dual write it then goes to the other store, and a
+ *    failure there never fails the request: it is counted
+ *    (dual_write_errors_total) and logged with what was missed. Deletes also
+ *    reach PostgreSQL when it is not primary, so read-through never brings a
+ *    deleted thread back.
+ * routed_write and routed_read are the two helpers every resource uses: a
+ * resource adds an adapter of one line per store op and calls them.
  */
 struct service {
 	const struct config *cfg;
-	struct store *primary;
-	struct store *secondary;
+	struct store *stores[STORE_COUNT]; /* postgres: NULL without DATABASE_URL */
+	struct routing *routing;
 };
 
-/* A store by its CONV_STORE_PRIMARY name. */
-static struct store *store_open(const char *name, const struct config *cfg, struct mem_error *err)
+/* The stores of one call, from one routing snapshot. */
+struct svc_route {
+	struct store *primary;
+	struct store *other; /* the other store; NULL when it is not configured */
+	bool dual_write;
+};
+
+static struct svc_route route_take(struct service *svc)
 {
-	if (!strcmp(name, "postgres"))
+	struct route r = routing_take(svc->routing);
+	struct svc_route sr = {
+	    .primary = svc->stores[r.primary],
+	    .other = svc->stores[r.primary == STORE_REDIS ? STORE_POSTGRES : STORE_REDIS],
+	    .dual_write = r.dual_write,
+	};
+	if (!sr.other)
+		sr.dual_write = false;
+	return sr;
+}
+
+/*
+ * One write, as routed_write runs it on each store. on() makes the call on
+ * one store: out is the caller's result for the primary and NULL for the
+ * other store. thread_id and checkpoint_id (either may be NULL) name what
+ * was written in the log line of a missed dual write.
+ */
+struct routed_write {
+	const char *op;
+	const char *tenant;
+	const char *thread_id;
+	const char *checkpoint_id;
+	int (*on)(struct store *s, const char *tenant, const void *req, void *out,
+	          struct mem_error *err);
+	const void *req;
+	void *out;
+	bool is_delete; /* reaches PostgreSQL even without dual write; absent is fine */
+};
+
+static void stored_add(char *stored, const char *name)
+{
+	if (!stored)
+		return;
+	size_t n = strlen(stored);
+	snprintf(stored + n, SERVICE_STORED_MAX - n, "%s%s", n ? "," : "", name);
+}
+
+/* Run w on the primary, then (dual write, or a delete that PostgreSQL must
+ * see) on the other store. 0 once the primary holds it; stored (may be
+ * NULL) lists the stores that do. */
+static int routed_write(struct service *svc, const struct routed_write *w, char *stored,
+                        struct mem_error *err)
+{
+	struct svc_route rt = route_take(svc);
+	if (stored)
+		stored[0] = '\0';
+	bool to_other =
+	    rt.dual_write || (w->is_delete && rt.other == svc->stores[STORE_POSTGRES] && rt.other);
+	struct mem_error e2 = {0};
+	if (w->on(rt.primary, w->tenant, w->req, w->out, err) < 0) {
+		/* what read-through shows can be deleted where it lives */
+		if (!w->is_delete || err->code != MEM_ENOT_FOUND || !to_other ||
+		    w->on(rt.other, w->tenant, w->req, w->out, &e2) < 0)
+			return -1;
+		stored_add(stored, rt.other->ops->name);
+		return 0;
+	}
+	stored_add(stored, rt.primary->ops->name);
+	if (!to_other)
+		return 0;
+	if (w->on(rt.other, w->tenant, w->req, NULL, &e2) == 0 ||
+	    (w->is_delete && e2.code == MEM_ENOT_FOUND)) {
+		stored_add(stored, rt.other->ops->name);
+		return 0;
+	}
+	metrics_dual_write_error();
+	log_warn(NULL, "dual write missed: the secondary store does not hold this write",
+	         LF_STR("op", w->op), LF_STR("store", rt.other->ops->name),
+	         LF_STR("primary", rt.primary->ops->name), LF_STR("tenant", w->tenant),
+	         LF_STR("thread_id", w->thread_id ? w->thread_id : ""),
+	         LF_STR("checkpoint_id", w->checkpoint_id ? w->checkpoint_id : ""),
+	         LF_STR("error", e2.message));
+	return 0;
+}
+
+/*
+ * One read. on() reads one store into out. When the primary is Redis and it
+ * answers "not found" (MEM_ENOT_FOUND, or empty(out) when empty is set),
+ * PostgreSQL is read too; release(out) drops the first answer before. A
+ * read-through that fails leaves the primary's answer standing (logged):
+ * PostgreSQL being down must not fail reads Redis can answer.
+ */
+struct routed_read {
+	const char *op;
+	const char *tenant;
+	int (*on)(struct store *s, const char *tenant, const void *req, void *out,
+	          struct mem_error *err);
+	const void *req;
+	void *out;
+	bool (*empty)(const void *out);
+	void (*release)(void *out);
+	struct store *from; /* set by routed_read: the store that answered */
+	bool through;       /* set by routed_read: the answer came from read-through */
+};
+
+static int routed_read(struct service *svc, struct routed_read *r, struct mem_error *err)
+{
+	struct svc_route rt = route_take(svc);
+	struct store *pg = svc->stores[STORE_POSTGRES];
+	int rc = r->on(rt.primary, r->tenant, r->req, r->out, err);
+	r->from = rt.primary;
+	r->through = false;
+	bool absent =
+	    r->empty ? rc == 0 && r->empty(r->out) : rc < 0 && err->code == MEM_ENOT_FOUND;
+	if (!absent || !pg || rt.primary == pg)
+		return rc;
+	if (r->release)
+		r->release(r->out);
+	struct mem_error e2 = {0};
+	int rc2 = r->on(pg, r->tenant, r->req, r->out, &e2);
+	if (rc2 == 0 && !(r->empty && r->empty(r->out))) {
+		r->from = pg;
+		r->through = true;
+		return 0;
+	}
+	if (rc2 < 0 && e2.code != MEM_ENOT_FOUND)
+		log_warn(NULL, "read-through to postgres failed; answering from redis",
+		         LF_STR("op", r->op), LF_STR("tenant", r->tenant),
+		         LF_STR("error", e2.message));
+	if (r->release)
+		r->release(r->out); /* back to the primary's empty answer */
+	return rc;                  /* and err still holds its "not found" */
+}
+
+/* A store by id, NULL when it is not configured. */
+static struct store *store_open(enum store_id id, const struct config *cfg, struct mem_error *err)
+{
+	if (id == STORE_POSTGRES)
 		return pg_store_new(cfg, err);
 	return redis_store_new(cfg, err);
 }
 
 struct service *service_new(const struct config *cfg, struct mem_error *err)
 {
-	struct store *primary = store_open(cfg->store_primary, cfg, err);
-	if (!primary)
+	struct route_state initial = {.changed_by = "config"};
+	if (store_id_parse(cfg->store_primary, &initial.primary) < 0) {
+		mem_fail(err, MEM_EINVALID_FIELD, "CONV_STORE_PRIMARY",
+		         "CONV_STORE_PRIMARY=%s: expected redis or postgres", cfg->store_primary);
 		return NULL;
+	}
+	initial.dual_write = cfg->dual_write != 0;
+	routing_now_iso(initial.since);
+
 	struct service *svc = xcalloc(1, sizeof(*svc));
 	svc->cfg = cfg;
-	svc->primary = primary;
-	svc->secondary = NULL;
+	for (int id = 0; id < STORE_COUNT; id++) {
+		if (id == STORE_POSTGRES && (!cfg->database_url || !*cfg->database_url))
+			continue;
+		svc->stores[id] = store_open((enum store_id)id, cfg, err);
+		if (!svc->stores[id]) {
+			service_free(svc);
+			return NULL;
+		}
+	}
+	if (!svc->stores[initial.primary] || (initial.dual_write && !svc->stores[STORE_POSTGRES])) {
+		mem_fail(err, MEM_EINVALID_FIELD, "DATABASE_URL",
+		         "CONV_STORE_PRIMARY=postgres and CONV_DUAL_WRITE=1 need DATABASE_URL");
+		service_free(svc);
+		return NULL;
+	}
+	svc->routing = routing_new(&initial);
 	return svc;
 }
 
@@ -45,8 +209,9 @@ void service_free(struct service *svc)
 {
 	if (!svc)
 		return;
-	store_free(svc->primary);
-	store_free(svc->secondary);
+	for (int id = 0; id < STORE_COUNT; id++)
+		store_free(svc->stores[id]);
+	routing_free(svc->routing);
 	free(svc);
 }
 
@@ -60,8 +225,65 @@ int service_check_tenant(const char *tenant, struct mem_error *err)
 	return id_check(tenant, strlen(tenant), TENANT_MAX_BYTES, false, "X-Tenant-Id", err);
 }
 
+/* ---------- checkpoints: one adapter per store op ---------- */
+
+static int put_on(struct store *s, const char *tenant, const void *req, void *out,
+                  struct mem_error *err)
+{
+	(void)out;
+	return s->ops->checkpoint_put(s, tenant, req, err);
+}
+
+static int put_writes_on(struct store *s, const char *tenant, const void *req, void *out,
+                         struct mem_error *err)
+{
+	(void)out;
+	return s->ops->checkpoint_put_writes(s, tenant, req, err);
+}
+
+static int thread_delete_on(struct store *s, const char *tenant, const void *req, void *out,
+                            struct mem_error *err)
+{
+	(void)out;
+	return s->ops->thread_delete(s, tenant, req, err);
+}
+
+static int get_on(struct store *s, const char *tenant, const void *req, void *out,
+                  struct mem_error *err)
+{
+	return s->ops->checkpoint_get(s, tenant, req, out, err);
+}
+
+static int list_on(struct store *s, const char *tenant, const void *req, void *out,
+                   struct mem_error *err)
+{
+	return s->ops->checkpoint_list(s, tenant, req, out, err);
+}
+
+static bool list_empty(const void *out)
+{
+	return ((const struct cp_list_result *)out)->n == 0;
+}
+
+static void list_release(void *out)
+{
+	cp_list_result_release(out);
+}
+
+/* Versions validate api's cache of rendered tuples: tag each with the store
+ * it came from, so a tuple cached from one store is never served as current
+ * by the other after a switch. */
+static void version_tag(char **version, const struct store *s)
+{
+	if (!*version)
+		return;
+	char *tagged = xasprintf("%s:%s", s->ops->name, *version);
+	free(*version);
+	*version = tagged;
+}
+
 int service_checkpoint_put(struct service *svc, const char *tenant, const struct cp_put *r,
-                           struct mem_error *err)
+                           char *stored, struct mem_error *err)
 {
 	if (check_id(r->thread_id, false, "thread_id", err) < 0 ||
 	    check_id(r->ns, true, "checkpoint_ns", err) < 0 ||
@@ -78,7 +300,13 @@ int service_checkpoint_put(struct service *svc, const char *tenant, const struct
 		    check_id(r->blobs[i].version, false, "blobs.version", err) < 0 ||
 		    check_id(r->blobs[i].value.type, false, "blobs.type", err) < 0)
 			return -1;
-	if (svc->primary->ops->checkpoint_put(svc->primary, tenant, r, err) < 0)
+	struct routed_write w = {.op = "checkpoint_put",
+	                         .tenant = tenant,
+	                         .thread_id = r->thread_id,
+	                         .checkpoint_id = r->checkpoint_id,
+	                         .on = put_on,
+	                         .req = r};
+	if (routed_write(svc, &w, stored, err) < 0)
 		return -1;
 	metrics_checkpoint_written();
 	return 0;
@@ -92,7 +320,16 @@ int service_checkpoint_get(struct service *svc, const char *tenant, const struct
 	    check_id(r->ns, true, "checkpoint_ns", err) < 0 ||
 	    (r->checkpoint_id && check_id(r->checkpoint_id, false, "checkpoint_id", err) < 0))
 		return -1;
-	return svc->primary->ops->checkpoint_get(svc->primary, tenant, r, out, err);
+	struct routed_read rd = {
+	    .op = "checkpoint_get", .tenant = tenant, .on = get_on, .req = r, .out = out};
+	if (routed_read(svc, &rd, err) < 0)
+		return -1;
+	if (rd.through) {
+		free(out->version); /* read through: never cached */
+		out->version = NULL;
+	}
+	version_tag(&out->version, rd.from);
+	return 0;
 }
 
 int service_checkpoint_head(struct service *svc, const char *tenant, const char *thread_id,
@@ -102,8 +339,11 @@ int service_checkpoint_head(struct service *svc, const char *tenant, const char 
 	if (check_id(thread_id, false, "thread_id", err) < 0 ||
 	    check_id(ns, true, "checkpoint_ns", err) < 0)
 		return -1;
-	return svc->primary->ops->checkpoint_head(svc->primary, tenant, thread_id, ns, version,
-	                                          err);
+	struct store *s = route_take(svc).primary;
+	if (s->ops->checkpoint_head(s, tenant, thread_id, ns, version, err) < 0)
+		return -1;
+	version_tag(version, s);
+	return 0;
 }
 
 int service_checkpoint_list(struct service *svc, const char *tenant, const struct cp_list *r,
@@ -117,12 +357,22 @@ int service_checkpoint_list(struct service *svc, const char *tenant, const struc
 	if (r->limit < 1 || r->limit > LIST_LIMIT_MAX)
 		return mem_fail(err, MEM_EINVALID_FIELD, "limit", "limit must be 1..%d",
 		                LIST_LIMIT_MAX);
-	return svc->primary->ops->checkpoint_list(svc->primary, tenant, r, out, err);
+	struct routed_read rd = {.op = "checkpoint_list",
+	                         .tenant = tenant,
+	                         .on = list_on,
+	                         .req = r,
+	                         .out = out,
+	                         .empty = list_empty,
+	                         .release = list_release};
+	return routed_read(svc, &rd, err);
 }
 
 int service_checkpoint_put_writes(struct service *svc, const char *tenant,
-                                  const struct cp_put_writes *r, struct mem_error *err)
+                                  const struct cp_put_writes *r, char *stored,
+                                  struct mem_error *err)
 {
+	if (stored)
+		stored[0] = '\0';
 	if (check_id(r->thread_id, false, "thread_id", err) < 0 ||
 	    check_id(r->ns, true, "checkpoint_ns", err) < 0 ||
 	    check_id(r->checkpoint_id, false, "checkpoint_id", err) < 0 ||
@@ -135,40 +385,73 @@ int service_checkpoint_put_writes(struct service *svc, const char *tenant,
 			return -1;
 	if (!r->nwrites)
 		return 0;
-	return svc->primary->ops->checkpoint_put_writes(svc->primary, tenant, r, err);
+	struct routed_write w = {.op = "checkpoint_put_writes",
+	                         .tenant = tenant,
+	                         .thread_id = r->thread_id,
+	                         .checkpoint_id = r->checkpoint_id,
+	                         .on = put_writes_on,
+	                         .req = r};
+	return routed_write(svc, &w, stored, err);
 }
 
 int service_thread_delete(struct service *svc, const char *tenant, const char *thread_id,
-                          struct mem_error *err)
+                          char *stored, struct mem_error *err)
 {
+	if (stored)
+		stored[0] = '\0';
 	if (check_id(thread_id, false, "thread_id", err) < 0)
 		return -1;
-	return svc->primary->ops->thread_delete(svc->primary, tenant, thread_id, err);
+	struct routed_write w = {.op = "thread_delete",
+	                         .tenant = tenant,
+	                         .thread_id = thread_id,
+	                         .on = thread_delete_on,
+	                         .req = thread_id,
+	                         .is_delete = true};
+	return routed_write(svc, &w, stored, err);
 }
 
 const char *service_primary(struct service *svc)
 {
-	return svc->primary->ops->name;
+	return route_take(svc).primary->ops->name;
 }
 
 bool service_dual_write(struct service *svc)
 {
-	return svc->secondary != NULL; /* dual write: the next step of issue 3 */
+	return route_take(svc).dual_write;
 }
 
 int service_store_info(struct service *svc, struct store_info *out, struct mem_error *err)
 {
-	return svc->primary->ops->info(svc->primary, out, err);
+	struct store *s = route_take(svc).primary;
+	return s->ops->info(s, out, err);
+}
+
+size_t service_stores(struct service *svc, struct service_store_report out[SERVICE_MAX_STORES])
+{
+	struct svc_route rt = route_take(svc);
+	struct store *order[] = {rt.primary, rt.other};
+	size_t n = 0;
+	for (size_t i = 0; i < 2 && n < SERVICE_MAX_STORES; i++) {
+		if (!order[i])
+			continue;
+		struct service_store_report *r = &out[n++];
+		r->name = order[i]->ops->name;
+		r->primary = i == 0;
+		r->reachable = order[i]->ops->ping(order[i], &r->st) == 0;
+	}
+	return n;
 }
 
 int service_admin_backup(struct service *svc, long long *last_save, struct mem_error *err)
 {
-	return svc->primary->ops->admin_backup(svc->primary, last_save, err);
+	struct store *s = route_take(svc).primary;
+	return s->ops->admin_backup(s, last_save, err);
 }
 
 int service_admin_ttl_repair(struct service *svc, struct admin_counts *out, struct mem_error *err)
 {
-	return svc->primary->ops->admin_ttl_repair(svc->primary, out, err);
+	struct store *s = route_take(svc).primary;
+	return s->ops->admin_ttl_repair(s, out, err);
 }
 
 int service_admin_thread_keys(struct service *svc, const char *tenant, const char *thread_id,
@@ -177,32 +460,71 @@ int service_admin_thread_keys(struct service *svc, const char *tenant, const cha
 	memset(out, 0, sizeof(*out));
 	if (check_id(thread_id, false, "thread_id", err) < 0)
 		return -1;
-	return svc->primary->ops->admin_thread_keys(svc->primary, tenant, thread_id, out, err);
+	struct store *s = route_take(svc).primary;
+	return s->ops->admin_thread_keys(s, tenant, thread_id, out, err);
+}
+
+struct cp_delete_req {
+	const char *thread_id, *ns, *checkpoint_id;
+};
+
+static int checkpoint_delete_on(struct store *s, const char *tenant, const void *req, void *out,
+                                struct mem_error *err)
+{
+	const struct cp_delete_req *d = req;
+	(void)out;
+	return s->ops->admin_checkpoint_delete(s, tenant, d->thread_id, d->ns, d->checkpoint_id,
+	                                       err);
+}
+
+static int tenant_delete_on(struct store *s, const char *tenant, const void *req, void *out,
+                            struct mem_error *err)
+{
+	struct admin_counts ignored;
+	(void)req;
+	return s->ops->admin_tenant_delete(s, tenant, out ? out : &ignored, err);
 }
 
 int service_admin_checkpoint_delete(struct service *svc, const char *tenant, const char *thread_id,
-                                    const char *ns, const char *checkpoint_id,
+                                    const char *ns, const char *checkpoint_id, char *stored,
                                     struct mem_error *err)
 {
+	if (stored)
+		stored[0] = '\0';
 	if (check_id(thread_id, false, "thread_id", err) < 0 ||
 	    check_id(ns, true, "checkpoint_ns", err) < 0 ||
 	    check_id(checkpoint_id, false, "checkpoint_id", err) < 0)
 		return -1;
-	return svc->primary->ops->admin_checkpoint_delete(svc->primary, tenant, thread_id, ns,
-	                                                  checkpoint_id, err);
+	struct cp_delete_req d = {thread_id, ns, checkpoint_id};
+	struct routed_write w = {.op = "admin_checkpoint_delete",
+	                         .tenant = tenant,
+	                         .thread_id = thread_id,
+	                         .checkpoint_id = checkpoint_id,
+	                         .on = checkpoint_delete_on,
+	                         .req = &d,
+	                         .is_delete = true};
+	return routed_write(svc, &w, stored, err);
 }
 
 int service_admin_tenant_delete(struct service *svc, const char *tenant, struct admin_counts *out,
-                                struct mem_error *err)
+                                char *stored, struct mem_error *err)
 {
 	memset(out, 0, sizeof(*out));
+	if (stored)
+		stored[0] = '\0';
 	if (id_check(tenant, strlen(tenant), TENANT_MAX_BYTES, false, "tenant", err) < 0)
 		return -1;
-	return svc->primary->ops->admin_tenant_delete(svc->primary, tenant, out, err);
+	struct routed_write w = {.op = "admin_tenant_delete",
+	                         .tenant = tenant,
+	                         .on = tenant_delete_on,
+	                         .out = out,
+	                         .is_delete = true};
+	return routed_write(svc, &w, stored, err);
 }
 
 int service_ready(struct service *svc, const char **store_name, struct store_status *st)
 {
-	*store_name = svc->primary->ops->name;
-	return svc->primary->ops->ping(svc->primary, st);
+	struct store *s = route_take(svc).primary;
+	*store_name = s->ops->name;
+	return s->ops->ping(s, st);
 }

@@ -1,8 +1,10 @@
 /*
  * service: the domain entry point the API calls. It validates domain rules
  * (ids, sizes) and routes each call to the store behind struct store_ops.
- * The primary store is Redis or PostgreSQL (CONV_STORE_PRIMARY); dual write
- * and failover will live here too, so no handler ever chooses a store.
+ * The primary store is Redis or PostgreSQL (CONV_STORE_PRIMARY, switched at
+ * runtime by /admin/failover); with dual write (CONV_DUAL_WRITE) writes also
+ * reach the other store; reads fall through from Redis to PostgreSQL. No
+ * handler ever chooses a store: see the routing comment in service.c.
  *
  * Thread-safe: HTTP worker threads call it concurrently.
  */
@@ -20,11 +22,17 @@ struct service;
 struct service *service_new(const struct config *cfg, struct mem_error *err);
 void service_free(struct service *svc);
 
+/* Where a write landed, for the X-Memory-Stored header: the names of the
+ * stores that hold it, primary first ("redis" or "redis,postgres"). Write
+ * calls take a char stored[SERVICE_STORED_MAX] (or NULL) and fill it on
+ * success; it is "" when nothing was written. */
+#define SERVICE_STORED_MAX 32
+
 /* Validate a tenant name (the X-Tenant-Id header). */
 int service_check_tenant(const char *tenant, struct mem_error *err) MEM_MUST_CHECK;
 
 int service_checkpoint_put(struct service *svc, const char *tenant, const struct cp_put *req,
-                           struct mem_error *err) MEM_MUST_CHECK;
+                           char *stored, struct mem_error *err) MEM_MUST_CHECK;
 /* *out is filled on success; release with cp_tuple_release. */
 int service_checkpoint_get(struct service *svc, const char *tenant, const struct cp_get *req,
                            struct cp_tuple *out, struct mem_error *err) MEM_MUST_CHECK;
@@ -34,10 +42,10 @@ int service_checkpoint_head(struct service *svc, const char *tenant, const char 
 int service_checkpoint_list(struct service *svc, const char *tenant, const struct cp_list *req,
                             struct cp_list_result *out, struct mem_error *err) MEM_MUST_CHECK;
 int service_checkpoint_put_writes(struct service *svc, const char *tenant,
-                                  const struct cp_put_writes *req,
+                                  const struct cp_put_writes *req, char *stored,
                                   struct mem_error *err) MEM_MUST_CHECK;
 int service_thread_delete(struct service *svc, const char *tenant, const char *thread_id,
-                          struct mem_error *err) MEM_MUST_CHECK;
+                          char *stored, struct mem_error *err) MEM_MUST_CHECK;
 
 /* Readiness: the primary store answers within its timeout. */
 int service_ready(struct service *svc, const char **store_name, struct store_status *st);
@@ -48,6 +56,18 @@ const char *service_primary(struct service *svc);
 bool service_dual_write(struct service *svc);
 int service_store_info(struct service *svc, struct store_info *out, struct mem_error *err);
 
+/* One store as /health/memory and /metrics report it. */
+struct service_store_report {
+	const char *name; /* "redis", "postgres" (static) */
+	bool primary;
+	bool reachable;
+	struct store_status st;
+};
+#define SERVICE_MAX_STORES 2
+/* A round trip to each configured store, primary first; returns how many
+ * reports it filled. */
+size_t service_stores(struct service *svc, struct service_store_report out[SERVICE_MAX_STORES]);
+
 /* Operator tools; see store_ops for each. */
 int service_admin_backup(struct service *svc, long long *last_save,
                          struct mem_error *err) MEM_MUST_CHECK;
@@ -56,10 +76,10 @@ int service_admin_ttl_repair(struct service *svc, struct admin_counts *out,
 int service_admin_thread_keys(struct service *svc, const char *tenant, const char *thread_id,
                               struct store_keys *out, struct mem_error *err) MEM_MUST_CHECK;
 int service_admin_checkpoint_delete(struct service *svc, const char *tenant, const char *thread_id,
-                                    const char *ns, const char *checkpoint_id,
+                                    const char *ns, const char *checkpoint_id, char *stored,
                                     struct mem_error *err) MEM_MUST_CHECK;
 int service_admin_tenant_delete(struct service *svc, const char *tenant, struct admin_counts *out,
-                                struct mem_error *err) MEM_MUST_CHECK;
+                                char *stored, struct mem_error *err) MEM_MUST_CHECK;
 
 #define LIST_LIMIT_MAX 1000
 
