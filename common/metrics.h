@@ -27,6 +27,10 @@ void metrics_http(int route, const char *method, int status, double seconds);
 /* Latency of one Redis round trip, for the rolling p95. */
 void metrics_redis_latency(double ms);
 void metrics_checkpoint_written(void);
+/* Conversations: messages an append found before it (the runbook's
+ * msg_count_before), and trimmed messages that could not be archived. */
+void metrics_conv_msg_count_before(long long n);
+void metrics_history_persist_error(void);
 
 /* What the caller learns from the stores at scrape time. */
 struct metrics_stores {

@@ -6,6 +6,7 @@
 #include "../common/ids.h"
 #include "../common/metrics.h"
 #include "../common/xalloc.h"
+#include "conv_service.h"
 #include "pg_store.h"
 #include "redis_store.h"
 
@@ -205,4 +206,53 @@ int service_ready(struct service *svc, const char **store_name, struct store_sta
 {
 	*store_name = svc->primary->ops->name;
 	return svc->primary->ops->ping(svc->primary, st);
+}
+
+/* ---- conversations: the primary store (conv_service.c holds the rules) ---- */
+
+static struct conv_stores conv_stores_of(struct service *svc)
+{
+	return (struct conv_stores){.cfg = svc->cfg, .primary = svc->primary, .archive = NULL};
+}
+
+int service_conv_append(struct service *svc, const char *tenant, const struct conv_append *req,
+                        struct conv_append_result *out, struct mem_error *err)
+{
+	struct conv_stores st = conv_stores_of(svc);
+	return conv_svc_append(&st, tenant, req, out, err);
+}
+
+int service_conv_read(struct service *svc, const char *tenant, const struct conv_read *req,
+                      struct conv_page *out, struct mem_error *err)
+{
+	struct conv_stores st = conv_stores_of(svc);
+	return conv_svc_read(&st, tenant, req, out, err);
+}
+
+int service_conv_meta(struct service *svc, const char *tenant, const char *conversation_id,
+                      struct conv_meta *out, struct mem_error *err)
+{
+	struct conv_stores st = conv_stores_of(svc);
+	return conv_svc_meta(&st, tenant, conversation_id, out, err);
+}
+
+int service_conv_update(struct service *svc, const char *tenant, const struct conv_update *req,
+                        struct conv_meta *out, struct mem_error *err)
+{
+	struct conv_stores st = conv_stores_of(svc);
+	return conv_svc_update(&st, tenant, req, out, err);
+}
+
+int service_conv_list(struct service *svc, const char *tenant, const struct conv_list *req,
+                      struct conv_list_result *out, struct mem_error *err)
+{
+	struct conv_stores st = conv_stores_of(svc);
+	return conv_svc_list(&st, tenant, req, out, err);
+}
+
+int service_conv_delete(struct service *svc, const char *tenant, const char *conversation_id,
+                        struct mem_error *err)
+{
+	struct conv_stores st = conv_stores_of(svc);
+	return conv_svc_delete(&st, tenant, conversation_id, err);
 }

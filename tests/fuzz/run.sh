@@ -4,6 +4,7 @@
 # invariant, leak, timeout or out-of-memory, and prints the reproducer.
 #
 #   tests/fuzz/run.sh <target>          target: json_scan checkpoint_bodies ids b64 redis_url
+#                                       conversation_bodies
 #
 # FUZZ_SECONDS (default 20) bounds the run; 0 runs the seed corpus once and stops.
 # FUZZ_CC (default clang) is the compiler. ctest runs one target per test (tests/fuzz/CMakeLists.txt).
@@ -51,8 +52,13 @@ redis_url)
     srcs=(common/redis_url.c common/ids.c)
     max_len=512 dicts=(redis_url.dict)
     ;;
+conversation_bodies)
+    srcs=(api/conv_body.c api/body.c common/b64.c common/json_scan.c common/ids.c common/log.c
+        service/conversation.c)
+    max_len=16384 jansson=1 dicts=(json.dict conversation_bodies.dict)
+    ;;
 *)
-    die "unknown target '$TARGET' (json_scan checkpoint_bodies ids b64 redis_url)"
+    die "unknown target '$TARGET' (json_scan checkpoint_bodies ids b64 redis_url conversation_bodies)"
     ;;
 esac
 srcs=("${common[@]}" "${srcs[@]}" "tests/fuzz/fuzz_$TARGET.c")
@@ -79,7 +85,7 @@ stamp="$(
     {
         "$CC" --version
         echo "${cflags[*]} ${libs[*]}"
-        cat "${srcs[@]}" common/*.h api/body.h tests/fuzz/fuzz.h
+        cat "${srcs[@]}" common/*.h api/body.h api/conv_body.h service/conversation.h tests/fuzz/fuzz.h
     } | sha256sum | cut -d' ' -f1
 )"
 if [[ ! -x "$bin" || "$(cat "$bin.stamp" 2>/dev/null || true)" != "$stamp" ]]; then
