@@ -7,7 +7,8 @@
  * Every test uses a fresh random tenant.
  *
  * Groups (CK_RUN_CASE): api, concurrency, bad_input (any primary), redis
- * (the Redis key layout: TTLs, hash tags), trim_delete (Redis without
+ * (the Redis key layout: TTLs, hash tags), pg_rows (PostgreSQL as primary:
+ * the rows), trim_delete (Redis without
  * DATABASE_URL, CONV_MAX_MESSAGES=50), trim_archive (Redis with DATABASE_URL,
  * CONV_MAX_MESSAGES=50).
  */
@@ -834,6 +835,52 @@ START_TEST(test_every_key_has_ttl_and_one_hash_slot)
 }
 END_TEST
 
+/* ---- the PostgreSQL rows ------------------------------------------------ */
+
+/* The text of column 0 of the first row of sql ($1 tenant, $2 id); malloc'd. */
+static char *pg_text1(const char *sql, const char *cid)
+{
+	PGconn *c = pg_connect();
+	const char *params[] = {tenant, cid};
+	PGresult *r = PQexecParams(c, sql, 2, NULL, params, NULL, NULL, 0);
+	ck_assert_msg(PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1, "postgres: %s",
+	              PQerrorMessage(c));
+	char *v = strdup(PQgetvalue(r, 0, 0));
+	PQclear(r);
+	PQfinish(c);
+	return v;
+}
+
+START_TEST(test_rows_carry_tenant_expiry_and_message_fields)
+{
+	json_t *m = msg("user", "héllo", "pm-1");
+	json_object_set_new(m, "metadata", json_pack("{s:i}", "k", 7));
+	json_decref(append_ok("rows",
+	                      json_pack("{s:s,s:[o,o]}", "customer_id", "cu", "messages", m,
+	                                msg("assistant", "hi", NULL)),
+	                      201));
+	long ttl = env_num("CONV_TTL_SECONDS", 2592000);
+	char *left = pg_text1("SELECT extract(epoch FROM expires_at - now())::bigint FROM "
+	                      "memoryd.conversations WHERE tenant = $1 AND conversation_id = $2",
+	                      "rows");
+	ck_assert_msg(atol(left) > ttl - 60 && atol(left) <= ttl, "expires in %s s, want %ld", left,
+	              ttl);
+	free(left);
+	char *row = pg_text1("SELECT customer_id || '|' || message_id || '|' || role || '|' || "
+	                     "content || '|' || (metadata->>'k') FROM memoryd.conversation_history "
+	                     "WHERE tenant = $1 AND conversation_id = $2 AND seq = 1",
+	                     "rows");
+	ck_assert_str_eq(row, "cu|pm-1|user|héllo|7");
+	free(row);
+	char *nulls =
+	    pg_text1("SELECT count(*) FROM memoryd.conversation_history WHERE tenant = $1 "
+	             "AND conversation_id = $2 AND seq = 2 AND message_id IS NULL",
+	             "rows");
+	ck_assert_str_eq(nulls, "1");
+	free(nulls);
+}
+END_TEST
+
 /* ---- trimming ----------------------------------------------------------- */
 
 #define TRIM_APPENDS 500
@@ -908,6 +955,12 @@ static Suite *suite(void)
 	tcase_add_checked_fixture(t, setup, teardown);
 	tcase_set_timeout(t, 120);
 	tcase_add_test(t, test_every_key_has_ttl_and_one_hash_slot);
+	suite_add_tcase(s, t);
+
+	t = tcase_create("pg_rows");
+	tcase_add_checked_fixture(t, setup, teardown);
+	tcase_set_timeout(t, 120);
+	tcase_add_test(t, test_rows_carry_tenant_expiry_and_message_fields);
 	suite_add_tcase(s, t);
 
 	t = tcase_create("trim_delete");
