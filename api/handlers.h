@@ -25,4 +25,11 @@ enum MHD_Result h_admin_thread(struct request *r);
 enum MHD_Result h_admin_checkpoint_delete(struct request *r);
 enum MHD_Result h_admin_tenant_delete(struct request *r);
 
+enum MHD_Result h_conv_append(struct request *r);
+enum MHD_Result h_conv_messages(struct request *r);
+enum MHD_Result h_conv_get(struct request *r);
+enum MHD_Result h_conv_update(struct request *r);
+enum MHD_Result h_conv_delete(struct request *r);
+enum MHD_Result h_conv_list(struct request *r);
+
 #endif

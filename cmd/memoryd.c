@@ -159,6 +159,11 @@ int main(int argc, char **argv)
 	if (!cfg.api_tokens || !*cfg.api_tokens)
 		log_warn(NULL, "API_TOKENS is not set: the API is OPEN to anyone who can reach "
 		               "this port; set API_TOKENS to require bearer tokens");
+	if (!cfg.database_url || !*cfg.database_url)
+		log_warn(NULL,
+		         "DATABASE_URL is not set: conversation messages beyond "
+		         "CONV_MAX_MESSAGES are deleted when Redis trims them (no archive)",
+		         LF_INT("conv_max_messages", cfg.conv_max_messages));
 	log_info(NULL, "memoryd listening", LF_STR("version", MEMORYD_VERSION),
 	         LF_STR("address", cfg.bind_address), LF_INT("port", cfg.port),
 	         LF_INT("http_threads", cfg.http_threads), LF_INT("metrics_port", cfg.metrics_port),

@@ -137,6 +137,19 @@ static const struct cfg_entry table[] = {
      "bearer token for /admin/* (unset: admin endpoints answer 403)"},
     {"KEY_PREFIX", CFG_STR, "langgraph", 0, 0, OFF(key_prefix), 0, check_key_prefix,
      "first component of every Redis key"},
+    {"CONV_KEY_PREFIX", CFG_STR, "conv", 0, 0, OFF(conv_key_prefix), 0, check_key_prefix,
+     "first component of every conversation key in Redis"},
+    {"CONV_TTL_SECONDS", CFG_INT, "2592000", 1, 315360000, OFF(conv_ttl_seconds), 0, NULL,
+     "TTL of every conversation key (30 days), refreshed on each append or update"},
+    {"CONV_MAX_MESSAGES", CFG_INT, "1000", 1, 1000000, OFF(conv_max_messages), 0, NULL,
+     "messages of a conversation kept in Redis; older ones go to PostgreSQL's "
+     "conversation_history first (without DATABASE_URL they are deleted)"},
+    {"CONV_WINDOW_DEFAULT", CFG_INT, "20", 1, 1000, OFF(conv_window_default), 0, NULL,
+     "messages a read returns when it names no limit (the last N)"},
+    {"CONV_MAX_MESSAGE_BYTES", CFG_INT, "262144", 1, 67108864, OFF(conv_max_message_bytes), 0, NULL,
+     "largest message content accepted (bytes of UTF-8); larger ones get 413"},
+    {"CONV_MAX_BATCH", CFG_INT, "100", 1, 10000, OFF(conv_max_batch), 0, NULL,
+     "most messages one append may carry"},
 };
 
 #define NENTRIES (sizeof(table) / sizeof(table[0]))

@@ -47,6 +47,14 @@ struct config {
 
 	char *api_tokens;
 	char *admin_token;
+
+	/* conversations */
+	char *conv_key_prefix;
+	long conv_ttl_seconds;
+	long conv_max_messages;
+	long conv_window_default;
+	long conv_max_message_bytes;
+	long conv_max_batch;
 };
 
 /*

@@ -128,6 +128,50 @@ static void family(struct buf *b, const char *name, const char *type, const char
 	buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/* ---- conversations ---- */
+static const long long msg_count_buckets[] = {0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 10000};
+#define NMSG_BUCKETS (sizeof(msg_count_buckets) / sizeof(msg_count_buckets[0]))
+static unsigned long long msg_count_hist[NMSG_BUCKETS + 1]; /* last: +Inf */
+static unsigned long long msg_count_sum;
+static unsigned long long history_persist_errors;
+
+void metrics_conv_msg_count_before(long long n)
+{
+	size_t b = 0;
+	while (b < NMSG_BUCKETS && n > msg_count_buckets[b])
+		b++;
+	__atomic_add_fetch(&msg_count_hist[b], 1, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&msg_count_sum, (unsigned long long)(n > 0 ? n : 0), __ATOMIC_RELAXED);
+}
+
+void metrics_history_persist_error(void)
+{
+	__atomic_add_fetch(&history_persist_errors, 1, __ATOMIC_RELAXED);
+}
+
+static void render_conversations(struct buf *b)
+{
+	unsigned long long acc = 0, cum = 0;
+	family(b, "history_persist_errors_total", "counter",
+	       "Trimmed conversation messages that could not be archived to PostgreSQL (they "
+	       "stay in Redis).");
+	buf_printf(b, "history_persist_errors_total %llu\n",
+	           __atomic_load_n(&history_persist_errors, __ATOMIC_RELAXED));
+	family(b, "conversation_msg_count_before", "histogram",
+	       "Messages a conversation held before an append (0: a new conversation).");
+	for (size_t k = 0; k <= NMSG_BUCKETS; k++)
+		cum += __atomic_load_n(&msg_count_hist[k], __ATOMIC_RELAXED);
+	for (size_t k = 0; k < NMSG_BUCKETS; k++) {
+		acc += __atomic_load_n(&msg_count_hist[k], __ATOMIC_RELAXED);
+		buf_printf(b, "conversation_msg_count_before_bucket{le=\"%lld\"} %llu\n",
+		           msg_count_buckets[k], acc);
+	}
+	buf_printf(b, "conversation_msg_count_before_bucket{le=\"+Inf\"} %llu\n", cum);
+	buf_printf(b, "conversation_msg_count_before_sum %llu\n",
+	           __atomic_load_n(&msg_count_sum, __ATOMIC_RELAXED));
+	buf_printf(b, "conversation_msg_count_before_count %llu\n", cum);
+}
+
 void metrics_render(struct buf *b, const char *version, const struct metrics_stores *st)
 {
 	family(b, "memoryd_build_info", "gauge", "Build of the running memoryd.");
@@ -201,4 +245,5 @@ void metrics_render(struct buf *b, const char *version, const struct metrics_sto
 	family(b, "checkpoints_written_total", "counter", "Checkpoints stored by put.");
 	buf_printf(b, "checkpoints_written_total %llu\n",
 	           __atomic_load_n(&checkpoints_written, __ATOMIC_RELAXED));
+	render_conversations(b);
 }

@@ -30,6 +30,10 @@ void metrics_checkpoint_written(void);
 /* Latency of one PostgreSQL round trip; a write the secondary store missed. */
 void metrics_postgres_latency(double ms);
 void metrics_dual_write_error(void);
+/* Conversations: messages an append found before it (the runbook's
+ * msg_count_before), and trimmed messages that could not be archived. */
+void metrics_conv_msg_count_before(long long n);
+void metrics_history_persist_error(void);
 
 /* What the caller learns from the stores at scrape time. */
 struct metrics_stores {

@@ -107,6 +107,30 @@ const cases = [
   ["error.json", { error: { code: "forbidden", message: "admin endpoints are disabled: ADMIN_TOKEN is not set",
     request_id: "r" } }, true],
 ];
+// /conversations
+const convMsg = { seq: 1, id: "m-1", role: "user", content: "héllo", metadata: {},
+  created_at: "2026-11-22T07:36:49.782Z" };
+const conv = { conversation_id: "c1", customer_id: "cust-1", metadata: { topic: "tea" },
+  created_at: "2026-11-22T07:36:49.782Z", updated_at: "2026-11-22T07:36:50.455Z",
+  message_count: 2, first_seq: 1, ttl_seconds: 2592000, stores: ["redis"] };
+cases.push(
+  ["conversation-append-request.json", { customer_id: "cust-1", expected_seq: 0,
+    messages: [{ role: "user", content: "hi", id: "m-1", metadata: { lang: "en" } }] }, true],
+  ["conversation-append-request.json", { messages: [] }, false],
+  ["conversation-append-request.json", { messages: [{ role: "wizard", content: "x" }] }, false],
+  ["conversation-append-request.json", { expected_seq: -1, messages: [{ role: "user", content: "x" }] }, false],
+  ["conversation-append-response.json", { conversation_id: "c1", created: true, msg_count_before: 0,
+    message_count: 1, last_seq: 1, stored: 1, messages: [{ seq: 1, id: null, duplicate: false }] }, true],
+  ["conversation-messages.json", { conversation_id: "c1", messages: [convMsg], first_seq: 1,
+    last_seq: 1, prev_cursor: null, next_cursor: "6d3a613a31" }, true],
+  ["conversation-messages.json", { conversation_id: "c1", messages: [{ ...convMsg, seq: 0 }],
+    first_seq: 1, last_seq: 1, prev_cursor: null, next_cursor: null }, false],
+  ["conversation.json", conv, true],
+  ["conversation.json", { ...conv, stores: ["mongo"] }, false],
+  ["conversation-update-request.json", { customer_id: null }, true],
+  ["conversation-update-request.json", {}, false],
+  ["conversation-list-response.json", { conversations: [conv], next_cursor: null }, true],
+);
 for (const [schema, doc, want] of cases) {
   let validate;
   try { validate = ajv.getSchema(schema); } catch { validate = undefined; }

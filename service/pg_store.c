@@ -12,6 +12,7 @@
 #include "../common/log.h"
 #include "../common/xalloc.h"
 #include "pg_conn.h"
+#include "pg_conv.h"
 
 /* ---------- statements ---------- */
 
@@ -156,6 +157,10 @@ struct pg_store {
 	pthread_mutex_t sweep_lock;
 	pthread_cond_t sweep_cond;
 	bool stop; /* under sweep_lock; read atomically between batches */
+
+	/* the conversation ops (pg_conv.h): their statements follow ours */
+	struct pg_stmt *all_stmts;
+	long conv_ttl;
 };
 
 static void slot_unlink_free(struct conn_slot *slot)
@@ -857,10 +862,9 @@ static void sweep_once(struct pg_store *ps, struct pg_conn *conn)
 		int stmt;
 		const char *table;
 	} tables[] = {
-	    {ST_SWEEP_CHECKPOINTS, "checkpoints"},
-	    {ST_SWEEP_BLOBS, "checkpoint_blobs"},
-	    {ST_SWEEP_WRITES, "checkpoint_writes"},
-	    {ST_SWEEP_HEADS, "checkpoint_heads"},
+	    {ST_SWEEP_CHECKPOINTS, "checkpoints"},    {ST_SWEEP_BLOBS, "checkpoint_blobs"},
+	    {ST_SWEEP_WRITES, "checkpoint_writes"},   {ST_SWEEP_HEADS, "checkpoint_heads"},
+	    {NSTMTS + PGCONV_SWEEP, "conversations"},
 	};
 	long long total = 0;
 	for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
@@ -937,6 +941,7 @@ static void ps_free(struct store *s)
 	pthread_mutex_destroy(&ps->sweep_lock);
 	pthread_mutex_destroy(&ps->lock);
 	free(ps->conninfo);
+	free(ps->all_stmts);
 	free(ps);
 }
 
@@ -955,8 +960,31 @@ const struct store_ops pg_store_ops = {
     .admin_checkpoint_delete = ps_admin_checkpoint_delete,
     .admin_tenant_delete = ps_admin_tenant_delete,
     .info = ps_info,
+    .conv_append = pgconv_append,
+    .conv_read = pgconv_read,
+    .conv_meta = pgconv_meta,
+    .conv_update = pgconv_update,
+    .conv_list = pgconv_list,
+    .conv_delete = pgconv_delete,
+    .conv_archive = pgconv_archive,
     .free = ps_free,
 };
+
+/* What the conversation ops (pg_conv.c) borrow from this store. */
+struct pg_conn *pg_store_conn(struct store *s)
+{
+	return conn_get((struct pg_store *)s);
+}
+
+size_t pg_store_conv_stmt(int i)
+{
+	return NSTMTS + (size_t)i;
+}
+
+long pg_store_conv_ttl(const struct store *s)
+{
+	return ((const struct pg_store *)s)->conv_ttl;
+}
 
 struct store *pg_store_new(const struct config *cfg, struct mem_error *err)
 {
@@ -982,13 +1010,17 @@ struct store *pg_store_new(const struct config *cfg, struct mem_error *err)
 	ps->conninfo = xstrdup(cfg->database_url);
 	ps->ttl = cfg->checkpoint_ttl_seconds;
 	ps->sweep_interval_s = cfg->database_sweep_interval_seconds;
+	ps->conv_ttl = cfg->conv_ttl_seconds;
+	ps->all_stmts = xcalloc(NSTMTS + PGCONV_NSTMTS, sizeof(*ps->all_stmts));
+	memcpy(ps->all_stmts, stmts, sizeof(stmts));
+	memcpy(ps->all_stmts + NSTMTS, pgconv_stmts, sizeof(pgconv_stmts));
 	ps->opts = (struct pg_conn_opts){
 	    .conninfo = ps->conninfo,
 	    .connect_timeout_ms = (int)cfg->database_connect_timeout_ms,
 	    .statement_timeout_ms = (int)cfg->database_statement_timeout_ms,
 	    .max_reconnect_attempts = (int)cfg->max_reconnect_attempts,
-	    .stmts = stmts,
-	    .nstmts = NSTMTS,
+	    .stmts = ps->all_stmts,
+	    .nstmts = NSTMTS + PGCONV_NSTMTS,
 	};
 	ps->health.state = PG_STATE_RECONNECTING;
 	if (pthread_create(&ps->sweeper, NULL, sweeper_main, ps) != 0) {

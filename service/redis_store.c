@@ -12,6 +12,7 @@
 #include "../common/redis_url.h"
 #include "../common/xalloc.h"
 #include "redis_conn.h"
+#include "redis_conv.h"
 
 /* Lua sources, embedded from service/lua/ at build time. */
 extern const char lua_checkpoint_put[], lua_checkpoint_get[], lua_checkpoint_writes[],
@@ -34,7 +35,7 @@ struct redis_store {
 	char *password;
 	struct redis_tls *tls;
 	struct redis_conn_opts opts;
-	const char *scripts[NSCRIPTS];
+	const char *scripts[NSCRIPTS + RCONV_NSCRIPTS]; /* ours, then the conversation ops' */
 	char sha[NSCRIPTS][41];
 	long ttl;
 	char *ttl_str;
@@ -43,6 +44,7 @@ struct redis_store {
 	pthread_key_t key;
 	pthread_mutex_t lock;
 	struct conn_slot *slots;
+	struct rconv conv; /* the conversation ops' settings (redis_conv.h) */
 };
 
 /* ---------- per-thread connections ---------- */
@@ -1361,6 +1363,7 @@ static void rs_free(struct store *s)
 	free(rs->password);
 	free(rs->prefix);
 	free(rs->ttl_str);
+	rconv_release(&rs->conv);
 	free(rs);
 }
 
@@ -1379,8 +1382,32 @@ const struct store_ops redis_store_ops = {
     .admin_checkpoint_delete = rs_admin_checkpoint_delete,
     .admin_tenant_delete = rs_admin_tenant_delete,
     .info = rs_info,
+    .conv_append = rconv_append,
+    .conv_read = rconv_read,
+    .conv_meta = rconv_meta,
+    .conv_update = rconv_update,
+    .conv_list = rconv_list,
+    .conv_delete = rconv_delete,
+    .conv_overflow = rconv_overflow,
+    .conv_trim = rconv_trim,
     .free = rs_free,
 };
+
+/* What the conversation ops (redis_conv.c) borrow from this store. */
+struct redis_conn *redis_store_conn(struct store *s)
+{
+	return conn_get((struct redis_store *)s);
+}
+
+const struct rconv *redis_store_conv(const struct store *s)
+{
+	return &((const struct redis_store *)s)->conv;
+}
+
+int redis_reply_fail(const redisReply *r, struct mem_error *err, const char *what)
+{
+	return reply_fail(r, err, what);
+}
 
 struct store *redis_store_new(const struct config *cfg, struct mem_error *err)
 {
@@ -1412,6 +1439,9 @@ struct store *redis_store_new(const struct config *cfg, struct mem_error *err)
 	rs->scripts[SCRIPT_DELETE] = lua_thread_delete;
 	for (int i = 0; i < NSCRIPTS; i++)
 		redis_script_sha(rs->scripts[i], rs->sha[i]);
+	rconv_init(&rs->conv, cfg, false);
+	for (int i = 0; i < RCONV_NSCRIPTS; i++)
+		rs->scripts[NSCRIPTS + i] = rconv_scripts[i];
 	rs->opts = (struct redis_conn_opts){
 	    .host = rs->url.host,
 	    .port = rs->url.port,
@@ -1423,7 +1453,7 @@ struct store *redis_store_new(const struct config *cfg, struct mem_error *err)
 	    .socket_timeout_ms = (int)cfg->redis_socket_timeout_ms,
 	    .max_reconnect_attempts = (int)cfg->max_reconnect_attempts,
 	    .scripts = rs->scripts,
-	    .nscripts = NSCRIPTS,
+	    .nscripts = NSCRIPTS + RCONV_NSCRIPTS,
 	};
 	rs->health.state = REDIS_STATE_RECONNECTING;
 	return &rs->base;

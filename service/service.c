@@ -7,6 +7,7 @@
 #include "../common/log.h"
 #include "../common/metrics.h"
 #include "../common/xalloc.h"
+#include "conv_service.h"
 #include "pg_store.h"
 #include "redis_store.h"
 #include "routing.h"
@@ -527,4 +528,54 @@ int service_ready(struct service *svc, const char **store_name, struct store_sta
 	struct store *s = route_take(svc).primary;
 	*store_name = s->ops->name;
 	return s->ops->ping(s, st);
+}
+
+/* ---- conversations: the primary store (conv_service.c holds the rules) ---- */
+
+static struct conv_stores conv_stores_of(struct service *svc)
+{
+	return (struct conv_stores){
+	    .cfg = svc->cfg, .primary = route_take(svc).primary, .archive = NULL};
+}
+
+int service_conv_append(struct service *svc, const char *tenant, const struct conv_append *req,
+                        struct conv_append_result *out, struct mem_error *err)
+{
+	struct conv_stores st = conv_stores_of(svc);
+	return conv_svc_append(&st, tenant, req, out, err);
+}
+
+int service_conv_read(struct service *svc, const char *tenant, const struct conv_read *req,
+                      struct conv_page *out, struct mem_error *err)
+{
+	struct conv_stores st = conv_stores_of(svc);
+	return conv_svc_read(&st, tenant, req, out, err);
+}
+
+int service_conv_meta(struct service *svc, const char *tenant, const char *conversation_id,
+                      struct conv_meta *out, struct mem_error *err)
+{
+	struct conv_stores st = conv_stores_of(svc);
+	return conv_svc_meta(&st, tenant, conversation_id, out, err);
+}
+
+int service_conv_update(struct service *svc, const char *tenant, const struct conv_update *req,
+                        struct conv_meta *out, struct mem_error *err)
+{
+	struct conv_stores st = conv_stores_of(svc);
+	return conv_svc_update(&st, tenant, req, out, err);
+}
+
+int service_conv_list(struct service *svc, const char *tenant, const struct conv_list *req,
+                      struct conv_list_result *out, struct mem_error *err)
+{
+	struct conv_stores st = conv_stores_of(svc);
+	return conv_svc_list(&st, tenant, req, out, err);
+}
+
+int service_conv_delete(struct service *svc, const char *tenant, const char *conversation_id,
+                        struct mem_error *err)
+{
+	struct conv_stores st = conv_stores_of(svc);
+	return conv_svc_delete(&st, tenant, conversation_id, err);
 }

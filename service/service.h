@@ -14,6 +14,7 @@
 #include "../common/config.h"
 #include "../common/error.h"
 #include "checkpoint.h"
+#include "conversation.h"
 #include "store.h"
 
 struct service;
@@ -82,5 +83,20 @@ int service_admin_tenant_delete(struct service *svc, const char *tenant, struct 
                                 char *stored, struct mem_error *err) MEM_MUST_CHECK;
 
 #define LIST_LIMIT_MAX 1000
+
+/* ---- conversations (service/conversation.h, conv_service.h) ----
+ * Results are released with their conv_*_release function. */
+int service_conv_append(struct service *svc, const char *tenant, const struct conv_append *req,
+                        struct conv_append_result *out, struct mem_error *err) MEM_MUST_CHECK;
+int service_conv_read(struct service *svc, const char *tenant, const struct conv_read *req,
+                      struct conv_page *out, struct mem_error *err) MEM_MUST_CHECK;
+int service_conv_meta(struct service *svc, const char *tenant, const char *conversation_id,
+                      struct conv_meta *out, struct mem_error *err) MEM_MUST_CHECK;
+int service_conv_update(struct service *svc, const char *tenant, const struct conv_update *req,
+                        struct conv_meta *out, struct mem_error *err) MEM_MUST_CHECK;
+int service_conv_list(struct service *svc, const char *tenant, const struct conv_list *req,
+                      struct conv_list_result *out, struct mem_error *err) MEM_MUST_CHECK;
+int service_conv_delete(struct service *svc, const char *tenant, const char *conversation_id,
+                        struct mem_error *err) MEM_MUST_CHECK;
 
 #endif

@@ -16,6 +16,7 @@
 
 #include "../common/error.h"
 #include "checkpoint.h"
+#include "conversation.h"
 
 struct store;
 
@@ -96,6 +97,38 @@ struct store_ops {
 	                           struct mem_error *err);
 	/* Memory, eviction and persistence figures; -1 and err when unreachable. */
 	int (*info)(struct store *s, struct store_info *out, struct mem_error *err);
+	/* Conversations (service/conversation.h). append: one atomic step (seqs,
+	 * dedupe by message id, the expected_seq precondition: MEM_ECONFLICT);
+	 * *out filled on success (release with conv_append_result_release).
+	 * read / meta / update: MEM_ENOT_FOUND when there is no such conversation.
+	 * list: a customer's conversations, newest update first. delete: gone
+	 * everywhere this store holds it (no error when it was not there). */
+	int (*conv_append)(struct store *s, const char *tenant, const struct conv_append *req,
+	                   struct conv_append_result *out, struct mem_error *err);
+	int (*conv_read)(struct store *s, const char *tenant, const struct conv_read *req,
+	                 struct conv_page *out, struct mem_error *err);
+	int (*conv_meta)(struct store *s, const char *tenant, const char *conversation_id,
+	                 struct conv_meta *out, struct mem_error *err);
+	int (*conv_update)(struct store *s, const char *tenant, const struct conv_update *req,
+	                   struct conv_meta *out, struct mem_error *err);
+	int (*conv_list)(struct store *s, const char *tenant, const struct conv_list *req,
+	                 struct conv_list_result *out, struct mem_error *err);
+	int (*conv_delete)(struct store *s, const char *tenant, const char *conversation_id,
+	                   struct mem_error *err);
+	/* Archiving. conv_overflow: the messages beyond CONV_MAX_MESSAGES that the
+	 * store keeps until they are archived (oldest first, at most limit), with
+	 * the conversation's epoch and customer; NULL op: the store keeps
+	 * everything. conv_archive: store msgs as history, ignoring seqs it holds
+	 * already. conv_trim: drop the messages conv_overflow gave, only if the
+	 * conversation is still the same incarnation (archived->epoch) and they
+	 * are exactly those (archived->digest); *trimmed says whether they went. */
+	int (*conv_overflow)(struct store *s, const char *tenant, const char *conversation_id,
+	                     size_t limit, struct conv_page *out, struct mem_error *err);
+	int (*conv_archive)(struct store *s, const char *tenant, const char *conversation_id,
+	                    const char *customer_id, const struct conv_message *msgs, size_t n,
+	                    struct mem_error *err);
+	int (*conv_trim)(struct store *s, const char *tenant, const char *conversation_id,
+	                 const struct conv_page *archived, bool *trimmed, struct mem_error *err);
 	void (*free)(struct store *s);
 };
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Usage: tests/contract/run.sh LOG TEST_CHECKPOINTS TEST_UNAVAILABLE TEST_OPS
+# Usage: tests/contract/run.sh LOG TEST_CHECKPOINTS TEST_UNAVAILABLE TEST_OPS [TEST_CONVERSATIONS]
 # Runs the integration test binaries against a throwaway memoryd with
 # MEMORYD_RESPONSE_LOG=LOG (every HTTP exchange, one JSON line each), then checks
 # every logged response against openapi.yaml and schemas/ (validate.mjs).
@@ -8,11 +8,12 @@
 #   TEST_OPS          its CK_RUN_CASE groups, each against a memoryd with the setting it
 #                     needs (as tests/ops/CMakeLists.txt runs them): tokens (API_TOKENS),
 #                     health, admin_off (no ADMIN_TOKEN), admin (ADMIN_TOKEN)
+#   TEST_CONVERSATIONS  its groups api, bad_input and redis, against the REDIS_URL Redis
 # Exit status: non-zero when a test binary or the validation fails (both always run).
 set -euo pipefail
 
-if (($# != 4)); then
-    echo "usage: $0 LOG TEST_CHECKPOINTS TEST_UNAVAILABLE TEST_OPS" >&2
+if (($# != 4 && $# != 5)); then
+    echo "usage: $0 LOG TEST_CHECKPOINTS TEST_UNAVAILABLE TEST_OPS [TEST_CONVERSATIONS]" >&2
     exit 2
 fi
 log="$1"
@@ -61,6 +62,18 @@ run_ops tokens "API_TOKENS=tok-acme:acme;tok-ops:*"
 run_ops health
 run_ops admin_off
 run_ops admin ADMIN_TOKEN=adm-secret
+
+# test_conversations: its store-neutral groups and the Redis layout (as
+# tests/integration/CMakeLists.txt runs them), against the REDIS_URL Redis.
+if (($# == 5)); then
+    for case_name in api bad_input redis; do
+        echo "contract: $5 CK_RUN_CASE=$case_name"
+        if ! CK_RUN_CASE="$case_name" "$WITH_MEMORYD" "$5"; then
+            echo "contract: test_conversations ($case_name) failed; validating what it logged anyway" >&2
+            rc=1
+        fi
+    done
+fi
 
 echo "contract: validating $(wc -l <"$log") logged exchanges ($log)"
 if ! node "$ROOT/tests/contract/validate.mjs" "$log"; then

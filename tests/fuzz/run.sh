@@ -3,7 +3,8 @@
 # and run it for a bounded time on a copy of its seed corpus. Fails on any crash, broken
 # invariant, leak, timeout or out-of-memory, and prints the reproducer.
 #
-#   tests/fuzz/run.sh <target>          target: json_scan checkpoint_bodies ids b64 redis_url database_url tokens
+#   tests/fuzz/run.sh <target>          target: json_scan checkpoint_bodies ids b64 redis_url
+#                                       database_url tokens conversation_bodies
 #
 # FUZZ_SECONDS (default 20) bounds the run; 0 runs the seed corpus once and stops.
 # FUZZ_CC (default clang) is the compiler. ctest runs one target per test (tests/fuzz/CMakeLists.txt).
@@ -59,8 +60,13 @@ tokens)
     srcs=(common/tokens.c)
     max_len=512 dicts=() pkgs=(openssl)
     ;;
+conversation_bodies)
+    srcs=(api/conv_body.c api/body.c common/b64.c common/json_scan.c common/ids.c common/log.c
+        service/conversation.c)
+    max_len=16384 jansson=1 dicts=(json.dict conversation_bodies.dict)
+    ;;
 *)
-    die "unknown target '$TARGET' (json_scan checkpoint_bodies ids b64 redis_url database_url tokens)"
+    die "unknown target '$TARGET' (json_scan checkpoint_bodies ids b64 redis_url database_url tokens conversation_bodies)"
     ;;
 esac
 srcs=("${common[@]}" "${srcs[@]}" "tests/fuzz/fuzz_$TARGET.c")
@@ -93,7 +99,7 @@ stamp="$(
     {
         "$CC" --version
         echo "${cflags[*]} ${libs[*]}"
-        cat "${srcs[@]}" common/*.h service/pg_url.h api/body.h tests/fuzz/fuzz.h
+        cat "${srcs[@]}" common/*.h api/*.h service/*.h tests/fuzz/fuzz.h
     } | sha256sum | cut -d' ' -f1
 )"
 if [[ ! -x "$bin" || "$(cat "$bin.stamp" 2>/dev/null || true)" != "$stamp" ]]; then

@@ -61,7 +61,7 @@ grep -q '"applied":0' "$tmp/c.log" || fail "a third run applied something"
 rows2=$(psql "$url" -XAtq -c "SELECT count(*) FROM memoryd.schema_migrations")
 [[ "$rows2" == "$nfiles" ]] || fail "schema_migrations changed on a re-run: $rows2"
 tables=$(psql "$url" -XAtq -c "SELECT count(*) FROM pg_tables WHERE schemaname = 'memoryd'")
-[[ "$tables" == 5 ]] || fail "schema memoryd holds $tables tables, want 5"
+[[ "$tables" == 7 ]] || fail "schema memoryd holds $tables tables, want 7"
 
 # 3. start-up rules: exit 2 and one line naming the variable
 expect_refusal() { # NAME VARIABLE ENV...

@@ -1,0 +1,254 @@
+#include "conv_service.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/ids.h"
+#include "../common/log.h"
+#include "../common/metrics.h"
+#include "../common/xalloc.h"
+
+/* Messages archived per step, and steps per append: a backlog left by an
+ * archive outage drains over the following appends. */
+#define ARCHIVE_CHUNK 1000
+#define ARCHIVE_STEPS 4
+
+static int check_conv_id(const char *id, struct mem_error *err)
+{
+	return id_check(id, strlen(id), ID_MAX_BYTES, false, "conversation_id", err);
+}
+
+static int unsupported(const struct store *s, struct mem_error *err)
+{
+	return mem_fail(err, MEM_EINTERNAL, NULL, "the %s store does not hold conversations",
+	                s->ops->name);
+}
+
+/*
+ * Archive what the primary holds beyond CONV_MAX_MESSAGES, then let it drop
+ * exactly those messages. Failures are logged and counted, never returned:
+ * the messages stay in the primary and the next append tries again.
+ */
+static void archive_overflow(const struct conv_stores *st, const char *tenant, const char *id)
+{
+	struct store *p = st->primary, *a = st->archive;
+	for (int step = 0; step < ARCHIVE_STEPS; step++) {
+		struct conv_page pg = {0};
+		struct mem_error err = {0};
+		bool trimmed = false;
+		if (p->ops->conv_overflow(p, tenant, id, ARCHIVE_CHUNK, &pg, &err) < 0) {
+			log_warn(NULL, "conversation overflow read failed",
+			         LF_STR("conversation_id", id), LF_STR("error", err.message));
+			return;
+		}
+		if (!pg.n) {
+			conv_page_release(&pg);
+			return;
+		}
+		if (a->ops->conv_archive(a, tenant, id, pg.customer_id, pg.v, pg.n, &err) < 0) {
+			metrics_history_persist_error();
+			log_error(NULL, "history_persist_error: trimmed messages stay in redis",
+			          LF_STR("conversation_id", id), LF_INT("messages", pg.n),
+			          LF_STR("error", err.message));
+			conv_page_release(&pg);
+			return;
+		}
+		int rc = p->ops->conv_trim(p, tenant, id, &pg, &trimmed, &err);
+		if (rc < 0)
+			log_warn(NULL, "conversation trim failed", LF_STR("conversation_id", id),
+			         LF_STR("error", err.message));
+		size_t n = pg.n;
+		conv_page_release(&pg);
+		if (rc < 0 || !trimmed || n < ARCHIVE_CHUNK)
+			return;
+	}
+}
+
+int conv_svc_append(const struct conv_stores *st, const char *tenant, const struct conv_append *r,
+                    struct conv_append_result *out, struct mem_error *err)
+{
+	memset(out, 0, sizeof(*out));
+	if (conv_append_check(r, (size_t)st->cfg->conv_max_batch,
+	                      (size_t)st->cfg->conv_max_message_bytes, err) < 0)
+		return -1;
+	if (!st->primary->ops->conv_append)
+		return unsupported(st->primary, err);
+	if (st->primary->ops->conv_append(st->primary, tenant, r, out, err) < 0)
+		return -1;
+	metrics_conv_msg_count_before(out->msg_count_before);
+	if (out->overflow > 0 && st->archive && st->primary->ops->conv_overflow)
+		archive_overflow(st, tenant, r->conversation_id);
+	return 0;
+}
+
+/* The seqs [lo, hi] a read wants, given the conversation's last seq. */
+static void wanted(const struct conv_read *r, long long last, long long *lo, long long *hi)
+{
+	long long n = (long long)r->limit;
+	switch (r->mode) {
+	case CONV_READ_WINDOW:
+		*hi = last;
+		*lo = last - n + 1;
+		break;
+	case CONV_READ_BEFORE:
+		*hi = r->seq - 1 < last ? r->seq - 1 : last;
+		*lo = *hi - n + 1;
+		break;
+	case CONV_READ_AFTER:
+		*lo = r->seq + 1;
+		*hi = r->seq + n < last ? r->seq + n : last;
+		break;
+	case CONV_READ_RANGE:
+		*lo = r->from;
+		*hi = r->to;
+		break;
+	}
+	if (*lo < 1)
+		*lo = 1;
+}
+
+/* Prepend the archive's messages of [lo, the primary's first - 1] to p and
+ * keep only [lo, hi]. */
+static int complete_from_archive(const struct conv_stores *st, const char *tenant,
+                                 const struct conv_read *r, struct conv_page *p,
+                                 struct mem_error *err)
+{
+	long long lo, hi;
+	wanted(r, p->last_seq, &lo, &hi);
+	if (lo >= p->first_seq || lo > hi)
+		return 0;
+	struct conv_read ar = {.conversation_id = r->conversation_id,
+	                       .mode = CONV_READ_RANGE,
+	                       .from = lo,
+	                       .to = hi < p->first_seq - 1 ? hi : p->first_seq - 1};
+	struct conv_page old = {0};
+	struct store *a = st->archive;
+	if (a->ops->conv_read(a, tenant, &ar, &old, err) < 0) {
+		if (err->code != MEM_ENOT_FOUND)
+			return -1;
+		mem_error_clear(err);
+		return 0;
+	}
+	struct conv_message *v = xcalloc(old.n + p->n + 1, sizeof(*v));
+	size_t n = 0;
+	for (size_t i = 0; i < old.n; i++)
+		v[n++] = old.v[i];
+	for (size_t i = 0; i < p->n; i++) {
+		if (p->v[i].seq >= lo && p->v[i].seq <= hi && (!n || p->v[i].seq > v[n - 1].seq))
+			v[n++] = p->v[i];
+		else
+			conv_message_release(&p->v[i]);
+	}
+	if (old.n && old.first_seq < p->first_seq)
+		p->first_seq = old.first_seq;
+	free(old.v);
+	old.v = NULL;
+	old.n = 0;
+	conv_page_release(&old);
+	free(p->v);
+	p->v = v;
+	p->n = n;
+	return 0;
+}
+
+int conv_svc_read(const struct conv_stores *st, const char *tenant, const struct conv_read *r,
+                  struct conv_page *out, struct mem_error *err)
+{
+	memset(out, 0, sizeof(*out));
+	if (check_conv_id(r->conversation_id, err) < 0)
+		return -1;
+	if (r->mode != CONV_READ_RANGE && (r->limit < 1 || r->limit > CONV_READ_LIMIT_MAX))
+		return mem_fail(err, MEM_EINVALID_FIELD, "limit", "limit must be 1..%d",
+		                CONV_READ_LIMIT_MAX);
+	if (!st->primary->ops->conv_read)
+		return unsupported(st->primary, err);
+	if (st->primary->ops->conv_read(st->primary, tenant, r, out, err) < 0) {
+		/* expired from the primary: what the archive holds */
+		if (err->code != MEM_ENOT_FOUND || !st->archive)
+			return -1;
+		mem_error_clear(err);
+		return st->archive->ops->conv_read(st->archive, tenant, r, out, err);
+	}
+	if (st->archive && out->first_seq > 1 &&
+	    complete_from_archive(st, tenant, r, out, err) < 0) {
+		conv_page_release(out);
+		return -1;
+	}
+	return 0;
+}
+
+int conv_svc_meta(const struct conv_stores *st, const char *tenant, const char *id,
+                  struct conv_meta *out, struct mem_error *err)
+{
+	memset(out, 0, sizeof(*out));
+	if (check_conv_id(id, err) < 0)
+		return -1;
+	if (!st->primary->ops->conv_meta)
+		return unsupported(st->primary, err);
+	if (st->primary->ops->conv_meta(st->primary, tenant, id, out, err) < 0) {
+		if (err->code != MEM_ENOT_FOUND || !st->archive)
+			return -1;
+		mem_error_clear(err);
+		return st->archive->ops->conv_meta(st->archive, tenant, id, out, err);
+	}
+	if (st->archive && out->first_seq > 1) {
+		struct conv_meta old = {0};
+		if (st->archive->ops->conv_meta(st->archive, tenant, id, &old, err) < 0) {
+			if (err->code != MEM_ENOT_FOUND) {
+				conv_meta_release(out);
+				return -1;
+			}
+			mem_error_clear(err);
+		} else {
+			out->in_postgres = true;
+			out->first_seq =
+			    old.first_seq < out->first_seq ? old.first_seq : out->first_seq;
+		}
+		conv_meta_release(&old);
+	}
+	return 0;
+}
+
+int conv_svc_update(const struct conv_stores *st, const char *tenant, const struct conv_update *r,
+                    struct conv_meta *out, struct mem_error *err)
+{
+	memset(out, 0, sizeof(*out));
+	if (check_conv_id(r->conversation_id, err) < 0)
+		return -1;
+	if (r->customer_id && *r->customer_id &&
+	    id_check(r->customer_id, strlen(r->customer_id), ID_MAX_BYTES, false, "customer_id",
+	             err) < 0)
+		return -1;
+	if (!st->primary->ops->conv_update)
+		return unsupported(st->primary, err);
+	return st->primary->ops->conv_update(st->primary, tenant, r, out, err);
+}
+
+int conv_svc_list(const struct conv_stores *st, const char *tenant, const struct conv_list *r,
+                  struct conv_list_result *out, struct mem_error *err)
+{
+	memset(out, 0, sizeof(*out));
+	if (id_check(r->customer_id, strlen(r->customer_id), ID_MAX_BYTES, false, "customer_id",
+	             err) < 0)
+		return -1;
+	if (r->limit < 1 || r->limit > CONV_LIST_LIMIT_MAX)
+		return mem_fail(err, MEM_EINVALID_FIELD, "limit", "limit must be 1..%d",
+		                CONV_LIST_LIMIT_MAX);
+	if (!st->primary->ops->conv_list)
+		return unsupported(st->primary, err);
+	return st->primary->ops->conv_list(st->primary, tenant, r, out, err);
+}
+
+int conv_svc_delete(const struct conv_stores *st, const char *tenant, const char *id,
+                    struct mem_error *err)
+{
+	if (check_conv_id(id, err) < 0)
+		return -1;
+	if (!st->primary->ops->conv_delete)
+		return unsupported(st->primary, err);
+	if (st->primary->ops->conv_delete(st->primary, tenant, id, err) < 0)
+		return -1;
+	if (st->archive && st->archive->ops->conv_delete(st->archive, tenant, id, err) < 0)
+		return -1;
+	return 0;
+}

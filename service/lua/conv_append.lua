@@ -1,0 +1,91 @@
+-- Append a batch of messages to a conversation in one atomic step, creating
+-- it on first use; every key gets its TTL here.
+-- KEYS[1] meta hash   KEYS[2] messages zset (score = seq)   KEYS[3] ids hash
+-- (message id -> seq)
+-- ARGV: ttl, max_messages, trim ('delete': drop the oldest beyond
+--       max_messages; 'keep': leave them for the archiver and report how many),
+--       expected_seq ('' none), customer_id ('' keep), metadata ('' keep),
+--       index_every (seconds between customer index refreshes), n,
+--       then per message: id ('' none), role, metadata, content
+-- Reply: {'ok', created, count_before, last_seq, overflow, customer to index
+--         ('' none), seqs..., duplicate flags...}
+--        {'conflict', last_seq} | {'customer', current customer_id}
+local ttl = tonumber(ARGV[1])
+local max = tonumber(ARGV[2])
+local n = tonumber(ARGV[8])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local meta = redis.call('HMGET', KEYS[1], 'last_seq', 'customer_id', 'indexed_at')
+local created = meta[1] == false
+local last = tonumber(meta[1] or '0')
+local customer = meta[2] or ''
+if ARGV[5] ~= '' and customer ~= '' and customer ~= ARGV[5] then
+  return {'customer', customer}
+end
+local seqs, dup, fresh, seen = {}, {}, 0, {}
+for i = 1, n do
+  local id = ARGV[8 + 4 * (i - 1) + 1]
+  local s = nil
+  if id ~= '' then s = seen[id] or redis.call('HGET', KEYS[3], id) end
+  if s then
+    seqs[i], dup[i] = tonumber(s), 1
+  else
+    fresh = fresh + 1
+    seqs[i], dup[i] = last + fresh, 0
+    if id ~= '' then seen[id] = seqs[i] end
+  end
+end
+if fresh > 0 and ARGV[4] ~= '' and tonumber(ARGV[4]) ~= last then
+  return {'conflict', last}
+end
+if fresh > 0 then
+  for i = 1, n do
+    if dup[i] == 0 then
+      local b = 8 + 4 * (i - 1)
+      local id = ARGV[b + 1]
+      redis.call('ZADD', KEYS[2], seqs[i], seqs[i] .. '\0' .. id .. '\0' .. ARGV[b + 2] ..
+                 '\0' .. now .. '\0' .. ARGV[b + 3] .. '\0' .. ARGV[b + 4])
+      if id ~= '' then redis.call('HSET', KEYS[3], id, seqs[i]) end
+    end
+  end
+end
+if created then
+  redis.call('HSET', KEYS[1], 'created_at', now, 'epoch', t[1] .. '.' .. t[2])
+end
+if ARGV[5] ~= '' then
+  redis.call('HSET', KEYS[1], 'customer_id', ARGV[5])
+  customer = ARGV[5]
+end
+if ARGV[6] ~= '' then redis.call('HSET', KEYS[1], 'metadata', ARGV[6]) end
+if fresh > 0 then redis.call('HSET', KEYS[1], 'last_seq', last + fresh, 'updated_at', now) end
+-- the customer index has its own hash tag: the caller refreshes it, and is
+-- asked to when it was not done for index_every seconds
+local index = ''
+if customer ~= '' and ARGV[5] == '' and
+   now - tonumber(meta[3] or '0') > tonumber(ARGV[7]) * 1000 then
+  index = customer
+end
+if customer ~= '' and (index ~= '' or ARGV[5] ~= '') then
+  redis.call('HSET', KEYS[1], 'indexed_at', now)
+end
+local overflow = 0
+local held = redis.call('ZCARD', KEYS[2])
+if held > max then
+  if ARGV[3] == 'delete' then
+    local old = redis.call('ZRANGE', KEYS[2], 0, held - max - 1)
+    for _, m in ipairs(old) do
+      local id = string.match(m, '^%d+%z([^%z]*)%z')
+      if id and id ~= '' then redis.call('HDEL', KEYS[3], id) end
+    end
+    redis.call('ZREMRANGEBYRANK', KEYS[2], 0, held - max - 1)
+  else
+    overflow = held - max
+  end
+end
+redis.call('EXPIRE', KEYS[1], ttl)
+redis.call('EXPIRE', KEYS[2], ttl)
+if redis.call('EXISTS', KEYS[3]) == 1 then redis.call('EXPIRE', KEYS[3], ttl) end
+local reply = {'ok', created and 1 or 0, last, last + fresh, overflow, index}
+for i = 1, n do reply[#reply + 1] = seqs[i] end
+for i = 1, n do reply[#reply + 1] = dup[i] end
+return reply

@@ -1,0 +1,57 @@
+/*
+ * pg_conv: the conversation ops (service/conversation.h) of the PostgreSQL
+ * store, over the tables of schemas/sql/0002_conversations.sql. pg_store.c
+ * puts them in pg_store_ops and prepares their statements (pgconv_stmts) on
+ * its connections after its own.
+ *
+ * As primary store: every op. As the archive of the Redis store: conv_archive
+ * writes trimmed messages to conversation_history, and the reads serve the
+ * history Redis no longer holds (a conversation without a live row in
+ * conversations is read from its history alone, without expiry).
+ * conv_overflow and conv_trim are not filled: PostgreSQL keeps everything.
+ */
+#ifndef MEMORYD_PG_CONV_H
+#define MEMORYD_PG_CONV_H
+
+#include "pg_conn.h"
+#include "store.h"
+
+enum {
+	PGCONV_APPEND,
+	PGCONV_PAGE_DESC,
+	PGCONV_PAGE_ASC,
+	PGCONV_META,
+	PGCONV_UPDATE,
+	PGCONV_LIST,
+	PGCONV_DELETE,
+	PGCONV_ARCHIVE,
+	PGCONV_SWEEP,
+	PGCONV_NSTMTS
+};
+
+extern const struct pg_stmt pgconv_stmts[PGCONV_NSTMTS];
+
+/* What pg_store.c lends the conversation ops: the calling thread's
+ * connection, the number in its statement table of conversation statement i,
+ * and CONV_TTL_SECONDS. */
+struct pg_conn *pg_store_conn(struct store *s);
+size_t pg_store_conv_stmt(int i);
+long pg_store_conv_ttl(const struct store *s);
+
+int pgconv_append(struct store *s, const char *tenant, const struct conv_append *req,
+                  struct conv_append_result *out, struct mem_error *err);
+int pgconv_read(struct store *s, const char *tenant, const struct conv_read *req,
+                struct conv_page *out, struct mem_error *err);
+int pgconv_meta(struct store *s, const char *tenant, const char *conversation_id,
+                struct conv_meta *out, struct mem_error *err);
+int pgconv_update(struct store *s, const char *tenant, const struct conv_update *req,
+                  struct conv_meta *out, struct mem_error *err);
+int pgconv_list(struct store *s, const char *tenant, const struct conv_list *req,
+                struct conv_list_result *out, struct mem_error *err);
+int pgconv_delete(struct store *s, const char *tenant, const char *conversation_id,
+                  struct mem_error *err);
+int pgconv_archive(struct store *s, const char *tenant, const char *conversation_id,
+                   const char *customer_id, const struct conv_message *msgs, size_t n,
+                   struct mem_error *err);
+
+#endif

@@ -1,0 +1,675 @@
+#include "redis_conv.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../common/buf.h"
+#include "../common/ids.h"
+#include "../common/log.h"
+#include "../common/xalloc.h"
+
+extern const char lua_conv_append[], lua_conv_read[], lua_conv_meta[], lua_conv_delete[],
+    lua_conv_overflow[], lua_conv_trim[];
+
+const char *const rconv_scripts[RCONV_NSCRIPTS] = {
+    [RCONV_APPEND] = lua_conv_append,     [RCONV_READ] = lua_conv_read,
+    [RCONV_META] = lua_conv_meta,         [RCONV_DELETE] = lua_conv_delete,
+    [RCONV_OVERFLOW] = lua_conv_overflow, [RCONV_TRIM] = lua_conv_trim,
+};
+
+/* Conversations listed per customer at most (the index is read whole). */
+#define LIST_SCAN_MAX 10000
+/* Metadata reads per pipelined round trip while listing. */
+#define LIST_BATCH 64
+
+void rconv_init(struct rconv *c, const struct config *cfg, bool keep_overflow)
+{
+	memset(c, 0, sizeof(*c));
+	c->prefix = xstrdup(cfg->conv_key_prefix);
+	c->ttl = cfg->conv_ttl_seconds;
+	snprintf(c->ttl_str, sizeof(c->ttl_str), "%ld", c->ttl);
+	c->max_messages = cfg->conv_max_messages;
+	snprintf(c->max_str, sizeof(c->max_str), "%ld", c->max_messages);
+	c->keep_overflow = keep_overflow;
+	for (int i = 0; i < RCONV_NSCRIPTS; i++)
+		redis_script_sha(rconv_scripts[i], c->sha[i]);
+}
+
+void rconv_release(struct rconv *c)
+{
+	if (c)
+		free(c->prefix);
+}
+
+/* ---------- commands ---------- */
+
+/* An argument vector whose strings are either borrowed or owned. */
+struct cmdv {
+	const char **v;
+	size_t *l;
+	char **own;
+	int n, cap;
+};
+
+static void cmd_add(struct cmdv *c, const char *s, size_t len, bool owned)
+{
+	if (c->n == c->cap) {
+		c->cap = c->cap ? 2 * c->cap : 16;
+		c->v = xrealloc(c->v, (size_t)c->cap * sizeof(*c->v));
+		c->l = xrealloc(c->l, (size_t)c->cap * sizeof(*c->l));
+		c->own = xrealloc(c->own, (size_t)c->cap * sizeof(*c->own));
+	}
+	c->own[c->n] = owned ? (char *)s : NULL;
+	c->v[c->n] = s;
+	c->l[c->n++] = len;
+}
+
+static void cmd_str(struct cmdv *c, const char *s)
+{
+	cmd_add(c, s, strlen(s), false);
+}
+
+static void cmd_fmt(struct cmdv *c, long long v)
+{
+	char *s = xasprintf("%lld", v);
+	cmd_add(c, s, strlen(s), true);
+}
+
+/* Steals b's bytes. */
+static void cmd_buf(struct cmdv *c, struct buf *b)
+{
+	size_t len;
+	if (!b->data)
+		buf_reserve(b, 0);
+	char *s = buf_detach(b, &len);
+	cmd_add(c, s, len, true);
+}
+
+static void cmd_release(struct cmdv *c)
+{
+	for (int i = 0; i < c->n; i++)
+		free(c->own[i]);
+	free(c->v);
+	free(c->l);
+	free(c->own);
+	memset(c, 0, sizeof(*c));
+}
+
+static struct redis_cmd cmd_of(const struct cmdv *c)
+{
+	return (struct redis_cmd){.argc = c->n, .argv = c->v, .argvlen = c->l};
+}
+
+/* P:<kind>:{<tenant>:<id>} */
+static void conv_key(struct buf *b, const struct rconv *c, const char *kind, const char *tenant,
+                     const char *id)
+{
+	buf_reset(b);
+	buf_puts(b, c->prefix);
+	buf_putc(b, ':');
+	buf_puts(b, kind);
+	buf_puts(b, ":{");
+	key_encode(b, tenant, strlen(tenant));
+	buf_putc(b, ':');
+	key_encode(b, id, strlen(id));
+	buf_putc(b, '}');
+}
+
+/* EVALSHA <script> <nkeys> and the conversation's keys: meta, msgs[, ids]. */
+static void script_head(struct cmdv *cmd, const struct rconv *c, int script, int nkeys,
+                        const char *tenant, const char *id)
+{
+	static const char *kinds[] = {"meta", "msgs", "ids"};
+	struct buf b = {0};
+	cmd_str(cmd, "EVALSHA");
+	cmd_str(cmd, c->sha[script]);
+	cmd_fmt(cmd, nkeys);
+	for (int i = 0; i < nkeys; i++) {
+		conv_key(&b, c, kinds[i], tenant, id);
+		cmd_buf(cmd, &b);
+	}
+}
+
+/* ZADD + PEXPIRE of the customer's index: the conversation is listed for it. */
+static void index_touch(struct cmdv *zadd, struct cmdv *pexp, const struct rconv *c,
+                        const char *tenant, const char *customer, const char *id)
+{
+	struct buf b = {0};
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	conv_key(&b, c, "customer", tenant, customer);
+	char *key = xstrndup(b.data, b.len);
+	cmd_str(zadd, "ZADD");
+	cmd_buf(zadd, &b);
+	cmd_fmt(zadd, (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+	cmd_str(zadd, id);
+	cmd_str(pexp, "PEXPIRE");
+	cmd_add(pexp, key, strlen(key), true);
+	cmd_fmt(pexp, (long long)c->ttl * 1000);
+}
+
+/* ---------- replies ---------- */
+
+static bool is_str(const redisReply *r)
+{
+	return r && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS);
+}
+
+static long long rep_int(const redisReply *r)
+{
+	if (r && r->type == REDIS_REPLY_INTEGER)
+		return r->integer;
+	if (is_str(r))
+		return strtoll(r->str, NULL, 10);
+	return 0;
+}
+
+static bool rep_is(const redisReply *r, const char *s)
+{
+	return is_str(r) && r->len == strlen(s) && !memcmp(r->str, s, r->len);
+}
+
+static char *rep_dup_or_null(const redisReply *r)
+{
+	return is_str(r) && r->len ? xstrndup(r->str, r->len) : NULL;
+}
+
+static int bad_reply(const redisReply *r, const char *what, struct mem_error *err)
+{
+	return redis_reply_fail(r, err, what);
+}
+
+/* Run n commands in one round trip; an error reply is -1 with err. */
+static int run(struct store *s, size_t n, const struct redis_cmd *cmds, redisReply **rep,
+               bool idempotent, const char *what, struct mem_error *err)
+{
+	if (redis_conn_pipeline(redis_store_conn(s), n, cmds, rep, idempotent, err) < 0)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		if (rep[i]->type == REDIS_REPLY_ERROR)
+			return bad_reply(rep[i], what, err);
+	return 0;
+}
+
+static void free_all(size_t n, redisReply **rep)
+{
+	for (size_t i = 0; i < n; i++)
+		freeReplyObject(rep[i]);
+}
+
+/* ---------- append ---------- */
+
+int rconv_append(struct store *s, const char *tenant, const struct conv_append *r,
+                 struct conv_append_result *out, struct mem_error *err)
+{
+	const struct rconv *c = redis_store_conv(s);
+	struct cmdv ev = {0}, zadd = {0}, pexp = {0}, zadd2 = {0}, pexp2 = {0};
+	redisReply *rep[3] = {0}, *rep2[2] = {0};
+	size_t ncmd = 1;
+	int ret = -1;
+
+	memset(out, 0, sizeof(*out));
+	script_head(&ev, c, RCONV_APPEND, 3, tenant, r->conversation_id);
+	cmd_str(&ev, c->ttl_str);
+	cmd_str(&ev, c->max_str);
+	cmd_str(&ev, c->keep_overflow ? "keep" : "delete");
+	if (r->expected_seq >= 0)
+		cmd_fmt(&ev, r->expected_seq);
+	else
+		cmd_str(&ev, "");
+	cmd_str(&ev, r->customer_id ? r->customer_id : "");
+	cmd_str(&ev, r->metadata_json ? r->metadata_json : "");
+	cmd_fmt(&ev, c->ttl / 10 > 0 ? c->ttl / 10 : 1);
+	cmd_fmt(&ev, (long long)r->n);
+	for (size_t i = 0; i < r->n; i++) {
+		const struct conv_message_in *m = &r->messages[i];
+		cmd_str(&ev, m->id ? m->id : "");
+		cmd_str(&ev, m->role);
+		cmd_str(&ev, m->metadata_json ? m->metadata_json : "");
+		cmd_add(&ev, m->content, m->content_len, false);
+	}
+	struct redis_cmd cmds[3] = {cmd_of(&ev)};
+	if (r->customer_id && *r->customer_id) {
+		index_touch(&zadd, &pexp, c, tenant, r->customer_id, r->conversation_id);
+		cmds[1] = cmd_of(&zadd);
+		cmds[2] = cmd_of(&pexp);
+		ncmd = 3;
+	}
+	/* Not resent on a broken connection: a batch without ids would be
+	 * stored twice. The caller retries (with ids, safely). */
+	if (run(s, ncmd, cmds, rep, false, "conversation append", err) < 0)
+		goto out;
+	const redisReply *a = rep[0];
+	if (a->type != REDIS_REPLY_ARRAY || a->elements < 2) {
+		bad_reply(a, "conversation append", err);
+		goto out;
+	}
+	if (rep_is(a->element[0], "conflict")) {
+		mem_fail(err, MEM_ECONFLICT, "expected_seq",
+		         "expected_seq is %lld but the conversation's last seq is %lld: someone "
+		         "appended first; nothing was stored",
+		         r->expected_seq, rep_int(a->element[1]));
+		goto out;
+	}
+	if (rep_is(a->element[0], "customer")) {
+		mem_fail(err, MEM_ECONFLICT, "customer_id",
+		         "the conversation belongs to another customer; nothing was stored");
+		goto out;
+	}
+	if (!rep_is(a->element[0], "ok") || a->elements != 6 + 2 * r->n) {
+		bad_reply(a, "conversation append", err);
+		goto out;
+	}
+	out->created = rep_int(a->element[1]) != 0;
+	out->msg_count_before = rep_int(a->element[2]);
+	out->last_seq = rep_int(a->element[3]);
+	out->overflow = rep_int(a->element[4]);
+	out->n = r->n;
+	out->seqs = xcalloc(r->n + 1, sizeof(*out->seqs));
+	out->duplicate = xcalloc(r->n + 1, sizeof(*out->duplicate));
+	for (size_t i = 0; i < r->n; i++) {
+		out->seqs[i] = rep_int(a->element[6 + i]);
+		out->duplicate[i] = rep_int(a->element[6 + r->n + i]) != 0;
+		if (!out->duplicate[i])
+			out->stored++;
+	}
+	if (is_str(a->element[5]) && a->element[5]->len) {
+		/* The index of the conversation's customer is due a refresh. A
+		 * failure here loses nothing: the next append asks again. */
+		char *customer = xstrndup(a->element[5]->str, a->element[5]->len);
+		struct mem_error ierr = {0};
+		index_touch(&zadd2, &pexp2, c, tenant, customer, r->conversation_id);
+		struct redis_cmd ic[2] = {cmd_of(&zadd2), cmd_of(&pexp2)};
+		if (run(s, 2, ic, rep2, true, "customer index", &ierr) < 0)
+			log_warn(NULL, "customer index refresh failed",
+			         LF_STR("conversation_id", r->conversation_id),
+			         LF_STR("error", ierr.message));
+		free(customer);
+	}
+	ret = 0;
+out:
+	if (ret < 0)
+		conv_append_result_release(out);
+	free_all(3, rep);
+	free_all(2, rep2);
+	cmd_release(&ev);
+	cmd_release(&zadd);
+	cmd_release(&pexp);
+	cmd_release(&zadd2);
+	cmd_release(&pexp2);
+	return ret;
+}
+
+/* ---------- reads ---------- */
+
+/* Members from element `from` of a into p->v. */
+static int page_members(const redisReply *a, size_t from, struct conv_page *p,
+                        struct mem_error *err)
+{
+	p->v = xcalloc(a->elements - from + 1, sizeof(*p->v));
+	for (size_t i = from; i < a->elements; i++) {
+		const redisReply *m = a->element[i];
+		if (!is_str(m) || conv_unpack(m->str, m->len, &p->v[p->n]) < 0)
+			return mem_fail(err, MEM_EINTERNAL, NULL,
+			                "a stored message of the conversation is malformed");
+		p->n++;
+	}
+	return 0;
+}
+
+int rconv_read(struct store *s, const char *tenant, const struct conv_read *r,
+               struct conv_page *out, struct mem_error *err)
+{
+	static const char *modes[] = {[CONV_READ_WINDOW] = "window",
+	                              [CONV_READ_BEFORE] = "before",
+	                              [CONV_READ_AFTER] = "after",
+	                              [CONV_READ_RANGE] = "range"};
+	const struct rconv *c = redis_store_conv(s);
+	struct cmdv ev = {0};
+	redisReply *rep = NULL;
+	int ret = -1;
+
+	memset(out, 0, sizeof(*out));
+	script_head(&ev, c, RCONV_READ, 2, tenant, r->conversation_id);
+	cmd_str(&ev, modes[r->mode]);
+	cmd_fmt(&ev, r->mode == CONV_READ_RANGE ? r->from : r->seq);
+	cmd_fmt(&ev, r->mode == CONV_READ_RANGE ? r->to : (long long)r->limit);
+	struct redis_cmd cmd = cmd_of(&ev);
+	if (run(s, 1, &cmd, &rep, true, "conversation read", err) < 0)
+		goto out;
+	if (rep->type != REDIS_REPLY_ARRAY || (rep->elements && rep->elements < 4)) {
+		bad_reply(rep, "conversation read", err);
+		goto out;
+	}
+	if (!rep->elements) {
+		mem_fail(err, MEM_ENOT_FOUND, NULL, "no conversation %s", r->conversation_id);
+		goto out;
+	}
+	out->last_seq = rep_int(rep->element[0]);
+	out->first_seq = rep_int(rep->element[1]);
+	out->epoch = rep_dup_or_null(rep->element[2]);
+	out->customer_id = rep_dup_or_null(rep->element[3]);
+	if (page_members(rep, 4, out, err) < 0)
+		goto out;
+	ret = 0;
+out:
+	if (ret < 0)
+		conv_page_release(out);
+	freeReplyObject(rep);
+	cmd_release(&ev);
+	return ret;
+}
+
+/* The meta script's reply (see conv_meta.lua) into m; 0, or 1 when there is
+ * no such conversation, or -1. */
+static int meta_from_reply(const redisReply *a, const char *id, struct conv_meta *m,
+                           struct mem_error *err)
+{
+	memset(m, 0, sizeof(*m));
+	if (a->type != REDIS_REPLY_ARRAY || (a->elements && a->elements != 8))
+		return bad_reply(a, "conversation metadata", err);
+	if (!a->elements)
+		return 1;
+	m->conversation_id = xstrdup(id);
+	m->customer_id = rep_dup_or_null(a->element[0]);
+	m->metadata_json = rep_dup_or_null(a->element[1]);
+	if (!m->metadata_json)
+		m->metadata_json = xstrdup("{}");
+	m->created_at_ms = rep_int(a->element[2]);
+	m->updated_at_ms = rep_int(a->element[3]);
+	m->message_count = rep_int(a->element[4]);
+	m->first_seq = rep_int(a->element[5]);
+	long long pttl = rep_int(a->element[6]);
+	m->ttl_seconds = pttl < 0 ? -1 : (pttl + 999) / 1000;
+	m->in_redis = true;
+	return 0;
+}
+
+/* Run the meta script: customer "\0" and metadata "" keep what is there. */
+static int meta_call(struct store *s, const char *tenant, const char *id, const char *customer,
+                     const char *metadata, struct conv_meta *out, char **before,
+                     struct mem_error *err)
+{
+	const struct rconv *c = redis_store_conv(s);
+	struct cmdv ev = {0}, zadd = {0}, pexp = {0};
+	redisReply *rep[3] = {0};
+	size_t n = 1;
+	int ret = -1;
+
+	script_head(&ev, c, RCONV_META, 3, tenant, id);
+	cmd_str(&ev, c->ttl_str);
+	if (customer)
+		cmd_str(&ev, customer);
+	else
+		cmd_add(&ev, "", 1, false); /* one NUL byte: keep */
+	cmd_str(&ev, metadata ? metadata : "");
+	struct redis_cmd cmds[3] = {cmd_of(&ev)};
+	if (customer && *customer) {
+		index_touch(&zadd, &pexp, c, tenant, customer, id);
+		cmds[1] = cmd_of(&zadd);
+		cmds[2] = cmd_of(&pexp);
+		n = 3;
+	}
+	if (run(s, n, cmds, rep, true, "conversation metadata", err) < 0)
+		goto out;
+	int rc = meta_from_reply(rep[0], id, out, err);
+	if (rc < 0)
+		goto out;
+	if (rc > 0) {
+		mem_fail(err, MEM_ENOT_FOUND, NULL, "no conversation %s", id);
+		goto out;
+	}
+	if (before)
+		*before = rep_dup_or_null(rep[0]->element[7]);
+	ret = 0;
+out:
+	if (ret < 0)
+		conv_meta_release(out);
+	free_all(3, rep);
+	cmd_release(&ev);
+	cmd_release(&zadd);
+	cmd_release(&pexp);
+	return ret;
+}
+
+int rconv_meta(struct store *s, const char *tenant, const char *conversation_id,
+               struct conv_meta *out, struct mem_error *err)
+{
+	return meta_call(s, tenant, conversation_id, NULL, NULL, out, NULL, err);
+}
+
+/* Remove a conversation from a customer's index (best effort: listing
+ * skips and prunes entries that no longer match). */
+static void index_remove(struct store *s, const char *tenant, const char *customer, const char *id)
+{
+	const struct rconv *c = redis_store_conv(s);
+	struct cmdv z = {0};
+	struct buf b = {0};
+	redisReply *rep = NULL;
+	struct mem_error err = {0};
+	cmd_str(&z, "ZREM");
+	conv_key(&b, c, "customer", tenant, customer);
+	cmd_buf(&z, &b);
+	cmd_str(&z, id);
+	struct redis_cmd cmd = cmd_of(&z);
+	if (run(s, 1, &cmd, &rep, true, "customer index", &err) < 0)
+		log_warn(NULL, "customer index update failed", LF_STR("conversation_id", id),
+		         LF_STR("error", err.message));
+	freeReplyObject(rep);
+	cmd_release(&z);
+}
+
+int rconv_update(struct store *s, const char *tenant, const struct conv_update *r,
+                 struct conv_meta *out, struct mem_error *err)
+{
+	char *before = NULL;
+	if (meta_call(s, tenant, r->conversation_id, r->customer_id, r->metadata_json, out, &before,
+	              err) < 0)
+		return -1;
+	if (before && r->customer_id && strcmp(before, r->customer_id))
+		index_remove(s, tenant, before, r->conversation_id);
+	free(before);
+	return 0;
+}
+
+static int meta_cmp(const void *x, const void *y)
+{
+	const struct conv_meta *a = x, *b = y;
+	if (a->updated_at_ms != b->updated_at_ms)
+		return a->updated_at_ms < b->updated_at_ms ? 1 : -1; /* newest first */
+	return -strcmp(a->conversation_id, b->conversation_id);
+}
+
+/* True when m comes after the cursor in newest-first order. */
+static bool after_cursor(const struct conv_meta *m, const struct conv_list *r)
+{
+	if (!r->after_id)
+		return true;
+	if (m->updated_at_ms != r->after_updated_ms)
+		return m->updated_at_ms < r->after_updated_ms;
+	return strcmp(m->conversation_id, r->after_id) < 0;
+}
+
+int rconv_list(struct store *s, const char *tenant, const struct conv_list *r,
+               struct conv_list_result *out, struct mem_error *err)
+{
+	const struct rconv *c = redis_store_conv(s);
+	struct cmdv zr = {0}, *ev = NULL;
+	struct redis_cmd *cmds = NULL;
+	redisReply *ids = NULL, **reps = NULL;
+	struct conv_meta *all = NULL;
+	struct buf b = {0};
+	size_t nall = 0, nids = 0;
+	int ret = -1;
+
+	memset(out, 0, sizeof(*out));
+	cmd_str(&zr, "ZREVRANGE");
+	conv_key(&b, c, "customer", tenant, r->customer_id);
+	cmd_buf(&zr, &b);
+	cmd_str(&zr, "0");
+	cmd_fmt(&zr, LIST_SCAN_MAX - 1);
+	struct redis_cmd zc = cmd_of(&zr);
+	if (run(s, 1, &zc, &ids, true, "customer index", err) < 0)
+		goto out;
+	if (ids->type != REDIS_REPLY_ARRAY) {
+		bad_reply(ids, "customer index", err);
+		goto out;
+	}
+	nids = ids->elements;
+	all = xcalloc(nids + 1, sizeof(*all));
+	ev = xcalloc(LIST_BATCH, sizeof(*ev));
+	cmds = xcalloc(LIST_BATCH, sizeof(*cmds));
+	reps = xcalloc(LIST_BATCH, sizeof(*reps));
+	for (size_t at = 0; at < nids; at += LIST_BATCH) {
+		size_t n = nids - at < LIST_BATCH ? nids - at : LIST_BATCH;
+		for (size_t i = 0; i < n; i++) {
+			const redisReply *id = ids->element[at + i];
+			script_head(&ev[i], c, RCONV_META, 3, tenant, is_str(id) ? id->str : "");
+			cmd_str(&ev[i], c->ttl_str);
+			cmd_add(&ev[i], "", 1, false);
+			cmd_str(&ev[i], "");
+			cmds[i] = cmd_of(&ev[i]);
+		}
+		int rc = run(s, n, cmds, reps, true, "conversation metadata", err);
+		for (size_t i = 0; rc == 0 && i < n; i++) {
+			const redisReply *id = ids->element[at + i];
+			struct conv_meta m;
+			int found = meta_from_reply(reps[i], id->str, &m, err);
+			if (found < 0) {
+				rc = -1;
+				break;
+			}
+			if (found == 0 && m.customer_id && !strcmp(m.customer_id, r->customer_id))
+				all[nall++] = m;
+			else {
+				/* gone, or now another customer's: prune */
+				if (found == 0)
+					conv_meta_release(&m);
+				index_remove(s, tenant, r->customer_id, id->str);
+			}
+		}
+		free_all(n, reps);
+		memset(reps, 0, LIST_BATCH * sizeof(*reps));
+		for (size_t i = 0; i < n; i++)
+			cmd_release(&ev[i]);
+		if (rc < 0)
+			goto out;
+	}
+	if (nall > 1)
+		qsort(all, nall, sizeof(*all), meta_cmp);
+	out->items = xcalloc(r->limit + 1, sizeof(*out->items));
+	for (size_t i = 0; i < nall; i++) {
+		if (!after_cursor(&all[i], r))
+			continue;
+		if (out->n == r->limit) {
+			out->more = true;
+			break;
+		}
+		out->items[out->n++] = all[i];
+		memset(&all[i], 0, sizeof(all[i]));
+	}
+	ret = 0;
+out:
+	for (size_t i = 0; i < nall; i++)
+		conv_meta_release(&all[i]);
+	if (ret < 0)
+		conv_list_result_release(out);
+	free(all);
+	free(ev);
+	free(cmds);
+	free(reps);
+	freeReplyObject(ids);
+	cmd_release(&zr);
+	return ret;
+}
+
+int rconv_delete(struct store *s, const char *tenant, const char *conversation_id,
+                 struct mem_error *err)
+{
+	const struct rconv *c = redis_store_conv(s);
+	struct cmdv ev = {0};
+	redisReply *rep = NULL;
+	int ret = -1;
+
+	script_head(&ev, c, RCONV_DELETE, 3, tenant, conversation_id);
+	struct redis_cmd cmd = cmd_of(&ev);
+	if (run(s, 1, &cmd, &rep, true, "conversation delete", err) < 0)
+		goto out;
+	if (is_str(rep) && rep->len)
+		index_remove(s, tenant, rep->str, conversation_id);
+	ret = 0;
+out:
+	freeReplyObject(rep);
+	cmd_release(&ev);
+	return ret;
+}
+
+/* ---------- archiving ---------- */
+
+int rconv_overflow(struct store *s, const char *tenant, const char *conversation_id, size_t limit,
+                   struct conv_page *out, struct mem_error *err)
+{
+	const struct rconv *c = redis_store_conv(s);
+	struct cmdv ev = {0};
+	redisReply *rep = NULL;
+	int ret = -1;
+
+	memset(out, 0, sizeof(*out));
+	script_head(&ev, c, RCONV_OVERFLOW, 2, tenant, conversation_id);
+	cmd_str(&ev, c->max_str);
+	cmd_fmt(&ev, (long long)limit);
+	struct redis_cmd cmd = cmd_of(&ev);
+	if (run(s, 1, &cmd, &rep, true, "conversation overflow", err) < 0)
+		goto out;
+	if (rep->type != REDIS_REPLY_ARRAY || (rep->elements && rep->elements < 4)) {
+		bad_reply(rep, "conversation overflow", err);
+		goto out;
+	}
+	if (rep->elements) {
+		out->epoch = rep_dup_or_null(rep->element[0]);
+		out->customer_id = rep_dup_or_null(rep->element[1]);
+		out->digest = rep_dup_or_null(rep->element[2]);
+		if (page_members(rep, 3, out, err) < 0)
+			goto out;
+	}
+	ret = 0;
+out:
+	if (ret < 0)
+		conv_page_release(out);
+	freeReplyObject(rep);
+	cmd_release(&ev);
+	return ret;
+}
+
+int rconv_trim(struct store *s, const char *tenant, const char *conversation_id,
+               const struct conv_page *archived, bool *trimmed, struct mem_error *err)
+{
+	const struct rconv *c = redis_store_conv(s);
+	struct cmdv ev = {0};
+	redisReply *rep = NULL;
+	int ret = -1;
+
+	*trimmed = false;
+	if (!archived->n)
+		return 0;
+	script_head(&ev, c, RCONV_TRIM, 3, tenant, conversation_id);
+	cmd_str(&ev, archived->epoch ? archived->epoch : "");
+	cmd_fmt(&ev, archived->v[0].seq);
+	cmd_fmt(&ev, archived->v[archived->n - 1].seq);
+	cmd_str(&ev, archived->digest ? archived->digest : "");
+	struct redis_cmd cmd = cmd_of(&ev);
+	if (run(s, 1, &cmd, &rep, true, "conversation trim", err) < 0)
+		goto out;
+	if (rep->type != REDIS_REPLY_INTEGER) {
+		bad_reply(rep, "conversation trim", err);
+		goto out;
+	}
+	*trimmed = rep->integer == 1;
+	ret = 0;
+out:
+	freeReplyObject(rep);
+	cmd_release(&ev);
+	return ret;
+}
