@@ -25,4 +25,12 @@ enum MHD_Result h_admin_thread(struct request *r);
 enum MHD_Result h_admin_checkpoint_delete(struct request *r);
 enum MHD_Result h_admin_tenant_delete(struct request *r);
 
+enum MHD_Result h_memory_put(struct request *r);
+enum MHD_Result h_memory_get(struct request *r);
+enum MHD_Result h_memory_delete(struct request *r);
+enum MHD_Result h_memory_search(struct request *r);
+enum MHD_Result h_memory_cleanup(struct request *r);
+enum MHD_Result h_memory_namespaces(struct request *r);
+enum MHD_Result h_memory_batch(struct request *r);
+
 #endif

@@ -40,6 +40,7 @@ struct request {
 	struct vcache *latest_cache; /* rendered latest tuples; NULL when off */
 	int route_metric;            /* the route's index in metrics */
 	bool www_authenticate;       /* a 401: say how to authenticate */
+	char etag[40];               /* ETag header of the response; "" none */
 };
 
 /* Queue a JSON response; steals body (a JSON text, may be NULL for none). */

@@ -127,6 +127,12 @@ static const struct cfg_entry table[] = {
      "bearer token for /admin/* (unset: admin endpoints answer 403)"},
     {"KEY_PREFIX", CFG_STR, "langgraph", 0, 0, OFF(key_prefix), 0, check_key_prefix,
      "first component of every Redis key"},
+    {"MEMORY_DEFAULT_TTL_SECONDS", CFG_INT, "86400", 1, 315360000, OFF(memory_default_ttl_seconds),
+     0, NULL, "TTL of a /memory item put without ttl_seconds"},
+    {"MEMORY_ALLOW_PERSISTENT", CFG_INT, "0", 0, 1, OFF(memory_allow_persistent), 0, NULL,
+     "1: a /memory item may be put with ttl_seconds 0 (no expiry); 0: every item expires"},
+    {"MEMORY_MAX_VALUE_BYTES", CFG_INT, "1048576", 2, 1073741824, OFF(memory_max_value_bytes), 0,
+     NULL, "largest /memory value (compact JSON text); larger ones get 413"},
 };
 
 #define NENTRIES (sizeof(table) / sizeof(table[0]))

@@ -44,6 +44,10 @@ struct config {
 
 	char *api_tokens;
 	char *admin_token;
+
+	long memory_default_ttl_seconds;
+	long memory_allow_persistent;
+	long memory_max_value_bytes;
 };
 
 /*

@@ -27,6 +27,8 @@ void metrics_http(int route, const char *method, int status, double seconds);
 /* Latency of one Redis round trip, for the rolling p95. */
 void metrics_redis_latency(double ms);
 void metrics_checkpoint_written(void);
+/* A /memory value found not to be JSON (written by hand). */
+void metrics_memory_malformed(void);
 
 /* What the caller learns from the stores at scrape time. */
 struct metrics_stores {

@@ -106,6 +106,20 @@ const cases = [
   ["admin-tenant-delete.json", { tenant: "", scanned: 0, deleted: 0 }, false],
   ["error.json", { error: { code: "forbidden", message: "admin endpoints are disabled: ADMIN_TOKEN is not set",
     request_id: "r" } }, true],
+  ["memory.json#/$defs/PutRequest", { namespace: ["governance", "decision"], key: "abc*1",
+    value: { result: "approved" }, ttl_seconds: 3600 }, true],
+  ["memory.json#/$defs/PutRequest", { namespace: [], key: "k", value: 1 }, false],
+  ["memory.json#/$defs/PutRequest", { namespace: ["a"], key: "", value: 1 }, false],
+  ["memory.json#/$defs/Item", { namespace: ["a"], key: "k", value: [1], version: "7",
+    created_at: "2026-01-02T03:04:05.678Z", updated_at: "2026-01-02T03:04:05.678Z",
+    expires_at: null }, true],
+  ["memory.json#/$defs/SearchResponse", { items: [], next_cursor: null }, true],
+  ["memory.json#/$defs/BatchResponse", { results: [{ item: null }, { deleted: true },
+    { deleted: 3 }, { namespaces: [["a", "b"]] },
+    { error: { code: "invalid_field", message: "m", field: "namespace" } }] }, true],
+  ["memory.json#/$defs/BatchResponse", { results: [{ item: 1 }] }, false],
+  ["error.json", { error: { code: "precondition_failed", message: "If-Match does not hold",
+    request_id: "r", field: "If-Match" } }, true],
 ];
 for (const [schema, doc, want] of cases) {
   let validate;

@@ -12,12 +12,15 @@
 #include "../common/redis_url.h"
 #include "../common/xalloc.h"
 #include "redis_conn.h"
+#include "redis_memory.h"
 
 /* Lua sources, embedded from service/lua/ at build time. */
 extern const char lua_checkpoint_put[], lua_checkpoint_get[], lua_checkpoint_writes[],
     lua_thread_delete[];
 
 enum { SCRIPT_PUT, SCRIPT_GET, SCRIPT_WRITES, SCRIPT_DELETE, NSCRIPTS };
+/* and the memory scripts (redis_memory.h) after them */
+#define NALLSCRIPTS (NSCRIPTS + REDIS_MEMORY_NSCRIPTS)
 
 /* How many tuples one pipelined round trip fetches while listing. */
 #define LIST_BATCH 32
@@ -34,8 +37,8 @@ struct redis_store {
 	char *password;
 	struct redis_tls *tls;
 	struct redis_conn_opts opts;
-	const char *scripts[NSCRIPTS];
-	char sha[NSCRIPTS][41];
+	const char *scripts[NALLSCRIPTS];
+	char sha[NALLSCRIPTS][41];
 	long ttl;
 	char *ttl_str;
 	char *prefix;
@@ -1341,6 +1344,28 @@ out:
 	return ret;
 }
 
+/* ---------- what the memory ops (redis_memory.c) borrow ---------- */
+
+struct redis_conn *redis_store_conn(struct store *s)
+{
+	return conn_get((struct redis_store *)s);
+}
+
+const char *redis_store_prefix(const struct store *s)
+{
+	return ((const struct redis_store *)s)->prefix;
+}
+
+const char *redis_store_memory_sha(const struct store *s, int i)
+{
+	return ((const struct redis_store *)s)->sha[NSCRIPTS + i];
+}
+
+int redis_store_reply_fail(const redisReply *r, struct mem_error *err, const char *what)
+{
+	return reply_fail(r, err, what);
+}
+
 /* ---------- lifecycle ---------- */
 
 static void rs_free(struct store *s)
@@ -1379,6 +1404,12 @@ const struct store_ops redis_store_ops = {
     .admin_checkpoint_delete = rs_admin_checkpoint_delete,
     .admin_tenant_delete = rs_admin_tenant_delete,
     .info = rs_info,
+    .memory_put = redis_memory_put,
+    .memory_get = redis_memory_get,
+    .memory_delete = redis_memory_delete,
+    .memory_scan = redis_memory_scan,
+    .memory_cleanup = redis_memory_cleanup,
+    .memory_namespaces = redis_memory_namespaces,
     .free = rs_free,
 };
 
@@ -1412,6 +1443,10 @@ struct store *redis_store_new(const struct config *cfg, struct mem_error *err)
 	rs->scripts[SCRIPT_DELETE] = lua_thread_delete;
 	for (int i = 0; i < NSCRIPTS; i++)
 		redis_script_sha(rs->scripts[i], rs->sha[i]);
+	for (int i = 0; i < REDIS_MEMORY_NSCRIPTS; i++) {
+		rs->scripts[NSCRIPTS + i] = redis_memory_scripts[i];
+		redis_script_sha(rs->scripts[NSCRIPTS + i], rs->sha[NSCRIPTS + i]);
+	}
 	rs->opts = (struct redis_conn_opts){
 	    .host = rs->url.host,
 	    .port = rs->url.port,
@@ -1423,7 +1458,7 @@ struct store *redis_store_new(const struct config *cfg, struct mem_error *err)
 	    .socket_timeout_ms = (int)cfg->redis_socket_timeout_ms,
 	    .max_reconnect_attempts = (int)cfg->max_reconnect_attempts,
 	    .scripts = rs->scripts,
-	    .nscripts = NSCRIPTS,
+	    .nscripts = NALLSCRIPTS,
 	};
 	rs->health.state = REDIS_STATE_RECONNECTING;
 	return &rs->base;

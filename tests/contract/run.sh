@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Usage: tests/contract/run.sh LOG TEST_CHECKPOINTS TEST_UNAVAILABLE TEST_OPS
+# Usage: tests/contract/run.sh LOG TEST_CHECKPOINTS TEST_UNAVAILABLE TEST_OPS [TEST_MEMORY]
 # Runs the integration test binaries against a throwaway memoryd with
 # MEMORYD_RESPONSE_LOG=LOG (every HTTP exchange, one JSON line each), then checks
 # every logged response against openapi.yaml and schemas/ (validate.mjs).
@@ -8,17 +8,19 @@
 #   TEST_OPS          its CK_RUN_CASE groups, each against a memoryd with the setting it
 #                     needs (as tests/ops/CMakeLists.txt runs them): tokens (API_TOKENS),
 #                     health, admin_off (no ADMIN_TOKEN), admin (ADMIN_TOKEN)
+#   TEST_MEMORY       /memory, against the Redis in REDIS_URL
 # Exit status: non-zero when a test binary or the validation fails (both always run).
 set -euo pipefail
 
-if (($# != 4)); then
-    echo "usage: $0 LOG TEST_CHECKPOINTS TEST_UNAVAILABLE TEST_OPS" >&2
+if (($# != 4 && $# != 5)); then
+    echo "usage: $0 LOG TEST_CHECKPOINTS TEST_UNAVAILABLE TEST_OPS [TEST_MEMORY]" >&2
     exit 2
 fi
 log="$1"
 test_checkpoints="$2"
 test_unavailable="$3"
 test_ops="$4"
+test_memory="${5:-}"
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 WITH_MEMORYD="$ROOT/tests/with-memoryd.sh"
@@ -61,6 +63,14 @@ run_ops tokens "API_TOKENS=tok-acme:acme;tok-ops:*"
 run_ops health
 run_ops admin_off
 run_ops admin ADMIN_TOKEN=adm-secret
+
+if [[ -n "$test_memory" ]]; then
+    echo "contract: $test_memory (REDIS_URL=${REDIS_URL:-unset})"
+    if ! "$WITH_MEMORYD" "$test_memory"; then
+        echo "contract: test_memory failed; validating what it logged anyway" >&2
+        rc=1
+    fi
+fi
 
 echo "contract: validating $(wc -l <"$log") logged exchanges ($log)"
 if ! node "$ROOT/tests/contract/validate.mjs" "$log"; then
