@@ -12,6 +12,7 @@
 #include "../common/log.h"
 #include "../common/xalloc.h"
 #include "pg_conn.h"
+#include "pg_memory.h"
 
 /* ---------- statements ---------- */
 
@@ -195,6 +196,11 @@ static struct pg_conn *conn_get(struct pg_store *ps)
 	pthread_mutex_unlock(&ps->lock);
 	pthread_setspecific(ps->key, slot);
 	return slot->conn;
+}
+
+struct pg_conn *pg_store_conn(struct store *s)
+{
+	return conn_get((struct pg_store *)s);
 }
 
 /* ---------- put ---------- */
@@ -883,6 +889,13 @@ static void sweep_once(struct pg_store *ps, struct pg_conn *conn)
 			          LF_INT("rows", deleted));
 		total += deleted;
 	}
+	struct mem_error merr = {0};
+	long long items = pg_memory_sweep(conn, &merr);
+	if (items < 0)
+		log_warn(NULL, "expired rows not swept", LF_STR("table", "memory_items"),
+		         LF_STR("error", merr.message));
+	else
+		total += items;
 	if (total)
 		log_info(NULL, "expired postgres rows swept", LF_INT("rows", total));
 }
@@ -955,6 +968,12 @@ const struct store_ops pg_store_ops = {
     .admin_checkpoint_delete = ps_admin_checkpoint_delete,
     .admin_tenant_delete = ps_admin_tenant_delete,
     .info = ps_info,
+    .memory_put = pg_memory_put,
+    .memory_get = pg_memory_get,
+    .memory_delete = pg_memory_delete,
+    .memory_scan = pg_memory_scan,
+    .memory_cleanup = pg_memory_cleanup,
+    .memory_namespaces = pg_memory_namespaces,
     .free = ps_free,
 };
 

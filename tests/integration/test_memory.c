@@ -196,14 +196,18 @@ static char *redis_item_key(const char *t, const char *const *labels, size_t n, 
 	return nk;
 }
 
-/* PostgreSQL: the namespace as the text[] literal of its labels. */
+/* PostgreSQL: the namespace column, its labels joined by U+001F. */
 static char *pg_ns_literal(const char *const *labels, size_t n)
 {
-	json_t *a = json_array();
+	size_t len = 1;
 	for (size_t i = 0; i < n; i++)
-		json_array_append_new(a, json_string(labels[i]));
-	char *s = json_dumps(a, JSON_COMPACT);
-	json_decref(a);
+		len += strlen(labels[i]) + 1;
+	char *s = calloc(1, len);
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			strcat(s, "\x1f");
+		strcat(s, labels[i]);
+	}
 	return s;
 }
 
@@ -211,10 +215,10 @@ static PGresult *pg_item_row(const char *t, const char *const *labels, size_t n,
                              const char *cols)
 {
 	char *ns = pg_ns_literal(labels, n);
-	char *sql = it_strfmt("SELECT %s FROM memoryd.memory_items WHERE tenant = $1 AND"
-	                      " namespace = ARRAY(SELECT json_array_elements_text($2::json))"
-	                      " AND key = $3 AND (expires_at IS NULL OR expires_at > now())",
-	                      cols);
+	char *sql =
+	    it_strfmt("SELECT %s FROM memoryd.memory_items WHERE tenant = $1 AND"
+	              " ns = $2 AND key = $3 AND (expires_at IS NULL OR expires_at > now())",
+	              cols);
 	const char *params[] = {t, ns, key};
 	PGresult *res = PQexecParams(pg, sql, 3, NULL, params, NULL, NULL, 0);
 	ck_assert_msg(PQresultStatus(res) == PGRES_TUPLES_OK, "%s: %s", sql, PQerrorMessage(pg));
@@ -264,11 +268,11 @@ static void store_write_raw(const char *t, const char *const *labels, size_t n, 
 	if (pg) {
 		char *ns = pg_ns_literal(labels, n);
 		const char *params[] = {t, ns, key, text};
-		PGresult *res = PQexecParams(
-		    pg,
-		    "UPDATE memoryd.memory_items SET value = $4 WHERE tenant = $1 AND"
-		    " namespace = ARRAY(SELECT json_array_elements_text($2::json)) AND key = $3",
-		    4, NULL, params, NULL, NULL, 0);
+		PGresult *res =
+		    PQexecParams(pg,
+		                 "UPDATE memoryd.memory_items SET value = $4 WHERE tenant = $1 AND"
+		                 " ns = $2 AND key = $3",
+		                 4, NULL, params, NULL, NULL, 0);
 		ck_assert_msg(PQresultStatus(res) == PGRES_COMMAND_OK &&
 		                  !strcmp(PQcmdTuples(res), "1"),
 		              "UPDATE: %s", PQerrorMessage(pg));
