@@ -31,5 +31,12 @@ enum MHD_Result h_conv_get(struct request *r);
 enum MHD_Result h_conv_update(struct request *r);
 enum MHD_Result h_conv_delete(struct request *r);
 enum MHD_Result h_conv_list(struct request *r);
+enum MHD_Result h_memory_put(struct request *r);
+enum MHD_Result h_memory_get(struct request *r);
+enum MHD_Result h_memory_delete(struct request *r);
+enum MHD_Result h_memory_search(struct request *r);
+enum MHD_Result h_memory_cleanup(struct request *r);
+enum MHD_Result h_memory_namespaces(struct request *r);
+enum MHD_Result h_memory_batch(struct request *r);
 
 #endif

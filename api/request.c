@@ -32,6 +32,10 @@ unsigned mem_errcode_status(enum mem_errcode code)
 		return 503;
 	case MEM_EINTERNAL:
 		return 500;
+	case MEM_EPRECONDITION:
+		return 412;
+	case MEM_ECORRUPT:
+		return 500;
 	}
 	return 500;
 }
@@ -43,6 +47,8 @@ static enum MHD_Result queue(struct request *r, unsigned status, struct MHD_Resp
 		MHD_add_response_header(resp, "Retry-After", "1");
 	if (r->stored[0] && status < 300)
 		MHD_add_response_header(resp, "X-Memory-Stored", r->stored);
+	if (r->etag[0] && status < 300)
+		MHD_add_response_header(resp, "ETag", r->etag);
 	if (status == 401 && r->www_authenticate)
 		MHD_add_response_header(resp, "WWW-Authenticate", "Bearer realm=\"memoryd\"");
 	enum MHD_Result ret = MHD_queue_response(r->conn, status, resp);

@@ -41,6 +41,7 @@ struct request {
 	int route_metric;            /* the route's index in metrics */
 	bool www_authenticate;       /* a 401: say how to authenticate */
 	char stored[32]; /* X-Memory-Stored: where a write landed (SERVICE_STORED_MAX) */
+	char etag[40];               /* ETag header of the response; "" none */
 };
 
 /* Queue a JSON response; steals body (a JSON text, may be NULL for none). */

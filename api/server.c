@@ -65,6 +65,13 @@ static const struct route routes[] = {
     {"/conversations/{conversation_id}", M_DELETE, h_conv_delete, false, TENANT},
     {"/conversations/{conversation_id}/messages", M_GET, h_conv_messages, false, TENANT},
     {"/conversations/{conversation_id}/messages", M_POST, h_conv_append, true, TENANT},
+    {"/memory/items", M_PUT, h_memory_put, true, TENANT},
+    {"/memory/items", M_GET, h_memory_get, false, TENANT},
+    {"/memory/items", M_DELETE, h_memory_delete, false, TENANT},
+    {"/memory/search", M_POST, h_memory_search, true, TENANT},
+    {"/memory/cleanup", M_POST, h_memory_cleanup, true, TENANT},
+    {"/memory/namespaces", M_POST, h_memory_namespaces, true, TENANT},
+    {"/memory/batch", M_POST, h_memory_batch, true, TENANT},
 };
 
 static int route_metric[sizeof(routes) / sizeof(routes[0])];

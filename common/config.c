@@ -150,6 +150,12 @@ static const struct cfg_entry table[] = {
      "largest message content accepted (bytes of UTF-8); larger ones get 413"},
     {"CONV_MAX_BATCH", CFG_INT, "100", 1, 10000, OFF(conv_max_batch), 0, NULL,
      "most messages one append may carry"},
+    {"MEMORY_DEFAULT_TTL_SECONDS", CFG_INT, "86400", 1, 315360000, OFF(memory_default_ttl_seconds),
+     0, NULL, "TTL of a /memory item put without ttl_seconds"},
+    {"MEMORY_ALLOW_PERSISTENT", CFG_INT, "0", 0, 1, OFF(memory_allow_persistent), 0, NULL,
+     "1: a /memory item may be put with ttl_seconds 0 (no expiry); 0: every item expires"},
+    {"MEMORY_MAX_VALUE_BYTES", CFG_INT, "1048576", 2, 1073741824, OFF(memory_max_value_bytes), 0,
+     NULL, "largest /memory value (compact JSON text); larger ones get 413"},
 };
 
 #define NENTRIES (sizeof(table) / sizeof(table[0]))

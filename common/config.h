@@ -55,6 +55,9 @@ struct config {
 	long conv_window_default;
 	long conv_max_message_bytes;
 	long conv_max_batch;
+	long memory_default_ttl_seconds;
+	long memory_allow_persistent;
+	long memory_max_value_bytes;
 };
 
 /*

@@ -48,6 +48,10 @@ const char *mem_errcode_name(enum mem_errcode code)
 		return "store_unavailable";
 	case MEM_EINTERNAL:
 		return "internal";
+	case MEM_EPRECONDITION:
+		return "precondition_failed";
+	case MEM_ECORRUPT:
+		return "malformed_value";
 	}
 	return "internal";
 }

@@ -23,6 +23,8 @@ enum mem_errcode {
 	MEM_ETOO_LARGE,     /* 413 */
 	MEM_EUNAVAILABLE,   /* 503: a store cannot be reached */
 	MEM_EINTERNAL,      /* 500: a bug or an unexpected store answer */
+	MEM_EPRECONDITION,  /* 412: If-Match does not hold */
+	MEM_ECORRUPT,       /* 500: stored data memoryd cannot read (written by hand) */
 };
 
 struct mem_error {

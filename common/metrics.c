@@ -21,6 +21,7 @@ static unsigned long long requests[METRICS_MAX_ROUTES][NMETHODS][NCODES];
 static unsigned long long hist[METRICS_MAX_ROUTES][NBUCKETS + 1]; /* last: +Inf */
 static unsigned long long hist_sum_us[METRICS_MAX_ROUTES];
 static unsigned long long checkpoints_written;
+static unsigned long long memory_malformed_values;
 
 /* The last LAT_SAMPLES round trips of one store, for a rolling p95. */
 #define LAT_SAMPLES 1024
@@ -246,4 +247,14 @@ void metrics_render(struct buf *b, const char *version, const struct metrics_sto
 	buf_printf(b, "checkpoints_written_total %llu\n",
 	           __atomic_load_n(&checkpoints_written, __ATOMIC_RELAXED));
 	render_conversations(b);
+	family(
+	    b, "memory_malformed_values_total", "counter",
+	    "/memory items whose stored value is not JSON, skipped by search or refused by get.");
+	buf_printf(b, "memory_malformed_values_total %llu\n",
+	           __atomic_load_n(&memory_malformed_values, __ATOMIC_RELAXED));
+}
+
+void metrics_memory_malformed(void)
+{
+	__atomic_add_fetch(&memory_malformed_values, 1, __ATOMIC_RELAXED);
 }

@@ -34,6 +34,8 @@ void metrics_dual_write_error(void);
  * msg_count_before), and trimmed messages that could not be archived. */
 void metrics_conv_msg_count_before(long long n);
 void metrics_history_persist_error(void);
+/* A /memory value found not to be JSON (written by hand). */
+void metrics_memory_malformed(void);
 
 /* What the caller learns from the stores at scrape time. */
 struct metrics_stores {

@@ -13,6 +13,7 @@
 #include "../common/xalloc.h"
 #include "pg_conn.h"
 #include "pg_conv.h"
+#include "pg_memory.h"
 
 /* ---------- statements ---------- */
 
@@ -200,6 +201,11 @@ static struct pg_conn *conn_get(struct pg_store *ps)
 	pthread_mutex_unlock(&ps->lock);
 	pthread_setspecific(ps->key, slot);
 	return slot->conn;
+}
+
+struct pg_conn *pg_store_conn(struct store *s)
+{
+	return conn_get((struct pg_store *)s);
 }
 
 /* ---------- put ---------- */
@@ -887,6 +893,13 @@ static void sweep_once(struct pg_store *ps, struct pg_conn *conn)
 			          LF_INT("rows", deleted));
 		total += deleted;
 	}
+	struct mem_error merr = {0};
+	long long items = pg_memory_sweep(conn, &merr);
+	if (items < 0)
+		log_warn(NULL, "expired rows not swept", LF_STR("table", "memory_items"),
+		         LF_STR("error", merr.message));
+	else
+		total += items;
 	if (total)
 		log_info(NULL, "expired postgres rows swept", LF_INT("rows", total));
 }
@@ -967,15 +980,17 @@ const struct store_ops pg_store_ops = {
     .conv_list = pgconv_list,
     .conv_delete = pgconv_delete,
     .conv_archive = pgconv_archive,
+    .memory_put = pg_memory_put,
+    .memory_get = pg_memory_get,
+    .memory_delete = pg_memory_delete,
+    .memory_scan = pg_memory_scan,
+    .memory_cleanup = pg_memory_cleanup,
+    .memory_namespaces = pg_memory_namespaces,
     .free = ps_free,
 };
 
-/* What the conversation ops (pg_conv.c) borrow from this store. */
-struct pg_conn *pg_store_conn(struct store *s)
-{
-	return conn_get((struct pg_store *)s);
-}
-
+/* What the conversation ops (pg_conv.c) borrow from this store (and
+ * pg_store_conn, above). */
 size_t pg_store_conv_stmt(int i)
 {
 	return NSTMTS + (size_t)i;

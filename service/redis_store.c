@@ -13,12 +13,17 @@
 #include "../common/xalloc.h"
 #include "redis_conn.h"
 #include "redis_conv.h"
+#include "redis_memory.h"
 
 /* Lua sources, embedded from service/lua/ at build time. */
 extern const char lua_checkpoint_put[], lua_checkpoint_get[], lua_checkpoint_writes[],
     lua_thread_delete[];
 
 enum { SCRIPT_PUT, SCRIPT_GET, SCRIPT_WRITES, SCRIPT_DELETE, NSCRIPTS };
+/* and the memory scripts (redis_memory.h) after them */
+/* scripts[]: ours, the conversation ops', then the memory ops'. */
+#define MEMORY_SCRIPTS_AT (NSCRIPTS + RCONV_NSCRIPTS)
+#define NALLSCRIPTS       (MEMORY_SCRIPTS_AT + REDIS_MEMORY_NSCRIPTS)
 
 /* How many tuples one pipelined round trip fetches while listing. */
 #define LIST_BATCH 32
@@ -35,8 +40,8 @@ struct redis_store {
 	char *password;
 	struct redis_tls *tls;
 	struct redis_conn_opts opts;
-	const char *scripts[NSCRIPTS + RCONV_NSCRIPTS]; /* ours, then the conversation ops' */
-	char sha[NSCRIPTS][41];
+	const char *scripts[NALLSCRIPTS];
+	char sha[NALLSCRIPTS][41]; /* the conversation ops keep theirs (redis_conv.c) */
 	long ttl;
 	char *ttl_str;
 	char *prefix;
@@ -1343,6 +1348,28 @@ out:
 	return ret;
 }
 
+/* ---------- what the memory ops (redis_memory.c) borrow ---------- */
+
+struct redis_conn *redis_store_conn(struct store *s)
+{
+	return conn_get((struct redis_store *)s);
+}
+
+const char *redis_store_prefix(const struct store *s)
+{
+	return ((const struct redis_store *)s)->prefix;
+}
+
+const char *redis_store_memory_sha(const struct store *s, int i)
+{
+	return ((const struct redis_store *)s)->sha[MEMORY_SCRIPTS_AT + i];
+}
+
+int redis_store_reply_fail(const redisReply *r, struct mem_error *err, const char *what)
+{
+	return reply_fail(r, err, what);
+}
+
 /* ---------- lifecycle ---------- */
 
 static void rs_free(struct store *s)
@@ -1390,15 +1417,17 @@ const struct store_ops redis_store_ops = {
     .conv_delete = rconv_delete,
     .conv_overflow = rconv_overflow,
     .conv_trim = rconv_trim,
+    .memory_put = redis_memory_put,
+    .memory_get = redis_memory_get,
+    .memory_delete = redis_memory_delete,
+    .memory_scan = redis_memory_scan,
+    .memory_cleanup = redis_memory_cleanup,
+    .memory_namespaces = redis_memory_namespaces,
     .free = rs_free,
 };
 
-/* What the conversation ops (redis_conv.c) borrow from this store. */
-struct redis_conn *redis_store_conn(struct store *s)
-{
-	return conn_get((struct redis_store *)s);
-}
-
+/* What the conversation ops (redis_conv.c) borrow from this store (and
+ * redis_store_conn, above). */
 const struct rconv *redis_store_conv(const struct store *s)
 {
 	return &((const struct redis_store *)s)->conv;
@@ -1442,6 +1471,11 @@ struct store *redis_store_new(const struct config *cfg, struct mem_error *err)
 	rconv_init(&rs->conv, cfg, false);
 	for (int i = 0; i < RCONV_NSCRIPTS; i++)
 		rs->scripts[NSCRIPTS + i] = rconv_scripts[i];
+	for (int i = 0; i < REDIS_MEMORY_NSCRIPTS; i++) {
+		rs->scripts[MEMORY_SCRIPTS_AT + i] = redis_memory_scripts[i];
+		redis_script_sha(rs->scripts[MEMORY_SCRIPTS_AT + i],
+		                 rs->sha[MEMORY_SCRIPTS_AT + i]);
+	}
 	rs->opts = (struct redis_conn_opts){
 	    .host = rs->url.host,
 	    .port = rs->url.port,
@@ -1453,7 +1487,7 @@ struct store *redis_store_new(const struct config *cfg, struct mem_error *err)
 	    .socket_timeout_ms = (int)cfg->redis_socket_timeout_ms,
 	    .max_reconnect_attempts = (int)cfg->max_reconnect_attempts,
 	    .scripts = rs->scripts,
-	    .nscripts = NSCRIPTS + RCONV_NSCRIPTS,
+	    .nscripts = NALLSCRIPTS,
 	};
 	rs->health.state = REDIS_STATE_RECONNECTING;
 	return &rs->base;

@@ -98,5 +98,27 @@ int service_conv_list(struct service *svc, const char *tenant, const struct conv
                       struct conv_list_result *out, struct mem_error *err) MEM_MUST_CHECK;
 int service_conv_delete(struct service *svc, const char *tenant, const char *conversation_id,
                         struct mem_error *err) MEM_MUST_CHECK;
+/* ---- key-value memory (service/memory.h, the /memory routes) ----
+ * put: checks the namespace, key, value size (MEM_ETOO_LARGE over
+ * MEMORY_MAX_VALUE_BYTES) and TTL (-1: the default; 0 only with
+ * MEMORY_ALLOW_PERSISTENT=1); *out gets the version and times.
+ * MEM_EPRECONDITION when If-Match does not hold. */
+int service_memory_put(struct service *svc, const char *tenant, const struct mem_put *req,
+                       struct mem_item *out, struct mem_error *err) MEM_MUST_CHECK;
+/* MEM_ENOT_FOUND; MEM_ECORRUPT (logged with its key) for a stored value that
+ * is not JSON. Release *out with mem_item_release. */
+int service_memory_get(struct service *svc, const char *tenant, const struct mem_ref *ref,
+                       struct mem_item *out, struct mem_error *err) MEM_MUST_CHECK;
+int service_memory_delete(struct service *svc, const char *tenant, const struct mem_ref *ref,
+                          bool *deleted, struct mem_error *err) MEM_MUST_CHECK;
+/* A page of items matching the filter, most recently updated first;
+ * malformed values are skipped, logged and counted. */
+int service_memory_search(struct service *svc, const char *tenant, const struct mem_search *req,
+                          struct mem_search_result *out, struct mem_error *err) MEM_MUST_CHECK;
+int service_memory_cleanup(struct service *svc, const char *tenant, const struct mem_ns *prefix,
+                           long long *deleted, struct mem_error *err) MEM_MUST_CHECK;
+int service_memory_namespaces(struct service *svc, const char *tenant,
+                              const struct mem_list_ns *req, struct mem_ns_list *out,
+                              struct mem_error *err) MEM_MUST_CHECK;
 
 #endif

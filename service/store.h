@@ -17,6 +17,7 @@
 #include "../common/error.h"
 #include "checkpoint.h"
 #include "conversation.h"
+#include "memory.h"
 
 struct store;
 
@@ -129,6 +130,29 @@ struct store_ops {
 	                    struct mem_error *err);
 	int (*conv_trim)(struct store *s, const char *tenant, const char *conversation_id,
 	                 const struct conv_page *archived, bool *trimmed, struct mem_error *err);
+	/* ---- key-value memory (service/memory.h, the /memory routes) ----
+	 * put: upsert with a new version; *out gets version and times (no value).
+	 * MEM_EPRECONDITION when req->if_match does not hold; nothing changes. */
+	int (*memory_put)(struct store *s, const char *tenant, const struct mem_put *req,
+	                  struct mem_item *out, struct mem_error *err);
+	/* MEM_ENOT_FOUND when absent or expired. A value written by hand comes
+	 * back as it is: the caller checks it is JSON. */
+	int (*memory_get)(struct store *s, const char *tenant, const struct mem_ref *ref,
+	                  struct mem_item *out, struct mem_error *err);
+	/* *deleted: it existed. MEM_EPRECONDITION as for put. */
+	int (*memory_delete)(struct store *s, const char *tenant, const struct mem_ref *ref,
+	                     bool *deleted, struct mem_error *err);
+	/* Items of the prefix (and below) with version < req->before, highest
+	 * first, at most req->n; *more when others may follow. */
+	int (*memory_scan)(struct store *s, const char *tenant, const struct mem_scan *req,
+	                   struct mem_items *out, bool *more, struct mem_error *err);
+	/* Delete every item under the prefix, in batches; *deleted counts them. */
+	int (*memory_cleanup)(struct store *s, const char *tenant, const struct mem_ns *prefix,
+	                      long long *deleted, struct mem_error *err);
+	/* Every namespace holding items at or under the prefix (at most
+	 * MEM_NS_LIST_MAX), in byte order. */
+	int (*memory_namespaces)(struct store *s, const char *tenant, const struct mem_ns *prefix,
+	                         struct mem_ns_list *out, struct mem_error *err);
 	void (*free)(struct store *s);
 };
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Usage: tests/contract/run.sh LOG TEST_CHECKPOINTS TEST_UNAVAILABLE TEST_OPS [TEST_CONVERSATIONS]
+# Usage: tests/contract/run.sh LOG TEST_CHECKPOINTS TEST_UNAVAILABLE TEST_OPS [TEST_CONVERSATIONS [TEST_MEMORY]]
 # Runs the integration test binaries against a throwaway memoryd with
 # MEMORYD_RESPONSE_LOG=LOG (every HTTP exchange, one JSON line each), then checks
 # every logged response against openapi.yaml and schemas/ (validate.mjs).
@@ -9,17 +9,20 @@
 #                     needs (as tests/ops/CMakeLists.txt runs them): tokens (API_TOKENS),
 #                     health, admin_off (no ADMIN_TOKEN), admin (ADMIN_TOKEN)
 #   TEST_CONVERSATIONS  its groups api, bad_input and redis, against the REDIS_URL Redis
+#   TEST_MEMORY       /memory, against the Redis in REDIS_URL
 # Exit status: non-zero when a test binary or the validation fails (both always run).
 set -euo pipefail
 
-if (($# != 4 && $# != 5)); then
-    echo "usage: $0 LOG TEST_CHECKPOINTS TEST_UNAVAILABLE TEST_OPS [TEST_CONVERSATIONS]" >&2
+if (($# < 4 || $# > 6)); then
+    echo "usage: $0 LOG TEST_CHECKPOINTS TEST_UNAVAILABLE TEST_OPS [TEST_CONVERSATIONS [TEST_MEMORY]]" >&2
     exit 2
 fi
 log="$1"
 test_checkpoints="$2"
 test_unavailable="$3"
 test_ops="$4"
+test_conversations="${5:-}"
+test_memory="${6:-}"
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 WITH_MEMORYD="$ROOT/tests/with-memoryd.sh"
@@ -65,14 +68,22 @@ run_ops admin ADMIN_TOKEN=adm-secret
 
 # test_conversations: its store-neutral groups and the Redis layout (as
 # tests/integration/CMakeLists.txt runs them), against the REDIS_URL Redis.
-if (($# == 5)); then
+if [[ -n "$test_conversations" ]]; then
     for case_name in api bad_input redis; do
-        echo "contract: $5 CK_RUN_CASE=$case_name"
-        if ! CK_RUN_CASE="$case_name" "$WITH_MEMORYD" "$5"; then
+        echo "contract: $test_conversations CK_RUN_CASE=$case_name"
+        if ! CK_RUN_CASE="$case_name" "$WITH_MEMORYD" "$test_conversations"; then
             echo "contract: test_conversations ($case_name) failed; validating what it logged anyway" >&2
             rc=1
         fi
     done
+fi
+
+if [[ -n "$test_memory" ]]; then
+    echo "contract: $test_memory (REDIS_URL=${REDIS_URL:-unset})"
+    if ! "$WITH_MEMORYD" "$test_memory"; then
+        echo "contract: test_memory failed; validating what it logged anyway" >&2
+        rc=1
+    fi
 fi
 
 echo "contract: validating $(wc -l <"$log") logged exchanges ($log)"

@@ -1,0 +1,479 @@
+#include "redis_memory.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../common/buf.h"
+#include "../common/ids.h"
+#include "../common/xalloc.h"
+
+extern const char lua_memory_put[], lua_memory_delete[], lua_memory_scan[], lua_memory_cleanup[],
+    lua_memory_namespaces[];
+
+const char *const redis_memory_scripts[REDIS_MEMORY_NSCRIPTS] = {
+    [MEMORY_SCRIPT_PUT] = lua_memory_put,
+    [MEMORY_SCRIPT_DELETE] = lua_memory_delete,
+    [MEMORY_SCRIPT_SCAN] = lua_memory_scan,
+    [MEMORY_SCRIPT_CLEANUP] = lua_memory_cleanup,
+    [MEMORY_SCRIPT_NAMESPACES] = lua_memory_namespaces,
+};
+
+/* Items one cleanup script call deletes: a SCAN-sized batch, so Redis is
+ * never blocked for long. */
+#define CLEANUP_BATCH 1000
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* P:<kind>:{<tenant>} */
+static void key_base(struct buf *b, const struct store *s, const char *kind, const char *tenant)
+{
+	buf_reset(b);
+	buf_puts(b, redis_store_prefix(s));
+	buf_putc(b, ':');
+	buf_puts(b, kind);
+	buf_puts(b, ":{");
+	key_encode(b, tenant, strlen(tenant));
+	buf_putc(b, '}');
+}
+
+/* <label>:<label>:... encoded */
+static void ns_path(struct buf *b, const struct mem_ns *ns)
+{
+	buf_reset(b);
+	for (size_t i = 0; i < ns->n; i++) {
+		if (i)
+			buf_putc(b, ':');
+		key_encode(b, ns->labels[i], strlen(ns->labels[i]));
+	}
+	buf_append(b, "", 0); /* a string even when empty */
+}
+
+/* The four keys of an item and its containers. */
+struct item_keys {
+	struct buf item, index, registry, counter, ekey, path;
+};
+
+static void item_keys_init(struct item_keys *k, const struct store *s, const char *tenant,
+                           const struct mem_ns *ns, const char *key)
+{
+	memset(k, 0, sizeof(*k));
+	ns_path(&k->path, ns);
+	buf_append(&k->ekey, "", 0);
+	if (key)
+		key_encode(&k->ekey, key, strlen(key));
+	key_base(&k->item, s, "memory", tenant);
+	buf_putc(&k->item, ':');
+	buf_append(&k->item, k->path.data, k->path.len);
+	buf_putc(&k->item, ':');
+	buf_append(&k->item, k->ekey.data, k->ekey.len);
+	key_base(&k->index, s, "memory-index", tenant);
+	buf_putc(&k->index, ':');
+	buf_append(&k->index, k->path.data, k->path.len);
+	key_base(&k->registry, s, "memory-namespaces", tenant);
+	key_base(&k->counter, s, "memory-version", tenant);
+}
+
+static void item_keys_release(struct item_keys *k)
+{
+	buf_release(&k->item);
+	buf_release(&k->index);
+	buf_release(&k->registry);
+	buf_release(&k->counter);
+	buf_release(&k->ekey);
+	buf_release(&k->path);
+}
+
+/* The tenant-wide names the listing scripts take: the registry, the index
+ * and item key bases, and the encoded prefix path. */
+struct tenant_keys {
+	struct buf reg, ixb, itb, path;
+};
+
+static void tenant_keys_init(struct tenant_keys *k, const struct store *s, const char *tenant,
+                             const struct mem_ns *prefix)
+{
+	memset(k, 0, sizeof(*k));
+	key_base(&k->reg, s, "memory-namespaces", tenant);
+	key_base(&k->ixb, s, "memory-index", tenant);
+	key_base(&k->itb, s, "memory", tenant);
+	ns_path(&k->path, prefix);
+}
+
+static void tenant_keys_release(struct tenant_keys *k)
+{
+	buf_release(&k->reg);
+	buf_release(&k->ixb);
+	buf_release(&k->itb);
+	buf_release(&k->path);
+}
+
+static bool is_str(const redisReply *r)
+{
+	return r && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS);
+}
+
+static char *str_or_empty(const redisReply *r)
+{
+	return is_str(r) ? xstrndup(r->str, r->len) : xstrdup("");
+}
+
+static long long reply_ll(const redisReply *r)
+{
+	if (r && r->type == REDIS_REPLY_INTEGER)
+		return r->integer;
+	return is_str(r) ? strtoll(r->str, NULL, 10) : 0;
+}
+
+/* Labels of an encoded namespace path; NULL when it does not decode. */
+static char **path_decode(const char *s, size_t len, size_t *n)
+{
+	size_t cap = 1;
+	for (size_t i = 0; i < len; i++)
+		cap += s[i] == ':';
+	char **v = xcalloc(cap + 1, sizeof(*v));
+	size_t k = 0;
+	const char *p = s, *end = s + len;
+	while (p <= end) {
+		const char *c = memchr(p, ':', (size_t)(end - p));
+		size_t l = c ? (size_t)(c - p) : (size_t)(end - p);
+		v[k] = key_decode(p, l);
+		if (!v[k]) {
+			for (size_t i = 0; i < k; i++)
+				free(v[i]);
+			free(v);
+			return NULL;
+		}
+		k++;
+		if (!c)
+			break;
+		p = c + 1;
+	}
+	*n = k;
+	return v;
+}
+
+/* Interpret the {"ok", ...} / {"precondition", current} reply of a
+ * conditional script; 1 ok, -1 failed (err filled). */
+static int conditional_reply(const redisReply *rep, const char *what, const struct mem_ref *ref,
+                             const char *if_match, struct mem_error *err)
+{
+	if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements < 2 || !is_str(rep->element[0]))
+		return redis_store_reply_fail(rep, err, what);
+	if (!strcmp(rep->element[0]->str, "ok"))
+		return 1;
+	const redisReply *cur = rep->element[1];
+	if (!is_str(cur) || !cur->len)
+		return mem_fail(err, MEM_EPRECONDITION, "If-Match",
+		                "If-Match %s does not hold: there is no item %s in that namespace",
+		                if_match, ref->key);
+	return mem_fail(err, MEM_EPRECONDITION, "If-Match",
+	                "If-Match %s does not hold: item %s is at version \"%s\"", if_match,
+	                ref->key, cur->str);
+}
+
+int redis_memory_put(struct store *s, const char *tenant, const struct mem_put *req,
+                     struct mem_item *out, struct mem_error *err)
+{
+	struct item_keys k;
+	redisReply *rep = NULL;
+	int ret = -1;
+
+	memset(out, 0, sizeof(*out));
+	item_keys_init(&k, s, tenant, &req->ns, req->key);
+	char ttl[24], now[24];
+	snprintf(ttl, sizeof(ttl), "%ld", req->ttl_seconds);
+	snprintf(now, sizeof(now), "%lld", now_ms());
+	const char *im = req->if_match ? req->if_match : "";
+	const char *av[] = {"EVALSHA",
+	                    redis_store_memory_sha(s, MEMORY_SCRIPT_PUT),
+	                    "4",
+	                    k.item.data,
+	                    k.index.data,
+	                    k.registry.data,
+	                    k.counter.data,
+	                    k.ekey.data,
+	                    k.path.data,
+	                    req->value_json,
+	                    ttl,
+	                    im,
+	                    now};
+	size_t al[] = {7,
+	               40,
+	               1,
+	               k.item.len,
+	               k.index.len,
+	               k.registry.len,
+	               k.counter.len,
+	               k.ekey.len,
+	               k.path.len,
+	               req->value_len,
+	               strlen(ttl),
+	               strlen(im),
+	               strlen(now)};
+	struct redis_cmd cmd = {13, av, al};
+	/* A conditional put is not repeated after a broken connection: the
+	 * first attempt may have landed, and the repeat would answer 412. */
+	if (redis_conn_pipeline(redis_store_conn(s), 1, &cmd, &rep, !req->if_match, err) < 0)
+		goto out;
+	struct mem_ref ref = {req->ns, req->key, req->if_match};
+	if (conditional_reply(rep, "memory put", &ref, im, err) < 0)
+		goto out;
+	if (rep->elements != 5) {
+		redis_store_reply_fail(rep, err, "memory put");
+		goto out;
+	}
+	out->version = str_or_empty(rep->element[1]);
+	out->created_ms = reply_ll(rep->element[2]);
+	out->updated_ms = reply_ll(rep->element[3]);
+	out->expires_ms = reply_ll(rep->element[4]);
+	ret = 0;
+out:
+	freeReplyObject(rep);
+	item_keys_release(&k);
+	return ret;
+}
+
+int redis_memory_get(struct store *s, const char *tenant, const struct mem_ref *ref,
+                     struct mem_item *out, struct mem_error *err)
+{
+	struct item_keys k;
+	redisReply *rep[2] = {0};
+	int ret = -1;
+
+	memset(out, 0, sizeof(*out));
+	item_keys_init(&k, s, tenant, &ref->ns, ref->key);
+	const char *hm[] = {"HMGET", k.item.data, "v", "ver", "c", "u", "x"};
+	const char *get[] = {"GET", k.item.data};
+	struct redis_cmd cmds[2] = {{7, hm, NULL}, {2, get, NULL}};
+	if (redis_conn_pipeline(redis_store_conn(s), 2, cmds, rep, true, err) < 0)
+		goto out;
+	const redisReply *h = rep[0];
+	if (h->type == REDIS_REPLY_ARRAY && h->elements == 5) {
+		bool any = false;
+		for (size_t i = 0; i < 5; i++)
+			any = any || is_str(h->element[i]);
+		if (!any) {
+			mem_fail(err, MEM_ENOT_FOUND, "key", "no memory item %s in that namespace",
+			         ref->key);
+			goto out;
+		}
+		out->value_json = str_or_empty(h->element[0]);
+		out->value_len = strlen(out->value_json);
+		if (is_str(h->element[0]))
+			out->value_len = h->element[0]->len;
+		out->version = str_or_empty(h->element[1]);
+		out->created_ms = reply_ll(h->element[2]);
+		out->updated_ms = reply_ll(h->element[3]);
+		out->expires_ms = reply_ll(h->element[4]);
+	} else if (is_str(rep[1])) {
+		/* a plain string written by hand (SET key value) */
+		out->value_json = xstrndup(rep[1]->str, rep[1]->len);
+		out->value_len = rep[1]->len;
+		out->version = xstrdup("");
+	} else {
+		redis_store_reply_fail(rep[1]->type == REDIS_REPLY_ERROR ? rep[1] : rep[0], err,
+		                       "memory get");
+		goto out;
+	}
+	out->key = xstrdup(ref->key);
+	out->nns = ref->ns.n;
+	out->ns = xcalloc(ref->ns.n + 1, sizeof(*out->ns));
+	for (size_t i = 0; i < ref->ns.n; i++)
+		out->ns[i] = xstrdup(ref->ns.labels[i]);
+	out->store_key = xstrdup(k.item.data);
+	ret = 0;
+out:
+	freeReplyObject(rep[0]);
+	freeReplyObject(rep[1]);
+	item_keys_release(&k);
+	return ret;
+}
+
+int redis_memory_delete(struct store *s, const char *tenant, const struct mem_ref *ref,
+                        bool *deleted, struct mem_error *err)
+{
+	struct item_keys k;
+	redisReply *rep = NULL;
+	int ret = -1;
+
+	*deleted = false;
+	item_keys_init(&k, s, tenant, &ref->ns, ref->key);
+	const char *im = ref->if_match ? ref->if_match : "";
+	const char *av[] = {"EVALSHA",
+	                    redis_store_memory_sha(s, MEMORY_SCRIPT_DELETE),
+	                    "3",
+	                    k.item.data,
+	                    k.index.data,
+	                    k.registry.data,
+	                    k.ekey.data,
+	                    k.path.data,
+	                    im};
+	struct redis_cmd cmd = {9, av, NULL};
+	if (redis_conn_pipeline(redis_store_conn(s), 1, &cmd, &rep, !ref->if_match, err) < 0)
+		goto out;
+	if (conditional_reply(rep, "memory delete", ref, im, err) < 0)
+		goto out;
+	*deleted = reply_ll(rep->element[1]) > 0;
+	ret = 0;
+out:
+	freeReplyObject(rep);
+	item_keys_release(&k);
+	return ret;
+}
+
+/* One element of the scan script's reply into an item; -1 when it does not
+ * decode (a key not written through memoryd's encoding). */
+static int item_from_scan(const redisReply *e, const struct buf *item_base, struct mem_item *it)
+{
+	memset(it, 0, sizeof(*it));
+	if (e->type != REDIS_REPLY_ARRAY || e->elements != 8 || !is_str(e->element[0]) ||
+	    !is_str(e->element[1]))
+		return -1;
+	it->ns = path_decode(e->element[0]->str, e->element[0]->len, &it->nns);
+	it->key = key_decode(e->element[1]->str, e->element[1]->len);
+	if (!it->ns || !it->key) {
+		mem_item_release(it);
+		return -1;
+	}
+	it->value_json = str_or_empty(e->element[2]);
+	it->value_len = is_str(e->element[2]) ? e->element[2]->len : 0;
+	it->version = str_or_empty(e->element[3]);
+	it->created_ms = reply_ll(e->element[4]);
+	it->updated_ms = reply_ll(e->element[5]);
+	it->expires_ms = reply_ll(e->element[6]);
+	struct buf b = {0};
+	buf_append(&b, item_base->data, item_base->len);
+	buf_putc(&b, ':');
+	buf_append(&b, e->element[0]->str, e->element[0]->len);
+	buf_putc(&b, ':');
+	buf_append(&b, e->element[1]->str, e->element[1]->len);
+	it->store_key = buf_detach(&b, NULL);
+	return 0;
+}
+
+int redis_memory_scan(struct store *s, const char *tenant, const struct mem_scan *req,
+                      struct mem_items *out, bool *more, struct mem_error *err)
+{
+	struct tenant_keys k;
+	redisReply *rep = NULL;
+	int ret = -1;
+
+	memset(out, 0, sizeof(*out));
+	*more = false;
+	tenant_keys_init(&k, s, tenant, &req->prefix);
+	char *max = req->before ? xasprintf("(%s", req->before) : xstrdup("+inf");
+	char n[24];
+	snprintf(n, sizeof(n), "%zu", req->n);
+	const char *av[] = {"EVALSHA",
+	                    redis_store_memory_sha(s, MEMORY_SCRIPT_SCAN),
+	                    "1",
+	                    k.reg.data,
+	                    k.ixb.data,
+	                    k.itb.data,
+	                    k.path.data,
+	                    max,
+	                    n};
+	struct redis_cmd cmd = {9, av, NULL};
+	int rc = redis_conn_pipeline(redis_store_conn(s), 1, &cmd, &rep, true, err);
+	free(max);
+	if (rc < 0)
+		goto out;
+	if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 ||
+	    rep->element[1]->type != REDIS_REPLY_ARRAY) {
+		redis_store_reply_fail(rep, err, "memory search");
+		goto out;
+	}
+	*more = reply_ll(rep->element[0]) != 0;
+	const redisReply *items = rep->element[1];
+	out->v = xcalloc(items->elements + 1, sizeof(*out->v));
+	for (size_t i = 0; i < items->elements; i++)
+		if (item_from_scan(items->element[i], &k.itb, &out->v[out->n]) == 0)
+			out->n++;
+	ret = 0;
+out:
+	freeReplyObject(rep);
+	tenant_keys_release(&k);
+	return ret;
+}
+
+int redis_memory_cleanup(struct store *s, const char *tenant, const struct mem_ns *prefix,
+                         long long *deleted, struct mem_error *err)
+{
+	struct tenant_keys k;
+	redisReply *rep = NULL;
+	int ret = -1;
+	bool more = true;
+
+	*deleted = 0;
+	tenant_keys_init(&k, s, tenant, prefix);
+	char batch[24];
+	snprintf(batch, sizeof(batch), "%d", CLEANUP_BATCH);
+	const char *av[] = {"EVALSHA",   redis_store_memory_sha(s, MEMORY_SCRIPT_CLEANUP),
+	                    "1",         k.reg.data,
+	                    k.ixb.data,  k.itb.data,
+	                    k.path.data, batch};
+	struct redis_cmd cmd = {8, av, NULL};
+	while (more) {
+		if (redis_conn_pipeline(redis_store_conn(s), 1, &cmd, &rep, true, err) < 0)
+			goto out;
+		if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2) {
+			redis_store_reply_fail(rep, err, "memory cleanup");
+			goto out;
+		}
+		*deleted += reply_ll(rep->element[0]);
+		more = reply_ll(rep->element[1]) != 0;
+		freeReplyObject(rep);
+		rep = NULL;
+	}
+	ret = 0;
+out:
+	freeReplyObject(rep);
+	tenant_keys_release(&k);
+	return ret;
+}
+
+int redis_memory_namespaces(struct store *s, const char *tenant, const struct mem_ns *prefix,
+                            struct mem_ns_list *out, struct mem_error *err)
+{
+	struct tenant_keys k;
+	redisReply *rep = NULL;
+	int ret = -1;
+
+	memset(out, 0, sizeof(*out));
+	tenant_keys_init(&k, s, tenant, prefix);
+	char most[24];
+	snprintf(most, sizeof(most), "%d", MEM_NS_LIST_MAX);
+	const char *av[] = {"EVALSHA",  redis_store_memory_sha(s, MEMORY_SCRIPT_NAMESPACES),
+	                    "1",        k.reg.data,
+	                    k.ixb.data, k.path.data,
+	                    most};
+	struct redis_cmd cmd = {7, av, NULL};
+	if (redis_conn_pipeline(redis_store_conn(s), 1, &cmd, &rep, true, err) < 0)
+		goto out;
+	if (rep->type != REDIS_REPLY_ARRAY) {
+		redis_store_reply_fail(rep, err, "memory namespaces");
+		goto out;
+	}
+	for (size_t i = 0; i < rep->elements; i++) {
+		const redisReply *e = rep->element[i];
+		size_t n;
+		char **labels = is_str(e) ? path_decode(e->str, e->len, &n) : NULL;
+		if (!labels)
+			continue;
+		mem_ns_list_add(out, (const char *const *)labels, n);
+		for (size_t i2 = 0; i2 < n; i2++)
+			free(labels[i2]);
+		free(labels);
+	}
+	ret = 0;
+out:
+	freeReplyObject(rep);
+	tenant_keys_release(&k);
+	return ret;
+}

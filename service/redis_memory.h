@@ -1,0 +1,57 @@
+/*
+ * redis_memory: the key-value memory ops (service/memory.h) of the Redis
+ * store. redis_store.c puts them in redis_store_ops and loads their Lua
+ * scripts (service/lua/memory_*.lua) with its own on every connection.
+ *
+ * Key layout (P = KEY_PREFIX; T = {<tenant>}, the Redis Cluster hash tag
+ * every memory key of a tenant shares; labels and keys encoded by
+ * key_encode, so ':' only ever separates them):
+ *   P:memory:T:<label>:...:<label>:<key>   hash: v value, ver version, c created ms,
+ *                                          u updated ms, x expires ms ("" none)
+ *   P:memory-index:T:<label>:...:<label>   zset: the namespace's keys by version
+ *   P:memory-namespaces:T                  zset (score 0): namespace paths, byte order
+ *   P:memory-version:T                     the tenant's version counter
+ * An item carries its own TTL; the index, registry and counter carry the
+ * longest TTL of what they hold (none when a persistent item is among it).
+ * Listings read the registry and indexes, never the keyspace.
+ */
+#ifndef MEMORYD_REDIS_MEMORY_H
+#define MEMORYD_REDIS_MEMORY_H
+
+#include "redis_conn.h"
+#include "store.h"
+
+enum {
+	MEMORY_SCRIPT_PUT,
+	MEMORY_SCRIPT_DELETE,
+	MEMORY_SCRIPT_SCAN,
+	MEMORY_SCRIPT_CLEANUP,
+	MEMORY_SCRIPT_NAMESPACES,
+	REDIS_MEMORY_NSCRIPTS
+};
+
+/* Lua sources, indexed by the enum above. */
+extern const char *const redis_memory_scripts[REDIS_MEMORY_NSCRIPTS];
+
+/* What redis_store.c lends the memory ops: the calling thread's connection,
+ * the key prefix and the SHA of memory script i. */
+struct redis_conn *redis_store_conn(struct store *s);
+const char *redis_store_prefix(const struct store *s);
+const char *redis_store_memory_sha(const struct store *s, int i);
+/* The store's error for an unexpected reply (error replies, transient ones as 503). */
+int redis_store_reply_fail(const redisReply *r, struct mem_error *err, const char *what);
+
+int redis_memory_put(struct store *s, const char *tenant, const struct mem_put *req,
+                     struct mem_item *out, struct mem_error *err);
+int redis_memory_get(struct store *s, const char *tenant, const struct mem_ref *ref,
+                     struct mem_item *out, struct mem_error *err);
+int redis_memory_delete(struct store *s, const char *tenant, const struct mem_ref *ref,
+                        bool *deleted, struct mem_error *err);
+int redis_memory_scan(struct store *s, const char *tenant, const struct mem_scan *req,
+                      struct mem_items *out, bool *more, struct mem_error *err);
+int redis_memory_cleanup(struct store *s, const char *tenant, const struct mem_ns *prefix,
+                         long long *deleted, struct mem_error *err);
+int redis_memory_namespaces(struct store *s, const char *tenant, const struct mem_ns *prefix,
+                            struct mem_ns_list *out, struct mem_error *err);
+
+#endif
