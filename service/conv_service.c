@@ -113,7 +113,7 @@ static int complete_from_archive(const struct conv_stores *st, const char *tenan
                                  const struct conv_read *r, struct conv_page *p,
                                  struct mem_error *err)
 {
-	long long lo, hi;
+	long long lo = 0, hi = -1; /* set by wanted(); gcc -O2 cannot tell */
 	wanted(r, p->last_seq, &lo, &hi);
 	if (lo >= p->first_seq || lo > hi)
 		return 0;
