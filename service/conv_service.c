@@ -7,11 +7,24 @@
 #include "../common/log.h"
 #include "../common/metrics.h"
 #include "../common/xalloc.h"
+#include "pg_store.h"
 
 /* Messages archived per step, and steps per append: a backlog left by an
  * archive outage drains over the following appends. */
 #define ARCHIVE_CHUNK 1000
 #define ARCHIVE_STEPS 4
+
+int conv_stores_init(struct conv_stores *st, const struct config *cfg, struct store *primary,
+                     struct mem_error *err)
+{
+	*st = (struct conv_stores){.cfg = cfg, .primary = primary};
+	if (!strcmp(primary->ops->name, "redis") && cfg->database_url && *cfg->database_url) {
+		st->archive = pg_store_new(cfg, err);
+		if (!st->archive)
+			return -1;
+	}
+	return 0;
+}
 
 static int check_conv_id(const char *id, struct mem_error *err)
 {
@@ -64,17 +77,48 @@ static void archive_overflow(const struct conv_stores *st, const char *tenant, c
 	}
 }
 
+/* The last seq of the history the archive holds for a conversation (0 when
+ * none), where a conversation new to the primary continues its numbering. An
+ * archive that cannot tell is logged, and 0 returned: the append goes on. */
+static long long archived_last_seq(const struct conv_stores *st, const char *tenant, const char *id)
+{
+	struct conv_meta m = {0};
+	struct mem_error err = {0};
+	long long last = 0;
+	if (st->archive->ops->conv_meta(st->archive, tenant, id, &m, &err) == 0)
+		last = m.message_count;
+	else if (err.code != MEM_ENOT_FOUND)
+		log_warn(NULL, "archive unavailable: a new conversation starts at seq 1",
+		         LF_STR("conversation_id", id), LF_STR("error", err.message));
+	conv_meta_release(&m);
+	return last;
+}
+
 int conv_svc_append(const struct conv_stores *st, const char *tenant, const struct conv_append *r,
                     struct conv_append_result *out, struct mem_error *err)
 {
+	struct conv_append req = *r;
 	memset(out, 0, sizeof(*out));
 	if (conv_append_check(r, (size_t)st->cfg->conv_max_batch,
 	                      (size_t)st->cfg->conv_max_message_bytes, err) < 0)
 		return -1;
 	if (!st->primary->ops->conv_append)
 		return unsupported(st->primary, err);
-	if (st->primary->ops->conv_append(st->primary, tenant, r, out, err) < 0)
+	/* With an archive, a conversation new to the primary may have history
+	 * there (it expired from Redis): the primary asks, and the numbering
+	 * continues after that history. */
+	req.base_seq = st->archive ? -1 : 0;
+	if (st->primary->ops->conv_append(st->primary, tenant, &req, out, err) < 0)
 		return -1;
+	if (out->need_base) {
+		req.base_seq = archived_last_seq(st, tenant, r->conversation_id);
+		conv_append_result_release(out);
+		if (st->primary->ops->conv_append(st->primary, tenant, &req, out, err) < 0)
+			return -1;
+		if (out->need_base)
+			return mem_fail(err, MEM_EINTERNAL, NULL,
+			                "the store asked twice where the conversation starts");
+	}
 	metrics_conv_msg_count_before(out->msg_count_before);
 	if (out->overflow > 0 && st->archive && st->primary->ops->conv_overflow)
 		archive_overflow(st, tenant, r->conversation_id);

@@ -26,6 +26,12 @@ struct conv_stores {
 	struct store *archive; /* NULL: none */
 };
 
+/* Fill st for primary (borrowed) and open the archive: PostgreSQL when
+ * DATABASE_URL is set and Redis is primary (st->archive, released with
+ * store_free by the caller), else none. -1 and err when it cannot be opened. */
+int conv_stores_init(struct conv_stores *st, const struct config *cfg, struct store *primary,
+                     struct mem_error *err) MEM_MUST_CHECK;
+
 int conv_svc_append(const struct conv_stores *st, const char *tenant, const struct conv_append *req,
                     struct conv_append_result *out, struct mem_error *err) MEM_MUST_CHECK;
 int conv_svc_read(const struct conv_stores *st, const char *tenant, const struct conv_read *req,

@@ -44,6 +44,10 @@ struct conv_append {
 	const char *customer_id;   /* NULL: keep (or none) */
 	const char *metadata_json; /* conversation metadata; NULL: keep */
 	long long expected_seq;    /* -1: no precondition; else the last seq the caller saw */
+	/* Where a new conversation's numbering starts (the last seq of history
+	 * archived elsewhere); -1: unknown, so a store that cannot tell answers
+	 * need_base instead of creating the conversation. */
+	long long base_seq;
 	const struct conv_message_in *messages;
 	size_t n;
 };
@@ -59,6 +63,8 @@ struct conv_append_result {
 	/* Messages beyond CONV_MAX_MESSAGES that the store keeps until they are
 	 * archived (store_ops.conv_overflow); 0 when trimming deletes them. */
 	long long overflow;
+	/* Nothing was stored: the conversation is new and base_seq was -1. */
+	bool need_base;
 };
 
 /* One stored message. */

@@ -222,6 +222,10 @@ int rconv_append(struct store *s, const char *tenant, const struct conv_append *
 	cmd_str(&ev, r->customer_id ? r->customer_id : "");
 	cmd_str(&ev, r->metadata_json ? r->metadata_json : "");
 	cmd_fmt(&ev, c->ttl / 10 > 0 ? c->ttl / 10 : 1);
+	if (r->base_seq >= 0)
+		cmd_fmt(&ev, r->base_seq);
+	else
+		cmd_str(&ev, "");
 	cmd_fmt(&ev, (long long)r->n);
 	for (size_t i = 0; i < r->n; i++) {
 		const struct conv_message_in *m = &r->messages[i];
@@ -242,6 +246,11 @@ int rconv_append(struct store *s, const char *tenant, const struct conv_append *
 	if (run(s, ncmd, cmds, rep, false, "conversation append", err) < 0)
 		goto out;
 	const redisReply *a = rep[0];
+	if (a->type == REDIS_REPLY_ARRAY && a->elements == 1 && rep_is(a->element[0], "missing")) {
+		out->need_base = true;
+		ret = 0;
+		goto out;
+	}
 	if (a->type != REDIS_REPLY_ARRAY || a->elements < 2) {
 		bad_reply(a, "conversation append", err);
 		goto out;

@@ -1439,7 +1439,10 @@ struct store *redis_store_new(const struct config *cfg, struct mem_error *err)
 	rs->scripts[SCRIPT_DELETE] = lua_thread_delete;
 	for (int i = 0; i < NSCRIPTS; i++)
 		redis_script_sha(rs->scripts[i], rs->sha[i]);
-	rconv_init(&rs->conv, cfg, false);
+	/* With Redis primary and DATABASE_URL, the service archives what is
+	 * beyond CONV_MAX_MESSAGES before Redis drops it (conv_service.h). */
+	rconv_init(&rs->conv, cfg,
+	           cfg->database_url && *cfg->database_url && !strcmp(cfg->store_primary, "redis"));
 	for (int i = 0; i < RCONV_NSCRIPTS; i++)
 		rs->scripts[NSCRIPTS + i] = rconv_scripts[i];
 	rs->opts = (struct redis_conn_opts){

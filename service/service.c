@@ -20,6 +20,7 @@ struct service {
 	const struct config *cfg;
 	struct store *primary;
 	struct store *secondary;
+	struct conv_stores conv; /* conversations: the primary and its archive */
 };
 
 /* A store by its CONV_STORE_PRIMARY name. */
@@ -39,6 +40,10 @@ struct service *service_new(const struct config *cfg, struct mem_error *err)
 	svc->cfg = cfg;
 	svc->primary = primary;
 	svc->secondary = NULL;
+	if (conv_stores_init(&svc->conv, cfg, primary, err) < 0) {
+		service_free(svc);
+		return NULL;
+	}
 	return svc;
 }
 
@@ -48,6 +53,7 @@ void service_free(struct service *svc)
 		return;
 	store_free(svc->primary);
 	store_free(svc->secondary);
+	store_free(svc->conv.archive);
 	free(svc);
 }
 
@@ -208,51 +214,40 @@ int service_ready(struct service *svc, const char **store_name, struct store_sta
 	return svc->primary->ops->ping(svc->primary, st);
 }
 
-/* ---- conversations: the primary store (conv_service.c holds the rules) ---- */
-
-static struct conv_stores conv_stores_of(struct service *svc)
-{
-	return (struct conv_stores){.cfg = svc->cfg, .primary = svc->primary, .archive = NULL};
-}
+/* ---- conversations: the primary store and its archive (conv_service.c) ---- */
 
 int service_conv_append(struct service *svc, const char *tenant, const struct conv_append *req,
                         struct conv_append_result *out, struct mem_error *err)
 {
-	struct conv_stores st = conv_stores_of(svc);
-	return conv_svc_append(&st, tenant, req, out, err);
+	return conv_svc_append(&svc->conv, tenant, req, out, err);
 }
 
 int service_conv_read(struct service *svc, const char *tenant, const struct conv_read *req,
                       struct conv_page *out, struct mem_error *err)
 {
-	struct conv_stores st = conv_stores_of(svc);
-	return conv_svc_read(&st, tenant, req, out, err);
+	return conv_svc_read(&svc->conv, tenant, req, out, err);
 }
 
 int service_conv_meta(struct service *svc, const char *tenant, const char *conversation_id,
                       struct conv_meta *out, struct mem_error *err)
 {
-	struct conv_stores st = conv_stores_of(svc);
-	return conv_svc_meta(&st, tenant, conversation_id, out, err);
+	return conv_svc_meta(&svc->conv, tenant, conversation_id, out, err);
 }
 
 int service_conv_update(struct service *svc, const char *tenant, const struct conv_update *req,
                         struct conv_meta *out, struct mem_error *err)
 {
-	struct conv_stores st = conv_stores_of(svc);
-	return conv_svc_update(&st, tenant, req, out, err);
+	return conv_svc_update(&svc->conv, tenant, req, out, err);
 }
 
 int service_conv_list(struct service *svc, const char *tenant, const struct conv_list *req,
                       struct conv_list_result *out, struct mem_error *err)
 {
-	struct conv_stores st = conv_stores_of(svc);
-	return conv_svc_list(&st, tenant, req, out, err);
+	return conv_svc_list(&svc->conv, tenant, req, out, err);
 }
 
 int service_conv_delete(struct service *svc, const char *tenant, const char *conversation_id,
                         struct mem_error *err)
 {
-	struct conv_stores st = conv_stores_of(svc);
-	return conv_svc_delete(&st, tenant, conversation_id, err);
+	return conv_svc_delete(&svc->conv, tenant, conversation_id, err);
 }
