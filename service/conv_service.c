@@ -157,7 +157,7 @@ static int complete_from_archive(const struct conv_stores *st, const char *tenan
                                  const struct conv_read *r, struct conv_page *p,
                                  struct mem_error *err)
 {
-	long long lo, hi;
+	long long lo = 1, hi = 0;
 	wanted(r, p->last_seq, &lo, &hi);
 	if (lo >= p->first_seq || lo > hi)
 		return 0;
@@ -259,9 +259,10 @@ int conv_svc_update(const struct conv_stores *st, const char *tenant, const stru
 	memset(out, 0, sizeof(*out));
 	if (check_conv_id(r->conversation_id, err) < 0)
 		return -1;
-	if (r->customer_id && *r->customer_id &&
-	    id_check(r->customer_id, strlen(r->customer_id), ID_MAX_BYTES, false, "customer_id",
-	             err) < 0)
+	if ((r->customer_id && *r->customer_id &&
+	     id_check(r->customer_id, strlen(r->customer_id), ID_MAX_BYTES, false, "customer_id",
+	              err) < 0) ||
+	    conv_metadata_check(r->metadata_json, "metadata", err) < 0)
 		return -1;
 	if (!st->primary->ops->conv_update)
 		return unsupported(st->primary, err);

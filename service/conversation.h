@@ -149,6 +149,12 @@ void conv_append_result_release(struct conv_append_result *r);
 /* The roles a message may have. */
 bool conv_role_valid(const char *role);
 
+/* Metadata (a JSON object text, or NULL) must be storable by every store:
+ * PostgreSQL's jsonb holds no U+0000 and no number beyond its range, so
+ * such metadata is refused (400 naming field) rather than left to fail
+ * the archive later. */
+int conv_metadata_check(const char *json, const char *field, struct mem_error *err) MEM_MUST_CHECK;
+
 /* Check an append request: ids, roles, batch size (max_batch), content size
  * (max_content_bytes: MEM_ETOO_LARGE), UTF-8, no NUL. Fields are named
  * "messages[i].content" etc. */

@@ -734,6 +734,14 @@ START_TEST(test_bad_append_bodies_name_the_field)
 	           400, "invalid_field", "messages[0].metadata");
 	expect_bad(json_pack("{s:[o]}", "messages", msg("user", "x", "bad\x01id")), 400,
 	           "invalid_field", "messages[0].id");
+	/* metadata no store could hold: refused up front, never poisoning the archive */
+	const char nulmd[] = "{\"messages\":[{\"role\":\"user\",\"content\":\"x\","
+	                     "\"metadata\":{\"k\":\"a\\u0000b\"}}]}";
+	it_response *rn = it_request("POST", "/conversations/bad/messages",
+	                             (const char *const[]){"Content-Type: application/json", NULL},
+	                             nulmd, sizeof(nulmd) - 1);
+	it_expect_error(rn, 400, "invalid_field", "messages[0].metadata");
+	it_response_free(rn);
 	/* a batch over CONV_MAX_BATCH */
 	long maxb = env_num("CONV_MAX_BATCH", 100);
 	json_t *arr = json_array();
