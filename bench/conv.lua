@@ -3,6 +3,8 @@
 --   BENCH_OP=append  POST one 500-byte message (no id: the same Redis work as the replay)
 --   BENCH_OP=read    GET the last 20 messages (the window)
 -- Configuration from the environment: BENCH_NAME, BENCH_OP, NCONV (16), TENANT (bench).
+package.path = (os.getenv("BENCH_DIR") or "bench") .. "/?.lua;" .. package.path
+local report = require("report")
 local name = os.getenv("BENCH_NAME") or "memoryd_conv"
 local op = os.getenv("BENCH_OP") or "append"
 local nconv = tonumber(os.getenv("NCONV") or "16")
@@ -34,12 +36,5 @@ function request()
 end
 
 function done(summary, latency, requests)
-  local e = summary.errors
-  local secs = summary.duration / 1e6
-  io.write(string.format(
-    '{"name":"%s","tool":"wrk","requests":%d,"seconds":%.3f,"rps":%.1f,' ..
-    '"p50_ms":%.3f,"p99_ms":%.3f,"max_ms":%.3f,"socket_errors":%d,"non_2xx_3xx":%d}\n',
-    name, summary.requests, secs, summary.requests / secs,
-    latency:percentile(50) / 1000, latency:percentile(99) / 1000, latency.max / 1000,
-    e.connect + e.read + e.write + e.timeout, e.status))
+  report(name, summary, latency)
 end

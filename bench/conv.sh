@@ -25,7 +25,8 @@ REDIS_PID='' MEMORYD_PID='' MONITOR_PID='' WORK=''
 
 log() { printf 'bench-conv: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
-stop_pid() { [[ -n $1 ]] || return 0; kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
+# shellcheck source=bench/lib.sh
+. "$BENCH/lib.sh"
 cleanup() {
 	local rc=$?
 	stop_pid "$MONITOR_PID"; stop_pid "$MEMORYD_PID"; stop_pid "$REDIS_PID"
@@ -35,26 +36,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-free_port() {
-	local p _
-	for _ in $(seq 1 200); do
-		p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
-		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return 0; }
-	done
-	die "no free port found"
-}
-wait_until() {
-	local what=$1 pid=$2 _
-	shift 2
-	for _ in $(seq 1 100); do
-		"$@" >/dev/null 2>&1 && return 0
-		kill -0 "$pid" 2>/dev/null || die "$what exited while starting"
-		sleep 0.1
-	done
-	die "$what not ready after 10 s"
-}
-rcli() { redis-cli -h 127.0.0.1 -p "$REDIS_PORT" "$@"; }
 
 start_memoryd() { # MAX_MESSAGES
 	stop_pid "$MEMORYD_PID"
@@ -77,29 +58,9 @@ fill() {
 		die "filling $conv failed"
 }
 
-# capture OUT CMD...: the commands memoryd sent Redis for CMD (MONITOR), less
-# those inside scripts and connection set-up.
-capture() {
-	local out=$1 sentinel="bench-capture-end-$RANDOM" client
-	shift
-	redis-cli -h 127.0.0.1 -p "$REDIS_PORT" monitor >"$WORK/monitor.raw" &
-	MONITOR_PID=$!
-	wait_until "redis-cli monitor" "$MONITOR_PID" grep -q '^OK' "$WORK/monitor.raw"
-	"$@"
-	rcli echo "$sentinel" >/dev/null
-	wait_until "redis-cli monitor" "$MONITOR_PID" grep -q "$sentinel" "$WORK/monitor.raw"
-	stop_pid "$MONITOR_PID"
-	MONITOR_PID=''
-	client=$(grep -a -F 'bench-c0' "$WORK/monitor.raw" | grep -a -v ' lua\]' | head -1 |
-		sed -n 's/^[0-9.]* \[[0-9]* \([^]]*\)\] .*/\1/p')
-	[[ -n $client ]] || die "nothing captured"
-	grep -a -F "$client] " "$WORK/monitor.raw" |
-		grep -a -i -v -E '\] "(script|auth|select|hello|client|ping)"' >"$out"
-}
-
 run_wrk() { # NAME OP
 	log "phase $1: wrk -t$WRK_THREADS -c$CONNS -d${DURATION}s"
-	BENCH_NAME=$1 BENCH_OP=$2 NCONV=$NCONV TENANT=$TENANT wrk -t"$WRK_THREADS" -c"$CONNS" \
+	BENCH_DIR=$BENCH BENCH_NAME=$1 BENCH_OP=$2 NCONV=$NCONV TENANT=$TENANT wrk -t"$WRK_THREADS" -c"$CONNS" \
 		-d"${DURATION}s" --latency -s "$BENCH/conv.lua" "http://127.0.0.1:$HTTP_PORT" \
 		>"$WORK/$1.txt" || die "wrk failed"
 	grep '^{' "$WORK/$1.txt" | tail -1 | tee -a "$RESULTS"
@@ -129,10 +90,10 @@ main() {
 		rcli flushall >/dev/null
 		start_memoryd "$size"
 		for ((i = 0; i < NCONV; i++)); do fill "bench-c$i" "$size"; done
-		capture "$WORK/append.replay" curl -fsS -o /dev/null -H 'Content-Type: application/json' \
+		capture "$WORK/append.replay" bench-c0 curl -fsS -o /dev/null -H 'Content-Type: application/json' \
 			-H "X-Tenant-Id: $TENANT" --data "{\"messages\":[{\"role\":\"user\",\"content\":\"$(printf '%500s' | tr ' ' z)\"}]}" \
 			"http://127.0.0.1:$HTTP_PORT/conversations/bench-c0/messages"
-		capture "$WORK/read.replay" curl -fsS -o /dev/null -H "X-Tenant-Id: $TENANT" \
+		capture "$WORK/read.replay" bench-c0 curl -fsS -o /dev/null -H "X-Tenant-Id: $TENANT" \
 			"http://127.0.0.1:$HTTP_PORT/conversations/bench-c0/messages?limit=20"
 		run_wrk "memoryd_append_$size" append
 		log "held in redis: $(rcli zcard "conv:msgs:{bench:bench-c1}") messages of bench-c1"
