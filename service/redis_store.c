@@ -1238,6 +1238,8 @@ static int rs_admin_tenant_delete(struct store *s, const char *tenant, struct ad
 		freeReplyObject(scan);
 		scan = NULL;
 	} while (strcmp(cursor, "0"));
+	if (rconv_tenant_delete(s, tenant, out, err) < 0)
+		goto out;
 	key_tenant_index(&idx, rs, tenant);
 	const char *ai[] = {"UNLINK", idx.data};
 	if (redis_conn_command(conn, &del, err, 2, ai, NULL) < 0)

@@ -205,7 +205,16 @@ int service_admin_tenant_delete(struct service *svc, const char *tenant, struct 
 	memset(out, 0, sizeof(*out));
 	if (id_check(tenant, strlen(tenant), TENANT_MAX_BYTES, false, "tenant", err) < 0)
 		return -1;
-	return svc->primary->ops->admin_tenant_delete(svc->primary, tenant, out, err);
+	if (svc->primary->ops->admin_tenant_delete(svc->primary, tenant, out, err) < 0)
+		return -1;
+	/* the conversation history archived in PostgreSQL goes too */
+	struct admin_counts archived = {0};
+	if (svc->conv.archive && svc->conv.archive->ops->admin_tenant_delete(
+	                             svc->conv.archive, tenant, &archived, err) < 0)
+		return -1;
+	out->scanned += archived.scanned;
+	out->changed += archived.changed;
+	return 0;
 }
 
 int service_ready(struct service *svc, const char **store_name, struct store_status *st)

@@ -1144,6 +1144,47 @@ START_TEST(test_expired_conversation_continues_from_archive)
 }
 END_TEST
 
+/* The admin tool that forgets a tenant (ADMIN_TOKEN=adm-secret) removes its
+ * conversations from Redis and their archived history from PostgreSQL. */
+START_TEST(test_forgetting_a_tenant_removes_conversations_everywhere)
+{
+	long max = env_num("CONV_MAX_MESSAGES", 1000);
+	for (int i = 1; i <= max + 5; i++)
+		json_decref(append_ok("gone",
+		                      json_pack("{s:s,s:[o]}", "customer_id", "cu", "messages",
+		                                msg("user", "x", NULL)),
+		                      i == 1 ? 201 : 200));
+	long long *a;
+	size_t na = pg_ints("SELECT seq FROM memoryd.conversation_history WHERE tenant = $1 "
+	                    "AND conversation_id = $2",
+	                    "gone", &a);
+	free(a);
+	ck_assert_int_eq(na, 5);
+	char *path = it_strfmt("/admin/tenants/%s", tenant);
+	it_response *r =
+	    it_request("DELETE", path,
+	               (const char *const[]){"Authorization: Bearer adm-secret", NULL}, NULL, 0);
+	it_expect_status(r, 200);
+	it_response_free(r);
+	free(path);
+	redisContext *rc = it_redis_connect();
+	it_redis_expect_tenant_empty(rc, tenant, "the tenant was forgotten");
+	it_strlist keys = {0};
+	char *pattern = it_strfmt("%s:*", conv_prefix());
+	it_redis_scan(rc, pattern, &keys);
+	for (size_t i = 0; i < keys.n; i++)
+		ck_assert_msg(!strstr(keys.v[i], tenant), "%s survived", keys.v[i]);
+	it_strlist_free(&keys);
+	free(pattern);
+	redisFree(rc);
+	na = pg_ints("SELECT seq FROM memoryd.conversation_history WHERE tenant = $1 "
+	             "AND conversation_id = $2",
+	             "gone", &a);
+	free(a);
+	ck_assert_int_eq(na, 0);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("conversations");
@@ -1199,6 +1240,7 @@ static Suite *suite(void)
 	tcase_add_test(t, test_trim_archives_then_reads_across_stores);
 	tcase_add_test(t, test_archive_outage_keeps_messages_in_redis);
 	tcase_add_test(t, test_expired_conversation_continues_from_archive);
+	tcase_add_test(t, test_forgetting_a_tenant_removes_conversations_everywhere);
 	suite_add_tcase(s, t);
 	return s;
 }
