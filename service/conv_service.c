@@ -236,13 +236,15 @@ int conv_svc_meta(const struct conv_stores *st, const char *tenant, const char *
 		return st->archive->ops->conv_meta(st->archive, tenant, id, out, err);
 	}
 	if (st->archive && out->first_seq > 1) {
+		/* where the trimmed history lives: informative, so an archive that
+		 * cannot answer leaves the primary's view, logged */
 		struct conv_meta old = {0};
-		if (st->archive->ops->conv_meta(st->archive, tenant, id, &old, err) < 0) {
-			if (err->code != MEM_ENOT_FOUND) {
-				conv_meta_release(out);
-				return -1;
-			}
-			mem_error_clear(err);
+		struct mem_error aerr = {0};
+		if (st->archive->ops->conv_meta(st->archive, tenant, id, &old, &aerr) < 0) {
+			if (aerr.code != MEM_ENOT_FOUND)
+				log_warn(NULL, "archive unavailable for conversation metadata",
+				         LF_STR("conversation_id", id),
+				         LF_STR("error", aerr.message));
 		} else {
 			out->in_postgres = true;
 			out->first_seq =
