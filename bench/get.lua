@@ -2,6 +2,8 @@
 -- over GET_THREADS threads named bench-get-0.., which run.sh stores first.
 -- Configuration from the environment: BENCH_NAME (memoryd_get),
 -- GET_THREADS (8), TENANT (bench).
+package.path = (os.getenv("BENCH_DIR") or "bench") .. "/?.lua;" .. package.path
+local report = require("report")
 local name = os.getenv("BENCH_NAME") or "memoryd_get"
 local nthreads = tonumber(os.getenv("GET_THREADS") or "8")
 local tenant = os.getenv("TENANT") or "bench"
@@ -14,12 +16,5 @@ function request()
 end
 
 function done(summary, latency, requests)
-  local e = summary.errors
-  local secs = summary.duration / 1e6
-  io.write(string.format(
-    '{"name":"%s","tool":"wrk","requests":%d,"seconds":%.3f,"rps":%.1f,' ..
-    '"p50_ms":%.3f,"p99_ms":%.3f,"max_ms":%.3f,"socket_errors":%d,"non_2xx_3xx":%d}\n',
-    name, summary.requests, secs, summary.requests / secs,
-    latency:percentile(50) / 1000, latency:percentile(99) / 1000, latency.max / 1000,
-    e.connect + e.read + e.write + e.timeout, e.status))
+  report(name, summary, latency)
 end

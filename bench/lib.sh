@@ -1,11 +1,13 @@
 # bench/lib.sh: what bench/run.sh and bench/pg.sh share: logging, ports,
 # waiting, the ~10 KB checkpoint body, wrk phases with memoryd's peak RSS.
 # Sourced; the caller sets WORK, HTTP_PORT, TENANT, BLOB1..3, RESULTS,
-# MEMORYD_PID and the wrk settings (CONNS, DURATION, WRK_THREADS, ...).
+# MEMORYD_PID and the wrk settings (CONNS, DURATION, WRK_THREADS, ...);
+# rcli and capture use REDIS_PORT, REDIS_PID and MONITOR_PID.
 # shellcheck shell=bash
 
-log() { printf 'bench: %s\n' "$*" >&2; }
-die() { log "error: $*"; exit 1; }
+# A script may define its own log and die before sourcing this file.
+declare -F log >/dev/null || log() { printf 'bench: %s\n' "$*" >&2; }
+declare -F die >/dev/null || die() { log "error: $*"; exit 1; }
 
 stop_pid() {
 	local pid=$1
@@ -85,7 +87,7 @@ run_wrk() {
 	local name=$1 script=$2 line rss
 	log "phase $name: wrk -t$WRK_THREADS -c$CONNS -d${DURATION}s"
 	start_sampler "$name"
-	BENCH_NAME=$name BLOB_B64=$BLOB_B64 THREAD_SPREAD=$THREAD_SPREAD GET_THREADS=$GET_THREADS \
+	BENCH_DIR=$BENCH BENCH_NAME=$name BLOB_B64=$BLOB_B64 THREAD_SPREAD=$THREAD_SPREAD GET_THREADS=$GET_THREADS \
 		TENANT=$TENANT wrk -t"$WRK_THREADS" -c"$CONNS" -d"${DURATION}s" --latency \
 		-s "$script" "http://127.0.0.1:$HTTP_PORT" >"$WORK/$name.wrk.txt" ||
 		die "wrk failed: $(cat "$WORK/$name.wrk.txt")"
@@ -121,4 +123,34 @@ remove_work() {
 	else
 		rm -rf -- "$WORK"
 	fi
+}
+
+rcli() { redis-cli -h 127.0.0.1 -p "$REDIS_PORT" "$@"; }
+
+no_monitor_client() { ! rcli client list | grep -q 'flags=O'; }
+
+# capture OUT MARK CMD...: runs CMD with redis-cli MONITOR attached and
+# writes to OUT the commands memoryd sent for it: those of the Redis
+# connection whose first command mentions MARK, less those run inside
+# scripts and connection set-up (SCRIPT, AUTH, SELECT, HELLO, CLIENT, PING).
+capture() {
+	local out=$1 mark=$2 sentinel="bench-capture-end-$RANDOM" client
+	shift 2
+	# redis-cli itself, not the rcli function: $! must be its PID.
+	redis-cli -h 127.0.0.1 -p "$REDIS_PORT" monitor >"$WORK/monitor.raw" &
+	MONITOR_PID=$!
+	wait_until "redis-cli monitor" "$MONITOR_PID" grep -q '^OK' "$WORK/monitor.raw"
+	"$@"
+	rcli echo "$sentinel" >/dev/null
+	wait_until "redis-cli monitor" "$MONITOR_PID" grep -q "$sentinel" "$WORK/monitor.raw"
+	stop_pid "$MONITOR_PID"
+	MONITOR_PID=''
+	# A MONITOR left attached would slow every later phase.
+	wait_until "the MONITOR client to leave" "$REDIS_PID" no_monitor_client
+	: >"$out"
+	client=$(grep -a -F "$mark" "$WORK/monitor.raw" | grep -a -v ' lua\]' | head -1 |
+		sed -n 's/^[0-9.]* \[[0-9]* \([^]]*\)\] .*/\1/p')
+	[[ -n $client ]] || return 0
+	grep -a -F "$client] " "$WORK/monitor.raw" |
+		grep -a -i -v -E '\] "(script|auth|select|hello|client|ping)"' >"$out" || true
 }

@@ -3,6 +3,8 @@
 -- id; each wrk thread writes its own THREAD_SPREAD threads, so ids grow per
 -- thread. Configuration from the environment (run.sh sets it):
 --   BENCH_NAME (memoryd_put), BLOB_B64 (3300), THREAD_SPREAD (16), TENANT (bench)
+package.path = (os.getenv("BENCH_DIR") or "bench") .. "/?.lua;" .. package.path
+local report = require("report")
 local name = os.getenv("BENCH_NAME") or "memoryd_put"
 local blob_len = tonumber(os.getenv("BLOB_B64") or "3300")
 local spread = tonumber(os.getenv("THREAD_SPREAD") or "16")
@@ -57,12 +59,5 @@ function request()
 end
 
 function done(summary, latency, requests)
-  local e = summary.errors
-  local secs = summary.duration / 1e6
-  io.write(string.format(
-    '{"name":"%s","tool":"wrk","requests":%d,"seconds":%.3f,"rps":%.1f,' ..
-    '"p50_ms":%.3f,"p99_ms":%.3f,"max_ms":%.3f,"socket_errors":%d,"non_2xx_3xx":%d}\n',
-    name, summary.requests, secs, summary.requests / secs,
-    latency:percentile(50) / 1000, latency:percentile(99) / 1000, latency.max / 1000,
-    e.connect + e.read + e.write + e.timeout, e.status))
+  report(name, summary, latency)
 end

@@ -64,41 +64,11 @@ ensure_tools() {
 	done
 }
 
-rcli() { redis-cli -h 127.0.0.1 -p "$REDIS_PORT" "$@"; }
-
 build() {
 	mkdir -p -- "$BUILD"
 	[[ $REDIS_ONLY == 1 ]] || build_memoryd
 	cc -std=c11 -O2 -Wall -Wextra -pthread -o "$BUILD/redis_driver" \
 		"$BENCH/redis_driver.c" -lhiredis || die "redis_driver build failed"
-}
-
-no_monitor_client() { ! rcli client list | grep -q 'flags=O'; }
-
-# capture OUT MARK CMD...: runs CMD with redis-cli MONITOR attached and
-# writes to OUT the commands memoryd sent for it: those of the Redis
-# connection whose first command mentions MARK, less those run inside
-# scripts and connection set-up (SCRIPT, AUTH, SELECT, HELLO, CLIENT, PING).
-capture() {
-	local out=$1 mark=$2 sentinel="bench-capture-end-$RANDOM" client
-	shift 2
-	# redis-cli itself, not the rcli function: $! must be its PID.
-	redis-cli -h 127.0.0.1 -p "$REDIS_PORT" monitor >"$WORK/monitor.raw" &
-	MONITOR_PID=$!
-	wait_until "redis-cli monitor" "$MONITOR_PID" grep -q '^OK' "$WORK/monitor.raw"
-	"$@"
-	rcli echo "$sentinel" >/dev/null
-	wait_until "redis-cli monitor" "$MONITOR_PID" grep -q "$sentinel" "$WORK/monitor.raw"
-	stop_pid "$MONITOR_PID"
-	MONITOR_PID=''
-	# A MONITOR left attached would slow every later phase.
-	wait_until "the MONITOR client to leave" "$REDIS_PID" no_monitor_client
-	: >"$out"
-	client=$(grep -a -F "$mark" "$WORK/monitor.raw" | grep -a -v ' lua\]' | head -1 |
-		sed -n 's/^[0-9.]* \[[0-9]* \([^]]*\)\] .*/\1/p')
-	[[ -n $client ]] || return 0
-	grep -a -F "$client] " "$WORK/monitor.raw" |
-		grep -a -i -v -E '\] "(script|auth|select|hello|client|ping)"' >"$out" || true
 }
 
 # run_driver NAME ARGS...: one redis_driver phase; appends its JSON line.

@@ -16,7 +16,7 @@
 
 #include "buf.h"
 
-#define METRICS_MAX_ROUTES 32
+#define METRICS_MAX_ROUTES 64
 
 /* Register the route templates once at start-up, before any request;
  * returns the route's index for metrics_http. Index 0 is "unmatched". */

@@ -64,17 +64,48 @@ static void archive_overflow(const struct conv_stores *st, const char *tenant, c
 	}
 }
 
+/* The last seq of the history the archive holds for a conversation (0 when
+ * none), where a conversation new to the primary continues its numbering. An
+ * archive that cannot tell is logged, and 0 returned: the append goes on. */
+static long long archived_last_seq(const struct conv_stores *st, const char *tenant, const char *id)
+{
+	struct conv_meta m = {0};
+	struct mem_error err = {0};
+	long long last = 0;
+	if (st->archive->ops->conv_meta(st->archive, tenant, id, &m, &err) == 0)
+		last = m.message_count;
+	else if (err.code != MEM_ENOT_FOUND)
+		log_warn(NULL, "archive unavailable: a new conversation starts at seq 1",
+		         LF_STR("conversation_id", id), LF_STR("error", err.message));
+	conv_meta_release(&m);
+	return last;
+}
+
 int conv_svc_append(const struct conv_stores *st, const char *tenant, const struct conv_append *r,
                     struct conv_append_result *out, struct mem_error *err)
 {
+	struct conv_append req = *r;
 	memset(out, 0, sizeof(*out));
 	if (conv_append_check(r, (size_t)st->cfg->conv_max_batch,
 	                      (size_t)st->cfg->conv_max_message_bytes, err) < 0)
 		return -1;
 	if (!st->primary->ops->conv_append)
 		return unsupported(st->primary, err);
-	if (st->primary->ops->conv_append(st->primary, tenant, r, out, err) < 0)
+	/* With an archive, a conversation new to the primary may have history
+	 * there (it expired from Redis): the primary asks, and the numbering
+	 * continues after that history. */
+	req.base_seq = st->archive ? -1 : 0;
+	if (st->primary->ops->conv_append(st->primary, tenant, &req, out, err) < 0)
 		return -1;
+	if (out->need_base) {
+		req.base_seq = archived_last_seq(st, tenant, r->conversation_id);
+		conv_append_result_release(out);
+		if (st->primary->ops->conv_append(st->primary, tenant, &req, out, err) < 0)
+			return -1;
+		if (out->need_base)
+			return mem_fail(err, MEM_EINTERNAL, NULL,
+			                "the store asked twice where the conversation starts");
+	}
 	metrics_conv_msg_count_before(out->msg_count_before);
 	if (out->overflow > 0 && st->archive && st->primary->ops->conv_overflow)
 		archive_overflow(st, tenant, r->conversation_id);
@@ -192,13 +223,15 @@ int conv_svc_meta(const struct conv_stores *st, const char *tenant, const char *
 		return st->archive->ops->conv_meta(st->archive, tenant, id, out, err);
 	}
 	if (st->archive && out->first_seq > 1) {
+		/* where the trimmed history lives: informative, so an archive that
+		 * cannot answer leaves the primary's view, logged */
 		struct conv_meta old = {0};
-		if (st->archive->ops->conv_meta(st->archive, tenant, id, &old, err) < 0) {
-			if (err->code != MEM_ENOT_FOUND) {
-				conv_meta_release(out);
-				return -1;
-			}
-			mem_error_clear(err);
+		struct mem_error aerr = {0};
+		if (st->archive->ops->conv_meta(st->archive, tenant, id, &old, &aerr) < 0) {
+			if (aerr.code != MEM_ENOT_FOUND)
+				log_warn(NULL, "archive unavailable for conversation metadata",
+				         LF_STR("conversation_id", id),
+				         LF_STR("error", aerr.message));
 		} else {
 			out->in_postgres = true;
 			out->first_seq =
@@ -215,9 +248,10 @@ int conv_svc_update(const struct conv_stores *st, const char *tenant, const stru
 	memset(out, 0, sizeof(*out));
 	if (check_conv_id(r->conversation_id, err) < 0)
 		return -1;
-	if (r->customer_id && *r->customer_id &&
-	    id_check(r->customer_id, strlen(r->customer_id), ID_MAX_BYTES, false, "customer_id",
-	             err) < 0)
+	if ((r->customer_id && *r->customer_id &&
+	     id_check(r->customer_id, strlen(r->customer_id), ID_MAX_BYTES, false, "customer_id",
+	              err) < 0) ||
+	    conv_metadata_check(r->metadata_json, "metadata", err) < 0)
 		return -1;
 	if (!st->primary->ops->conv_update)
 		return unsupported(st->primary, err);

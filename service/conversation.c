@@ -1,6 +1,7 @@
 #include "conversation.h"
 
 #include <ctype.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,6 +72,22 @@ bool conv_role_valid(const char *role)
 	return false;
 }
 
+int conv_metadata_check(const char *json, const char *field, struct mem_error *err)
+{
+	if (!json)
+		return 0;
+	json_error_t je;
+	json_t *j = json_loads(json, JSON_REJECT_DUPLICATES, &je);
+	bool ok = json_is_object(j);
+	json_decref(j);
+	if (!ok)
+		return mem_fail(err, MEM_EINVALID_FIELD, field,
+		                "%s holds what PostgreSQL cannot store (U+0000, or a number out of "
+		                "range): %.120s",
+		                field, je.text);
+	return 0;
+}
+
 int conv_append_check(const struct conv_append *r, size_t max_batch, size_t max_content_bytes,
                       struct mem_error *err)
 {
@@ -82,6 +99,8 @@ int conv_append_check(const struct conv_append *r, size_t max_batch, size_t max_
 	if (r->customer_id && *r->customer_id &&
 	    id_check(r->customer_id, strlen(r->customer_id), ID_MAX_BYTES, false, "customer_id",
 	             err) < 0)
+		return -1;
+	if (conv_metadata_check(r->metadata_json, "metadata", err) < 0)
 		return -1;
 	if (r->expected_seq < -1)
 		return mem_fail(err, MEM_EINVALID_FIELD, "expected_seq",
@@ -117,6 +136,9 @@ int conv_append_check(const struct conv_append *r, size_t max_batch, size_t max_
 		if (!utf8_valid(m->content, m->content_len))
 			return mem_fail(err, MEM_EINVALID_FIELD, field, "%s is not valid UTF-8",
 			                field);
+		snprintf(field, sizeof(field), "messages[%zu].metadata", i);
+		if (conv_metadata_check(m->metadata_json, field, err) < 0)
+			return -1;
 	}
 	return 0;
 }

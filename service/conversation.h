@@ -44,6 +44,10 @@ struct conv_append {
 	const char *customer_id;   /* NULL: keep (or none) */
 	const char *metadata_json; /* conversation metadata; NULL: keep */
 	long long expected_seq;    /* -1: no precondition; else the last seq the caller saw */
+	/* Where a new conversation's numbering starts (the last seq of history
+	 * archived elsewhere); -1: unknown, so a store that cannot tell answers
+	 * need_base instead of creating the conversation. */
+	long long base_seq;
 	const struct conv_message_in *messages;
 	size_t n;
 };
@@ -59,6 +63,8 @@ struct conv_append_result {
 	/* Messages beyond CONV_MAX_MESSAGES that the store keeps until they are
 	 * archived (store_ops.conv_overflow); 0 when trimming deletes them. */
 	long long overflow;
+	/* Nothing was stored: the conversation is new and base_seq was -1. */
+	bool need_base;
 };
 
 /* One stored message. */
@@ -142,6 +148,12 @@ void conv_append_result_release(struct conv_append_result *r);
 
 /* The roles a message may have. */
 bool conv_role_valid(const char *role);
+
+/* Metadata (a JSON object text, or NULL) must be storable by every store:
+ * PostgreSQL's jsonb holds no U+0000 and no number beyond its range, so
+ * such metadata is refused (400 naming field) rather than left to fail
+ * the archive later. */
+int conv_metadata_check(const char *json, const char *field, struct mem_error *err) MEM_MUST_CHECK;
 
 /* Check an append request: ids, roles, batch size (max_batch), content size
  * (max_content_bytes: MEM_ETOO_LARGE), UTF-8, no NUL. Fields are named

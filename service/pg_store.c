@@ -786,9 +786,10 @@ static int ps_admin_tenant_delete(struct store *s, const char *tenant, struct ad
 	"DELETE FROM memoryd." table " WHERE tenant = $1::text AND ctid = ANY(ARRAY("              \
 	"SELECT ctid FROM memoryd." table " WHERE tenant = $1::text LIMIT 1000))"
 	static const char *const batches[] = {
-	    TENANT_BATCH("checkpoint_heads"), TENANT_BATCH("checkpoints"),
-	    TENANT_BATCH("checkpoint_blobs"), TENANT_BATCH("checkpoint_writes"),
-	    TENANT_BATCH("checkpoint_heads"),
+	    TENANT_BATCH("checkpoint_heads"),     TENANT_BATCH("checkpoints"),
+	    TENANT_BATCH("checkpoint_blobs"),     TENANT_BATCH("checkpoint_writes"),
+	    TENANT_BATCH("checkpoint_heads"),     TENANT_BATCH("conversations"),
+	    TENANT_BATCH("conversation_history"),
 	};
 #undef TENANT_BATCH
 	struct pg_store *ps = (struct pg_store *)s;

@@ -76,6 +76,10 @@ int rconv_list(struct store *s, const char *tenant, const struct conv_list *req,
                struct conv_list_result *out, struct mem_error *err);
 int rconv_delete(struct store *s, const char *tenant, const char *conversation_id,
                  struct mem_error *err);
+/* Unlink every conversation key of the tenant (SCAN in batches), adding to
+ * *out; for the admin tool that forgets a tenant. */
+int rconv_tenant_delete(struct store *s, const char *tenant, struct admin_counts *out,
+                        struct mem_error *err);
 int rconv_overflow(struct store *s, const char *tenant, const char *conversation_id, size_t limit,
                    struct conv_page *out, struct mem_error *err);
 int rconv_trim(struct store *s, const char *tenant, const char *conversation_id,

@@ -1243,6 +1243,8 @@ static int rs_admin_tenant_delete(struct store *s, const char *tenant, struct ad
 		freeReplyObject(scan);
 		scan = NULL;
 	} while (strcmp(cursor, "0"));
+	if (rconv_tenant_delete(s, tenant, out, err) < 0)
+		goto out;
 	key_tenant_index(&idx, rs, tenant);
 	const char *ai[] = {"UNLINK", idx.data};
 	if (redis_conn_command(conn, &del, err, 2, ai, NULL) < 0)
@@ -1468,7 +1470,10 @@ struct store *redis_store_new(const struct config *cfg, struct mem_error *err)
 	rs->scripts[SCRIPT_DELETE] = lua_thread_delete;
 	for (int i = 0; i < NSCRIPTS; i++)
 		redis_script_sha(rs->scripts[i], rs->sha[i]);
-	rconv_init(&rs->conv, cfg, false);
+	/* With Redis primary and DATABASE_URL, the service archives what is
+	 * beyond CONV_MAX_MESSAGES before Redis drops it (conv_service.h). */
+	rconv_init(&rs->conv, cfg,
+	           cfg->database_url && *cfg->database_url && !strcmp(cfg->store_primary, "redis"));
 	for (int i = 0; i < RCONV_NSCRIPTS; i++)
 		rs->scripts[NSCRIPTS + i] = rconv_scripts[i];
 	for (int i = 0; i < REDIS_MEMORY_NSCRIPTS; i++) {

@@ -530,12 +530,16 @@ int service_ready(struct service *svc, const char **store_name, struct store_sta
 	return s->ops->ping(s, st);
 }
 
-/* ---- conversations: the primary store (conv_service.c holds the rules) ---- */
+/* ---- conversations: the primary store and its archive (conv_service.c) ---- */
 
+/* From one routing snapshot: with Redis primary, PostgreSQL (when
+ * configured) takes what Redis trims and answers for history Redis no
+ * longer holds. */
 static struct conv_stores conv_stores_of(struct service *svc)
 {
+	struct store *primary = route_take(svc).primary, *pg = svc->stores[STORE_POSTGRES];
 	return (struct conv_stores){
-	    .cfg = svc->cfg, .primary = route_take(svc).primary, .archive = NULL};
+	    .cfg = svc->cfg, .primary = primary, .archive = primary != pg ? pg : NULL};
 }
 
 int service_conv_append(struct service *svc, const char *tenant, const struct conv_append *req,

@@ -5,26 +5,33 @@
 -- ARGV: ttl, max_messages, trim ('delete': drop the oldest beyond
 --       max_messages; 'keep': leave them for the archiver and report how many),
 --       expected_seq ('' none), customer_id ('' keep), metadata ('' keep),
---       index_every (seconds between customer index refreshes), n,
+--       index_every (seconds between customer index refreshes), base (the last
+--       seq of history kept elsewhere, where a new conversation's numbering
+--       continues; '': unknown, so a new conversation is not created), n,
 --       then per message: id ('' none), role, metadata, content
 -- Reply: {'ok', created, count_before, last_seq, overflow, customer to index
 --         ('' none), seqs..., duplicate flags...}
---        {'conflict', last_seq} | {'customer', current customer_id}
+--        {'conflict', last_seq} | {'customer', current customer_id} |
+--        {'missing'} (a new conversation, and base is unknown)
 local ttl = tonumber(ARGV[1])
 local max = tonumber(ARGV[2])
-local n = tonumber(ARGV[8])
+local n = tonumber(ARGV[9])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local meta = redis.call('HMGET', KEYS[1], 'last_seq', 'customer_id', 'indexed_at')
 local created = meta[1] == false
 local last = tonumber(meta[1] or '0')
 local customer = meta[2] or ''
+if created then
+  if ARGV[8] == '' then return {'missing'} end
+  last = tonumber(ARGV[8])
+end
 if ARGV[5] ~= '' and customer ~= '' and customer ~= ARGV[5] then
   return {'customer', customer}
 end
 local seqs, dup, fresh, seen = {}, {}, 0, {}
 for i = 1, n do
-  local id = ARGV[8 + 4 * (i - 1) + 1]
+  local id = ARGV[9 + 4 * (i - 1) + 1]
   local s = nil
   if id ~= '' then s = seen[id] or redis.call('HGET', KEYS[3], id) end
   if s then
@@ -41,7 +48,7 @@ end
 if fresh > 0 then
   for i = 1, n do
     if dup[i] == 0 then
-      local b = 8 + 4 * (i - 1)
+      local b = 9 + 4 * (i - 1)
       local id = ARGV[b + 1]
       redis.call('ZADD', KEYS[2], seqs[i], seqs[i] .. '\0' .. id .. '\0' .. ARGV[b + 2] ..
                  '\0' .. now .. '\0' .. ARGV[b + 3] .. '\0' .. ARGV[b + 4])

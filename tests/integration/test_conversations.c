@@ -230,6 +230,40 @@ static void expect_held(const char *cid, long long from, long long to)
 	free(s);
 }
 
+/* The messages of a conversation of `total` messages are all held, with
+ * Redis as primary across the two stores: Redis a contiguous tail of at least
+ * CONV_MAX_MESSAGES (more while a concurrent trim is pending) and, with an
+ * archive (DATABASE_URL), PostgreSQL 1 up to at least where that tail starts. */
+static void expect_across_stores(const char *cid, long long total)
+{
+	if (primary_is_pg()) {
+		expect_held(cid, 1, total);
+		return;
+	}
+	long max = env_num("CONV_MAX_MESSAGES", 1000);
+	long long want = total < max ? total : max, *r, *a;
+	size_t nr = held_seqs(cid, &r);
+	ck_assert_msg((long long)nr >= want, "redis holds %zu messages, want >= %lld", nr, want);
+	for (size_t i = 0; i < nr; i++)
+		ck_assert_msg(r[i] == total - (long long)nr + 1 + (long long)i,
+		              "redis: a gap at %zu", i);
+	long long first = r[0];
+	free(r);
+	const char *db = getenv("DATABASE_URL");
+	if (!db || !*db) {
+		ck_assert_msg((long long)nr == want, "redis holds %zu without an archive", nr);
+		return;
+	}
+	size_t na = pg_ints("SELECT seq FROM memoryd.conversation_history WHERE tenant = $1 "
+	                    "AND conversation_id = $2 ORDER BY seq",
+	                    cid, &a);
+	ck_assert_msg((long long)na >= first - 1, "the archive holds %zu, want >= %lld", na,
+	              first - 1);
+	for (size_t i = 0; i < na; i++)
+		ck_assert_msg(a[i] == (long long)i + 1, "archive: seq %lld at %zu", a[i], i);
+	free(a);
+}
+
 /* ---- api ---------------------------------------------------------------- */
 
 START_TEST(test_append_creates_and_counts)
@@ -629,7 +663,7 @@ static void run_writers(int batch)
 		ck_assert_int_eq(w[i].failures, 0);
 	}
 	const int total = WRITERS * PER_WRITER;
-	expect_held("busy", 1, total);
+	expect_across_stores("busy", total);
 	int next[WRITERS] = {0}, pw = -1, pk = -1;
 	long long after = 0;
 	while (after < total) {
@@ -700,6 +734,14 @@ START_TEST(test_bad_append_bodies_name_the_field)
 	           400, "invalid_field", "messages[0].metadata");
 	expect_bad(json_pack("{s:[o]}", "messages", msg("user", "x", "bad\x01id")), 400,
 	           "invalid_field", "messages[0].id");
+	/* metadata no store could hold: refused up front, never poisoning the archive */
+	const char nulmd[] = "{\"messages\":[{\"role\":\"user\",\"content\":\"x\","
+	                     "\"metadata\":{\"k\":\"a\\u0000b\"}}]}";
+	it_response *rn = it_request("POST", "/conversations/bad/messages",
+	                             (const char *const[]){"Content-Type: application/json", NULL},
+	                             nulmd, sizeof(nulmd) - 1);
+	it_expect_error(rn, 400, "invalid_field", "messages[0].metadata");
+	it_response_free(rn);
 	/* a batch over CONV_MAX_BATCH */
 	long maxb = env_num("CONV_MAX_BATCH", 100);
 	json_t *arr = json_array();
@@ -920,6 +962,229 @@ START_TEST(test_trim_without_archive_deletes)
 }
 END_TEST
 
+/* history_persist_errors_total from /metrics. */
+static long long persist_errors(void)
+{
+	it_response *r = it_request("GET", "/metrics", NULL, NULL, 0);
+	it_expect_status(r, 200);
+	const char *at = strstr(r->body, "\nhistory_persist_errors_total ");
+	ck_assert_msg(at != NULL, "no history_persist_errors_total in /metrics");
+	long long n = strtoll(at + strlen("\nhistory_persist_errors_total "), NULL, 10);
+	it_response_free(r);
+	return n;
+}
+
+/* Every message 1..total reads back, in order, by pages forwards and by
+ * cursors backwards from the window: across Redis and the archive. */
+static void expect_whole(const char *cid, long long total)
+{
+	long long after = 0;
+	while (after < total) {
+		char q[64];
+		snprintf(q, sizeof(q), "after_seq=%lld&limit=64", after);
+		json_t *p = read_msgs(cid, q);
+		json_t *ms = json_object_get(p, "messages");
+		ck_assert_int_gt(json_array_size(ms), 0);
+		for (size_t i = 0; i < json_array_size(ms); i++) {
+			json_t *m = json_array_get(ms, i);
+			char want[32];
+			snprintf(want, sizeof(want), "t%lld", after + 1);
+			ck_assert_int_eq(jint(m, "seq"), after + 1);
+			ck_assert_str_eq(jstr(m, "content"), want);
+			after++;
+		}
+		ck_assert_int_eq(jint(p, "first_seq"), 1);
+		json_decref(p);
+	}
+	json_t *p = read_msgs(cid, "limit=37");
+	long long to = total;
+	for (;;) {
+		expect_page(p, to - 36 > 1 ? to - 36 : 1, to);
+		to = to - 36 > 1 ? to - 37 : 0;
+		if (!json_is_string(json_object_get(p, "prev_cursor")))
+			break;
+		char *q = it_query("limit", "37", "cursor", jstr(p, "prev_cursor"), NULL);
+		json_decref(p);
+		p = read_msgs(cid, q);
+		free(q);
+	}
+	ck_assert_int_eq(to, 0);
+	json_decref(p);
+}
+
+/* With DATABASE_URL: messages beyond CONV_MAX_MESSAGES are archived before
+ * they leave Redis, and every read sees the whole history in order. */
+START_TEST(test_trim_archives_then_reads_across_stores)
+{
+	long max = env_num("CONV_MAX_MESSAGES", 1000);
+	ck_assert_msg(max < TRIM_APPENDS, "run with CONV_MAX_MESSAGES < %d", TRIM_APPENDS);
+	long long errors = persist_errors();
+	append_many("ta");
+	expect_held("ta", TRIM_APPENDS - max + 1, TRIM_APPENDS);
+	long long *a;
+	size_t na = pg_ints("SELECT seq FROM memoryd.conversation_history WHERE tenant = $1 "
+	                    "AND conversation_id = $2 ORDER BY seq",
+	                    "ta", &a);
+	ck_assert_int_eq(na, TRIM_APPENDS - max);
+	for (size_t i = 0; i < na; i++)
+		ck_assert_int_eq(a[i], (long long)i + 1);
+	free(a);
+	redisContext *rc = it_redis_connect();
+	char *ids = conv_key("ids", "ta");
+	ck_assert_int_eq(it_redis_card(rc, "HLEN", ids), max);
+	free(ids);
+	redisFree(rc);
+	expect_whole("ta", TRIM_APPENDS);
+	json_t *m = get_json("/conversations/ta", 200);
+	ck_assert_int_eq(jint(m, "first_seq"), 1);
+	ck_assert_int_eq(jint(m, "message_count"), TRIM_APPENDS);
+	json_t *stores = json_object_get(m, "stores");
+	ck_assert_int_eq(json_array_size(stores), 2);
+	ck_assert_str_eq(json_string_value(json_array_get(stores, 1)), "postgres");
+	json_decref(m);
+	ck_assert_int_eq(persist_errors(), errors);
+	/* delete: everywhere */
+	char *hdr = it_strfmt("X-Tenant-Id: %s", tenant);
+	it_response *r =
+	    it_request("DELETE", "/conversations/ta", (const char *const[]){hdr, NULL}, NULL, 0);
+	it_expect_status(r, 204);
+	it_response_free(r);
+	free(hdr);
+	na = pg_ints("SELECT seq FROM memoryd.conversation_history WHERE tenant = $1 "
+	             "AND conversation_id = $2",
+	             "ta", &a);
+	free(a);
+	ck_assert_int_eq(na, 0);
+	expect_held("ta", 1, 0);
+	json_decref(get_json("/conversations/ta/messages", 404));
+}
+END_TEST
+
+/* PostgreSQL refuses the archive (its table locked past the statement
+ * timeout): appends still succeed, the messages stay in Redis over the cap
+ * and history_persist_errors_total counts; the next append once it answers
+ * archives the backlog. */
+START_TEST(test_archive_outage_keeps_messages_in_redis)
+{
+	long max = env_num("CONV_MAX_MESSAGES", 1000);
+	for (int i = 1; i <= max; i++) {
+		char text[32];
+		snprintf(text, sizeof(text), "t%d", i);
+		json_decref(append_ok("out", one(text, NULL), i == 1 ? 201 : 200));
+	}
+	long long errors = persist_errors();
+	PGconn *lock = pg_connect();
+	PGresult *r = PQexec(lock, "BEGIN; LOCK TABLE memoryd.conversation_history IN ACCESS "
+	                           "EXCLUSIVE MODE");
+	ck_assert_int_eq(PQresultStatus(r), PGRES_COMMAND_OK);
+	PQclear(r);
+	for (int i = max + 1; i <= max + 10; i++) {
+		char text[32];
+		snprintf(text, sizeof(text), "t%d", i);
+		json_decref(append_ok("out", one(text, NULL), 200));
+	}
+	ck_assert_int_eq(persist_errors(), errors + 10);
+	long long *held;
+	size_t nh = held_seqs("out", &held); /* over the cap: nothing lost */
+	ck_assert_int_eq(nh, max + 10);
+	ck_assert_int_eq(held[0], 1);
+	free(held);
+	r = PQexec(lock, "ROLLBACK");
+	PQclear(r);
+	PQfinish(lock);
+	char text[32];
+	snprintf(text, sizeof(text), "t%ld", max + 11);
+	json_decref(append_ok("out", one(text, NULL), 200));
+	ck_assert_int_eq(persist_errors(), errors + 10);
+	long long *a;
+	size_t na = pg_ints("SELECT seq FROM memoryd.conversation_history WHERE tenant = $1 "
+	                    "AND conversation_id = $2 ORDER BY seq",
+	                    "out", &a);
+	ck_assert_int_eq(na, 11);
+	free(a);
+	nh = held_seqs("out", &held);
+	ck_assert_int_eq(nh, max);
+	ck_assert_int_eq(held[0], 12);
+	free(held);
+	expect_whole("out", max + 11);
+}
+END_TEST
+
+/* The conversation expired from Redis (its keys are gone) while its trimmed
+ * history is archived: reads come from the archive, and the next append
+ * continues the numbering after it. */
+START_TEST(test_expired_conversation_continues_from_archive)
+{
+	long max = env_num("CONV_MAX_MESSAGES", 1000);
+	for (int i = 1; i <= max + 10; i++) {
+		char text[32];
+		snprintf(text, sizeof(text), "t%d", i);
+		json_decref(append_ok("ex", one(text, NULL), i == 1 ? 201 : 200));
+	}
+	redisContext *rc = it_redis_connect();
+	const char *kinds[] = {"meta", "msgs", "ids"};
+	for (int i = 0; i < 3; i++) {
+		char *k = conv_key(kinds[i], "ex");
+		freeReplyObject(redisCommand(rc, "DEL %s", k));
+		free(k);
+	}
+	redisFree(rc);
+	json_t *p = read_msgs("ex", "limit=5");
+	expect_page(p, 6, 10);
+	json_decref(p);
+	json_t *m = get_json("/conversations/ex", 200);
+	ck_assert_int_eq(jint(m, "message_count"), 10);
+	ck_assert(json_is_null(json_object_get(m, "ttl_seconds")));
+	json_decref(m);
+	json_t *a = append_ok("ex", one("t11", NULL), 201);
+	ck_assert_int_eq(jint(a, "msg_count_before"), 10);
+	ck_assert_int_eq(jint(json_array_get(json_object_get(a, "messages"), 0), "seq"), 11);
+	json_decref(a);
+	expect_whole("ex", 11);
+}
+END_TEST
+
+/* The admin tool that forgets a tenant (ADMIN_TOKEN=adm-secret) removes its
+ * conversations from Redis and their archived history from PostgreSQL. */
+START_TEST(test_forgetting_a_tenant_removes_conversations_everywhere)
+{
+	long max = env_num("CONV_MAX_MESSAGES", 1000);
+	for (int i = 1; i <= max + 5; i++)
+		json_decref(append_ok("gone",
+		                      json_pack("{s:s,s:[o]}", "customer_id", "cu", "messages",
+		                                msg("user", "x", NULL)),
+		                      i == 1 ? 201 : 200));
+	long long *a;
+	size_t na = pg_ints("SELECT seq FROM memoryd.conversation_history WHERE tenant = $1 "
+	                    "AND conversation_id = $2",
+	                    "gone", &a);
+	free(a);
+	ck_assert_int_eq(na, 5);
+	char *path = it_strfmt("/admin/tenants/%s", tenant);
+	it_response *r =
+	    it_request("DELETE", path,
+	               (const char *const[]){"Authorization: Bearer adm-secret", NULL}, NULL, 0);
+	it_expect_status(r, 200);
+	it_response_free(r);
+	free(path);
+	redisContext *rc = it_redis_connect();
+	it_redis_expect_tenant_empty(rc, tenant, "the tenant was forgotten");
+	it_strlist keys = {0};
+	char *pattern = it_strfmt("%s:*", conv_prefix());
+	it_redis_scan(rc, pattern, &keys);
+	for (size_t i = 0; i < keys.n; i++)
+		ck_assert_msg(!strstr(keys.v[i], tenant), "%s survived", keys.v[i]);
+	it_strlist_free(&keys);
+	free(pattern);
+	redisFree(rc);
+	na = pg_ints("SELECT seq FROM memoryd.conversation_history WHERE tenant = $1 "
+	             "AND conversation_id = $2",
+	             "gone", &a);
+	free(a);
+	ck_assert_int_eq(na, 0);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("conversations");
@@ -967,6 +1232,15 @@ static Suite *suite(void)
 	tcase_add_checked_fixture(t, setup, teardown);
 	tcase_set_timeout(t, 300);
 	tcase_add_test(t, test_trim_without_archive_deletes);
+	suite_add_tcase(s, t);
+
+	t = tcase_create("trim_archive");
+	tcase_add_checked_fixture(t, setup, teardown);
+	tcase_set_timeout(t, 300);
+	tcase_add_test(t, test_trim_archives_then_reads_across_stores);
+	tcase_add_test(t, test_archive_outage_keeps_messages_in_redis);
+	tcase_add_test(t, test_expired_conversation_continues_from_archive);
+	tcase_add_test(t, test_forgetting_a_tenant_removes_conversations_everywhere);
 	suite_add_tcase(s, t);
 	return s;
 }
