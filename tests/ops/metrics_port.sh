@@ -17,6 +17,9 @@ check "metrics port /health/memory" 200 "$(code "$probe/health/memory")"
 check "metrics port refuses the API" 404 "$(code "$probe/checkpoints/t1")"
 check "main port serves the API" 404 "$(code -H 'X-Tenant-Id: mp' "$main/checkpoints/t1")"
 check "main port keeps /metrics" 200 "$(code "$main/metrics")"
-curl -s "$probe/metrics" | grep -q '^redis_up 1$' || { echo "FAIL: redis_up 1 missing"; fail=$((fail + 1)); }
+# Read whole before grep: grep -q stops early, and with pipefail curl's SIGPIPE on a
+# long /metrics would read as a failure.
+metrics="$(curl -s "$probe/metrics")"
+grep -q '^redis_up 1$' <<<"$metrics" || { echo "FAIL: redis_up 1 missing"; fail=$((fail + 1)); }
 echo "$((8 - fail)) passed, $fail failed"
 [[ "$fail" == 0 ]]
