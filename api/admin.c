@@ -8,6 +8,8 @@
  *   DELETE /admin/threads/{thread_id}/checkpoints/{checkpoint_id}
  *                                              remove one corrupt checkpoint
  *   DELETE /admin/tenants/{tenant}             forget a tenant
+ *   GET    /admin/failover                     the routing state in force
+ *   POST   /admin/failover                     switch primary / dual write everywhere
  *
  * The thread routes act in the tenant of X-Tenant-Id.
  */
@@ -18,6 +20,7 @@
 #include <time.h>
 
 #include "../service/service.h"
+#include "body.h"
 
 enum MHD_Result h_admin_backup(struct request *r)
 {
@@ -104,4 +107,65 @@ enum MHD_Result h_admin_tenant_delete(struct request *r)
 	return respond_json(r, 200,
 	                    json_pack("{s:s, s:I, s:I}", "tenant", r->params[0], "scanned",
 	                              (json_int_t)c.scanned, "deleted", (json_int_t)c.changed));
+}
+
+static json_t *routing_json(struct request *r)
+{
+	struct route_state st;
+	bool automatic;
+	service_failover_get(r->svc, &st, &automatic);
+	return json_pack("{s:s, s:b, s:b, s:s, s:s, s:s, s:I}", "primary",
+	                 store_id_name(st.primary), "dual_write", st.dual_write, "auto", automatic,
+	                 "since", st.since, "changed_by", st.changed_by, "reason", st.reason,
+	                 "version", (json_int_t)st.version);
+}
+
+enum MHD_Result h_admin_failover_get(struct request *r)
+{
+	return respond_json(r, 200, routing_json(r));
+}
+
+/* {primary?, dual_write?}: at least one; nothing else. */
+enum MHD_Result h_admin_failover_set(struct request *r)
+{
+	struct mem_error err = {0};
+	struct body b = {0};
+	struct route_state st;
+	const char *primary = NULL;
+	int dual_write = -1;
+	enum MHD_Result ret;
+
+	if (body_parse(&b, r->body.data, r->body.len, &err) < 0 ||
+	    body_string(&b, 0, "primary", "primary", false, &primary, &err) < 0)
+		goto fail;
+	size_t t = body_get(&b, 0, "dual_write");
+	if (t != BODY_ABSENT) {
+		uint8_t type = b.doc.toks[t].type;
+		if (type != JSON_TOK_TRUE && type != JSON_TOK_FALSE) {
+			mem_fail(&err, MEM_EINVALID_FIELD, "dual_write",
+			         "dual_write must be true or false");
+			goto fail;
+		}
+		dual_write = type == JSON_TOK_TRUE;
+	}
+	size_t k = body_first(&b, 0);
+	for (uint32_t i = 0; i < b.doc.toks[0].size; i++, k = body_next(&b, 0, k))
+		if (!json_doc_key_eq(&b.doc, k, "primary") &&
+		    !json_doc_key_eq(&b.doc, k, "dual_write")) {
+			mem_fail(&err, MEM_EINVALID_FIELD, "body",
+			         "unknown member: the body takes primary and dual_write only");
+			goto fail;
+		}
+	if (!primary && dual_write < 0) {
+		mem_fail(&err, MEM_EMISSING_FIELD, "primary", "give primary, dual_write or both");
+		goto fail;
+	}
+	if (service_failover_set(r->svc, primary, dual_write, &st, &err) < 0)
+		goto fail;
+	ret = respond_json(r, 200, routing_json(r));
+	body_release(&b);
+	return ret;
+fail:
+	body_release(&b);
+	return respond_error(r, &err);
 }

@@ -24,6 +24,8 @@ enum MHD_Result h_admin_ttl_repair(struct request *r);
 enum MHD_Result h_admin_thread(struct request *r);
 enum MHD_Result h_admin_checkpoint_delete(struct request *r);
 enum MHD_Result h_admin_tenant_delete(struct request *r);
+enum MHD_Result h_admin_failover_get(struct request *r);
+enum MHD_Result h_admin_failover_set(struct request *r);
 
 enum MHD_Result h_conv_append(struct request *r);
 enum MHD_Result h_conv_messages(struct request *r);

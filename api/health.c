@@ -24,8 +24,14 @@ enum MHD_Result h_readyz(struct request *r)
 	                          "reconnect_attempts", (int)st.reconnect_attempts);
 	if (rc < 0)
 		json_object_set_new(store, "error", json_string(st.detail));
-	json_t *body = json_pack("{s:s, s:{s:o}}", "status", rc == 0 ? "ready" : "unavailable",
-	                         "stores", name, store);
+	struct route_state rs;
+	bool automatic;
+	service_failover_get(r->svc, &rs, &automatic);
+	json_t *body =
+	    json_pack("{s:s, s:{s:o}, s:{s:s, s:b, s:s, s:s, s:s}}", "status",
+	              rc == 0 ? "ready" : "unavailable", "stores", name, store, "routing",
+	              "primary", store_id_name(rs.primary), "dual_write", rs.dual_write,
+	              "changed_by", rs.changed_by, "since", rs.since, "reason", rs.reason);
 	if (rc < 0) {
 		char reason[300];
 		snprintf(reason, sizeof(reason), "%s: %s", name, st.detail);

@@ -34,7 +34,7 @@ enum method { M_GET = 1, M_POST = 2, M_PUT = 4, M_DELETE = 8, M_PATCH = 16, M_HE
  * the request, or the admin token. */
 enum access { OPEN, TENANT, ADMIN };
 
-struct route {
+struct http_route {
 	const char *pattern; /* segments; "{name}" matches one non-empty segment */
 	unsigned method;
 	enum MHD_Result (*handler)(struct request *r);
@@ -43,7 +43,7 @@ struct route {
 };
 
 /* Every route memoryd serves. Keep openapi.yaml in step with this table. */
-static const struct route routes[] = {
+static const struct http_route routes[] = {
     {"/healthz", M_GET, h_healthz, false, OPEN},
     {"/readyz", M_GET, h_readyz, false, OPEN},
     {"/health/memory", M_GET, h_health_memory, false, OPEN},
@@ -59,6 +59,8 @@ static const struct route routes[] = {
     {"/admin/threads/{thread_id}/checkpoints/{checkpoint_id}", M_DELETE, h_admin_checkpoint_delete,
      false, ADMIN},
     {"/admin/tenants/{tenant}", M_DELETE, h_admin_tenant_delete, false, ADMIN},
+    {"/admin/failover", M_GET, h_admin_failover_get, false, ADMIN},
+    {"/admin/failover", M_POST, h_admin_failover_set, true, ADMIN},
     {"/conversations", M_GET, h_conv_list, false, TENANT},
     {"/conversations/{conversation_id}", M_GET, h_conv_get, false, TENANT},
     {"/conversations/{conversation_id}", M_PATCH, h_conv_update, true, TENANT},
@@ -221,8 +223,8 @@ static void request_free(struct request *r)
 }
 
 /* Find the route; on a path match with the wrong method fill allow. */
-static const struct route *route_find(struct request *r, char *allow, size_t allow_len,
-                                      struct mem_error *err)
+static const struct http_route *route_find(struct request *r, char *allow, size_t allow_len,
+                                           struct mem_error *err)
 {
 	unsigned m = method_bit(r->method);
 	bool path_matched = false;
@@ -370,7 +372,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		                      s->cfg->max_body_bytes);
 	struct mem_error err = {0};
 	char allow[64];
-	const struct route *rt = route_find(r, allow, sizeof(allow), &err);
+	const struct http_route *rt = route_find(r, allow, sizeof(allow), &err);
 	if (rt && s->probes_only && rt->access != OPEN) {
 		rt = NULL;
 		allow[0] = '\0';

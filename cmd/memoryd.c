@@ -159,6 +159,9 @@ int main(int argc, char **argv)
 	if (!cfg.api_tokens || !*cfg.api_tokens)
 		log_warn(NULL, "API_TOKENS is not set: the API is OPEN to anyone who can reach "
 		               "this port; set API_TOKENS to require bearer tokens");
+	if (cfg.failover_auto && !cfg.dual_write)
+		log_warn(NULL, "FAILOVER_AUTO=1 without CONV_DUAL_WRITE=1: after an automatic "
+		               "failover, what only Redis held is not readable until failback");
 	if (!cfg.database_url || !*cfg.database_url)
 		log_warn(NULL,
 		         "DATABASE_URL is not set: conversation messages beyond "

@@ -91,7 +91,9 @@ static const struct cfg_entry table[] = {
      "on SIGTERM, how long requests in flight may take to finish before memoryd exits"},
     {"CONV_STORE_PRIMARY", CFG_STR, "redis", 0, 0, OFF(store_primary), 0, check_store_primary,
      "the store that serves reads and acknowledges writes: redis or postgres (mongo: an alias "
-     "of postgres, as in the old runbook); postgres needs DATABASE_URL"},
+     "of postgres, as in the old runbook); postgres needs DATABASE_URL. Once POST "
+     "/admin/failover has switched, every replica routes by the state kept in PostgreSQL "
+     "instead"},
     {"CONV_DUAL_WRITE", CFG_INT, "0", 0, 1, OFF(dual_write), 0, NULL,
      "1: every checkpoint write also goes to the other store once the primary holds it (a "
      "failure there is counted and logged, never returned); needs DATABASE_URL. "
@@ -99,7 +101,7 @@ static const struct cfg_entry table[] = {
     {"FAILOVER_AUTO", CFG_INT, "0", 0, 1, OFF(failover_auto), 0, NULL,
      "1: when Redis is primary and stays unreachable for FAILOVER_AFTER_MS, reads and writes "
      "move to PostgreSQL on every replica (failback is an operator's POST /admin/failover); "
-     "needs DATABASE_URL"},
+     "needs DATABASE_URL; with CONV_DUAL_WRITE=1, what Redis held is in PostgreSQL too"},
     {"FAILOVER_AFTER_MS", CFG_INT, "5000", 100, 600000, OFF(failover_after_ms), 0, NULL,
      "how long Redis must stay unreachable before FAILOVER_AUTO moves to PostgreSQL"},
     {"REDIS_URL", CFG_STR, "redis://127.0.0.1:6379/0", 0, 0, OFF(redis_url), 0, check_redis_url,

@@ -33,6 +33,8 @@ for (const f of files) {
 
 const b64 = "eyJhIjoxfQ==";
 const cfg = { thread_id: "t1", checkpoint_ns: "", checkpoint_id: "1ef4f797-8335-6428-8001-8a1503f9b875" };
+const routing = { primary: "redis", dual_write: false, changed_by: "config",
+  since: "2026-12-04T01:20:00.000Z", reason: "" };
 const tuple = {
   config: cfg, checkpoint: { v: 4, id: cfg.checkpoint_id, channel_versions: { messages: 3 } },
   channel_values: { messages: { type: "json", data: b64 } }, metadata: { source: "loop", step: 1 },
@@ -64,9 +66,11 @@ const cases = [
   ["error.json", { error: { code: "unauthorized", message: "m", request_id: "r", field: "Authorization" } }, true],
   ["error.json", { error: { code: "forbidden", message: "m", request_id: "r", field: "X-Tenant-Id" } }, true],
   ["error.json", { error: { code: "conflict", message: "m", request_id: "r" } }, true],
-  ["ready.json", { status: "ready", stores: { redis: { reachable: true, latency_ms: 0.31,
+  ["ready.json", { status: "ready", routing, stores: { redis: { reachable: true, latency_ms: 0.31,
     state: "connected", reconnect_attempts: 0 } } }, true],
-  ["ready.json", { status: "unavailable", reason: "redis: connection refused",
+  ["ready.json", { status: "ready", stores: { redis: { reachable: true, latency_ms: 0.31,
+    state: "connected", reconnect_attempts: 0 } } }, false],
+  ["ready.json", { status: "unavailable", reason: "redis: connection refused", routing,
     stores: { redis: { reachable: false, latency_ms: 0.2, state: "reconnecting", reconnect_attempts: 2,
       error: "connection refused" } } }, true],
   ["ready.json", { status: "unavailable", reason: "redis: connection refused",
@@ -75,6 +79,11 @@ const cases = [
     state: "error", reconnect_attempts: 9, error: "e" } } }, false],
   ["ready.json", { status: "ready", stores: { redis: { reachable: true, latency_ms: 0.31 } } }, false],
   ["ready.json", { status: "ready", stores: {} }, false],
+  ["admin-failover.json", { ...routing, auto: false, version: 0 }, true],
+  ["admin-failover.json", { ...routing, primary: "mongo", auto: false, version: 0 }, false],
+  ["admin-failover-request.json", { primary: "mongo" }, true],
+  ["admin-failover-request.json", { dual_write: "yes" }, false],
+  ["admin-failover-request.json", {}, false],
   ["health-memory.json", { healthy: true, connectionState: "connected", reconnectAttempts: 0,
     latencyMs: 0.4, primary: "redis", dual_write: false,
     stores: { redis: { reachable: true, latency_ms: 0.4 } },

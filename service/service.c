@@ -8,6 +8,7 @@
 #include "../common/metrics.h"
 #include "../common/xalloc.h"
 #include "conv_service.h"
+#include "failover.h"
 #include "pg_store.h"
 #include "redis_store.h"
 #include "routing.h"
@@ -31,6 +32,7 @@ struct service {
 	const struct config *cfg;
 	struct store *stores[STORE_COUNT]; /* postgres: NULL without DATABASE_URL */
 	struct routing *routing;
+	struct failover *failover; /* NULL without DATABASE_URL: routing by the configuration */
 };
 
 /* The stores of one call, from one routing snapshot. */
@@ -203,6 +205,8 @@ struct service *service_new(const struct config *cfg, struct mem_error *err)
 		return NULL;
 	}
 	svc->routing = routing_new(&initial);
+	if (svc->stores[STORE_POSTGRES])
+		svc->failover = failover_start(cfg, svc->routing, svc->stores[STORE_REDIS]);
 	return svc;
 }
 
@@ -210,6 +214,7 @@ void service_free(struct service *svc)
 {
 	if (!svc)
 		return;
+	failover_stop(svc->failover); /* its watcher uses the stores and the routing */
 	for (int id = 0; id < STORE_COUNT; id++)
 		store_free(svc->stores[id]);
 	routing_free(svc->routing);
@@ -409,6 +414,30 @@ int service_thread_delete(struct service *svc, const char *tenant, const char *t
 	                         .req = thread_id,
 	                         .is_delete = true};
 	return routed_write(svc, &w, stored, err);
+}
+
+void service_failover_get(struct service *svc, struct route_state *out, bool *automatic)
+{
+	routing_get(svc->routing, out);
+	*automatic = svc->cfg->failover_auto != 0;
+}
+
+int service_failover_set(struct service *svc, const char *primary, int dual_write,
+                         struct route_state *out, struct mem_error *err)
+{
+	struct route cur = routing_take(svc->routing);
+	enum store_id want = cur.primary;
+	if (primary && store_id_parse(primary, &want) < 0)
+		return mem_fail(
+		    err, MEM_EINVALID_FIELD, "primary",
+		    "primary must be \"redis\" or \"postgres\" (\"mongo\" means postgres)");
+	if (!svc->failover)
+		return mem_fail(
+		    err, MEM_ECONFLICT, NULL,
+		    "routing is fixed by the configuration: DATABASE_URL is not set, so "
+		    "there is no PostgreSQL to switch to or to keep the state in");
+	bool dual = dual_write < 0 ? cur.dual_write : dual_write != 0;
+	return failover_set(svc->failover, want, dual, "admin", out, err);
 }
 
 const char *service_primary(struct service *svc)

@@ -15,6 +15,7 @@
 #include "../common/error.h"
 #include "checkpoint.h"
 #include "conversation.h"
+#include "routing.h"
 #include "store.h"
 
 struct service;
@@ -68,6 +69,15 @@ struct service_store_report {
 /* A round trip to each configured store, primary first; returns how many
  * reports it filled. */
 size_t service_stores(struct service *svc, struct service_store_report out[SERVICE_MAX_STORES]);
+
+/* /admin/failover. get: the routing state in force here; *automatic is
+ * FAILOVER_AUTO. set: switch every replica (service/failover.h); primary NULL
+ * keeps the primary, dual_write -1 keeps dual write. MEM_EINVALID_FIELD for an
+ * unknown store, MEM_ECONFLICT without DATABASE_URL, MEM_EUNAVAILABLE when
+ * PostgreSQL cannot record it; the state is unchanged on every error. */
+void service_failover_get(struct service *svc, struct route_state *out, bool *automatic);
+int service_failover_set(struct service *svc, const char *primary, int dual_write,
+                         struct route_state *out, struct mem_error *err) MEM_MUST_CHECK;
 
 /* Operator tools; see store_ops for each. */
 int service_admin_backup(struct service *svc, long long *last_save,

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Usage: tests/contract/run.sh LOG TEST_CHECKPOINTS TEST_UNAVAILABLE TEST_OPS [TEST_CONVERSATIONS [TEST_MEMORY]]
+# Usage: tests/contract/run.sh LOG TEST_CHECKPOINTS TEST_UNAVAILABLE TEST_OPS [TEST_CONVERSATIONS [TEST_MEMORY [TEST_FAILOVER]]]
 # Runs the integration test binaries against a throwaway memoryd with
 # MEMORYD_RESPONSE_LOG=LOG (every HTTP exchange, one JSON line each), then checks
 # every logged response against openapi.yaml and schemas/ (validate.mjs).
@@ -10,11 +10,13 @@
 #                     health, admin_off (no ADMIN_TOKEN), admin (ADMIN_TOKEN)
 #   TEST_CONVERSATIONS  its groups api, bad_input and redis, against the REDIS_URL Redis
 #   TEST_MEMORY       /memory, against the Redis in REDIS_URL
+#   TEST_FAILOVER     its switch group (/admin/failover), on two replicas of its own
+#                     (tests/failover/run.sh)
 # Exit status: non-zero when a test binary or the validation fails (both always run).
 set -euo pipefail
 
-if (($# < 4 || $# > 6)); then
-    echo "usage: $0 LOG TEST_CHECKPOINTS TEST_UNAVAILABLE TEST_OPS [TEST_CONVERSATIONS [TEST_MEMORY]]" >&2
+if (($# < 4 || $# > 7)); then
+    echo "usage: $0 LOG TEST_CHECKPOINTS TEST_UNAVAILABLE TEST_OPS [TEST_CONVERSATIONS [TEST_MEMORY [TEST_FAILOVER]]]" >&2
     exit 2
 fi
 log="$1"
@@ -23,6 +25,7 @@ test_unavailable="$3"
 test_ops="$4"
 test_conversations="${5:-}"
 test_memory="${6:-}"
+test_failover="${7:-}"
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 WITH_MEMORYD="$ROOT/tests/with-memoryd.sh"
@@ -82,6 +85,14 @@ if [[ -n "$test_memory" ]]; then
     echo "contract: $test_memory (REDIS_URL=${REDIS_URL:-unset})"
     if ! "$WITH_MEMORYD" "$test_memory"; then
         echo "contract: test_memory failed; validating what it logged anyway" >&2
+        rc=1
+    fi
+fi
+
+if [[ -n "$test_failover" ]]; then
+    echo "contract: $test_failover CK_INCLUDE_TAGS=switch (two replicas)"
+    if ! CK_INCLUDE_TAGS=switch "$ROOT/tests/failover/run.sh" "$test_failover"; then
+        echo "contract: test_failover failed; validating what it logged anyway" >&2
         rc=1
     fi
 fi

@@ -8,6 +8,10 @@
  * Check tags pick the cases for each server setting (see CMakeLists.txt):
  *   dual            CONV_DUAL_WRITE=1
  *   secondary_down  CONV_DUAL_WRITE=1, memoryd's DATABASE_URL on a closed port
+ *   switch          two replicas (MEMORYD_URL, MEMORYD_URL_B) on a database and
+ *                   a Redis of their own (tests/failover/run.sh), ADMIN_TOKEN
+ *   auto            the same with FAILOVER_AUTO=1 and CONV_DUAL_WRITE=1; the
+ *                   test kills the Redis (FO_REDIS_PID)
  * Each test uses a fresh random tenant, so tests never see each other's data.
  */
 #define _POSIX_C_SOURCE 200809L
@@ -335,11 +339,487 @@ START_TEST(test_secondary_down_still_acknowledges_and_counts)
 }
 END_TEST
 
-static TCase *tc(Suite *s, const char *name, const char *tags, int timeout, bool with_db)
+/* ===================================================================== */
+/* /admin/failover: two replicas on a database and Redis of their own     */
+/* ===================================================================== */
+
+static char *url_a, *url_b;
+
+static void setup_replicas(void)
+{
+	setup();
+	url_a = strdup(it_require_env("MEMORYD_URL"));
+	url_b = strdup(it_require_env("MEMORYD_URL_B"));
+}
+
+static void teardown_replicas(void)
+{
+	teardown();
+	free(url_a);
+	free(url_b);
+	url_a = url_b = NULL;
+}
+
+static long long mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* An /admin/failover request to one replica; token NULL: the admin token. */
+static it_response *failover_req(const char *base, const char *method, const char *body,
+                                 const char *token)
+{
+	char *auth =
+	    it_strfmt("Authorization: Bearer %s", token ? token : it_require_env("ADMIN_TOKEN"));
+	const char *hdrs[] = {auth, NULL};
+	it_response *r =
+	    it_request_to(base, method, "/admin/failover", hdrs, body, body ? strlen(body) : 0);
+	free(auth);
+	return r;
+}
+
+/* GET /admin/failover of one replica (new reference). */
+static json_t *routing_of(const char *base)
+{
+	it_response *r = failover_req(base, "GET", NULL, NULL);
+	it_expect_status(r, 200);
+	ck_assert_msg(r->json != NULL, "%s", r->desc);
+	json_t *j = json_incref(r->json);
+	it_response_free(r);
+	return j;
+}
+
+static const char *jstr(const json_t *o, const char *k)
+{
+	const char *v = json_string_value(json_object_get(o, k));
+	ck_assert_msg(v != NULL, "no string %s in %s", k, json_dumps(o, 0));
+	return v;
+}
+
+/* POST a switch through base; asserts 200 and returns the state it answers. */
+static json_t *switch_to(const char *base, const char *primary, bool dual_write)
+{
+	char *body = it_strfmt("{\"primary\":\"%s\",\"dual_write\":%s}", primary,
+	                       dual_write ? "true" : "false");
+	it_response *r = failover_req(base, "POST", body, NULL);
+	it_expect_status(r, 200);
+	ck_assert_str_eq(jstr(r->json, "primary"), primary);
+	ck_assert(json_is_boolean(json_object_get(r->json, "dual_write")) &&
+	          json_boolean_value(json_object_get(r->json, "dual_write")) == dual_write);
+	ck_assert_str_eq(jstr(r->json, "changed_by"), "admin");
+	json_t *j = json_incref(r->json);
+	it_response_free(r);
+	free(body);
+	return j;
+}
+
+/* How long base took to route by version (ms), polling; -1 past deadline_ms. */
+static long long wait_version(const char *base, long long version, long long deadline_ms)
+{
+	long long t0 = mono_ms();
+	for (;;) {
+		json_t *j = routing_of(base);
+		long long v = json_integer_value(json_object_get(j, "version"));
+		json_decref(j);
+		long long el = mono_ms() - t0;
+		if (v >= version)
+			return el;
+		if (el > deadline_ms)
+			return -1;
+		struct timespec ts = {0, 20 * 1000000};
+		nanosleep(&ts, NULL);
+	}
+}
+
+/* A put of checkpoint n of thread to one replica. */
+static it_response *put_to(const char *base, const char *t, const char *thread, int n)
+{
+	char *id = it_cp_id(n);
+	char *ver = it_strfmt("%05d", n);
+	char *data = it_strfmt("payload-%s-%d-ü", thread, n);
+	json_t *body = it_put_body(
+	    thread, "", id, NULL, it_checkpoint(id, json_pack("{s:s}", "state", ver)),
+	    json_pack("{s:i}", "step", n),
+	    json_pack("[o]", it_blob("state", json_string(ver), "bytes", data, strlen(data))));
+	char *text = it_json_dump(body);
+	char *th = it_strfmt("X-Tenant-Id: %s", t);
+	const char *hdrs[] = {th, NULL};
+	it_response *r = it_request_to(base, "POST", "/checkpoints", hdrs, text, strlen(text));
+	json_decref(body);
+	free(text);
+	free(th);
+	free(data);
+	free(ver);
+	free(id);
+	return r;
+}
+
+/* Every acknowledged checkpoint n of thread reads back with its bytes. */
+static void expect_readable(const char *t, const char *thread, int n)
+{
+	char *id = it_cp_id(n);
+	char *data = it_strfmt("payload-%s-%d-ü", thread, n);
+	json_t *tuple = it_get_ok(t, thread, "", id);
+	it_expect_config(json_object_get(tuple, "config"), thread, "", id);
+	it_expect_channel_value(tuple, "state", "bytes", data, strlen(data));
+	json_decref(tuple);
+	free(data);
+	free(id);
+}
+
+#define FO_WRITERS   4
+#define FO_MAX_ACKED 100000
+
+/* A client writing continuously to one replica: each put a checkpoint of a
+ * thread of its own, so each acknowledged write is one (thread, n). */
+struct fo_writer {
+	const char *base;
+	int no;
+	int *stop; /* atomic */
+	int acked, unavailable, other;
+	char other_desc[512];
+	int stored_postgres; /* acknowledged with postgres first in X-Memory-Stored */
+};
+
+static void *fo_writer_main(void *arg)
+{
+	struct fo_writer *w = arg;
+	char thread[32];
+	snprintf(thread, sizeof(thread), "w%d", w->no);
+	for (int n = 1; !__atomic_load_n(w->stop, __ATOMIC_RELAXED) && n < FO_MAX_ACKED; n++) {
+		it_response *r = put_to(w->base, tenant, thread, n);
+		if (r->status == 201) {
+			w->acked = n; /* every n up to here is acknowledged or refused */
+			const char *st = it_header_get(r, "X-Memory-Stored");
+			if (st && !strncmp(st, "postgres", 8))
+				w->stored_postgres++;
+		} else if (r->status == 503) {
+			w->unavailable++;
+			n--; /* retried, as a client does */
+		} else {
+			if (!w->other)
+				snprintf(w->other_desc, sizeof(w->other_desc), "%s", r->desc);
+			w->other++;
+		}
+		it_response_free(r);
+	}
+	return NULL;
+}
+
+static void writers_start(pthread_t *th, struct fo_writer *w, int *stop)
+{
+	for (int i = 0; i < FO_WRITERS; i++) {
+		w[i] = (struct fo_writer){.base = i % 2 ? url_b : url_a, .no = i, .stop = stop};
+		ck_assert_int_eq(pthread_create(&th[i], NULL, fo_writer_main, &w[i]), 0);
+	}
+}
+
+/* Stop the writers; nothing but 503 failed, and every acknowledged write
+ * reads back through replica A. */
+static void writers_finish(pthread_t *th, struct fo_writer *w, int *stop)
+{
+	__atomic_store_n(stop, 1, __ATOMIC_RELAXED);
+	for (int i = 0; i < FO_WRITERS; i++)
+		pthread_join(th[i], NULL);
+	for (int i = 0; i < FO_WRITERS; i++) {
+		ck_assert_msg(w[i].other == 0,
+		              "writer %d: %d answers other than 201/503, first: %s", i, w[i].other,
+		              w[i].other_desc);
+		ck_assert_msg(w[i].acked > 0, "writer %d: nothing acknowledged", i);
+	}
+	for (int i = 0; i < FO_WRITERS; i++) {
+		char thread[32];
+		snprintf(thread, sizeof(thread), "w%d", i);
+		for (int n = 1; n <= w[i].acked; n++)
+			expect_readable(tenant, thread, n);
+	}
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
+	nanosleep(&ts, NULL);
+}
+
+/* Bad input and tokens change nothing; a switch through A is recorded in
+ * PostgreSQL and B routes by it within 2 s. */
+START_TEST(test_failover_switch_reaches_every_replica)
+{
+	json_t *before = routing_of(url_a);
+	long long v0 = json_integer_value(json_object_get(before, "version"));
+	ck_assert(json_is_boolean(json_object_get(before, "auto")));
+	jstr(before, "since");
+	jstr(before, "changed_by");
+
+	static const struct {
+		const char *body, *token;
+		long status;
+		const char *code, *field;
+	} bad[] = {
+	    {"{\"primary\":\"cassandra\"}", NULL, 400, "invalid_field", "primary"},
+	    {"{\"primary\":7}", NULL, 400, "invalid_field", "primary"},
+	    {"{\"dual_write\":\"yes\"}", NULL, 400, "invalid_field", "dual_write"},
+	    {"{\"dual_write\":1}", NULL, 400, "invalid_field", "dual_write"},
+	    {"{}", NULL, 400, "missing_field", "primary"},
+	    {"{\"primary\":\"postgres\",\"force\":true}", NULL, 400, "invalid_field", "body"},
+	    {"[\"postgres\"]", NULL, 400, NULL, NULL},
+	    {"{\"primary\":", NULL, 400, "invalid_json", NULL},
+	    {"{\"primary\":\"postgres\"}", "not-the-admin-token", 403, "forbidden", NULL},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		it_response *r = failover_req(url_a, "POST", bad[i].body, bad[i].token);
+		if (bad[i].code)
+			it_expect_error(r, bad[i].status, bad[i].code, bad[i].field);
+		else
+			it_expect_status(r, bad[i].status);
+		it_response_free(r);
+	}
+	it_response *r =
+	    it_request_to(url_a, "POST", "/admin/failover", NULL, "{\"primary\":\"postgres\"}", 22);
+	it_expect_error(r, 401, "unauthorized", NULL);
+	it_response_free(r);
+	r = it_request_to(url_a, "GET", "/admin/failover", NULL, NULL, 0);
+	it_expect_error(r, 401, "unauthorized", NULL);
+	it_response_free(r);
+	r = failover_req(url_a, "GET", NULL, "not-the-admin-token");
+	it_expect_error(r, 403, "forbidden", NULL);
+	it_response_free(r);
+	json_t *after = routing_of(url_a);
+	ck_assert_int_eq(json_integer_value(json_object_get(after, "version")), v0);
+	ck_assert_str_eq(jstr(after, "primary"), jstr(before, "primary"));
+	json_decref(after);
+	json_decref(before);
+
+	/* the runbook's sequence: dual write on, switch, dual write off */
+	json_t *s1 = switch_to(url_a, "redis", true);
+	json_t *s2 = switch_to(url_a, "postgres", true);
+	long long v2 = json_integer_value(json_object_get(s2, "version"));
+	ck_assert_int_gt(v2, json_integer_value(json_object_get(s1, "version")));
+	long long took = wait_version(url_b, v2, 2000);
+	ck_assert_msg(took >= 0, "replica B did not apply version %lld within 2 s", v2);
+	json_t *b = routing_of(url_b);
+	ck_assert_str_eq(jstr(b, "primary"), "postgres");
+	ck_assert(json_is_true(json_object_get(b, "dual_write")));
+	ck_assert_str_eq(jstr(b, "changed_by"), "admin");
+	json_decref(b);
+
+	/* B's writes now land in PostgreSQL first, then Redis */
+	r = put_to(url_b, tenant, "t-b", 1);
+	it_expect_status(r, 201);
+	ck_assert_str_eq(stored_header(r), "postgres,redis");
+	it_response_free(r);
+	ck_assert_int_eq(rows_of(tenant, "t-b"), 3); /* checkpoint, blob, head */
+
+	/* the state is in PostgreSQL */
+	PGresult *p = q("SELECT primary_store, dual_write::text, version::text, changed_by"
+	                " FROM memoryd.routing_state",
+	                NULL, NULL, NULL);
+	ck_assert_int_eq(PQntuples(p), 1);
+	ck_assert_str_eq(PQgetvalue(p, 0, 0), "postgres");
+	ck_assert_str_eq(PQgetvalue(p, 0, 1), "true");
+	ck_assert_int_eq(atoll(PQgetvalue(p, 0, 2)), v2);
+	ck_assert_str_eq(PQgetvalue(p, 0, 3), "admin");
+	PQclear(p);
+
+	/* a replica started now routes by the persisted state, not by its
+	 * CONV_STORE_PRIMARY */
+	char *cmd =
+	    it_strfmt("CONV_STORE_PRIMARY=redis CONV_DUAL_WRITE=0 %s sh -c 'curl -sS -H "
+	              "\"Authorization: Bearer $ADMIN_TOKEN\" \"$MEMORYD_URL/admin/failover\"'",
+	              it_require_env("FO_WITH_MEMORYD"));
+	FILE *c = popen(cmd, "r");
+	ck_assert(c != NULL);
+	char out[2048] = "";
+	size_t got = fread(out, 1, sizeof(out) - 1, c);
+	out[got] = '\0';
+	ck_assert_msg(pclose(c) == 0, "%s failed: %s", cmd, out);
+	json_t *third = json_loads(out, 0, NULL);
+	ck_assert_msg(third != NULL, "not JSON: %s", out);
+	ck_assert_str_eq(jstr(third, "primary"), "postgres");
+	ck_assert(json_is_true(json_object_get(third, "dual_write")));
+	ck_assert_int_eq(json_integer_value(json_object_get(third, "version")), v2);
+	json_decref(third);
+	free(cmd);
+
+	/* /readyz says which store serves */
+	r = it_request_to(url_b, "GET", "/readyz", NULL, NULL, 0);
+	it_expect_status(r, 200);
+	ck_assert_str_eq(jstr(json_object_get(r->json, "routing"), "primary"), "postgres");
+	ck_assert_msg(json_object_get(json_object_get(r->json, "stores"), "postgres") != NULL, "%s",
+	              r->desc);
+	it_response_free(r);
+
+	/* a switch made in PostgreSQL by another replica, without a notification
+	 * reaching anyone, is applied by the poll */
+	json_decref(switch_to(url_a, "redis", false));
+	p = q("UPDATE memoryd.routing_state SET dual_write = true, version = version + 1,"
+	      " changed_by = 'admin' RETURNING version::text",
+	      NULL, NULL, NULL);
+	long long v3 = atoll(PQgetvalue(p, 0, 0));
+	PQclear(p);
+	ck_assert_msg(wait_version(url_a, v3, 2000) >= 0, "A missed a change made without NOTIFY");
+	ck_assert_msg(wait_version(url_b, v3, 2000) >= 0, "B missed a change made without NOTIFY");
+	json_decref(switch_to(url_a, "redis", false));
+	json_decref(s1);
+	json_decref(s2);
+}
+END_TEST
+
+/* Switch back and forth while clients write through both replicas: nothing
+ * but 503 fails, and every acknowledged write is readable afterwards. */
+START_TEST(test_failover_switching_under_load_loses_nothing)
+{
+	int stop = 0;
+	pthread_t th[FO_WRITERS];
+	struct fo_writer w[FO_WRITERS];
+	writers_start(th, w, &stop);
+	static const struct {
+		const char *primary;
+		bool dual;
+	} steps[] = {{"redis", true},    {"postgres", true},  {"postgres", false},
+	             {"redis", false},   {"postgres", false}, {"redis", true},
+	             {"postgres", true}, {"redis", true},     {"redis", false}};
+	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+		sleep_ms(300);
+		json_decref(switch_to(i % 2 ? url_b : url_a, steps[i].primary, steps[i].dual));
+	}
+	sleep_ms(300);
+	json_t *last = routing_of(url_a);
+	long long v = json_integer_value(json_object_get(last, "version"));
+	json_decref(last);
+	ck_assert_msg(wait_version(url_b, v, 2000) >= 0, "B did not catch up");
+	ck_assert_msg(wait_version(url_a, v, 2000) >= 0, "A did not catch up");
+	writers_finish(th, w, &stop);
+	int total = 0;
+	for (int i = 0; i < FO_WRITERS; i++)
+		total += w[i].acked;
+	ck_assert_int_gt(total, 40);
+}
+END_TEST
+
+/* FAILOVER_AUTO=1 on both replicas, dual write on: Redis killed under load;
+ * both replicas move to PostgreSQL once (one version), writes carry on, and
+ * every acknowledged write is readable. */
+START_TEST(test_auto_failover_when_redis_dies)
+{
+	json_t *before = routing_of(url_a);
+	ck_assert(json_is_true(json_object_get(before, "auto")));
+	ck_assert_str_eq(jstr(before, "primary"), "redis");
+	long long v0 = json_integer_value(json_object_get(before, "version"));
+	json_decref(before);
+
+	int stop = 0;
+	pthread_t th[FO_WRITERS];
+	struct fo_writer w[FO_WRITERS];
+	writers_start(th, w, &stop);
+	sleep_ms(500);
+	pid_t redis = (pid_t)atol(it_require_env("FO_REDIS_PID"));
+	ck_assert_int_eq(kill(redis, SIGKILL), 0);
+	long long t_kill = mono_ms();
+
+	/* both replicas fail over */
+	const char *bases[] = {url_a, url_b};
+	for (int i = 0; i < 2; i++) {
+		long long took = wait_version(bases[i], v0 + 1, 15000);
+		ck_assert_msg(took >= 0, "replica %d did not fail over", i);
+		json_t *j = routing_of(bases[i]);
+		ck_assert_str_eq(jstr(j, "primary"), "postgres");
+		ck_assert_str_eq(jstr(j, "changed_by"), "auto");
+		ck_assert_msg(strstr(jstr(j, "reason"), "redis unreachable") != NULL, "%s",
+		              jstr(j, "reason"));
+		ck_assert_int_eq(json_integer_value(json_object_get(j, "version")), v0 + 1);
+		json_decref(j);
+	}
+	long long failed_over_after = mono_ms() - t_kill;
+	ck_assert_msg(failed_over_after >= 400,
+	              "failed over after %lld ms, before FAILOVER_AFTER_MS", failed_over_after);
+
+	/* writes carry on against PostgreSQL */
+	int pg_before = 0;
+	for (int i = 0; i < FO_WRITERS; i++)
+		pg_before += __atomic_load_n(&w[i].stored_postgres, __ATOMIC_RELAXED);
+	long long deadline = mono_ms() + 15000;
+	int pg_now = pg_before;
+	while (pg_now < pg_before + 40 && mono_ms() < deadline) {
+		sleep_ms(50);
+		pg_now = 0;
+		for (int i = 0; i < FO_WRITERS; i++)
+			pg_now += __atomic_load_n(&w[i].stored_postgres, __ATOMIC_RELAXED);
+	}
+	ck_assert_msg(pg_now >= pg_before + 40, "only %d writes landed in postgres",
+	              pg_now - pg_before);
+	writers_finish(th, w, &stop);
+
+	/* one change, recorded once */
+	PGresult *p =
+	    q("SELECT primary_store, changed_by, version::text FROM memoryd.routing_state", NULL,
+	      NULL, NULL);
+	ck_assert_str_eq(PQgetvalue(p, 0, 0), "postgres");
+	ck_assert_str_eq(PQgetvalue(p, 0, 1), "auto");
+	ck_assert_int_eq(atoll(PQgetvalue(p, 0, 2)), v0 + 1);
+	PQclear(p);
+	it_response *r = it_request_to(url_a, "GET", "/readyz", NULL, NULL, 0);
+	it_expect_status(r, 200);
+	json_t *rt = json_object_get(r->json, "routing");
+	ck_assert_str_eq(jstr(rt, "primary"), "postgres");
+	ck_assert_str_eq(jstr(rt, "changed_by"), "auto");
+	it_response_free(r);
+	/* the log says so */
+	FILE *f = fopen(it_require_env("MEMORYD_LOG"), "r");
+	ck_assert(f != NULL);
+	char line[4096];
+	int said = 0;
+	while (fgets(line, sizeof line, f))
+		said += strstr(line, "\"msg\":\"routing changed\"") && strstr(line, "\"auto\"");
+	fclose(f);
+	ck_assert_msg(said >= 1, "memoryd A's log does not say it failed over");
+}
+END_TEST
+
+/* Without DATABASE_URL there is nothing to switch to: 409, state unchanged. */
+START_TEST(test_failover_without_database_is_a_conflict)
+{
+	const char *base = it_base_url();
+	json_t *before = routing_of(base);
+	ck_assert_str_eq(jstr(before, "changed_by"), "config");
+	it_response *r = failover_req(base, "POST", "{\"primary\":\"postgres\"}", NULL);
+	it_expect_error(r, 409, "conflict", NULL);
+	it_response_free(r);
+	json_t *after = routing_of(base);
+	ck_assert(json_equal(before, after));
+	json_decref(before);
+	json_decref(after);
+}
+END_TEST
+
+/* PostgreSQL unreachable: the switch cannot be recorded, so it is not made. */
+START_TEST(test_failover_with_database_down_changes_nothing)
+{
+	const char *base = it_base_url();
+	json_t *before = routing_of(base);
+	it_response *r = failover_req(base, "POST", "{\"dual_write\":false}", NULL);
+	it_expect_error(r, 503, "store_unavailable", NULL);
+	ck_assert_msg(it_header_get(r, "Retry-After") != NULL, "%s", r->desc);
+	it_response_free(r);
+	json_t *after = routing_of(base);
+	ck_assert(json_equal(before, after));
+	json_decref(before);
+	json_decref(after);
+}
+END_TEST
+
+enum fixture { FX_NO_DB, FX_DB, FX_REPLICAS };
+
+static TCase *tc(Suite *s, const char *name, const char *tags, int timeout, enum fixture fx)
 {
 	TCase *t = tcase_create(name);
 	tcase_set_tags(t, tags);
-	tcase_add_checked_fixture(t, with_db ? setup : setup_no_db, teardown);
+	if (fx == FX_REPLICAS)
+		tcase_add_checked_fixture(t, setup_replicas, teardown_replicas);
+	else
+		tcase_add_checked_fixture(t, fx == FX_DB ? setup : setup_no_db, teardown);
 	tcase_set_timeout(t, timeout);
 	suite_add_tcase(s, t);
 	return t;
@@ -350,13 +830,25 @@ int main(void)
 	Suite *s = suite_create("memoryd_failover");
 	TCase *t;
 
-	t = tc(s, "dual", "dual", 60, true);
+	t = tc(s, "dual", "dual", 60, FX_DB);
 	tcase_add_test(t, test_dual_write_puts_the_same_bytes_in_both_stores);
 	tcase_add_test(t, test_read_through_finds_in_postgres_what_redis_lacks);
 	tcase_add_test(t, test_health_and_metrics_report_both_stores);
 
-	t = tc(s, "secondary_down", "secondary_down", 60, false);
+	t = tc(s, "secondary_down", "secondary_down", 60, FX_NO_DB);
 	tcase_add_test(t, test_secondary_down_still_acknowledges_and_counts);
+
+	tcase_add_test(t, test_failover_with_database_down_changes_nothing);
+
+	t = tc(s, "no_db", "no_db", 30, FX_NO_DB);
+	tcase_add_test(t, test_failover_without_database_is_a_conflict);
+
+	t = tc(s, "switch", "switch", 120, FX_REPLICAS);
+	tcase_add_test(t, test_failover_switch_reaches_every_replica);
+	tcase_add_test(t, test_failover_switching_under_load_loses_nothing);
+
+	t = tc(s, "auto", "auto", 120, FX_REPLICAS);
+	tcase_add_test(t, test_auto_failover_when_redis_dies);
 
 	return it_run_suite(s);
 }

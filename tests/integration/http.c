@@ -215,7 +215,12 @@ static void log_exchange(const char *method, const char *path, const it_response
 it_response *it_request(const char *method, const char *path, const char *const *headers,
                         const char *body, size_t body_len)
 {
-	const char *base = it_base_url();
+	return it_request_to(it_base_url(), method, path, headers, body, body_len);
+}
+
+it_response *it_request_to(const char *base, const char *method, const char *path,
+                           const char *const *headers, const char *body, size_t body_len)
+{
 	char *url = it_strfmt("%s%s", base, path);
 	CURL *c = curl_easy_init();
 	ck_assert_msg(c != NULL, "curl_easy_init failed");

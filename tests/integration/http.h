@@ -42,6 +42,11 @@ const char *it_base_url(void);
 it_response *it_request(const char *method, const char *path, const char *const *headers,
                         const char *body, size_t body_len);
 
+/* The same against another server: base is its URL without a trailing
+ * slash (a second memoryd). */
+it_response *it_request_to(const char *base, const char *method, const char *path,
+                           const char *const *headers, const char *body, size_t body_len);
+
 /* Same, with an optional X-Tenant-Id (NULL: header not sent) and an optional
  * JSON body (serialised compactly; NULL: no body). */
 it_response *it_json_request(const char *method, const char *path, const char *tenant,
