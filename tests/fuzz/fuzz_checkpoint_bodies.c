@@ -230,12 +230,14 @@ static void check_compact(const struct body *b, size_t tok, const char *skip_key
 	json_t *want =
 	    json_loadb(b->doc.text + t->start, t->end - t->start, JSON_ALLOW_NUL, &je_want);
 	json_t *got = json_loadb(text->data, text->len, JSON_ALLOW_NUL, &je_got);
-	/* jansson cannot hold a NUL in an object key, which JSON allows: when
-	 * skip_key dropped the only such key, one side reads and the other does
-	 * not, and there is nothing to compare. */
+	/* jansson cannot hold a NUL in an object key, nor an integer beyond
+	 * long long or a real beyond double, all of which JSON allows: when
+	 * skip_key dropped the only such value, one side reads and the other
+	 * does not, and there is nothing to compare. */
 	if (!want != !got) {
 		const char *why = want ? je_got.text : je_want.text;
-		CHECK(strstr(why, "NUL byte in object key"),
+		CHECK(strstr(why, "NUL byte in object key") || strstr(why, "too big") ||
+		          strstr(why, "overflow"),
 		      "jansson reads one of the texts only: %s", why);
 		json_decref(want);
 		json_decref(got);
