@@ -95,9 +95,9 @@ static const struct cfg_entry table[] = {
      "/admin/failover has switched, every replica routes by the state kept in PostgreSQL "
      "instead"},
     {"CONV_DUAL_WRITE", CFG_INT, "0", 0, 1, OFF(dual_write), 0, NULL,
-     "1: every checkpoint write also goes to the other store once the primary holds it (a "
-     "failure there is counted and logged, never returned); needs DATABASE_URL. "
-     "/admin/failover changes it at runtime"},
+     "1: every write (checkpoints, conversations, /memory) also goes to the other store once "
+     "the primary holds it, with the same seqs and versions (a failure there is counted and "
+     "logged, never returned); needs DATABASE_URL. /admin/failover changes it at runtime"},
     {"FAILOVER_AUTO", CFG_INT, "0", 0, 1, OFF(failover_auto), 0, NULL,
      "1: when Redis is primary and stays unreachable for FAILOVER_AFTER_MS, reads and writes "
      "move to PostgreSQL on every replica (failback is an operator's POST /admin/failover); "

@@ -25,13 +25,14 @@ static int unsupported(const struct store *s, struct mem_error *err)
 }
 
 /*
- * Archive what the primary holds beyond CONV_MAX_MESSAGES, then let it drop
- * exactly those messages. Failures are logged and counted, never returned:
- * the messages stay in the primary and the next append tries again.
+ * Archive what store p holds beyond CONV_MAX_MESSAGES into a, then let p
+ * drop exactly those messages. Failures are logged and counted, never
+ * returned: the messages stay in p and the next append tries again. a NULL:
+ * p is a dual-write secondary whose primary holds every message, so p only
+ * drops them.
  */
-static void archive_overflow(const struct conv_stores *st, const char *tenant, const char *id)
+static void archive_overflow(struct store *p, struct store *a, const char *tenant, const char *id)
 {
-	struct store *p = st->primary, *a = st->archive;
 	for (int step = 0; step < ARCHIVE_STEPS; step++) {
 		struct conv_page pg = {0};
 		struct mem_error err = {0};
@@ -45,7 +46,8 @@ static void archive_overflow(const struct conv_stores *st, const char *tenant, c
 			conv_page_release(&pg);
 			return;
 		}
-		if (a->ops->conv_archive(a, tenant, id, pg.customer_id, pg.v, pg.n, &err) < 0) {
+		if (a &&
+		    a->ops->conv_archive(a, tenant, id, pg.customer_id, pg.v, pg.n, &err) < 0) {
 			metrics_history_persist_error();
 			log_error(NULL, "history_persist_error: trimmed messages stay in redis",
 			          LF_STR("conversation_id", id), LF_INT("messages", pg.n),
@@ -81,6 +83,40 @@ static long long archived_last_seq(const struct conv_stores *st, const char *ten
 	return last;
 }
 
+static void dual_write_missed(const struct conv_stores *st, const char *op, const char *tenant,
+                              const char *id, const char *why)
+{
+	store_dual_write_missed(st->secondary, st->primary, op, tenant, "conversation_id", id, NULL,
+	                        NULL, why);
+}
+
+/* The append the primary made, made on the secondary with the same seqs:
+ * expected_seq pins where the batch goes there. */
+static void append_secondary(const struct conv_stores *st, const char *tenant,
+                             const struct conv_append *r, const struct conv_append_result *done)
+{
+	struct store *s = st->secondary;
+	struct conv_append req = *r;
+	struct conv_append_result res = {0};
+	struct mem_error err = {0};
+	req.expected_seq = done->msg_count_before;
+	req.base_seq = done->msg_count_before;
+	if (s->ops->conv_append(s, tenant, &req, &res, &err) < 0) {
+		dual_write_missed(st, "conv_append", tenant, r->conversation_id, err.message);
+		return;
+	}
+	for (size_t i = 0; i < res.n && i < done->n; i++)
+		if (res.seqs[i] != done->seqs[i]) {
+			dual_write_missed(st, "conv_append", tenant, r->conversation_id,
+			                  "the secondary numbered the batch differently");
+			break;
+		}
+	/* the primary holds everything: the secondary only trims */
+	if (res.overflow > 0 && s->ops->conv_overflow)
+		archive_overflow(s, NULL, tenant, r->conversation_id);
+	conv_append_result_release(&res);
+}
+
 int conv_svc_append(const struct conv_stores *st, const char *tenant, const struct conv_append *r,
                     struct conv_append_result *out, struct mem_error *err)
 {
@@ -108,7 +144,9 @@ int conv_svc_append(const struct conv_stores *st, const char *tenant, const stru
 	}
 	metrics_conv_msg_count_before(out->msg_count_before);
 	if (out->overflow > 0 && st->archive && st->primary->ops->conv_overflow)
-		archive_overflow(st, tenant, r->conversation_id);
+		archive_overflow(st->primary, st->archive, tenant, r->conversation_id);
+	if (st->secondary && out->stored > 0)
+		append_secondary(st, tenant, r, out);
 	return 0;
 }
 
@@ -255,7 +293,17 @@ int conv_svc_update(const struct conv_stores *st, const char *tenant, const stru
 		return -1;
 	if (!st->primary->ops->conv_update)
 		return unsupported(st->primary, err);
-	return st->primary->ops->conv_update(st->primary, tenant, r, out, err);
+	if (st->primary->ops->conv_update(st->primary, tenant, r, out, err) < 0)
+		return -1;
+	if (st->secondary) {
+		struct conv_meta m = {0};
+		struct mem_error e2 = {0};
+		if (st->secondary->ops->conv_update(st->secondary, tenant, r, &m, &e2) < 0)
+			dual_write_missed(st, "conv_update", tenant, r->conversation_id,
+			                  e2.message);
+		conv_meta_release(&m);
+	}
+	return 0;
 }
 
 int conv_svc_list(const struct conv_stores *st, const char *tenant, const struct conv_list *r,
@@ -282,7 +330,9 @@ int conv_svc_delete(const struct conv_stores *st, const char *tenant, const char
 		return unsupported(st->primary, err);
 	if (st->primary->ops->conv_delete(st->primary, tenant, id, err) < 0)
 		return -1;
-	if (st->archive && st->archive->ops->conv_delete(st->archive, tenant, id, err) < 0)
+	/* everywhere: the archive, and what a dual write or an earlier primary
+	 * left in the other store */
+	if (st->other && st->other->ops->conv_delete(st->other, tenant, id, err) < 0)
 		return -1;
 	return 0;
 }

@@ -11,7 +11,15 @@
  * Reads: the primary's answer, completed from the archive for the part of
  * the range the primary no longer holds, as one ordered page.
  *
- * primary and archive are borrowed; archive may be NULL.
+ * Dual write (CONV_DUAL_WRITE): once the primary holds an append or an
+ * update, it is made on the secondary too, so that a switch of the primary
+ * finds the same history there. The secondary's append is made with
+ * expected_seq = the primary's msg_count_before, so the secondary gives the
+ * messages the same seqs or refuses them; a refusal or failure never fails
+ * the request: it is counted (dual_write_errors_total) and logged. A delete
+ * reaches every store that is configured, whatever the primary.
+ *
+ * The stores are borrowed; archive, secondary and other may be NULL.
  */
 #ifndef MEMORYD_CONV_SERVICE_H
 #define MEMORYD_CONV_SERVICE_H
@@ -23,7 +31,9 @@
 struct conv_stores {
 	const struct config *cfg;
 	struct store *primary;
-	struct store *archive; /* NULL: none */
+	struct store *archive;   /* takes what the primary trims; NULL: none */
+	struct store *secondary; /* dual write target; NULL: dual write off */
+	struct store *other;     /* the other configured store (deletes); NULL: none */
 };
 
 int conv_svc_append(const struct conv_stores *st, const char *tenant, const struct conv_append *req,

@@ -44,6 +44,10 @@ struct mem_put {
 	size_t value_len;
 	long ttl_seconds;     /* > 0, 0 for no expiry; -1: MEMORY_DEFAULT_TTL_SECONDS */
 	const char *if_match; /* NULL: unconditional; "*": must exist; else a version */
+	/* NULL: the store gives the write a new version. Else a dual write: the
+	 * version the primary gave it, kept so that ETags hold across a switch
+	 * (the store's own numbering moves past it). */
+	const char *version;
 };
 
 /* The item named by (ns, key); if_match as for put (delete only). */

@@ -124,10 +124,11 @@ int pg_memory_put(struct store *s, const char *tenant, const struct mem_put *req
 	pg_params_text(&q.p, req->value_json);
 	pg_params_int8(&q.p, req->ttl_seconds);
 	pg_params_text(&q.p, req->if_match);
+	pg_params_text(&q.p, req->version);
 	if (q_run(&q, s,
 	          "SELECT status, version," MS("created_at") "," MS("updated_at") "," MS(
-	              "expires_at") " FROM memoryd.memory_put($1::text, $2::text, $3::text,"
-	                            " $4::text, $5::int8, $6::text)",
+	              "expires_at") " FROM memoryd.memory_put_as($1::text, $2::text, $3::text,"
+	                            " $4::text, $5::int8, $6::text, $7::text::int8)",
 	          err) < 0)
 		goto out;
 	if (PQntuples(q.res) != 1) {

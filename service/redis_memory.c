@@ -190,6 +190,7 @@ int redis_memory_put(struct store *s, const char *tenant, const struct mem_put *
 	snprintf(ttl, sizeof(ttl), "%ld", req->ttl_seconds);
 	snprintf(now, sizeof(now), "%lld", now_ms());
 	const char *im = req->if_match ? req->if_match : "";
+	const char *ver = req->version ? req->version : "";
 	const char *av[] = {"EVALSHA",
 	                    redis_store_memory_sha(s, MEMORY_SCRIPT_PUT),
 	                    "4",
@@ -202,7 +203,8 @@ int redis_memory_put(struct store *s, const char *tenant, const struct mem_put *
 	                    req->value_json,
 	                    ttl,
 	                    im,
-	                    now};
+	                    now,
+	                    ver};
 	size_t al[] = {7,
 	               40,
 	               1,
@@ -215,8 +217,9 @@ int redis_memory_put(struct store *s, const char *tenant, const struct mem_put *
 	               req->value_len,
 	               strlen(ttl),
 	               strlen(im),
-	               strlen(now)};
-	struct redis_cmd cmd = {13, av, al};
+	               strlen(now),
+	               strlen(ver)};
+	struct redis_cmd cmd = {14, av, al};
 	/* A conditional put is not repeated after a broken connection: the
 	 * first attempt may have landed, and the repeat would answer 412. */
 	if (redis_conn_pipeline(redis_store_conn(s), 1, &cmd, &rep, !req->if_match, err) < 0)

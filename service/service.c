@@ -109,13 +109,8 @@ static int routed_write(struct service *svc, const struct routed_write *w, char 
 		stored_add(stored, rt.other->ops->name);
 		return 0;
 	}
-	metrics_dual_write_error();
-	log_warn(NULL, "dual write missed: the secondary store does not hold this write",
-	         LF_STR("op", w->op), LF_STR("store", rt.other->ops->name),
-	         LF_STR("primary", rt.primary->ops->name), LF_STR("tenant", w->tenant),
-	         LF_STR("thread_id", w->thread_id ? w->thread_id : ""),
-	         LF_STR("checkpoint_id", w->checkpoint_id ? w->checkpoint_id : ""),
-	         LF_STR("error", e2.message));
+	store_dual_write_missed(rt.other, rt.primary, w->op, w->tenant, "thread_id", w->thread_id,
+	                        "checkpoint_id", w->checkpoint_id, e2.message);
 	return 0;
 }
 
@@ -566,9 +561,13 @@ int service_ready(struct service *svc, const char **store_name, struct store_sta
  * longer holds. */
 static struct conv_stores conv_stores_of(struct service *svc)
 {
-	struct store *primary = route_take(svc).primary, *pg = svc->stores[STORE_POSTGRES];
-	return (struct conv_stores){
-	    .cfg = svc->cfg, .primary = primary, .archive = primary != pg ? pg : NULL};
+	struct svc_route rt = route_take(svc);
+	struct store *pg = svc->stores[STORE_POSTGRES];
+	return (struct conv_stores){.cfg = svc->cfg,
+	                            .primary = rt.primary,
+	                            .archive = rt.primary != pg ? pg : NULL,
+	                            .secondary = rt.dual_write ? rt.other : NULL,
+	                            .other = rt.other};
 }
 
 int service_conv_append(struct service *svc, const char *tenant, const struct conv_append *req,
@@ -645,10 +644,36 @@ static void memory_malformed(const struct mem_item *it)
 	         LF_STR("item_key", it->key));
 }
 
+/* The /memory writes, as the primary made them, on the secondary (dual
+ * write) or, for deletes, on the other store whatever dual write says (what a
+ * dual write or an earlier primary left there must not come back after a
+ * switch). A put carries the primary's version, so ETags stay valid across
+ * a switch. Failures are counted and logged, never returned. */
+static void memory_missed(const struct svc_route *rt, const char *op, const char *tenant,
+                          const char *key, const struct mem_error *e)
+{
+	store_dual_write_missed(rt->other, rt->primary, op, tenant, "key", key, NULL, NULL,
+	                        e->message);
+}
+
+static void memory_put_other(const struct svc_route *rt, const char *tenant,
+                             const struct mem_put *p, const struct mem_item *done)
+{
+	struct mem_put p2 = *p;
+	struct mem_item o2 = {0};
+	struct mem_error e2 = {0};
+	p2.if_match = NULL;
+	p2.version = done->version;
+	if (rt->other->ops->memory_put(rt->other, tenant, &p2, &o2, &e2) < 0)
+		memory_missed(rt, "memory_put", tenant, p->key, &e2);
+	mem_item_release(&o2);
+}
+
 int service_memory_put(struct service *svc, const char *tenant, const struct mem_put *req,
                        struct mem_item *out, struct mem_error *err)
 {
-	struct store *prim = route_take(svc).primary; /* one store per call */
+	struct svc_route rt = route_take(svc);
+	struct store *prim = rt.primary; /* one routing snapshot per call */
 	memset(out, 0, sizeof(*out));
 	struct mem_ref ref = {req->ns, req->key, req->if_match};
 	if (check_ref(prim, &ref, err) < 0)
@@ -666,7 +691,12 @@ int service_memory_put(struct service *svc, const char *tenant, const struct mem
 	if (p.ttl_seconds > MEM_TTL_MAX)
 		return mem_fail(err, MEM_EINVALID_FIELD, "ttl_seconds",
 		                "ttl_seconds must be 1..%ld (0: no expiry)", MEM_TTL_MAX);
-	return prim->ops->memory_put(prim, tenant, &p, out, err);
+	p.version = NULL;
+	if (prim->ops->memory_put(prim, tenant, &p, out, err) < 0)
+		return -1;
+	if (rt.dual_write)
+		memory_put_other(&rt, tenant, &p, out);
+	return 0;
 }
 
 int service_memory_get(struct service *svc, const char *tenant, const struct mem_ref *ref,
@@ -691,11 +721,20 @@ int service_memory_get(struct service *svc, const char *tenant, const struct mem
 int service_memory_delete(struct service *svc, const char *tenant, const struct mem_ref *ref,
                           bool *deleted, struct mem_error *err)
 {
-	struct store *prim = route_take(svc).primary; /* one store per call */
+	struct svc_route rt = route_take(svc);
+	struct store *prim = rt.primary;
 	*deleted = false;
-	if (check_ref(prim, ref, err) < 0)
+	if (check_ref(prim, ref, err) < 0 ||
+	    prim->ops->memory_delete(prim, tenant, ref, deleted, err) < 0)
 		return -1;
-	return prim->ops->memory_delete(prim, tenant, ref, deleted, err);
+	if (rt.other && rt.other->ops->memory_delete) {
+		struct mem_ref r2 = {ref->ns, ref->key, NULL};
+		struct mem_error e2 = {0};
+		bool gone;
+		if (rt.other->ops->memory_delete(rt.other, tenant, &r2, &gone, &e2) < 0)
+			memory_missed(&rt, "memory_delete", tenant, ref->key, &e2);
+	}
+	return 0;
 }
 
 static int check_page(size_t limit, size_t offset, struct mem_error *err)
@@ -795,13 +834,20 @@ out:
 int service_memory_cleanup(struct service *svc, const char *tenant, const struct mem_ns *prefix,
                            long long *deleted, struct mem_error *err)
 {
-	struct store *prim = route_take(svc).primary; /* one store per call */
+	struct svc_route rt = route_take(svc);
+	struct store *prim = rt.primary;
 	*deleted = 0;
 	if (memory_served(prim, err) < 0 ||
 	    mem_ns_check(prefix, false, "namespace_prefix", err) < 0)
 		return -1;
 	if (prim->ops->memory_cleanup(prim, tenant, prefix, deleted, err) < 0)
 		return -1;
+	if (rt.other && rt.other->ops->memory_cleanup) {
+		long long n2 = 0;
+		struct mem_error e2 = {0};
+		if (rt.other->ops->memory_cleanup(rt.other, tenant, prefix, &n2, &e2) < 0)
+			memory_missed(&rt, "memory_cleanup", tenant, "", &e2);
+	}
 	log_info(NULL, "memory cleanup", LF_STR("tenant", tenant), LF_INT("deleted", *deleted));
 	return 0;
 }

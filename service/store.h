@@ -160,6 +160,14 @@ struct store {
 	const struct store_ops *ops;
 };
 
+/* A write the primary holds and the secondary missed: counted
+ * (dual_write_errors_total) and logged with what was missed. what names it
+ * (a thread, conversation or item), id its id within (may be NULL). */
+void store_dual_write_missed(const struct store *secondary, const struct store *primary,
+                             const char *op, const char *tenant, const char *what_key,
+                             const char *what, const char *id_key, const char *id,
+                             const char *error);
+
 /* Calls through the ops; all accept NULL where the backend allows. */
 static inline void store_free(struct store *s)
 {

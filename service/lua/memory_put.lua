@@ -8,7 +8,8 @@
 -- KEYS[4] tenant version counter
 -- ARGV: encoded key, encoded namespace path, value, ttl seconds (0: none),
 --       if-match ("" none, "*" must exist, else the version it must have),
---       now (ms)
+--       now (ms), version ("": the next of the counter; else a dual write of
+--       the primary's version, which the counter then does not fall behind)
 -- Returns {"ok", version, created, updated, expires} or {"precondition", current}.
 local ttl = tonumber(ARGV[4])
 local now = ARGV[6]
@@ -28,7 +29,14 @@ end
 -- before this write creates them.
 local before = {}
 for i = 2, 4 do before[i] = redis.call('TTL', KEYS[i]) end
-local ver = tostring(redis.call('INCR', KEYS[4]))
+local ver
+if ARGV[7] ~= '' then
+  ver = ARGV[7]
+  local c = tonumber(redis.call('GET', KEYS[4]) or '0') or 0
+  if c < tonumber(ver) then redis.call('SET', KEYS[4], ver, 'KEEPTTL') end
+else
+  ver = tostring(redis.call('INCR', KEYS[4]))
+end
 if kind ~= 'hash' then
   if kind ~= 'none' then redis.call('DEL', KEYS[1]) end
   created = now

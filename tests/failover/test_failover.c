@@ -219,6 +219,201 @@ START_TEST(test_dual_write_puts_the_same_bytes_in_both_stores)
 }
 END_TEST
 
+/* POST /conversations/{id}/messages with the given messages [[id, content]...]. */
+static it_response *conv_append_to(const char *base, const char *t, const char *cid,
+                                   const char *const (*msgs)[2], size_t n)
+{
+	json_t *arr = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(arr, json_pack("{s:s, s:s, s:s}", "id", msgs[i][0], "role",
+		                                     "user", "content", msgs[i][1]));
+	json_t *body = json_pack("{s:s, s:o}", "customer_id", "cust-dw", "messages", arr);
+	char *text = it_json_dump(body);
+	char *path = it_strfmt("/conversations/%s/messages", cid);
+	char *th = it_strfmt("X-Tenant-Id: %s", t);
+	const char *hdrs[] = {th, NULL};
+	it_response *r = it_request_to(base, "POST", path, hdrs, text, strlen(text));
+	json_decref(body);
+	free(text);
+	free(path);
+	free(th);
+	return r;
+}
+
+/* An append and a metadata update land in both stores with the same seqs
+ * and bytes; a retry adds nothing to either; a delete empties both. */
+START_TEST(test_dual_write_conversations_in_both_stores)
+{
+	const char *cid = "conv-dual";
+	static const char *const first[][2] = {{"m1", "hola ü"}, {"m2", "qué tal"}};
+	static const char *const second[][2] = {{"m3", "bien \u00e9"}};
+	it_response *r = conv_append_to(it_base_url(), tenant, cid, first, 2);
+	it_expect_status(r, 201);
+	it_response_free(r);
+	r = conv_append_to(it_base_url(), tenant, cid, second, 1);
+	it_expect_status(r, 200);
+	it_response_free(r);
+	r = conv_append_to(it_base_url(), tenant, cid, second, 1); /* a retry */
+	it_expect_status(r, 200);
+	ck_assert_int_eq(json_integer_value(json_object_get(r->json, "stored")), 0);
+	it_response_free(r);
+
+	/* Redis: the messages zset holds seqs 1..3 */
+	redisContext *rc = it_redis_connect();
+	char *tag = it_tag(tenant, cid);
+	char *mk = it_strfmt("conv:msgs:%s", tag);
+	redisReply *z = redisCommand(rc, "ZRANGE %s 0 -1 WITHSCORES", mk);
+	ck_assert_msg(z && z->type == REDIS_REPLY_ARRAY && z->elements == 6, "%s in redis", mk);
+	freeReplyObject(z);
+
+	/* PostgreSQL: the same messages under the same seqs, and the row */
+	PGresult *p = q("SELECT seq::text, message_id, content FROM memoryd.conversation_history"
+	                " WHERE tenant = $1 AND conversation_id = $2 ORDER BY seq",
+	                tenant, cid, NULL);
+	ck_assert_int_eq(PQntuples(p), 3);
+	const char *want[][2] = {{"m1", "hola ü"}, {"m2", "qué tal"}, {"m3", "bien é"}};
+	for (int i = 0; i < 3; i++) {
+		ck_assert_int_eq(atoi(PQgetvalue(p, i, 0)), i + 1);
+		ck_assert_str_eq(PQgetvalue(p, i, 1), want[i][0]);
+		ck_assert_str_eq(PQgetvalue(p, i, 2), want[i][1]);
+	}
+	PQclear(p);
+
+	/* an update reaches both */
+	char *path = it_strfmt("/conversations/%s", cid);
+	json_t *patch =
+	    json_pack("{s:s, s:{s:s}}", "customer_id", "cust-dw2", "metadata", "topic", "té");
+	r = it_json_request("PATCH", path, tenant, patch);
+	it_expect_status(r, 200);
+	it_response_free(r);
+	json_decref(patch);
+	p = q("SELECT customer_id, last_seq::text, metadata FROM memoryd.conversations"
+	      " WHERE tenant = $1 AND conversation_id = $2",
+	      tenant, cid, NULL);
+	ck_assert_int_eq(PQntuples(p), 1);
+	ck_assert_str_eq(PQgetvalue(p, 0, 0), "cust-dw2");
+	ck_assert_str_eq(PQgetvalue(p, 0, 1), "3");
+	ck_assert_msg(strstr(PQgetvalue(p, 0, 2), "té") != NULL, "metadata %s",
+	              PQgetvalue(p, 0, 2));
+	PQclear(p);
+	char *metak = it_strfmt("conv:meta:%s", tag);
+	size_t cl;
+	char *cust = it_redis_hget(rc, metak, "customer_id", &cl);
+	ck_assert_msg(cust && !strcmp(cust, "cust-dw2"), "redis customer_id %s", cust);
+	free(cust);
+
+	/* a delete empties both */
+	r = it_json_request("DELETE", path, tenant, NULL);
+	it_expect_status(r, 204);
+	it_response_free(r);
+	p = q(
+	    "SELECT (SELECT count(*) FROM memoryd.conversation_history WHERE tenant = $1 AND"
+	    " conversation_id = $2) + (SELECT count(*) FROM memoryd.conversations WHERE tenant = $1"
+	    " AND conversation_id = $2)",
+	    tenant, cid, NULL);
+	ck_assert_int_eq(PQgetlength(p, 0, 0), 8); /* bigint, binary */
+	ck_assert_msg(!memcmp(PQgetvalue(p, 0, 0), "\0\0\0\0\0\0\0\0", 8), "rows left in postgres");
+	PQclear(p);
+	redisReply *ex = redisCommand(rc, "EXISTS %s %s", mk, metak);
+	ck_assert_int_eq(ex->integer, 0);
+	freeReplyObject(ex);
+	free(metak);
+	free(path);
+	free(mk);
+	free(tag);
+	redisFree(rc);
+}
+END_TEST
+
+/* A /memory request with a body (may be NULL) and an optional If-Match. */
+static it_response *mem_req(const char *base, const char *method, const char *path,
+                            const char *if_match, const char *body)
+{
+	char *th = it_strfmt("X-Tenant-Id: %s", tenant);
+	char *im = if_match ? it_strfmt("If-Match: %s", if_match) : NULL;
+	const char *hdrs[] = {th, im, NULL};
+	it_response *r = it_request_to(base, method, path, hdrs, body, body ? strlen(body) : 0);
+	free(th);
+	free(im);
+	return r;
+}
+
+/* The item's version and value in PostgreSQL ("" when there is no row). */
+static void pg_item(const char *key, char *version, size_t vcap, char *value, size_t cap)
+{
+	PGresult *p = q("SELECT version::text, value FROM memoryd.memory_items WHERE tenant = $1"
+	                " AND ns = 'prefs' || chr(31) || 'ui' AND key = $2",
+	                tenant, key, NULL);
+	version[0] = value[0] = '\0';
+	if (PQntuples(p) == 1) {
+		snprintf(version, vcap, "%s", PQgetvalue(p, 0, 0));
+		snprintf(value, cap, "%s", PQgetvalue(p, 0, 1));
+	}
+	PQclear(p);
+}
+
+/* Puts land in both stores under the primary's version (so the ETag holds
+ * after a switch); deletes and cleanups empty both. */
+START_TEST(test_dual_write_memory_in_both_stores)
+{
+	const char *base = it_base_url();
+	const char *body = "{\"namespace\":[\"prefs\",\"ui\"],\"key\":\"theme\","
+	                   "\"value\":{\"mode\":\"oscuro ü\",\"n\":12345678901234567890}}";
+	it_response *r = mem_req(base, "PUT", "/memory/items", NULL, body);
+	it_expect_status(r, 200);
+	char *ver = strdup(json_string_value(json_object_get(r->json, "version")));
+	it_response_free(r);
+	/* a conditional put on the primary's ETag */
+	char *etag = it_strfmt("\"%s\"", ver);
+	const char *body2 = "{\"namespace\":[\"prefs\",\"ui\"],\"key\":\"theme\","
+	                    "\"value\":{\"mode\":\"claro\"}}";
+	r = mem_req(base, "PUT", "/memory/items", etag, body2);
+	it_expect_status(r, 200);
+	char *ver2 = strdup(json_string_value(json_object_get(r->json, "version")));
+	it_response_free(r);
+
+	char pv[32], pval[256];
+	pg_item("theme", pv, sizeof pv, pval, sizeof pval);
+	ck_assert_str_eq(pv, ver2);
+	ck_assert_str_eq(pval, "{\"mode\":\"claro\"}");
+	redisContext *rc = it_redis_connect();
+	char *et = it_key_enc(tenant);
+	char *rk = it_strfmt("%s:memory:{%s}:prefs:ui:theme", it_key_prefix(), et);
+	size_t n;
+	char *rv = it_redis_hget(rc, rk, "ver", &n);
+	ck_assert_msg(rv && !strcmp(rv, ver2), "redis ver %s, want %s", rv, ver2);
+	free(rv);
+
+	/* a second item, then a cleanup of the prefix reaches both */
+	r = mem_req(base, "PUT", "/memory/items", NULL,
+	            "{\"namespace\":[\"prefs\",\"ui\"],\"key\":\"lang\",\"value\":\"es\"}");
+	it_expect_status(r, 200);
+	it_response_free(r);
+	pg_item("lang", pv, sizeof pv, pval, sizeof pval);
+	ck_assert_str_eq(pval, "\"es\"");
+	r = mem_req(base, "DELETE", "/memory/items?namespace=%5B%22prefs%22%2C%22ui%22%5D&key=lang",
+	            NULL, NULL);
+	it_expect_status(r, 204);
+	it_response_free(r);
+	pg_item("lang", pv, sizeof pv, pval, sizeof pval);
+	ck_assert_str_eq(pv, "");
+	r = mem_req(base, "POST", "/memory/cleanup", NULL, "{\"namespace_prefix\":[\"prefs\"]}");
+	it_expect_status(r, 200);
+	it_response_free(r);
+	pg_item("theme", pv, sizeof pv, pval, sizeof pval);
+	ck_assert_str_eq(pv, "");
+	redisReply *ex = redisCommand(rc, "EXISTS %s", rk);
+	ck_assert_int_eq(ex->integer, 0);
+	freeReplyObject(ex);
+	free(rk);
+	free(et);
+	free(etag);
+	free(ver);
+	free(ver2);
+	redisFree(rc);
+}
+END_TEST
+
 /* What Redis lost (evicted, flushed, never had) is read from PostgreSQL;
  * what a client deletes is gone from both, so read-through never brings it
  * back. */
@@ -612,6 +807,35 @@ START_TEST(test_failover_switch_reaches_every_replica)
 	it_response_free(r);
 	ck_assert_int_eq(rows_of(tenant, "t-b"), 3); /* checkpoint, blob, head */
 
+	/* ... and so do conversations and /memory, with the same seqs and versions */
+	static const char *const msgs[][2] = {{"b1", "uno"}, {"b2", "dos"}};
+	r = conv_append_to(url_b, tenant, "conv-b", msgs, 2);
+	it_expect_status(r, 201);
+	it_response_free(r);
+	r = mem_req(url_b, "PUT", "/memory/items", NULL,
+	            "{\"namespace\":[\"prefs\",\"ui\"],\"key\":\"k\",\"value\":[1]}");
+	it_expect_status(r, 200);
+	char *mver = strdup(json_string_value(json_object_get(r->json, "version")));
+	it_response_free(r);
+	redisContext *rc = it_redis_connect();
+	char *tag = it_tag(tenant, "conv-b");
+	redisReply *z = redisCommand(rc, "ZRANGE conv:msgs:%s 0 -1 WITHSCORES", tag);
+	ck_assert_msg(z && z->type == REDIS_REPLY_ARRAY && z->elements == 4, "conv-b not in redis");
+	ck_assert_str_eq(z->element[1]->str, "1");
+	ck_assert_str_eq(z->element[3]->str, "2");
+	freeReplyObject(z);
+	char *et = it_key_enc(tenant);
+	char *rk = it_strfmt("%s:memory:{%s}:prefs:ui:k", it_key_prefix(), et);
+	size_t vl;
+	char *rv = it_redis_hget(rc, rk, "ver", &vl);
+	ck_assert_msg(rv && !strcmp(rv, mver), "redis ver %s, want %s", rv, mver);
+	free(rv);
+	free(rk);
+	free(et);
+	free(tag);
+	free(mver);
+	redisFree(rc);
+
 	/* the state is in PostgreSQL */
 	PGresult *p = q("SELECT primary_store, dual_write::text, version::text, changed_by"
 	                " FROM memoryd.routing_state",
@@ -832,6 +1056,8 @@ int main(void)
 
 	t = tc(s, "dual", "dual", 60, FX_DB);
 	tcase_add_test(t, test_dual_write_puts_the_same_bytes_in_both_stores);
+	tcase_add_test(t, test_dual_write_conversations_in_both_stores);
+	tcase_add_test(t, test_dual_write_memory_in_both_stores);
 	tcase_add_test(t, test_read_through_finds_in_postgres_what_redis_lacks);
 	tcase_add_test(t, test_health_and_metrics_report_both_stores);
 
