@@ -789,7 +789,7 @@ static int ps_admin_tenant_delete(struct store *s, const char *tenant, struct ad
 	    TENANT_BATCH("checkpoint_heads"),     TENANT_BATCH("checkpoints"),
 	    TENANT_BATCH("checkpoint_blobs"),     TENANT_BATCH("checkpoint_writes"),
 	    TENANT_BATCH("checkpoint_heads"),     TENANT_BATCH("conversations"),
-	    TENANT_BATCH("conversation_history"),
+	    TENANT_BATCH("conversation_history"), TENANT_BATCH("memory_items"),
 	};
 #undef TENANT_BATCH
 	struct pg_store *ps = (struct pg_store *)s;

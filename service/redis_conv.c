@@ -618,48 +618,11 @@ out:
 int rconv_tenant_delete(struct store *s, const char *tenant, struct admin_counts *out,
                         struct mem_error *err)
 {
-	const struct rconv *c = redis_store_conv(s);
 	struct buf pat = {0};
-	char cursor[32] = "0";
-	int ret = -1;
-
-	buf_printf(&pat, "%s:*:{", c->prefix);
+	buf_printf(&pat, "%s:*:{", redis_store_conv(s)->prefix);
 	key_encode(&pat, tenant, strlen(tenant));
 	buf_puts(&pat, ":*");
-	do {
-		struct cmdv scan = {0}, del = {0};
-		redisReply *rep = NULL, *drep = NULL;
-		cmd_str(&scan, "SCAN");
-		cmd_str(&scan, cursor);
-		cmd_str(&scan, "MATCH");
-		cmd_str(&scan, pat.data);
-		cmd_str(&scan, "COUNT");
-		cmd_str(&scan, "500");
-		struct redis_cmd sc = cmd_of(&scan);
-		int rc = run(s, 1, &sc, &rep, true, "SCAN", err);
-		if (rc == 0 && (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2))
-			rc = bad_reply(rep, "SCAN", err);
-		if (rc == 0) {
-			snprintf(cursor, sizeof(cursor), "%s", rep->element[0]->str);
-			const redisReply *keys = rep->element[1];
-			out->scanned += (long long)keys->elements;
-			cmd_str(&del, "UNLINK");
-			for (size_t i = 0; i < keys->elements; i++)
-				cmd_add(&del, keys->element[i]->str, keys->element[i]->len, false);
-			struct redis_cmd dc = cmd_of(&del);
-			if (keys->elements &&
-			    (rc = run(s, 1, &dc, &drep, true, "UNLINK", err)) == 0)
-				out->changed += rep_int(drep);
-		}
-		freeReplyObject(drep);
-		freeReplyObject(rep);
-		cmd_release(&scan);
-		cmd_release(&del);
-		if (rc < 0)
-			goto out;
-	} while (strcmp(cursor, "0"));
-	ret = 0;
-out:
+	int ret = redis_store_unlink_matching(s, pat.data, out, err);
 	buf_release(&pat);
 	return ret;
 }

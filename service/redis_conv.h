@@ -60,6 +60,10 @@ void rconv_release(struct rconv *c);
  * connection and the settings above. */
 struct redis_conn *redis_store_conn(struct store *s);
 const struct rconv *redis_store_conv(const struct store *s);
+/* SCAN for keys matching pattern and UNLINK them, batch by batch; counts
+ * add to *out. */
+int redis_store_unlink_matching(struct store *s, const char *pattern, struct admin_counts *out,
+                                struct mem_error *err);
 /* -1 and err for an unexpected reply r to command what (an error reply from
  * a Redis that cannot write now is MEM_EUNAVAILABLE). */
 int redis_reply_fail(const redisReply *r, struct mem_error *err, const char *what);

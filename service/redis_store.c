@@ -44,6 +44,8 @@ struct redis_store {
 	char sha[NALLSCRIPTS][41]; /* the conversation ops keep theirs (redis_conv.c) */
 	long ttl;
 	char *ttl_str;
+	char *mem_ttl_str;   /* MEMORY_DEFAULT_TTL_SECONDS, for ttl-repair */
+	bool mem_persistent; /* MEMORY_ALLOW_PERSISTENT: /memory keys may lack a TTL */
 	char *prefix;
 	struct redis_health health;
 	pthread_key_t key;
@@ -978,6 +980,7 @@ static int rs_admin_ttl_repair(struct store *s, struct admin_counts *out, struct
 	struct redis_conn *conn = conn_get(rs);
 	char cursor[32] = "0";
 	char *pattern = xasprintf("%s:*", rs->prefix);
+	size_t plen = strlen(rs->prefix); /* every key SCAN gives starts with it */
 	redisReply *scan = NULL;
 	int ret = -1;
 
@@ -1013,12 +1016,18 @@ static int rs_admin_ttl_repair(struct store *s, struct admin_counts *out, struct
 			for (size_t i = 0; rc == 0 && i < n; i++) {
 				if (reps[i]->type != REDIS_REPLY_INTEGER || reps[i]->integer != -1)
 					continue;
+				/* /memory keys: their own default, and none at all when
+				 * items may be persistent (no TTL is then deliberate) */
+				bool mem = !strncmp(keys->element[i]->str + plen, ":memory", 7);
+				if (mem && rs->mem_persistent)
+					continue;
+				const char *ttl = mem ? rs->mem_ttl_str : rs->ttl_str;
 				fargv[3 * nfix] = "EXPIRE";
 				flens[3 * nfix] = 6;
 				fargv[3 * nfix + 1] = keys->element[i]->str;
 				flens[3 * nfix + 1] = keys->element[i]->len;
-				fargv[3 * nfix + 2] = rs->ttl_str;
-				flens[3 * nfix + 2] = strlen(rs->ttl_str);
+				fargv[3 * nfix + 2] = ttl;
+				flens[3 * nfix + 2] = strlen(ttl);
 				fix[nfix] =
 				    (struct redis_cmd){3, &fargv[3 * nfix], &flens[3 * nfix]};
 				nfix++;
@@ -1192,25 +1201,18 @@ out:
 	return ret;
 }
 
-/* SCAN for the tenant's keys (every kind: P:*:{tenant:*} and the tenant's
- * thread index) and UNLINK them batch by batch. */
-static int rs_admin_tenant_delete(struct store *s, const char *tenant, struct admin_counts *out,
-                                  struct mem_error *err)
+/* SCAN for keys matching pattern (its glob characters are ours: ids are
+ * encoded) and UNLINK them batch by batch. */
+int redis_store_unlink_matching(struct store *s, const char *pattern, struct admin_counts *out,
+                                struct mem_error *err)
 {
-	struct redis_store *rs = (struct redis_store *)s;
-	struct redis_conn *conn = conn_get(rs);
-	struct buf pat = {0}, idx = {0};
+	struct redis_conn *conn = conn_get((struct redis_store *)s);
 	redisReply *scan = NULL, *del = NULL;
 	char cursor[32] = "0";
 	int ret = -1;
 
-	memset(out, 0, sizeof(*out));
-	buf_puts(&pat, rs->prefix);
-	buf_puts(&pat, ":*:{");
-	key_encode(&pat, tenant, strlen(tenant));
-	buf_puts(&pat, ":*");
 	do {
-		const char *av[] = {"SCAN", cursor, "MATCH", pat.data, "COUNT", SCAN_COUNT};
+		const char *av[] = {"SCAN", cursor, "MATCH", pattern, "COUNT", SCAN_COUNT};
 		if (redis_conn_command(conn, &scan, err, 6, av, NULL) < 0)
 			goto out;
 		if (scan->type != REDIS_REPLY_ARRAY || scan->elements != 2) {
@@ -1243,11 +1245,39 @@ static int rs_admin_tenant_delete(struct store *s, const char *tenant, struct ad
 		freeReplyObject(scan);
 		scan = NULL;
 	} while (strcmp(cursor, "0"));
-	if (rconv_tenant_delete(s, tenant, out, err) < 0)
+	ret = 0;
+out:
+	freeReplyObject(scan);
+	freeReplyObject(del);
+	return ret;
+}
+
+/* Every key of the tenant: checkpoints (P:*:{tenant:*} and its thread
+ * index), conversations (CONV_KEY_PREFIX) and /memory (P:memory*:{tenant}*). */
+static int rs_admin_tenant_delete(struct store *s, const char *tenant, struct admin_counts *out,
+                                  struct mem_error *err)
+{
+	struct redis_store *rs = (struct redis_store *)s;
+	struct buf pat = {0}, mem = {0}, idx = {0};
+	redisReply *del = NULL;
+	int ret = -1;
+
+	memset(out, 0, sizeof(*out));
+	buf_puts(&pat, rs->prefix);
+	buf_puts(&pat, ":*:{");
+	key_encode(&pat, tenant, strlen(tenant));
+	buf_puts(&pat, ":*");
+	buf_puts(&mem, rs->prefix);
+	buf_puts(&mem, ":memory*:{");
+	key_encode(&mem, tenant, strlen(tenant));
+	buf_puts(&mem, "}*");
+	if (redis_store_unlink_matching(s, pat.data, out, err) < 0 ||
+	    rconv_tenant_delete(s, tenant, out, err) < 0 ||
+	    redis_store_unlink_matching(s, mem.data, out, err) < 0)
 		goto out;
 	key_tenant_index(&idx, rs, tenant);
 	const char *ai[] = {"UNLINK", idx.data};
-	if (redis_conn_command(conn, &del, err, 2, ai, NULL) < 0)
+	if (redis_conn_command(conn_get(rs), &del, err, 2, ai, NULL) < 0)
 		goto out;
 	if (del->type == REDIS_REPLY_INTEGER)
 		out->changed += del->integer;
@@ -1255,9 +1285,9 @@ static int rs_admin_tenant_delete(struct store *s, const char *tenant, struct ad
 	         LF_INT("keys_deleted", out->changed));
 	ret = 0;
 out:
-	freeReplyObject(scan);
 	freeReplyObject(del);
 	buf_release(&pat);
+	buf_release(&mem);
 	buf_release(&idx);
 	return ret;
 }
@@ -1392,6 +1422,7 @@ static void rs_free(struct store *s)
 	free(rs->password);
 	free(rs->prefix);
 	free(rs->ttl_str);
+	free(rs->mem_ttl_str);
 	rconv_release(&rs->conv);
 	free(rs);
 }
@@ -1464,6 +1495,8 @@ struct store *redis_store_new(const struct config *cfg, struct mem_error *err)
 	rs->prefix = xstrdup(cfg->key_prefix);
 	rs->ttl = cfg->checkpoint_ttl_seconds;
 	rs->ttl_str = xasprintf("%ld", rs->ttl);
+	rs->mem_ttl_str = xasprintf("%ld", cfg->memory_default_ttl_seconds);
+	rs->mem_persistent = cfg->memory_allow_persistent != 0;
 	rs->scripts[SCRIPT_PUT] = lua_checkpoint_put;
 	rs->scripts[SCRIPT_GET] = lua_checkpoint_get;
 	rs->scripts[SCRIPT_WRITES] = lua_checkpoint_writes;

@@ -67,7 +67,7 @@ run_ops() {
 run_ops tokens "API_TOKENS=tok-acme:acme;tok-ops:*"
 run_ops health
 run_ops admin_off
-run_ops admin ADMIN_TOKEN=adm-secret
+run_ops admin ADMIN_TOKEN=adm-secret MEMORY_DEFAULT_TTL_SECONDS=7200
 
 # test_conversations: its store-neutral groups and the Redis layout (as
 # tests/integration/CMakeLists.txt runs them), against the REDIS_URL Redis.

@@ -469,6 +469,17 @@ START_TEST(test_ttl_set_and_honoured)
 		it_expect_status(r, 200);
 		ck_assert_msg(json_is_null(json_object_get(r->json, "expires_at")), "%s", r->desc);
 		ck_assert_int_eq(store_ttl(tenant, NS_GOV, 2, "forever"), -1);
+		/* ttl-repair leaves a deliberately persistent item alone */
+		const char *adm = getenv("ADMIN_TOKEN");
+		if (adm && *adm && !on_pg()) {
+			char *auth = it_strfmt("Authorization: Bearer %s", adm);
+			const char *hs[] = {auth, NULL};
+			it_response *rep = it_request("POST", "/admin/ttl-repair", hs, NULL, 0);
+			it_expect_status(rep, 200);
+			it_response_free(rep);
+			free(auth);
+			ck_assert_int_eq(store_ttl(tenant, NS_GOV, 2, "forever"), -1);
+		}
 	} else {
 		it_expect_error(r, 400, "invalid_field", "ttl_seconds");
 		ck_assert_int_eq(store_ttl(tenant, NS_GOV, 2, "forever"), -2);

@@ -497,6 +497,9 @@ START_TEST(test_admin_ttl_repair_fixes_keys_without_ttl)
 	freeReplyObject(redisCommand(rc, "SET %s x", k1));
 	freeReplyObject(redisCommand(rc, "SET %s y", k2));
 	freeReplyObject(redisCommand(rc, "SET not-ours-%s z", k1));
+	/* a /memory item written by hand gets MEMORY_DEFAULT_TTL_SECONDS */
+	char *k3 = it_strfmt("%s:memory:{hand-made}:ns:k", it_key_prefix());
+	freeReplyObject(redisCommand(rc, "HSET %s v 1", k3));
 	ck_assert(it_redis_ttl(rc, k1) == -1);
 	it_response *r = admin("POST", "/admin/ttl-repair", NULL);
 	ck_assert_msg(r->status == 200, "%s", r->desc);
@@ -509,6 +512,11 @@ START_TEST(test_admin_ttl_repair_fixes_keys_without_ttl)
 	ck_assert_msg(other->integer == -1, "a key outside the prefix was touched");
 	freeReplyObject(other);
 	freeReplyObject(redisCommand(rc, "DEL not-ours-%s", k1));
+	long long t3 = it_redis_ttl(rc, k3);
+	ck_assert_msg(t3 > 0 && t3 <= 7200, "memory key TTL %lld, want MEMORY_DEFAULT_TTL_SECONDS",
+	              t3);
+	freeReplyObject(redisCommand(rc, "DEL %s", k3));
+	free(k3);
 	it_response_free(r);
 	free(k1);
 	free(k2);
@@ -575,6 +583,23 @@ START_TEST(test_admin_tenant_delete_forgets_only_that_tenant)
 	put_cp(t, "a", 1);
 	put_cp(t, "b:{x}", 1);
 	put_cp(keep, "a", 1);
+	/* its conversations and /memory too */
+	const char *const tenants[] = {t, keep};
+	for (int i = 0; i < 2; i++) {
+		json_t *m =
+		    json_pack("{s:[{s:s, s:s}]}", "messages", "role", "user", "content", "hi");
+		it_response *a =
+		    it_json_request("POST", "/conversations/c1/messages", tenants[i], m);
+		ck_assert_msg(a->status == 201, "%s", a->desc);
+		it_response_free(a);
+		json_decref(m);
+		json_t *item =
+		    json_pack("{s:[s], s:s, s:i}", "namespace", "facts", "key", "k", "value", 1);
+		a = it_json_request("PUT", "/memory/items", tenants[i], item);
+		ck_assert_msg(a->status == 200, "%s", a->desc);
+		it_response_free(a);
+		json_decref(item);
+	}
 	char *path = it_strfmt("/admin/tenants/%s", t);
 	it_response *r = admin("DELETE", path, NULL);
 	ck_assert_msg(r->status == 200, "%s", r->desc);
@@ -584,7 +609,16 @@ START_TEST(test_admin_tenant_delete_forgets_only_that_tenant)
 	it_redis_expect_tenant_empty(rc, t, "tenant delete");
 	it_strlist kept = {0};
 	it_redis_tenant_keys(rc, keep, &kept);
-	ck_assert_msg(kept.n >= 5, "the other tenant lost keys (%zu left)", kept.n);
+	ck_assert_msg(kept.n >= 5 + 2 + 4, "the other tenant lost keys (%zu left)", kept.n);
+	r = it_json_request("GET", "/memory/items?namespace=%5B%22facts%22%5D&key=k", t, NULL);
+	ck_assert_msg(r->status == 404, "%s", r->desc);
+	it_response_free(r);
+	r = it_json_request("GET", "/memory/items?namespace=%5B%22facts%22%5D&key=k", keep, NULL);
+	ck_assert_msg(r->status == 200, "%s", r->desc);
+	it_response_free(r);
+	r = it_json_request("GET", "/conversations/c1/messages", t, NULL);
+	ck_assert_msg(r->status == 404, "%s", r->desc);
+	it_response_free(r);
 	it_strlist_free(&kept);
 	redisFree(rc);
 	free(path);

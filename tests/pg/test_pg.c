@@ -606,14 +606,23 @@ START_TEST(test_admin_tools_on_rows)
 	              r->desc);
 	it_response_free(r);
 
-	/* the tenant forgotten: every row */
+	/* the tenant forgotten: every row, /memory items included */
 	put_simple(tenant, "thread-adm-2", "x", 5, 0, NULL);
+	json_t *item = json_pack("{s:[s], s:s, s:i}", "namespace", "facts", "key", "k", "value", 1);
+	r = it_json_request("PUT", "/memory/items", tenant, item);
+	it_expect_status(r, 200);
+	it_response_free(r);
+	json_decref(item);
 	char *tp = it_strfmt("/admin/tenants/%s", tenant);
 	r = admin("DELETE", tp, NULL);
 	it_expect_status(r, 200);
-	ck_assert_int_ge(json_integer_value(json_object_get(r->json, "deleted")), 6);
+	ck_assert_int_ge(json_integer_value(json_object_get(r->json, "deleted")), 7);
 	it_response_free(r);
 	ck_assert_int_eq(rows_of(tenant, NULL), 0);
+	PGresult *mi = q("SELECT count(*)::text FROM memoryd.memory_items WHERE tenant = $1",
+	                 tenant, NULL, NULL, NULL);
+	ck_assert_str_eq(PQgetvalue(mi, 0, 0), "0");
+	PQclear(mi);
 	r = it_get(tenant, "thread-adm", NULL, NULL);
 	it_expect_status(r, 404);
 	it_response_free(r);
