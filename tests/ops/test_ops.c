@@ -154,6 +154,75 @@ START_TEST(test_head_without_token_is_401_with_challenge)
 }
 END_TEST
 
+/* The whole of memoryd's log (MEMORYD_LOG) as one string; caller frees. */
+static char *read_log(void)
+{
+	FILE *f = fopen(it_require_env("MEMORYD_LOG"), "r");
+	ck_assert(f != NULL);
+	size_t cap = 1 << 16, n = 0;
+	char *buf = malloc(cap);
+	size_t got;
+	while ((got = fread(buf + n, 1, cap - n - 1, f)) > 0) {
+		n += got;
+		if (cap - n < 2)
+			buf = realloc(buf, cap *= 2);
+	}
+	buf[n] = '\0';
+	fclose(f);
+	return buf;
+}
+
+/* Each request is logged as one JSON line with its request id and the
+ * fields an operator greps for; no token ever reaches the log. */
+START_TEST(test_access_log_names_the_request_never_the_token)
+{
+	const char *h[] = {"X-Tenant-Id: acme", "X-Request-Id: ops-log-rid-7f3a",
+	                   "Authorization: Bearer tok-acme", NULL};
+	it_response *r = it_request("GET", "/checkpoints/t-log", h, NULL, 0);
+	expect_error(r, 404, "not_found");
+	ck_assert_str_eq(it_header_get(r, "X-Request-Id"), "ops-log-rid-7f3a");
+	it_response_free(r);
+	const char *bad[] = {"X-Tenant-Id: acme", "Authorization: Bearer tok-not-known-9", NULL};
+	r = it_request("GET", "/checkpoints/t-log", bad, NULL, 0);
+	expect_error(r, 401, "unauthorized");
+	it_response_free(r);
+	char *line = NULL;
+	for (int i = 0; i < 50 && !line; i++) {
+		char *log = read_log();
+		char *at = strstr(log, "\"request_id\":\"ops-log-rid-7f3a\"");
+		if (at) {
+			char *start = at, *end = strchr(at, '\n');
+			while (start > log && start[-1] != '\n')
+				start--;
+			line = strndup(start, end ? (size_t)(end - start) : strlen(start));
+		}
+		ck_assert_msg(!strstr(log, "tok-acme") && !strstr(log, "tok-ops") &&
+		                  !strstr(log, "tok-not-known-9"),
+		              "a token reached the log");
+		free(log);
+		if (!line) {
+			struct timespec ts = {0, 40 * 1000000};
+			nanosleep(&ts, NULL);
+		}
+	}
+	ck_assert_msg(line != NULL, "no log line carries the request id");
+	json_t *j = json_loads(line, 0, NULL);
+	ck_assert_msg(j != NULL, "the log line is not JSON: %s", line);
+	static const char *const fields[] = {"ts",    "level",  "msg",         "pid",   "method",
+	                                     "route", "status", "duration_ms", "store", "tenant"};
+	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+		ck_assert_msg(json_object_get(j, fields[i]) != NULL, "no %s in %s", fields[i],
+		              line);
+	ck_assert_str_eq(json_string_value(json_object_get(j, "route")),
+	                 "/checkpoints/{thread_id}");
+	ck_assert_str_eq(json_string_value(json_object_get(j, "method")), "GET");
+	ck_assert_str_eq(json_string_value(json_object_get(j, "tenant")), "acme");
+	ck_assert_int_eq(json_integer_value(json_object_get(j, "status")), 404);
+	json_decref(j);
+	free(line);
+}
+END_TEST
+
 START_TEST(test_token_for_another_tenant_is_403)
 {
 	it_response *r = get_as("/checkpoints/t1", "globex", "Bearer tok-acme");
@@ -636,6 +705,7 @@ int main(void)
 	tcase_add_test(tokens, test_token_for_its_tenant_and_wildcard_pass);
 	tcase_add_test(tokens, test_probes_and_metrics_need_no_token);
 	tcase_add_test(tokens, test_head_without_token_is_401_with_challenge);
+	tcase_add_test(tokens, test_access_log_names_the_request_never_the_token);
 	suite_add_tcase(s, tokens);
 	TCase *health = tcase_create("health");
 	tcase_add_test(health, test_health_memory_reports_redis);
