@@ -261,7 +261,40 @@ static void describe_byte(const unsigned char *s, size_t len, size_t pos, char *
 		snprintf(out, n, "byte 0x%02x", s[pos]);
 }
 
-static int report(const struct scanner *sc, struct mem_error *err)
+/* Where the fault is, as a field path (messages[0].content): each open
+ * container's member key or element index. A key that is not plain printable
+ * ASCII without escapes shows as "?" (the path goes into JSON error bodies). */
+static void fault_path(const struct scanner *sc, const uint32_t *stack, const uint32_t *keys,
+                       size_t depth, char *out, size_t cap)
+{
+	const struct json_tok *t = sc->doc->toks;
+	size_t n = 0;
+	out[0] = '\0';
+	for (size_t d = 0; d < depth && n + 1 < cap; d++) {
+		int w;
+		if (t[stack[d]].type == JSON_TOK_ARRAY) {
+			w = snprintf(out + n, cap - n, "[%u]", t[stack[d]].size);
+		} else {
+			if (keys[d] == UINT32_MAX)
+				break; /* before its first key */
+			const struct json_tok *k = &t[keys[d]];
+			const unsigned char *p = sc->s + k->start + 1;
+			size_t kl = k->end > k->start + 1 ? k->end - k->start - 2 : 0;
+			bool plain = !k->has_escapes && k->end > k->start + 1 && kl < 48;
+			for (size_t i = 0; plain && i < kl; i++)
+				plain = p[i] >= 0x20 && p[i] < 0x7f && p[i] != '"';
+			w = snprintf(out + n, cap - n, "%s%.*s", n ? "." : "", plain ? (int)kl : 1,
+			             plain ? (const char *)p : "?");
+		}
+		if (w < 0 || (size_t)w >= cap - n) {
+			out[n] = '\0'; /* too deep to name: what fits */
+			break;
+		}
+		n += (size_t)w;
+	}
+}
+
+static int report(const struct scanner *sc, const char *field, struct mem_error *err)
 {
 	unsigned line = 1, column = 1;
 	char found[32] = "";
@@ -275,9 +308,10 @@ static int report(const struct scanner *sc, struct mem_error *err)
 	}
 	if (sc->err_found)
 		describe_byte(sc->s, sc->len, sc->err_pos, found, sizeof found);
-	return mem_fail(err, MEM_EINVALID_JSON, NULL,
-	                "invalid JSON: %s%s%s at byte %zu (line %u, column %u)", sc->err_what,
-	                sc->err_found ? ", found " : "", found, sc->err_pos, line, column);
+	return mem_fail(err, MEM_EINVALID_JSON, *field ? field : NULL,
+	                "invalid JSON: %s%s%s at byte %zu (line %u, column %u)%s%s", sc->err_what,
+	                sc->err_found ? ", found " : "", found, sc->err_pos, line, column,
+	                *field ? ", in " : "", field);
 }
 
 enum want { WANT_VALUE, WANT_KEY, WANT_AFTER_VALUE };
@@ -287,6 +321,7 @@ int json_scan(const char *text, size_t len, struct json_doc *doc, struct mem_err
 	struct scanner sc = {.s = (const unsigned char *)text, .len = len, .doc = doc};
 	const unsigned char *s = sc.s;
 	uint32_t stack[JSON_SCAN_MAX_DEPTH]; /* the open containers */
+	uint32_t keys[JSON_SCAN_MAX_DEPTH];  /* an open object's latest key (for errors) */
 	size_t depth = 0, pos = 0;
 	enum want want = WANT_VALUE;
 	int ret = -1;
@@ -307,8 +342,11 @@ int json_scan(const char *text, size_t len, struct json_doc *doc, struct mem_err
 				goto out;
 			}
 			uint32_t k = push_tok(doc, JSON_TOK_STRING, pos);
-			if (scan_string(&sc, &pos, &doc->toks[k].has_escapes) < 0)
+			keys[depth - 1] = k;
+			if (scan_string(&sc, &pos, &doc->toks[k].has_escapes) < 0) {
+				keys[depth - 1] = UINT32_MAX; /* the key itself is at fault */
 				goto out;
+			}
 			doc->toks[k].end = (uint32_t)pos;
 			doc->toks[k].next = k + 1;
 			pos = skip_ws(s, len, pos);
@@ -337,6 +375,7 @@ int json_scan(const char *text, size_t len, struct json_doc *doc, struct mem_err
 				}
 				t = push_tok(doc, s[pos] == '{' ? JSON_TOK_OBJECT : JSON_TOK_ARRAY,
 				             pos);
+				keys[depth] = UINT32_MAX;
 				stack[depth++] = t;
 				pos = skip_ws(s, len, pos + 1);
 				if (pos < len && s[pos] == (s[start] == '{' ? '}' : ']')) {
@@ -433,9 +472,11 @@ int json_scan(const char *text, size_t len, struct json_doc *doc, struct mem_err
 	ret = 0;
 out:
 	if (ret < 0) {
+		char field[sizeof(err->field)];
+		fault_path(&sc, stack, keys, depth, field, sizeof(field));
 		doc->ntoks = 0;
 		if (sc.err_what)
-			report(&sc, err);
+			report(&sc, field, err);
 	}
 	return ret;
 }

@@ -771,7 +771,7 @@ START_TEST(test_bad_append_bodies_name_the_field)
 	r = it_request("POST", "/conversations/bad/messages",
 	               (const char *const[]){"Content-Type: application/json", NULL}, bad_utf8,
 	               sizeof(bad_utf8) - 1);
-	it_expect_error(r, 400, "invalid_json", NULL);
+	it_expect_error(r, 400, "invalid_json", "messages[0].content");
 	it_response_free(r);
 	/* nothing of any of it was stored */
 	json_decref(get_json("/conversations/bad", 404));

@@ -362,32 +362,57 @@ END_TEST
 
 START_TEST(error_messages)
 {
+	/* the message, and the field path of the fault ("" at the top level) */
 	static const struct {
 		const char *text;
 		const char *message;
+		const char *field;
 	} cases[] = {
-	    {"[1,]", "invalid JSON: value expected, found ']' at byte 3 (line 1, column 4)"},
+	    {"[1,]", "invalid JSON: value expected, found ']' at byte 3 (line 1, column 4), in [1]",
+	     "[1]"},
 	    {"{\n  \"a\": 01}",
 	     "invalid JSON: ',' or '}' expected after object member, found '1' at byte 10 "
-	     "(line 2, column 9)"},
+	     "(line 2, column 9), in a",
+	     "a"},
 	    {"[\"\xc3\xa9\x01\"]",
 	     "invalid JSON: control character in string (escape it), found byte 0x01 at byte 4 "
-	     "(line 1, column 4)"},
+	     "(line 1, column 4), in [0]",
+	     "[0]"},
 	    {"\"\\uD800\"",
 	     "invalid JSON: invalid \\u escape: high surrogate not followed by a low one at byte 1 "
-	     "(line 1, column 2)"},
-	    {"[1.]", "invalid JSON: invalid number: digit expected after '.', found ']' at byte 3 "
-	             "(line 1, column 4)"},
-	    {"", "invalid JSON: value expected, found end of input at byte 0 (line 1, column 1)"},
-	    {"\"abc", "invalid JSON: unterminated string at byte 4 (line 1, column 5)"},
-	    {"[] x", "invalid JSON: end of input expected after the value, found 'x' at byte 3 "
-	             "(line 1, column 4)"},
+	     "(line 1, column 2)",
+	     ""},
+	    {"[1.]",
+	     "invalid JSON: invalid number: digit expected after '.', found ']' at byte 3 "
+	     "(line 1, column 4), in [0]",
+	     "[0]"},
+	    {"", "invalid JSON: value expected, found end of input at byte 0 (line 1, column 1)",
+	     ""},
+	    {"\"abc", "invalid JSON: unterminated string at byte 4 (line 1, column 5)", ""},
+	    {"[] x",
+	     "invalid JSON: end of input expected after the value, found 'x' at byte 3 "
+	     "(line 1, column 4)",
+	     ""},
+	    {"{\"messages\":[{\"role\":\"user\"},{\"content\":\"\xc3\x28\"}]}",
+	     "invalid JSON: invalid UTF-8 in string, found byte 0xc3 at byte 41 (line 1, column "
+	     "42), "
+	     "in messages[1].content",
+	     "messages[1].content"},
+	    /* a key that is at fault, or not plain, is not named */
+	    {"{\"ok\":{\"k\xff\":1}}",
+	     "invalid JSON: invalid UTF-8 in string, found byte 0xff at byte 9 (line 1, column "
+	     "10), "
+	     "in ok",
+	     "ok"},
+	    {"{\"a\\nb\":[tru]}",
+	     "invalid JSON: invalid literal at byte 9 (line 1, column 10), in ?[0]", "?[0]"},
 	};
 	struct json_doc doc = {0};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		struct mem_error err;
 		ck_assert_int_eq(scan(cases[i].text, strlen(cases[i].text), &doc, &err), -1);
 		ck_assert_str_eq(err.message, cases[i].message);
+		ck_assert_str_eq(err.field, cases[i].field);
 	}
 	json_doc_release(&doc);
 	json_doc_release(NULL);
