@@ -8,9 +8,10 @@
 #   ensure_deps                      install missing Debian packages (apt-get only if something is missing)
 #   free_port                        print a free loopback TCP port
 #   pid_alive PID                    true if PID exists and is not a zombie
-#   start_redis DIR PORT [--tls] [--password PW]
+#   start_redis DIR PORT [--tls] [--password PW] [--aof]
 #                                    throwaway redis-server bound to 127.0.0.1; sets STARTED_REDIS_URL;
-#                                    --tls also exports REDIS_TLS_CA_FILE (CA of a throwaway PKI in DIR)
+#                                    --tls also exports REDIS_TLS_CA_FILE (CA of a throwaway PKI in DIR);
+#                                    --aof: appendonly, fsync always (survives SIGKILL; restart in DIR)
 #   start_postgres DIR PORT          throwaway PostgreSQL cluster in DIR/data with database "memoryd";
 #                                    sets STARTED_DATABASE_URL
 #   stop_all                         stop everything started above (idempotent; use in a trap)
@@ -183,12 +184,13 @@ EOF
 
 # start_redis DIR PORT [--tls] [--password PW]
 start_redis() {
-    (($# >= 2)) || { _lib_die "usage: start_redis DIR PORT [--tls] [--password PW]"; return 1; }
-    local dir="$1" port="$2" tls=0 password=""
+    (($# >= 2)) || { _lib_die "usage: start_redis DIR PORT [--tls] [--password PW] [--aof]"; return 1; }
+    local dir="$1" port="$2" tls=0 password="" aof=no
     shift 2
     while (($#)); do
         case "$1" in
             --tls) tls=1 ;;
+            --aof) aof=yes ;;
             --password) password="${2:?--password needs a value}"; shift ;;
             *) _lib_die "start_redis: unknown option $1"; return 1 ;;
         esac
@@ -198,7 +200,7 @@ start_redis() {
     mkdir -p "$dir"
     dir="$(cd "$dir" && pwd)"
 
-    local args=(--bind 127.0.0.1 --save '' --appendonly no --dir "$dir" --daemonize no
+    local args=(--bind 127.0.0.1 --save '' --appendonly "$aof" --appendfsync always --dir "$dir" --daemonize no
         --logfile '' --databases 16)
     local cli=(redis-cli -h 127.0.0.1 -p "$port")
     local scheme=redis
