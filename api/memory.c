@@ -24,73 +24,7 @@
 #include "../common/xalloc.h"
 #include "../service/service.h"
 #include "body.h"
-
-/* A namespace read from a request: labels borrowed from the body. */
-struct ns_arg {
-	const char *labels[MEM_NS_MAX_DEPTH];
-	size_t n;
-};
-
-static struct mem_ns ns_of(const struct ns_arg *a)
-{
-	return (struct mem_ns){a->labels, a->n};
-}
-
-/* ---------- reading ---------- */
-
-static int read_ns(struct body *b, size_t obj, const char *key, bool required, struct ns_arg *out,
-                   struct mem_error *err)
-{
-	size_t arr;
-	out->n = 0;
-	if (body_array(b, obj, key, key, required, &arr, err) < 0)
-		return -1;
-	if (arr == BODY_ABSENT)
-		return 0;
-	size_t n = b->doc.toks[arr].size;
-	if (n > MEM_NS_MAX_DEPTH)
-		return mem_fail(err, MEM_EINVALID_FIELD, key, "%s has %zu labels; at most %d", key,
-		                n, MEM_NS_MAX_DEPTH);
-	for (size_t i = 0, t = body_first(b, arr); i < n; i++, t = body_next(b, arr, t))
-		if (body_tok_string(b, t, key, &out->labels[i], err) < 0)
-			return -1;
-	out->n = n;
-	return 0;
-}
-
-/* An integer member in [min, max]; *present false when absent or null. */
-static int read_int(struct body *b, size_t obj, const char *key, long long min, long long max,
-                    long long *out, bool *present, struct mem_error *err)
-{
-	size_t t = body_get(b, obj, key);
-	*present = t != BODY_ABSENT;
-	if (!*present)
-		return 0;
-	if (json_doc_int64(&b->doc, t, out) < 0 || *out < min || *out > max)
-		return mem_fail(err, MEM_EINVALID_FIELD, key, "%s must be an integer %lld..%lld",
-		                key, min, max);
-	return 0;
-}
-
-static int read_size(struct body *b, size_t obj, const char *key, long long max, size_t def,
-                     size_t *out, struct mem_error *err)
-{
-	long long v;
-	bool present;
-	if (read_int(b, obj, key, 0, max, &v, &present, err) < 0)
-		return -1;
-	*out = present ? (size_t)v : def;
-	return 0;
-}
-
-static int if_match_of(const char *raw, char **out, struct mem_error *err)
-{
-	*out = NULL;
-	if (!raw)
-		return 0;
-	*out = mem_if_match_parse(raw, err);
-	return *out ? 0 : -1;
-}
+#include "memory_body.h"
 
 /* ---------- writing ---------- */
 
@@ -164,64 +98,9 @@ static void set_etag(struct request *r, const char *version)
 }
 
 /* ---------- operations ----------
- * Each reads its arguments from object obj of the body, runs, appends its
- * answer to out and returns 0, or returns -1 with err. etag: set the ETag
- * header (single requests, not batches). */
-
-static int op_put(struct request *r, struct body *b, size_t obj, bool etag, bool null_deletes,
-                  struct buf *out, struct mem_error *err)
-{
-	struct ns_arg ns;
-	struct buf value = {0};
-	struct mem_item it = {0};
-	char *if_match = NULL;
-	long long ttl = -1;
-	bool has_ttl;
-	int ret = -1;
-	struct mem_put p = {0};
-
-	if (read_ns(b, obj, "namespace", true, &ns, err) < 0 ||
-	    body_string(b, obj, "key", "key", true, &p.key, err) < 0 ||
-	    read_int(b, obj, "ttl_seconds", 0, MEM_TTL_MAX, &ttl, &has_ttl, err) < 0)
-		goto out;
-	const char *im =
-	    etag ? MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "If-Match") : NULL;
-	if (!etag && body_string(b, obj, "if_match", "if_match", false, &im, err) < 0)
-		goto out;
-	if (if_match_of(im, &if_match, err) < 0)
-		goto out;
-	size_t v = body_get(b, obj, "value");
-	if (v == BODY_ABSENT && null_deletes) { /* BaseStore: a put of null deletes */
-		struct mem_ref ref = {ns_of(&ns), p.key, if_match};
-		bool deleted;
-		if (service_memory_delete(r->svc, r->tenant, &ref, &deleted, err) < 0)
-			goto out;
-		buf_printf(out, "{\"deleted\":%s}", deleted ? "true" : "false");
-		ret = 0;
-		goto out;
-	}
-	if (v == BODY_ABSENT) {
-		mem_fail(err, MEM_EMISSING_FIELD, "value", "value is required (any JSON but null)");
-		goto out;
-	}
-	body_compact(b, v, NULL, &value);
-	p.ns = ns_of(&ns);
-	p.value_json = value.data;
-	p.value_len = value.len;
-	p.ttl_seconds = has_ttl ? (long)ttl : -1;
-	p.if_match = if_match;
-	if (service_memory_put(r->svc, r->tenant, &p, &it, err) < 0)
-		goto out;
-	append_item(out, ns.labels, ns.n, p.key, &it, false);
-	if (etag)
-		set_etag(r, it.version);
-	ret = 0;
-out:
-	mem_item_release(&it);
-	buf_release(&value);
-	free(if_match);
-	return ret;
-}
+ * Each reads its arguments from object obj of the body (api/memory_body.h),
+ * runs, appends its answer to out and returns 0, or returns -1 with err.
+ * in_batch: an entry of a batch, which sets no ETag header. */
 
 /* get and delete: by (namespace, key) */
 static int run_get(struct request *r, const struct mem_ref *ref, bool etag, bool missing_is_null,
@@ -252,20 +131,45 @@ static int run_delete(struct request *r, const struct mem_ref *ref, struct buf *
 	return 0;
 }
 
+static int op_put(struct request *r, struct body *b, size_t obj, bool in_batch, struct buf *out,
+                  struct mem_error *err)
+{
+	struct mem_args a;
+	struct mem_put p;
+	struct mem_item it = {0};
+	bool deletes;
+	int ret = -1;
+
+	const char *im =
+	    in_batch ? NULL : MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "If-Match");
+	if (mem_body_put(b, obj, im, in_batch, &a, &p, &deletes, err) < 0)
+		goto out;
+	if (deletes) { /* BaseStore: a put of null deletes */
+		struct mem_ref ref = {p.ns, p.key, p.if_match};
+		ret = run_delete(r, &ref, out, err);
+		goto out;
+	}
+	if (service_memory_put(r->svc, r->tenant, &p, &it, err) < 0)
+		goto out;
+	append_item(out, p.ns.labels, p.ns.n, p.key, &it, false);
+	if (!in_batch)
+		set_etag(r, it.version);
+	ret = 0;
+out:
+	mem_item_release(&it);
+	mem_args_release(&a);
+	return ret;
+}
+
 static int op_ref(struct request *r, struct body *b, size_t obj, bool is_delete, struct buf *out,
                   struct mem_error *err)
 {
-	struct ns_arg ns;
-	const char *key, *im = NULL;
-	char *if_match = NULL;
+	struct mem_args a;
+	struct mem_ref ref;
 	int ret = -1;
 
-	if (read_ns(b, obj, "namespace", true, &ns, err) < 0 ||
-	    body_string(b, obj, "key", "key", true, &key, err) < 0 ||
-	    (is_delete && body_string(b, obj, "if_match", "if_match", false, &im, err) < 0) ||
-	    if_match_of(im, &if_match, err) < 0)
+	if (mem_body_ref(b, obj, is_delete, &a, &ref, err) < 0)
 		goto out;
-	struct mem_ref ref = {ns_of(&ns), key, if_match};
 	if (is_delete) {
 		ret = run_delete(r, &ref, out, err);
 	} else {
@@ -274,38 +178,20 @@ static int op_ref(struct request *r, struct body *b, size_t obj, bool is_delete,
 		buf_putc(out, '}');
 	}
 out:
-	free(if_match);
+	mem_args_release(&a);
 	return ret;
 }
 
 static int op_search(struct request *r, struct body *b, size_t obj, struct buf *out,
                      struct mem_error *err)
 {
-	struct ns_arg prefix;
-	struct buf filter = {0};
+	struct mem_args a;
 	struct mem_search_result res = {0};
-	struct mem_search s = {0};
-	size_t f;
+	struct mem_search s;
 	int ret = -1;
 
-	if (body_get(b, obj, "query") != BODY_ABSENT) {
-		mem_fail(err, MEM_EINVALID_FIELD, "query",
-		         "semantic search (query) is not offered: memoryd keeps no embeddings; "
-		         "search by namespace_prefix and filter");
+	if (mem_body_search(b, obj, &a, &s, err) < 0)
 		goto out;
-	}
-	if (read_ns(b, obj, "namespace_prefix", false, &prefix, err) < 0 ||
-	    body_object(b, obj, "filter", "filter", false, &f, err) < 0 ||
-	    read_size(b, obj, "limit", MEM_SEARCH_LIMIT_MAX, MEM_SEARCH_LIMIT_DEF, &s.limit, err) <
-	        0 ||
-	    read_size(b, obj, "offset", MEM_OFFSET_MAX, 0, &s.offset, err) < 0 ||
-	    body_string(b, obj, "cursor", "cursor", false, &s.cursor, err) < 0)
-		goto out;
-	if (f != BODY_ABSENT && b->doc.toks[f].size) {
-		body_compact(b, f, NULL, &filter);
-		s.filter_json = filter.data;
-	}
-	s.prefix = ns_of(&prefix);
 	if (service_memory_search(r->svc, r->tenant, &s, &res, err) < 0)
 		goto out;
 	buf_puts(out, "{\"items\":[");
@@ -324,41 +210,39 @@ static int op_search(struct request *r, struct body *b, size_t obj, struct buf *
 	ret = 0;
 out:
 	mem_search_result_release(&res);
-	buf_release(&filter);
+	mem_args_release(&a);
 	return ret;
 }
 
 static int op_cleanup(struct request *r, struct body *b, size_t obj, struct buf *out,
                       struct mem_error *err)
 {
-	struct ns_arg prefix;
+	struct mem_args a;
+	struct mem_ns ns;
 	long long deleted;
-	if (read_ns(b, obj, "namespace_prefix", true, &prefix, err) < 0)
-		return -1;
-	struct mem_ns ns = ns_of(&prefix);
-	if (service_memory_cleanup(r->svc, r->tenant, &ns, &deleted, err) < 0)
-		return -1;
+	int ret = -1;
+
+	if (mem_body_cleanup(b, obj, &a, &ns, err) < 0 ||
+	    service_memory_cleanup(r->svc, r->tenant, &ns, &deleted, err) < 0)
+		goto out;
 	buf_printf(out, "{\"deleted\":%lld}", deleted);
-	return 0;
+	ret = 0;
+out:
+	mem_args_release(&a);
+	return ret;
 }
 
 static int op_namespaces(struct request *r, struct body *b, size_t obj, struct buf *out,
                          struct mem_error *err)
 {
-	struct ns_arg prefix, suffix;
+	struct mem_args a;
 	struct mem_ns_list res = {0};
-	struct mem_list_ns l = {0};
+	struct mem_list_ns l;
+	int ret = -1;
 
-	if (read_ns(b, obj, "prefix", false, &prefix, err) < 0 ||
-	    read_ns(b, obj, "suffix", false, &suffix, err) < 0 ||
-	    read_size(b, obj, "max_depth", MEM_NS_MAX_DEPTH, 0, &l.max_depth, err) < 0 ||
-	    read_size(b, obj, "limit", MEM_SEARCH_LIMIT_MAX, 100, &l.limit, err) < 0 ||
-	    read_size(b, obj, "offset", MEM_OFFSET_MAX, 0, &l.offset, err) < 0)
-		return -1;
-	l.prefix = ns_of(&prefix);
-	l.suffix = ns_of(&suffix);
-	if (service_memory_namespaces(r->svc, r->tenant, &l, &res, err) < 0)
-		return -1;
+	if (mem_body_namespaces(b, obj, &a, &l, err) < 0 ||
+	    service_memory_namespaces(r->svc, r->tenant, &l, &res, err) < 0)
+		goto out;
 	buf_puts(out, "{\"namespaces\":[");
 	for (size_t i = 0; i < res.n; i++) {
 		if (i)
@@ -366,8 +250,11 @@ static int op_namespaces(struct request *r, struct body *b, size_t obj, struct b
 		append_ns(out, (const char *const *)res.v[i], res.depth[i]);
 	}
 	buf_puts(out, "]}");
+	ret = 0;
+out:
 	mem_ns_list_release(&res);
-	return 0;
+	mem_args_release(&a);
+	return ret;
 }
 
 /* ---------- handlers ---------- */
@@ -405,7 +292,7 @@ static enum MHD_Result run_body_op(struct request *r, body_op op)
 static int op_put_single(struct request *r, struct body *b, size_t obj, struct buf *out,
                          struct mem_error *err)
 {
-	return op_put(r, b, obj, true, false, out, err);
+	return op_put(r, b, obj, false, out, err);
 }
 
 enum MHD_Result h_memory_put(struct request *r)
@@ -455,7 +342,7 @@ static enum MHD_Result get_or_delete(struct request *r, bool is_delete)
 	const char *im =
 	    is_delete ? MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "If-Match") : NULL;
 	if (query_ref(r, &ns_text, &labels, &n, &key, &err) < 0 ||
-	    if_match_of(im, &if_match, &err) < 0)
+	    mem_body_if_match(im, &if_match, &err) < 0)
 		goto fail;
 	struct mem_ref ref = {{(const char *const *)labels, n}, key, if_match};
 	if (is_delete) {
@@ -505,38 +392,11 @@ enum MHD_Result h_memory_batch(struct request *r)
 	struct body body;
 	struct buf out = {0};
 	enum MHD_Result ret;
-	size_t ops;
-	char field[48];
+	size_t ops, n;
 
 	if (body_parse(&body, r->body.data, r->body.len, &err) < 0 ||
-	    body_array(&body, 0, "operations", "operations", true, &ops, &err) < 0)
+	    mem_body_batch(&body, &ops, &n, &err) < 0)
 		goto fail;
-	size_t n = body.doc.toks[ops].size;
-	if (n > MEM_BATCH_MAX_OPS) {
-		mem_fail(&err, MEM_EINVALID_FIELD, "operations",
-		         "operations has %zu entries; at most %d", n, MEM_BATCH_MAX_OPS);
-		goto fail;
-	}
-	/* Every operation must name a known op before any runs. */
-	for (size_t i = 0, o = body_first(&body, ops); i < n; i++, o = body_next(&body, ops, o)) {
-		const char *op;
-		snprintf(field, sizeof(field), "operations[%zu].op", i);
-		if (body.doc.toks[o].type != JSON_TOK_OBJECT) {
-			mem_fail(&err, MEM_EINVALID_FIELD, field,
-			         "operations[%zu] must be an object", i);
-			goto fail;
-		}
-		if (body_string(&body, o, "op", field, true, &op, &err) < 0)
-			goto fail;
-		if (strcmp(op, "get") && strcmp(op, "put") && strcmp(op, "delete") &&
-		    strcmp(op, "search") && strcmp(op, "list_namespaces") &&
-		    strcmp(op, "cleanup")) {
-			mem_fail(&err, MEM_EINVALID_FIELD, field,
-			         "%s must be get, put, delete, search, list_namespaces or cleanup",
-			         field);
-			goto fail;
-		}
-	}
 	buf_puts(&out, "{\"results\":[");
 	for (size_t i = 0, o = body_first(&body, ops); i < n; i++, o = body_next(&body, ops, o)) {
 		const char *op = NULL;
@@ -546,7 +406,7 @@ enum MHD_Result h_memory_batch(struct request *r)
 			buf_putc(&out, ',');
 		if (body_string(&body, o, "op", "op", true, &op, &oe) < 0)
 			goto op_failed;
-		int rc = !strcmp(op, "put")       ? op_put(r, &body, o, false, true, &out, &oe)
+		int rc = !strcmp(op, "put")       ? op_put(r, &body, o, true, &out, &oe)
 		         : !strcmp(op, "get")     ? op_ref(r, &body, o, false, &out, &oe)
 		         : !strcmp(op, "delete")  ? op_ref(r, &body, o, true, &out, &oe)
 		         : !strcmp(op, "search")  ? op_search(r, &body, o, &out, &oe)

@@ -95,7 +95,9 @@ bool mem_value_matches(const char *value_json, size_t len, const char *filter_js
 	if (!filter_json)
 		return true;
 	json_error_t je;
-	json_t *f = json_loads(filter_json, 0, &je);
+	/* \u0000 is read alike on both sides, or a filter naming a value with
+	 * one would match nothing, not even that value */
+	json_t *f = json_loads(filter_json, JSON_ALLOW_NUL, &je);
 	json_t *v = json_loadb(value_json, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);
 	bool ok = json_is_object(f) && json_is_object(v);
 	const char *k;

@@ -4,7 +4,7 @@
 # invariant, leak, timeout or out-of-memory, and prints the reproducer.
 #
 #   tests/fuzz/run.sh <target>          target: json_scan checkpoint_bodies ids b64 redis_url
-#                                       database_url tokens conversation_bodies
+#                                       database_url tokens conversation_bodies memory_bodies
 #
 # FUZZ_SECONDS (default 20) bounds the run; 0 runs the seed corpus once and stops.
 # FUZZ_CC (default clang) is the compiler. ctest runs one target per test (tests/fuzz/CMakeLists.txt).
@@ -65,8 +65,13 @@ conversation_bodies)
         service/conversation.c)
     max_len=16384 jansson=1 dicts=(json.dict conversation_bodies.dict)
     ;;
+memory_bodies)
+    srcs=(api/memory_body.c api/body.c common/b64.c common/json_scan.c common/ids.c common/log.c
+        service/memory.c)
+    max_len=16384 jansson=1 dicts=(json.dict memory_bodies.dict)
+    ;;
 *)
-    die "unknown target '$TARGET' (json_scan checkpoint_bodies ids b64 redis_url database_url tokens conversation_bodies)"
+    die "unknown target '$TARGET' (json_scan checkpoint_bodies ids b64 redis_url database_url tokens conversation_bodies memory_bodies)"
     ;;
 esac
 srcs=("${common[@]}" "${srcs[@]}" "tests/fuzz/fuzz_$TARGET.c")

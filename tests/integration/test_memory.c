@@ -998,6 +998,26 @@ START_TEST(test_bad_input)
 }
 END_TEST
 
+/* A filter value holding \u0000 matches the item that holds it (found by
+ * fuzz_memory_bodies: the filter was read without NUL, so it matched nothing). */
+START_TEST(test_search_filter_with_nul)
+{
+	free(mem_put_ok(tenant, "[\"nul\"]", "a", "{\"s\":\"x\\u0000y\",\"n\":1}"));
+	free(mem_put_ok(tenant, "[\"nul\"]", "b", "{\"s\":\"x\",\"n\":2}"));
+	it_response *r =
+	    mem_post(tenant, "/memory/search",
+	             "{\"namespace_prefix\":[\"nul\"],\"filter\":{\"s\":\"x\\u0000y\"}}");
+	it_expect_status(r, 200);
+	/* r->json is read without \u0000 */
+	json_t *j = json_loadb(r->body, r->body_len, JSON_ALLOW_NUL, NULL);
+	json_t *items = json_object_get(j, "items");
+	ck_assert_msg(json_array_size(items) == 1, "want item a only: %s", r->desc);
+	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(items, 0), "key")), "a");
+	json_decref(j);
+	it_response_free(r);
+}
+END_TEST
+
 static TCase *tcase(Suite *s, const char *name, int timeout)
 {
 	TCase *t = tcase_create(name);
@@ -1015,6 +1035,7 @@ int main(void)
 	tcase_add_test(tcase(s, "ttl", 60), test_ttl_set_and_honoured);
 	tcase_add_test(tcase(s, "if_match", 30), test_if_match_conflict_keeps_winner);
 	tcase_add_test(tcase(s, "search", 60), test_search_filter_and_pages);
+	tcase_add_test(tcase(s, "search_nul", 30), test_search_filter_with_nul);
 	tcase_add_test(tcase(s, "glob_ids", 30), test_glob_characters_are_literal);
 	tcase_add_test(tcase(s, "cleanup", 300), test_cleanup_prefix_exactly);
 	tcase_add_test(tcase(s, "malformed", 30), test_malformed_value_written_by_hand);
