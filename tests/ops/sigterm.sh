@@ -13,7 +13,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-port=$(( (RANDOM % 10000) + 40000 ))
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+# shellcheck source=scripts/lib.sh
+. "$ROOT/scripts/lib.sh"
+port="$(free_port)" # a port nobody holds, not one picked at random
 PORT=$port BIND_ADDRESS=127.0.0.1 SHUTDOWN_GRACE_SECONDS=30 "$bin" 2>"$work/log" &
 pid=$!
 for _ in $(seq 1 100); do
