@@ -20,11 +20,25 @@ function countingFetch() {
   return fn;
 }
 
+const created = [];
 function newStore(options = {}) {
   const f = countingFetch();
   const store = new MemorydStore({ url, tenant: `store-${randomUUID()}`, fetch: f, ...options });
+  created.push(store);
   return { store, calls: f.calls };
 }
+
+// Leave the shared Redis (or PostgreSQL) as found: later suites scan the
+// whole keyspace. Cleanup of each top-level namespace of each tenant used.
+afterAll(async () => {
+  for (const store of created) {
+    const roots = await store.listNamespaces({ maxDepth: 1, limit: 1000 });
+    if (roots.length === 0) continue;
+    const results = await store.client.memoryBatch(roots.map((ns) => ({ op: "cleanup", namespace_prefix: ns })));
+    for (const r of results) expect(r.error).toBeUndefined();
+    expect(await store.listNamespaces()).toEqual([]);
+  }
+});
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const valuesOf = (items) => items.map((i) => i.value);
@@ -215,8 +229,8 @@ describe("MemorydStore", () => {
 
   it("sets the TTL: the store's, a put's own, the server default; and honours it", async () => {
     const tenant = `store-${randomUUID()}`;
-    const plain = new MemorydStore({ url, tenant });
-    const short = new MemorydStore({ url, tenant, ttlSeconds: 120 });
+    const plain = newStore({ tenant }).store;
+    const short = newStore({ tenant, ttlSeconds: 120 }).store;
 
     await plain.put(["ttl"], "default", { v: 1 });
     await short.put(["ttl"], "store", { v: 2 });
@@ -329,7 +343,9 @@ describe("MemorydStore in a LangGraph StateGraph", () => {
     const f = countingFetch();
     const tenant = `graph-store-${randomUUID()}`;
     const store = new MemorydStore({ url, tenant, fetch: f });
-    const graph = buildGraph(store, new MemorydSaver({ url, tenant }));
+    created.push(store);
+    const saver = new MemorydSaver({ url, tenant });
+    const graph = buildGraph(store, saver);
     const out = await graph.invoke(
       {
         user: "u1",
@@ -353,5 +369,7 @@ describe("MemorydStore in a LangGraph StateGraph", () => {
     );
     expect(later.recalled).toEqual(["hates olives", "likes ramen", "vegetarian now"]);
     expect((await store.get(["memories", "u1"], "f2")).value).toEqual({ text: "lives in Cardiff", topic: "home" });
+    await saver.deleteThread("t1");
+    await saver.deleteThread("t2");
   });
 });
