@@ -2,7 +2,8 @@
 
 /**
  * Error raised for any non-2xx memoryd response (and for network failures).
- * `status` is the HTTP status (0 for a network failure), `code` the contract's
+ * `status` is the HTTP status (0 for a network failure or a call refused before it
+ * was sent), `code` the contract's
  * error code (e.g. "invalid_field"), `requestId` the X-Request-Id of the call.
  */
 export class MemorydError extends Error {
@@ -169,5 +170,14 @@ export class MemorydClient {
   /** DELETE /checkpoints/{thread_id} */
   async deleteThread(threadId) {
     await this.request("DELETE", `/checkpoints/${encodeURIComponent(threadId)}`);
+  }
+
+  /**
+   * POST /memory/batch: up to 1000 memory operations in one round trip.
+   * @param {Array<Record<string, unknown>>} operations each `{op, ...}` as in the contract
+   * @returns {Promise<Array<Record<string, any>>>} one result (or `{error}`) per operation
+   */
+  async memoryBatch(operations) {
+    return (await this.request("POST", "/memory/batch", { body: { operations } })).body.results;
   }
 }

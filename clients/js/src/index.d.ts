@@ -1,5 +1,10 @@
 import type {
   BaseCheckpointSaver,
+  BaseStore,
+  Item,
+  Operation,
+  OperationResults,
+  PutOperation,
   ChannelVersions,
   Checkpoint,
   CheckpointListOptions,
@@ -31,8 +36,31 @@ export interface MemorydSaverOptions extends Partial<MemorydClientOptions> {
   client?: MemorydClient;
 }
 
+export interface MemorydStoreOptions extends Partial<MemorydClientOptions> {
+  /**
+   * TTL of every put, in seconds (absent: the server's MEMORY_DEFAULT_TTL_SECONDS;
+   * 0: no expiry, only where the server runs with MEMORY_ALLOW_PERSISTENT=1).
+   */
+  ttlSeconds?: number;
+  /** Use this client instead of building one from the options. */
+  client?: MemorydClient;
+}
+
+/** What MemorydStore answers for an item: LangGraph's Item and memoryd's own fields. */
+export interface MemorydItem extends Item {
+  /** When the item expires; null when it never does. */
+  expiresAt: Date | null;
+  /** The item's version (its ETag in memoryd's REST API). */
+  version: string;
+}
+
+/** A put in MemorydStore.batch() may carry its own TTL. */
+export interface MemorydPutOperation extends PutOperation {
+  ttlSeconds?: number;
+}
+
 export declare class MemorydError extends Error {
-  /** HTTP status; 0 for a network failure. */
+  /** HTTP status; 0 for a network failure or a call refused before it was sent. */
   status: number;
   /** Contract error code, e.g. "invalid_field", "not_found", "store_unavailable". */
   code: string;
@@ -87,6 +115,8 @@ export declare class MemorydClient {
   }): Promise<{ checkpoints: WireTuple[]; truncated: boolean }>;
   putWrites(threadId: string, body: Record<string, unknown>): Promise<{ stored: number }>;
   deleteThread(threadId: string): Promise<void>;
+  /** POST /memory/batch: one result (or `{error}`) per operation. */
+  memoryBatch(operations: Array<Record<string, unknown>>): Promise<Array<Record<string, any>>>;
 }
 
 export declare class MemorydSaver extends BaseCheckpointSaver {
@@ -102,4 +132,30 @@ export declare class MemorydSaver extends BaseCheckpointSaver {
   ): Promise<RunnableConfig>;
   putWrites(config: RunnableConfig, writes: PendingWrite[], taskId: string, taskPath?: string): Promise<void>;
   deleteThread(threadId: string): Promise<void>;
+}
+
+/**
+ * LangGraph's BaseStore over memoryd's /memory API. batch() runs its
+ * operations in order in one POST /memory/batch (per 1000 operations).
+ * Semantic search (`query`) and filter operators other than `$eq` throw
+ * MemorydError before anything is sent.
+ */
+export declare class MemorydStore extends BaseStore {
+  constructor(options: MemorydStoreOptions);
+  client: MemorydClient;
+  ttlSeconds?: number;
+  batch<Op extends Operation[]>(operations: Op): Promise<OperationResults<Op>>;
+  get(namespace: string[], key: string): Promise<MemorydItem | null>;
+  search(
+    namespacePrefix: string[],
+    options?: { filter?: Record<string, any>; limit?: number; offset?: number; query?: string }
+  ): Promise<MemorydItem[]>;
+  /** BaseStore's put; `options.ttlSeconds` overrides the store's TTL for this item. */
+  put(
+    namespace: string[],
+    key: string,
+    value: Record<string, any>,
+    index?: false | string[],
+    options?: { ttlSeconds?: number }
+  ): Promise<void>;
 }

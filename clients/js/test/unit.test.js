@@ -1,6 +1,6 @@
 // Unit tests: the exact requests MemorydSaver sends, and how it reads answers.
 import { TASKS, emptyCheckpoint } from "@langchain/langgraph-checkpoint";
-import { MemorydClient, MemorydError, MemorydSaver } from "../src/index.js";
+import { MemorydClient, MemorydError, MemorydSaver, MemorydStore } from "../src/index.js";
 
 /** A fetch that records calls and answers from a queue of [status, body, headers]. */
 function recordingFetch(responses = []) {
@@ -191,6 +191,91 @@ describe("MemorydSaver requests", () => {
   it("network failure becomes MemorydError status 0", async () => {
     const client = new MemorydClient({ url: "http://127.0.0.1:1" });
     await expect(client.health()).rejects.toMatchObject({ status: 0, code: "network_error" });
+  });
+});
+
+describe("MemorydStore requests", () => {
+  const wireItem = (extra = {}) => ({
+    namespace: ["a", "b"],
+    key: "k",
+    value: { x: 1 },
+    version: "7",
+    created_at: "2026-01-02T03:04:05.678Z",
+    updated_at: "2026-01-03T03:04:05.678Z",
+    expires_at: null,
+    ...extra,
+  });
+
+  it("batch: one POST /memory/batch with tenant and token, each operation as the contract has it", async () => {
+    const fetch = recordingFetch([
+      [200, { results: [{ item: wireItem() }, {}, { deleted: true }, { items: [wireItem({ expires_at: "2026-02-01T00:00:00.000Z" })], next_cursor: null }, { namespaces: [["a"]] }, { item: null }] }],
+    ]);
+    const store = new MemorydStore({ url: "http://x/", tenant: "acme", token: "sekret", fetch, ttlSeconds: 60 });
+    const results = await store.batch([
+      { namespace: ["a", "b"], key: "k" },
+      { namespace: ["a", "b"], key: "k2", value: { y: "ü" }, index: ["y"] },
+      { namespace: ["a", "b"], key: "k3", value: null },
+      { namespacePrefix: ["a"], filter: { x: { $eq: 1 }, z: [1, 2], gone: undefined }, limit: 5, offset: 2 },
+      { matchConditions: [{ matchType: "prefix", path: ["a"] }, { matchType: "suffix", path: ["b"] }], maxDepth: 99, limit: 10, offset: 0 },
+      { namespace: ["none"], key: "k" },
+    ]);
+    expect(fetch.calls).toHaveLength(1);
+    const [call] = fetch.calls;
+    expect(call.url).toBe("http://x/memory/batch");
+    expect(call.method).toBe("POST");
+    expect(call.headers["X-Tenant-Id"]).toBe("acme");
+    expect(call.headers.Authorization).toBe("Bearer sekret");
+    expect(call.body.operations).toEqual([
+      { op: "get", namespace: ["a", "b"], key: "k" },
+      { op: "put", namespace: ["a", "b"], key: "k2", value: { y: "ü" }, ttl_seconds: 60 },
+      { op: "delete", namespace: ["a", "b"], key: "k3" },
+      { op: "search", namespace_prefix: ["a"], filter: { x: 1, z: [1, 2] }, limit: 5, offset: 2 },
+      { op: "list_namespaces", prefix: ["a"], suffix: ["b"], limit: 10, offset: 0 },
+      { op: "get", namespace: ["none"], key: "k" },
+    ]);
+    expect(results[0]).toEqual({
+      namespace: ["a", "b"],
+      key: "k",
+      value: { x: 1 },
+      createdAt: new Date("2026-01-02T03:04:05.678Z"),
+      updatedAt: new Date("2026-01-03T03:04:05.678Z"),
+      expiresAt: null,
+      version: "7",
+    });
+    expect(results[1]).toBeUndefined();
+    expect(results[2]).toBeUndefined();
+    expect(results[3][0].expiresAt).toEqual(new Date("2026-02-01T00:00:00.000Z"));
+    expect(results[4]).toEqual([["a"]]);
+    expect(results[5]).toBeNull();
+  });
+
+  it("an operation's error throws MemorydError with its code, field and the single endpoint's status", async () => {
+    const fetch = recordingFetch([
+      [200, { results: [{}, { error: { code: "payload_too_large", message: "value is 9 bytes; at most 8", field: "value" } }] }],
+    ]);
+    const store = new MemorydStore({ url: "http://x", fetch });
+    const err = await store
+      .batch([
+        { namespace: ["a"], key: "k1", value: { v: 1 } },
+        { namespace: ["a"], key: "k2", value: { v: "too big" } },
+      ])
+      .catch((e) => e);
+    expect(err).toBeInstanceOf(MemorydError);
+    expect(err).toMatchObject({ status: 413, code: "payload_too_large", field: "value" });
+    expect(err.message).toMatch(/operation 1 \(put\) failed: payload_too_large: value is 9 bytes/);
+  });
+
+  it("refuses before sending: query, filter operators, a put of undefined, a bad TTL or matchType", async () => {
+    const fetch = recordingFetch();
+    const store = new MemorydStore({ url: "http://x", fetch });
+    await expect(store.search(["a"], { query: "q" })).rejects.toMatchObject({ code: "invalid_field", field: "query", status: 0 });
+    await expect(store.search(["a"], { filter: { n: { $in: [1] } } })).rejects.toThrow(/\$in/);
+    await expect(store.batch([{ namespace: ["a"], key: "k", value: undefined }])).rejects.toThrow(/null to delete/);
+    await expect(store.put(["a"], "k", { v: 1 }, undefined, { ttlSeconds: 1.5 })).rejects.toThrow(/ttlSeconds/);
+    await expect(store.batch([{ matchConditions: [{ matchType: "infix", path: [] }] }])).rejects.toThrow(/matchType/);
+    expect(fetch.calls).toHaveLength(0);
+    expect(await store.search(["a"], { limit: 0 })).toEqual([]);
+    expect(fetch.calls).toHaveLength(0);
   });
 });
 

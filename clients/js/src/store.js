@@ -1,0 +1,355 @@
+import { BaseStore, validateNamespace } from "@langchain/langgraph-checkpoint";
+import { MemorydClient, MemorydError } from "./client.js";
+
+// Contract limits (schemas/memory.json).
+const MAX_OPS = 1000; // operations per POST /memory/batch
+const MAX_PAGE = 1000; // search and list_namespaces limit
+const MAX_OFFSET = 10000; // search and list_namespaces offset
+const MAX_DEPTH = 16; // labels in a namespace
+const MAX_TTL = 315360000;
+const WILDCARD = "*";
+// LangGraph's filter operators (store/utils.js); memoryd filters by equality only.
+const FILTER_OPERATORS = new Set(["$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin"]);
+// What the single endpoints answer for a code a batch operation fails with.
+const STATUS_OF_CODE = {
+  invalid_json: 400,
+  invalid_field: 400,
+  missing_field: 400,
+  not_found: 404,
+  conflict: 409,
+  precondition_failed: 412,
+  payload_too_large: 413,
+  malformed_value: 500,
+  internal: 500,
+  store_unavailable: 503,
+};
+
+/** An error for an operation refused before anything was sent. */
+function refuse(field, message) {
+  return new MemorydError(`MemorydStore: ${message}`, { status: 0, code: "invalid_field", field });
+}
+
+function checkCount(value, name, max) {
+  if (value === undefined || value === null) return;
+  if (!Number.isInteger(value) || value < 0 || value > max) {
+    throw refuse(name, `${name} must be an integer 0..${max}, got ${value}`);
+  }
+}
+
+function toDate(text) {
+  // null for an item written outside memoryd (no times known): the epoch.
+  return new Date(text ?? 0);
+}
+
+/** A wire Item (snake_case, RFC 3339 strings) as a LangGraph Item. */
+function toItem(w) {
+  return {
+    namespace: w.namespace,
+    key: w.key,
+    value: w.value,
+    createdAt: toDate(w.created_at),
+    updatedAt: toDate(w.updated_at),
+    expiresAt: w.expires_at ? new Date(w.expires_at) : null,
+    version: w.version,
+  };
+}
+
+function isOperatorObject(v) {
+  if (v === null || typeof v !== "object" || Array.isArray(v)) return false;
+  const keys = Object.keys(v);
+  return keys.length > 0 && keys.every((k) => FILTER_OPERATORS.has(k));
+}
+
+/** LangGraph's filter as memoryd's: top-level equality; `{$eq: v}` is `v`. */
+function wireFilter(filter) {
+  if (filter === undefined || filter === null) return undefined;
+  if (typeof filter !== "object" || Array.isArray(filter)) throw refuse("filter", "filter must be an object");
+  const out = {};
+  for (const [field, want] of Object.entries(filter)) {
+    if (want === undefined) continue;
+    if (!isOperatorObject(want)) {
+      out[field] = want;
+      continue;
+    }
+    const ops = Object.keys(want);
+    if (ops.length !== 1 || ops[0] !== "$eq") {
+      throw refuse(
+        "filter",
+        `filter.${field} uses ${ops.filter((o) => o !== "$eq").join(", ")}: memoryd filters by ` +
+          `equality on top-level fields only ({${field}: value} or {${field}: {$eq: value}})`
+      );
+    }
+    out[field] = want.$eq;
+  }
+  return Object.keys(out).length > 0 ? out : undefined;
+}
+
+/** Labels compared as memoryd orders them (strcmp on UTF-8, label by label). */
+function compareNamespaces(a, b) {
+  for (let i = 0; i < Math.min(a.length, b.length); i++) {
+    const c = Buffer.compare(Buffer.from(a[i], "utf8"), Buffer.from(b[i], "utf8"));
+    if (c !== 0) return c;
+  }
+  return a.length - b.length;
+}
+
+function matches(condition, ns) {
+  const { matchType, path } = condition;
+  if (path.length > ns.length) return false;
+  const start = matchType === "prefix" ? 0 : ns.length - path.length;
+  return path.every((label, i) => label === WILDCARD || ns[start + i] === label);
+}
+
+function kindOf(op) {
+  if (op === null || typeof op !== "object") throw refuse("operation", "an operation must be an object");
+  if ("namespacePrefix" in op) return "search";
+  if ("namespace" in op && "key" in op) return "value" in op ? "put" : "get";
+  if ("matchConditions" in op || "maxDepth" in op || "limit" in op || "offset" in op) return "listNamespaces";
+  throw refuse("operation", `unknown operation ${JSON.stringify(op)}`);
+}
+
+/**
+ * LangGraph's long-term memory store (`BaseStore`) over memoryd's /memory API.
+ *
+ *   const store = new MemorydStore({ url: "http://127.0.0.1:8080", tenant: "acme" });
+ *   const graph = builder.compile({ checkpointer, store });
+ *
+ * batch() sends all its operations in one POST /memory/batch, run by memoryd
+ * in the order given. A further round trip is made only when memoryd's answer
+ * calls for one (see README: search and listNamespaces beyond one page).
+ */
+export class MemorydStore extends BaseStore {
+  /**
+   * @param {object} options
+   * @param {string} options.url base URL of memoryd
+   * @param {string} [options.tenant] X-Tenant-Id (server default "default")
+   * @param {string} [options.token] bearer token (Authorization header)
+   * @param {number} [options.ttlSeconds] TTL of every put (absent: the server's
+   *   MEMORY_DEFAULT_TTL_SECONDS; 0: no expiry, if the server allows it)
+   * @param {Record<string,string>} [options.headers]
+   * @param {typeof fetch} [options.fetch]
+   * @param {number} [options.timeoutMs]
+   * @param {MemorydClient} [options.client] use this client instead of building one
+   */
+  constructor(options = {}) {
+    super();
+    checkCount(options.ttlSeconds, "ttlSeconds", MAX_TTL);
+    this.ttlSeconds = options.ttlSeconds;
+    this.client = options.client ?? new MemorydClient(options);
+  }
+
+  /**
+   * BaseStore's put, with memoryd's TTL: `options.ttlSeconds` overrides the
+   * store's for this item.
+   */
+  async put(namespace, key, value, index, options = {}) {
+    validateNamespace(namespace);
+    const op = { namespace, key, value, index };
+    if (options.ttlSeconds !== undefined) op.ttlSeconds = options.ttlSeconds;
+    await this.batch([op]);
+  }
+
+  /**
+   * Runs the operations, in order, in one POST /memory/batch (per 1000), and
+   * answers one result each: get an Item or null, search Items, put
+   * undefined, listNamespaces string[][]. Operations memoryd cannot serve
+   * (semantic `query`, filter operators other than $eq) throw before anything
+   * is sent; an operation memoryd fails throws MemorydError after the round
+   * trip (the other operations of it did run).
+   */
+  async batch(operations) {
+    if (!Array.isArray(operations)) throw refuse("operations", "batch() takes an array of operations");
+    // Each operation is a generator: it yields wire operations and receives
+    // their results until it returns its own. Built first, so a refused
+    // operation throws before any is sent.
+    const tasks = operations.map((op, index) => {
+      const kind = kindOf(op);
+      const gen = this[`_${kind}`](op);
+      return { index, kind, gen, step: gen.next() };
+    });
+    const results = new Array(operations.length);
+    let pending = tasks;
+    while (pending.length > 0) {
+      const waiting = [];
+      for (const t of pending) {
+        if (t.step.done) results[t.index] = t.step.value;
+        else waiting.push(t);
+      }
+      if (waiting.length === 0) break;
+      const answers = await this._send(waiting.map((t) => t.step.value));
+      let failed;
+      for (let k = 0; k < waiting.length; k++) {
+        const answer = answers[k];
+        if (answer?.error) {
+          failed ??= { task: waiting[k], error: answer.error };
+          continue;
+        }
+        waiting[k].step = waiting[k].gen.next(answer);
+      }
+      if (failed) {
+        const { task, error } = failed;
+        throw new MemorydError(
+          `memoryd POST /memory/batch: operation ${task.index} (${task.kind}) failed: ` +
+            `${error.code}: ${error.message} (the batch's other operations ran)`,
+          { status: STATUS_OF_CODE[error.code] ?? 500, code: error.code, field: error.field, body: answers }
+        );
+      }
+      pending = waiting;
+    }
+    return results;
+  }
+
+  /** One POST /memory/batch per MAX_OPS wire operations; their results in order. */
+  async _send(wireOps) {
+    const answers = [];
+    for (let i = 0; i < wireOps.length; i += MAX_OPS) {
+      const chunk = wireOps.slice(i, i + MAX_OPS);
+      const results = await this.client.memoryBatch(chunk);
+      if (!Array.isArray(results) || results.length !== chunk.length) {
+        throw new MemorydError(
+          `memoryd POST /memory/batch: ${chunk.length} operations sent, ` +
+            `${Array.isArray(results) ? results.length : "no"} results answered`,
+          { status: 200, code: "internal", body: results }
+        );
+      }
+      answers.push(...results);
+    }
+    return answers;
+  }
+
+  *_get(op) {
+    const r = yield { op: "get", namespace: op.namespace, key: op.key };
+    return r.item ? toItem(r.item) : null;
+  }
+
+  *_put(op) {
+    if (op.value === null) {
+      yield { op: "delete", namespace: op.namespace, key: op.key };
+      return undefined;
+    }
+    if (op.value === undefined) throw refuse("value", "a put's value must be a JSON object, or null to delete");
+    const ttl = op.ttlSeconds ?? this.ttlSeconds;
+    checkCount(ttl, "ttlSeconds", MAX_TTL);
+    // `index` (fields to embed) has nothing to act on: memoryd keeps no
+    // embeddings, as a BaseStore built without an index config.
+    const wire = { op: "put", namespace: op.namespace, key: op.key, value: op.value };
+    if (ttl !== undefined) wire.ttl_seconds = ttl;
+    yield wire;
+    return undefined;
+  }
+
+  *_search(op) {
+    if (op.query) {
+      throw refuse(
+        "query",
+        "semantic search (query) is not offered: memoryd keeps no embeddings; search by namespacePrefix and filter"
+      );
+    }
+    const limit = op.limit ?? 10;
+    const offset = op.offset ?? 0;
+    checkCount(limit, "limit", Number.MAX_SAFE_INTEGER);
+    checkCount(offset, "offset", Number.MAX_SAFE_INTEGER);
+    const filter = wireFilter(op.filter);
+    if (limit === 0) return [];
+    const base = { op: "search", namespace_prefix: op.namespacePrefix };
+    if (filter) base.filter = filter;
+    const items = [];
+    // memoryd skips `offset` matches itself (up to MAX_OFFSET); beyond, or when
+    // it cannot say how far it got, the skipping is done here.
+    let serverOffset = offset <= MAX_OFFSET ? offset : 0;
+    let skip = offset - serverOffset;
+    let cursor;
+    for (;;) {
+      const wire = { ...base, limit: Math.min(limit - items.length + skip, MAX_PAGE) };
+      if (serverOffset) wire.offset = serverOffset;
+      if (cursor) wire.cursor = cursor;
+      const r = yield wire;
+      if (serverOffset && r.items.length === 0 && r.next_cursor) {
+        // memoryd stopped at its scan budget before it had skipped all of
+        // `offset` (a selective filter over many items), and a cursor does not
+        // carry what is left to skip: start over, skipping here.
+        skip = serverOffset;
+        serverOffset = 0;
+        cursor = undefined;
+        continue;
+      }
+      serverOffset = 0;
+      for (const w of r.items) {
+        if (skip > 0) skip--;
+        else if (items.length < limit) items.push(toItem(w));
+      }
+      // A page can be short and still have a cursor: go on until limit.
+      if (items.length >= limit || !r.next_cursor) return items;
+      cursor = r.next_cursor;
+    }
+  }
+
+  *_listNamespaces(op) {
+    const conditions = op.matchConditions ?? [];
+    for (const c of conditions) {
+      if (c?.matchType !== "prefix" && c?.matchType !== "suffix") {
+        throw refuse("matchConditions", `matchType must be "prefix" or "suffix", got ${c?.matchType}`);
+      }
+      if (!Array.isArray(c.path)) throw refuse("matchConditions", "a match condition's path must be an array of labels");
+    }
+    const limit = op.limit ?? 100;
+    const offset = op.offset ?? 0;
+    checkCount(limit, "limit", Number.MAX_SAFE_INTEGER);
+    checkCount(offset, "offset", MAX_OFFSET);
+    checkCount(op.maxDepth, "maxDepth", Number.MAX_SAFE_INTEGER);
+    // Namespaces have at most MAX_DEPTH labels: a deeper cut cuts nothing.
+    const maxDepth = op.maxDepth > MAX_DEPTH ? undefined : op.maxDepth;
+    if (limit === 0) return [];
+    const prefixes = conditions.filter((c) => c.matchType === "prefix");
+    const suffixes = conditions.filter((c) => c.matchType === "suffix");
+    const literal = conditions.every((c) => !c.path.includes(WILDCARD));
+
+    if (literal && prefixes.length <= 1 && suffixes.length <= 1) {
+      // memoryd does it all: match, cut to maxDepth, dedupe, order, page.
+      const base = { op: "list_namespaces" };
+      if (prefixes.length) base.prefix = prefixes[0].path;
+      if (suffixes.length) base.suffix = suffixes[0].path;
+      if (maxDepth) base.max_depth = maxDepth;
+      const out = [];
+      for (let at = offset; out.length < limit; ) {
+        const n = Math.min(limit - out.length, MAX_PAGE);
+        if (at > MAX_OFFSET) throw refuse("offset", `listNamespaces reaches past memoryd's offset ${MAX_OFFSET}`);
+        const r = yield { ...base, limit: n, offset: at };
+        out.push(...r.namespaces);
+        if (r.namespaces.length < n) break;
+        at += n;
+      }
+      return out;
+    }
+
+    // "*" (any one label) or several conditions of a kind: memoryd takes
+    // labels literally, so ask it for every namespace under the literal head
+    // of a prefix and match, cut and page here.
+    const head = [];
+    for (const label of prefixes[0]?.path ?? []) {
+      if (label === WILDCARD) break;
+      head.push(label);
+    }
+    const all = [];
+    for (let at = 0; ; at += MAX_PAGE) {
+      if (at > MAX_OFFSET) {
+        throw refuse("matchConditions", `more than ${MAX_OFFSET} namespaces under [${head}] to match "*" against`);
+      }
+      const r = yield { op: "list_namespaces", prefix: head, limit: MAX_PAGE, offset: at };
+      all.push(...r.namespaces);
+      if (r.namespaces.length < MAX_PAGE) break;
+    }
+    const seen = new Set();
+    const picked = [];
+    for (const ns of all) {
+      if (!conditions.every((c) => matches(c, ns))) continue;
+      const cut = maxDepth ? ns.slice(0, maxDepth) : ns;
+      const id = JSON.stringify(cut);
+      if (seen.has(id)) continue;
+      seen.add(id);
+      picked.push(cut);
+    }
+    picked.sort(compareNamespaces);
+    return picked.slice(offset, offset + limit);
+  }
+}
