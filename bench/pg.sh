@@ -222,7 +222,11 @@ main() {
 	run_wrk memoryd_pg_get "$BENCH/get.lua"
 	run_pgbench pgbench_get "$WORK/get.sql"
 
-	if "$MEMORYD_BIN" --help 2>&1 | grep -q CONV_DUAL_WRITE; then
+	# the whole help first: grep -q stopping early would SIGPIPE memoryd, and
+	# pipefail would read that as "no dual write"
+	local help
+	help=$("$MEMORYD_BIN" --help 2>&1)
+	if [[ $help == *CONV_DUAL_WRITE* ]]; then
 		empty_stores
 		start_memoryd CONV_STORE_PRIMARY=redis CONV_DUAL_WRITE=0
 		empty_stores
