@@ -2,6 +2,7 @@
 #include "buf.h"
 
 #include <stdio.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
@@ -21,37 +22,60 @@ int log_level_parse(const char *s)
 	return -1;
 }
 
+#define ONES  0x0101010101010101ull
+#define HIGHS 0x8080808080808080ull
+
+/* Nonzero when one of the 8 bytes of w needs an escape (< 0x20, '"', '\\'
+ * or 0x7f); may be nonzero for bytes >= 0x80 too, which the byte loop then
+ * looks at one by one. */
+static inline uint64_t word_needs_escape(uint64_t w)
+{
+	uint64_t q = w ^ (ONES * '"'), b = w ^ (ONES * '\\'), d = w ^ (ONES * 0x7f);
+	return (((w - ONES * 0x20) & ~w) | ((q - ONES) & ~q) | ((b - ONES) & ~b) |
+	        ((d - ONES) & ~d)) &
+	       HIGHS;
+}
+
 void json_escape(struct buf *out, const char *s, size_t n)
 {
 	static const char hex[] = "0123456789abcdef";
+	buf_reserve(out, n + 2); /* the common case: nothing to escape */
 	buf_putc(out, '"');
+	size_t run = 0; /* start of the bytes copied as they are */
 	for (size_t i = 0; i < n; i++) {
+		uint64_t w;
+		while (i + 8 <= n && (memcpy(&w, s + i, 8), !word_needs_escape(w)))
+			i += 8; /* a word of plain bytes */
+		if (i >= n)
+			break;
 		unsigned char c = (unsigned char)s[i];
+		if (c >= 0x20 && c != '"' && c != '\\' && c != 0x7f)
+			continue;
+		buf_append(out, s + run, i - run);
+		run = i + 1;
 		switch (c) {
 		case '"':
-			buf_puts(out, "\\\"");
+			buf_append(out, "\\\"", 2);
 			break;
 		case '\\':
-			buf_puts(out, "\\\\");
+			buf_append(out, "\\\\", 2);
 			break;
 		case '\n':
-			buf_puts(out, "\\n");
+			buf_append(out, "\\n", 2);
 			break;
 		case '\r':
-			buf_puts(out, "\\r");
+			buf_append(out, "\\r", 2);
 			break;
 		case '\t':
-			buf_puts(out, "\\t");
+			buf_append(out, "\\t", 2);
 			break;
-		default:
-			if (c < 0x20 || c == 0x7f) {
-				char e[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
-				buf_append(out, e, 6);
-			} else {
-				buf_putc(out, (char)c);
-			}
+		default: {
+			char e[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+			buf_append(out, e, 6);
+		}
 		}
 	}
+	buf_append(out, s + run, n - run);
 	buf_putc(out, '"');
 }
 
