@@ -8,6 +8,7 @@
  *   DELETE /admin/threads/{thread_id}/checkpoints/{checkpoint_id}
  *                                              remove one corrupt checkpoint
  *   DELETE /admin/tenants/{tenant}             forget a tenant
+ *   POST   /admin/archive                      run an archival pass now
  *
  * The thread routes act in the tenant of X-Tenant-Id.
  */
@@ -104,4 +105,13 @@ enum MHD_Result h_admin_tenant_delete(struct request *r)
 	return respond_json(r, 200,
 	                    json_pack("{s:s, s:I, s:I}", "tenant", r->params[0], "scanned",
 	                              (json_int_t)c.scanned, "deleted", (json_int_t)c.changed));
+}
+
+enum MHD_Result h_admin_archive(struct request *r)
+{
+	struct mem_error err = {0};
+	struct archive_report rep;
+	if (service_archive_pass(r->svc, &rep, &err) < 0)
+		return respond_error(r, &err);
+	return respond_json(r, 200, archive_report_json(&rep, true));
 }

@@ -59,6 +59,7 @@ static const struct route routes[] = {
     {"/admin/threads/{thread_id}/checkpoints/{checkpoint_id}", M_DELETE, h_admin_checkpoint_delete,
      false, ADMIN},
     {"/admin/tenants/{tenant}", M_DELETE, h_admin_tenant_delete, false, ADMIN},
+    {"/admin/archive", M_POST, h_admin_archive, false, ADMIN},
     {"/conversations", M_GET, h_conv_list, false, TENANT},
     {"/conversations/{conversation_id}", M_GET, h_conv_get, false, TENANT},
     {"/conversations/{conversation_id}", M_PATCH, h_conv_update, true, TENANT},

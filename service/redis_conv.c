@@ -11,12 +11,13 @@
 #include "../common/xalloc.h"
 
 extern const char lua_conv_append[], lua_conv_read[], lua_conv_meta[], lua_conv_delete[],
-    lua_conv_overflow[], lua_conv_trim[];
+    lua_conv_overflow[], lua_conv_trim[], lua_conv_archive[];
 
 const char *const rconv_scripts[RCONV_NSCRIPTS] = {
     [RCONV_APPEND] = lua_conv_append,     [RCONV_READ] = lua_conv_read,
     [RCONV_META] = lua_conv_meta,         [RCONV_DELETE] = lua_conv_delete,
     [RCONV_OVERFLOW] = lua_conv_overflow, [RCONV_TRIM] = lua_conv_trim,
+    [RCONV_ARCHIVE] = lua_conv_archive,
 };
 
 /* Conversations listed per customer at most (the index is read whole). */
@@ -729,5 +730,171 @@ int rconv_trim(struct store *s, const char *tenant, const char *conversation_id,
 out:
 	freeReplyObject(rep);
 	cmd_release(&ev);
+	return ret;
+}
+
+/* ---------- the archiver ---------- */
+
+/* Keys looked at per SCAN step: bounded work per round trip. */
+#define ARCHIVE_SCAN_COUNT "500"
+
+/* The tenant and id of a meta key "P:meta:{<tenant>:<id>}" (encoded). */
+static int ref_from_key(const struct rconv *c, const char *k, size_t n, struct conv_ref *out)
+{
+	size_t plen = strlen(c->prefix);
+	if (n < plen + 9 || memcmp(k, c->prefix, plen) || memcmp(k + plen, ":meta:{", 7) ||
+	    k[n - 1] != '}')
+		return -1;
+	const char *tag = k + plen + 7, *end = k + n - 1;
+	const char *colon = memchr(tag, ':', (size_t)(end - tag));
+	if (!colon)
+		return -1;
+	out->tenant = key_decode(tag, (size_t)(colon - tag));
+	out->id = key_decode(colon + 1, (size_t)(end - colon - 1));
+	if (!out->tenant || !out->id) {
+		free(out->tenant);
+		free(out->id);
+		return -1;
+	}
+	return 0;
+}
+
+int rconv_scan(struct store *s, char cursor[32], struct conv_refs *out, struct mem_error *err)
+{
+	const struct rconv *c = redis_store_conv(s);
+	struct cmdv scan = {0};
+	struct buf pat = {0};
+	redisReply *rep = NULL;
+	int ret = -1;
+
+	memset(out, 0, sizeof(*out));
+	buf_printf(&pat, "%s:meta:{*}", c->prefix);
+	cmd_str(&scan, "SCAN");
+	cmd_str(&scan, cursor);
+	cmd_str(&scan, "MATCH");
+	cmd_str(&scan, pat.data);
+	cmd_str(&scan, "COUNT");
+	cmd_str(&scan, ARCHIVE_SCAN_COUNT);
+	struct redis_cmd sc = cmd_of(&scan);
+	if (run(s, 1, &sc, &rep, true, "SCAN", err) < 0)
+		goto out;
+	if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 || !is_str(rep->element[0]) ||
+	    rep->element[1]->type != REDIS_REPLY_ARRAY) {
+		bad_reply(rep, "SCAN", err);
+		goto out;
+	}
+	snprintf(cursor, 32, "%s", rep->element[0]->str);
+	const redisReply *keys = rep->element[1];
+	out->v = xcalloc(keys->elements + 1, sizeof(*out->v));
+	for (size_t i = 0; i < keys->elements; i++)
+		if (is_str(keys->element[i]) &&
+		    ref_from_key(c, keys->element[i]->str, keys->element[i]->len,
+		                 &out->v[out->n]) == 0)
+			out->n++;
+	ret = 0;
+out:
+	if (ret < 0)
+		conv_refs_release(out);
+	freeReplyObject(rep);
+	cmd_release(&scan);
+	buf_release(&pat);
+	return ret;
+}
+
+int rconv_dump(struct store *s, const struct conv_ref *refs, size_t n, long long idle_ms,
+               struct conv_page *out, struct mem_error *err)
+{
+	const struct rconv *c = redis_store_conv(s);
+	struct cmdv *ev = xcalloc(n + 1, sizeof(*ev));
+	struct redis_cmd *cmds = xcalloc(n + 1, sizeof(*cmds));
+	redisReply **rep = xcalloc(n + 1, sizeof(*rep));
+	int ret = -1;
+
+	memset(out, 0, n * sizeof(*out));
+	for (size_t i = 0; i < n; i++) {
+		script_head(&ev[i], c, RCONV_ARCHIVE, 3, refs[i].tenant, refs[i].id);
+		cmd_str(&ev[i], "dump");
+		cmd_fmt(&ev[i], (long long)c->ttl * 1000);
+		cmd_fmt(&ev[i], idle_ms);
+		cmds[i] = cmd_of(&ev[i]);
+	}
+	if (n && run(s, n, cmds, rep, true, "conversation dump", err) < 0)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		const redisReply *a = rep[i];
+		if (a->type != REDIS_REPLY_ARRAY || (a->elements && a->elements < 3)) {
+			bad_reply(a, "conversation dump", err);
+			goto out;
+		}
+		if (!a->elements)
+			continue;
+		out[i].epoch = rep_dup_or_null(a->element[0]);
+		out[i].customer_id = rep_dup_or_null(a->element[1]);
+		out[i].digest = rep_dup_or_null(a->element[2]);
+		if (page_members(a, 3, &out[i], err) < 0)
+			goto out;
+		if (!out[i].digest) {
+			bad_reply(a, "conversation dump", err);
+			goto out;
+		}
+	}
+	ret = 0;
+out:
+	if (ret < 0)
+		for (size_t i = 0; i < n; i++)
+			conv_page_release(&out[i]);
+	free_all(n, rep);
+	for (size_t i = 0; i < n; i++)
+		cmd_release(&ev[i]);
+	free(ev);
+	free(cmds);
+	free(rep);
+	return ret;
+}
+
+int rconv_drop(struct store *s, const struct conv_ref *refs, const struct conv_page *dumps,
+               size_t n, bool *dropped, struct mem_error *err)
+{
+	const struct rconv *c = redis_store_conv(s);
+	struct cmdv *ev = xcalloc(n + 1, sizeof(*ev));
+	struct redis_cmd *cmds = xcalloc(n + 1, sizeof(*cmds));
+	redisReply **rep = xcalloc(n + 1, sizeof(*rep));
+	size_t *at = xcalloc(n + 1, sizeof(*at));
+	size_t m = 0;
+	int ret = -1;
+
+	for (size_t i = 0; i < n; i++) {
+		dropped[i] = false;
+		if (!dumps[i].digest)
+			continue;
+		script_head(&ev[m], c, RCONV_ARCHIVE, 3, refs[i].tenant, refs[i].id);
+		cmd_str(&ev[m], "drop");
+		cmd_str(&ev[m], dumps[i].digest);
+		cmds[m] = cmd_of(&ev[m]);
+		at[m++] = i;
+	}
+	/* Safe to resend: a second drop of the same state finds it gone. */
+	if (m && run(s, m, cmds, rep, true, "conversation drop", err) < 0)
+		goto out;
+	for (size_t j = 0; j < m; j++) {
+		const redisReply *a = rep[j];
+		if (a->type != REDIS_REPLY_ARRAY || a->elements < 1) {
+			bad_reply(a, "conversation drop", err);
+			goto out;
+		}
+		size_t i = at[j];
+		dropped[i] = rep_int(a->element[0]) == 1;
+		if (dropped[i] && a->elements == 2 && is_str(a->element[1]) && a->element[1]->len)
+			index_remove(s, refs[i].tenant, a->element[1]->str, refs[i].id);
+	}
+	ret = 0;
+out:
+	free_all(m, rep);
+	for (size_t j = 0; j < m; j++)
+		cmd_release(&ev[j]);
+	free(ev);
+	free(cmds);
+	free(rep);
+	free(at);
 	return ret;
 }

@@ -34,6 +34,7 @@ enum {
 	RCONV_DELETE,
 	RCONV_OVERFLOW,
 	RCONV_TRIM,
+	RCONV_ARCHIVE,
 	RCONV_NSCRIPTS
 };
 
@@ -84,5 +85,11 @@ int rconv_overflow(struct store *s, const char *tenant, const char *conversation
                    struct conv_page *out, struct mem_error *err);
 int rconv_trim(struct store *s, const char *tenant, const char *conversation_id,
                const struct conv_page *archived, bool *trimmed, struct mem_error *err);
+/* The archiver's ops (store_ops.conv_scan, conv_dump, conv_drop). */
+int rconv_scan(struct store *s, char cursor[32], struct conv_refs *out, struct mem_error *err);
+int rconv_dump(struct store *s, const struct conv_ref *refs, size_t n, long long idle_ms,
+               struct conv_page *out, struct mem_error *err);
+int rconv_drop(struct store *s, const struct conv_ref *refs, const struct conv_page *dumps,
+               size_t n, bool *dropped, struct mem_error *err);
 
 #endif

@@ -130,6 +130,36 @@ struct store_ops {
 	                    struct mem_error *err);
 	int (*conv_trim)(struct store *s, const char *tenant, const char *conversation_id,
 	                 const struct conv_page *archived, bool *trimmed, struct mem_error *err);
+	/* ---- the archiver (service/archive.h) ----
+	 * conv_scan: one bounded SCAN step over the conversations the store
+	 * holds, every tenant's; cursor "0" starts, and is "0" again when the
+	 * scan is done. *out: what this step found (conv_refs_release).
+	 * conv_dump: for each of the n refs, the whole conversation when it has
+	 * not been written for idle_ms (out[i].digest set: what identifies
+	 * exactly this state), else out[i] left empty; one round trip.
+	 * conv_drop: remove each conversation whose state is still dumps[i]'s
+	 * (dropped[i]); a changed one stays. NULL ops: the store keeps
+	 * everything (PostgreSQL). */
+	int (*conv_scan)(struct store *s, char cursor[32], struct conv_refs *out,
+	                 struct mem_error *err);
+	int (*conv_dump)(struct store *s, const struct conv_ref *refs, size_t n, long long idle_ms,
+	                 struct conv_page *out, struct mem_error *err);
+	int (*conv_drop)(struct store *s, const struct conv_ref *refs,
+	                 const struct conv_page *dumps, size_t n, bool *dropped,
+	                 struct mem_error *err);
+	/* history_archive: the messages of n dumps as history, in one statement,
+	 * ignoring (tenant, conversation, seq) already held; *inserted counts
+	 * the new rows. history_retention: delete history created before
+	 * cutoff_ms, at most limit rows per statement; when each_row is given,
+	 * every batch is passed to it first and deleted only if it returns 0
+	 * (and only the rows it was given). *deleted counts them. */
+	int (*history_archive)(struct store *s, const struct conv_ref *refs,
+	                       const struct conv_page *dumps, size_t n, long long *inserted,
+	                       struct mem_error *err);
+	int (*history_retention)(struct store *s, long long cutoff_ms, size_t limit,
+	                         int (*each_batch)(void *ctx, const struct history_row *rows,
+	                                           size_t n, struct mem_error *err),
+	                         void *ctx, long long *deleted, struct mem_error *err);
 	/* ---- key-value memory (service/memory.h, the /memory routes) ----
 	 * put: upsert with a new version; *out gets version and times (no value).
 	 * MEM_EPRECONDITION when req->if_match does not hold; nothing changes. */

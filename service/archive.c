@@ -1,0 +1,403 @@
+#include "archive.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "../common/buf.h"
+#include "../common/log.h"
+#include "../common/metrics.h"
+#include "../common/xalloc.h"
+
+/* Messages per INSERT: big enough to cost about what COPY does, small
+ * enough that one statement stays well within DATABASE_STATEMENT_TIMEOUT_MS. */
+#define CHUNK_MESSAGES 5000
+/* History rows per retention statement. */
+#define RETENTION_BATCH 1000
+
+void archive_iso_time(time_t t, char out[40])
+{
+	struct tm tm;
+	char z[8];
+	localtime_r(&t, &tm);
+	size_t n = strftime(out, 40, "%Y-%m-%dT%H:%M:%S", &tm);
+	strftime(z, sizeof(z), "%z", &tm); /* +0100 */
+	snprintf(out + n, 40 - n, "%.3s:%.2s", z, z + 3);
+}
+
+time_t archive_next_run(time_t now, long interval_s)
+{
+	struct tm tm;
+	localtime_r(&now, &tm);
+	long long local = (long long)now + tm.tm_gmtoff;
+	return now + (time_t)(interval_s - local % interval_s);
+}
+
+unsigned archive_shard_of(const char *tenant, const char *id, unsigned n)
+{
+	uint64_t h = 1469598103934665603ull; /* FNV-1a over tenant NUL id */
+	for (const char *p = tenant;; p++) {
+		h = (h ^ (unsigned char)*p) * 1099511628211ull;
+		if (!*p)
+			break;
+	}
+	for (const char *p = id; *p; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211ull;
+	return n ? (unsigned)(h % n) : 0;
+}
+
+static double now_s(void)
+{
+	struct timeval tv;
+	gettimeofday(&tv, NULL);
+	return (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
+}
+
+/* The state of one pass. */
+struct pass {
+	const struct config *cfg;
+	struct store *redis, *pg;
+	struct archive_report *r;
+};
+
+static void pause_before_retry(const struct pass *p)
+{
+	if (p->cfg->archive_retry_delay_seconds > 0)
+		sleep((unsigned)p->cfg->archive_retry_delay_seconds);
+}
+
+static void skipped(const struct pass *p, const struct conv_ref *ref, const char *why)
+{
+	char msg[600];
+	snprintf(msg, sizeof(msg), "Failed to archive %s after retry, skipping", ref->id);
+	log_error(NULL, msg, LF_STR("tenant", ref->tenant), LF_STR("conversation_id", ref->id),
+	          LF_STR("error", why));
+	p->r->errors++;
+}
+
+/* Write dumps[0..n) to PostgreSQL, ARCHIVE_RETRY_ATTEMPTS tries; if the
+ * chunk still fails, each conversation alone once more, so one that cannot be
+ * stored does not hold back the others. ok[i]: dumps[i] is committed. */
+static void store_chunk(struct pass *p, const struct conv_ref *refs, const struct conv_page *dumps,
+                        size_t n, bool *ok)
+{
+	struct mem_error err = {0};
+	long long ins = 0;
+	for (long t = 0; t < p->cfg->archive_retry_attempts; t++) {
+		if (t)
+			pause_before_retry(p);
+		mem_error_clear(&err);
+		if (p->pg->ops->history_archive(p->pg, refs, dumps, n, &ins, &err) == 0) {
+			p->r->messages_archived += ins;
+			for (size_t i = 0; i < n; i++)
+				ok[i] = true;
+			return;
+		}
+		log_warn(NULL, "archive insert failed", LF_INT("conversations", n),
+		         LF_INT("try", t + 1), LF_STR("error", err.message));
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct mem_error e1 = {0};
+		ok[i] = n > 1 &&
+		        p->pg->ops->history_archive(p->pg, &refs[i], &dumps[i], 1, &ins, &e1) == 0;
+		if (ok[i])
+			p->r->messages_archived += ins;
+		else
+			skipped(p, &refs[i], n > 1 ? e1.message : err.message);
+	}
+}
+
+/* Remove from Redis what PostgreSQL now holds (ok[i]), if unchanged. */
+static void drop_archived(struct pass *p, const struct conv_ref *refs,
+                          const struct conv_page *dumps, size_t n, const bool *ok)
+{
+	struct conv_page *keep = xcalloc(n + 1, sizeof(*keep));
+	bool *dropped = xcalloc(n + 1, sizeof(*dropped));
+	struct mem_error err = {0};
+	int rc = -1;
+	/* only the committed ones: a NULL digest is never dropped */
+	for (size_t i = 0; i < n; i++)
+		keep[i].digest = ok[i] ? dumps[i].digest : NULL;
+	for (long t = 0; rc < 0 && t < p->cfg->archive_retry_attempts; t++) {
+		if (t)
+			pause_before_retry(p);
+		mem_error_clear(&err);
+		rc = p->redis->ops->conv_drop(p->redis, refs, keep, n, dropped, &err);
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (!ok[i])
+			continue;
+		if (rc < 0)
+			skipped(p, &refs[i], err.message);
+		else if (dropped[i])
+			p->r->checkpoints_archived++;
+		else {
+			p->r->left_changed++;
+			log_info(NULL,
+			         "conversation written during archival: left for the next pass",
+			         LF_STR("tenant", refs[i].tenant),
+			         LF_STR("conversation_id", refs[i].id));
+		}
+	}
+	for (size_t i = 0; i < n; i++)
+		keep[i].digest = NULL;
+	free(keep);
+	free(dropped);
+}
+
+/* Archive the idle conversations of one SCAN step. */
+static void archive_step(struct pass *p, const struct conv_refs *found)
+{
+	struct conv_ref *mine = xcalloc(found->n + 1, sizeof(*mine));
+	size_t n = 0;
+	for (size_t i = 0; i < found->n; i++)
+		if (archive_shard_of(found->v[i].tenant, found->v[i].id,
+		                     (unsigned)p->cfg->archive_shard_count) ==
+		    (unsigned)p->cfg->archive_shard_index)
+			mine[n++] = found->v[i];
+	if (!n) {
+		free(mine);
+		return;
+	}
+	struct conv_page *dumps = xcalloc(n, sizeof(*dumps));
+	struct mem_error err = {0};
+	int rc = -1;
+	for (long t = 0; rc < 0 && t < p->cfg->archive_retry_attempts; t++) {
+		if (t)
+			pause_before_retry(p);
+		mem_error_clear(&err);
+		rc = p->redis->ops->conv_dump(p->redis, mine, n,
+		                              p->cfg->archive_after_seconds * 1000, dumps, &err);
+	}
+	if (rc < 0) {
+		for (size_t i = 0; i < n; i++)
+			skipped(p, &mine[i], err.message);
+		free(dumps);
+		free(mine);
+		return;
+	}
+	/* keep only the idle ones */
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (!dumps[i].digest) {
+			conv_page_release(&dumps[i]);
+			continue;
+		}
+		mine[k] = mine[i];
+		dumps[k++] = dumps[i];
+	}
+	if (k) {
+		char msg[96];
+		snprintf(msg, sizeof(msg), "Found %zu expired checkpoints to archive", k);
+		log_info(NULL, msg, LF_INT("count", k), LF_STR("kind", "conversation"));
+		p->r->found += (long long)k;
+	}
+	bool *ok = xcalloc(k + 1, sizeof(*ok));
+	for (size_t at = 0; at < k;) {
+		size_t end = at, msgs = 0;
+		while (end < k && (end == at || msgs + dumps[end].n <= CHUNK_MESSAGES))
+			msgs += dumps[end++].n;
+		store_chunk(p, mine + at, dumps + at, end - at, ok + at);
+		at = end;
+	}
+	drop_archived(p, mine, dumps, k, ok);
+	for (size_t i = 0; i < k; i++)
+		conv_page_release(&dumps[i]);
+	free(ok);
+	free(dumps);
+	free(mine);
+}
+
+int archive_pass(const struct config *cfg, struct store *redis, struct store *pg,
+                 struct archive_report *out)
+{
+	struct pass p = {.cfg = cfg, .redis = redis, .pg = pg, .r = out};
+	char cursor[32] = "0";
+	char msg[96];
+	struct mem_error err = {0};
+
+	memset(out, 0, sizeof(*out));
+	double t0 = now_s();
+	out->started = (time_t)t0;
+	archive_iso_time(out->started, out->last_run);
+	snprintf(msg, sizeof(msg), "Starting conversation archival run at %s", out->last_run);
+	log_info(NULL, msg, LF_STR("shard", cfg->archive_shard),
+	         LF_INT("archive_after_seconds", cfg->archive_after_seconds));
+	if (!redis->ops->conv_scan || !pg->ops->history_archive) {
+		log_error(NULL, "archival needs Redis as the store it scans and PostgreSQL");
+		out->errors++;
+	} else {
+		do {
+			struct conv_refs found = {0};
+			int rc = -1;
+			for (long t = 0; rc < 0 && t < cfg->archive_retry_attempts; t++) {
+				if (t)
+					pause_before_retry(&p);
+				mem_error_clear(&err);
+				rc = redis->ops->conv_scan(redis, cursor, &found, &err);
+			}
+			if (rc < 0) {
+				/* the rest of the keyspace waits for the next pass */
+				log_error(NULL, "archival scan failed after retry; pass stopped",
+				          LF_STR("error", err.message));
+				out->errors++;
+				break;
+			}
+			archive_step(&p, &found);
+			conv_refs_release(&found);
+		} while (strcmp(cursor, "0"));
+	}
+	out->duration_s = now_s() - t0;
+	out->healthy = out->errors == 0;
+	snprintf(msg, sizeof(msg), "Completed archival run in %.2fs", out->duration_s);
+	log_info(NULL, msg, LF_STR("status", out->healthy ? "healthy" : "unhealthy"),
+	         LF_INT("found", out->found),
+	         LF_INT("checkpoints_archived", out->checkpoints_archived),
+	         LF_INT("messages_archived", out->messages_archived),
+	         LF_INT("left_changed", out->left_changed), LF_INT("errors", out->errors));
+	metrics_archive_run(out->healthy, out->checkpoints_archived, out->messages_archived,
+	                    out->errors, (double)out->started, out->duration_s);
+	if (archive_health_write(cfg->archiver_health_file, out, &err) < 0)
+		log_error(NULL, "archiver health file not written", LF_STR("error", err.message));
+	return out->healthy ? 0 : -1;
+}
+
+int archive_health_write(const char *path, const struct archive_report *r, struct mem_error *err)
+{
+	struct buf tmp = {0};
+	int fd = -1, ret = -1;
+	json_t *j = json_pack("{s:s, s:s, s:I, s:I, s:I, s:f}", "last_run", r->last_run, "status",
+	                      r->healthy ? "healthy" : "unhealthy", "checkpoints_archived",
+	                      (json_int_t)r->checkpoints_archived, "messages_archived",
+	                      (json_int_t)r->messages_archived, "errors", (json_int_t)r->errors,
+	                      "duration_seconds", (double)(long long)(r->duration_s * 1000) / 1000);
+	char *text = json_dumps(j, JSON_COMPACT);
+	buf_printf(&tmp, "%s.tmp.%ld", path, (long)getpid());
+	fd = open(tmp.data, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (fd < 0) {
+		mem_fail(err, MEM_EINTERNAL, NULL, "%s: %s", tmp.data, strerror(errno));
+		goto out;
+	}
+	size_t len = strlen(text);
+	if (write(fd, text, len) != (ssize_t)len || write(fd, "\n", 1) != 1 || fsync(fd) < 0) {
+		mem_fail(err, MEM_EINTERNAL, NULL, "%s: %s", tmp.data, strerror(errno));
+		goto out;
+	}
+	close(fd);
+	fd = -1;
+	if (rename(tmp.data, path) < 0) {
+		mem_fail(err, MEM_EINTERNAL, NULL, "%s: %s", path, strerror(errno));
+		goto out;
+	}
+	ret = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	if (ret < 0 && tmp.data)
+		unlink(tmp.data);
+	free(text);
+	json_decref(j);
+	buf_release(&tmp);
+	return ret;
+}
+
+int archive_health_read(const char *path, struct archive_report *r)
+{
+	json_t *j = json_load_file(path, 0, NULL);
+	const char *last = NULL, *status = NULL;
+	json_int_t cp = 0, msgs = 0, errors = 0;
+	double dur = 0;
+	int ret = -1;
+	memset(r, 0, sizeof(*r));
+	if (j && json_unpack(j, "{s:s, s:s, s:I, s:I, s:I, s?F}", "last_run", &last, "status",
+	                     &status, "checkpoints_archived", &cp, "messages_archived", &msgs,
+	                     "errors", &errors, "duration_seconds", &dur) == 0) {
+		snprintf(r->last_run, sizeof(r->last_run), "%s", last);
+		r->healthy = !strcmp(status, "healthy");
+		r->checkpoints_archived = cp;
+		r->messages_archived = msgs;
+		r->errors = errors;
+		r->duration_s = dur;
+		ret = 0;
+	}
+	json_decref(j);
+	return ret;
+}
+
+/* ---------- retention ---------- */
+
+struct export
+{
+	FILE *f;
+	const char *path;
+};
+
+static json_t *json_text(const char *s)
+{
+	return s ? json_string(s) : json_null();
+}
+
+/* One batch as JSON lines, on disk before the rows are deleted. */
+static int export_batch(void *ctx, const struct history_row *rows, size_t n, struct mem_error *err)
+{
+	struct export *x = ctx;
+	for (size_t i = 0; i < n; i++) {
+		const struct history_row *h = &rows[i];
+		char at[40];
+		archive_iso_time((time_t)(h->created_at_ms / 1000), at);
+		json_t *md =
+		    json_loads(h->metadata_json ? h->metadata_json : "{}", JSON_DECODE_ANY, NULL);
+		json_t *j = json_pack(
+		    "{s:s, s:s, s:o, s:I, s:o, s:s, s:o, s:o, s:s, s:I}", "tenant", h->tenant,
+		    "conversation_id", h->conversation_id, "customer_id", json_text(h->customer_id),
+		    "seq", (json_int_t)h->seq, "message_id", json_text(h->message_id), "role",
+		    h->role, "content", json_stringn(h->content, h->content_len), "metadata",
+		    md ? md : json_object(), "created_at", at, "created_at_ms",
+		    (json_int_t)h->created_at_ms);
+		int rc = j ? json_dumpf(j, x->f, JSON_COMPACT) : -1;
+		json_decref(j);
+		if (rc < 0 || fputc('\n', x->f) == EOF)
+			return mem_fail(err, MEM_EINTERNAL, NULL, "%s: cannot write the export",
+			                x->path);
+	}
+	if (fflush(x->f) != 0 || fsync(fileno(x->f)) != 0)
+		return mem_fail(err, MEM_EINTERNAL, NULL, "%s: %s", x->path, strerror(errno));
+	return 0;
+}
+
+int archive_retention(const struct config *cfg, struct store *pg, const char *export_path,
+                      long long *deleted, struct mem_error *err)
+{
+	struct export x = {.path = export_path};
+	*deleted = 0;
+	if (!pg->ops->history_retention)
+		return mem_fail(err, MEM_EINTERNAL, NULL, "the %s store keeps no archived history",
+		                pg->ops->name);
+	if (export_path) {
+		x.f = fopen(export_path, "w");
+		if (!x.f)
+			return mem_fail(err, MEM_EINVALID_FIELD, "--export", "%s: %s", export_path,
+			                strerror(errno));
+	}
+	long long cutoff_ms =
+	    ((long long)time(NULL) - cfg->archive_retention_days * 86400LL) * 1000;
+	char at[40];
+	archive_iso_time((time_t)(cutoff_ms / 1000), at);
+	log_info(NULL, "retention run", LF_STR("older_than", at),
+	         LF_INT("retention_days", cfg->archive_retention_days),
+	         LF_STR("export", export_path ? export_path : ""));
+	int rc = pg->ops->history_retention(pg, cutoff_ms, RETENTION_BATCH,
+	                                    export_path ? export_batch : NULL, &x, deleted, err);
+	if (x.f && fclose(x.f) != 0 && rc == 0)
+		rc = mem_fail(err, MEM_EINTERNAL, NULL, "%s: %s", export_path, strerror(errno));
+	log_info(NULL, rc == 0 ? "retention run done" : "retention run stopped",
+	         LF_INT("deleted", *deleted));
+	return rc;
+}

@@ -1,0 +1,375 @@
+#!/usr/bin/env bash
+# Usage: tests/archive/archive.sh MEMORYD_BIN CASE
+# The archiver on real servers: the Redis in REDIS_URL and the PostgreSQL in
+# DATABASE_URL (from scripts/test), in a database of its own and under key
+# prefixes of its own, so no other test's data is in its way or in reach. A
+# memoryd (tests/with-memoryd.sh) takes the appends; `memoryd archive`,
+# `archiver` and `retention` run beside it. Every assertion reads the stores
+# (psql, redis-cli) as well as what memoryd says. Cases:
+#   basic     idle conversations archived and gone from Redis, the active one
+#             stays; a second pass archives nothing; customer_id null kept;
+#             the log lines; the health file; reads and appends after it
+#   kill      passes SIGKILLed at random points, then a clean pass: every
+#             message in PostgreSQL exactly once, nothing left in Redis
+#   race      an append while a pass holds the conversation: the pass leaves
+#             it in Redis, nothing is lost, the next pass archives it all
+#   shards    ARCHIVE_SHARD=0/2 and 1/2 archive exactly what one pass would
+#   retention old history deleted in batches, --export holds exactly it
+#   archiver  `memoryd archiver` runs on its schedule and stops on SIGTERM;
+#             the start-up refusals
+set -euo pipefail
+
+bin="${1:?usage: $0 MEMORYD_BIN CASE}"
+case_name="${2:?usage: $0 MEMORYD_BIN CASE}"
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+SANITIZER_RE='ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:'
+
+fail() {
+    echo "archive.sh ($case_name): FAIL: $*" >&2
+    for f in "$TMP"/*.log; do
+        [[ -f "$f" ]] && { echo "---- $f" >&2; tail -n 40 "$f" >&2; }
+    done
+    [[ -n "${MEMORYD_LOG:-}" && -f "${MEMORYD_LOG:-}" ]] && { echo "---- memoryd" >&2; tail -n 40 "$MEMORYD_LOG" >&2; }
+    exit 1
+}
+
+pg() { psql "$ARCH_DB_URL" -XAtq -v ON_ERROR_STOP=1 -c "$1"; }
+rd() { redis-cli -u "$REDIS_URL" "$@"; }
+
+now_ms() {
+    local t="${EPOCHREALTIME//[.,]/}"
+    printf '%s\n' "$((10#$t / 1000))"
+}
+
+# ---------------------------------------------------------------------------
+# Outer part: a database and key prefixes of its own, then memoryd around the
+# inner part.
+if [[ "${ARCH_INNER:-}" != 1 ]]; then
+    : "${DATABASE_URL:?DATABASE_URL is not set; run the tests through scripts/test}"
+    : "${REDIS_URL:?REDIS_URL is not set; run the tests through scripts/test}"
+    db="memoryd_arch_${case_name}_$$"
+    base="${DATABASE_URL%%\?*}"
+    query=""
+    [[ "$DATABASE_URL" == *\?* ]] && query="?${DATABASE_URL#*\?}"
+    admin_url="${base%/*}/postgres$query"
+    TMP="$(mktemp -d "${TMPDIR:-/tmp}/memoryd-archive.XXXXXX")"
+    prefix="arch${case_name}$$"
+    cleanup() {
+        psql "$admin_url" -XAtq -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
+        redis-cli -u "$REDIS_URL" --scan --pattern "$prefix*" 2>/dev/null |
+            xargs -r redis-cli -u "$REDIS_URL" UNLINK >/dev/null 2>&1 || true
+        rm -rf "$TMP"
+    }
+    trap cleanup EXIT
+    psql "$admin_url" -XAtq -c "CREATE DATABASE $db" >/dev/null
+    export ARCH_INNER=1 ARCH_TMP="$TMP" ARCH_DB_URL="${base%/*}/$db$query"
+    export DATABASE_URL="$ARCH_DB_URL" CONV_KEY_PREFIX="$prefix" KEY_PREFIX="${prefix}k"
+    export CONV_TTL_SECONDS=600 CHECKPOINT_TTL_SECONDS=600 ARCHIVE_AFTER_SECONDS=2
+    export ARCHIVE_INTERVAL_SECONDS=1 ARCHIVE_RETRY_DELAY_SECONDS=0
+    export ARCHIVER_HEALTH_FILE="$TMP/archiver_health.json"
+    "$ROOT/tests/with-memoryd.sh" "$0" "$bin" "$case_name"
+    exit $?
+fi
+
+# ---------------------------------------------------------------------------
+# Inner part: MEMORYD_URL serves the API.
+TMP="$ARCH_TMP"
+P="$CONV_KEY_PREFIX"
+T="tenant-$case_name"
+
+# append CONV N [CUSTOMER] [TAG]: N messages "<CONV>-m<k>" (k from the
+# conversation's next seq), with ids.
+append() {
+    local conv="$1" n="$2" customer="${3:-}" tag="${4:-}" msgs="" k
+    for ((k = 1; k <= n; k++)); do
+        msgs+="${msgs:+,}{\"id\":\"$conv-$tag$k\",\"role\":\"user\",\"content\":\"$conv-$tag$k\"}"
+    done
+    local body="{\"messages\":[$msgs]${customer:+,\"customer_id\":\"$customer\"}}"
+    local code
+    code="$(curl -s -o "$TMP/append.out" -w '%{http_code}' -X POST \
+        "$MEMORYD_URL/conversations/$conv/messages" -H 'Content-Type: application/json' \
+        -H "X-Tenant-Id: $T" -d "$body")"
+    [[ "$code" == 200 || "$code" == 201 ]] || fail "append to $conv: $code $(cat "$TMP/append.out")"
+}
+
+meta_key() { printf '%s:meta:{%s:%s}' "$P" "$T" "$1"; }
+msgs_key() { printf '%s:msgs:{%s:%s}' "$P" "$T" "$1"; }
+
+# wait_idle CONV SECONDS: until CONV was last written SECONDS ago (what the
+# archiver reads: CONV_TTL_SECONDS minus the TTL left), within 20 s.
+wait_idle() {
+    local key deadline pttl
+    key="$(meta_key "$1")"
+    deadline=$(($(now_ms) + 20000))
+    while :; do
+        pttl="$(rd PTTL "$key")"
+        ((pttl > 0)) || fail "$key has no TTL ($pttl)"
+        ((CONV_TTL_SECONDS * 1000 - pttl >= $2 * 1000 + 50)) && return 0
+        (($(now_ms) < deadline)) || fail "$1 never became idle"
+        sleep 0.1
+    done
+}
+
+# health_ok: the health file is there and is a valid health JSON object.
+health_ok() {
+    python3 - "$ARCHIVER_HEALTH_FILE" <<'PY' || fail "health file invalid: $(cat "$ARCHIVER_HEALTH_FILE" 2>&1)"
+import json, re, sys
+h = json.load(open(sys.argv[1]))
+assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d", h["last_run"]), h
+assert h["status"] in ("healthy", "unhealthy"), h
+for k in ("checkpoints_archived", "messages_archived", "errors"):
+    assert isinstance(h[k], int) and h[k] >= 0, h
+PY
+}
+
+health() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$ARCHIVER_HEALTH_FILE" "$1"; }
+
+# archive [VAR=value...]: one `memoryd archive`, which must exit 0.
+archive() {
+    local log="$TMP/archive.log" rc=0
+    env "$@" "$bin" archive >"$log" 2>&1 || rc=$?
+    grep -Eq "$SANITIZER_RE" "$log" && fail "sanitizer error in memoryd archive"
+    ((rc == 0)) || fail "memoryd archive exited $rc"
+    health_ok
+}
+
+# history CONV: "seq|content" lines of its archived messages, in seq order.
+history() {
+    pg "SELECT seq || '|' || content FROM memoryd.conversation_history
+        WHERE tenant = '$T' AND conversation_id = '$1' ORDER BY seq"
+}
+
+expect_history() { # CONV N [TAG]: exactly seqs 1..N with their contents
+    local want="" k
+    for ((k = 1; k <= $2; k++)); do want+="$k|$1-${3:-}$k"$'\n'; done
+    [[ "$(history "$1")"$'\n' == "$want" ]] || fail "history of $1: $(history "$1" | tr '\n' ' ') want $(echo "$want" | tr '\n' ' ')"
+}
+
+contents() { python3 -c 'import json,sys; print(",".join(m["content"] for m in json.load(sys.stdin)["messages"]))'; }
+
+in_redis() { [[ "$(rd EXISTS "$(meta_key "$1")" "$(msgs_key "$1")")" != 0 ]]; }
+
+case "$case_name" in
+basic)
+    append c1 3 cust-1
+    append c2 2 # no customer
+    append c3 4 cust-1
+    wait_idle c3 3
+    append a1 2 cust-2 # active
+    archive ARCHIVE_AFTER_SECONDS=3
+    expect_history c1 3
+    expect_history c2 2
+    expect_history c3 4
+    [[ -z "$(history a1)" ]] || fail "the active conversation was archived"
+    [[ "$(pg "SELECT count(*) FROM memoryd.conversation_history WHERE conversation_id = 'c2' AND customer_id IS NULL")" == 2 ]] ||
+        fail "c2 should be archived with customer_id null"
+    [[ "$(pg "SELECT DISTINCT customer_id FROM memoryd.conversation_history WHERE conversation_id = 'c1'")" == cust-1 ]] ||
+        fail "c1 lost its customer"
+    for c in c1 c2 c3; do
+        in_redis "$c" && fail "$c is still in Redis"
+        [[ "$(rd EXISTS "$P:ids:{$T:$c}")" == 0 ]] || fail "$c's ids hash is still in Redis"
+    done
+    in_redis a1 || fail "the active conversation left Redis"
+    [[ "$(rd ZCARD "$(msgs_key a1)")" == 2 ]] || fail "a1 lost messages"
+    [[ -z "$(rd ZSCORE "$P:customer:{$T:cust-1}" c1)" ]] || fail "c1 still in its customer's index"
+    [[ "$(health status)|$(health checkpoints_archived)|$(health messages_archived)|$(health errors)" == "healthy|3|9|0" ]] ||
+        fail "health after the first pass: $(cat "$ARCHIVER_HEALTH_FILE")"
+    log="$TMP/archive.log"
+    grep -Eq '"msg":"Starting conversation archival run at [0-9-]{10}T[0-9:]{8}[+-][0-9]{2}:[0-9]{2}"' "$log" ||
+        fail "no start line"
+    grep -q '"msg":"Found 3 expired checkpoints to archive"' "$log" || fail "no found line"
+    grep -Eq '"msg":"Completed archival run in [0-9]+\.[0-9]+s"' "$log" || fail "no completed line"
+    # again: nothing new, nothing twice
+    archive ARCHIVE_AFTER_SECONDS=3
+    [[ "$(health checkpoints_archived)|$(health messages_archived)" == "0|0" ]] ||
+        fail "a second pass archived again: $(cat "$ARCHIVER_HEALTH_FILE")"
+    [[ "$(pg "SELECT count(*), count(DISTINCT (conversation_id, seq)) FROM memoryd.conversation_history")" == "9|9" ]] ||
+        fail "history rows after two passes: $(pg "SELECT count(*) FROM memoryd.conversation_history")"
+    in_redis a1 || fail "the active conversation left Redis on the second pass"
+    # the archive serves reads, and the numbering continues
+    out="$(curl -sf -H "X-Tenant-Id: $T" "$MEMORYD_URL/conversations/c1/messages")"
+    [[ "$(contents <<<"$out")" == "c1-1,c1-2,c1-3" ]] ||
+        fail "c1 read back: $out"
+    append c1 1 cust-1 again
+    [[ "$(python3 -c 'import json,sys; print(json.load(sys.stdin)["messages"][0]["seq"])' <"$TMP/append.out")" == 4 ]] ||
+        fail "c1 did not continue its numbering: $(cat "$TMP/append.out")"
+    ;;
+
+kill)
+    # Rounds: new idle conversations, then a pass SIGKILLed at a random
+    # point of it (a pass over a round takes a few tenths of a second).
+    nconv=0 nmsg=40 killed=0
+    for round in 1 2 3 4; do
+        for ((i = nconv + 1; i <= nconv + 100; i++)); do append "k$i" "$nmsg"; done
+        nconv=$((nconv + 100))
+        wait_idle "k$nconv" 2
+        "$bin" archive >"$TMP/kill-$round.log" 2>&1 &
+        pid=$!
+        sleep "0.$(printf %02d $((RANDOM % 25)))"
+        kill -KILL "$pid" 2>/dev/null || true
+        rc=0
+        wait "$pid" 2>/dev/null || rc=$?
+        ((rc == 137)) && killed=$((killed + 1))
+        [[ -f "$ARCHIVER_HEALTH_FILE" ]] && health_ok
+        [[ "$(pg "SELECT count(*) = count(DISTINCT (conversation_id, seq)) FROM memoryd.conversation_history")" == t ]] ||
+            fail "duplicate history after round $round"
+        # what left Redis is in PostgreSQL, whole
+        rd --scan --pattern "$P:meta:*" | sed 's/.*://; s/}$//' | sort >"$TMP/in-redis"
+        pg "SELECT conversation_id FROM memoryd.conversation_history GROUP BY 1 HAVING count(*) = $nmsg" | sort >"$TMP/whole"
+        for ((i = 1; i <= nconv; i++)); do echo "k$i"; done | sort >"$TMP/all"
+        missing="$(sort -m "$TMP/in-redis" "$TMP/whole" | comm -23 "$TMP/all" -)"
+        [[ -z "$missing" ]] || fail "left Redis without all their messages in PostgreSQL (round $round): $missing"
+    done
+    echo "archive.sh: $killed of 4 passes were killed before they ended"
+    ((killed >= 1)) || fail "no pass was killed mid-way: the test did not test"
+    archive
+    want="$(for ((i = 1; i <= nconv; i++)); do for ((k = 1; k <= nmsg; k++)); do echo "k$i|$k|k$i-$k"; done; done | sort)"
+    got="$(pg "SELECT conversation_id || '|' || seq || '|' || content FROM memoryd.conversation_history" | sort)"
+    [[ "$got" == "$want" ]] || fail "PostgreSQL does not hold every message exactly once: $(diff <(echo "$want") <(echo "$got") | head -5)"
+    [[ -z "$(rd --scan --pattern "$P:*")" ]] || fail "keys left in Redis after the clean pass: $(rd --scan --pattern "$P:*" | head -3)"
+    ;;
+
+race)
+    append r1 3
+    wait_idle r1 2
+    # Hold conversation_history so the pass waits between reading r1 and
+    # writing it; append meanwhile; let the pass go on.
+    coproc LOCKER { psql "$ARCH_DB_URL" -XAtq -v ON_ERROR_STOP=1; }
+    echo "BEGIN; LOCK TABLE memoryd.conversation_history IN EXCLUSIVE MODE; SELECT 'locked';" >&"${LOCKER[1]}"
+    read -r -t 20 line <&"${LOCKER[0]}" || fail "no table lock"
+    [[ "$line" == locked ]] || fail "locker said $line"
+    DATABASE_STATEMENT_TIMEOUT_MS=60000 "$bin" archive >"$TMP/race.log" 2>&1 &
+    apid=$!
+    deadline=$(($(now_ms) + 20000))
+    until [[ "$(pg "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%conversation_history%'")" != 0 ]]; do
+        (($(now_ms) < deadline)) || fail "the pass never reached PostgreSQL"
+        sleep 0.05
+    done
+    append r1 1 "" late
+    echo "COMMIT;" >&"${LOCKER[1]}"
+    rc=0
+    wait "$apid" || rc=$?
+    ((rc == 0)) || fail "the racing pass exited $rc"
+    eval "exec ${LOCKER[1]}>&-"
+    grep -q '"msg":"conversation written during archival: left for the next pass"' "$TMP/race.log" ||
+        fail "the pass did not notice the append"
+    in_redis r1 || fail "r1 left Redis although it changed during the pass"
+    [[ "$(rd ZCARD "$(msgs_key r1)")" == 4 ]] || fail "r1 in Redis holds $(rd ZCARD "$(msgs_key r1)") messages"
+    health_ok
+    wait_idle r1 2
+    archive
+    [[ "$(history r1 | tr '\n' ' ')" == "1|r1-1 2|r1-2 3|r1-3 4|r1-late1 " ]] ||
+        fail "r1 history: $(history r1 | tr '\n' ' ')"
+    in_redis r1 && fail "r1 still in Redis"
+    out="$(curl -sf -H "X-Tenant-Id: $T" "$MEMORYD_URL/conversations/r1/messages")"
+    [[ "$(contents <<<"$out")" == "r1-1,r1-2,r1-3,r1-late1" ]] ||
+        fail "r1 read back: $out"
+    ;;
+
+shards)
+    n=40
+    for ((i = 1; i <= n; i++)); do append "s$i" 2; done
+    wait_idle "s$n" 2
+    archive ARCHIVE_SHARD=0/2
+    a0="$(health checkpoints_archived)" m0="$(health messages_archived)"
+    left=0
+    for ((i = 1; i <= n; i++)); do in_redis "s$i" && left=$((left + 1)); done
+    ((a0 > 0 && a0 < n && left == n - a0)) || fail "shard 0 archived $a0, $left left in Redis"
+    [[ "$(pg "SELECT count(DISTINCT conversation_id) FROM memoryd.conversation_history")" == "$a0" ]] ||
+        fail "shard 0 wrote other conversations than it removed"
+    archive ARCHIVE_SHARD=1/2
+    a1="$(health checkpoints_archived)" m1="$(health messages_archived)"
+    ((a0 + a1 == n && m0 + m1 == 2 * n)) || fail "shards archived $a0+$a1 conversations, $m0+$m1 messages"
+    for ((i = 1; i <= n; i++)); do
+        in_redis "s$i" && fail "s$i is in neither shard"
+        expect_history "s$i" 2
+    done
+    archive # one pass over what the shards left: nothing
+    [[ "$(health checkpoints_archived)" == 0 ]] || fail "the shards left something"
+    ;;
+
+retention)
+    # 30 rows past ARCHIVE_RETENTION_DAYS (180), 5 just inside it, 20 recent
+    pg "INSERT INTO memoryd.conversation_history (tenant, conversation_id, customer_id, seq, role, content, metadata, created_at)
+        SELECT 'rt', 'old' || (g % 3), CASE WHEN g % 2 = 0 THEN 'cu' END, g, 'user', 'old ' || g, '{\"k\": 1}', now() - interval '200 days' - g * interval '1 hour' FROM generate_series(1, 30) g;
+        INSERT INTO memoryd.conversation_history (tenant, conversation_id, seq, role, content, created_at)
+        SELECT 'rt', 'edge', g, 'user', 'edge ' || g, now() - interval '179 days' FROM generate_series(1, 5) g;
+        INSERT INTO memoryd.conversation_history (tenant, conversation_id, seq, role, content, created_at)
+        SELECT 'rt', 'new', g, 'assistant', 'new ' || g, now() - interval '10 days' FROM generate_series(1, 20) g;"
+    want="$(pg "SELECT tenant || '|' || conversation_id || '|' || seq FROM memoryd.conversation_history WHERE created_at < now() - interval '180 days' ORDER BY 1")"
+    [[ "$(wc -l <<<"$want")" == 30 ]] || fail "setup"
+    # an export that cannot be written: nothing deleted
+    rc=0
+    "$bin" retention --export "$TMP/no/such/dir/x.jsonl" >"$TMP/ret0.log" 2>&1 || rc=$?
+    ((rc != 0)) || fail "retention with an unwritable export exited 0"
+    [[ "$(pg "SELECT count(*) FROM memoryd.conversation_history")" == 55 ]] || fail "deleted without its export"
+    "$bin" retention --export "$TMP/export.jsonl" >"$TMP/ret1.log" 2>&1 || fail "retention --export failed"
+    grep -Eq "$SANITIZER_RE" "$TMP/ret1.log" && fail "sanitizer error in retention"
+    got="$(python3 -c '
+import json, sys
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    assert r["content"].startswith("old "), r
+    assert r["metadata"] == {"k": 1}, r
+    print("%s|%s|%d" % (r["tenant"], r["conversation_id"], r["seq"]))
+' "$TMP/export.jsonl" | sort)"
+    [[ "$got" == "$(sort <<<"$want")" ]] || fail "the export holds something else than the old rows"
+    [[ "$(pg "SELECT count(*) FROM memoryd.conversation_history WHERE created_at < now() - interval '180 days'")" == 0 ]] ||
+        fail "old rows remain"
+    [[ "$(pg "SELECT string_agg(DISTINCT conversation_id, ',' ORDER BY conversation_id) || ' ' || count(*) FROM memoryd.conversation_history")" == "edge,new 25" ]] ||
+        fail "retention removed rows inside the retention period"
+    grep -q '"msg":"retention run done","deleted":30' "$TMP/ret1.log" || fail "no count in the log"
+    # without an export; and a second run finds nothing
+    pg "INSERT INTO memoryd.conversation_history (tenant, conversation_id, seq, role, content, created_at)
+        SELECT 'rt', 'later', g, 'user', 'x', now() - interval '365 days' FROM generate_series(1, 2500) g"
+    "$bin" retention >"$TMP/ret2.log" 2>&1 || fail "retention failed"
+    grep -q '"deleted":2500' "$TMP/ret2.log" || fail "retention without export: $(tail -1 "$TMP/ret2.log")"
+    [[ "$(pg "SELECT count(*) FROM memoryd.conversation_history")" == 25 ]] || fail "after the second run"
+    ;;
+
+archiver)
+    # start-up refusals: one line each, exit 2, nothing archived
+    for bad in "CHECKPOINT_TTL_SECONDS=86400 ARCHIVE_AFTER_SECONDS=82800 ARCHIVE_INTERVAL_SECONDS=3600" \
+        "CONV_TTL_SECONDS=10 ARCHIVE_AFTER_SECONDS=9" "ARCHIVE_TIMEZONE=Mars/Olympus" "ARCHIVE_SHARD=2/2"; do
+        for cmd in archive archiver; do
+            rc=0
+            # shellcheck disable=SC2086
+            env $bad "$bin" "$cmd" >"$TMP/refuse.log" 2>&1 || rc=$?
+            ((rc == 2)) || fail "$cmd with $bad exited $rc"
+            [[ "$(wc -l <"$TMP/refuse.log")" == 1 ]] || fail "$cmd with $bad: not one line: $(cat "$TMP/refuse.log")"
+        done
+    done
+    env CHECKPOINT_TTL_SECONDS=86400 CONV_TTL_SECONDS=2592000 ARCHIVE_AFTER_SECONDS=82800 ARCHIVE_INTERVAL_SECONDS=3600 "$bin" archive >"$TMP/refuse.log" 2>&1 || true
+    grep -q 'ARCHIVE_AFTER_SECONDS (82800) + ARCHIVE_INTERVAL_SECONDS (3600) = 86400 is not below CHECKPOINT_TTL_SECONDS (86400)' "$TMP/refuse.log" ||
+        fail "the refusal does not say why"
+    [[ ! -f "$ARCHIVER_HEALTH_FILE" ]] || fail "a refused archiver ran a pass"
+    # the schedule: a pass every second, in the zone's time
+    append z1 2
+    "$bin" archiver >"$TMP/archiver.log" 2>&1 &
+    apid=$!
+    deadline=$(($(now_ms) + 30000))
+    until [[ "$(pg "SELECT count(*) FROM memoryd.conversation_history WHERE conversation_id = 'z1'")" == 2 ]] && ! in_redis z1; do
+        (($(now_ms) < deadline)) || fail "the archiver never archived z1"
+        [[ -f "$ARCHIVER_HEALTH_FILE" ]] && health_ok
+        sleep 0.2
+    done
+    runs="$(grep -c '"msg":"Completed archival run in' "$TMP/archiver.log")"
+    ((runs >= 1)) || fail "no completed pass in the log"
+    kill -TERM "$apid"
+    rc=0
+    wait "$apid" || rc=$?
+    ((rc == 0)) || fail "memoryd archiver exited $rc on SIGTERM"
+    grep -Eq "$SANITIZER_RE" "$TMP/archiver.log" && fail "sanitizer error in the archiver"
+    offset="$(TZ=Europe/Madrid date +%:z)"
+    [[ "$(health last_run)" == *"$offset" ]] || fail "last_run $(health last_run) is not in Europe/Madrid ($offset)"
+    grep '"msg":"next archival run","at":"' "$TMP/archiver.log" | grep -qF "$offset\"" || fail "no schedule line"
+    archive ARCHIVE_TIMEZONE=UTC
+    [[ "$(health last_run)" == *+00:00 ]] || fail "ARCHIVE_TIMEZONE=UTC gave $(health last_run)"
+    ;;
+
+*)
+    echo "archive.sh: unknown case $case_name" >&2
+    exit 2
+    ;;
+esac
+echo "archive.sh: $case_name passed"
