@@ -185,7 +185,7 @@ int main(int argc, char **argv)
 		         "memoryd %s needs DATABASE_URL (postgresql://...)", names[cmd]);
 		log_at(LOG_FATAL, NULL, err.message, LF_STR("variable", err.field));
 		config_release(&cfg);
-		return 2;
+		return cmd == CMD_MIGRATE ? 1 : 2;
 	}
 	if (cmd == CMD_MIGRATE) {
 		status = migrate(&cfg, &err) == 0 ? 0 : 1;

@@ -203,8 +203,8 @@ static const struct cfg_entry table[] = {
     {"MEMORY_MAX_VALUE_BYTES", CFG_INT, "1048576", 2, 1073741824, OFF(memory_max_value_bytes), 0,
      NULL, "largest /memory value (compact JSON text); larger ones get 413"},
     {"ARCHIVE_AFTER_SECONDS", CFG_INT, "82800", 1, 315360000, OFF(archive_after_seconds), 0, NULL,
-     "the archiver takes conversations idle (not written) this long to PostgreSQL, then "
-     "removes them from Redis; plus the interval it must stay below the TTLs"},
+     "the archiver takes conversations and checkpoint threads idle (not written) this long to "
+     "PostgreSQL, then removes them from Redis; plus the interval it must stay below the TTLs"},
     {"ARCHIVE_INTERVAL_SECONDS", CFG_INT, "3600", 1, 86400, OFF(archive_interval_seconds), 0, NULL,
      "`memoryd archiver` runs a pass at every multiple of this in ARCHIVE_TIMEZONE (3600: on "
      "the hour); also the schedule the safety check assumes for `memoryd archive`"},
@@ -212,7 +212,7 @@ static const struct cfg_entry table[] = {
      "tz database zone of the archiver's schedule, log timestamps and health file"},
     {"ARCHIVE_RETRY_ATTEMPTS", CFG_INT, "2", 1, 100, OFF(archive_retry_attempts), 0, NULL,
      "tries of each step of a pass (scan, read, insert, delete) when Redis or PostgreSQL fails; "
-     "then its conversations are skipped until the next pass"},
+     "then what it held is skipped until the next pass"},
     {"ARCHIVE_RETRY_DELAY_SECONDS", CFG_INT, "5", 0, 3600, OFF(archive_retry_delay_seconds), 0,
      NULL, "wait between those tries"},
     {"ARCHIVER_HEALTH_FILE", CFG_STR, "/tmp/archiver_health.json", 0, 0, OFF(archiver_health_file),
@@ -220,10 +220,11 @@ static const struct cfg_entry table[] = {
      "written (temp file, then rename) after every archival pass: last_run, status, "
      "checkpoints_archived, messages_archived, errors"},
     {"ARCHIVE_SHARD", CFG_STR, "0/1", 0, 0, OFF(archive_shard), 0, check_shard,
-     "i/n: this archiver takes only the conversations whose tenant and id hash to i of n, so "
-     "n workers split a pass without overlap"},
+     "i/n: this archiver takes only the conversations and threads whose tenant and id hash to i "
+     "of n, so n workers split a pass without overlap"},
     {"ARCHIVE_RETENTION_DAYS", CFG_INT, "180", 1, 36500, OFF(archive_retention_days), 0, NULL,
-     "`memoryd retention` deletes archived conversation history older than this"},
+     "`memoryd retention` deletes archived conversation history older than this; archived "
+     "checkpoint threads expire from PostgreSQL this long after their archival"},
 };
 
 #define NENTRIES (sizeof(table) / sizeof(table[0]))

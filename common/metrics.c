@@ -206,14 +206,16 @@ static void render_archive(struct buf *b)
 	       "Archival passes this process ran, by outcome.");
 	buf_printf(b, "archiver_runs_total{status=\"healthy\"} %llu\n", archive.runs[1]);
 	buf_printf(b, "archiver_runs_total{status=\"unhealthy\"} %llu\n", archive.runs[0]);
-	family(b, "archiver_checkpoints_archived_total", "counter",
-	       "Conversations archived to PostgreSQL and removed from Redis.");
+	family(
+	    b, "archiver_checkpoints_archived_total", "counter",
+	    "Conversations and checkpoint threads archived to PostgreSQL and removed from Redis.");
 	buf_printf(b, "archiver_checkpoints_archived_total %llu\n", archive.checkpoints);
 	family(b, "archiver_messages_archived_total", "counter",
 	       "Messages newly written to conversation_history by archival passes.");
 	buf_printf(b, "archiver_messages_archived_total %llu\n", archive.messages);
 	family(b, "archiver_errors_total", "counter",
-	       "Conversations an archival pass skipped after its retries, and failed scans.");
+	       "Conversations and threads an archival pass skipped after its retries, and failed "
+	       "scans.");
 	buf_printf(b, "archiver_errors_total %llu\n", archive.errors);
 	if (archive.runs[0] + archive.runs[1]) {
 		family(b, "archiver_last_run_timestamp_seconds", "gauge",

@@ -16,9 +16,10 @@
 #include "../common/metrics.h"
 #include "../common/xalloc.h"
 
-/* Messages per INSERT: big enough to cost about what COPY does, small
- * enough that one statement stays well within DATABASE_STATEMENT_TIMEOUT_MS. */
-#define CHUNK_MESSAGES 5000
+/* Rows (messages; checkpoints, values and writes) per INSERT: big enough to
+ * cost about what COPY does, small enough that one statement stays well
+ * within DATABASE_STATEMENT_TIMEOUT_MS. */
+#define CHUNK_ROWS 5000
 /* History rows per retention statement. */
 #define RETENTION_BATCH 1000
 
@@ -67,159 +68,322 @@ struct pass {
 	struct archive_report *r;
 };
 
+/*
+ * What the pass archives: conversations and checkpoint threads, each found by
+ * a SCAN, dumped and dropped by Redis, stored by PostgreSQL. A dump is a
+ * struct conv_page or a struct cp_thread_dump (size bytes); store adds what
+ * it wrote to the report when it succeeds.
+ */
+struct kind {
+	const char *name;     /* "conversation", "thread" (log field kind) */
+	const char *id_field; /* how the log names the id */
+	size_t size;
+	long long *archived; /* in the report: how many went */
+	int (*scan)(struct pass *p, char cursor[32], struct store_refs *out, struct mem_error *err);
+	int (*dump)(struct pass *p, const struct store_ref *refs, size_t n, void *dumps,
+	            struct mem_error *err);
+	const char *(*digest)(const void *dump); /* NULL: nothing to archive */
+	bool (*malformed)(const void *dump);
+	size_t (*weight)(const void *dump); /* rows it makes */
+	int (*store)(struct pass *p, const struct store_ref *refs, const void *dumps, size_t n,
+	             struct mem_error *err);
+	int (*drop)(struct pass *p, const struct store_ref *refs, const void *dumps, size_t n,
+	            bool *dropped, struct mem_error *err);
+	void (*release)(void *dump);
+};
+
+/* ---- conversations ---- */
+
+static int conv_scan(struct pass *p, char cursor[32], struct store_refs *out, struct mem_error *err)
+{
+	return p->redis->ops->conv_scan(p->redis, cursor, out, err);
+}
+
+static int conv_dump(struct pass *p, const struct store_ref *refs, size_t n, void *dumps,
+                     struct mem_error *err)
+{
+	return p->redis->ops->conv_dump(p->redis, refs, n, p->cfg->archive_after_seconds * 1000,
+	                                dumps, err);
+}
+
+static const char *conv_digest(const void *d)
+{
+	return ((const struct conv_page *)d)->digest;
+}
+
+static bool conv_malformed(const void *d)
+{
+	(void)d;
+	return false;
+}
+
+static size_t conv_weight(const void *d)
+{
+	return ((const struct conv_page *)d)->n;
+}
+
+static int conv_store(struct pass *p, const struct store_ref *refs, const void *dumps, size_t n,
+                      struct mem_error *err)
+{
+	long long ins = 0;
+	if (p->pg->ops->history_archive(p->pg, refs, dumps, n, &ins, err) < 0)
+		return -1;
+	p->r->messages_archived += ins;
+	return 0;
+}
+
+static int conv_drop(struct pass *p, const struct store_ref *refs, const void *dumps, size_t n,
+                     bool *dropped, struct mem_error *err)
+{
+	return p->redis->ops->conv_drop(p->redis, refs, dumps, n, dropped, err);
+}
+
+static void conv_release(void *d)
+{
+	conv_page_release(d);
+}
+
+/* ---- checkpoint threads ---- */
+
+static int thread_scan(struct pass *p, char cursor[32], struct store_refs *out,
+                       struct mem_error *err)
+{
+	return p->redis->ops->thread_scan(p->redis, cursor, out, err);
+}
+
+static int thread_dump(struct pass *p, const struct store_ref *refs, size_t n, void *dumps,
+                       struct mem_error *err)
+{
+	return p->redis->ops->thread_dump(p->redis, refs, n, p->cfg->archive_after_seconds * 1000,
+	                                  dumps, err);
+}
+
+static const char *thread_digest(const void *d)
+{
+	return ((const struct cp_thread_dump *)d)->digest;
+}
+
+static bool thread_malformed(const void *d)
+{
+	return ((const struct cp_thread_dump *)d)->malformed;
+}
+
+static size_t thread_weight(const void *d)
+{
+	const struct cp_thread_dump *t = d;
+	return t->ncps + t->nblobs + t->nwrites;
+}
+
+static int thread_store(struct pass *p, const struct store_ref *refs, const void *dumps, size_t n,
+                        struct mem_error *err)
+{
+	long long rows = 0;
+	return p->pg->ops->thread_archive(p->pg, refs, dumps, n,
+	                                  p->cfg->archive_retention_days * 86400LL, &rows, err);
+}
+
+static int thread_drop(struct pass *p, const struct store_ref *refs, const void *dumps, size_t n,
+                       bool *dropped, struct mem_error *err)
+{
+	return p->redis->ops->thread_drop(p->redis, refs, dumps, n, dropped, err);
+}
+
+static void thread_release(void *d)
+{
+	cp_thread_dump_release(d);
+}
+
+/* ---- the steps ---- */
+
 static void pause_before_retry(const struct pass *p)
 {
 	if (p->cfg->archive_retry_delay_seconds > 0)
 		sleep((unsigned)p->cfg->archive_retry_delay_seconds);
 }
 
-static void skipped(const struct pass *p, const struct conv_ref *ref, const char *why)
+static void skipped(const struct pass *p, const struct kind *k, const struct store_ref *ref,
+                    const char *why)
 {
 	char msg[600];
 	snprintf(msg, sizeof(msg), "Failed to archive %s after retry, skipping", ref->id);
-	log_error(NULL, msg, LF_STR("tenant", ref->tenant), LF_STR("conversation_id", ref->id),
-	          LF_STR("error", why));
+	log_error(NULL, msg, LF_STR("kind", k->name), LF_STR("tenant", ref->tenant),
+	          LF_STR(k->id_field, ref->id), LF_STR("error", why));
 	p->r->errors++;
 }
 
+static void *at(const struct kind *k, void *dumps, size_t i)
+{
+	return (char *)dumps + i * k->size;
+}
+
 /* Write dumps[0..n) to PostgreSQL, ARCHIVE_RETRY_ATTEMPTS tries; if the
- * chunk still fails, each conversation alone once more, so one that cannot be
- * stored does not hold back the others. ok[i]: dumps[i] is committed. */
-static void store_chunk(struct pass *p, const struct conv_ref *refs, const struct conv_page *dumps,
-                        size_t n, bool *ok)
+ * chunk still fails, each one alone once more, so one that cannot be stored
+ * does not hold back the others. ok[i]: dumps[i] is committed. */
+static void store_chunk(struct pass *p, const struct kind *k, const struct store_ref *refs,
+                        void *dumps, size_t n, bool *ok)
 {
 	struct mem_error err = {0};
-	long long ins = 0;
 	for (long t = 0; t < p->cfg->archive_retry_attempts; t++) {
 		if (t)
 			pause_before_retry(p);
 		mem_error_clear(&err);
-		if (p->pg->ops->history_archive(p->pg, refs, dumps, n, &ins, &err) == 0) {
-			p->r->messages_archived += ins;
+		if (k->store(p, refs, dumps, n, &err) == 0) {
 			for (size_t i = 0; i < n; i++)
 				ok[i] = true;
 			return;
 		}
-		log_warn(NULL, "archive insert failed", LF_INT("conversations", n),
+		log_warn(NULL, "archive insert failed", LF_STR("kind", k->name), LF_INT("items", n),
 		         LF_INT("try", t + 1), LF_STR("error", err.message));
 	}
 	for (size_t i = 0; i < n; i++) {
 		struct mem_error e1 = {0};
-		ok[i] = n > 1 &&
-		        p->pg->ops->history_archive(p->pg, &refs[i], &dumps[i], 1, &ins, &e1) == 0;
-		if (ok[i])
-			p->r->messages_archived += ins;
-		else
-			skipped(p, &refs[i], n > 1 ? e1.message : err.message);
+		ok[i] = n > 1 && k->store(p, &refs[i], at(k, dumps, i), 1, &e1) == 0;
+		if (!ok[i])
+			skipped(p, k, &refs[i], n > 1 ? e1.message : err.message);
 	}
 }
 
 /* Remove from Redis what PostgreSQL now holds (ok[i]), if unchanged. */
-static void drop_archived(struct pass *p, const struct conv_ref *refs,
-                          const struct conv_page *dumps, size_t n, const bool *ok)
+static void drop_archived(struct pass *p, const struct kind *k, const struct store_ref *refs,
+                          void *dumps, size_t n, const bool *ok)
 {
-	struct conv_page *keep = xcalloc(n + 1, sizeof(*keep));
+	struct store_ref *r = xcalloc(n + 1, sizeof(*r));
+	char *d = xcalloc(n + 1, k->size);
 	bool *dropped = xcalloc(n + 1, sizeof(*dropped));
 	struct mem_error err = {0};
+	size_t m = 0;
 	int rc = -1;
-	/* only the committed ones: a NULL digest is never dropped */
 	for (size_t i = 0; i < n; i++)
-		keep[i].digest = ok[i] ? dumps[i].digest : NULL;
-	for (long t = 0; rc < 0 && t < p->cfg->archive_retry_attempts; t++) {
+		if (ok[i]) {
+			r[m] = refs[i];
+			memcpy(d + m++ * k->size, at(k, dumps, i), k->size); /* borrowed */
+		}
+	for (long t = 0; m && rc < 0 && t < p->cfg->archive_retry_attempts; t++) {
 		if (t)
 			pause_before_retry(p);
 		mem_error_clear(&err);
-		rc = p->redis->ops->conv_drop(p->redis, refs, keep, n, dropped, &err);
+		rc = k->drop(p, r, d, m, dropped, &err);
 	}
-	for (size_t i = 0; i < n; i++) {
-		if (!ok[i])
-			continue;
+	for (size_t i = 0; i < m; i++) {
 		if (rc < 0)
-			skipped(p, &refs[i], err.message);
+			skipped(p, k, &r[i], err.message);
 		else if (dropped[i])
-			p->r->checkpoints_archived++;
+			(*k->archived)++;
 		else {
 			p->r->left_changed++;
-			log_info(NULL,
-			         "conversation written during archival: left for the next pass",
-			         LF_STR("tenant", refs[i].tenant),
-			         LF_STR("conversation_id", refs[i].id));
+			char msg[96];
+			snprintf(msg, sizeof(msg),
+			         "%s written during archival: left for the next pass", k->name);
+			log_info(NULL, msg, LF_STR("tenant", r[i].tenant),
+			         LF_STR(k->id_field, r[i].id));
 		}
 	}
-	for (size_t i = 0; i < n; i++)
-		keep[i].digest = NULL;
-	free(keep);
+	free(r);
+	free(d);
 	free(dropped);
 }
 
-/* Archive the idle conversations of one SCAN step. */
-static void archive_step(struct pass *p, const struct conv_refs *found)
+/* Archive the idle items of one SCAN step. */
+static void archive_step(struct pass *p, const struct kind *k, const struct store_refs *found)
 {
-	struct conv_ref *mine = xcalloc(found->n + 1, sizeof(*mine));
+	struct store_ref *mine = xcalloc(found->n + 1, sizeof(*mine));
 	size_t n = 0;
 	for (size_t i = 0; i < found->n; i++)
 		if (archive_shard_of(found->v[i].tenant, found->v[i].id,
 		                     (unsigned)p->cfg->archive_shard_count) ==
 		    (unsigned)p->cfg->archive_shard_index)
 			mine[n++] = found->v[i];
-	if (!n) {
-		free(mine);
-		return;
-	}
-	struct conv_page *dumps = xcalloc(n, sizeof(*dumps));
+	void *dumps = n ? xcalloc(n, k->size) : NULL;
 	struct mem_error err = {0};
-	int rc = -1;
+	int rc = n ? -1 : 0;
 	for (long t = 0; rc < 0 && t < p->cfg->archive_retry_attempts; t++) {
 		if (t)
 			pause_before_retry(p);
 		mem_error_clear(&err);
-		rc = p->redis->ops->conv_dump(p->redis, mine, n,
-		                              p->cfg->archive_after_seconds * 1000, dumps, &err);
+		rc = k->dump(p, mine, n, dumps, &err);
 	}
 	if (rc < 0) {
 		for (size_t i = 0; i < n; i++)
-			skipped(p, &mine[i], err.message);
-		free(dumps);
-		free(mine);
-		return;
+			skipped(p, k, &mine[i], err.message);
+		n = 0;
 	}
 	/* keep only the idle ones */
-	size_t k = 0;
+	size_t kept = 0;
 	for (size_t i = 0; i < n; i++) {
-		if (!dumps[i].digest) {
-			conv_page_release(&dumps[i]);
+		if (k->malformed(at(k, dumps, i)))
+			skipped(p, k, &mine[i], "Redis holds what cannot be read (logged)");
+		if (!k->digest(at(k, dumps, i))) {
+			k->release(at(k, dumps, i));
 			continue;
 		}
-		mine[k] = mine[i];
-		dumps[k++] = dumps[i];
+		mine[kept] = mine[i];
+		memmove(at(k, dumps, kept++), at(k, dumps, i), k->size);
 	}
-	if (k) {
+	if (kept) {
 		char msg[96];
-		snprintf(msg, sizeof(msg), "Found %zu expired checkpoints to archive", k);
-		log_info(NULL, msg, LF_INT("count", k), LF_STR("kind", "conversation"));
-		p->r->found += (long long)k;
+		snprintf(msg, sizeof(msg), "Found %zu expired checkpoints to archive", kept);
+		log_info(NULL, msg, LF_INT("count", kept), LF_STR("kind", k->name));
+		p->r->found += (long long)kept;
 	}
-	bool *ok = xcalloc(k + 1, sizeof(*ok));
-	for (size_t at = 0; at < k;) {
-		size_t end = at, msgs = 0;
-		while (end < k && (end == at || msgs + dumps[end].n <= CHUNK_MESSAGES))
-			msgs += dumps[end++].n;
-		store_chunk(p, mine + at, dumps + at, end - at, ok + at);
-		at = end;
+	bool *ok = xcalloc(kept + 1, sizeof(*ok));
+	for (size_t from = 0; from < kept;) {
+		size_t end = from, rows = 0;
+		while (end < kept &&
+		       (end == from || rows + k->weight(at(k, dumps, end)) <= CHUNK_ROWS))
+			rows += k->weight(at(k, dumps, end++));
+		store_chunk(p, k, mine + from, at(k, dumps, from), end - from, ok + from);
+		from = end;
 	}
-	drop_archived(p, mine, dumps, k, ok);
-	for (size_t i = 0; i < k; i++)
-		conv_page_release(&dumps[i]);
+	if (kept)
+		drop_archived(p, k, mine, dumps, kept, ok);
+	for (size_t i = 0; i < kept; i++)
+		k->release(at(k, dumps, i));
 	free(ok);
 	free(dumps);
 	free(mine);
+}
+
+/* Every SCAN step of one kind; false when a scan failed for good. */
+static bool archive_kind(struct pass *p, const struct kind *k)
+{
+	char cursor[32] = "0";
+	struct mem_error err = {0};
+	do {
+		struct store_refs found = {0};
+		int rc = -1;
+		for (long t = 0; rc < 0 && t < p->cfg->archive_retry_attempts; t++) {
+			if (t)
+				pause_before_retry(p);
+			mem_error_clear(&err);
+			rc = k->scan(p, cursor, &found, &err);
+		}
+		if (rc < 0) {
+			/* the rest of the keyspace waits for the next pass */
+			log_error(
+			    NULL,
+			    "archival scan failed after retry; the rest waits for the next pass",
+			    LF_STR("kind", k->name), LF_STR("error", err.message));
+			p->r->errors++;
+			return false;
+		}
+		archive_step(p, k, &found);
+		store_refs_release(&found);
+	} while (strcmp(cursor, "0"));
+	return true;
 }
 
 int archive_pass(const struct config *cfg, struct store *redis, struct store *pg,
                  struct archive_report *out)
 {
 	struct pass p = {.cfg = cfg, .redis = redis, .pg = pg, .r = out};
-	char cursor[32] = "0";
+	const struct kind kinds[] = {
+	    {"conversation", "conversation_id", sizeof(struct conv_page),
+	     &out->conversations_archived, conv_scan, conv_dump, conv_digest, conv_malformed,
+	     conv_weight, conv_store, conv_drop, conv_release},
+	    {"thread", "thread_id", sizeof(struct cp_thread_dump), &out->threads_archived,
+	     thread_scan, thread_dump, thread_digest, thread_malformed, thread_weight, thread_store,
+	     thread_drop, thread_release},
+	};
 	char msg[96];
 	struct mem_error err = {0};
 
@@ -230,36 +394,23 @@ int archive_pass(const struct config *cfg, struct store *redis, struct store *pg
 	snprintf(msg, sizeof(msg), "Starting conversation archival run at %s", out->last_run);
 	log_info(NULL, msg, LF_STR("shard", cfg->archive_shard),
 	         LF_INT("archive_after_seconds", cfg->archive_after_seconds));
-	if (!redis->ops->conv_scan || !pg->ops->history_archive) {
+	if (!redis->ops->conv_scan || !redis->ops->thread_scan || !pg->ops->history_archive ||
+	    !pg->ops->thread_archive) {
 		log_error(NULL, "archival needs Redis as the store it scans and PostgreSQL");
 		out->errors++;
 	} else {
-		do {
-			struct conv_refs found = {0};
-			int rc = -1;
-			for (long t = 0; rc < 0 && t < cfg->archive_retry_attempts; t++) {
-				if (t)
-					pause_before_retry(&p);
-				mem_error_clear(&err);
-				rc = redis->ops->conv_scan(redis, cursor, &found, &err);
-			}
-			if (rc < 0) {
-				/* the rest of the keyspace waits for the next pass */
-				log_error(NULL, "archival scan failed after retry; pass stopped",
-				          LF_STR("error", err.message));
-				out->errors++;
-				break;
-			}
-			archive_step(&p, &found);
-			conv_refs_release(&found);
-		} while (strcmp(cursor, "0"));
+		for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+			archive_kind(&p, &kinds[i]);
 	}
+	out->checkpoints_archived = out->conversations_archived + out->threads_archived;
 	out->duration_s = now_s() - t0;
 	out->healthy = out->errors == 0;
 	snprintf(msg, sizeof(msg), "Completed archival run in %.2fs", out->duration_s);
 	log_info(NULL, msg, LF_STR("status", out->healthy ? "healthy" : "unhealthy"),
 	         LF_INT("found", out->found),
 	         LF_INT("checkpoints_archived", out->checkpoints_archived),
+	         LF_INT("conversations_archived", out->conversations_archived),
+	         LF_INT("threads_archived", out->threads_archived),
 	         LF_INT("messages_archived", out->messages_archived),
 	         LF_INT("left_changed", out->left_changed), LF_INT("errors", out->errors));
 	metrics_archive_run(out->healthy, out->checkpoints_archived, out->messages_archived,

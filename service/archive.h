@@ -3,14 +3,16 @@
  * ARCHIVE_AFTER_SECONDS to PostgreSQL, and only then removes it from Redis,
  * so nothing expires from Redis unarchived.
  *
- * One pass: SCAN (bounded steps, never KEYS) over the conversations in Redis;
- * for this shard's (ARCHIVE_SHARD, a hash of tenant and id), one pipelined
- * Lua call per step dumps those idle long enough, with a digest of their
- * state; their messages go to conversation_history in one statement per
- * chunk (ON CONFLICT DO NOTHING on (tenant, conversation, seq): a pass re-run
- * after a crash duplicates nothing); once PostgreSQL has committed, a Lua
- * call removes each conversation from Redis only if its digest is unchanged.
- * A conversation written meanwhile stays for a later pass. A failed step is
+ * One pass: SCAN (bounded steps, never KEYS) over the conversations, then the
+ * checkpoint threads, in Redis; for this shard's (ARCHIVE_SHARD, a hash of
+ * tenant and id), one pipelined Lua call per step dumps those idle long
+ * enough, with a digest of their state. Messages go to conversation_history
+ * in one statement per chunk (ON CONFLICT DO NOTHING on (tenant,
+ * conversation, seq): a pass re-run after a crash duplicates nothing);
+ * threads go to the checkpoint tables (upserts on their keys, expiring
+ * ARCHIVE_RETENTION_DAYS later), where read-through serves them. Once
+ * PostgreSQL has committed, a Lua call removes each from Redis only if its
+ * digest is unchanged: one written meanwhile stays for a later pass. A failed step is
  * tried ARCHIVE_RETRY_ATTEMPTS times, ARCHIVE_RETRY_DELAY_SECONDS apart; then
  * "Failed to archive <id> after retry, skipping" and the pass goes on.
  *
@@ -34,12 +36,14 @@ struct archive_report {
 	char last_run[40]; /* the pass's start, ISO 8601 with ARCHIVE_TIMEZONE's offset */
 	time_t started;
 	double duration_s;
-	long long found;                /* idle conversations this shard found */
-	long long checkpoints_archived; /* conversations archived and removed from Redis */
-	long long messages_archived;    /* history rows newly written to PostgreSQL */
-	long long left_changed;         /* written during the pass: left for the next */
-	long long errors;               /* conversations skipped after retries, failed scans */
-	bool healthy;                   /* errors == 0 */
+	long long found;                  /* idle conversations and threads this shard found */
+	long long conversations_archived; /* archived and removed from Redis */
+	long long threads_archived;       /* checkpoint threads archived and removed from Redis */
+	long long checkpoints_archived;   /* the two together */
+	long long messages_archived;      /* history rows newly written to PostgreSQL */
+	long long left_changed;           /* written during the pass: left for the next */
+	long long errors;                 /* conversations skipped after retries, failed scans */
+	bool healthy;                     /* errors == 0 */
 };
 
 /* One pass. Fills *out either way (logged, counted in the metrics, written

@@ -43,18 +43,6 @@ void conv_meta_release(struct conv_meta *m)
 	memset(m, 0, sizeof(*m));
 }
 
-void conv_refs_release(struct conv_refs *r)
-{
-	if (!r)
-		return;
-	for (size_t i = 0; i < r->n; i++) {
-		free(r->v[i].tenant);
-		free(r->v[i].id);
-	}
-	free(r->v);
-	memset(r, 0, sizeof(*r));
-}
-
 void conv_list_result_release(struct conv_list_result *r)
 {
 	if (!r)

@@ -120,19 +120,6 @@ struct conv_meta {
 
 void conv_meta_release(struct conv_meta *m);
 
-/* A conversation named with its tenant: what the archiver finds. */
-struct conv_ref {
-	char *tenant;
-	char *id;
-};
-
-struct conv_refs {
-	struct conv_ref *v;
-	size_t n;
-};
-
-void conv_refs_release(struct conv_refs *r);
-
 /* One archived message as retention exports it (strings owned). */
 struct history_row {
 	char *tenant, *conversation_id;

@@ -452,7 +452,7 @@ int pgconv_archive(struct store *s, const char *tenant, const char *conversation
 
 /* ---------- the archiver ---------- */
 
-int pgconv_history_archive(struct store *s, const struct conv_ref *refs,
+int pgconv_history_archive(struct store *s, const struct store_ref *refs,
                            const struct conv_page *dumps, size_t n, long long *inserted,
                            struct mem_error *err)
 {

@@ -57,7 +57,7 @@ int pgconv_archive(struct store *s, const char *tenant, const char *conversation
                    const char *customer_id, const struct conv_message *msgs, size_t n,
                    struct mem_error *err);
 /* The archiver's ops (store_ops.history_archive, history_retention). */
-int pgconv_history_archive(struct store *s, const struct conv_ref *refs,
+int pgconv_history_archive(struct store *s, const struct store_ref *refs,
                            const struct conv_page *dumps, size_t n, long long *inserted,
                            struct mem_error *err);
 int pgconv_history_retention(struct store *s, long long cutoff_ms, size_t limit,

@@ -735,73 +735,15 @@ out:
 
 /* ---------- the archiver ---------- */
 
-/* Keys looked at per SCAN step: bounded work per round trip. */
-#define ARCHIVE_SCAN_COUNT "500"
-
-/* The tenant and id of a meta key "P:meta:{<tenant>:<id>}" (encoded). */
-static int ref_from_key(const struct rconv *c, const char *k, size_t n, struct conv_ref *out)
+int rconv_scan(struct store *s, char cursor[32], struct store_refs *out, struct mem_error *err)
 {
-	size_t plen = strlen(c->prefix);
-	if (n < plen + 9 || memcmp(k, c->prefix, plen) || memcmp(k + plen, ":meta:{", 7) ||
-	    k[n - 1] != '}')
-		return -1;
-	const char *tag = k + plen + 7, *end = k + n - 1;
-	const char *colon = memchr(tag, ':', (size_t)(end - tag));
-	if (!colon)
-		return -1;
-	out->tenant = key_decode(tag, (size_t)(colon - tag));
-	out->id = key_decode(colon + 1, (size_t)(end - colon - 1));
-	if (!out->tenant || !out->id) {
-		free(out->tenant);
-		free(out->id);
-		return -1;
-	}
-	return 0;
+	char *head = xasprintf("%s:meta:", redis_store_conv(s)->prefix);
+	int rc = redis_store_scan_refs(s, cursor, head, "", out, err);
+	free(head);
+	return rc;
 }
 
-int rconv_scan(struct store *s, char cursor[32], struct conv_refs *out, struct mem_error *err)
-{
-	const struct rconv *c = redis_store_conv(s);
-	struct cmdv scan = {0};
-	struct buf pat = {0};
-	redisReply *rep = NULL;
-	int ret = -1;
-
-	memset(out, 0, sizeof(*out));
-	buf_printf(&pat, "%s:meta:{*}", c->prefix);
-	cmd_str(&scan, "SCAN");
-	cmd_str(&scan, cursor);
-	cmd_str(&scan, "MATCH");
-	cmd_str(&scan, pat.data);
-	cmd_str(&scan, "COUNT");
-	cmd_str(&scan, ARCHIVE_SCAN_COUNT);
-	struct redis_cmd sc = cmd_of(&scan);
-	if (run(s, 1, &sc, &rep, true, "SCAN", err) < 0)
-		goto out;
-	if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 || !is_str(rep->element[0]) ||
-	    rep->element[1]->type != REDIS_REPLY_ARRAY) {
-		bad_reply(rep, "SCAN", err);
-		goto out;
-	}
-	snprintf(cursor, 32, "%s", rep->element[0]->str);
-	const redisReply *keys = rep->element[1];
-	out->v = xcalloc(keys->elements + 1, sizeof(*out->v));
-	for (size_t i = 0; i < keys->elements; i++)
-		if (is_str(keys->element[i]) &&
-		    ref_from_key(c, keys->element[i]->str, keys->element[i]->len,
-		                 &out->v[out->n]) == 0)
-			out->n++;
-	ret = 0;
-out:
-	if (ret < 0)
-		conv_refs_release(out);
-	freeReplyObject(rep);
-	cmd_release(&scan);
-	buf_release(&pat);
-	return ret;
-}
-
-int rconv_dump(struct store *s, const struct conv_ref *refs, size_t n, long long idle_ms,
+int rconv_dump(struct store *s, const struct store_ref *refs, size_t n, long long idle_ms,
                struct conv_page *out, struct mem_error *err)
 {
 	const struct rconv *c = redis_store_conv(s);
@@ -852,7 +794,7 @@ out:
 	return ret;
 }
 
-int rconv_drop(struct store *s, const struct conv_ref *refs, const struct conv_page *dumps,
+int rconv_drop(struct store *s, const struct store_ref *refs, const struct conv_page *dumps,
                size_t n, bool *dropped, struct mem_error *err)
 {
 	const struct rconv *c = redis_store_conv(s);

@@ -64,6 +64,10 @@ const struct rconv *redis_store_conv(const struct store *s);
 /* -1 and err for an unexpected reply r to command what (an error reply from
  * a Redis that cannot write now is MEM_EUNAVAILABLE). */
 int redis_reply_fail(const redisReply *r, struct mem_error *err, const char *what);
+/* One bounded SCAN step over the keys "<head>{<tenant>:<id>}<tail>": the
+ * (decoded) tenant and id of each into *out; cursor as SCAN's. */
+int redis_store_scan_refs(struct store *s, char cursor[32], const char *head, const char *tail,
+                          struct store_refs *out, struct mem_error *err);
 
 int rconv_append(struct store *s, const char *tenant, const struct conv_append *req,
                  struct conv_append_result *out, struct mem_error *err);
@@ -86,10 +90,10 @@ int rconv_overflow(struct store *s, const char *tenant, const char *conversation
 int rconv_trim(struct store *s, const char *tenant, const char *conversation_id,
                const struct conv_page *archived, bool *trimmed, struct mem_error *err);
 /* The archiver's ops (store_ops.conv_scan, conv_dump, conv_drop). */
-int rconv_scan(struct store *s, char cursor[32], struct conv_refs *out, struct mem_error *err);
-int rconv_dump(struct store *s, const struct conv_ref *refs, size_t n, long long idle_ms,
+int rconv_scan(struct store *s, char cursor[32], struct store_refs *out, struct mem_error *err);
+int rconv_dump(struct store *s, const struct store_ref *refs, size_t n, long long idle_ms,
                struct conv_page *out, struct mem_error *err);
-int rconv_drop(struct store *s, const struct conv_ref *refs, const struct conv_page *dumps,
+int rconv_drop(struct store *s, const struct store_ref *refs, const struct conv_page *dumps,
                size_t n, bool *dropped, struct mem_error *err);
 
 #endif

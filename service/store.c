@@ -14,3 +14,15 @@ void store_keys_release(struct store_keys *k)
 	free(k->v);
 	memset(k, 0, sizeof(*k));
 }
+
+void store_refs_release(struct store_refs *r)
+{
+	if (!r)
+		return;
+	for (size_t i = 0; i < r->n; i++) {
+		free(r->v[i].tenant);
+		free(r->v[i].id);
+	}
+	free(r->v);
+	memset(r, 0, sizeof(*r));
+}

@@ -14,6 +14,10 @@
 #   race      an append while a pass holds the conversation: the pass leaves
 #             it in Redis, nothing is lost, the next pass archives it all
 #   shards    ARCHIVE_SHARD=0/2 and 1/2 archive exactly what one pass would
+#   threads   idle checkpoint threads (every namespace, values, pending writes)
+#             archived to the checkpoint tables and gone from Redis, served
+#             alike by read-through; the active one stays; a put while a pass
+#             waits on PostgreSQL leaves the thread in Redis for the next pass
 #   retention old history deleted in batches, --export holds exactly it
 #   archiver  `memoryd archiver` runs on its schedule and stops on SIGTERM;
 #             the start-up refusals
@@ -95,20 +99,22 @@ append() {
 meta_key() { printf '%s:meta:{%s:%s}' "$P" "$T" "$1"; }
 msgs_key() { printf '%s:msgs:{%s:%s}' "$P" "$T" "$1"; }
 
-# wait_idle CONV SECONDS: until CONV was last written SECONDS ago (what the
-# archiver reads: CONV_TTL_SECONDS minus the TTL left), within 20 s.
-wait_idle() {
-    local key deadline pttl
-    key="$(meta_key "$1")"
+# wait_key_idle KEY TTL SECONDS: until KEY was last written SECONDS ago (what
+# the archiver reads: the configured TTL minus the TTL left), within 20 s.
+wait_key_idle() {
+    local deadline pttl
     deadline=$(($(now_ms) + 20000))
     while :; do
-        pttl="$(rd PTTL "$key")"
-        ((pttl > 0)) || fail "$key has no TTL ($pttl)"
-        ((CONV_TTL_SECONDS * 1000 - pttl >= $2 * 1000 + 50)) && return 0
+        pttl="$(rd PTTL "$1")"
+        ((pttl > 0)) || fail "$1 has no TTL ($pttl)"
+        (($2 * 1000 - pttl >= $3 * 1000 + 50)) && return 0
         (($(now_ms) < deadline)) || fail "$1 never became idle"
         sleep 0.1
     done
 }
+
+wait_idle() { wait_key_idle "$(meta_key "$1")" "$CONV_TTL_SECONDS" "$2"; }
+wait_thread_idle() { wait_key_idle "$KEY_PREFIX:thread:{$T:$1}:keys" "$CHECKPOINT_TTL_SECONDS" "$2"; }
 
 # health_ok: the health file is there and is a valid health JSON object.
 health_ok() {
@@ -147,6 +153,68 @@ expect_history() { # CONV N [TAG]: exactly seqs 1..N with their contents
 
 contents() { python3 -c 'import json,sys; print(",".join(m["content"] for m in json.load(sys.stdin)["messages"]))'; }
 
+# put_cp THREAD NS ID PARENT VALUE: a checkpoint with one channel value.
+put_cp() {
+    local v64 code
+    v64="$(printf '"%s"' "$5" | base64 -w0)"
+    code="$(curl -s -o "$TMP/put.out" -w '%{http_code}' -X POST "$MEMORYD_URL/checkpoints" \
+        -H 'Content-Type: application/json' -H "X-Tenant-Id: $T" -d "{\"thread_id\":\"$1\",
+        \"checkpoint_ns\":\"$2\",\"checkpoint_id\":\"$3\",${4:+\"parent_checkpoint_id\":\"$4\",}
+        \"checkpoint\":{\"v\":4,\"id\":\"$3\",\"channel_versions\":{\"messages\":\"$3\"}},
+        \"metadata\":{\"step\":1,\"big\":123456789012345678901234567890},
+        \"blobs\":[{\"channel\":\"messages\",\"version\":\"$3\",\"type\":\"json\",\"data\":\"$v64\"}]}")"
+    [[ "$code" == 200 || "$code" == 201 ]] || fail "put $1/$3: $code $(cat "$TMP/put.out")"
+}
+
+# writes_cp THREAD NS ID TASK: two pending writes of a task.
+writes_cp() {
+    local code
+    code="$(curl -s -o "$TMP/put.out" -w '%{http_code}' -X POST "$MEMORYD_URL/checkpoints/$1/writes" \
+        -H 'Content-Type: application/json' -H "X-Tenant-Id: $T" -d "{\"checkpoint_ns\":\"$2\",
+        \"checkpoint_id\":\"$3\",\"task_id\":\"$4\",\"task_path\":\"p/$4\",\"writes\":[
+        {\"channel\":\"messages\",\"type\":\"json\",\"data\":\"WyJ3MSJd\"},
+        {\"channel\":\"other\",\"type\":\"bytes\",\"data\":\"AAEC\"}]}")"
+    [[ "$code" == 200 || "$code" == 201 ]] || fail "writes $1/$3: $code $(cat "$TMP/put.out")"
+}
+
+# thread_view THREAD: what the API answers for it (latest per namespace, by
+# id, the list), normalised.
+thread_view() {
+    local th="$1" ns id
+    for ns in "" sub; do
+        curl -sf -H "X-Tenant-Id: $T" "$MEMORYD_URL/checkpoints/$th?checkpoint_ns=$ns" || echo "none:$ns"
+        for id in 0001 0002 0003; do
+            curl -sf -H "X-Tenant-Id: $T" "$MEMORYD_URL/checkpoints/$th?checkpoint_ns=$ns&checkpoint_id=$id" || echo "none:$ns:$id"
+        done
+    done
+    curl -sf -H "X-Tenant-Id: $T" "$MEMORYD_URL/checkpoints?thread_id=$th&limit=100" || echo "no list"
+}
+
+thread_keys() { rd --scan --pattern "$KEY_PREFIX:*{$T:$1}*"; }
+
+# race_pass TABLE CMD...: a pass that waits on TABLE (locked by another
+# session) while CMD runs; then the lock goes and the pass must end with 0.
+race_pass() {
+    local table="$1" line apid deadline rc=0
+    shift
+    coproc LOCKER { psql "$ARCH_DB_URL" -XAtq -v ON_ERROR_STOP=1; }
+    echo "BEGIN; LOCK TABLE memoryd.$table IN EXCLUSIVE MODE; SELECT 'locked';" >&"${LOCKER[1]}"
+    read -r -t 20 line <&"${LOCKER[0]}" || fail "no lock on $table"
+    [[ "$line" == locked ]] || fail "locker said $line"
+    DATABASE_STATEMENT_TIMEOUT_MS=60000 "$bin" archive >"$TMP/race.log" 2>&1 &
+    apid=$!
+    deadline=$(($(now_ms) + 20000))
+    until [[ "$(pg "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%$table%'")" != 0 ]]; do
+        (($(now_ms) < deadline)) || fail "the pass never reached $table"
+        sleep 0.05
+    done
+    "$@"
+    echo "COMMIT;" >&"${LOCKER[1]}"
+    wait "$apid" || rc=$?
+    eval "exec ${LOCKER[1]}>&-"
+    ((rc == 0)) || fail "the racing pass exited $rc"
+}
+
 in_redis() { [[ "$(rd EXISTS "$(meta_key "$1")" "$(msgs_key "$1")")" != 0 ]]; }
 
 case "$case_name" in
@@ -177,7 +245,10 @@ basic)
     log="$TMP/archive.log"
     grep -Eq '"msg":"Starting conversation archival run at [0-9-]{10}T[0-9:]{8}[+-][0-9]{2}:[0-9]{2}"' "$log" ||
         fail "no start line"
-    grep -q '"msg":"Found 3 expired checkpoints to archive"' "$log" || fail "no found line"
+    # one line per SCAN step that found some: together, the three
+    found="$(grep -o '"msg":"Found [0-9]* expired checkpoints to archive","count":[0-9]*,"kind":"conversation"' "$log" |
+        sed 's/.*"count":\([0-9]*\).*/\1/' | awk '{ s += $1 } END { print s + 0 }')"
+    [[ "$found" == 3 ]] || fail "Found lines count $found conversations, want 3"
     grep -Eq '"msg":"Completed archival run in [0-9]+\.[0-9]+s"' "$log" || fail "no completed line"
     # again: nothing new, nothing twice
     archive ARCHIVE_AFTER_SECONDS=3
@@ -197,18 +268,27 @@ basic)
 
 kill)
     # Rounds: new idle conversations, then a pass SIGKILLed at a random
-    # point of it (a pass over a round takes a few tenths of a second).
-    nconv=0 nmsg=40 killed=0
-    for round in 1 2 3 4; do
+    # point: somewhere in the time a whole pass over a round took (round 0,
+    # not killed, measures it).
+    nconv=0 nmsg=40 killed=0 span=0
+    for round in 0 1 2 3 4; do
         for ((i = nconv + 1; i <= nconv + 100; i++)); do append "k$i" "$nmsg"; done
+        for ((i = nconv + 1; i <= nconv + 10; i++)); do
+            put_cp "kt$i" "" 0001 "" "v$i"
+            put_cp "kt$i" "" 0002 0001 "w$i"
+        done
         nconv=$((nconv + 100))
         wait_idle "k$nconv" 2
+        t0="$(now_ms)"
         "$bin" archive >"$TMP/kill-$round.log" 2>&1 &
         pid=$!
-        sleep "0.$(printf %02d $((RANDOM % 25)))"
-        kill -KILL "$pid" 2>/dev/null || true
+        if ((round > 0)); then
+            sleep "$(awk -v s="$span" -v r="$RANDOM" 'BEGIN { printf "%.3f", s * (0.05 + 0.9 * r / 32768) / 1000 }')"
+            kill -KILL "$pid" 2>/dev/null || true
+        fi
         rc=0
         wait "$pid" 2>/dev/null || rc=$?
+        ((round == 0)) && span=$(($(now_ms) - t0))
         ((rc == 137)) && killed=$((killed + 1))
         [[ -f "$ARCHIVER_HEALTH_FILE" ]] && health_ok
         [[ "$(pg "SELECT count(*) = count(DISTINCT (conversation_id, seq)) FROM memoryd.conversation_history")" == t ]] ||
@@ -219,38 +299,34 @@ kill)
         for ((i = 1; i <= nconv; i++)); do echo "k$i"; done | sort >"$TMP/all"
         missing="$(sort -m "$TMP/in-redis" "$TMP/whole" | comm -23 "$TMP/all" -)"
         [[ -z "$missing" ]] || fail "left Redis without all their messages in PostgreSQL (round $round): $missing"
+        # and the threads: what left Redis has both checkpoints in PostgreSQL
+        rd --scan --pattern "$KEY_PREFIX:thread:*:keys" | sed 's/.*{[^:]*://; s/}.*//' | sort >"$TMP/in-redis"
+        pg "SELECT thread_id FROM memoryd.checkpoints GROUP BY 1 HAVING count(*) = 2" | sort >"$TMP/whole"
+        for ((i = 1; i <= nconv; i++)); do if ((i % 100 <= 10 && i % 100 > 0)); then echo "kt$i"; fi; done |
+            sort >"$TMP/all"
+        missing="$(sort -m "$TMP/in-redis" "$TMP/whole" | comm -23 "$TMP/all" -)"
+        [[ -z "$missing" ]] || fail "threads left Redis without their checkpoints in PostgreSQL (round $round): $missing"
     done
-    echo "archive.sh: $killed of 4 passes were killed before they ended"
-    ((killed >= 1)) || fail "no pass was killed mid-way: the test did not test"
+    echo "archive.sh: $killed of 4 passes were killed before they ended (a pass took ${span} ms)"
+    ((killed >= 2)) || fail "$killed passes were killed mid-way: the test did not test"
     archive
     want="$(for ((i = 1; i <= nconv; i++)); do for ((k = 1; k <= nmsg; k++)); do echo "k$i|$k|k$i-$k"; done; done | sort)"
     got="$(pg "SELECT conversation_id || '|' || seq || '|' || content FROM memoryd.conversation_history" | sort)"
     [[ "$got" == "$want" ]] || fail "PostgreSQL does not hold every message exactly once: $(diff <(echo "$want") <(echo "$got") | head -5)"
     [[ -z "$(rd --scan --pattern "$P:*")" ]] || fail "keys left in Redis after the clean pass: $(rd --scan --pattern "$P:*" | head -3)"
+    [[ -z "$(rd --scan --pattern "$KEY_PREFIX:*")" ]] || fail "thread keys left in Redis: $(rd --scan --pattern "$KEY_PREFIX:*" | head -3)"
+    [[ "$(pg "SELECT count(*) FROM memoryd.checkpoints")" == $((nconv / 10 * 2)) ]] ||
+        fail "PostgreSQL holds $(pg "SELECT count(*) FROM memoryd.checkpoints") checkpoints, want $((nconv / 10 * 2))"
+    latest="$(curl -sf -H "X-Tenant-Id: $T" "$MEMORYD_URL/checkpoints/kt1")"
+    [[ "$latest" == *'"checkpoint_id":"0002"'* ]] || fail "kt1 read back: $latest"
     ;;
 
 race)
     append r1 3
     wait_idle r1 2
-    # Hold conversation_history so the pass waits between reading r1 and
-    # writing it; append meanwhile; let the pass go on.
-    coproc LOCKER { psql "$ARCH_DB_URL" -XAtq -v ON_ERROR_STOP=1; }
-    echo "BEGIN; LOCK TABLE memoryd.conversation_history IN EXCLUSIVE MODE; SELECT 'locked';" >&"${LOCKER[1]}"
-    read -r -t 20 line <&"${LOCKER[0]}" || fail "no table lock"
-    [[ "$line" == locked ]] || fail "locker said $line"
-    DATABASE_STATEMENT_TIMEOUT_MS=60000 "$bin" archive >"$TMP/race.log" 2>&1 &
-    apid=$!
-    deadline=$(($(now_ms) + 20000))
-    until [[ "$(pg "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%conversation_history%'")" != 0 ]]; do
-        (($(now_ms) < deadline)) || fail "the pass never reached PostgreSQL"
-        sleep 0.05
-    done
-    append r1 1 "" late
-    echo "COMMIT;" >&"${LOCKER[1]}"
-    rc=0
-    wait "$apid" || rc=$?
-    ((rc == 0)) || fail "the racing pass exited $rc"
-    eval "exec ${LOCKER[1]}>&-"
+    # The pass waits on conversation_history between reading r1 and writing
+    # it; the append comes meanwhile.
+    race_pass conversation_history append r1 1 "" late
     grep -q '"msg":"conversation written during archival: left for the next pass"' "$TMP/race.log" ||
         fail "the pass did not notice the append"
     in_redis r1 || fail "r1 left Redis although it changed during the pass"
@@ -286,6 +362,56 @@ shards)
     done
     archive # one pass over what the shards left: nothing
     [[ "$(health checkpoints_archived)" == 0 ]] || fail "the shards left something"
+    ;;
+
+threads)
+    put_cp th1 "" 0001 "" one
+    put_cp th1 "" 0002 0001 two
+    put_cp th1 sub 0001 "" sub-one
+    put_cp th1 sub 0003 0001 sub-three
+    writes_cp th1 "" 0002 task-a
+    writes_cp th1 sub 0003 task-b
+    put_cp th2 "" 0001 "" idle-too
+    before1="$(thread_view th1)" before2="$(thread_view th2)"
+    wait_thread_idle th2 2 # the later of the two
+    put_cp act "" 0001 "" active
+    archive
+    [[ "$(health checkpoints_archived)|$(health errors)" == "2|0" ]] || fail "health: $(cat "$ARCHIVER_HEALTH_FILE")"
+    grep -q '"msg":"Found [12] expired checkpoints to archive","count":[12],"kind":"thread"' "$TMP/archive.log" ||
+        fail "no found line for threads"
+    [[ -z "$(thread_keys th1)$(thread_keys th2)" ]] || fail "archived threads left keys: $(thread_keys th1)"
+    [[ -n "$(thread_keys act)" ]] || fail "the active thread left Redis"
+    [[ -z "$(rd ZSCORE "$KEY_PREFIX:threads:{$T}" th1)" ]] || fail "th1 still in the tenant's thread index"
+    [[ "$(pg "SELECT thread_id || ':' || checkpoint_ns || ':' || checkpoint_id || ':' || coalesce(parent_id, '-') FROM memoryd.checkpoints ORDER BY 1" | tr '\n' ' ')" == "th1::0001:- th1::0002:0001 th1:sub:0001:- th1:sub:0003:0001 th2::0001:- " ]] ||
+        fail "checkpoint rows: $(pg "SELECT thread_id, checkpoint_ns, checkpoint_id FROM memoryd.checkpoints")"
+    [[ "$(pg "SELECT count(*) FROM memoryd.checkpoint_blobs")|$(pg "SELECT count(*) FROM memoryd.checkpoint_writes")" == "5|4" ]] ||
+        fail "blob and write rows: $(pg "SELECT count(*) FROM memoryd.checkpoint_blobs") $(pg "SELECT count(*) FROM memoryd.checkpoint_writes")"
+    [[ "$(pg "SELECT bool_and(expires_at > now() + interval '179 days') FROM (SELECT expires_at FROM memoryd.checkpoints UNION ALL SELECT expires_at FROM memoryd.checkpoint_blobs UNION ALL SELECT expires_at FROM memoryd.checkpoint_writes) x")" == t ]] ||
+        fail "archived rows do not live ARCHIVE_RETENTION_DAYS"
+    # read-through answers what Redis answered
+    [[ "$(thread_view th1)" == "$before1" ]] || fail "th1 reads differently after archival:
+$(diff <(echo "$before1") <(thread_view th1))"
+    [[ "$(thread_view th2)" == "$before2" ]] || fail "th2 reads differently after archival"
+    archive
+    [[ "$(health checkpoints_archived)" == 0 ]] || fail "a second pass archived again"
+    [[ "$(pg "SELECT count(*) FROM memoryd.checkpoints")" == 5 ]] || fail "a second pass wrote rows"
+    # a put while the pass waits on PostgreSQL: the thread stays
+    wait_thread_idle act 2
+    archive
+    [[ -z "$(thread_keys act)" ]] || fail "the idle thread was not archived"
+    # th3 alone is idle now, so the first statement the pass blocks on is its
+    put_cp th3 "" 0001 "" first
+    wait_thread_idle th3 2
+    race_pass checkpoint_blobs put_cp th3 "" 0002 0001 second
+    grep -q '"msg":"thread written during archival: left for the next pass"' "$TMP/race.log" ||
+        fail "the pass did not notice the put"
+    [[ -n "$(thread_keys th3)" ]] || fail "th3 left Redis although it changed during the pass"
+    wait_thread_idle th3 2
+    archive
+    [[ -z "$(thread_keys th3)" ]] || fail "th3 still in Redis"
+    latest="$(curl -sf -H "X-Tenant-Id: $T" "$MEMORYD_URL/checkpoints/th3")"
+    [[ "$(python3 -c 'import json,sys; print(json.load(sys.stdin)["config"]["checkpoint_id"])' <<<"$latest")" == 0002 ]] ||
+        fail "th3's latest after archival: $latest"
     ;;
 
 retention)
