@@ -606,7 +606,9 @@ START_TEST(test_admin_archive_refuses_unsafe_settings)
 END_TEST
 
 /* ---- archive: ADMIN_TOKEN=adm-secret, ARCHIVE_AFTER_SECONDS=3600 and a
- * CONV_KEY_PREFIX of its own (see CMakeLists.txt) ---- */
+ * CONV_KEY_PREFIX and KEY_PREFIX of its own (see CMakeLists.txt): a pass
+ * takes every tenant's idle data, so other tests' is kept out of its reach
+ * (a key whose TTL was set shorter than the configured one counts as idle) */
 
 START_TEST(test_admin_archive_moves_idle_conversations_to_postgres)
 {
