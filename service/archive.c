@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,8 @@
  * cost about what COPY does, small enough that one statement stays well
  * within DATABASE_STATEMENT_TIMEOUT_MS. */
 #define CHUNK_ROWS 5000
+/* Conversations or threads read from Redis at once (one pipelined call). */
+#define BATCH_MAX 128
 /* History rows per retention statement. */
 #define RETENTION_BATCH 1000
 
@@ -61,12 +64,21 @@ static double now_s(void)
 	return (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
 }
 
-/* The state of one pass. */
+/* The state of one pass. errors and messages_archived of r are also
+ * counted by the writer thread: under lock (count()). */
 struct pass {
 	const struct config *cfg;
 	struct store *redis, *pg;
 	struct archive_report *r;
+	pthread_mutex_t lock;
 };
+
+static void count(struct pass *p, long long *field, long long n)
+{
+	pthread_mutex_lock(&p->lock);
+	*field += n;
+	pthread_mutex_unlock(&p->lock);
+}
 
 /*
  * What the pass archives: conversations and checkpoint threads, each found by
@@ -128,7 +140,7 @@ static int conv_store(struct pass *p, const struct store_ref *refs, const void *
 	long long ins = 0;
 	if (p->pg->ops->history_archive(p->pg, refs, dumps, n, &ins, err) < 0)
 		return -1;
-	p->r->messages_archived += ins;
+	count(p, &p->r->messages_archived, ins);
 	return 0;
 }
 
@@ -201,14 +213,14 @@ static void pause_before_retry(const struct pass *p)
 		sleep((unsigned)p->cfg->archive_retry_delay_seconds);
 }
 
-static void skipped(const struct pass *p, const struct kind *k, const struct store_ref *ref,
+static void skipped(struct pass *p, const struct kind *k, const struct store_ref *ref,
                     const char *why)
 {
 	char msg[600];
 	snprintf(msg, sizeof(msg), "Failed to archive %s after retry, skipping", ref->id);
 	log_error(NULL, msg, LF_STR("kind", k->name), LF_STR("tenant", ref->tenant),
 	          LF_STR(k->id_field, ref->id), LF_STR("error", why));
-	p->r->errors++;
+	count(p, &p->r->errors, 1);
 }
 
 static void *at(const struct kind *k, void *dumps, size_t i)
@@ -283,71 +295,154 @@ static void drop_archived(struct pass *p, const struct kind *k, const struct sto
 	free(dropped);
 }
 
-/* Archive the idle items of one SCAN step. */
-static void archive_step(struct pass *p, const struct kind *k, const struct store_refs *found)
+/* One SCAN step's idle items, from their dump to their drop. */
+struct batch {
+	const struct kind *k;
+	struct store_refs found; /* owns the refs below */
+	struct store_ref *mine;  /* the idle ones of this shard */
+	void *dumps;
+	bool *ok; /* committed to PostgreSQL */
+	size_t n;
+};
+
+static void batch_free(struct batch *b)
 {
-	struct store_ref *mine = xcalloc(found->n + 1, sizeof(*mine));
+	if (!b)
+		return;
+	for (size_t i = 0; i < b->n; i++)
+		b->k->release(at(b->k, b->dumps, i));
+	free(b->ok);
+	free(b->dumps);
+	free(b->mine);
+	store_refs_release(&b->found);
+	free(b);
+}
+
+/* Dump what of found (stolen) is this shard's and idle; NULL when nothing. */
+static struct batch *batch_dump(struct pass *p, const struct kind *k, struct store_refs *found)
+{
+	struct batch *b = xcalloc(1, sizeof(*b));
+	b->k = k;
+	b->found = *found;
+	memset(found, 0, sizeof(*found));
+	b->mine = xcalloc(b->found.n + 1, sizeof(*b->mine));
 	size_t n = 0;
-	for (size_t i = 0; i < found->n; i++)
-		if (archive_shard_of(found->v[i].tenant, found->v[i].id,
+	for (size_t i = 0; i < b->found.n; i++)
+		if (archive_shard_of(b->found.v[i].tenant, b->found.v[i].id,
 		                     (unsigned)p->cfg->archive_shard_count) ==
 		    (unsigned)p->cfg->archive_shard_index)
-			mine[n++] = found->v[i];
-	void *dumps = n ? xcalloc(n, k->size) : NULL;
+			b->mine[n++] = b->found.v[i];
+	b->dumps = xcalloc(n + 1, k->size);
 	struct mem_error err = {0};
 	int rc = n ? -1 : 0;
 	for (long t = 0; rc < 0 && t < p->cfg->archive_retry_attempts; t++) {
 		if (t)
 			pause_before_retry(p);
 		mem_error_clear(&err);
-		rc = k->dump(p, mine, n, dumps, &err);
+		rc = k->dump(p, b->mine, n, b->dumps, &err);
 	}
 	if (rc < 0) {
 		for (size_t i = 0; i < n; i++)
-			skipped(p, k, &mine[i], err.message);
+			skipped(p, k, &b->mine[i], err.message);
 		n = 0;
 	}
 	/* keep only the idle ones */
-	size_t kept = 0;
 	for (size_t i = 0; i < n; i++) {
-		if (k->malformed(at(k, dumps, i)))
-			skipped(p, k, &mine[i], "Redis holds what cannot be read (logged)");
-		if (!k->digest(at(k, dumps, i))) {
-			k->release(at(k, dumps, i));
+		if (k->malformed(at(k, b->dumps, i)))
+			skipped(p, k, &b->mine[i], "Redis holds what cannot be read (logged)");
+		if (!k->digest(at(k, b->dumps, i))) {
+			k->release(at(k, b->dumps, i));
 			continue;
 		}
-		mine[kept] = mine[i];
-		memmove(at(k, dumps, kept++), at(k, dumps, i), k->size);
+		b->mine[b->n] = b->mine[i];
+		memmove(at(k, b->dumps, b->n++), at(k, b->dumps, i), k->size);
 	}
-	if (kept) {
-		char msg[96];
-		snprintf(msg, sizeof(msg), "Found %zu expired checkpoints to archive", kept);
-		log_info(NULL, msg, LF_INT("count", kept), LF_STR("kind", k->name));
-		p->r->found += (long long)kept;
+	if (!b->n) {
+		batch_free(b);
+		return NULL;
 	}
-	bool *ok = xcalloc(kept + 1, sizeof(*ok));
-	for (size_t from = 0; from < kept;) {
-		size_t end = from, rows = 0;
-		while (end < kept &&
-		       (end == from || rows + k->weight(at(k, dumps, end)) <= CHUNK_ROWS))
-			rows += k->weight(at(k, dumps, end++));
-		store_chunk(p, k, mine + from, at(k, dumps, from), end - from, ok + from);
-		from = end;
-	}
-	if (kept)
-		drop_archived(p, k, mine, dumps, kept, ok);
-	for (size_t i = 0; i < kept; i++)
-		k->release(at(k, dumps, i));
-	free(ok);
-	free(dumps);
-	free(mine);
+	char msg[96];
+	snprintf(msg, sizeof(msg), "Found %zu expired checkpoints to archive", b->n);
+	log_info(NULL, msg, LF_INT("count", b->n), LF_STR("kind", k->name));
+	p->r->found += (long long)b->n;
+	b->ok = xcalloc(b->n + 1, sizeof(*b->ok));
+	return b;
 }
 
-/* Every SCAN step of one kind; false when a scan failed for good. */
-static bool archive_kind(struct pass *p, const struct kind *k)
+/* Write a batch to PostgreSQL, in chunks of about CHUNK_ROWS rows. */
+static void batch_store(struct pass *p, struct batch *b)
+{
+	const struct kind *k = b->k;
+	for (size_t from = 0; from < b->n;) {
+		size_t end = from, rows = 0;
+		while (end < b->n &&
+		       (end == from || rows + k->weight(at(k, b->dumps, end)) <= CHUNK_ROWS))
+			rows += k->weight(at(k, b->dumps, end++));
+		store_chunk(p, k, b->mine + from, at(k, b->dumps, from), end - from, b->ok + from);
+		from = end;
+	}
+}
+
+/*
+ * The PostgreSQL writer: batch_store of one batch at a time on a thread of
+ * its own (with its own connection), so the next step is read from Redis
+ * while this one is written: a pass costs about the larger of the two, not
+ * their sum. A batch is dropped from Redis only after writer_wait says it was
+ * written.
+ */
+struct writer {
+	struct pass *p;
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct batch *todo; /* under lock: given, not yet written */
+	bool quit;
+};
+
+static void *writer_main(void *arg)
+{
+	struct writer *w = arg;
+	pthread_mutex_lock(&w->lock);
+	for (;;) {
+		while (!w->todo && !w->quit)
+			pthread_cond_wait(&w->cond, &w->lock);
+		if (!w->todo)
+			break;
+		struct batch *b = w->todo;
+		pthread_mutex_unlock(&w->lock);
+		batch_store(w->p, b);
+		pthread_mutex_lock(&w->lock);
+		w->todo = NULL;
+		pthread_cond_broadcast(&w->cond);
+	}
+	pthread_mutex_unlock(&w->lock);
+	return NULL;
+}
+
+/* Wait until the batch given last (if any) is written. */
+static void writer_wait(struct writer *w)
+{
+	pthread_mutex_lock(&w->lock);
+	while (w->todo)
+		pthread_cond_wait(&w->cond, &w->lock);
+	pthread_mutex_unlock(&w->lock);
+}
+
+static void writer_give(struct writer *w, struct batch *b)
+{
+	pthread_mutex_lock(&w->lock);
+	w->todo = b;
+	pthread_cond_broadcast(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+}
+
+/* Every SCAN step of one kind: scan and dump step k+1 while step k is
+ * written, then drop step k. */
+static void archive_kind(struct pass *p, const struct kind *k, struct writer *w)
 {
 	char cursor[32] = "0";
 	struct mem_error err = {0};
+	struct batch *writing = NULL;
 	do {
 		struct store_refs found = {0};
 		int rc = -1;
@@ -363,19 +458,40 @@ static bool archive_kind(struct pass *p, const struct kind *k)
 			    NULL,
 			    "archival scan failed after retry; the rest waits for the next pass",
 			    LF_STR("kind", k->name), LF_STR("error", err.message));
-			p->r->errors++;
-			return false;
+			count(p, &p->r->errors, 1);
+			break;
 		}
-		archive_step(p, k, &found);
-		store_refs_release(&found);
+		/* SCAN's COUNT is a hint (a step returns more as the table shrinks):
+		 * slices of at most BATCH_MAX keep memory bounded */
+		for (size_t from = 0; from < found.n; from += BATCH_MAX) {
+			struct store_refs part = {.n = found.n - from < BATCH_MAX ? found.n - from
+			                                                          : BATCH_MAX};
+			part.v = xcalloc(part.n + 1, sizeof(*part.v));
+			memcpy(part.v, found.v + from, part.n * sizeof(*part.v));
+			struct batch *next = batch_dump(p, k, &part);
+			if (!next)
+				continue;
+			writer_wait(w);
+			if (writing)
+				drop_archived(p, k, writing->mine, writing->dumps, writing->n,
+				              writing->ok);
+			batch_free(writing);
+			writing = next;
+			writer_give(w, writing);
+		}
+		free(found.v); /* its refs went to the slices */
 	} while (strcmp(cursor, "0"));
-	return true;
+	writer_wait(w);
+	if (writing)
+		drop_archived(p, k, writing->mine, writing->dumps, writing->n, writing->ok);
+	batch_free(writing);
 }
 
 int archive_pass(const struct config *cfg, struct store *redis, struct store *pg,
                  struct archive_report *out)
 {
-	struct pass p = {.cfg = cfg, .redis = redis, .pg = pg, .r = out};
+	struct pass p = {
+	    .cfg = cfg, .redis = redis, .pg = pg, .r = out, .lock = PTHREAD_MUTEX_INITIALIZER};
 	const struct kind kinds[] = {
 	    {"conversation", "conversation_id", sizeof(struct conv_page),
 	     &out->conversations_archived, conv_scan, conv_dump, conv_digest, conv_malformed,
@@ -388,6 +504,7 @@ int archive_pass(const struct config *cfg, struct store *redis, struct store *pg
 	struct mem_error err = {0};
 
 	memset(out, 0, sizeof(*out));
+	pthread_mutex_init(&p.lock, NULL);
 	double t0 = now_s();
 	out->started = (time_t)t0;
 	archive_iso_time(out->started, out->last_run);
@@ -399,8 +516,25 @@ int archive_pass(const struct config *cfg, struct store *redis, struct store *pg
 		log_error(NULL, "archival needs Redis as the store it scans and PostgreSQL");
 		out->errors++;
 	} else {
-		for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
-			archive_kind(&p, &kinds[i]);
+		struct writer w = {.p = &p};
+		pthread_mutex_init(&w.lock, NULL);
+		pthread_cond_init(&w.cond, NULL);
+		bool threaded = pthread_create(&w.thread, NULL, writer_main, &w) == 0;
+		if (!threaded) {
+			log_error(NULL, "cannot start the archiver's writer thread");
+			count(&p, &out->errors, 1);
+		}
+		for (size_t i = 0; threaded && i < sizeof(kinds) / sizeof(kinds[0]); i++)
+			archive_kind(&p, &kinds[i], &w);
+		if (threaded) {
+			pthread_mutex_lock(&w.lock);
+			w.quit = true;
+			pthread_cond_broadcast(&w.cond);
+			pthread_mutex_unlock(&w.lock);
+			pthread_join(w.thread, NULL);
+		}
+		pthread_cond_destroy(&w.cond);
+		pthread_mutex_destroy(&w.lock);
 	}
 	out->checkpoints_archived = out->conversations_archived + out->threads_archived;
 	out->duration_s = now_s() - t0;
@@ -417,6 +551,7 @@ int archive_pass(const struct config *cfg, struct store *redis, struct store *pg
 	                    out->errors, (double)out->started, out->duration_s);
 	if (archive_health_write(cfg->archiver_health_file, out, &err) < 0)
 		log_error(NULL, "archiver health file not written", LF_STR("error", err.message));
+	pthread_mutex_destroy(&p.lock);
 	return out->healthy ? 0 : -1;
 }
 

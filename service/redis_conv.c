@@ -798,11 +798,14 @@ int rconv_drop(struct store *s, const struct store_ref *refs, const struct conv_
                size_t n, bool *dropped, struct mem_error *err)
 {
 	const struct rconv *c = redis_store_conv(s);
-	struct cmdv *ev = xcalloc(n + 1, sizeof(*ev));
-	struct redis_cmd *cmds = xcalloc(n + 1, sizeof(*cmds));
-	redisReply **rep = xcalloc(n + 1, sizeof(*rep));
+	/* per conversation: the script, then (when it went) its ZREM from the
+	 * customer's index */
+	struct cmdv *ev = xcalloc(2 * n + 1, sizeof(*ev));
+	struct redis_cmd *cmds = xcalloc(2 * n + 1, sizeof(*cmds));
+	redisReply **rep = xcalloc(2 * n + 1, sizeof(*rep));
 	size_t *at = xcalloc(n + 1, sizeof(*at));
-	size_t m = 0;
+	size_t m = 0, nz = 0;
+	struct buf b = {0};
 	int ret = -1;
 
 	for (size_t i = 0; i < n; i++) {
@@ -826,17 +829,31 @@ int rconv_drop(struct store *s, const struct store_ref *refs, const struct conv_
 		}
 		size_t i = at[j];
 		dropped[i] = rep_int(a->element[0]) == 1;
-		if (dropped[i] && a->elements == 2 && is_str(a->element[1]) && a->element[1]->len)
-			index_remove(s, refs[i].tenant, a->element[1]->str, refs[i].id);
+		if (!dropped[i] || a->elements != 2 || !is_str(a->element[1]) ||
+		    !a->element[1]->len)
+			continue;
+		struct cmdv *z = &ev[m + nz];
+		cmd_str(z, "ZREM");
+		conv_key(&b, c, "customer", refs[i].tenant, a->element[1]->str);
+		cmd_buf(z, &b);
+		cmd_str(z, refs[i].id);
+		cmds[m + nz++] = cmd_of(z);
 	}
+	/* The index has its own hash tag; an entry left behind is pruned by the
+	 * next list that meets it. */
+	struct mem_error ierr = {0};
+	if (nz && run(s, nz, cmds + m, rep + m, true, "customer index", &ierr) < 0)
+		log_warn(NULL, "customer index update failed after archival",
+		         LF_STR("error", ierr.message));
 	ret = 0;
 out:
-	free_all(m, rep);
-	for (size_t j = 0; j < m; j++)
+	free_all(m + nz, rep);
+	for (size_t j = 0; j < m + nz; j++)
 		cmd_release(&ev[j]);
 	free(ev);
 	free(cmds);
 	free(rep);
 	free(at);
+	buf_release(&b);
 	return ret;
 }

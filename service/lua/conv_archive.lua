@@ -1,5 +1,9 @@
 -- The archiver's two steps on one conversation, over one digest of its
--- state (the meta hash and every message).
+-- state: the meta hash (every append of a new message moves last_seq and
+-- updated_at, a metadata update updated_at, a new incarnation the epoch) and
+-- the count, first and last of its messages (a trim only removes messages
+-- the trim path archived first). So anything written since the dump changes
+-- the digest, and the drop reads O(1) messages, not the whole conversation.
 -- KEYS[1] meta hash   KEYS[2] messages zset   KEYS[3] ids hash
 -- ARGV[1] 'dump': ARGV[2] ttl_ms (CONV_TTL_SECONDS), ARGV[3] idle_ms
 --   (ARCHIVE_AFTER_SECONDS). Idle is read from what every write refreshes,
@@ -8,7 +12,7 @@
 --   Reply: {} when it is gone or not idle, else
 --          {epoch, customer_id, digest, members...}
 -- ARGV[1] 'drop': ARGV[2] the digest 'dump' gave. Removes the conversation
---   only if it is still exactly what was dumped (and so archived).
+--   only if its digest is still that one (what was dumped is archived).
 --   Reply: {1, customer_id ('' none)} when it went, {0} when it changed
 --   meanwhile (it stays for the next pass) or is gone.
 local function state()
@@ -18,21 +22,23 @@ local function state()
     kv[#kv + 1] = #meta[i] .. ':' .. meta[i] .. #meta[i + 1] .. ':' .. meta[i + 1]
   end
   table.sort(kv)
-  local m = redis.call('ZRANGE', KEYS[2], 0, -1)
-  local parts = {table.concat(kv)}
-  for i = 1, #m do parts[#parts + 1] = #m[i] .. ':' .. m[i] end
-  return #meta > 0, m, redis.sha1hex(table.concat(parts, '|'))
+  local first = redis.call('ZRANGE', KEYS[2], 0, 0)
+  local last = redis.call('ZRANGE', KEYS[2], -1, -1)
+  local parts = {table.concat(kv), redis.call('ZCARD', KEYS[2])}
+  for _, m in ipairs({first[1] or '', last[1] or ''}) do parts[#parts + 1] = #m .. ':' .. m end
+  return #meta > 0, redis.sha1hex(table.concat(parts, '|'))
 end
 if ARGV[1] == 'dump' then
   local pttl = redis.call('PTTL', KEYS[1])
   if pttl < 0 or tonumber(ARGV[2]) - pttl < tonumber(ARGV[3]) then return {} end
-  local _, m, digest = state()
+  local _, digest = state()
+  local m = redis.call('ZRANGE', KEYS[2], 0, -1)
   local f = redis.call('HMGET', KEYS[1], 'epoch', 'customer_id')
   local reply = {f[1] or '', f[2] or '', digest}
   for i = 1, #m do reply[#reply + 1] = m[i] end
   return reply
 end
-local exists, _, digest = state()
+local exists, digest = state()
 if not exists or digest ~= ARGV[2] then return {0} end
 local customer = redis.call('HGET', KEYS[1], 'customer_id') or ''
 redis.call('UNLINK', KEYS[1], KEYS[2], KEYS[3])
