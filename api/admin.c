@@ -10,6 +10,7 @@
  *   DELETE /admin/tenants/{tenant}             forget a tenant
  *   GET    /admin/failover                     the routing state in force
  *   POST   /admin/failover                     switch primary / dual write everywhere
+ *   POST   /admin/archive                      run an archival pass now
  *
  * The thread routes act in the tenant of X-Tenant-Id.
  */
@@ -168,4 +169,13 @@ enum MHD_Result h_admin_failover_set(struct request *r)
 fail:
 	body_release(&b);
 	return respond_error(r, &err);
+}
+
+enum MHD_Result h_admin_archive(struct request *r)
+{
+	struct mem_error err = {0};
+	struct archive_report rep;
+	if (service_archive_pass(r->svc, &rep, &err) < 0)
+		return respond_error(r, &err);
+	return respond_json(r, 200, archive_report_json(&rep, true));
 }

@@ -26,6 +26,10 @@ enum MHD_Result h_admin_checkpoint_delete(struct request *r);
 enum MHD_Result h_admin_tenant_delete(struct request *r);
 enum MHD_Result h_admin_failover_get(struct request *r);
 enum MHD_Result h_admin_failover_set(struct request *r);
+enum MHD_Result h_admin_archive(struct request *r);
+/* An archival pass as JSON (health file fields; full: and the rest). */
+struct archive_report;
+json_t *archive_report_json(const struct archive_report *r, bool full);
 
 enum MHD_Result h_conv_append(struct request *r);
 enum MHD_Result h_conv_messages(struct request *r);

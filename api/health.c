@@ -40,6 +40,20 @@ enum MHD_Result h_readyz(struct request *r)
 	return respond_json(r, rc == 0 ? 200 : 503, body);
 }
 
+json_t *archive_report_json(const struct archive_report *r, bool full)
+{
+	json_t *j = json_pack("{s:s, s:s, s:I, s:I, s:I}", "last_run", r->last_run, "status",
+	                      r->healthy ? "healthy" : "unhealthy", "checkpoints_archived",
+	                      (json_int_t)r->checkpoints_archived, "messages_archived",
+	                      (json_int_t)r->messages_archived, "errors", (json_int_t)r->errors);
+	if (full) {
+		json_object_set_new(j, "found", json_integer(r->found));
+		json_object_set_new(j, "left_changed", json_integer(r->left_changed));
+		json_object_set_new(j, "duration_seconds", json_real(r->duration_s));
+	}
+	return j;
+}
+
 /*
  * /health/memory: what the on-call operator reads. healthy follows the
  * primary store; warnings say what can lose data without making it
@@ -100,6 +114,10 @@ enum MHD_Result h_health_memory(struct request *r)
 		snprintf(w, sizeof(w), "store figures unavailable: %s", err.message);
 		json_array_append_new(warnings, json_string(w));
 	}
+	struct archive_report last;
+	json_object_set_new(body, "archiver",
+	                    service_archive_last(r->svc, &last) ? archive_report_json(&last, false)
+	                                                        : json_null());
 	json_object_set_new(body, "warnings", warnings);
 	return respond_json(r, rc == 0 ? 200 : 503, body);
 }

@@ -61,6 +61,7 @@ static const struct http_route routes[] = {
     {"/admin/tenants/{tenant}", M_DELETE, h_admin_tenant_delete, false, ADMIN},
     {"/admin/failover", M_GET, h_admin_failover_get, false, ADMIN},
     {"/admin/failover", M_POST, h_admin_failover_set, true, ADMIN},
+    {"/admin/archive", M_POST, h_admin_archive, false, ADMIN},
     {"/conversations", M_GET, h_conv_list, false, TENANT},
     {"/conversations/{conversation_id}", M_GET, h_conv_get, false, TENANT},
     {"/conversations/{conversation_id}", M_PATCH, h_conv_update, true, TENANT},

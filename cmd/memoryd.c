@@ -7,7 +7,11 @@
  * stops accepting, lets requests in flight finish and exits 0.
  *
  * `memoryd migrate` applies the migrations and exits (0 when the schema is
- * current).
+ * current). `memoryd archive` runs one archival pass and exits (0 when it was
+ * healthy); `memoryd archiver` runs one every ARCHIVE_INTERVAL_SECONDS in
+ * ARCHIVE_TIMEZONE until SIGTERM (probes and /metrics on METRICS_PORT when
+ * set); `memoryd retention [--export FILE]` deletes archived history older
+ * than ARCHIVE_RETENTION_DAYS (service/archive.h).
  */
 #include <pthread.h>
 #include <signal.h>
@@ -15,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "../api/server.h"
 #include "../common/config.h"
@@ -52,6 +57,64 @@ static int check_database_url(const struct config *cfg, struct mem_error *err)
 	return 0;
 }
 
+enum command { CMD_SERVE, CMD_MIGRATE, CMD_ARCHIVE, CMD_ARCHIVER, CMD_RETENTION };
+
+/* Wait for SIGTERM/SIGINT until `until`; true when one came. */
+static bool stop_requested(const sigset_t *stop, time_t until)
+{
+	for (;;) {
+		time_t now = time(NULL);
+		if (now >= until)
+			return false;
+		struct timespec ts = {.tv_sec = until - now};
+		int sig = sigtimedwait(stop, NULL, &ts);
+		if (sig == SIGTERM || sig == SIGINT) {
+			log_info(NULL, "shutting down",
+			         LF_STR("signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"));
+			return true;
+		}
+	}
+}
+
+/*
+ * The archive commands, over a service built for them (its Redis and
+ * PostgreSQL stores). archive: one pass, 0 when healthy. archiver: a pass at
+ * every scheduled time until a stop signal. retention: one retention run.
+ */
+static int run_archive_command(enum command cmd, const struct config *cfg, struct service *svc,
+                               const sigset_t *stop, const char *export_path)
+{
+	struct mem_error err = {0};
+	struct archive_report r;
+	if (cmd == CMD_RETENTION) {
+		long long deleted = 0;
+		if (service_retention(svc, export_path, &deleted, &err) < 0) {
+			log_at(LOG_FATAL, NULL, err.message, LF_STR("variable", err.field));
+			return 1;
+		}
+		return 0;
+	}
+	if (cmd == CMD_ARCHIVE) {
+		if (service_archive_pass(svc, &r, &err) < 0) {
+			log_at(LOG_FATAL, NULL, err.message, LF_STR("variable", err.field));
+			return 2;
+		}
+		return r.healthy ? 0 : 1;
+	}
+	for (;;) {
+		time_t next = archive_next_run(time(NULL), cfg->archive_interval_seconds);
+		char at[40];
+		archive_iso_time(next, at);
+		log_info(NULL, "next archival run", LF_STR("at", at));
+		if (stop_requested(stop, next))
+			return 0;
+		if (service_archive_pass(svc, &r, &err) < 0) {
+			log_at(LOG_FATAL, NULL, err.message, LF_STR("variable", err.field));
+			return 2;
+		}
+	}
+}
+
 int main(int argc, char **argv)
 {
 	struct config cfg;
@@ -59,11 +122,25 @@ int main(int argc, char **argv)
 	struct service *svc = NULL;
 	struct http_server *http = NULL, *probes = NULL;
 	int status = 1;
-	bool migrate_only = false;
+	enum command cmd = CMD_SERVE;
+	const char *export_path = NULL;
+	static const char *const names[] = {[CMD_MIGRATE] = "migrate",
+	                                    [CMD_ARCHIVE] = "archive",
+	                                    [CMD_ARCHIVER] = "archiver",
+	                                    [CMD_RETENTION] = "retention"};
 
 	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "migrate") && i == 1) {
-			migrate_only = true;
+		bool named = false;
+		for (int c = CMD_MIGRATE; i == 1 && c <= CMD_RETENTION; c++)
+			if (!strcmp(argv[i], names[c])) {
+				cmd = (enum command)c;
+				named = true;
+			}
+		if (named)
+			continue;
+		if (cmd == CMD_RETENTION && !strcmp(argv[i], "--export") && i + 1 < argc &&
+		    !export_path) {
+			export_path = argv[++i];
 			continue;
 		}
 		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
@@ -88,17 +165,30 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	log_min_level = (enum log_level)cfg.log_level;
+	/* The archiver's zone is the process's local time (before any thread). */
+	setenv("TZ", cfg.archive_timezone, 1);
+	tzset();
+	/* before anything is logged: a refusal is one line */
+	if ((cmd == CMD_ARCHIVE || cmd == CMD_ARCHIVER) && config_check_archive(&cfg, &err) < 0) {
+		log_at(LOG_FATAL, NULL, err.message, LF_STR("variable", err.field));
+		config_release(&cfg);
+		return 2;
+	}
 	if (check_database_url(&cfg, &err) < 0) {
 		log_at(LOG_FATAL, NULL, err.message, LF_STR("variable", err.field));
 		config_release(&cfg);
 		return 2;
 	}
 
-	if (migrate_only) {
-		if (!cfg.database_url)
-			mem_fail(&err, MEM_EINVALID_FIELD, "DATABASE_URL",
-			         "memoryd migrate needs DATABASE_URL (postgresql://...)");
-		status = cfg.database_url && migrate(&cfg, &err) == 0 ? 0 : 1;
+	if (cmd != CMD_SERVE && !cfg.database_url) {
+		mem_fail(&err, MEM_EINVALID_FIELD, "DATABASE_URL",
+		         "memoryd %s needs DATABASE_URL (postgresql://...)", names[cmd]);
+		log_at(LOG_FATAL, NULL, err.message, LF_STR("variable", err.field));
+		config_release(&cfg);
+		return cmd == CMD_MIGRATE ? 1 : 2;
+	}
+	if (cmd == CMD_MIGRATE) {
+		status = migrate(&cfg, &err) == 0 ? 0 : 1;
 		if (status)
 			log_at(LOG_FATAL, NULL, err.message, LF_STR("variable", err.field));
 		config_release(&cfg);
@@ -112,7 +202,7 @@ int main(int argc, char **argv)
 	/* The schema first, so the stores find it. PostgreSQL as primary cannot
 	 * serve without it; as fallback only, memoryd serves from Redis anyway. */
 	if (cfg.database_url && migrate(&cfg, &err) < 0) {
-		if (pg_primary) {
+		if (pg_primary || cmd != CMD_SERVE) {
 			log_at(LOG_FATAL, NULL, err.message, LF_STR("variable", err.field));
 			config_release(&cfg);
 			return 2;
@@ -143,6 +233,18 @@ int main(int argc, char **argv)
 	else
 		log_warn(NULL, "store unreachable at start-up; serving 503 until it answers",
 		         LF_STR("store", store_name), LF_STR("error", st.detail));
+
+	if (cmd != CMD_SERVE) {
+		if (cmd == CMD_ARCHIVER && cfg.metrics_port) {
+			probes = http_server_start(&cfg, svc, cfg.metrics_port, true, &err);
+			if (!probes) {
+				log_at(LOG_FATAL, NULL, err.message, LF_STR("variable", err.field));
+				goto out;
+			}
+		}
+		status = run_archive_command(cmd, &cfg, svc, &stop, export_path);
+		goto out;
+	}
 
 	http = http_server_start(&cfg, svc, cfg.port, false, &err);
 	if (!http) {

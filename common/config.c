@@ -4,10 +4,12 @@
 #include "tokens.h"
 #include "xalloc.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 enum cfg_type { CFG_INT, CFG_STR, CFG_LOGLEVEL };
 
@@ -66,6 +68,50 @@ static int check_store_primary(const char *v, struct mem_error *err)
 	if (strcmp(v, "redis") && strcmp(v, "postgres") && strcmp(v, "mongo"))
 		return mem_fail(err, MEM_EINVALID_FIELD, "CONV_STORE_PRIMARY",
 		                "expected redis or postgres (mongo is an alias of postgres)");
+	return 0;
+}
+
+/* A zone of the tz database (tzdata): glibc silently reads an unknown TZ as
+ * UTC, so the zone file must be there. */
+static int check_timezone(const char *v, struct mem_error *err)
+{
+	if (!*v || strlen(v) > 64 || v[0] == '/' || strstr(v, ".."))
+		return mem_fail(err, MEM_EINVALID_FIELD, "ARCHIVE_TIMEZONE",
+		                "must be a tz database zone name such as Europe/Madrid");
+	for (const char *c = v; *c; c++)
+		if (!isalnum((unsigned char)*c) && !strchr("/_+-", *c))
+			return mem_fail(err, MEM_EINVALID_FIELD, "ARCHIVE_TIMEZONE",
+			                "must be a tz database zone name such as Europe/Madrid");
+	const char *dir = getenv("TZDIR");
+	char path[512];
+	snprintf(path, sizeof(path), "%s/%s", dir && *dir ? dir : "/usr/share/zoneinfo", v);
+	if (access(path, R_OK) != 0)
+		return mem_fail(err, MEM_EINVALID_FIELD, "ARCHIVE_TIMEZONE",
+		                "no zone %s in the tz database (%s; install tzdata)", v, path);
+	return 0;
+}
+
+/* "i/n": shard i of n, 0 <= i < n <= 1024. */
+static int parse_shard(const char *v, long *i, long *n)
+{
+	char *end;
+	errno = 0;
+	*i = strtol(v, &end, 10);
+	if (errno || end == v || *end != '/' || !isdigit((unsigned char)end[1]))
+		return -1;
+	const char *at = end + 1;
+	*n = strtol(at, &end, 10);
+	if (errno || end == at || *end || *n < 1 || *n > 1024 || *i < 0 || *i >= *n)
+		return -1;
+	return 0;
+}
+
+static int check_shard(const char *v, struct mem_error *err)
+{
+	long i, n;
+	if (parse_shard(v, &i, &n) < 0)
+		return mem_fail(err, MEM_EINVALID_FIELD, "ARCHIVE_SHARD",
+		                "expected i/n with 0 <= i < n <= 1024 (0/1: one worker)");
 	return 0;
 }
 
@@ -158,6 +204,29 @@ static const struct cfg_entry table[] = {
      "1: a /memory item may be put with ttl_seconds 0 (no expiry); 0: every item expires"},
     {"MEMORY_MAX_VALUE_BYTES", CFG_INT, "1048576", 2, 1073741824, OFF(memory_max_value_bytes), 0,
      NULL, "largest /memory value (compact JSON text); larger ones get 413"},
+    {"ARCHIVE_AFTER_SECONDS", CFG_INT, "82800", 1, 315360000, OFF(archive_after_seconds), 0, NULL,
+     "the archiver takes conversations and checkpoint threads idle (not written) this long to "
+     "PostgreSQL, then removes them from Redis; plus the interval it must stay below the TTLs"},
+    {"ARCHIVE_INTERVAL_SECONDS", CFG_INT, "3600", 1, 86400, OFF(archive_interval_seconds), 0, NULL,
+     "`memoryd archiver` runs a pass at every multiple of this in ARCHIVE_TIMEZONE (3600: on "
+     "the hour); also the schedule the safety check assumes for `memoryd archive`"},
+    {"ARCHIVE_TIMEZONE", CFG_STR, "Europe/Madrid", 0, 0, OFF(archive_timezone), 0, check_timezone,
+     "tz database zone of the archiver's schedule, log timestamps and health file"},
+    {"ARCHIVE_RETRY_ATTEMPTS", CFG_INT, "2", 1, 100, OFF(archive_retry_attempts), 0, NULL,
+     "tries of each step of a pass (scan, read, insert, delete) when Redis or PostgreSQL fails; "
+     "then what it held is skipped until the next pass"},
+    {"ARCHIVE_RETRY_DELAY_SECONDS", CFG_INT, "5", 0, 3600, OFF(archive_retry_delay_seconds), 0,
+     NULL, "wait between those tries"},
+    {"ARCHIVER_HEALTH_FILE", CFG_STR, "/tmp/archiver_health.json", 0, 0, OFF(archiver_health_file),
+     0, NULL,
+     "written (temp file, then rename) after every archival pass: last_run, status, "
+     "checkpoints_archived, messages_archived, errors"},
+    {"ARCHIVE_SHARD", CFG_STR, "0/1", 0, 0, OFF(archive_shard), 0, check_shard,
+     "i/n: this archiver takes only the conversations and threads whose tenant and id hash to i "
+     "of n, so n workers split a pass without overlap"},
+    {"ARCHIVE_RETENTION_DAYS", CFG_INT, "180", 1, 36500, OFF(archive_retention_days), 0, NULL,
+     "`memoryd retention` deletes archived conversation history older than this; archived "
+     "checkpoint threads expire from PostgreSQL this long after their archival"},
 };
 
 #define NENTRIES (sizeof(table) / sizeof(table[0]))
@@ -225,7 +294,34 @@ int config_load(struct config *cfg, struct mem_error *err)
 		return mem_fail(err, MEM_EINVALID_FIELD, "DATABASE_URL",
 		                "%s=1 needs DATABASE_URL: PostgreSQL is the other store",
 		                cfg->dual_write ? "CONV_DUAL_WRITE" : "FAILOVER_AUTO");
+	if (parse_shard(cfg->archive_shard, &cfg->archive_shard_index, &cfg->archive_shard_count) <
+	    0)
+		return check_shard(cfg->archive_shard, err);
 	return 0;
+}
+
+int config_check_archive(const struct config *cfg, struct mem_error *err)
+{
+	long reach = cfg->archive_after_seconds + cfg->archive_interval_seconds;
+	const char *ttl = cfg->checkpoint_ttl_seconds <= cfg->conv_ttl_seconds
+	                      ? "CHECKPOINT_TTL_SECONDS"
+	                      : "CONV_TTL_SECONDS";
+	long least = cfg->checkpoint_ttl_seconds <= cfg->conv_ttl_seconds
+	                 ? cfg->checkpoint_ttl_seconds
+	                 : cfg->conv_ttl_seconds;
+	if (reach < least)
+		return 0;
+	long most = least - cfg->archive_interval_seconds - 1;
+	char fix[96];
+	if (most >= 1)
+		snprintf(fix, sizeof(fix), "set ARCHIVE_AFTER_SECONDS to at most %ld", most);
+	else
+		snprintf(fix, sizeof(fix), "shorten ARCHIVE_INTERVAL_SECONDS or lengthen %s", ttl);
+	return mem_fail(
+	    err, MEM_EINVALID_FIELD, "ARCHIVE_AFTER_SECONDS",
+	    "ARCHIVE_AFTER_SECONDS (%ld) + ARCHIVE_INTERVAL_SECONDS (%ld) = %ld is not "
+	    "below %s (%ld): data could expire from Redis before a pass archives it; %s",
+	    cfg->archive_after_seconds, cfg->archive_interval_seconds, reach, ttl, least, fix);
 }
 
 void config_release(struct config *cfg)
@@ -253,8 +349,13 @@ static void entry_bounds(const struct cfg_entry *e, char *out, size_t n)
 
 void config_print_help(FILE *out)
 {
-	fprintf(out, "usage: memoryd [--help | --help-markdown | --version | migrate]\n\n"
-	             "migrate: apply the PostgreSQL migrations DATABASE_URL lacks, then exit\n\n"
+	fprintf(out, "usage: memoryd [--help | --help-markdown | --version | migrate | archive |\n"
+	             "                archiver | retention [--export FILE]]\n\n"
+	             "migrate: apply the PostgreSQL migrations DATABASE_URL lacks, then exit\n"
+	             "archive: run one archival pass (Redis to PostgreSQL), then exit\n"
+	             "archiver: run an archival pass every ARCHIVE_INTERVAL_SECONDS until SIGTERM\n"
+	             "retention: delete archived history older than ARCHIVE_RETENTION_DAYS (with\n"
+	             "  --export FILE, written there as JSON lines first), then exit\n\n"
 	             "memoryd is configured by environment variables:\n\n");
 	for (size_t i = 0; i < NENTRIES; i++) {
 		const struct cfg_entry *e = &table[i];

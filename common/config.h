@@ -58,6 +58,17 @@ struct config {
 	long memory_default_ttl_seconds;
 	long memory_allow_persistent;
 	long memory_max_value_bytes;
+
+	/* the archiver (service/archive.h) */
+	long archive_after_seconds;
+	long archive_interval_seconds;
+	char *archive_timezone;
+	long archive_retry_attempts;
+	long archive_retry_delay_seconds;
+	char *archiver_health_file;
+	char *archive_shard; /* "i/n", parsed into the two below */
+	long archive_shard_index, archive_shard_count;
+	long archive_retention_days;
 };
 
 /*
@@ -67,6 +78,13 @@ struct config {
  */
 int config_load(struct config *cfg, struct mem_error *err) MEM_MUST_CHECK;
 void config_release(struct config *cfg);
+/*
+ * The archiver's safety rule: ARCHIVE_AFTER_SECONDS plus the interval must be
+ * below CHECKPOINT_TTL_SECONDS and CONV_TTL_SECONDS, or data could expire
+ * before a pass archives it. -1 and err (one line naming the variables) when
+ * it does not hold. Checked by the archive commands at start-up.
+ */
+int config_check_archive(const struct config *cfg, struct mem_error *err) MEM_MUST_CHECK;
 /* The table as text (for --help) or as a Markdown table (for the README). */
 void config_print_help(FILE *out);
 void config_print_markdown(FILE *out);

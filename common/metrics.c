@@ -1,5 +1,6 @@
 #include "metrics.h"
 
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -173,6 +174,63 @@ static void render_conversations(struct buf *b)
 	buf_printf(b, "conversation_msg_count_before_count %llu\n", cum);
 }
 
+/* The archiver: totals over this process's passes, and the last pass. One
+ * lock: a pass ends a few times an hour, and a scrape must not see half of
+ * one. */
+static pthread_mutex_t archive_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+	unsigned long long runs[2]; /* [0] unhealthy, [1] healthy */
+	unsigned long long checkpoints, messages, errors;
+	double last_started, last_seconds;
+	bool last_healthy;
+} archive;
+
+void metrics_archive_run(bool healthy, long long checkpoints, long long messages, long long errors,
+                         double started, double seconds)
+{
+	pthread_mutex_lock(&archive_lock);
+	archive.runs[healthy ? 1 : 0]++;
+	archive.checkpoints += (unsigned long long)checkpoints;
+	archive.messages += (unsigned long long)messages;
+	archive.errors += (unsigned long long)errors;
+	archive.last_started = started;
+	archive.last_seconds = seconds;
+	archive.last_healthy = healthy;
+	pthread_mutex_unlock(&archive_lock);
+}
+
+static void render_archive(struct buf *b)
+{
+	pthread_mutex_lock(&archive_lock);
+	family(b, "archiver_runs_total", "counter",
+	       "Archival passes this process ran, by outcome.");
+	buf_printf(b, "archiver_runs_total{status=\"healthy\"} %llu\n", archive.runs[1]);
+	buf_printf(b, "archiver_runs_total{status=\"unhealthy\"} %llu\n", archive.runs[0]);
+	family(
+	    b, "archiver_checkpoints_archived_total", "counter",
+	    "Conversations and checkpoint threads archived to PostgreSQL and removed from Redis.");
+	buf_printf(b, "archiver_checkpoints_archived_total %llu\n", archive.checkpoints);
+	family(b, "archiver_messages_archived_total", "counter",
+	       "Messages newly written to conversation_history by archival passes.");
+	buf_printf(b, "archiver_messages_archived_total %llu\n", archive.messages);
+	family(b, "archiver_errors_total", "counter",
+	       "Conversations and threads an archival pass skipped after its retries, and failed "
+	       "scans.");
+	buf_printf(b, "archiver_errors_total %llu\n", archive.errors);
+	if (archive.runs[0] + archive.runs[1]) {
+		family(b, "archiver_last_run_timestamp_seconds", "gauge",
+		       "When the last archival pass started (Unix time).");
+		buf_printf(b, "archiver_last_run_timestamp_seconds %.0f\n", archive.last_started);
+		family(b, "archiver_last_run_duration_seconds", "gauge",
+		       "How long the last archival pass took.");
+		buf_printf(b, "archiver_last_run_duration_seconds %.3f\n", archive.last_seconds);
+		family(b, "archiver_last_run_healthy", "gauge",
+		       "1 when the last archival pass had no errors.");
+		buf_printf(b, "archiver_last_run_healthy %d\n", archive.last_healthy ? 1 : 0);
+	}
+	pthread_mutex_unlock(&archive_lock);
+}
+
 void metrics_render(struct buf *b, const char *version, const struct metrics_stores *st)
 {
 	family(b, "memoryd_build_info", "gauge", "Build of the running memoryd.");
@@ -252,6 +310,7 @@ void metrics_render(struct buf *b, const char *version, const struct metrics_sto
 	    "/memory items whose stored value is not JSON, skipped by search or refused by get.");
 	buf_printf(b, "memory_malformed_values_total %llu\n",
 	           __atomic_load_n(&memory_malformed_values, __ATOMIC_RELAXED));
+	render_archive(b);
 }
 
 void metrics_memory_malformed(void)

@@ -37,6 +37,11 @@ void metrics_history_persist_error(void);
 /* A /memory value found not to be JSON (written by hand). */
 void metrics_memory_malformed(void);
 
+/* One finished archival pass (service/archive.h): what it archived, its
+ * errors, when it started (Unix seconds) and how long it took. */
+void metrics_archive_run(bool healthy, long long checkpoints, long long messages, long long errors,
+                         double started, double seconds);
+
 /* What the caller learns from the stores at scrape time. */
 struct metrics_stores {
 	const char *primary;

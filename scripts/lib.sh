@@ -48,7 +48,7 @@ ensure_deps() {
     local pkgs=(build-essential cmake pkg-config libmicrohttpd-dev libhiredis-dev libpq-dev
         libjansson-dev libssl-dev check libsubunit-dev libcurl4-openssl-dev redis-server
         redis-tools postgresql-15 postgresql-client-15 openssl curl clang wrk iproute2 procps
-        ca-certificates libclang-rt-14-dev yamllint python3 jq)
+        ca-certificates libclang-rt-14-dev yamllint python3 jq tzdata)
     local missing=() p
     if ! command -v node >/dev/null 2>&1; then
         pkgs+=(nodejs npm)

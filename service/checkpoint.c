@@ -30,6 +30,14 @@ static void owned_value_release(struct owned_value *v)
 	free(v->data);
 }
 
+static void pending_write_release(struct cp_pending_write *w)
+{
+	free(w->task_id);
+	free(w->task_path);
+	free(w->channel);
+	owned_value_release(&w->value);
+}
+
 void cp_tuple_release(struct cp_tuple *t)
 {
 	if (!t)
@@ -46,14 +54,42 @@ void cp_tuple_release(struct cp_tuple *t)
 		owned_value_release(&t->values[i].value);
 	}
 	free(t->values);
-	for (size_t i = 0; i < t->nwrites; i++) {
-		free(t->writes[i].task_id);
-		free(t->writes[i].task_path);
-		free(t->writes[i].channel);
-		owned_value_release(&t->writes[i].value);
-	}
+	for (size_t i = 0; i < t->nwrites; i++)
+		pending_write_release(&t->writes[i]);
 	free(t->writes);
 	memset(t, 0, sizeof(*t));
+}
+
+void cp_thread_dump_release(struct cp_thread_dump *d)
+{
+	if (!d)
+		return;
+	free(d->digest);
+	for (size_t i = 0; i < d->ncps; i++) {
+		struct cp_archived_checkpoint *c = &d->cps[i];
+		free(c->ns);
+		free(c->id);
+		free(c->parent);
+		free(c->checkpoint);
+		free(c->metadata);
+		free(c->channels);
+		free(c->versions);
+	}
+	free(d->cps);
+	for (size_t i = 0; i < d->nblobs; i++) {
+		free(d->blobs[i].ns);
+		free(d->blobs[i].channel);
+		free(d->blobs[i].version);
+		owned_value_release(&d->blobs[i].value);
+	}
+	free(d->blobs);
+	for (size_t i = 0; i < d->nwrites; i++) {
+		free(d->writes[i].ns);
+		free(d->writes[i].checkpoint_id);
+		pending_write_release(&d->writes[i].w);
+	}
+	free(d->writes);
+	memset(d, 0, sizeof(*d));
 }
 
 static int write_cmp(const void *a, const void *b)

@@ -138,6 +138,39 @@ struct cp_list_result {
 
 void cp_list_result_release(struct cp_list_result *r);
 
+/* A whole thread as the archiver moves it (service/archive.h): every
+ * checkpoint, channel value and pending write Redis holds for it, decoded
+ * from its keys. Everything owned; release with cp_thread_dump_release. */
+struct cp_archived_checkpoint {
+	char *ns, *id;
+	char *parent; /* NULL: none */
+	char *checkpoint, *metadata;
+	char *channels, *versions; /* channel_versions: names and versions, '\n'-joined */
+};
+
+struct cp_archived_blob {
+	char *ns, *channel, *version;
+	struct owned_value value;
+};
+
+struct cp_archived_write {
+	char *ns, *checkpoint_id;
+	struct cp_pending_write w;
+};
+
+struct cp_thread_dump {
+	char *digest;   /* NULL: not idle, or gone: nothing to archive */
+	bool malformed; /* idle, but Redis holds what cannot be read (logged) */
+	struct cp_archived_checkpoint *cps;
+	size_t ncps;
+	struct cp_archived_blob *blobs;
+	size_t nblobs;
+	struct cp_archived_write *writes;
+	size_t nwrites;
+};
+
+void cp_thread_dump_release(struct cp_thread_dump *d);
+
 /* True when every top-level key of filter equals the metadata's. */
 bool cp_metadata_matches(const char *metadata_json, const char *filter_json);
 

@@ -120,6 +120,19 @@ struct conv_meta {
 
 void conv_meta_release(struct conv_meta *m);
 
+/* One archived message as retention exports it (strings owned). */
+struct history_row {
+	char *tenant, *conversation_id;
+	char *customer_id; /* NULL when none */
+	long long seq;
+	char *message_id; /* NULL when none */
+	char *role;
+	char *content;
+	size_t content_len;
+	char *metadata_json;
+	long long created_at_ms;
+};
+
 struct conv_update {
 	const char *conversation_id;
 	const char *customer_id;   /* NULL: keep; "": remove */

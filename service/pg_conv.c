@@ -114,6 +114,33 @@ const struct pg_stmt pgconv_stmts[PGCONV_NSTMTS] = {
                       "DELETE FROM memoryd.conversations WHERE expires_at <= now()"
                       " AND ctid = ANY(ARRAY(SELECT ctid FROM memoryd.conversations"
                       " WHERE expires_at <= now() LIMIT 1000 FOR UPDATE SKIP LOCKED))"},
+    /* many conversations' messages in one statement, one row each */
+    [PGCONV_HISTORY_ARCHIVE] =
+        {"memoryd_history_archive",
+         "WITH ins AS (INSERT INTO memoryd.conversation_history (tenant, conversation_id,"
+         " customer_id, seq, message_id, role, content, metadata, created_at)"
+         " SELECT u.t, u.c, nullif(u.cu, ''), u.seq, nullif(u.id, ''), u.role, u.content,"
+         " coalesce(nullif(u.md, '')::jsonb, '{}'::jsonb), " FROM_MS(
+             "u.ms") " FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::text[],"
+                     " $6::text[], $7::text[], $8::text[], $9::int8[])"
+                     " AS u(t, c, cu, seq, id, role, content, md, ms)"
+                     " ON CONFLICT DO NOTHING RETURNING 1) SELECT count(*)::int8 FROM ins"},
+    /* the next rows older than the cutoff, after a key, in key order */
+    [PGCONV_HISTORY_OLD] = {"memoryd_history_old",
+                            "SELECT tenant, conversation_id, customer_id, seq, message_id, role,"
+                            " content, metadata::text, " MS(
+                                "created_at") " FROM memoryd.conversation_history"
+                                              " WHERE created_at < " FROM_MS(
+                                                  "$1") " AND (tenant, conversation_id, seq) >"
+                                                        " ($2::text, $3::text, $4::int8)"
+                                                        " ORDER BY tenant, conversation_id, seq"
+                                                        " LIMIT $5::int8"},
+    /* exactly the rows named, if they are still older than the cutoff */
+    [PGCONV_HISTORY_DELETE] = {"memoryd_history_delete",
+                               "DELETE FROM memoryd.conversation_history h"
+                               " USING unnest($2::text[], $3::text[], $4::int8[]) AS k(t, c, s)"
+                               " WHERE h.tenant = k.t AND h.conversation_id = k.c AND h.seq = k.s"
+                               " AND h.created_at < " FROM_MS("$1")},
 };
 
 static int exec(struct store *s, int stmt, const struct pg_params *p, PGresult **res,
@@ -421,4 +448,154 @@ int pgconv_archive(struct store *s, const char *tenant, const char *conversation
 	pg_array_release(&mds);
 	pg_array_release(&ms);
 	return rc;
+}
+
+/* ---------- the archiver ---------- */
+
+int pgconv_history_archive(struct store *s, const struct store_ref *refs,
+                           const struct conv_page *dumps, size_t n, long long *inserted,
+                           struct mem_error *err)
+{
+	struct pg_params p = {0};
+	struct pg_array a[9];
+	static const unsigned oids[9] = {PG_OID_TEXT, PG_OID_TEXT, PG_OID_TEXT,
+	                                 PG_OID_INT8, PG_OID_TEXT, PG_OID_TEXT,
+	                                 PG_OID_TEXT, PG_OID_TEXT, PG_OID_INT8};
+	PGresult *res = NULL;
+
+	*inserted = 0;
+	for (int k = 0; k < 9; k++)
+		pg_array_init(&a[k], oids[k]);
+	for (size_t i = 0; i < n; i++) {
+		const struct conv_page *d = &dumps[i];
+		for (size_t j = 0; j < d->n; j++) {
+			const struct conv_message *m = &d->v[j];
+			pg_array_add_text(&a[0], refs[i].tenant);
+			pg_array_add_text(&a[1], refs[i].id);
+			pg_array_add_text(&a[2], d->customer_id ? d->customer_id : "");
+			pg_array_add_int8(&a[3], m->seq);
+			pg_array_add_text(&a[4], m->id ? m->id : "");
+			pg_array_add_text(&a[5], m->role);
+			pg_array_add(&a[6], m->content, m->content_len);
+			pg_array_add_text(&a[7], m->metadata_json ? m->metadata_json : "");
+			pg_array_add_int8(&a[8], m->created_at_ms);
+		}
+	}
+	for (int k = 0; k < 9; k++)
+		pg_params_array(&p, &a[k]);
+	int rc = exec(s, PGCONV_HISTORY_ARCHIVE, &p, &res, err);
+	if (rc == 0)
+		*inserted = pg_int(res, 0, 0);
+	PQclear(res);
+	pg_params_release(&p);
+	for (int k = 0; k < 9; k++)
+		pg_array_release(&a[k]);
+	return rc;
+}
+
+static void history_rows_release(struct history_row *rows, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(rows[i].tenant);
+		free(rows[i].conversation_id);
+		free(rows[i].customer_id);
+		free(rows[i].message_id);
+		free(rows[i].role);
+		free(rows[i].content);
+		free(rows[i].metadata_json);
+	}
+	free(rows);
+}
+
+/* Delete the rows of one batch (exactly those) still older than cutoff. */
+static int history_delete(struct store *s, long long cutoff_ms, const struct history_row *rows,
+                          size_t n, long long *deleted, struct mem_error *err)
+{
+	struct pg_params p = {0};
+	struct pg_array t, c, q;
+	PGresult *res = NULL;
+	pg_array_init(&t, PG_OID_TEXT);
+	pg_array_init(&c, PG_OID_TEXT);
+	pg_array_init(&q, PG_OID_INT8);
+	for (size_t i = 0; i < n; i++) {
+		pg_array_add_text(&t, rows[i].tenant);
+		pg_array_add_text(&c, rows[i].conversation_id);
+		pg_array_add_int8(&q, rows[i].seq);
+	}
+	pg_params_int8(&p, cutoff_ms);
+	pg_params_array(&p, &t);
+	pg_params_array(&p, &c);
+	pg_params_array(&p, &q);
+	int rc = exec(s, PGCONV_HISTORY_DELETE, &p, &res, err);
+	if (rc == 0)
+		*deleted += atoll(PQcmdTuples(res));
+	PQclear(res);
+	pg_params_release(&p);
+	pg_array_release(&t);
+	pg_array_release(&c);
+	pg_array_release(&q);
+	return rc;
+}
+
+int pgconv_history_retention(struct store *s, long long cutoff_ms, size_t limit,
+                             int (*each_batch)(void *ctx, const struct history_row *rows, size_t n,
+                                               struct mem_error *err),
+                             void *ctx, long long *deleted, struct mem_error *err)
+{
+	char *after_t = xstrdup(""), *after_c = xstrdup("");
+	long long after_seq = 0;
+	int ret = -1;
+
+	*deleted = 0;
+	for (;;) {
+		struct pg_params p = {0};
+		PGresult *res = NULL;
+		pg_params_int8(&p, cutoff_ms);
+		pg_params_text(&p, after_t);
+		pg_params_text(&p, after_c);
+		pg_params_int8(&p, after_seq);
+		pg_params_int8(&p, (long long)limit);
+		int rc = exec(s, PGCONV_HISTORY_OLD, &p, &res, err);
+		pg_params_release(&p);
+		if (rc < 0)
+			goto out;
+		size_t n = (size_t)PQntuples(res);
+		struct history_row *rows = xcalloc(n + 1, sizeof(*rows));
+		for (size_t i = 0; i < n; i++) {
+			int r = (int)i;
+			rows[i].tenant = col_dup(res, r, 0);
+			rows[i].conversation_id = col_dup(res, r, 1);
+			rows[i].customer_id = col_dup(res, r, 2);
+			rows[i].seq = pg_int(res, r, 3);
+			rows[i].message_id = col_dup(res, r, 4);
+			rows[i].role = col_dup(res, r, 5);
+			rows[i].content = col_dup(res, r, 6);
+			rows[i].content_len = pg_len(res, r, 6);
+			rows[i].metadata_json = col_dup(res, r, 7);
+			rows[i].created_at_ms = pg_int(res, r, 8);
+		}
+		PQclear(res);
+		rc = 0;
+		if (n && each_batch)
+			rc = each_batch(ctx, rows, n, err);
+		if (rc == 0 && n)
+			rc = history_delete(s, cutoff_ms, rows, n, deleted, err);
+		if (rc == 0 && n) {
+			free(after_t);
+			free(after_c);
+			after_t = xstrdup(rows[n - 1].tenant);
+			after_c = xstrdup(rows[n - 1].conversation_id);
+			after_seq = rows[n - 1].seq;
+		}
+		history_rows_release(rows, n);
+		if (rc < 0)
+			goto out;
+		if (n < limit)
+			break;
+	}
+	ret = 0;
+out:
+	free(after_t);
+	free(after_c);
+	return ret;
 }

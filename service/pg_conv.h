@@ -26,6 +26,9 @@ enum {
 	PGCONV_DELETE,
 	PGCONV_ARCHIVE,
 	PGCONV_SWEEP,
+	PGCONV_HISTORY_ARCHIVE,
+	PGCONV_HISTORY_OLD,
+	PGCONV_HISTORY_DELETE,
 	PGCONV_NSTMTS
 };
 
@@ -53,5 +56,13 @@ int pgconv_delete(struct store *s, const char *tenant, const char *conversation_
 int pgconv_archive(struct store *s, const char *tenant, const char *conversation_id,
                    const char *customer_id, const struct conv_message *msgs, size_t n,
                    struct mem_error *err);
+/* The archiver's ops (store_ops.history_archive, history_retention). */
+int pgconv_history_archive(struct store *s, const struct store_ref *refs,
+                           const struct conv_page *dumps, size_t n, long long *inserted,
+                           struct mem_error *err);
+int pgconv_history_retention(struct store *s, long long cutoff_ms, size_t limit,
+                             int (*each_batch)(void *ctx, const struct history_row *rows, size_t n,
+                                               struct mem_error *err),
+                             void *ctx, long long *deleted, struct mem_error *err);
 
 #endif

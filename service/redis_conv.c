@@ -11,12 +11,13 @@
 #include "../common/xalloc.h"
 
 extern const char lua_conv_append[], lua_conv_read[], lua_conv_meta[], lua_conv_delete[],
-    lua_conv_overflow[], lua_conv_trim[];
+    lua_conv_overflow[], lua_conv_trim[], lua_conv_archive[];
 
 const char *const rconv_scripts[RCONV_NSCRIPTS] = {
     [RCONV_APPEND] = lua_conv_append,     [RCONV_READ] = lua_conv_read,
     [RCONV_META] = lua_conv_meta,         [RCONV_DELETE] = lua_conv_delete,
     [RCONV_OVERFLOW] = lua_conv_overflow, [RCONV_TRIM] = lua_conv_trim,
+    [RCONV_ARCHIVE] = lua_conv_archive,
 };
 
 /* Conversations listed per customer at most (the index is read whole). */
@@ -692,5 +693,130 @@ int rconv_trim(struct store *s, const char *tenant, const char *conversation_id,
 out:
 	freeReplyObject(rep);
 	cmd_release(&ev);
+	return ret;
+}
+
+/* ---------- the archiver ---------- */
+
+int rconv_scan(struct store *s, char cursor[32], struct store_refs *out, struct mem_error *err)
+{
+	char *head = xasprintf("%s:meta:", redis_store_conv(s)->prefix);
+	int rc = redis_store_scan_refs(s, cursor, head, "", out, err);
+	free(head);
+	return rc;
+}
+
+int rconv_dump(struct store *s, const struct store_ref *refs, size_t n, long long idle_ms,
+               struct conv_page *out, struct mem_error *err)
+{
+	const struct rconv *c = redis_store_conv(s);
+	struct cmdv *ev = xcalloc(n + 1, sizeof(*ev));
+	struct redis_cmd *cmds = xcalloc(n + 1, sizeof(*cmds));
+	redisReply **rep = xcalloc(n + 1, sizeof(*rep));
+	int ret = -1;
+
+	memset(out, 0, n * sizeof(*out));
+	for (size_t i = 0; i < n; i++) {
+		script_head(&ev[i], c, RCONV_ARCHIVE, 3, refs[i].tenant, refs[i].id);
+		cmd_str(&ev[i], "dump");
+		cmd_fmt(&ev[i], (long long)c->ttl * 1000);
+		cmd_fmt(&ev[i], idle_ms);
+		cmds[i] = cmd_of(&ev[i]);
+	}
+	if (n && run(s, n, cmds, rep, true, "conversation dump", err) < 0)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		const redisReply *a = rep[i];
+		if (a->type != REDIS_REPLY_ARRAY || (a->elements && a->elements < 3)) {
+			bad_reply(a, "conversation dump", err);
+			goto out;
+		}
+		if (!a->elements)
+			continue;
+		out[i].epoch = rep_dup_or_null(a->element[0]);
+		out[i].customer_id = rep_dup_or_null(a->element[1]);
+		out[i].digest = rep_dup_or_null(a->element[2]);
+		if (page_members(a, 3, &out[i], err) < 0)
+			goto out;
+		if (!out[i].digest) {
+			bad_reply(a, "conversation dump", err);
+			goto out;
+		}
+	}
+	ret = 0;
+out:
+	if (ret < 0)
+		for (size_t i = 0; i < n; i++)
+			conv_page_release(&out[i]);
+	free_all(n, rep);
+	for (size_t i = 0; i < n; i++)
+		cmd_release(&ev[i]);
+	free(ev);
+	free(cmds);
+	free(rep);
+	return ret;
+}
+
+int rconv_drop(struct store *s, const struct store_ref *refs, const struct conv_page *dumps,
+               size_t n, bool *dropped, struct mem_error *err)
+{
+	const struct rconv *c = redis_store_conv(s);
+	/* per conversation: the script, then (when it went) its ZREM from the
+	 * customer's index */
+	struct cmdv *ev = xcalloc(2 * n + 1, sizeof(*ev));
+	struct redis_cmd *cmds = xcalloc(2 * n + 1, sizeof(*cmds));
+	redisReply **rep = xcalloc(2 * n + 1, sizeof(*rep));
+	size_t *at = xcalloc(n + 1, sizeof(*at));
+	size_t m = 0, nz = 0;
+	struct buf b = {0};
+	int ret = -1;
+
+	for (size_t i = 0; i < n; i++) {
+		dropped[i] = false;
+		if (!dumps[i].digest)
+			continue;
+		script_head(&ev[m], c, RCONV_ARCHIVE, 3, refs[i].tenant, refs[i].id);
+		cmd_str(&ev[m], "drop");
+		cmd_str(&ev[m], dumps[i].digest);
+		cmds[m] = cmd_of(&ev[m]);
+		at[m++] = i;
+	}
+	/* Safe to resend: a second drop of the same state finds it gone. */
+	if (m && run(s, m, cmds, rep, true, "conversation drop", err) < 0)
+		goto out;
+	for (size_t j = 0; j < m; j++) {
+		const redisReply *a = rep[j];
+		if (a->type != REDIS_REPLY_ARRAY || a->elements < 1) {
+			bad_reply(a, "conversation drop", err);
+			goto out;
+		}
+		size_t i = at[j];
+		dropped[i] = rep_int(a->element[0]) == 1;
+		if (!dropped[i] || a->elements != 2 || !is_str(a->element[1]) ||
+		    !a->element[1]->len)
+			continue;
+		struct cmdv *z = &ev[m + nz];
+		cmd_str(z, "ZREM");
+		conv_key(&b, c, "customer", refs[i].tenant, a->element[1]->str);
+		cmd_buf(z, &b);
+		cmd_str(z, refs[i].id);
+		cmds[m + nz++] = cmd_of(z);
+	}
+	/* The index has its own hash tag; an entry left behind is pruned by the
+	 * next list that meets it. */
+	struct mem_error ierr = {0};
+	if (nz && run(s, nz, cmds + m, rep + m, true, "customer index", &ierr) < 0)
+		log_warn(NULL, "customer index update failed after archival",
+		         LF_STR("error", ierr.message));
+	ret = 0;
+out:
+	free_all(m + nz, rep);
+	for (size_t j = 0; j < m + nz; j++)
+		cmd_release(&ev[j]);
+	free(ev);
+	free(cmds);
+	free(rep);
+	free(at);
+	buf_release(&b);
 	return ret;
 }

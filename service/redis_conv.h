@@ -34,6 +34,7 @@ enum {
 	RCONV_DELETE,
 	RCONV_OVERFLOW,
 	RCONV_TRIM,
+	RCONV_ARCHIVE,
 	RCONV_NSCRIPTS
 };
 
@@ -67,6 +68,10 @@ int redis_store_unlink_matching(struct store *s, const char *pattern, struct adm
 /* -1 and err for an unexpected reply r to command what (an error reply from
  * a Redis that cannot write now is MEM_EUNAVAILABLE). */
 int redis_reply_fail(const redisReply *r, struct mem_error *err, const char *what);
+/* One bounded SCAN step over the keys "<head>{<tenant>:<id>}<tail>": the
+ * (decoded) tenant and id of each into *out; cursor as SCAN's. */
+int redis_store_scan_refs(struct store *s, char cursor[32], const char *head, const char *tail,
+                          struct store_refs *out, struct mem_error *err);
 
 int rconv_append(struct store *s, const char *tenant, const struct conv_append *req,
                  struct conv_append_result *out, struct mem_error *err);
@@ -88,5 +93,11 @@ int rconv_overflow(struct store *s, const char *tenant, const char *conversation
                    struct conv_page *out, struct mem_error *err);
 int rconv_trim(struct store *s, const char *tenant, const char *conversation_id,
                const struct conv_page *archived, bool *trimmed, struct mem_error *err);
+/* The archiver's ops (store_ops.conv_scan, conv_dump, conv_drop). */
+int rconv_scan(struct store *s, char cursor[32], struct store_refs *out, struct mem_error *err);
+int rconv_dump(struct store *s, const struct store_ref *refs, size_t n, long long idle_ms,
+               struct conv_page *out, struct mem_error *err);
+int rconv_drop(struct store *s, const struct store_ref *refs, const struct conv_page *dumps,
+               size_t n, bool *dropped, struct mem_error *err);
 
 #endif

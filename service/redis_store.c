@@ -17,9 +17,9 @@
 
 /* Lua sources, embedded from service/lua/ at build time. */
 extern const char lua_checkpoint_put[], lua_checkpoint_get[], lua_checkpoint_writes[],
-    lua_thread_delete[];
+    lua_thread_delete[], lua_thread_archive[];
 
-enum { SCRIPT_PUT, SCRIPT_GET, SCRIPT_WRITES, SCRIPT_DELETE, NSCRIPTS };
+enum { SCRIPT_PUT, SCRIPT_GET, SCRIPT_WRITES, SCRIPT_DELETE, SCRIPT_ARCHIVE, NSCRIPTS };
 /* and the memory scripts (redis_memory.h) after them */
 /* scripts[]: ours, the conversation ops', then the memory ops'. */
 #define MEMORY_SCRIPTS_AT (NSCRIPTS + RCONV_NSCRIPTS)
@@ -1294,6 +1294,348 @@ out:
 
 /* ---------- health ---------- */
 
+/* ---------- the archiver (store_ops.thread_scan, thread_dump, thread_drop) ---------- */
+
+#define ARCHIVE_SCAN_COUNT "500"
+
+/* The tenant and id inside a hash tag, "<tenant>:<id>" (encoded). */
+static int tag_ref(const char *tag, size_t n, struct store_ref *out)
+{
+	const char *colon = memchr(tag, ':', n);
+	if (!colon)
+		return -1;
+	out->tenant = key_decode(tag, (size_t)(colon - tag));
+	out->id = key_decode(colon + 1, n - (size_t)(colon - tag) - 1);
+	if (out->tenant && out->id)
+		return 0;
+	free(out->tenant);
+	free(out->id);
+	return -1;
+}
+
+int redis_store_scan_refs(struct store *s, char cursor[32], const char *head, const char *tail,
+                          struct store_refs *out, struct mem_error *err)
+{
+	struct redis_store *rs = (struct redis_store *)s;
+	char *pattern = xasprintf("%s{*}%s", head, tail);
+	size_t hl = strlen(head) + 1, tl = strlen(tail) + 1;
+	redisReply *scan = NULL;
+	int ret = -1;
+
+	memset(out, 0, sizeof(*out));
+	const char *av[] = {"SCAN", cursor, "MATCH", pattern, "COUNT", ARCHIVE_SCAN_COUNT};
+	if (redis_conn_command(conn_get(rs), &scan, err, 6, av, NULL) < 0)
+		goto out;
+	if (scan->type != REDIS_REPLY_ARRAY || scan->elements != 2 || !is_str(scan->element[0]) ||
+	    scan->element[1]->type != REDIS_REPLY_ARRAY) {
+		reply_fail(scan, err, "SCAN");
+		goto out;
+	}
+	snprintf(cursor, 32, "%s", scan->element[0]->str);
+	const redisReply *keys = scan->element[1];
+	out->v = xcalloc(keys->elements + 1, sizeof(*out->v));
+	for (size_t i = 0; i < keys->elements; i++) {
+		const redisReply *k = keys->element[i];
+		/* "<prefix><head>{" TAG "}<tail>": what MATCH let through */
+		if (is_str(k) && k->len > hl + tl && k->str[k->len - tl] == '}' &&
+		    tag_ref(k->str + hl, k->len - hl - tl, &out->v[out->n]) == 0)
+			out->n++;
+	}
+	ret = 0;
+out:
+	if (ret < 0)
+		store_refs_release(out);
+	freeReplyObject(scan);
+	free(pattern);
+	return ret;
+}
+
+static int rs_thread_scan(struct store *s, char cursor[32], struct store_refs *out,
+                          struct mem_error *err)
+{
+	char *head = xasprintf("%s:thread:", ((struct redis_store *)s)->prefix);
+	int rc = redis_store_scan_refs(s, cursor, head, ":keys", out, err);
+	free(head);
+	return rc;
+}
+
+/* The kind and the decoded components after the tag of one of our keys,
+ * "P:<kind>:{TAG}:<c1>:<c2>...": *n of them (at most max) into parts
+ * (caller frees each). -1 when the key is not of that form. */
+static int key_components(const struct redis_store *rs, const char *k, size_t n, char *kind,
+                          size_t kind_max, char **parts, size_t max, size_t *nparts)
+{
+	size_t plen = strlen(rs->prefix);
+	*nparts = 0;
+	if (n <= plen + 1 || memcmp(k, rs->prefix, plen) || k[plen] != ':')
+		return -1;
+	const char *end = k + n, *p = k + plen + 1;
+	const char *brace = memchr(p, '{', (size_t)(end - p));
+	if (!brace || brace == p || brace[-1] != ':' || (size_t)(brace - p - 1) >= kind_max)
+		return -1;
+	memcpy(kind, p, (size_t)(brace - p - 1));
+	kind[brace - p - 1] = '\0';
+	const char *close = memchr(brace, '}', (size_t)(end - brace));
+	if (!close)
+		return -1;
+	for (p = close + 1; p < end && *p == ':';) {
+		const char *q = p + 1, *next = memchr(q, ':', (size_t)(end - q));
+		if (!next)
+			next = end;
+		if (*nparts == max || !(parts[*nparts] = key_decode(q, (size_t)(next - q))))
+			goto bad;
+		(*nparts)++;
+		p = next;
+	}
+	if (p == end)
+		return 0;
+bad:
+	for (size_t i = 0; i < *nparts; i++)
+		free(parts[i]);
+	*nparts = 0;
+	return -1;
+}
+
+/* A checkpoint hash's fields (sorted pairs) into c; its channels field
+ * ("enc(channel):enc(version)" lines) decoded into two '\n'-joined lists. */
+static int archived_checkpoint(const redisReply *pairs, struct cp_archived_checkpoint *c)
+{
+	struct buf ch = {0}, ve = {0};
+	for (size_t i = 0; i + 1 < pairs->elements; i += 2) {
+		const redisReply *f = pairs->element[i], *v = pairs->element[i + 1];
+		char **to = !strcmp(f->str, "checkpoint") ? &c->checkpoint
+		            : !strcmp(f->str, "metadata") ? &c->metadata
+		            : !strcmp(f->str, "parent")   ? &c->parent
+		                                          : NULL;
+		if (to) {
+			*to = xstrndup(v->str, v->len);
+			continue;
+		}
+		if (strcmp(f->str, "channels"))
+			continue;
+		for (const char *line = v->str, *end = v->str + v->len; line < end;) {
+			const char *nl = memchr(line, '\n', (size_t)(end - line));
+			if (!nl)
+				nl = end;
+			const char *colon = memchr(line, ':', (size_t)(nl - line));
+			char *a = colon ? key_decode(line, (size_t)(colon - line)) : NULL;
+			char *b = colon ? key_decode(colon + 1, (size_t)(nl - colon - 1)) : NULL;
+			if (a && b) {
+				if (ch.len) {
+					buf_putc(&ch, '\n');
+					buf_putc(&ve, '\n');
+				}
+				buf_puts(&ch, a);
+				buf_puts(&ve, b);
+			}
+			free(a);
+			free(b);
+			if (nl > line && (!a || !b))
+				break;
+			line = nl + 1;
+		}
+	}
+	if (c->parent && !*c->parent) {
+		free(c->parent);
+		c->parent = NULL;
+	}
+	c->channels = ch.data ? buf_detach(&ch, NULL) : xstrdup("");
+	c->versions = ve.data ? buf_detach(&ve, NULL) : xstrdup("");
+	return c->checkpoint && c->metadata ? 0 : -1;
+}
+
+/* One thread's 'dump' reply into d. */
+static int thread_from_reply(const struct redis_store *rs, const redisReply *a,
+                             struct cp_thread_dump *d, struct mem_error *err)
+{
+	size_t nk = a->elements - 1;
+	d->cps = xcalloc(nk + 1, sizeof(*d->cps));
+	d->blobs = xcalloc(nk + 1, sizeof(*d->blobs));
+	size_t wcap = nk + 1;
+	d->writes = xcalloc(wcap, sizeof(*d->writes));
+	for (size_t i = 1; i < a->elements; i++) {
+		const redisReply *kv = a->element[i];
+		char kind[16], *parts[4];
+		size_t np = 0;
+		if (kv->type != REDIS_REPLY_ARRAY || kv->elements != 2 || !is_str(kv->element[0]) ||
+		    kv->element[1]->type != REDIS_REPLY_ARRAY)
+			return reply_fail(kv, err, "thread dump");
+		const redisReply *key = kv->element[0], *vals = kv->element[1];
+		if (key_components(rs, key->str, key->len, kind, sizeof(kind), parts, 4, &np) < 0)
+			continue; /* not ours to archive */
+		int bad = 0;
+		if (!strcmp(kind, "checkpoint") && np == 2) {
+			struct cp_archived_checkpoint *c = &d->cps[d->ncps];
+			c->ns = parts[0];
+			c->id = parts[1];
+			np = 0;
+			d->ncps++;
+			bad = archived_checkpoint(vals, c);
+		} else if (!strcmp(kind, "blob") && np == 3 && vals->elements == 1) {
+			struct cp_archived_blob *b = &d->blobs[d->nblobs++];
+			b->ns = parts[0];
+			b->channel = parts[1];
+			b->version = parts[2];
+			np = 0;
+			owned_from_packed(&b->value, vals->element[0]->str, vals->element[0]->len);
+		} else if (!strcmp(kind, "writes") && np == 2) {
+			for (size_t j = 1; j < vals->elements && !bad; j += 2) {
+				if (d->nwrites == wcap) {
+					wcap *= 2;
+					d->writes = xrealloc(d->writes, wcap * sizeof(*d->writes));
+					memset(d->writes + d->nwrites, 0,
+					       (wcap - d->nwrites) * sizeof(*d->writes));
+				}
+				struct cp_archived_write *w = &d->writes[d->nwrites];
+				if (write_from_packed(&w->w, vals->element[j]->str,
+				                      vals->element[j]->len) < 0) {
+					bad = 1;
+					break;
+				}
+				w->ns = xstrdup(parts[0]);
+				w->checkpoint_id = xstrdup(parts[1]);
+				d->nwrites++;
+			}
+		}
+		for (size_t j = 0; j < np; j++)
+			free(parts[j]);
+		if (bad)
+			return mem_fail(err, MEM_ECORRUPT, NULL,
+			                "%.*s: malformed, cannot be archived", (int)key->len,
+			                key->str);
+	}
+	d->digest = xstrndup(a->element[0]->str, a->element[0]->len);
+	return 0;
+}
+
+/* EVALSHA thread_archive 2 <registry> <namespaces> <mode> */
+static void thread_script(struct args *a, const struct redis_store *rs, const struct store_ref *r,
+                          const char *mode)
+{
+	struct buf b = {0};
+	args_adds(a, "EVALSHA");
+	args_adds(a, rs->sha[SCRIPT_ARCHIVE]);
+	args_adds(a, "2");
+	key_thread_base(&b, rs, "thread", r->tenant, r->id);
+	buf_puts(&b, ":keys");
+	args_add_buf(a, &b);
+	key_thread_base(&b, rs, "thread", r->tenant, r->id);
+	buf_puts(&b, ":ns");
+	args_add_buf(a, &b);
+	args_adds(a, mode);
+}
+
+static int rs_thread_dump(struct store *s, const struct store_ref *refs, size_t n,
+                          long long idle_ms, struct cp_thread_dump *out, struct mem_error *err)
+{
+	struct redis_store *rs = (struct redis_store *)s;
+	struct args *a = xcalloc(n + 1, sizeof(*a));
+	struct redis_cmd *cmds = xcalloc(n + 1, sizeof(*cmds));
+	redisReply **rep = xcalloc(n + 1, sizeof(*rep));
+	int ret = -1;
+
+	memset(out, 0, n * sizeof(*out));
+	for (size_t i = 0; i < n; i++) {
+		thread_script(&a[i], rs, &refs[i], "dump");
+		char *ttl_ms = xasprintf("%lld", (long long)rs->ttl * 1000);
+		char *idle = xasprintf("%lld", idle_ms);
+		args_add_owned(&a[i], ttl_ms, strlen(ttl_ms));
+		args_add_owned(&a[i], idle, strlen(idle));
+		cmds[i] = args_cmd(&a[i]);
+	}
+	if (n && redis_conn_pipeline(conn_get(rs), n, cmds, rep, true, err) < 0)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		if (rep[i]->type != REDIS_REPLY_ARRAY ||
+		    (rep[i]->elements && !is_str(rep[i]->element[0]))) {
+			reply_fail(rep[i], err, "thread dump");
+			goto out;
+		}
+		struct mem_error merr = {0};
+		if (rep[i]->elements && thread_from_reply(rs, rep[i], &out[i], &merr) < 0) {
+			log_error(NULL, "checkpoint thread cannot be read for archival",
+			          LF_STR("tenant", refs[i].tenant), LF_STR("thread_id", refs[i].id),
+			          LF_STR("error", merr.message));
+			cp_thread_dump_release(&out[i]);
+			out[i].malformed = true;
+		}
+	}
+	ret = 0;
+out:
+	if (ret < 0)
+		for (size_t i = 0; i < n; i++)
+			cp_thread_dump_release(&out[i]);
+	free_replies(n, rep);
+	for (size_t i = 0; i < n; i++)
+		args_release(&a[i]);
+	free(a);
+	free(cmds);
+	free(rep);
+	return ret;
+}
+
+static int rs_thread_drop(struct store *s, const struct store_ref *refs,
+                          const struct cp_thread_dump *dumps, size_t n, bool *dropped,
+                          struct mem_error *err)
+{
+	struct redis_store *rs = (struct redis_store *)s;
+	/* per thread: the script, then (when it went) ZREM from the tenant index */
+	struct args *a = xcalloc(2 * n + 1, sizeof(*a));
+	struct redis_cmd *cmds = xcalloc(2 * n + 1, sizeof(*cmds));
+	redisReply **rep = xcalloc(2 * n + 1, sizeof(*rep));
+	size_t *at = xcalloc(n + 1, sizeof(*at));
+	size_t m = 0;
+	struct buf b = {0};
+	int ret = -1;
+
+	for (size_t i = 0; i < n; i++) {
+		dropped[i] = false;
+		if (!dumps[i].digest)
+			continue;
+		thread_script(&a[m], rs, &refs[i], "drop");
+		args_adds(&a[m], dumps[i].digest);
+		cmds[m] = args_cmd(&a[m]);
+		at[m++] = i;
+	}
+	/* Safe to resend: a second drop of the same state finds it gone. */
+	if (m && redis_conn_pipeline(conn_get(rs), m, cmds, rep, true, err) < 0)
+		goto out;
+	size_t nz = 0;
+	for (size_t j = 0; j < m; j++) {
+		if (rep[j]->type != REDIS_REPLY_INTEGER) {
+			reply_fail(rep[j], err, "thread drop");
+			goto out;
+		}
+		size_t i = at[j];
+		dropped[i] = rep[j]->integer == 1;
+		if (!dropped[i])
+			continue;
+		key_tenant_index(&b, rs, refs[i].tenant);
+		args_adds(&a[m + nz], "ZREM");
+		args_add_buf(&a[m + nz], &b);
+		args_adds(&a[m + nz], refs[i].id);
+		cmds[m + nz] = args_cmd(&a[m + nz]);
+		nz++;
+	}
+	/* The tenant index has its own hash tag; an entry left behind is
+	 * pruned by the next list that meets it. */
+	struct mem_error ierr = {0};
+	if (nz && redis_conn_pipeline(conn_get(rs), nz, cmds + m, rep + m, true, &ierr) < 0)
+		log_warn(NULL, "thread index update failed after archival",
+		         LF_STR("error", ierr.message));
+	ret = 0;
+out:
+	free_replies(2 * n, rep);
+	for (size_t j = 0; j < 2 * n; j++)
+		args_release(&a[j]);
+	free(a);
+	free(cmds);
+	free(rep);
+	free(at);
+	buf_release(&b);
+	return ret;
+}
+
 static int rs_ping(struct store *s, struct store_status *st)
 {
 	struct redis_store *rs = (struct redis_store *)s;
@@ -1450,6 +1792,12 @@ const struct store_ops redis_store_ops = {
     .conv_delete = rconv_delete,
     .conv_overflow = rconv_overflow,
     .conv_trim = rconv_trim,
+    .conv_scan = rconv_scan,
+    .thread_scan = rs_thread_scan,
+    .thread_dump = rs_thread_dump,
+    .thread_drop = rs_thread_drop,
+    .conv_dump = rconv_dump,
+    .conv_drop = rconv_drop,
     .memory_put = redis_memory_put,
     .memory_get = redis_memory_get,
     .memory_delete = redis_memory_delete,
@@ -1501,6 +1849,7 @@ struct store *redis_store_new(const struct config *cfg, struct mem_error *err)
 	rs->scripts[SCRIPT_GET] = lua_checkpoint_get;
 	rs->scripts[SCRIPT_WRITES] = lua_checkpoint_writes;
 	rs->scripts[SCRIPT_DELETE] = lua_thread_delete;
+	rs->scripts[SCRIPT_ARCHIVE] = lua_thread_archive;
 	for (int i = 0; i < NSCRIPTS; i++)
 		redis_script_sha(rs->scripts[i], rs->sha[i]);
 	/* With Redis primary and DATABASE_URL, the service archives what is

@@ -7,6 +7,7 @@
 #include "../common/log.h"
 #include "../common/metrics.h"
 #include "../common/xalloc.h"
+#include "archive.h"
 #include "conv_service.h"
 #include "failover.h"
 #include "pg_store.h"
@@ -33,6 +34,9 @@ struct service {
 	struct store *stores[STORE_COUNT]; /* postgres: NULL without DATABASE_URL */
 	struct routing *routing;
 	struct failover *failover; /* NULL without DATABASE_URL: routing by the configuration */
+	int archive_running; /* atomic: a pass of this process is running */
+	bool archive_ran;    /* under archive_running: last_archive holds a pass */
+	struct archive_report last_archive;
 };
 
 /* The stores of one call, from one routing snapshot. */
@@ -922,4 +926,46 @@ int service_memory_namespaces(struct service *svc, const char *tenant,
 	free(picked);
 	mem_ns_list_release(&all);
 	return 0;
+}
+
+/* ---------- the archiver ---------- */
+
+int service_archive_pass(struct service *svc, struct archive_report *out, struct mem_error *err)
+{
+	memset(out, 0, sizeof(*out));
+	if (!svc->stores[STORE_POSTGRES])
+		return mem_fail(err, MEM_EINVALID_FIELD, "DATABASE_URL",
+		                "archival needs DATABASE_URL: PostgreSQL is the archive");
+	if (config_check_archive(svc->cfg, err) < 0)
+		return -1;
+	if (__atomic_exchange_n(&svc->archive_running, 1, __ATOMIC_ACQ_REL))
+		return mem_fail(err, MEM_ECONFLICT, NULL,
+		                "an archival pass of this memoryd is already running");
+	(void)archive_pass(svc->cfg, svc->stores[STORE_REDIS], svc->stores[STORE_POSTGRES], out);
+	svc->last_archive = *out;
+	svc->archive_ran = true;
+	__atomic_store_n(&svc->archive_running, 0, __ATOMIC_RELEASE);
+	return 0;
+}
+
+bool service_archive_last(struct service *svc, struct archive_report *out)
+{
+	bool have = false;
+	if (!__atomic_exchange_n(&svc->archive_running, 1, __ATOMIC_ACQ_REL)) {
+		have = svc->archive_ran;
+		if (have)
+			*out = svc->last_archive;
+		__atomic_store_n(&svc->archive_running, 0, __ATOMIC_RELEASE);
+	}
+	return have || archive_health_read(svc->cfg->archiver_health_file, out) == 0;
+}
+
+int service_retention(struct service *svc, const char *export_path, long long *deleted,
+                      struct mem_error *err)
+{
+	*deleted = 0;
+	if (!svc->stores[STORE_POSTGRES])
+		return mem_fail(err, MEM_EINVALID_FIELD, "DATABASE_URL",
+		                "retention needs DATABASE_URL: PostgreSQL is the archive");
+	return archive_retention(svc->cfg, svc->stores[STORE_POSTGRES], export_path, deleted, err);
 }

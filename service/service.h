@@ -13,6 +13,7 @@
 
 #include "../common/config.h"
 #include "../common/error.h"
+#include "archive.h"
 #include "checkpoint.h"
 #include "conversation.h"
 #include "routing.h"
@@ -91,6 +92,21 @@ int service_admin_checkpoint_delete(struct service *svc, const char *tenant, con
                                     struct mem_error *err) MEM_MUST_CHECK;
 int service_admin_tenant_delete(struct service *svc, const char *tenant, struct admin_counts *out,
                                 char *stored, struct mem_error *err) MEM_MUST_CHECK;
+
+/* ---- the archiver (service/archive.h) ----
+ * One pass over the Redis store into PostgreSQL. MEM_EINVALID_FIELD without
+ * DATABASE_URL or when config_check_archive refuses the settings;
+ * MEM_ECONFLICT while another pass of this process runs. Otherwise 0 and *out
+ * filled, healthy or not (out->healthy). */
+int service_archive_pass(struct service *svc, struct archive_report *out,
+                         struct mem_error *err) MEM_MUST_CHECK;
+/* The last pass: this process's, or else what ARCHIVER_HEALTH_FILE says (an
+ * archiver beside it). false when neither knows one, or a pass is running
+ * and the file has none. */
+bool service_archive_last(struct service *svc, struct archive_report *out);
+/* `memoryd retention`: see archive_retention. */
+int service_retention(struct service *svc, const char *export_path, long long *deleted,
+                      struct mem_error *err) MEM_MUST_CHECK;
 
 #define LIST_LIMIT_MAX 1000
 

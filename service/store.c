@@ -30,3 +30,15 @@ void store_dual_write_missed(const struct store *secondary, const struct store *
 	         LF_STR(what_key, what ? what : ""), LF_STR(id_key ? id_key : "id", id ? id : ""),
 	         LF_STR("error", error));
 }
+
+void store_refs_release(struct store_refs *r)
+{
+	if (!r)
+		return;
+	for (size_t i = 0; i < r->n; i++) {
+		free(r->v[i].tenant);
+		free(r->v[i].id);
+	}
+	free(r->v);
+	memset(r, 0, sizeof(*r));
+}

@@ -54,6 +54,19 @@ struct store_keys {
 
 void store_keys_release(struct store_keys *k);
 
+/* A conversation or thread named with its tenant: what the archiver finds. */
+struct store_ref {
+	char *tenant;
+	char *id;
+};
+
+struct store_refs {
+	struct store_ref *v;
+	size_t n;
+};
+
+void store_refs_release(struct store_refs *r);
+
 struct admin_counts {
 	long long scanned;
 	long long changed; /* fixed, deleted: what the operation did */
@@ -130,6 +143,52 @@ struct store_ops {
 	                    struct mem_error *err);
 	int (*conv_trim)(struct store *s, const char *tenant, const char *conversation_id,
 	                 const struct conv_page *archived, bool *trimmed, struct mem_error *err);
+	/* ---- the archiver (service/archive.h) ----
+	 * conv_scan: one bounded SCAN step over the conversations the store
+	 * holds, every tenant's; cursor "0" starts, and is "0" again when the
+	 * scan is done. *out: what this step found (store_refs_release).
+	 * conv_dump: for each of the n refs, the whole conversation when it has
+	 * not been written for idle_ms (out[i].digest set: what identifies
+	 * exactly this state), else out[i] left empty; one round trip.
+	 * conv_drop: remove each conversation whose state is still dumps[i]'s
+	 * (dropped[i]); a changed one stays. NULL ops: the store keeps
+	 * everything (PostgreSQL). */
+	int (*conv_scan)(struct store *s, char cursor[32], struct store_refs *out,
+	                 struct mem_error *err);
+	int (*conv_dump)(struct store *s, const struct store_ref *refs, size_t n, long long idle_ms,
+	                 struct conv_page *out, struct mem_error *err);
+	int (*conv_drop)(struct store *s, const struct store_ref *refs,
+	                 const struct conv_page *dumps, size_t n, bool *dropped,
+	                 struct mem_error *err);
+	/* The same three for checkpoint threads (every namespace of a thread, its
+	 * checkpoints, channel values and pending writes). */
+	int (*thread_scan)(struct store *s, char cursor[32], struct store_refs *out,
+	                   struct mem_error *err);
+	int (*thread_dump)(struct store *s, const struct store_ref *refs, size_t n,
+	                   long long idle_ms, struct cp_thread_dump *out, struct mem_error *err);
+	int (*thread_drop)(struct store *s, const struct store_ref *refs,
+	                   const struct cp_thread_dump *dumps, size_t n, bool *dropped,
+	                   struct mem_error *err);
+	/* thread_archive: the threads of n dumps as checkpoint rows that expire
+	 * keep_seconds from now (an existing row keeps the later expiry), so
+	 * read-through serves them once Redis no longer holds them; *rows counts
+	 * the checkpoints. */
+	int (*thread_archive)(struct store *s, const struct store_ref *refs,
+	                      const struct cp_thread_dump *dumps, size_t n, long long keep_seconds,
+	                      long long *rows, struct mem_error *err);
+	/* history_archive: the messages of n dumps as history, in one statement,
+	 * ignoring (tenant, conversation, seq) already held; *inserted counts
+	 * the new rows. history_retention: delete history created before
+	 * cutoff_ms, at most limit rows per statement; when each_row is given,
+	 * every batch is passed to it first and deleted only if it returns 0
+	 * (and only the rows it was given). *deleted counts them. */
+	int (*history_archive)(struct store *s, const struct store_ref *refs,
+	                       const struct conv_page *dumps, size_t n, long long *inserted,
+	                       struct mem_error *err);
+	int (*history_retention)(struct store *s, long long cutoff_ms, size_t limit,
+	                         int (*each_batch)(void *ctx, const struct history_row *rows,
+	                                           size_t n, struct mem_error *err),
+	                         void *ctx, long long *deleted, struct mem_error *err);
 	/* ---- key-value memory (service/memory.h, the /memory routes) ----
 	 * put: upsert with a new version; *out gets version and times (no value).
 	 * MEM_EPRECONDITION when req->if_match does not hold; nothing changes. */

@@ -68,6 +68,8 @@ run_ops tokens "API_TOKENS=tok-acme:acme;tok-ops:*"
 run_ops health
 run_ops admin_off
 run_ops admin ADMIN_TOKEN=adm-secret MEMORY_DEFAULT_TTL_SECONDS=7200
+run_ops archive ADMIN_TOKEN=adm-secret ARCHIVE_AFTER_SECONDS=3600 CONV_KEY_PREFIX=opsarch KEY_PREFIX=opsarchk \
+    "ARCHIVER_HEALTH_FILE=${TMPDIR:-/tmp}/contract-archiver-health.json"
 
 # test_conversations: its store-neutral groups and the Redis layout (as
 # tests/integration/CMakeLists.txt runs them), against the REDIS_URL Redis.

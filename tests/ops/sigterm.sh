@@ -13,10 +13,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+# A port below the ephemeral range (scripts/lib.sh): one in it can be held in
+# TIME-WAIT by an earlier test's outgoing connection, and the bind fails.
 # shellcheck source=scripts/lib.sh
-. "$ROOT/scripts/lib.sh"
-port="$(free_port)" # a port nobody holds, not one picked at random
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/scripts/lib.sh"
+port="$(free_port)"
 PORT=$port BIND_ADDRESS=127.0.0.1 SHUTDOWN_GRACE_SECONDS=30 "$bin" 2>"$work/log" &
 pid=$!
 for _ in $(seq 1 100); do

@@ -422,7 +422,7 @@ static it_response *admin(const char *method, const char *path, const char *tena
 static const char *const admin_routes[][2] = {
     {"POST", "/admin/backup"},           {"POST", "/admin/ttl-repair"},
     {"GET", "/admin/threads/x"},         {"DELETE", "/admin/threads/x/checkpoints/c"},
-    {"DELETE", "/admin/tenants/nobody"},
+    {"DELETE", "/admin/tenants/nobody"}, {"POST", "/admin/archive"},
 };
 #define N_ADMIN_ROUTES (sizeof(admin_routes) / sizeof(admin_routes[0]))
 
@@ -696,6 +696,98 @@ START_TEST(test_admin_tenant_delete_forgets_only_that_tenant)
 }
 END_TEST
 
+/* The admin case runs with the default archive settings, which the safety
+ * rule refuses: ARCHIVE_AFTER_SECONDS 82800 + ARCHIVE_INTERVAL_SECONDS 3600
+ * is not below CHECKPOINT_TTL_SECONDS 86400. */
+START_TEST(test_admin_archive_refuses_unsafe_settings)
+{
+	it_response *r = admin("POST", "/admin/archive", NULL);
+	it_expect_error(r, 400, "invalid_field", "ARCHIVE_AFTER_SECONDS");
+	ck_assert_msg(strstr(r->body, "is not below CHECKPOINT_TTL_SECONDS"), "%s", r->body);
+	it_response_free(r);
+}
+END_TEST
+
+/* ---- archive: ADMIN_TOKEN=adm-secret, ARCHIVE_AFTER_SECONDS=3600 and a
+ * CONV_KEY_PREFIX and KEY_PREFIX of its own (see CMakeLists.txt): a pass
+ * takes every tenant's idle data, so other tests' is kept out of its reach
+ * (a key whose TTL was set shorter than the configured one counts as idle) */
+
+START_TEST(test_admin_archive_moves_idle_conversations_to_postgres)
+{
+	char *tenant = it_random_id("arch"), *idle = it_random_id("idle"),
+	     *busy = it_random_id("busy");
+	const char *const ids[2] = {idle, busy};
+	for (int i = 0; i < 2; i++) {
+		json_t *body = json_pack("{s:[{s:s, s:s}, {s:s, s:s}]}", "messages", "role", "user",
+		                         "content", "hello", "role", "assistant", "content", "hi");
+		char *path = it_strfmt("/conversations/%s/messages", ids[i]);
+		it_response *r = it_json_request("POST", path, tenant, body);
+		ck_assert_msg(r->status == 200 || r->status == 201, "%s", r->desc);
+		it_response_free(r);
+		free(path);
+		json_decref(body);
+	}
+	/* idle is what every write refreshes, the TTL: two hours off it is two
+	 * hours idle (CONV_TTL_SECONDS is the default 30 days) */
+	redisContext *rc = it_redis_connect();
+	char *enc_t = it_key_enc(tenant), *enc_i = it_key_enc(idle), *enc_b = it_key_enc(busy);
+	char *meta = it_strfmt("opsarch:meta:{%s:%s}", enc_t, enc_i);
+	char *busy_meta = it_strfmt("opsarch:meta:{%s:%s}", enc_t, enc_b);
+	freeReplyObject(redisCommand(rc, "PEXPIRE %s %lld", meta, (2592000LL - 7200) * 1000));
+	it_response *r = admin("POST", "/admin/archive", NULL);
+	ck_assert_msg(r->status == 200, "%s", r->desc);
+	ck_assert_str_eq(json_string_value(json_object_get(r->json, "status")), "healthy");
+	ck_assert_int_eq(json_integer_value(json_object_get(r->json, "checkpoints_archived")), 1);
+	ck_assert_int_eq(json_integer_value(json_object_get(r->json, "messages_archived")), 2);
+	ck_assert_int_eq(json_integer_value(json_object_get(r->json, "errors")), 0);
+	char *last_run = strdup(json_string_value(json_object_get(r->json, "last_run")));
+	it_response_free(r);
+	ck_assert_msg(!it_redis_exists(rc, meta), "the archived conversation is still in Redis");
+	ck_assert_msg(it_redis_exists(rc, busy_meta), "the active conversation left Redis");
+	/* read back from the archive, in order */
+	char *path = it_strfmt("/conversations/%s/messages", idle);
+	r = get_as(path, tenant, NULL);
+	ck_assert_msg(r->status == 200, "%s", r->desc);
+	json_t *msgs = json_object_get(r->json, "messages");
+	ck_assert_int_eq(json_array_size(msgs), 2);
+	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(msgs, 1), "content")),
+	                 "hi");
+	it_response_free(r);
+	r = get_as("/health/memory", NULL, NULL);
+	json_t *arch = json_object_get(r->json, "archiver");
+	ck_assert_msg(json_is_object(arch), "no archiver in /health/memory: %s", r->body);
+	ck_assert_str_eq(json_string_value(json_object_get(arch, "last_run")), last_run);
+	it_response_free(r);
+	r = get_as("/metrics", NULL, NULL);
+	ck_assert_msg(strstr(r->body, "\narchiver_runs_total{status=\"healthy\"} 1\n") &&
+	                  strstr(r->body, "\narchiver_messages_archived_total 2\n"),
+	              "archiver metrics missing: %s", r->body);
+	it_response_free(r);
+	/* leave nothing for a later run's pass */
+	for (int i = 0; i < 2; i++) {
+		char *p = it_strfmt("/conversations/%s", ids[i]);
+		const char *th[] = {NULL, NULL};
+		char *h = it_strfmt("X-Tenant-Id: %s", tenant);
+		th[0] = h;
+		it_response_free(it_request("DELETE", p, th, NULL, 0));
+		free(h);
+		free(p);
+	}
+	redisFree(rc);
+	free(last_run);
+	free(path);
+	free(meta);
+	free(busy_meta);
+	free(enc_t);
+	free(enc_i);
+	free(enc_b);
+	free(tenant);
+	free(idle);
+	free(busy);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("ops");
@@ -728,6 +820,10 @@ int main(void)
 	tcase_add_test(adm, test_admin_backup_returns_lastsave);
 	tcase_add_test(adm, test_admin_thread_inspect_and_one_checkpoint_delete);
 	tcase_add_test(adm, test_admin_tenant_delete_forgets_only_that_tenant);
+	tcase_add_test(adm, test_admin_archive_refuses_unsafe_settings);
 	suite_add_tcase(s, adm);
+	TCase *arch = tcase_create("archive");
+	tcase_add_test(arch, test_admin_archive_moves_idle_conversations_to_postgres);
+	suite_add_tcase(s, arch);
 	return it_run_suite(s);
 }

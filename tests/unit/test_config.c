@@ -18,7 +18,16 @@ static void clear_env(void)
 	                             "CONV_STORE_PRIMARY",
 	                             "DATABASE_STATEMENT_TIMEOUT_MS",
 	                             "DATABASE_CONNECT_TIMEOUT_MS",
-	                             "DATABASE_SWEEP_INTERVAL_SECONDS"};
+	                             "DATABASE_SWEEP_INTERVAL_SECONDS",
+	                             "CONV_TTL_SECONDS",
+	                             "ARCHIVE_AFTER_SECONDS",
+	                             "ARCHIVE_INTERVAL_SECONDS",
+	                             "ARCHIVE_TIMEZONE",
+	                             "ARCHIVE_SHARD",
+	                             "ARCHIVE_RETENTION_DAYS",
+	                             "ARCHIVE_RETRY_ATTEMPTS",
+	                             "ARCHIVE_RETRY_DELAY_SECONDS",
+	                             "ARCHIVER_HEALTH_FILE"};
 	for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
 		unsetenv(vars[i]);
 }
@@ -40,6 +49,70 @@ START_TEST(defaults)
 	ck_assert_int_eq(c.database_connect_timeout_ms, 2000);
 	ck_assert_int_eq(c.database_sweep_interval_seconds, 60);
 	config_release(&c);
+}
+END_TEST
+
+START_TEST(archive_settings)
+{
+	struct config c;
+	struct mem_error err = {0};
+	clear_env();
+	ck_assert_int_eq(config_load(&c, &err), 0);
+	ck_assert_int_eq(c.archive_after_seconds, 82800);
+	ck_assert_int_eq(c.archive_interval_seconds, 3600);
+	ck_assert_str_eq(c.archive_timezone, "Europe/Madrid");
+	ck_assert_int_eq(c.archive_retry_attempts, 2);
+	ck_assert_int_eq(c.archive_retry_delay_seconds, 5);
+	ck_assert_str_eq(c.archiver_health_file, "/tmp/archiver_health.json");
+	ck_assert_int_eq(c.archive_shard_index, 0);
+	ck_assert_int_eq(c.archive_shard_count, 1);
+	ck_assert_int_eq(c.archive_retention_days, 180);
+	/* 82800 + 3600 is not below the 86400 of CHECKPOINT_TTL_SECONDS */
+	ck_assert_int_eq(config_check_archive(&c, &err), -1);
+	ck_assert_str_eq(err.field, "ARCHIVE_AFTER_SECONDS");
+	ck_assert_ptr_nonnull(strstr(err.message, "is not below CHECKPOINT_TTL_SECONDS (86400)"));
+	ck_assert_ptr_nonnull(strstr(err.message, "at most 82799"));
+	config_release(&c);
+
+	setenv("ARCHIVE_AFTER_SECONDS", "79200", 1);
+	ck_assert_int_eq(config_load(&c, &err), 0);
+	ck_assert_int_eq(config_check_archive(&c, &err), 0);
+	config_release(&c);
+	setenv("CONV_TTL_SECONDS", "80000", 1); /* the shorter TTL counts */
+	ck_assert_int_eq(config_load(&c, &err), 0);
+	ck_assert_int_eq(config_check_archive(&c, &err), -1);
+	ck_assert_ptr_nonnull(strstr(err.message, "CONV_TTL_SECONDS (80000)"));
+	config_release(&c);
+	unsetenv("CONV_TTL_SECONDS");
+
+	setenv("ARCHIVE_SHARD", "2/3", 1);
+	ck_assert_int_eq(config_load(&c, &err), 0);
+	ck_assert_int_eq(c.archive_shard_index, 2);
+	ck_assert_int_eq(c.archive_shard_count, 3);
+	config_release(&c);
+	static const char *bad_shards[] = {"3/3", "-1/2", "1/0",  "1",     "1/",
+	                                   "/2",  "a/b",  "1/2x", "0/1025"};
+	for (size_t i = 0; i < sizeof(bad_shards) / sizeof(bad_shards[0]); i++) {
+		setenv("ARCHIVE_SHARD", bad_shards[i], 1);
+		ck_assert_msg(config_load(&c, &err) == -1, "ARCHIVE_SHARD=%s accepted",
+		              bad_shards[i]);
+		ck_assert_str_eq(err.field, "ARCHIVE_SHARD");
+		config_release(&c);
+	}
+	unsetenv("ARCHIVE_SHARD");
+	static const char *bad_zones[] = {"Mars/Olympus", "../etc/passwd", "/etc/localtime", "",
+	                                  "Europe/Madrid "};
+	for (size_t i = 0; i < sizeof(bad_zones) / sizeof(bad_zones[0]); i++) {
+		setenv("ARCHIVE_TIMEZONE", bad_zones[i], 1);
+		ck_assert_msg(config_load(&c, &err) == -1, "ARCHIVE_TIMEZONE=%s accepted",
+		              bad_zones[i]);
+		ck_assert_str_eq(err.field, "ARCHIVE_TIMEZONE");
+		config_release(&c);
+	}
+	setenv("ARCHIVE_TIMEZONE", "America/New_York", 1);
+	ck_assert_int_eq(config_load(&c, &err), 0);
+	config_release(&c);
+	clear_env();
 }
 END_TEST
 
@@ -168,6 +241,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, bad_int_names_variable);
 	tcase_add_test(tc, bad_url_and_prefix);
 	tcase_add_test(tc, store_primary);
+	tcase_add_test(tc, archive_settings);
 	tcase_add_test(tc, markdown_lists_every_variable);
 	suite_add_tcase(s, tc);
 	return s;
