@@ -29,7 +29,10 @@ LANGUAGE plpgsql AS $$
 DECLARE
     cur memoryd.routing_state;
 BEGIN
-    SELECT * INTO cur FROM memoryd.routing_state WHERE id = 1 FOR UPDATE;
+    -- FOR UPDATE locks nothing while the row does not exist yet: two first
+    -- changes at once would both pass the check below
+    PERFORM pg_advisory_xact_lock(1836020838);
+    SELECT * INTO cur FROM memoryd.routing_state WHERE id = 1;
     IF p_only_if_primary IS NOT NULL
        AND coalesce(cur.primary_store, 'redis') <> p_only_if_primary THEN
         RETURN QUERY SELECT * FROM memoryd.routing_state WHERE id = 1;
