@@ -32,6 +32,8 @@ const METRICS = new Set([
   "history_persist_errors_total",
   "dual_write_errors_total",
   "http_requests_total",
+  "archiver_last_run_timestamp_seconds",
+  "archiver_last_run_healthy",
   "up",
 ]);
 // API versions kubernetes-models still has but Kubernetes 1.26+ no longer serves.
