@@ -138,7 +138,8 @@ static int conv_store(struct pass *p, const struct store_ref *refs, const void *
                       struct mem_error *err)
 {
 	long long ins = 0;
-	if (p->pg->ops->history_archive(p->pg, refs, dumps, n, &ins, err) < 0)
+	if (p->pg->ops->history_archive(p->pg, refs, dumps, n,
+	                                p->cfg->archive_retention_days * 86400LL, &ins, err) < 0)
 		return -1;
 	count(p, &p->r->messages_archived, ins);
 	return 0;

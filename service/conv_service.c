@@ -293,8 +293,13 @@ int conv_svc_update(const struct conv_stores *st, const char *tenant, const stru
 		return -1;
 	if (!st->primary->ops->conv_update)
 		return unsupported(st->primary, err);
-	if (st->primary->ops->conv_update(st->primary, tenant, r, out, err) < 0)
-		return -1;
+	if (st->primary->ops->conv_update(st->primary, tenant, r, out, err) < 0) {
+		/* archived (it left the primary): its row in the archive */
+		if (err->code != MEM_ENOT_FOUND || !st->archive)
+			return -1;
+		mem_error_clear(err);
+		return st->archive->ops->conv_update(st->archive, tenant, r, out, err);
+	}
 	if (st->secondary) {
 		struct conv_meta m = {0};
 		struct mem_error e2 = {0};
@@ -304,6 +309,62 @@ int conv_svc_update(const struct conv_stores *st, const char *tenant, const stru
 		conv_meta_release(&m);
 	}
 	return 0;
+}
+
+/* Newest first: by updated_at, then id, both descending (the stores' order). */
+static bool newer(const struct conv_meta *a, const struct conv_meta *b)
+{
+	if (a->updated_at_ms != b->updated_at_ms)
+		return a->updated_at_ms > b->updated_at_ms;
+	return strcmp(a->conversation_id, b->conversation_id) > 0;
+}
+
+/*
+ * A customer's conversations that left the primary (archived) are in the
+ * archive's list: merge its page into the primary's, in the same order from
+ * the same cursor, leaving out what the primary still holds (its entry is
+ * the current one), and cut to the limit. An archive that cannot answer
+ * leaves the primary's page (logged).
+ */
+static void merge_archived(const struct conv_stores *st, const char *tenant,
+                           const struct conv_list *r, struct conv_list_result *out)
+{
+	struct conv_list_result a = {0};
+	struct mem_error aerr = {0};
+	if (st->archive->ops->conv_list(st->archive, tenant, r, &a, &aerr) < 0) {
+		log_warn(NULL, "archive unavailable: archived conversations left out of the list",
+		         LF_STR("customer_id", r->customer_id), LF_STR("error", aerr.message));
+		return;
+	}
+	struct conv_meta *v = xcalloc(out->n + a.n + 1, sizeof(*v));
+	size_t n = 0, i = 0, j = 0;
+	bool cut = false;
+	while (i < out->n || j < a.n) {
+		if (j < a.n) {
+			struct conv_meta held = {0};
+			struct mem_error e = {0};
+			if (st->primary->ops->conv_meta(
+			        st->primary, tenant, a.items[j].conversation_id, &held, &e) == 0 ||
+			    e.code != MEM_ENOT_FOUND) {
+				conv_meta_release(&held);
+				conv_meta_release(&a.items[j++]); /* the primary's entry counts */
+				continue;
+			}
+		}
+		bool take_primary = i < out->n && (j >= a.n || newer(&out->items[i], &a.items[j]));
+		struct conv_meta *m = take_primary ? &out->items[i++] : &a.items[j++];
+		if (n < r->limit) {
+			v[n++] = *m;
+		} else {
+			conv_meta_release(m);
+			cut = true;
+		}
+	}
+	out->more = out->more || a.more || cut;
+	free(out->items);
+	free(a.items);
+	out->items = v;
+	out->n = n;
 }
 
 int conv_svc_list(const struct conv_stores *st, const char *tenant, const struct conv_list *r,
@@ -318,7 +379,11 @@ int conv_svc_list(const struct conv_stores *st, const char *tenant, const struct
 		                CONV_LIST_LIMIT_MAX);
 	if (!st->primary->ops->conv_list)
 		return unsupported(st->primary, err);
-	return st->primary->ops->conv_list(st->primary, tenant, r, out, err);
+	if (st->primary->ops->conv_list(st->primary, tenant, r, out, err) < 0)
+		return -1;
+	if (st->archive)
+		merge_archived(st, tenant, r, out);
+	return 0;
 }
 
 int conv_svc_delete(const struct conv_stores *st, const char *tenant, const char *id,

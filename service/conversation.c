@@ -30,6 +30,7 @@ void conv_page_release(struct conv_page *p)
 	free(p->epoch);
 	free(p->digest);
 	free(p->customer_id);
+	free(p->metadata_json);
 	memset(p, 0, sizeof(*p));
 }
 

@@ -103,6 +103,10 @@ struct conv_page {
 	char *epoch;         /* the conversation's incarnation (see store_ops.conv_trim) */
 	char *digest;        /* conv_overflow: what identifies exactly these messages */
 	char *customer_id;   /* NULL when none */
+	/* conv_dump only: the conversation's own row (metadata JSON, times in
+	 * Unix ms), archived beside its messages */
+	char *metadata_json;
+	long long created_ms, updated_ms;
 };
 
 void conv_page_release(struct conv_page *p);

@@ -71,7 +71,7 @@ const char *pg_state_name(enum pg_state s);
 
 /* ---------- parameters ---------- */
 
-#define PG_MAX_PARAMS 16
+#define PG_MAX_PARAMS 24
 
 /* Zero-initialise; release with pg_params_release. Every value is copied. */
 struct pg_params {

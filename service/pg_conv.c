@@ -124,7 +124,26 @@ const struct pg_stmt pgconv_stmts[PGCONV_NSTMTS] = {
              "u.ms") " FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::text[],"
                      " $6::text[], $7::text[], $8::text[], $9::int8[])"
                      " AS u(t, c, cu, seq, id, role, content, md, ms)"
-                     " ON CONFLICT DO NOTHING RETURNING 1) SELECT count(*)::int8 FROM ins"},
+                     " ON CONFLICT DO NOTHING RETURNING 1),"
+                     /* each conversation's row: its metadata survives archival, the
+                      * customer list finds it, and its numbering continues */
+                     " conv AS (INSERT INTO memoryd.conversations AS c (tenant, conversation_id,"
+                     " customer_id, metadata, epoch, last_seq, created_at, updated_at,"
+                     " expires_at)"
+                     " SELECT v.t, v.c, nullif(v.cu, ''), coalesce(nullif(v.md, ''), '{}'),"
+                     " v.ep, v.ls, " FROM_MS("v.cr") ", " FROM_MS("v.up") ", " FROM_MS(
+                         "v.up") " + $18::int8 * interval '1 second'"
+                                 " FROM unnest($10::text[], $11::text[], $12::text[],"
+                                 " $13::text[], $14::text[], $15::int8[], $16::int8[],"
+                                 " $17::int8[]) AS v(t, c, cu, md, ep, ls, cr, up)"
+                                 " ON CONFLICT (tenant, conversation_id) DO UPDATE SET"
+                                 " customer_id = EXCLUDED.customer_id,"
+                                 " metadata = EXCLUDED.metadata, epoch = EXCLUDED.epoch,"
+                                 " last_seq = EXCLUDED.last_seq,"
+                                 " updated_at = EXCLUDED.updated_at,"
+                                 " expires_at = greatest(c.expires_at, EXCLUDED.expires_at)"
+                                 " WHERE c.last_seq <= EXCLUDED.last_seq RETURNING 1)"
+                                 " SELECT count(*)::int8 FROM ins"},
     /* the next rows older than the cutoff, after a key, in key order */
     [PGCONV_HISTORY_OLD] = {"memoryd_history_old",
                             "SELECT tenant, conversation_id, customer_id, seq, message_id, role,"
@@ -453,21 +472,31 @@ int pgconv_archive(struct store *s, const char *tenant, const char *conversation
 /* ---------- the archiver ---------- */
 
 int pgconv_history_archive(struct store *s, const struct store_ref *refs,
-                           const struct conv_page *dumps, size_t n, long long *inserted,
-                           struct mem_error *err)
+                           const struct conv_page *dumps, size_t n, long long keep_seconds,
+                           long long *inserted, struct mem_error *err)
 {
+	enum { NA = 17 }; /* 9 per message, 8 per conversation */
 	struct pg_params p = {0};
-	struct pg_array a[9];
-	static const unsigned oids[9] = {PG_OID_TEXT, PG_OID_TEXT, PG_OID_TEXT,
-	                                 PG_OID_INT8, PG_OID_TEXT, PG_OID_TEXT,
-	                                 PG_OID_TEXT, PG_OID_TEXT, PG_OID_INT8};
+	struct pg_array a[NA];
+	static const unsigned oids[NA] = {
+	    PG_OID_TEXT, PG_OID_TEXT, PG_OID_TEXT, PG_OID_INT8, PG_OID_TEXT, PG_OID_TEXT,
+	    PG_OID_TEXT, PG_OID_TEXT, PG_OID_INT8, PG_OID_TEXT, PG_OID_TEXT, PG_OID_TEXT,
+	    PG_OID_TEXT, PG_OID_TEXT, PG_OID_INT8, PG_OID_INT8, PG_OID_INT8};
 	PGresult *res = NULL;
 
 	*inserted = 0;
-	for (int k = 0; k < 9; k++)
+	for (int k = 0; k < NA; k++)
 		pg_array_init(&a[k], oids[k]);
 	for (size_t i = 0; i < n; i++) {
 		const struct conv_page *d = &dumps[i];
+		pg_array_add_text(&a[9], refs[i].tenant);
+		pg_array_add_text(&a[10], refs[i].id);
+		pg_array_add_text(&a[11], d->customer_id ? d->customer_id : "");
+		pg_array_add_text(&a[12], d->metadata_json ? d->metadata_json : "");
+		pg_array_add_text(&a[13], d->epoch ? d->epoch : "");
+		pg_array_add_int8(&a[14], d->last_seq);
+		pg_array_add_int8(&a[15], d->created_ms);
+		pg_array_add_int8(&a[16], d->updated_ms ? d->updated_ms : d->created_ms);
 		for (size_t j = 0; j < d->n; j++) {
 			const struct conv_message *m = &d->v[j];
 			pg_array_add_text(&a[0], refs[i].tenant);
@@ -481,14 +510,15 @@ int pgconv_history_archive(struct store *s, const struct store_ref *refs,
 			pg_array_add_int8(&a[8], m->created_at_ms);
 		}
 	}
-	for (int k = 0; k < 9; k++)
+	for (int k = 0; k < NA; k++)
 		pg_params_array(&p, &a[k]);
+	pg_params_int8(&p, keep_seconds);
 	int rc = exec(s, PGCONV_HISTORY_ARCHIVE, &p, &res, err);
 	if (rc == 0)
 		*inserted = pg_int(res, 0, 0);
 	PQclear(res);
 	pg_params_release(&p);
-	for (int k = 0; k < 9; k++)
+	for (int k = 0; k < NA; k++)
 		pg_array_release(&a[k]);
 	return rc;
 }

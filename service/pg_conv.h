@@ -58,8 +58,8 @@ int pgconv_archive(struct store *s, const char *tenant, const char *conversation
                    struct mem_error *err);
 /* The archiver's ops (store_ops.history_archive, history_retention). */
 int pgconv_history_archive(struct store *s, const struct store_ref *refs,
-                           const struct conv_page *dumps, size_t n, long long *inserted,
-                           struct mem_error *err);
+                           const struct conv_page *dumps, size_t n, long long keep_seconds,
+                           long long *inserted, struct mem_error *err);
 int pgconv_history_retention(struct store *s, long long cutoff_ms, size_t limit,
                              int (*each_batch)(void *ctx, const struct history_row *rows, size_t n,
                                                struct mem_error *err),

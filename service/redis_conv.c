@@ -727,7 +727,7 @@ int rconv_dump(struct store *s, const struct store_ref *refs, size_t n, long lon
 		goto out;
 	for (size_t i = 0; i < n; i++) {
 		const redisReply *a = rep[i];
-		if (a->type != REDIS_REPLY_ARRAY || (a->elements && a->elements < 3)) {
+		if (a->type != REDIS_REPLY_ARRAY || (a->elements && a->elements < 7)) {
 			bad_reply(a, "conversation dump", err);
 			goto out;
 		}
@@ -736,7 +736,11 @@ int rconv_dump(struct store *s, const struct store_ref *refs, size_t n, long lon
 		out[i].epoch = rep_dup_or_null(a->element[0]);
 		out[i].customer_id = rep_dup_or_null(a->element[1]);
 		out[i].digest = rep_dup_or_null(a->element[2]);
-		if (page_members(a, 3, &out[i], err) < 0)
+		out[i].metadata_json = rep_dup_or_null(a->element[3]);
+		out[i].created_ms = rep_int(a->element[4]);
+		out[i].updated_ms = rep_int(a->element[5]);
+		out[i].last_seq = rep_int(a->element[6]);
+		if (page_members(a, 7, &out[i], err) < 0)
 			goto out;
 		if (!out[i].digest) {
 			bad_reply(a, "conversation dump", err);

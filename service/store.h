@@ -176,15 +176,17 @@ struct store_ops {
 	int (*thread_archive)(struct store *s, const struct store_ref *refs,
 	                      const struct cp_thread_dump *dumps, size_t n, long long keep_seconds,
 	                      long long *rows, struct mem_error *err);
-	/* history_archive: the messages of n dumps as history, in one statement,
-	 * ignoring (tenant, conversation, seq) already held; *inserted counts
-	 * the new rows. history_retention: delete history created before
-	 * cutoff_ms, at most limit rows per statement; when each_row is given,
-	 * every batch is passed to it first and deleted only if it returns 0
-	 * (and only the rows it was given). *deleted counts them. */
+	/* history_archive: the messages of n dumps as history and each
+	 * conversation's own row (customer, metadata, times, last seq; expiring
+	 * keep_seconds after its last write, or later if it already did), in one
+	 * statement, ignoring (tenant, conversation, seq) already held and rows
+	 * that are further on; *inserted counts the new messages. history_retention: delete history
+	 * created before cutoff_ms, at most limit rows per statement; when each_row is given, every
+	 * batch is passed to it first and deleted only if it returns 0 (and only the rows it was
+	 * given). *deleted counts them. */
 	int (*history_archive)(struct store *s, const struct store_ref *refs,
-	                       const struct conv_page *dumps, size_t n, long long *inserted,
-	                       struct mem_error *err);
+	                       const struct conv_page *dumps, size_t n, long long keep_seconds,
+	                       long long *inserted, struct mem_error *err);
 	int (*history_retention)(struct store *s, long long cutoff_ms, size_t limit,
 	                         int (*each_batch)(void *ctx, const struct history_row *rows,
 	                                           size_t n, struct mem_error *err),

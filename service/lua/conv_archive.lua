@@ -10,7 +10,8 @@
 --   the TTL of the meta hash: it was last written ttl_ms - PTTL ago; a key
 --   without a TTL never expires and is left alone.
 --   Reply: {} when it is gone or not idle, else
---          {epoch, customer_id, digest, members...}
+--          {epoch, customer_id, digest, metadata, created_at, updated_at,
+--           last_seq, members...}
 -- ARGV[1] 'drop': ARGV[2] the digest 'dump' gave. Removes the conversation
 --   only if its digest is still that one (what was dumped is archived).
 --   Reply: {1, customer_id ('' none)} when it went, {0} when it changed
@@ -33,8 +34,10 @@ if ARGV[1] == 'dump' then
   if pttl < 0 or tonumber(ARGV[2]) - pttl < tonumber(ARGV[3]) then return {} end
   local _, digest = state()
   local m = redis.call('ZRANGE', KEYS[2], 0, -1)
-  local f = redis.call('HMGET', KEYS[1], 'epoch', 'customer_id')
-  local reply = {f[1] or '', f[2] or '', digest}
+  local f = redis.call('HMGET', KEYS[1], 'epoch', 'customer_id', 'metadata', 'created_at',
+                      'updated_at', 'last_seq')
+  local reply = {f[1] or '', f[2] or '', digest, f[3] or '', f[4] or '0', f[5] or '0',
+                 f[6] or '0'}
   for i = 1, #m do reply[#reply + 1] = m[i] end
   return reply
 end

@@ -222,6 +222,9 @@ basic)
     append c1 3 cust-1
     append c2 2 # no customer
     append c3 4 cust-1
+    code="$(curl -s -o /dev/null -w '%{http_code}' -X PATCH "$MEMORYD_URL/conversations/c3" \
+        -H 'Content-Type: application/json' -H "X-Tenant-Id: $T" -d '{"metadata":{"topic":"té","n":1}}')"
+    [[ "$code" == 200 ]] || fail "PATCH c3: $code"
     wait_idle c3 3
     append a1 2 cust-2 # active
     archive ARCHIVE_AFTER_SECONDS=3
@@ -257,6 +260,19 @@ basic)
     [[ "$(pg "SELECT count(*), count(DISTINCT (conversation_id, seq)) FROM memoryd.conversation_history")" == "9|9" ]] ||
         fail "history rows after two passes: $(pg "SELECT count(*) FROM memoryd.conversation_history")"
     in_redis a1 || fail "the active conversation left Redis on the second pass"
+    # the conversation's own row is archived too: metadata, customer list, updates
+    meta="$(curl -sf -H "X-Tenant-Id: $T" "$MEMORYD_URL/conversations/c3")"
+    [[ "$(jq -c .metadata <<<"$meta")" == '{"topic":"té","n":1}' ]] || fail "c3's metadata after archival: $meta"
+    [[ "$(jq -r .customer_id <<<"$meta")|$(jq -r .message_count <<<"$meta")" == "cust-1|4" ]] ||
+        fail "c3's row after archival: $meta"
+    listed="$(curl -sf -H "X-Tenant-Id: $T" "$MEMORYD_URL/conversations?customer_id=cust-1" |
+        jq -r '[.conversations[].conversation_id] | sort | join(",")')"
+    [[ "$listed" == "c1,c3" ]] || fail "cust-1's list after archival: $listed"
+    code="$(curl -s -o /dev/null -w '%{http_code}' -X PATCH "$MEMORYD_URL/conversations/c3" \
+        -H 'Content-Type: application/json' -H "X-Tenant-Id: $T" -d '{"metadata":{"topic":"later"}}')"
+    [[ "$code" == 200 ]] || fail "PATCH of an archived conversation: $code"
+    [[ "$(curl -sf -H "X-Tenant-Id: $T" "$MEMORYD_URL/conversations/c3" | jq -c .metadata)" == '{"topic":"later"}' ]] ||
+        fail "the archived conversation's update did not hold"
     # the archive serves reads, and the numbering continues
     out="$(curl -sf -H "X-Tenant-Id: $T" "$MEMORYD_URL/conversations/c1/messages")"
     [[ "$(contents <<<"$out")" == "c1-1,c1-2,c1-3" ]] ||
