@@ -26,14 +26,37 @@
 #include "../service/service.h"
 #include "conv_body.h"
 
+/* "YYYY-MM-DDTHH:MM:SS.mmmZ". Messages of one page mostly share their second:
+ * the formatted second is kept per thread, so a page costs one gmtime, not
+ * one per message. */
 static void put_time(struct buf *b, long long ms)
 {
-	time_t s = (time_t)(ms / 1000);
-	struct tm tm;
-	char text[32];
-	gmtime_r(&s, &tm);
-	strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%S", &tm);
-	buf_printf(b, "\"%s.%03dZ\"", text, (int)(ms % 1000));
+	static _Thread_local long long cached_s = -1;
+	static _Thread_local char text[24];
+	long long sec = ms / 1000;
+	int frac = (int)(ms % 1000);
+	if (ms < 0) {
+		sec = (ms - 999) / 1000;
+		frac = (int)(ms - sec * 1000);
+	}
+	if (sec != cached_s) {
+		time_t t = (time_t)sec;
+		struct tm tm;
+		gmtime_r(&t, &tm);
+		strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%S", &tm);
+		cached_s = sec;
+	}
+	char out[32];
+	size_t n = strlen(text);
+	out[0] = '"';
+	memcpy(out + 1, text, n);
+	out[n + 1] = '.';
+	out[n + 2] = (char)('0' + frac / 100);
+	out[n + 3] = (char)('0' + frac / 10 % 10);
+	out[n + 4] = (char)('0' + frac % 10);
+	out[n + 5] = 'Z';
+	out[n + 6] = '"';
+	buf_append(b, out, n + 7);
 }
 
 static void put_str_or_null(struct buf *b, const char *s)
@@ -46,7 +69,9 @@ static void put_str_or_null(struct buf *b, const char *s)
 
 static void put_message(struct buf *b, const struct conv_message *m)
 {
-	buf_printf(b, "{\"seq\":%lld,\"id\":", m->seq);
+	char num[32];
+	int nl = snprintf(num, sizeof(num), "{\"seq\":%lld,\"id\":", m->seq);
+	buf_append(b, num, (size_t)nl);
 	put_str_or_null(b, m->id);
 	buf_puts(b, ",\"role\":");
 	json_escape(b, m->role, strlen(m->role));
