@@ -330,7 +330,20 @@ kill)
     got="$(pg "SELECT conversation_id || '|' || seq || '|' || content FROM memoryd.conversation_history" | sort)"
     [[ "$got" == "$want" ]] || fail "PostgreSQL does not hold every message exactly once: $(diff <(echo "$want") <(echo "$got") | head -5)"
     [[ -z "$(rd --scan --pattern "$P:*")" ]] || fail "keys left in Redis after the clean pass: $(rd --scan --pattern "$P:*" | head -3)"
-    [[ -z "$(rd --scan --pattern "$KEY_PREFIX:*")" ]] || fail "thread keys left in Redis: $(rd --scan --pattern "$KEY_PREFIX:*" | head -3)"
+    # A kill between a thread's drop and its ZREM from the tenant's thread index
+    # (another hash tag, so another command) leaves index entries naming gone
+    # threads, which the next list prunes; they may stay, with a TTL, and only
+    # for threads Redis no longer holds. Nothing else may.
+    left="$(rd --scan --pattern "$KEY_PREFIX:*" | grep -vx "$KEY_PREFIX:threads:{$T}" || true)"
+    [[ -z "$left" ]] || fail "thread keys left in Redis: $(head -3 <<<"$left")"
+    idx="$KEY_PREFIX:threads:{$T}"
+    if [[ "$(rd EXISTS "$idx")" == 1 ]]; then
+        (($(rd TTL "$idx") > 0)) || fail "the tenant's thread index has no TTL"
+        for th in $(rd ZRANGE "$idx" 0 -1); do
+            [[ -z "$(rd --scan --pattern "$KEY_PREFIX:*:{$T:$th}*")" ]] ||
+                fail "thread $th is indexed and still in Redis after the clean pass"
+        done
+    fi
     [[ "$(pg "SELECT count(*) FROM memoryd.checkpoints")" == $((nconv / 10 * 2)) ]] ||
         fail "PostgreSQL holds $(pg "SELECT count(*) FROM memoryd.checkpoints") checkpoints, want $((nconv / 10 * 2))"
     latest="$(curl -sf -H "X-Tenant-Id: $T" "$MEMORYD_URL/checkpoints/kt1")"
