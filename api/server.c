@@ -1,11 +1,19 @@
+#define _GNU_SOURCE /* accept4, pipe2 */
+
 #include "server.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "../common/ids.h"
@@ -18,8 +26,28 @@
 #include "handlers.h"
 #include "request.h"
 
-struct http_server {
+/* One libmicrohttpd daemon with one thread of its own and no listen socket:
+ * the acceptor hands it connections. */
+struct http_worker {
 	struct MHD_Daemon *d;
+	int conns; /* connections handed to it and not yet closed (atomic) */
+};
+
+/* The acceptor thread owns the listening socket and gives each new
+ * connection to the worker holding the fewest, so every worker serves its
+ * share. (libmicrohttpd's own thread pool lets whichever thread wakes first
+ * accept: at 32 keep-alive connections over 8 threads some held 8 and some
+ * 1, and a request waits behind the others of its thread; the tail latency
+ * doubled.) It also keeps HTTP_CONNECTION_LIMIT whole across the workers:
+ * at the limit it stops accepting, so new connections wait in the kernel's
+ * backlog until one closes. */
+struct http_server {
+	struct http_worker *w;
+	unsigned nw;
+	int listen_fd;
+	int wake[2]; /* a byte here stops the acceptor */
+	pthread_t acceptor;
+	bool acceptor_started;
 	struct tokens *tokens; /* empty: the API is open */
 	bool probes_only;      /* the METRICS_PORT listener: probes and /metrics */
 	int inflight;          /* requests begun and not yet completed (atomic) */
@@ -449,6 +477,141 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	log_warn(NULL, "http", LF_STR("detail", msg));
 }
 
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+	(void)conn;
+	(void)socket_context;
+	struct http_worker *w = cls;
+	if (code == MHD_CONNECTION_NOTIFY_CLOSED)
+		__atomic_sub_fetch(&w->conns, 1, __ATOMIC_RELAXED);
+}
+
+/* The worker holding the fewest connections; ties go round the workers. */
+static struct http_worker *least_loaded(struct http_server *s, unsigned *next, int *total)
+{
+	struct http_worker *best = NULL;
+	int best_n = 0;
+	*total = 0;
+	for (unsigned k = 0; k < s->nw; k++) {
+		struct http_worker *w = &s->w[(*next + k) % s->nw];
+		int n = __atomic_load_n(&w->conns, __ATOMIC_RELAXED);
+		*total += n;
+		if (!best || n < best_n) {
+			best = w;
+			best_n = n;
+		}
+	}
+	*next = (*next + 1) % s->nw;
+	return best;
+}
+
+static void *acceptor_main(void *arg)
+{
+	struct http_server *s = arg;
+	unsigned next = 0;
+	for (;;) {
+		int total = 0;
+		least_loaded(s, &next, &total);
+		bool full = total >= s->cfg->http_connection_limit;
+		/* At the limit, look again every 10 ms; connections wait unaccepted. */
+		struct pollfd p[2] = {{.fd = s->wake[0], .events = POLLIN},
+		                      {.fd = s->listen_fd, .events = POLLIN}};
+		int rc = poll(p, full ? 1 : 2, full ? 10 : -1);
+		if (rc < 0 && errno != EINTR) {
+			log_error(NULL, "http acceptor poll failed",
+			          LF_STR("detail", strerror(errno)));
+			usleep(10 * 1000);
+			continue;
+		}
+		if (p[0].revents)
+			break;
+		if (full || !(p[1].revents & POLLIN))
+			continue;
+		for (;;) {
+			struct http_worker *w = least_loaded(s, &next, &total);
+			if (total >= s->cfg->http_connection_limit)
+				break;
+			struct sockaddr_storage addr;
+			socklen_t alen = sizeof(addr);
+			int fd = accept4(s->listen_fd, (struct sockaddr *)&addr, &alen,
+			                 SOCK_NONBLOCK | SOCK_CLOEXEC);
+			if (fd < 0) {
+				if (errno == EINTR || errno == ECONNABORTED)
+					continue;
+				if (errno != EAGAIN && errno != EWOULDBLOCK) {
+					/* out of descriptors, most likely: back off a little */
+					log_warn(NULL, "http accept failed",
+					         LF_STR("detail", strerror(errno)));
+					usleep(10 * 1000);
+				}
+				break;
+			}
+			__atomic_add_fetch(&w->conns, 1, __ATOMIC_RELAXED);
+			/* MHD closes fd on failure; its close notice never comes then */
+			if (MHD_add_connection(w->d, fd, (const struct sockaddr *)&addr, alen) !=
+			    MHD_YES) {
+				__atomic_sub_fetch(&w->conns, 1, __ATOMIC_RELAXED);
+				log_warn(NULL,
+				         "http connection dropped: the worker could not take it",
+				         LF_STR("detail", strerror(errno)));
+			}
+		}
+	}
+	return NULL;
+}
+
+/* A listening, non-blocking socket on ss, or -1 with errno set. */
+static int listen_on(const struct sockaddr_storage *ss)
+{
+	int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	int one = 1;
+	socklen_t len =
+	    ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    (ss->ss_family == AF_INET6 &&
+	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0) ||
+	    bind(fd, (const struct sockaddr *)ss, len) < 0 || listen(fd, SOMAXCONN) < 0) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
+static void acceptor_stop(struct http_server *s)
+{
+	if (!s->acceptor_started)
+		return;
+	char b = 1;
+	ssize_t n;
+	do
+		n = write(s->wake[1], &b, 1);
+	while (n < 0 && errno == EINTR);
+	pthread_join(s->acceptor, NULL);
+	s->acceptor_started = false;
+}
+
+static void server_free(struct http_server *s)
+{
+	acceptor_stop(s);
+	if (s->listen_fd >= 0)
+		close(s->listen_fd);
+	for (int k = 0; k < 2; k++)
+		if (s->wake[k] >= 0)
+			close(s->wake[k]);
+	for (unsigned k = 0; k < s->nw; k++)
+		if (s->w[k].d)
+			MHD_stop_daemon(s->w[k].d);
+	free(s->w);
+	vcache_free(s->latest_cache);
+	tokens_free(s->tokens);
+	free(s);
+}
+
 struct http_server *http_server_start(const struct config *cfg, struct service *svc, long port,
                                       bool probes_only, struct mem_error *err)
 {
@@ -457,7 +620,7 @@ struct http_server *http_server_start(const struct config *cfg, struct service *
 	struct sockaddr_in *in4 = (struct sockaddr_in *)&ss;
 	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
-	                 MHD_USE_TURBO | MHD_USE_ERROR_LOG;
+	                 MHD_USE_TURBO | MHD_USE_ERROR_LOG | MHD_USE_NO_LISTEN_SOCKET;
 	if (inet_pton(AF_INET, cfg->bind_address, &in4->sin_addr) == 1) {
 		in4->sin_family = AF_INET;
 		in4->sin_port = htons((uint16_t)port);
@@ -475,33 +638,47 @@ struct http_server *http_server_start(const struct config *cfg, struct service *
 	s->cfg = cfg;
 	s->svc = svc;
 	s->probes_only = probes_only;
+	s->listen_fd = s->wake[0] = s->wake[1] = -1;
 	s->latest_cache = vcache_new((size_t)cfg->checkpoint_cache_bytes);
-	if (tokens_parse(cfg->api_tokens, &s->tokens, err) < 0) {
-		vcache_free(s->latest_cache);
-		free(s);
-		return NULL;
-	}
+	s->nw = probes_only ? 1 : (unsigned)cfg->http_threads;
+	s->w = xcalloc(s->nw, sizeof(*s->w));
+	if (tokens_parse(cfg->api_tokens, &s->tokens, err) < 0)
+		goto fail;
 	for (size_t i = 0; i < NROUTES; i++)
 		route_metric[i] = metrics_route(routes[i].pattern);
-	s->d = MHD_start_daemon(
-	    flags, (uint16_t)port, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
-	    NULL, MHD_OPTION_SOCK_ADDR, &ss, MHD_OPTION_THREAD_POOL_SIZE,
-	    (unsigned)(probes_only ? 1 : cfg->http_threads), MHD_OPTION_NOTIFY_COMPLETED,
-	    on_completed, s, MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped, NULL,
-	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->http_connection_timeout_seconds,
-	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->http_connection_limit,
-	    /* bounds the request line and headers of one connection */
-	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024, MHD_OPTION_END);
-	if (!s->d) {
-		vcache_free(s->latest_cache);
-		tokens_free(s->tokens);
-		free(s);
+	s->listen_fd = listen_on(&ss);
+	if (s->listen_fd < 0) {
 		mem_fail(err, MEM_EUNAVAILABLE, probes_only ? "METRICS_PORT" : "PORT",
-		         "cannot listen on %s:%ld: address in use or not permitted",
-		         cfg->bind_address, port);
-		return NULL;
+		         "cannot listen on %s:%ld: %s", cfg->bind_address, port, strerror(errno));
+		goto fail;
 	}
+	for (unsigned k = 0; k < s->nw; k++) {
+		/* The acceptor keeps the limit; each worker's own one only backs it up. */
+		s->w[k].d = MHD_start_daemon(
+		    flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+		    MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_NOTIFY_CONNECTION,
+		    on_connection, &s->w[k], MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped, NULL,
+		    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->http_connection_timeout_seconds,
+		    MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->http_connection_limit + 16,
+		    /* bounds the request line and headers of one connection */
+		    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024, MHD_OPTION_END);
+		if (!s->w[k].d) {
+			mem_fail(err, MEM_EUNAVAILABLE, "HTTP_THREADS",
+			         "cannot start HTTP worker thread %u of %u", k + 1, s->nw);
+			goto fail;
+		}
+	}
+	if (pipe2(s->wake, O_CLOEXEC) < 0 ||
+	    pthread_create(&s->acceptor, NULL, acceptor_main, s) != 0) {
+		mem_fail(err, MEM_EUNAVAILABLE, probes_only ? "METRICS_PORT" : "PORT",
+		         "cannot start the HTTP acceptor thread: %s", strerror(errno));
+		goto fail;
+	}
+	s->acceptor_started = true;
 	return s;
+fail:
+	server_free(s);
+	return NULL;
 }
 
 void http_server_stop(struct http_server *s, int grace_ms)
@@ -509,8 +686,10 @@ void http_server_stop(struct http_server *s, int grace_ms)
 	if (!s)
 		return;
 	/* Stop accepting, then wait for requests in flight (not for idle
-	 * keep-alive connections, which stopping the daemon closes). */
-	MHD_quiesce_daemon(s->d);
+	 * keep-alive connections, which stopping the workers closes). */
+	acceptor_stop(s);
+	close(s->listen_fd);
+	s->listen_fd = -1;
 	int waited = 0;
 	while (__atomic_load_n(&s->inflight, __ATOMIC_RELAXED) > 0 && waited < grace_ms) {
 		usleep(10 * 1000);
@@ -520,8 +699,5 @@ void http_server_stop(struct http_server *s, int grace_ms)
 	if (left > 0)
 		log_warn(NULL, "shutdown grace period over with requests in flight",
 		         LF_INT("requests", left), LF_INT("grace_ms", grace_ms));
-	MHD_stop_daemon(s->d);
-	vcache_free(s->latest_cache);
-	tokens_free(s->tokens);
-	free(s);
+	server_free(s);
 }

@@ -1,6 +1,8 @@
 /*
- * server: the HTTP front door. It runs libmicrohttpd with a pool of
- * HTTP_THREADS worker threads (no global lock on the request path), reads
+ * server: the HTTP front door. An acceptor thread owns the listening socket
+ * and hands each connection to the least loaded of HTTP_THREADS workers,
+ * each a libmicrohttpd daemon with its own thread (no global lock on the
+ * request path, HTTP_CONNECTION_LIMIT kept across them all). A worker reads
  * each request's headers and body within MAX_BODY_BYTES, matches the route
  * table and calls the handler, then writes one access log line.
  */

@@ -128,7 +128,7 @@ static const struct cfg_entry table[] = {
     {"METRICS_PORT", CFG_INT, "0", 0, 65535, OFF(metrics_port), 0, NULL,
      "a second port serving only the probes and /metrics (0: none; they stay on PORT too)"},
     {"HTTP_CONNECTION_LIMIT", CFG_INT, "1024", 1, 65536, OFF(http_connection_limit), 0, NULL,
-     "most client connections served at once; more are refused"},
+     "most client connections served at once, over all HTTP threads; more wait unaccepted"},
     {"HTTP_CONNECTION_TIMEOUT_SECONDS", CFG_INT, "30", 1, 3600,
      OFF(http_connection_timeout_seconds), 0, NULL,
      "a connection idle or stalled this long is closed, so slow clients cannot pin threads"},
