@@ -105,12 +105,17 @@ bind() {
 
 # pgbench scripts doing memoryd's put and get-latest with the same arguments
 # as bench/put.lua and bench/get.lua: each client writes its own threads with
-# growing checkpoint ids (c counts per client), three ~2.5 KB blobs. Text
+# growing checkpoint ids (c counts per client), three ~2.5 KB blobs, over as
+# many threads in all as wrk writes. Text
 # that pgbench would take for variables (":null" in JSON) travels in -D
 # variables rather than in the script.
 write_pgbench_scripts() {
 	local cid="('1ef' || lpad(:client_id::text, 3, '0') || lpad(:c::text, 14, '0'))"
-	local thread="('bench-pgb-' || :client_id::text || '-' || (:c::bigint % $THREAD_SPREAD)::text)"
+	# as many LangGraph threads in all as wrk writes (WRK_THREADS x
+	# THREAD_SPREAD), each written by one client with growing ids: every
+	# head row then takes as many updates a second as under memoryd
+	local spread=$(((WRK_THREADS * THREAD_SPREAD + PGBENCH_CLIENTS - 1) / PGBENCH_CLIENTS))
+	local thread="('bench-pgb-' || :client_id::text || '-' || (:c::bigint % $spread)::text)"
 	local cp="('{\"v\":4,\"id\":\"' || $cid || '\",\"ts\":\"2024-07-31T20:14:19.804150+00:00\",\"channel_versions\":{\"messages\":\"' || $cid || '.1\",\"scratch\":\"' || $cid || '.2\",\"summary\":\"' || $cid || '.3\"},\"versions_seen\":{\"__input__\":{},\"agent\":{\"messages\":\"' || $cid || '.1\"}},\"pending_sends\":[]}')"
 	local versions="ARRAY[$cid || '.1', $cid || '.2', $cid || '.3']"
 	{
