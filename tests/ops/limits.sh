@@ -53,7 +53,11 @@ took=$((SECONDS - start))
 exec 7>&-
 ((took < 10)) || mt_fail "a stalled request held its connection for 10 s"
 
-# 4. headers beyond what one connection may hold are refused, not buffered
+# 4. headers beyond what one connection may hold (16 KiB with the request
+#    line) are refused, not buffered; 8 KB of them are served
+mid="$(head -c 8000 /dev/zero | tr '\0' a)"
+c="$(code -H "X-Mid: $mid" "$MT_URL/healthz")"
+[[ "$c" == 200 ]] || mt_fail "an 8 KB header was answered $c"
 big="$(head -c 100000 /dev/zero | tr '\0' a)"
 c="$(code -H "X-Big: $big" "$MT_URL/healthz")"
 [[ "$c" == 431 || "$c" == 413 || "$c" == 000 ]] || mt_fail "a 100 KB header was answered $c"
