@@ -173,9 +173,13 @@ summary() {
 	check "put ratio (memoryd pg / pgbench)" "$(ratio "$ppg" "$bput")" 0.8
 	check "get ratio (memoryd pg / pgbench)" "$(ratio "$mget" "$bget")" 0.7
 	if [[ -n $dput ]]; then
-		slower=$(awk -v a="$rput" -v b="$ppg" 'BEGIN { print (a < b) ? a : b }')
-		check "dual-write put / slower store's put" "$(ratio "$dput" "$slower")" 1.0
+		local ppg2 pgmean
+		ppg2=$(field memoryd_pg_put_again rps)
+		pgmean=$(awk -v a="$ppg" -v b="${ppg2:-$ppg}" 'BEGIN { print (a + b) / 2 }')
+		slower=$(awk -v a="$rput" -v b="$pgmean" 'BEGIN { print (a < b) ? a : b }')
+		check "dual-write put / slower store's put (*)" "$(ratio "$dput" "$slower")" 1.0
 		printf '%-40s %9s\n' "dual-write put / redis put (info)" "$(ratio "$dput" "$rput")"
+		echo "(*) the slower of Redis's put and the mean of PostgreSQL's two put phases"
 	fi
 	echo
 }
@@ -240,6 +244,11 @@ main() {
 		empty_stores
 		run_wrk memoryd_dual_put "$BENCH/put.lua"
 		log "dual write stored: $(psql_q -c "SELECT count(*) FROM memoryd.checkpoints WHERE tenant = '$TENANT'") checkpoints in PostgreSQL"
+		# PostgreSQL's put again, right after: the dual phase is compared
+		# with the mean of the two, not with a phase a minute before it
+		start_memoryd CONV_STORE_PRIMARY=postgres
+		empty_stores
+		run_wrk memoryd_pg_put_again "$BENCH/put.lua"
 	else
 		log "this build has no CONV_DUAL_WRITE: dual-write phases skipped"
 	fi
