@@ -24,11 +24,7 @@ MEMORYD_PID='' WORK=''
 log() { printf 'bench-archive: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 # shellcheck source=bench/lib.sh
-. "$BENCH/lib.sh"
-# after bench/lib.sh: its free_port (start_postgres, start_redis, stop_all),
-# which stays below the ephemeral range
-# shellcheck source=scripts/lib.sh
-. "$ROOT/scripts/lib.sh"
+. "$BENCH/lib.sh" # and scripts/lib.sh: start_postgres, start_redis, stop_all
 
 cleanup() {
 	local rc=$?

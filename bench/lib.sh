@@ -16,19 +16,12 @@ stop_pid() {
 	wait "$pid" 2>/dev/null || true
 }
 
-# A TCP port on 127.0.0.1 that nothing answers on (a race remains; the
-# servers fail loudly if they lose it).
-free_port() {
-	local p _
-	for _ in $(seq 1 200); do
-		p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-			echo "$p"
-			return 0
-		fi
-	done
-	die "no free port found"
-}
+# Ports, and the throwaway servers of bench/pg.sh and bench/archive.sh:
+# scripts/lib.sh (free_port stays below the ephemeral range and proves a
+# port by binding it; a port that only refused a connection could be an
+# outgoing connection's, and the server then failed to bind it).
+# shellcheck source=scripts/lib.sh
+. "$(dirname -- "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 
 # wait_until WHAT PID CMD...: polls CMD every 0.1 s for up to 10 s while PID lives.
 wait_until() {

@@ -30,10 +30,8 @@ METADATA='{"source":"loop","step":1,"writes":null,"parents":{}}' # as in put.lua
 
 MEMORYD_PID='' SAMPLER_PID='' WORK=''
 
-# shellcheck source=scripts/lib.sh
-. "$ROOT/scripts/lib.sh" # start_postgres, start_redis, stop_all
 # shellcheck source=bench/lib.sh
-. "$BENCH/lib.sh"
+. "$BENCH/lib.sh" # and scripts/lib.sh: start_postgres, start_redis, stop_all
 
 cleanup() {
 	local rc=$?
