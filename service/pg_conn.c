@@ -29,6 +29,13 @@ struct pg_conn {
 	long long next_try_ms; /* no attempt before this (monotonic ms) */
 	bool ever_connected;
 	char last_error[200];
+	/* between pg_conn_send and pg_conn_collect */
+	struct {
+		bool sent; /* on the wire; else collect runs it whole */
+		size_t stmt;
+		const struct pg_params *p;
+		long long started_us;
+	} pend;
 };
 
 const char *pg_state_name(enum pg_state s)
@@ -582,6 +589,53 @@ int pg_conn_exec(struct pg_conn *c, size_t stmt, const struct pg_params *p, PGre
                  struct mem_error *err)
 {
 	return run(c, stmt, NULL, p, false, res, err);
+}
+
+void pg_conn_send(struct pg_conn *c, size_t stmt, const struct pg_params *p)
+{
+	static const struct pg_params none = {0};
+	c->pend.sent = false;
+	c->pend.stmt = stmt;
+	c->pend.p = p ? p : &none;
+	c->pend.started_us = now_us();
+	/* Anything short of a clean send (not connected, a statement still to
+	 * prepare) is left to pg_conn_collect, which runs the whole of it with
+	 * pg_conn_exec's connecting, retries and errors. */
+	if (stmt >= c->o.nstmts || !c->pg || !c->prepared[stmt])
+		return;
+	p = c->pend.p;
+	c->pend.sent = PQsendQueryPrepared(c->pg, c->o.stmts[stmt].name, p->n, p->values,
+	                                   p->lengths, p->formats, 1) == 1;
+}
+
+int pg_conn_collect(struct pg_conn *c, PGresult **res, struct mem_error *err)
+{
+	size_t stmt = c->pend.stmt;
+	*res = NULL;
+	if (c->pend.sent) {
+		bool broken = false;
+		char state[8] = "";
+		c->pend.sent = false;
+		if (finish(c, 1, c->o.stmts[stmt].name, res, &broken, state, err) == 0) {
+			metrics_postgres_latency((double)(now_us() - c->pend.started_us) / 1000.0);
+			return 0;
+		}
+		if (!broken && strcmp(state, "26000"))
+			return -1;
+		if (broken) {
+			conn_close(c);
+			if (c->o.no_resend) {
+				c->failures++;
+				c->next_try_ms = now_ms();
+				publish(c, PG_STATE_RECONNECTING);
+				return -1;
+			}
+		} else {
+			memset(c->prepared, 0, c->o.nstmts + 1);
+		}
+		/* sent again below, once, as pg_conn_exec does after a restart */
+	}
+	return run(c, stmt, NULL, c->pend.p, false, res, err);
 }
 
 int pg_conn_query(struct pg_conn *c, const char *sql, const struct pg_params *p, PGresult **res,

@@ -146,6 +146,18 @@ long long pg_decode_int(const char *p, size_t len);
 int pg_conn_exec(struct pg_conn *c, size_t stmt, const struct pg_params *p, PGresult **res,
                  struct mem_error *err) MEM_MUST_CHECK;
 
+/*
+ * pg_conn_exec in two halves, so the caller can do other work while the
+ * statement runs (dual write overlaps the secondary's round trip with the
+ * primary's). pg_conn_send puts statement stmt on the wire when it can and
+ * never waits for the answer; pg_conn_collect waits for it, and its result
+ * and errors are pg_conn_exec's, including one resend after a broken
+ * connection. Between the two nothing else may use the connection, and p
+ * must stay valid until pg_conn_collect returns.
+ */
+void pg_conn_send(struct pg_conn *c, size_t stmt, const struct pg_params *p);
+int pg_conn_collect(struct pg_conn *c, PGresult **res, struct mem_error *err) MEM_MUST_CHECK;
+
 /* The same for a statement that is not in the table (cold paths: operator
  * tools), sent unnamed with its parameters. */
 int pg_conn_query(struct pg_conn *c, const char *sql, const struct pg_params *p, PGresult **res,

@@ -262,53 +262,93 @@ struct pg_conn *pg_store_conn(struct store *s)
 
 /* ---------- put ---------- */
 
+/* The parameters of one put, kept until its answer is in (they may be sent
+ * again after a broken connection). */
+struct put_call {
+	struct pg_conn *conn;
+	struct pg_params p;
+	struct pg_array ch, ver, bch, bver, btype, bbytes;
+};
+
+static struct put_call *put_call_new(struct pg_store *ps, const char *tenant,
+                                     const struct cp_put *r)
+{
+	struct put_call *c = xcalloc(1, sizeof(*c));
+	c->conn = conn_get(ps);
+	pg_array_init(&c->ch, PG_OID_TEXT);
+	pg_array_init(&c->ver, PG_OID_TEXT);
+	pg_array_init(&c->bch, PG_OID_TEXT);
+	pg_array_init(&c->bver, PG_OID_TEXT);
+	pg_array_init(&c->btype, PG_OID_TEXT);
+	pg_array_init(&c->bbytes, PG_OID_BYTEA);
+	for (size_t i = 0; i < r->nversions; i++) {
+		pg_array_add_text(&c->ch, r->versions[i].channel);
+		pg_array_add_text(&c->ver, r->versions[i].version);
+	}
+	for (size_t i = 0; i < r->nblobs; i++) {
+		pg_array_add_text(&c->bch, r->blobs[i].channel);
+		pg_array_add_text(&c->bver, r->blobs[i].version);
+		pg_array_add_text(&c->btype, r->blobs[i].value.type);
+		pg_array_add(&c->bbytes, r->blobs[i].value.data, r->blobs[i].value.len);
+	}
+	pg_params_text(&c->p, tenant);
+	pg_params_text(&c->p, r->thread_id);
+	pg_params_text(&c->p, r->ns);
+	pg_params_text(&c->p, r->checkpoint_id);
+	pg_params_text(&c->p, r->parent_id);
+	pg_params_text(&c->p, r->checkpoint_json);
+	pg_params_text(&c->p, r->metadata_json ? r->metadata_json : "{}");
+	pg_params_array(&c->p, &c->ch);
+	pg_params_array(&c->p, &c->ver);
+	pg_params_array(&c->p, &c->bch);
+	pg_params_array(&c->p, &c->bver);
+	pg_params_array(&c->p, &c->btype);
+	pg_params_array(&c->p, &c->bbytes);
+	pg_params_int8(&c->p, ps->ttl);
+	return c;
+}
+
+static void put_call_free(struct put_call *c)
+{
+	pg_params_release(&c->p);
+	pg_array_release(&c->ch);
+	pg_array_release(&c->ver);
+	pg_array_release(&c->bch);
+	pg_array_release(&c->bver);
+	pg_array_release(&c->btype);
+	pg_array_release(&c->bbytes);
+	free(c);
+}
+
 static int ps_put(struct store *s, const char *tenant, const struct cp_put *r,
                   struct mem_error *err)
 {
-	struct pg_store *ps = (struct pg_store *)s;
-	struct pg_params p = {0};
-	struct pg_array ch, ver, bch, bver, btype, bbytes;
+	struct put_call *c = put_call_new((struct pg_store *)s, tenant, r);
 	PGresult *res = NULL;
-
-	pg_array_init(&ch, PG_OID_TEXT);
-	pg_array_init(&ver, PG_OID_TEXT);
-	pg_array_init(&bch, PG_OID_TEXT);
-	pg_array_init(&bver, PG_OID_TEXT);
-	pg_array_init(&btype, PG_OID_TEXT);
-	pg_array_init(&bbytes, PG_OID_BYTEA);
-	for (size_t i = 0; i < r->nversions; i++) {
-		pg_array_add_text(&ch, r->versions[i].channel);
-		pg_array_add_text(&ver, r->versions[i].version);
-	}
-	for (size_t i = 0; i < r->nblobs; i++) {
-		pg_array_add_text(&bch, r->blobs[i].channel);
-		pg_array_add_text(&bver, r->blobs[i].version);
-		pg_array_add_text(&btype, r->blobs[i].value.type);
-		pg_array_add(&bbytes, r->blobs[i].value.data, r->blobs[i].value.len);
-	}
-	pg_params_text(&p, tenant);
-	pg_params_text(&p, r->thread_id);
-	pg_params_text(&p, r->ns);
-	pg_params_text(&p, r->checkpoint_id);
-	pg_params_text(&p, r->parent_id);
-	pg_params_text(&p, r->checkpoint_json);
-	pg_params_text(&p, r->metadata_json ? r->metadata_json : "{}");
-	pg_params_array(&p, &ch);
-	pg_params_array(&p, &ver);
-	pg_params_array(&p, &bch);
-	pg_params_array(&p, &bver);
-	pg_params_array(&p, &btype);
-	pg_params_array(&p, &bbytes);
-	pg_params_int8(&p, ps->ttl);
-	int rc = pg_conn_exec(conn_get(ps), ST_PUT, &p, &res, err);
+	int rc = pg_conn_exec(c->conn, ST_PUT, &c->p, &res, err);
 	PQclear(res);
-	pg_params_release(&p);
-	pg_array_release(&ch);
-	pg_array_release(&ver);
-	pg_array_release(&bch);
-	pg_array_release(&bver);
-	pg_array_release(&btype);
-	pg_array_release(&bbytes);
+	put_call_free(c);
+	return rc;
+}
+
+static int ps_put_send(struct store *s, const char *tenant, const struct cp_put *r, void **pending,
+                       struct mem_error *err)
+{
+	(void)err;
+	struct put_call *c = put_call_new((struct pg_store *)s, tenant, r);
+	pg_conn_send(c->conn, ST_PUT, &c->p);
+	*pending = c;
+	return 0;
+}
+
+static int ps_put_collect(struct store *s, void *pending, struct mem_error *err)
+{
+	(void)s;
+	struct put_call *c = pending;
+	PGresult *res = NULL;
+	int rc = pg_conn_collect(c->conn, &res, err);
+	PQclear(res);
+	put_call_free(c);
 	return rc;
 }
 
@@ -1125,6 +1165,8 @@ static void ps_free(struct store *s)
 const struct store_ops pg_store_ops = {
     .name = "postgres",
     .checkpoint_put = ps_put,
+    .checkpoint_put_send = ps_put_send,
+    .checkpoint_put_collect = ps_put_collect,
     .checkpoint_get = ps_get,
     .checkpoint_head = ps_head,
     .checkpoint_list = ps_list,

@@ -34,8 +34,8 @@ struct service {
 	struct store *stores[STORE_COUNT]; /* postgres: NULL without DATABASE_URL */
 	struct routing *routing;
 	struct failover *failover; /* NULL without DATABASE_URL: routing by the configuration */
-	int archive_running; /* atomic: a pass of this process is running */
-	bool archive_ran;    /* under archive_running: last_archive holds a pass */
+	int archive_running;       /* atomic: a pass of this process is running */
+	bool archive_ran;          /* under archive_running: last_archive holds a pass */
 	struct archive_report last_archive;
 };
 
@@ -75,6 +75,12 @@ struct routed_write {
 	const void *req;
 	void *out;
 	bool is_delete; /* reaches PostgreSQL even without dual write; absent is fine */
+	/* Optional: on() in two halves, for a write whose secondary copy does
+	 * not depend on the primary's answer. send returns 1 when the store
+	 * does not offer them; else as the store's send and collect. */
+	int (*send)(struct store *s, const char *tenant, const void *req, void **pending,
+	            struct mem_error *err);
+	int (*collect)(struct store *s, void *pending, struct mem_error *err);
 };
 
 static void stored_add(char *stored, const char *name)
@@ -87,7 +93,12 @@ static void stored_add(char *stored, const char *name)
 
 /* Run w on the primary, then (dual write, or a delete that PostgreSQL must
  * see) on the other store. 0 once the primary holds it; stored (may be
- * NULL) lists the stores that do. */
+ * NULL) lists the stores that do. A write with send/collect goes to the
+ * secondary first and is collected after the primary's, so the two round
+ * trips overlap (a dual write then costs the slower store's time, not the
+ * sum); when the primary fails, the secondary may hold a write the client
+ * was refused, as it may after any lost answer: such writes are upserts
+ * that a retry repeats. */
 static int routed_write(struct service *svc, const struct routed_write *w, char *stored,
                         struct mem_error *err)
 {
@@ -97,7 +108,12 @@ static int routed_write(struct service *svc, const struct routed_write *w, char 
 	bool to_other =
 	    rt.dual_write || (w->is_delete && rt.other == svc->stores[STORE_POSTGRES] && rt.other);
 	struct mem_error e2 = {0};
+	void *pending = NULL;
+	/* 0 sent (collect it), -1 failed (e2 says why), 1 run on() after the primary */
+	int early = to_other && w->send ? w->send(rt.other, w->tenant, w->req, &pending, &e2) : 1;
 	if (w->on(rt.primary, w->tenant, w->req, w->out, err) < 0) {
+		if (early == 0)
+			(void)w->collect(rt.other, pending, &e2);
 		/* what read-through shows can be deleted where it lives */
 		if (!w->is_delete || err->code != MEM_ENOT_FOUND || !to_other ||
 		    w->on(rt.other, w->tenant, w->req, w->out, &e2) < 0)
@@ -108,8 +124,10 @@ static int routed_write(struct service *svc, const struct routed_write *w, char 
 	stored_add(stored, rt.primary->ops->name);
 	if (!to_other)
 		return 0;
-	if (w->on(rt.other, w->tenant, w->req, NULL, &e2) == 0 ||
-	    (w->is_delete && e2.code == MEM_ENOT_FOUND)) {
+	int rc2 = early == 0  ? w->collect(rt.other, pending, &e2)
+	          : early < 0 ? -1
+	                      : w->on(rt.other, w->tenant, w->req, NULL, &e2);
+	if (rc2 == 0 || (w->is_delete && e2.code == MEM_ENOT_FOUND)) {
 		stored_add(stored, rt.other->ops->name);
 		return 0;
 	}
@@ -239,6 +257,19 @@ static int put_on(struct store *s, const char *tenant, const void *req, void *ou
 	return s->ops->checkpoint_put(s, tenant, req, err);
 }
 
+static int put_send_on(struct store *s, const char *tenant, const void *req, void **pending,
+                       struct mem_error *err)
+{
+	if (!s->ops->checkpoint_put_send)
+		return 1;
+	return s->ops->checkpoint_put_send(s, tenant, req, pending, err);
+}
+
+static int put_collect_on(struct store *s, void *pending, struct mem_error *err)
+{
+	return s->ops->checkpoint_put_collect(s, pending, err);
+}
+
 static int put_writes_on(struct store *s, const char *tenant, const void *req, void *out,
                          struct mem_error *err)
 {
@@ -310,6 +341,8 @@ int service_checkpoint_put(struct service *svc, const char *tenant, const struct
 	                         .thread_id = r->thread_id,
 	                         .checkpoint_id = r->checkpoint_id,
 	                         .on = put_on,
+	                         .send = put_send_on,
+	                         .collect = put_collect_on,
 	                         .req = r};
 	if (routed_write(svc, &w, stored, err) < 0)
 		return -1;

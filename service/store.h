@@ -76,6 +76,15 @@ struct store_ops {
 	const char *name;
 	int (*checkpoint_put)(struct store *s, const char *tenant, const struct cp_put *req,
 	                      struct mem_error *err);
+	/* Optional (NULL: not offered): checkpoint_put in two halves, so the
+	 * caller can do other work while this store's round trip runs. send does
+	 * not wait for the answer: 0 and *pending set, or -1. collect waits for
+	 * it, frees pending and returns what checkpoint_put would have; it must
+	 * come on the same thread, before the thread uses this store again. req
+	 * is not needed after send. */
+	int (*checkpoint_put_send)(struct store *s, const char *tenant, const struct cp_put *req,
+	                           void **pending, struct mem_error *err);
+	int (*checkpoint_put_collect)(struct store *s, void *pending, struct mem_error *err);
 	/* 0 and *out filled, or -1 (MEM_ENOT_FOUND when there is no such checkpoint). */
 	int (*checkpoint_get)(struct store *s, const char *tenant, const struct cp_get *req,
 	                      struct cp_tuple *out, struct mem_error *err);

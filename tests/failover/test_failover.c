@@ -219,6 +219,46 @@ START_TEST(test_dual_write_puts_the_same_bytes_in_both_stores)
 }
 END_TEST
 
+/* Every PostgreSQL backend of this memoryd killed between puts (what a
+ * server restart does): a dual write sends the secondary's statement before
+ * the primary runs and finds the connection broken only when it collects the
+ * answer; it reconnects and sends it again, so both stores hold every put
+ * and nothing is counted missed. The ctest gives memoryd and this test their
+ * own application_name, so no other memoryd is hit. */
+START_TEST(test_dual_write_survives_postgres_backends_dying)
+{
+	const char *thread = "thread-dual-restart";
+	const unsigned char bin[] = {0x01, 0x00, 0x02};
+	long long missed = metric("dual_write_errors_total");
+	int n = 0;
+	for (int round = 0; round < 3; round++) {
+		for (int i = 0; i < 8; i++) { /* several HTTP threads, each its connection */
+			it_response *r = put_bytes(tenant, thread, ++n, bin, sizeof bin);
+			it_expect_status(r, 201);
+			ck_assert_str_eq(stored_header(r), "redis,postgres");
+			it_response_free(r);
+		}
+		PGresult *k =
+		    q("SELECT count(pg_terminate_backend(pid))::text FROM pg_stat_activity"
+		      " WHERE pid <> pg_backend_pid()"
+		      " AND application_name = current_setting('application_name')",
+		      NULL, NULL, NULL);
+		ck_assert_msg(atoll(PQgetvalue(k, 0, 0)) >= 1, "no memoryd backend to terminate");
+		PQclear(k);
+	}
+	it_response *r = put_bytes(tenant, thread, ++n, bin, sizeof bin);
+	it_expect_status(r, 201);
+	ck_assert_str_eq(stored_header(r), "redis,postgres");
+	it_response_free(r);
+	PGresult *p = q("SELECT count(*)::text FROM memoryd.checkpoints WHERE tenant = $1"
+	                " AND thread_id = $2",
+	                tenant, thread, NULL);
+	ck_assert_int_eq(atoll(PQgetvalue(p, 0, 0)), n);
+	PQclear(p);
+	ck_assert_int_eq(metric("dual_write_errors_total"), missed);
+}
+END_TEST
+
 /* POST /conversations/{id}/messages with the given messages [[id, content]...]. */
 static it_response *conv_append_to(const char *base, const char *t, const char *cid,
                                    const char *const (*msgs)[2], size_t n)
@@ -1056,6 +1096,7 @@ int main(void)
 
 	t = tc(s, "dual", "dual", 60, FX_DB);
 	tcase_add_test(t, test_dual_write_puts_the_same_bytes_in_both_stores);
+	tcase_add_test(t, test_dual_write_survives_postgres_backends_dying);
 	tcase_add_test(t, test_dual_write_conversations_in_both_stores);
 	tcase_add_test(t, test_dual_write_memory_in_both_stores);
 	tcase_add_test(t, test_read_through_finds_in_postgres_what_redis_lacks);
