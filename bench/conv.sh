@@ -5,7 +5,7 @@
 # conversations of 10 and of 10,000 messages (CONV_MAX_MESSAGES set to that
 # size, so every append also trims one: the steady state of a full
 # conversation). A benchmark, not a test: exits 0 when the run completed.
-# Environment: BENCH_CONNS (32), BENCH_SECONDS (10), WRK_THREADS (2),
+# Environment: BENCH_CONNS (32), BENCH_SECONDS (10), WRK_THREADS (1),
 # HTTP_THREADS (8), NCONV (16), CONV_SIZES ("10 10000"), BENCH_BUILD_DIR.
 set -euo pipefail
 
@@ -14,7 +14,7 @@ BENCH="$ROOT/bench"
 BUILD=${BENCH_BUILD_DIR:-$ROOT/build-bench}
 CONNS=${BENCH_CONNS:-32}
 DURATION=${BENCH_SECONDS:-10}
-WRK_THREADS=${WRK_THREADS:-2}
+WRK_THREADS=${WRK_THREADS:-1} # see bench/README.md: a second one only competes for the cores
 HTTP_THREADS=${HTTP_THREADS:-8}
 NCONV=${NCONV:-16}
 SIZES=${CONV_SIZES:-10 10000}
