@@ -326,6 +326,42 @@ static bool newer(const struct conv_meta *a, const struct conv_meta *b)
  * the current one), and cut to the limit. An archive that cannot answer
  * leaves the primary's page (logged).
  */
+/* Which entries of the archive's page the primary still holds, in one round
+ * trip where the store offers it (one conv_meta each otherwise). An entry
+ * the primary cannot answer for counts as held: the page then leaves it
+ * out rather than show an archived copy of what may be live. Caller frees. */
+static bool *primary_holds(const struct conv_stores *st, const char *tenant,
+                           const struct conv_list_result *a)
+{
+	bool *held = xcalloc(a->n ? a->n : 1, sizeof(*held));
+	if (st->primary->ops->conv_held) {
+		struct mem_error e = {0};
+		const char **ids = xcalloc(a->n ? a->n : 1, sizeof(*ids));
+		for (size_t j = 0; j < a->n; j++)
+			ids[j] = a->items[j].conversation_id;
+		if (st->primary->ops->conv_held(st->primary, tenant, ids, a->n, held, &e) < 0) {
+			log_warn(
+			    NULL,
+			    "archived conversations left out of the list: the primary did not say "
+			    "which it holds",
+			    LF_STR("error", e.message));
+			for (size_t j = 0; j < a->n; j++)
+				held[j] = true;
+		}
+		free(ids);
+		return held;
+	}
+	for (size_t j = 0; j < a->n; j++) {
+		struct mem_error e = {0};
+		struct conv_meta m = {0};
+		held[j] = st->primary->ops->conv_meta(st->primary, tenant,
+		                                      a->items[j].conversation_id, &m, &e) == 0 ||
+		          e.code != MEM_ENOT_FOUND;
+		conv_meta_release(&m);
+	}
+	return held;
+}
+
 static void merge_archived(const struct conv_stores *st, const char *tenant,
                            const struct conv_list *r, struct conv_list_result *out)
 {
@@ -336,20 +372,14 @@ static void merge_archived(const struct conv_stores *st, const char *tenant,
 		         LF_STR("customer_id", r->customer_id), LF_STR("error", aerr.message));
 		return;
 	}
+	bool *held = primary_holds(st, tenant, &a);
 	struct conv_meta *v = xcalloc(out->n + a.n + 1, sizeof(*v));
 	size_t n = 0, i = 0, j = 0;
 	bool cut = false;
 	while (i < out->n || j < a.n) {
-		if (j < a.n) {
-			struct conv_meta held = {0};
-			struct mem_error e = {0};
-			if (st->primary->ops->conv_meta(
-			        st->primary, tenant, a.items[j].conversation_id, &held, &e) == 0 ||
-			    e.code != MEM_ENOT_FOUND) {
-				conv_meta_release(&held);
-				conv_meta_release(&a.items[j++]); /* the primary's entry counts */
-				continue;
-			}
+		if (j < a.n && held[j]) {
+			conv_meta_release(&a.items[j++]); /* the primary's entry counts */
+			continue;
 		}
 		bool take_primary = i < out->n && (j >= a.n || newer(&out->items[i], &a.items[j]));
 		struct conv_meta *m = take_primary ? &out->items[i++] : &a.items[j++];
@@ -361,6 +391,7 @@ static void merge_archived(const struct conv_stores *st, const char *tenant,
 		}
 	}
 	out->more = out->more || a.more || cut;
+	free(held);
 	free(out->items);
 	free(a.items);
 	out->items = v;

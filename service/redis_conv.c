@@ -450,6 +450,41 @@ int rconv_meta(struct store *s, const char *tenant, const char *conversation_id,
 	return meta_call(s, tenant, conversation_id, NULL, NULL, out, NULL, err);
 }
 
+/* One HEXISTS of each meta hash's last_seq (what conv_meta.lua tests),
+ * pipelined. */
+int rconv_held(struct store *s, const char *tenant, const char *const *ids, size_t n, bool *held,
+               struct mem_error *err)
+{
+	const struct rconv *c = redis_store_conv(s);
+	struct cmdv *v = xcalloc(n ? n : 1, sizeof(*v));
+	struct redis_cmd *cmds = xcalloc(n ? n : 1, sizeof(*cmds));
+	redisReply **rep = xcalloc(n ? n : 1, sizeof(*rep));
+	struct buf b = {0};
+	int ret = -1;
+
+	for (size_t i = 0; i < n; i++) {
+		cmd_str(&v[i], "HEXISTS");
+		conv_key(&b, c, "meta", tenant, ids[i]);
+		cmd_buf(&v[i], &b);
+		cmd_str(&v[i], "last_seq");
+		cmds[i] = cmd_of(&v[i]);
+	}
+	if (n && run(s, n, cmds, rep, true, "conversation held", err) < 0)
+		goto out;
+	for (size_t i = 0; i < n; i++)
+		held[i] = rep_int(rep[i]) == 1;
+	ret = 0;
+out:
+	free_all(n, rep);
+	for (size_t i = 0; i < n; i++)
+		cmd_release(&v[i]);
+	buf_release(&b);
+	free(rep);
+	free(cmds);
+	free(v);
+	return ret;
+}
+
 /* Remove a conversation from a customer's index (best effort: listing
  * skips and prunes entries that no longer match). */
 static void index_remove(struct store *s, const char *tenant, const char *customer, const char *id)

@@ -83,6 +83,8 @@ int rconv_update(struct store *s, const char *tenant, const struct conv_update *
                  struct conv_meta *out, struct mem_error *err);
 int rconv_list(struct store *s, const char *tenant, const struct conv_list *req,
                struct conv_list_result *out, struct mem_error *err);
+int rconv_held(struct store *s, const char *tenant, const char *const *ids, size_t n, bool *held,
+               struct mem_error *err);
 int rconv_delete(struct store *s, const char *tenant, const char *conversation_id,
                  struct mem_error *err);
 /* Unlink every conversation key of the tenant (SCAN in batches), adding to

@@ -1787,6 +1787,7 @@ const struct store_ops redis_store_ops = {
     .conv_append = rconv_append,
     .conv_read = rconv_read,
     .conv_meta = rconv_meta,
+    .conv_held = rconv_held,
     .conv_update = rconv_update,
     .conv_list = rconv_list,
     .conv_delete = rconv_delete,

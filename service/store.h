@@ -136,6 +136,11 @@ struct store_ops {
 	                   struct conv_meta *out, struct mem_error *err);
 	int (*conv_list)(struct store *s, const char *tenant, const struct conv_list *req,
 	                 struct conv_list_result *out, struct mem_error *err);
+	/* Optional: held[i] says whether the store holds conversation ids[i],
+	 * for all n in one round trip (the list asks it about what the archive
+	 * contributes). NULL: callers use conv_meta per id. */
+	int (*conv_held)(struct store *s, const char *tenant, const char *const *ids, size_t n,
+	                 bool *held, struct mem_error *err);
 	int (*conv_delete)(struct store *s, const char *tenant, const char *conversation_id,
 	                   struct mem_error *err);
 	/* Archiving. conv_overflow: the messages beyond CONV_MAX_MESSAGES that the

@@ -342,6 +342,15 @@ START_TEST(test_dual_write_conversations_in_both_stores)
 	ck_assert_msg(cust && !strcmp(cust, "cust-dw2"), "redis customer_id %s", cust);
 	free(cust);
 
+	/* both stores list it; the customer's list shows it once (Redis's entry) */
+	r = it_json_request("GET", "/conversations?customer_id=cust-dw2", tenant, NULL);
+	it_expect_status(r, 200);
+	json_t *convs = json_object_get(r->json, "conversations");
+	ck_assert_msg(json_array_size(convs) == 1, "list: %s", r->desc);
+	ck_assert_str_eq(
+	    json_string_value(json_object_get(json_array_get(convs, 0), "conversation_id")), cid);
+	it_response_free(r);
+
 	/* a delete empties both */
 	r = it_json_request("DELETE", path, tenant, NULL);
 	it_expect_status(r, 204);
