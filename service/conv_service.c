@@ -319,13 +319,6 @@ static bool newer(const struct conv_meta *a, const struct conv_meta *b)
 	return strcmp(a->conversation_id, b->conversation_id) > 0;
 }
 
-/*
- * A customer's conversations that left the primary (archived) are in the
- * archive's list: merge its page into the primary's, in the same order from
- * the same cursor, leaving out what the primary still holds (its entry is
- * the current one), and cut to the limit. An archive that cannot answer
- * leaves the primary's page (logged).
- */
 /* Which entries of the archive's page the primary still holds, in one round
  * trip where the store offers it (one conv_meta each otherwise). An entry
  * the primary cannot answer for counts as held: the page then leaves it
@@ -362,6 +355,13 @@ static bool *primary_holds(const struct conv_stores *st, const char *tenant,
 	return held;
 }
 
+/*
+ * A customer's conversations that left the primary (archived) are in the
+ * archive's list: merge its page into the primary's, in the same order from
+ * the same cursor, leaving out what the primary still holds (its entry is
+ * the current one), and cut to the limit. An archive that cannot answer
+ * leaves the primary's page (logged).
+ */
 static void merge_archived(const struct conv_stores *st, const char *tenant,
                            const struct conv_list *r, struct conv_list_result *out)
 {
