@@ -31,6 +31,18 @@ mt_fail() {
     exit 1
 }
 
+# mt_until N CMD...: run CMD every 0.1 s, at most N times, until it succeeds;
+# 1 when it never did.
+mt_until() {
+    local n="$1" i
+    shift
+    for ((i = 0; i < n; i++)); do
+        "$@" && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
 mt_start_memoryd() {
     local probe="$1" port i
     shift

@@ -33,15 +33,8 @@ c="$(T=0.8 code "$MT_URL/healthz")"
 [[ "$c" != 200 ]] || mt_fail "a sixth connection was served beyond HTTP_CONNECTION_LIMIT=5"
 
 # 2. idle ones are closed after the timeout, and the server serves again
-served=0
-for _ in $(seq 1 60); do
-    if [[ "$(code "$MT_URL/healthz")" == 200 ]]; then
-        served=1
-        break
-    fi
-    sleep 0.1
-done
-((served)) || mt_fail "idle connections were not closed after HTTP_CONNECTION_TIMEOUT_SECONDS=2"
+served() { [[ "$(code "$MT_URL/healthz")" == 200 ]]; }
+mt_until 60 served || mt_fail "idle connections were not closed after HTTP_CONNECTION_TIMEOUT_SECONDS=2"
 exec 3>&- 4>&- 5>&- 6>&- 8>&-
 
 # 3. a client that stalls in the middle of its headers is cut off

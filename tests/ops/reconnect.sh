@@ -54,15 +54,9 @@ code="$(curl -s -o /dev/null -w '%{http_code}' "$MT_URL/readyz")"
 [[ "$code" == 503 ]] || mt_fail "/readyz $code while Redis is down"
 
 start_redis "$MT_WORK/redis" "$rport" # the same port, empty
-ready=0
-for _ in $(seq 1 150); do # the error state retries every 5 s
-    if [[ "$(curl -s -o /dev/null -w '%{http_code}' "$MT_URL/readyz")" == 200 ]]; then
-        ready=1
-        break
-    fi
-    sleep 0.1
-done
-((ready)) || mt_fail "memoryd did not reconnect within 15 s of Redis coming back"
+ready() { [[ "$(curl -s -o /dev/null -w '%{http_code}' "$MT_URL/readyz")" == 200 ]]; }
+# the error state retries every 5 s
+mt_until 150 ready || mt_fail "memoryd did not reconnect within 15 s of Redis coming back"
 [[ "$(state)" == "connected 0" ]] || mt_fail "state after the outage: $(state)"
 after="$(reconnects)"
 ((after > before)) || mt_fail "redis_reconnects_total $before -> $after"
