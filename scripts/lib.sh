@@ -6,6 +6,9 @@
 #
 # Functions:
 #   ensure_deps                      install missing Debian packages (apt-get only if something is missing)
+#   ensure_pkgs PKG...               install those of PKG... that are missing
+#   ensure_venv DIR REQ...           Python virtual environment in DIR with the pinned requirements
+#                                    files REQ... installed (again only when one of them changed)
 #   free_port                        print a free loopback TCP port
 #   pid_alive PID                    true if PID exists and is not a zombie
 #   start_redis DIR PORT [--tls] [--password PW] [--aof]
@@ -48,8 +51,7 @@ ensure_deps() {
     local pkgs=(build-essential cmake pkg-config libmicrohttpd-dev libhiredis-dev libpq-dev
         libjansson-dev libssl-dev check libsubunit-dev libcurl4-openssl-dev redis-server
         redis-tools postgresql-15 postgresql-client-15 openssl curl clang wrk iproute2 procps
-        ca-certificates libclang-rt-14-dev yamllint python3 jq tzdata)
-    local missing=() p
+        ca-certificates libclang-rt-14-dev yamllint python3 python3-venv jq tzdata)
     if ! command -v node >/dev/null 2>&1; then
         pkgs+=(nodejs npm)
     fi
@@ -58,6 +60,12 @@ ensure_deps() {
     if ! command -v kubectl >/dev/null 2>&1; then
         pkgs+=(kubernetes-client)
     fi
+    ensure_pkgs "${pkgs[@]}"
+}
+
+# ensure_pkgs PKG...: install those of the Debian packages that are missing.
+ensure_pkgs() {
+    local pkgs=("$@") missing=() p
     if ! command -v dpkg-query >/dev/null 2>&1; then
         _lib_log "dpkg-query not found; skipping dependency check (not a Debian system?)"
         return 0
@@ -77,6 +85,32 @@ ensure_deps() {
     "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
     "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
         --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# ensure_venv DIR REQ...: a virtual environment in DIR (under a build tree) holding exactly the
+# pinned requirements files REQ... (pip install -r each, in order).
+# Reinstalled from scratch when the files change (a stamp of their sha256 in DIR).
+ensure_venv() {
+    local dir="$1"
+    shift
+    local want have py
+    want="$(cat "$@" | sha256sum | cut -d' ' -f1)"
+    have="$(cat "$dir/.memoryd-venv-stamp" 2>/dev/null || true)"
+    if [[ -x "$dir/bin/python" && "$want" == "$have" ]]; then
+        return 0
+    fi
+    # Debian's python3 (ensure_deps installs it with python3-venv), else the first on PATH.
+    py=/usr/bin/python3
+    [[ -x "$py" ]] || py="$(command -v python3)"
+    _lib_log "creating Python environment $dir from $*"
+    rm -rf "$dir"
+    "$py" -m venv "$dir"
+    "$dir/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip==24.3.1
+    local req
+    for req in "$@"; do
+        "$dir/bin/python" -m pip install -q --disable-pip-version-check -r "$req"
+    done
+    echo "$want" >"$dir/.memoryd-venv-stamp"
 }
 
 # ---------------------------------------------------------------------------------------------
