@@ -1,4 +1,5 @@
 // Thin REST client for memoryd (see the memoryd v1 contract).
+import { Pool } from "undici";
 
 /**
  * Error raised for any non-2xx memoryd response (and for network failures).
@@ -28,6 +29,12 @@ function q(value) {
   return encodeURIComponent(String(value));
 }
 
+function lowerKeys(headers) {
+  const out = {};
+  for (const [k, v] of Object.entries(headers)) out[k.toLowerCase()] = v;
+  return out;
+}
+
 function buildQuery(params) {
   const parts = [];
   for (const [key, value] of Object.entries(params)) {
@@ -38,7 +45,76 @@ function buildQuery(params) {
 }
 
 /**
+ * The default transport: an undici Pool of keep-alive connections to memoryd's
+ * origin. undici's request API costs a fraction of the global fetch's CPU per
+ * call (no WHATWG streams, Request/Response objects or per-call abort
+ * plumbing), and a string body goes out in one write.
+ */
+class PoolTransport {
+  constructor(url, { maxConnections, keepAliveTimeoutMs }) {
+    const u = new URL(url);
+    this.base = u.pathname.replace(/\/+$/, "");
+    this.pool = new Pool(u.origin, {
+      connections: maxConnections,
+      keepAliveTimeout: keepAliveTimeoutMs,
+      // memoryd closes idle connections after HTTP_CONNECTION_TIMEOUT_SECONDS;
+      // never reuse one it may be closing.
+      keepAliveMaxTimeout: keepAliveTimeoutMs,
+    });
+  }
+
+  async send(method, path, headers, body, timeoutMs, signal) {
+    const res = await this.pool.request({
+      method,
+      path: this.base + path,
+      headers,
+      body,
+      signal,
+      headersTimeout: timeoutMs,
+      bodyTimeout: timeoutMs,
+    });
+    const text = await res.body.text();
+    const h = res.headers;
+    return { status: res.statusCode, text, header: (name) => first(h[name]) };
+  }
+
+  close() {
+    return this.pool.close();
+  }
+}
+
+function first(value) {
+  return Array.isArray(value) ? value[0] : value;
+}
+
+/** A caller's fetch (tests, proxies, other runtimes). */
+class FetchTransport {
+  constructor(url, fetchImpl) {
+    this.url = url.replace(/\/+$/, "");
+    this.fetch = fetchImpl;
+  }
+
+  async send(method, path, headers, body, timeoutMs, signal) {
+    const init = { method, headers };
+    if (body !== undefined) init.body = body;
+    if (timeoutMs) {
+      const timeout = AbortSignal.timeout(timeoutMs);
+      init.signal = signal ? AbortSignal.any([signal, timeout]) : timeout;
+    } else if (signal) {
+      init.signal = signal;
+    }
+    const res = await this.fetch(this.url + path, init);
+    const text = await res.text();
+    return { status: res.status, text, header: (name) => res.headers.get(name) ?? undefined };
+  }
+
+  close() {}
+}
+
+/**
  * Low-level memoryd REST client: one method per endpoint, JSON in, JSON out.
+ * It holds a pool of keep-alive connections: share one client between a saver
+ * and a store (the `client` option), and `close()` it when done.
  */
 export class MemorydClient {
   /**
@@ -47,10 +123,12 @@ export class MemorydClient {
    * @param {string} [options.tenant] sent as X-Tenant-Id (server default: "default")
    * @param {string} [options.token] sent as `Authorization: Bearer <token>`
    * @param {Record<string,string>} [options.headers] extra headers for every request
-   * @param {typeof fetch} [options.fetch] fetch implementation (default: global fetch)
+   * @param {typeof fetch} [options.fetch] send through this fetch instead of the connection pool
    * @param {number} [options.timeoutMs] per-request timeout (default: none)
+   * @param {number} [options.maxConnections] the pool's connections at most (default 64)
+   * @param {number} [options.keepAliveTimeoutMs] how long an idle connection is kept (default 4000)
    */
-  constructor({ url, tenant, token, headers, fetch: fetchImpl, timeoutMs } = {}) {
+  constructor({ url, tenant, token, headers, fetch: fetchImpl, timeoutMs, maxConnections, keepAliveTimeoutMs } = {}) {
     if (typeof url !== "string" || url.length === 0) {
       throw new TypeError("MemorydClient: `url` is required");
     }
@@ -58,33 +136,40 @@ export class MemorydClient {
     this.tenant = tenant;
     this.token = token;
     this.extraHeaders = headers ?? {};
-    this.fetch = fetchImpl ?? globalThis.fetch;
-    if (typeof this.fetch !== "function") {
-      throw new TypeError("MemorydClient: no fetch implementation (Node >= 18 has a global fetch)");
-    }
     this.timeoutMs = timeoutMs;
+    if (fetchImpl !== undefined && typeof fetchImpl !== "function") {
+      throw new TypeError("MemorydClient: `fetch` must be a function");
+    }
+    this.transport = fetchImpl
+      ? new FetchTransport(this.url, fetchImpl)
+      : new PoolTransport(this.url, {
+          maxConnections: maxConnections ?? 64,
+          keepAliveTimeoutMs: keepAliveTimeoutMs ?? 4000,
+        });
+    // Headers are the same for every call but Content-Type: built once.
+    this._baseHeaders = { accept: "application/json", ...lowerKeys(this.extraHeaders) };
+    if (tenant !== undefined && tenant !== null) this._baseHeaders["x-tenant-id"] = String(tenant);
+    if (token) this._baseHeaders.authorization = `Bearer ${token}`;
+    this._bodyHeaders = { ...this._baseHeaders, "content-type": "application/json" };
   }
 
-  _headers(hasBody) {
-    const headers = { Accept: "application/json", ...this.extraHeaders };
-    if (hasBody) headers["Content-Type"] = "application/json";
-    if (this.tenant !== undefined && this.tenant !== null) headers["X-Tenant-Id"] = String(this.tenant);
-    if (this.token) headers.Authorization = `Bearer ${this.token}`;
-    return headers;
+  /** Closes the pool's connections (after the requests in flight). */
+  async close() {
+    await this.transport.close();
   }
 
   /**
-   * Perform a request. Returns `{status, body, headers}` for 2xx responses
-   * (body parsed as JSON when present), and for statuses listed in `allow`.
+   * Perform a request. `body` is a JSON value, or a string already holding
+   * the JSON text. Returns `{status, body, headers}` for 2xx responses (body
+   * parsed as JSON when present), and for statuses listed in `allow`.
    * Throws MemorydError otherwise.
    */
-  async request(method, path, { body, allow = [] } = {}) {
-    const init = { method, headers: this._headers(body !== undefined) };
-    if (body !== undefined) init.body = JSON.stringify(body);
-    if (this.timeoutMs) init.signal = AbortSignal.timeout(this.timeoutMs);
+  async request(method, path, { body, allow = [], signal } = {}) {
+    const payload = body === undefined || typeof body === "string" ? body : JSON.stringify(body);
+    const headers = payload === undefined ? this._baseHeaders : this._bodyHeaders;
     let res;
     try {
-      res = await this.fetch(this.url + path, init);
+      res = await this.transport.send(method, path, headers, payload, this.timeoutMs, signal);
     } catch (err) {
       throw new MemorydError(`memoryd ${method} ${path}: request failed: ${err?.message ?? err}`, {
         status: 0,
@@ -92,7 +177,7 @@ export class MemorydClient {
         cause: err,
       });
     }
-    const text = await res.text();
+    const { status, text } = res;
     let parsed;
     if (text.length > 0) {
       try {
@@ -101,15 +186,15 @@ export class MemorydClient {
         parsed = undefined;
       }
     }
-    const requestId = res.headers.get("x-request-id") ?? undefined;
-    if ((res.status >= 200 && res.status < 300) || allow.includes(res.status)) {
-      return { status: res.status, body: parsed, headers: res.headers };
+    if ((status >= 200 && status < 300) || allow.includes(status)) {
+      return { status, body: parsed, headers: { get: res.header } };
     }
+    const requestId = res.header("x-request-id");
     const err = parsed && typeof parsed === "object" ? parsed.error : undefined;
-    const code = err?.code ?? `http_${res.status}`;
-    const message = err?.message ?? (text.slice(0, 200) || res.statusText);
-    throw new MemorydError(`memoryd ${method} ${path} -> ${res.status} ${code}: ${message}`, {
-      status: res.status,
+    const code = err?.code ?? `http_${status}`;
+    const message = err?.message ?? (text.slice(0, 200) || `HTTP ${status}`);
+    throw new MemorydError(`memoryd ${method} ${path} -> ${status} ${code}: ${message}`, {
+      status,
       code,
       requestId: err?.request_id ?? requestId,
       field: err?.field,
@@ -127,7 +212,7 @@ export class MemorydClient {
     return (await this.request("GET", "/readyz", { allow: [503] })).body;
   }
 
-  /** POST /checkpoints; returns the response body ({config}). */
+  /** POST /checkpoints (body: the request as a JSON value or as its JSON text); returns the response body ({config}). */
   async putCheckpoint(body) {
     return (await this.request("POST", "/checkpoints", { body })).body;
   }

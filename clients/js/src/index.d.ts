@@ -24,10 +24,17 @@ export interface MemorydClientOptions {
   token?: string;
   /** Extra headers for every request. */
   headers?: Record<string, string>;
-  /** fetch implementation (default: the global fetch). */
+  /**
+   * Send through this fetch instead of the client's own pool of keep-alive
+   * connections (an undici Pool): for tests, proxies or other runtimes.
+   */
   fetch?: typeof fetch;
   /** Per-request timeout in milliseconds (default: none). */
   timeoutMs?: number;
+  /** Connections the pool opens to memoryd at most (default 64). */
+  maxConnections?: number;
+  /** How long an idle pooled connection is kept, in milliseconds (default 4000). */
+  keepAliveTimeoutMs?: number;
 }
 
 export interface MemorydSaverOptions extends Partial<MemorydClientOptions> {
@@ -97,11 +104,14 @@ export declare class MemorydClient {
   request(
     method: string,
     path: string,
-    options?: { body?: unknown; allow?: number[] }
-  ): Promise<{ status: number; body: any; headers: Headers }>;
+    options?: { body?: unknown; allow?: number[]; signal?: AbortSignal }
+  ): Promise<{ status: number; body: any; headers: { get(name: string): string | undefined } }>;
+  /** Closes the pool's connections (after the requests in flight). */
+  close(): Promise<void>;
   health(): Promise<{ status: string }>;
   ready(): Promise<Record<string, unknown>>;
-  putCheckpoint(body: Record<string, unknown>): Promise<{ config: WireConfig }>;
+  /** The request as a JSON value, or as its JSON text. */
+  putCheckpoint(body: Record<string, unknown> | string): Promise<{ config: WireConfig }>;
   getCheckpoint(
     threadId: string,
     params?: { checkpoint_ns?: string; checkpoint_id?: string }
@@ -132,6 +142,8 @@ export declare class MemorydSaver extends BaseCheckpointSaver {
   ): Promise<RunnableConfig>;
   putWrites(config: RunnableConfig, writes: PendingWrite[], taskId: string, taskPath?: string): Promise<void>;
   deleteThread(threadId: string): Promise<void>;
+  /** Closes the connections of the client the saver made (not of one passed as `client`). */
+  end(): Promise<void>;
 }
 
 /**
@@ -144,6 +156,8 @@ export declare class MemorydStore extends BaseStore {
   constructor(options: MemorydStoreOptions);
   client: MemorydClient;
   ttlSeconds?: number;
+  /** Closes the connections of the client the store made (not of one passed as `client`). */
+  end(): Promise<void>;
   batch<Op extends Operation[]>(operations: Op): Promise<OperationResults<Op>>;
   get(namespace: string[], key: string): Promise<MemorydItem | null>;
   search(

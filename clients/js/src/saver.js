@@ -48,6 +48,7 @@ export class MemorydSaver extends BaseCheckpointSaver {
    */
   constructor(options = {}) {
     super(options.serde);
+    this._ownsClient = options.client === undefined;
     this.client = options.client ?? new MemorydClient(options);
   }
 
@@ -55,9 +56,18 @@ export class MemorydSaver extends BaseCheckpointSaver {
 
   /** Serialize a value to a JSON value for the request body, through the serde. */
   async _toJson(value) {
+    return JSON.parse(await this._toJsonText(value));
+  }
+
+  /**
+   * The JSON text of a value for the request body, through the serde: the
+   * serde's own text when it encodes to "json" (spliced into the body as it
+   * is, not parsed and written again), else the typed wrapper.
+   */
+  async _toJsonText(value) {
     const [type, bytes] = await this.serde.dumpsTyped(value);
-    if (type === "json") return JSON.parse(decodeUtf8(bytes));
-    return { [TYPED_KEY]: [type, toBase64(bytes)] };
+    if (type === "json") return decodeUtf8(bytes);
+    return JSON.stringify({ [TYPED_KEY]: [type, toBase64(bytes)] });
   }
 
   /** Inverse of _toJson. */
@@ -176,6 +186,14 @@ export class MemorydSaver extends BaseCheckpointSaver {
     const beforeId = before ? getCheckpointId(before) || undefined : undefined;
     const wireFilter = filter === undefined || filter === null ? undefined : await this._toJson(filter);
 
+    // One checkpoint of one namespace: a getTuple, not a walk over the pages.
+    if (onlyId !== undefined && threadId !== undefined && checkpointNs !== undefined && wireFilter === undefined) {
+      if (beforeId !== undefined && !(onlyId < beforeId)) return;
+      const wire = await this.client.getCheckpoint(threadId, { checkpoint_ns: checkpointNs, checkpoint_id: onlyId });
+      if (wire !== undefined) yield await this._tupleFromWire(wire);
+      return;
+    }
+
     let cursor = beforeId;
     for (;;) {
       const pageSize =
@@ -203,6 +221,64 @@ export class MemorydSaver extends BaseCheckpointSaver {
     }
   }
 
+  /**
+   * BaseCheckpointSaver's walk up the parent chain for DeltaChannel state
+   * (MessagesDeltaValue and others), in a few requests instead of one per
+   * ancestor: the target's getTuple, then pages of the thread's older
+   * checkpoints (8, 32, 128, 512, then 1000 at a time), followed down the
+   * parent links (fork siblings in between are skipped) until every channel
+   * has its seed or the chain ends. The result is the base class's.
+   */
+  async getDeltaChannelHistory({ config, channels }) {
+    if (channels.length === 0) return {};
+    const collected = Object.fromEntries(channels.map((ch) => [ch, []]));
+    const seeds = {};
+    const remaining = new Set(channels);
+    const target = await this.getTuple(config);
+    let want = target?.parentConfig?.configurable?.checkpoint_id;
+    const threadId = target?.config.configurable.thread_id;
+    const checkpointNs = target?.config.configurable.checkpoint_ns ?? "";
+    let before = target?.config.configurable.checkpoint_id;
+    let pageSize = 8;
+    while (want !== undefined && remaining.size > 0) {
+      const page = await this.client.listCheckpoints({
+        thread_id: threadId,
+        checkpoint_ns: checkpointNs,
+        before,
+        limit: pageSize,
+      });
+      const items = page?.checkpoints ?? [];
+      for (const wire of items) {
+        if (want === undefined || remaining.size === 0) break;
+        if (wire.config?.checkpoint_id !== want) continue; // another branch
+        const tuple = await this._tupleFromWire(wire);
+        const perChannel = {};
+        for (const write of tuple.pendingWrites ?? []) {
+          if (remaining.has(write[1])) (perChannel[write[1]] ??= []).push(write);
+        }
+        for (const [ch, block] of Object.entries(perChannel)) {
+          for (let i = block.length - 1; i >= 0; i -= 1) collected[ch].push(block[i]);
+        }
+        for (const ch of Array.from(remaining)) {
+          if (Object.prototype.hasOwnProperty.call(tuple.checkpoint.channel_values, ch)) {
+            seeds[ch] = tuple.checkpoint.channel_values[ch];
+            remaining.delete(ch);
+          }
+        }
+        want = tuple.parentConfig?.configurable?.checkpoint_id;
+      }
+      if (items.length === 0 || (!page.truncated && items.length < pageSize)) break;
+      before = items[items.length - 1].config.checkpoint_id;
+      pageSize = Math.min(pageSize * 4, MAX_PAGE);
+    }
+    const result = {};
+    for (const ch of channels) {
+      result[ch] = { writes: collected[ch].slice().reverse() };
+      if (Object.prototype.hasOwnProperty.call(seeds, ch)) result[ch].seed = seeds[ch];
+    }
+    return result;
+  }
+
   async put(config, checkpoint, metadata, newVersions) {
     const configurable = config?.configurable;
     const threadId = optionalString(configurable?.thread_id);
@@ -224,15 +300,16 @@ export class MemorydSaver extends BaseCheckpointSaver {
       }
     }
 
-    const res = await this.client.putCheckpoint({
-      thread_id: threadId,
-      checkpoint_ns: checkpointNs,
-      checkpoint_id: checkpoint.id,
-      parent_checkpoint_id: parentId,
-      checkpoint: await this._toJson(rest),
-      metadata: await this._toJson(metadata ?? {}),
-      blobs,
-    });
+    const [checkpointJson, metadataJson] = await Promise.all([
+      this._toJsonText(rest),
+      this._toJsonText(metadata ?? {}),
+    ]);
+    // The body as text: the serde's JSON goes in as it came out.
+    const body =
+      `{"thread_id":${JSON.stringify(threadId)},"checkpoint_ns":${JSON.stringify(checkpointNs)},` +
+      `"checkpoint_id":${JSON.stringify(checkpoint.id)},"parent_checkpoint_id":${JSON.stringify(parentId)},` +
+      `"checkpoint":${checkpointJson},"metadata":${metadataJson},"blobs":${JSON.stringify(blobs)}}`;
+    const res = await this.client.putCheckpoint(body);
     const out = res?.config ?? {};
     return {
       configurable: {
@@ -265,6 +342,11 @@ export class MemorydSaver extends BaseCheckpointSaver {
       task_path: taskPath ?? "",
       writes: wireWrites,
     });
+  }
+
+  /** Closes the client's connections, when the saver made the client (not when one was given). */
+  async end() {
+    if (this._ownsClient) await this.client.close();
   }
 
   async deleteThread(threadId) {

@@ -135,7 +135,13 @@ export class MemorydStore extends BaseStore {
     super();
     checkCount(options.ttlSeconds, "ttlSeconds", MAX_TTL);
     this.ttlSeconds = options.ttlSeconds;
+    this._ownsClient = options.client === undefined;
     this.client = options.client ?? new MemorydClient(options);
+  }
+
+  /** Closes the client's connections, when the store made the client (not when one was given). */
+  async end() {
+    if (this._ownsClient) await this.client.close();
   }
 
   /**

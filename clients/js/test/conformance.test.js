@@ -17,7 +17,7 @@ const tracingFetch = tracePath
       const test = globalThis.expect?.getState?.().currentTestName;
       appendFileSync(
         tracePath,
-        `${JSON.stringify({ test, method: init.method, url: String(input), tenant: init.headers?.["X-Tenant-Id"], request: init.body, status: res.status, response: text })}\n`
+        `${JSON.stringify({ test, method: init.method, url: String(input), tenant: init.headers?.["x-tenant-id"], request: init.body, status: res.status, response: text })}\n`
       );
       return res;
     }

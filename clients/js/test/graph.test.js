@@ -4,7 +4,9 @@
 import { randomUUID } from "node:crypto";
 import {
   Annotation,
+  BaseCheckpointSaver,
   Command,
+  DeltaChannel,
   END,
   MemorySaver,
   START,
@@ -97,5 +99,57 @@ describe("LangGraph StateGraph with MemorydSaver", () => {
 
     await saver.deleteThread("graph-thread");
     expect(await saver.getTuple({ configurable: { thread_id: "graph-thread" } })).toBeUndefined();
+  });
+
+  it("rebuilds DeltaChannel state as MemorySaver does, in a few requests, on a forked thread", async () => {
+    // No snapshot for 1000 updates: every read replays the writes from the root.
+    const Delta = Annotation.Root({
+      items: new DeltaChannel((a, b) => a.concat(b.flat()), { snapshotFrequency: 1000, initialValueFactory: () => [] }),
+    });
+    const build = (checkpointer) =>
+      new StateGraph(Delta)
+        .addNode("a", (s) => ({ items: [`a${s.items.length}`] }))
+        .addNode("b", (s) => ({ items: [`b${s.items.length}`] }))
+        .addEdge(START, "a")
+        .addEdge("a", "b")
+        .compile({ checkpointer });
+    const run = async (checkpointer) => {
+      const graph = build(checkpointer);
+      const config = { configurable: { thread_id: "delta-thread" } };
+      for (let i = 0; i < 8; i++) await graph.invoke({ items: [`u${i}`] }, config);
+      // Fork from the fourth turn's end: the old branch's checkpoints stay
+      // in the thread, between the new branch's and their common ancestors.
+      const history = [];
+      for await (const snap of graph.getStateHistory(config)) history.push(snap);
+      const fork = history.find((snap) => snap.values.items.length === 12 && snap.next.length === 0);
+      for (let i = 0; i < 3; i++) await graph.invoke({ items: [`f${i}`] }, i === 0 ? fork.config : config);
+      return { graph, config, state: (await graph.getState(config)).values };
+    };
+    const expected = await run(new MemorySaver());
+    const saver = new MemorydSaver({ url, tenant: `delta-${randomUUID()}` });
+    const actual = await run(saver);
+    expect(actual.state).toEqual(expected.state);
+    expect(actual.state.items.slice(0, 13)).toEqual(expected.state.items.slice(0, 13));
+    expect(actual.state.items).toContain("f2");
+
+    let requests = 0;
+    const request = saver.client.request.bind(saver.client);
+    saver.client.request = (...args) => {
+      requests += 1;
+      return request(...args);
+    };
+    const fast = await saver.getDeltaChannelHistory({ config: actual.config, channels: ["items"] });
+    const fastRequests = requests;
+    requests = 0;
+    const walked = await BaseCheckpointSaver.prototype.getDeltaChannelHistory.call(saver, {
+      config: actual.config,
+      channels: ["items"],
+    });
+    expect(fast).toEqual(walked);
+    expect(fast.items.seed).toBeUndefined(); // the root has no stored value
+    expect(fast.items.writes.length).toBe(actual.state.items.length); // every item is a write
+    expect(requests).toBeGreaterThan(20); // one getTuple per ancestor
+    expect(fastRequests).toBeLessThanOrEqual(4);
+    await saver.end();
   });
 });

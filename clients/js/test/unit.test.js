@@ -48,9 +48,9 @@ describe("MemorydSaver requests", () => {
     const [call] = fetch.calls;
     expect(call.url).toBe("http://x/checkpoints");
     expect(call.method).toBe("POST");
-    expect(call.headers["X-Tenant-Id"]).toBe("acme");
-    expect(call.headers.Authorization).toBe("Bearer sekret");
-    expect(call.headers["Content-Type"]).toBe("application/json");
+    expect(call.headers["x-tenant-id"]).toBe("acme");
+    expect(call.headers.authorization).toBe("Bearer sekret");
+    expect(call.headers["content-type"]).toBe("application/json");
     expect(call.body.thread_id).toBe("t1");
     expect(call.body.checkpoint_ns).toBe("ns");
     expect(call.body.checkpoint_id).toBe("c2");
@@ -71,8 +71,8 @@ describe("MemorydSaver requests", () => {
     const saver = new MemorydSaver({ url: "http://x", fetch });
     await saver.put({ configurable: { thread_id: "t1" } }, { ...emptyCheckpoint(), id: "c1" }, {}, {});
     expect(fetch.calls[0].body).toMatchObject({ checkpoint_ns: "", parent_checkpoint_id: null, blobs: [] });
-    expect(fetch.calls[0].headers["X-Tenant-Id"]).toBeUndefined();
-    expect(fetch.calls[0].headers.Authorization).toBeUndefined();
+    expect(fetch.calls[0].headers["x-tenant-id"]).toBeUndefined();
+    expect(fetch.calls[0].headers.authorization).toBeUndefined();
   });
 
   it("put/putWrites reject a config without thread_id before any request", async () => {
@@ -172,6 +172,25 @@ describe("MemorydSaver requests", () => {
     expect(fetch3.calls).toHaveLength(0);
   });
 
+  it("list with a checkpoint_id: one getTuple, not a walk over pages", async () => {
+    const fetch = recordingFetch([[200, wireTuple()], [404, { error: { code: "not_found", message: "no" } }]]);
+    const saver = new MemorydSaver({ url: "http://x", fetch });
+    const one = async (config, options) => {
+      const out = [];
+      for await (const t of saver.list(config, options)) out.push(t);
+      return out;
+    };
+    const got = await one({ configurable: { thread_id: "t1", checkpoint_ns: "", checkpoint_id: "c2" } });
+    expect(got.map((t) => t.config.configurable.checkpoint_id)).toEqual(["c2"]);
+    expect(fetch.calls[0].url).toBe("http://x/checkpoints/t1?checkpoint_ns=&checkpoint_id=c2");
+    expect(await one({ configurable: { thread_id: "t1", checkpoint_ns: "", checkpoint_id: "c3" } })).toEqual([]);
+    expect(fetch.calls).toHaveLength(2);
+    // `before` at or older than the id: nothing to ask.
+    const before = { configurable: { checkpoint_id: "c2" } };
+    expect(await one({ configurable: { thread_id: "t1", checkpoint_ns: "", checkpoint_id: "c2" } }, { before })).toEqual([]);
+    expect(fetch.calls).toHaveLength(2);
+  });
+
   it("errors carry status, code, request_id and field", async () => {
     const fetch = recordingFetch([
       [400, { error: { code: "invalid_field", message: "bad", request_id: "abc", field: "thread_id" } }],
@@ -223,8 +242,8 @@ describe("MemorydStore requests", () => {
     const [call] = fetch.calls;
     expect(call.url).toBe("http://x/memory/batch");
     expect(call.method).toBe("POST");
-    expect(call.headers["X-Tenant-Id"]).toBe("acme");
-    expect(call.headers.Authorization).toBe("Bearer sekret");
+    expect(call.headers["x-tenant-id"]).toBe("acme");
+    expect(call.headers.authorization).toBe("Bearer sekret");
     expect(call.body.operations).toEqual([
       { op: "get", namespace: ["a", "b"], key: "k" },
       { op: "put", namespace: ["a", "b"], key: "k2", value: { y: "ü" }, ttl_seconds: 60 },
