@@ -385,7 +385,7 @@ struct script_state {
 	char thread[32], cid[40], parent[40], ckpt_key[160], zset_key[128],
 		keys_key[128], ns_key[128], writes_key[160], threads_key[64],
 		blob_key[NBLOBS][192], ttl[16], ttl_ms[24], now[24], prune[24],
-		channels[256];
+		channels[256], gen[24];
 	char *checkpoint, *blob[NBLOBS];
 	size_t blob_len;
 	const char *metadata;
@@ -420,8 +420,8 @@ static void script_op(struct worker *w, redisContext *c, struct script_state *st
 	/* Each connection writes to its own threads, ids increasing per thread. */
 	int thread = opt.thread_spread > 0 ? (int)((unsigned long long)w->idx +
 		     seq * (unsigned long long)opt.conns) % opt.thread_spread : w->idx;
-	const char *argv[3 + 5 + 2 * NBLOBS + 8 + NBLOBS];
-	size_t argvlen[3 + 5 + 2 * NBLOBS + 8 + NBLOBS];
+	const char *argv[3 + 5 + 2 * NBLOBS + 8 + NBLOBS + 1];
+	size_t argvlen[3 + 5 + 2 * NBLOBS + 8 + NBLOBS + 1];
 	char numkeys[8], nb[8];
 	struct timespec ts;
 	long long now_ms;
@@ -447,6 +447,8 @@ static void script_op(struct worker *w, redisContext *c, struct script_state *st
 	snprintf(st->channels, sizeof(st->channels), "ch0:%s.0\nch1:%s.1\nch2:%s.2\n",
 		 st->cid, st->cid, st->cid);
 	snprintf(st->now, sizeof(st->now), "%lld", now_ms);
+	snprintf(st->gen, sizeof(st->gen), "%lld",
+		 (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000);
 	snprintf(st->prune, sizeof(st->prune), "(%lld", now_ms - (long long)opt.ttl * 1000);
 	snprintf(numkeys, sizeof(numkeys), "%d", 5 + 2 * NBLOBS);
 	snprintf(nb, sizeof(nb), "%d", NBLOBS);
@@ -475,6 +477,7 @@ static void script_op(struct worker *w, redisContext *c, struct script_state *st
 	SARG(nb);
 	for (int b = 0; b < NBLOBS; b++)
 		ARG(st->blob[b], st->blob_len);
+	SARG(st->gen); /* the head's candidate generation: microseconds */
 #undef SARG
 #undef ARG
 	if (redisAppendCommandArgv(c, n, argv, argvlen) != REDIS_OK ||

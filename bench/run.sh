@@ -28,7 +28,7 @@ MARK_CID=1efcafe0-0000-4000-8000-000000000000
 MARK_PARENT=1efcafe0-0000-4000-7000-000000000000
 MARK_THREAD=bench-capture-000000000000
 
-REDIS_PID='' MEMORYD_PID='' MONITOR_PID='' SAMPLER_PID='' WORK=''
+REDIS_PID='' MEMORYD_PID='' MONITOR_PID='' SAMPLER_PID='' WORK='' MEMORYD_PUT_US=''
 
 # shellcheck source=bench/lib.sh
 . "$BENCH/lib.sh"
@@ -97,6 +97,13 @@ start_memoryd() {
 	wait_until memoryd "$MEMORYD_PID" curl -fsS "http://127.0.0.1:$HTTP_PORT/readyz"
 }
 
+# evalsha_us: Redis's own time per EVALSHA since the last CONFIG RESETSTAT
+# (INFO commandstats usec_per_call): what one put's script costs Redis.
+evalsha_us() {
+	rcli info commandstats | tr -d '\r' |
+		sed -n 's/^cmdstat_evalsha:.*usec_per_call=\([0-9.]*\).*/\1/p'
+}
+
 summary() {
 	local put_kind=$1 mput rput mget rget p99 hwm
 	mput=$(field memoryd_put rps) rput=$(field "$put_kind" ops_per_s)
@@ -123,6 +130,10 @@ summary() {
 	check "put ratio (memoryd / $put_kind)" \
 		"$(awk -v a="$mput" -v b="$rput" 'BEGIN { if (b > 0) printf "%.2f", a / b }')" '>=' 0.6
 	check "put p99 at $CONNS conns (ms)" "$p99" '<' 3
+	local mus sus
+	mus=$(field redis_time_per_put memoryd_put_us) sus=$(field redis_time_per_put simple_put_us)
+	check "Redis us/put (memoryd / simple)" \
+		"$(awk -v a="$mus" -v b="$sus" 'BEGIN { if (a > 0 && b > 0) printf "%.2f", a / b }')" '<' 1.3
 	check "get ratio (memoryd / redis GET)" \
 		"$(awk -v a="$mget" -v b="$rget" 'BEGIN { if (b > 0) printf "%.2f", a / b }')" '>=' 0.5
 	check "memoryd peak RSS, VmHWM (MiB)" \
@@ -164,7 +175,9 @@ main() {
 		fi
 		rcli flushall >/dev/null
 
+		rcli config resetstat >/dev/null
 		run_wrk memoryd_put "$BENCH/put.lua"
+		MEMORYD_PUT_US=$(evalsha_us)
 		local zc
 		zc=$(rcli --scan --pattern '*:checkpoints:{bench:bench-w0-1}:*' | head -1)
 		if [[ -n $zc ]]; then
@@ -175,6 +188,13 @@ main() {
 	fi
 	rcli flushall >/dev/null
 	run_driver "$put_kind" "${put_args[@]}"
+	rcli flushall >/dev/null
+	# The yardstick for Redis time per put: bench/put_simple.lua, same payload.
+	rcli config resetstat >/dev/null
+	run_driver redis_put_simple --mode script --script "$BENCH/put_simple.lua" --blob-size "$BLOB_RAW"
+	jq -nc --arg m "${MEMORYD_PUT_US:-}" --arg s "$(evalsha_us)" \
+		'{name: "redis_time_per_put", memoryd_put_us: ($m | tonumber? // null),
+		  simple_put_us: ($s | tonumber? // null)}' | tee -a "$RESULTS"
 	rcli flushall >/dev/null
 
 	if [[ $REDIS_ONLY != 1 ]]; then

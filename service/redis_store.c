@@ -343,6 +343,10 @@ static int rs_put(struct store *s, const char *tenant, const struct cp_put *r,
 		buf_append(&b, v->data, v->len);
 		args_add_buf(&a, &b);
 	}
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	char *gen = xasprintf("%lld", (long long)now.tv_sec * 1000000 + now.tv_nsec / 1000);
+	args_add_owned(&a, gen, strlen(gen));
 	tenant_index_touch(rs, tenant, r->thread_id, &zadd, &pexp);
 
 	struct redis_cmd cmds[3] = {args_cmd(&a), args_cmd(&zadd), args_cmd(&pexp)};
