@@ -33,6 +33,16 @@ static int check_redis_url(const char *v, struct mem_error *err)
 	return 0;
 }
 
+static int check_sentinels(const char *v, struct mem_error *err)
+{
+	struct redis_addr *a;
+	size_t n;
+	if (redis_addr_list_parse(v, "REDIS_SENTINELS", &a, &n, err) < 0)
+		return -1;
+	redis_addr_list_free(a, n);
+	return 0;
+}
+
 static int check_key_prefix(const char *v, struct mem_error *err)
 {
 	if (!*v || strlen(v) > 64)
@@ -156,6 +166,14 @@ static const struct cfg_entry table[] = {
      "Redis password when it is not in REDIS_URL"},
     {"REDIS_TLS_CA_FILE", CFG_STR, NULL, 0, 0, OFF(redis_tls_ca_file), 0, NULL,
      "CA bundle that verifies the Redis server certificate (rediss://); default: system CAs"},
+    {"REDIS_SENTINELS", CFG_STR, NULL, 0, 0, OFF(redis_sentinels), 0, check_sentinels,
+     "Redis Sentinel: host:port,... of the sentinels; memoryd asks them where the primary "
+     "REDIS_SENTINEL_MASTER is, follows +switch-master, and writes only to a server whose ROLE "
+     "is master (REDIS_URL then gives only TLS, user, password and db)"},
+    {"REDIS_SENTINEL_MASTER", CFG_STR, NULL, 0, 0, OFF(redis_sentinel_master), 0, NULL,
+     "the name the sentinels monitor the primary under (needed with REDIS_SENTINELS)"},
+    {"REDIS_SENTINEL_PASSWORD", CFG_STR, NULL, 0, 0, OFF(redis_sentinel_password), 1, NULL,
+     "the sentinels' own password (requirepass in sentinel.conf), when they have one"},
     {"REDIS_CONNECT_TIMEOUT_MS", CFG_INT, "1000", 10, 60000, OFF(redis_connect_timeout_ms), 0, NULL,
      "timeout of one Redis connection attempt, TLS handshake and AUTH included"},
     {"REDIS_SOCKET_TIMEOUT_MS", CFG_INT, "2000", 10, 600000, OFF(redis_socket_timeout_ms), 0, NULL,
@@ -294,6 +312,12 @@ int config_load(struct config *cfg, struct mem_error *err)
 		return mem_fail(err, MEM_EINVALID_FIELD, "DATABASE_URL",
 		                "%s=1 needs DATABASE_URL: PostgreSQL is the other store",
 		                cfg->dual_write ? "CONV_DUAL_WRITE" : "FAILOVER_AUTO");
+	if (cfg->redis_sentinels && *cfg->redis_sentinels &&
+	    (!cfg->redis_sentinel_master || !*cfg->redis_sentinel_master))
+		return mem_fail(
+		    err, MEM_EINVALID_FIELD, "REDIS_SENTINEL_MASTER",
+		    "REDIS_SENTINELS needs REDIS_SENTINEL_MASTER, the name the sentinels "
+		    "monitor the primary under");
 	if (parse_shard(cfg->archive_shard, &cfg->archive_shard_index, &cfg->archive_shard_count) <
 	    0)
 		return check_shard(cfg->archive_shard, err);

@@ -32,6 +32,9 @@ struct config {
 	char *redis_url;
 	char *redis_password;
 	char *redis_tls_ca_file;
+	char *redis_sentinels;         /* REDIS_SENTINELS: host:port,...; NULL: REDIS_URL's host */
+	char *redis_sentinel_master;   /* REDIS_SENTINEL_MASTER */
+	char *redis_sentinel_password; /* REDIS_SENTINEL_PASSWORD */
 	long redis_connect_timeout_ms;
 	long redis_socket_timeout_ms;
 	long max_reconnect_attempts;

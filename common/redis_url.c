@@ -124,3 +124,72 @@ void redis_url_release(struct redis_url *u)
 	free(u->password);
 	u->host = u->user = u->password = NULL;
 }
+
+/* One "host:port" of len bytes; host malloc'd into a. */
+static int parse_addr(const char *s, size_t len, struct redis_addr *a)
+{
+	const char *colon = NULL;
+	for (size_t i = 0; i < len; i++)
+		if (s[i] == ':')
+			colon = s + i;
+	if (!colon)
+		return -1;
+	const char *h = s, *he = colon;
+	if (h < he && *h == '[') {
+		if (he - h < 3 || he[-1] != ']')
+			return -1;
+		h++, he--;
+	} else {
+		for (const char *q = h; q < he; q++)
+			if (*q == ':' || *q == '[' || *q == ']')
+				return -1;
+	}
+	if (he == h || he - h > 255)
+		return -1;
+	for (const char *q = h; q < he; q++)
+		if ((unsigned char)*q <= ' ' || *q == 0x7f || *q == '/' || *q == '@' || *q == ',')
+			return -1;
+	long port;
+	if (parse_int(colon + 1, (size_t)(s + len - colon - 1), 1, 65535, &port) < 0)
+		return -1;
+	a->host = xstrndup(h, (size_t)(he - h));
+	a->port = (int)port;
+	return 0;
+}
+
+int redis_addr_list_parse(const char *list, const char *field, struct redis_addr **out, size_t *n,
+                          struct mem_error *err)
+{
+	struct redis_addr *a = NULL;
+	size_t count = 0;
+	*out = NULL;
+	*n = 0;
+	if (!list || !*list)
+		return mem_fail(err, MEM_EINVALID_FIELD, field,
+		                "expected host:port[,host:port...]");
+	for (const char *p = list;;) {
+		const char *comma = strchr(p, ',');
+		size_t len = comma ? (size_t)(comma - p) : strlen(p);
+		a = xrealloc(a, (count + 1) * sizeof(*a));
+		if (parse_addr(p, len, &a[count]) < 0) {
+			redis_addr_list_free(a, count);
+			return mem_fail(err, MEM_EINVALID_FIELD, field,
+			                "address %zu is not host:port (port 1..65535, [v6]:port)",
+			                count + 1);
+		}
+		count++;
+		if (!comma)
+			break;
+		p = comma + 1;
+	}
+	*out = a;
+	*n = count;
+	return 0;
+}
+
+void redis_addr_list_free(struct redis_addr *a, size_t n)
+{
+	for (size_t i = 0; a && i < n; i++)
+		free(a[i].host);
+	free(a);
+}

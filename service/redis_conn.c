@@ -23,6 +23,7 @@
 #include "../common/log.h"
 #include "../common/metrics.h"
 #include "../common/xalloc.h"
+#include "redis_sentinel.h"
 
 #define BACKOFF_MIN_MS 50
 #define BACKOFF_MAX_MS 500
@@ -44,6 +45,10 @@ struct redis_conn {
 	long long next_try_ms; /* no attempt before this (monotonic ms) */
 	bool ever_connected;
 	char last_error[160];
+	/* where it connects: o.host and o.port, or the sentinel's answer */
+	char host[256];
+	int port;
+	unsigned long epoch; /* the sentinel's epoch host and port belong to */
 };
 
 const char *redis_state_name(enum redis_state s)
@@ -123,6 +128,8 @@ struct redis_conn *redis_conn_new(const struct redis_conn_opts *opts, struct red
 	c->health = health;
 	c->fd = -1;
 	c->backoff_ms = BACKOFF_MIN_MS;
+	snprintf(c->host, sizeof(c->host), "%s", opts->host ? opts->host : "");
+	c->port = opts->port;
 	return c;
 }
 
@@ -170,7 +177,7 @@ static int wait_fd(int fd, short events, long long deadline)
 static int fail_io(struct redis_conn *c, struct mem_error *err, const char *what)
 {
 	snprintf(c->last_error, sizeof(c->last_error), "%s", what);
-	return mem_fail(err, MEM_EUNAVAILABLE, NULL, "redis %s:%d: %s", c->o.host, c->o.port, what);
+	return mem_fail(err, MEM_EUNAVAILABLE, NULL, "redis %s:%d: %s", c->host, c->port, what);
 }
 
 static int tcp_connect(struct redis_conn *c, long long deadline, struct mem_error *err)
@@ -178,8 +185,8 @@ static int tcp_connect(struct redis_conn *c, long long deadline, struct mem_erro
 	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
 	struct addrinfo *res = NULL;
 	char port[8];
-	snprintf(port, sizeof(port), "%d", c->o.port);
-	int rc = getaddrinfo(c->o.host, port, &hints, &res);
+	snprintf(port, sizeof(port), "%d", c->port);
+	int rc = getaddrinfo(c->host, port, &hints, &res);
 	if (rc != 0) {
 		char why[128];
 		snprintf(why, sizeof(why), "cannot resolve host: %s", gai_strerror(rc));
@@ -423,9 +430,32 @@ static int load_scripts(struct redis_conn *c, struct mem_error *err)
 	return 0;
 }
 
+/* With a sentinel: the server must say it is the primary. */
+static int check_role(struct redis_conn *c, struct mem_error *err)
+{
+	const char *argv[] = {"ROLE"};
+	struct redis_cmd cmd = {.argc = 1, .argv = argv, .argvlen = NULL};
+	redisReply *r = NULL;
+	if (raw_pipeline(c, 1, &cmd, &r, err) < 0)
+		return -1;
+	bool primary = r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
+	               r->element[0]->type == REDIS_REPLY_STRING &&
+	               !strcmp(r->element[0]->str, "master");
+	freeReplyObject(r);
+	if (primary)
+		return 0;
+	redis_sentinel_stale(c->o.sentinel, c->epoch);
+	return fail_io(c, err, "the sentinels' primary answers ROLE as a replica");
+}
+
 static int connect_once(struct redis_conn *c, struct mem_error *err)
 {
 	long long deadline = now_ms() + c->o.connect_timeout_ms;
+	if (c->o.sentinel && redis_sentinel_master(c->o.sentinel, c->host, sizeof(c->host),
+	                                           &c->port, &c->epoch, err) < 0) {
+		snprintf(c->last_error, sizeof(c->last_error), "%.159s", err ? err->message : "");
+		return -1;
+	}
 	c->reader = redisReaderCreate();
 	if (tcp_connect(c, deadline, err) < 0)
 		goto fail;
@@ -444,10 +474,14 @@ static int connect_once(struct redis_conn *c, struct mem_error *err)
 		if (simple_ok(c, 2, a, err, "SELECT") < 0)
 			goto fail;
 	}
+	if (c->o.sentinel && check_role(c, err) < 0)
+		goto fail;
 	if (load_scripts(c, err) < 0)
 		goto fail;
 	return 0;
 fail:
+	if (c->o.sentinel && c->fd >= 0)
+		redis_sentinel_stale(c->o.sentinel, c->epoch);
 	conn_close(c);
 	return -1;
 }
@@ -465,15 +499,15 @@ static int ensure_connected(struct redis_conn *c, bool force_now, struct mem_err
 	long long now = now_ms();
 	if (!force_now && now < c->next_try_ms)
 		return mem_fail(err, MEM_EUNAVAILABLE, NULL, "redis %s:%d is %s (attempt %d): %s",
-		                c->o.host, c->o.port,
+		                c->host, c->port,
 		                c->failures >= c->o.max_reconnect_attempts ? "in error"
 		                                                           : "reconnecting",
 		                c->failures, c->last_error);
 	if (connect_once(c, err) == 0) {
 		if (c->failures || c->ever_connected) {
 			__atomic_add_fetch(&c->health->reconnects, 1, __ATOMIC_RELAXED);
-			log_info(NULL, "redis reconnected", LF_STR("host", c->o.host),
-			         LF_INT("port", c->o.port), LF_INT("attempts", c->failures));
+			log_info(NULL, "redis reconnected", LF_STR("host", c->host),
+			         LF_INT("port", c->port), LF_INT("attempts", c->failures));
 		}
 		c->ever_connected = true;
 		c->failures = 0;
@@ -486,16 +520,16 @@ static int ensure_connected(struct redis_conn *c, bool force_now, struct mem_err
 		c->next_try_ms = now_ms() + ERROR_RETRY_MS;
 		publish(c, REDIS_STATE_ERROR);
 		if (c->failures == c->o.max_reconnect_attempts)
-			log_error(NULL, "redis connection in error state",
-			          LF_STR("host", c->o.host), LF_INT("port", c->o.port),
-			          LF_INT("attempts", c->failures), LF_STR("error", c->last_error));
+			log_error(NULL, "redis connection in error state", LF_STR("host", c->host),
+			          LF_INT("port", c->port), LF_INT("attempts", c->failures),
+			          LF_STR("error", c->last_error));
 	} else {
 		c->next_try_ms = now_ms() + c->backoff_ms;
 		c->backoff_ms =
 		    c->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : c->backoff_ms * 2;
 		publish(c, REDIS_STATE_RECONNECTING);
-		log_warn(NULL, "redis connection failed", LF_STR("host", c->o.host),
-		         LF_INT("port", c->o.port), LF_INT("attempt", c->failures),
+		log_warn(NULL, "redis connection failed", LF_STR("host", c->host),
+		         LF_INT("port", c->port), LF_INT("attempt", c->failures),
 		         LF_STR("error", c->last_error));
 	}
 	return -1;
@@ -518,16 +552,50 @@ static void free_replies(size_t n, redisReply **replies)
 	}
 }
 
+static bool has_readonly(size_t n, redisReply **replies)
+{
+	for (size_t i = 0; i < n; i++)
+		if (replies[i] && replies[i]->type == REDIS_REPLY_ERROR &&
+		    !strncmp(replies[i]->str, "READONLY", 8))
+			return true;
+	return false;
+}
+
+/* A connection that cannot be trusted to reach the primary any more: closed,
+ * and with a sentinel, its address asked again. */
+static void conn_drop(struct redis_conn *c)
+{
+	if (c->o.sentinel)
+		redis_sentinel_stale(c->o.sentinel, c->epoch);
+	conn_close(c);
+}
+
 int redis_conn_pipeline(struct redis_conn *c, size_t n, const struct redis_cmd *cmds,
                         redisReply **replies, bool retry_idempotent, struct mem_error *err)
 {
 	for (size_t i = 0; i < n; i++)
 		replies[i] = NULL;
+	/* the sentinels moved the primary: this connection goes to the old one */
+	if (c->o.sentinel && c->fd >= 0 && redis_sentinel_epoch(c->o.sentinel) != c->epoch)
+		conn_close(c);
 	bool was_connected = c->fd >= 0;
 	if (ensure_connected(c, false, err) < 0)
 		return -1;
-	if (raw_pipeline(c, n, cmds, replies, err) < 0) {
-		conn_close(c);
+	int rc = raw_pipeline(c, n, cmds, replies, err);
+	if (rc == 0 && has_readonly(n, replies)) {
+		/* the server was demoted under us: nothing was written */
+		conn_drop(c);
+		if (!retry_idempotent)
+			return 0;
+		free_replies(n, replies);
+		if (ensure_connected(c, true, err) < 0)
+			return -1;
+		if (raw_pipeline(c, n, cmds, replies, err) < 0) {
+			conn_drop(c);
+			goto down;
+		}
+	} else if (rc < 0) {
+		conn_drop(c);
 		/* A connection that was idle may have been closed by a server
 		 * restart; one immediate reconnect makes that invisible. */
 		if (!retry_idempotent || !was_connected)
@@ -535,7 +603,7 @@ int redis_conn_pipeline(struct redis_conn *c, size_t n, const struct redis_cmd *
 		if (ensure_connected(c, true, err) < 0)
 			return -1;
 		if (raw_pipeline(c, n, cmds, replies, err) < 0) {
-			conn_close(c);
+			conn_drop(c);
 			goto down;
 		}
 	}
@@ -551,6 +619,36 @@ down:
 	c->failures++;
 	c->next_try_ms = now_ms();
 	publish(c, REDIS_STATE_RECONNECTING);
+	return -1;
+}
+
+int redis_conn_wait_reply(struct redis_conn *c, redisReply **reply, int wait_ms,
+                          struct mem_error *err)
+{
+	void *r = NULL;
+	*reply = NULL;
+	if (c->fd < 0)
+		return mem_fail(err, MEM_EUNAVAILABLE, NULL, "redis %s:%d: not connected", c->host,
+		                c->port);
+	if (redisReaderGetReply(c->reader, &r) != REDIS_OK)
+		goto broken;
+	if (!r) {
+		if (!(c->ssl && SSL_pending(c->ssl)) &&
+		    wait_fd(c->fd, POLLIN, now_ms() + wait_ms) < 0)
+			return 0;
+		if (io_read_some(c, now_ms() + c->o.socket_timeout_ms, false, err) < 0)
+			goto closed;
+		if (redisReaderGetReply(c->reader, &r) != REDIS_OK)
+			goto broken;
+		if (!r)
+			return 0; /* part of a message: the rest comes with the next call */
+	}
+	*reply = r;
+	return 1;
+broken:
+	fail_io(c, err, "protocol error");
+closed:
+	conn_close(c);
 	return -1;
 }
 

@@ -39,6 +39,7 @@ struct redis_health {
 };
 
 struct redis_tls; /* opaque: an SSL_CTX with its verification settings */
+struct redis_sentinel;
 
 struct redis_conn_opts {
 	const char *host;
@@ -52,6 +53,11 @@ struct redis_conn_opts {
 	int max_reconnect_attempts;
 	const char *const *scripts; /* Lua sources loaded on connect; borrowed */
 	size_t nscripts;
+	/* Borrowed; when set, host and port are ignored: the connection asks it
+	 * where the primary is before each connect, checks ROLE after, and
+	 * reconnects when its epoch moves, when a round trip fails and on a
+	 * READONLY answer (redis_sentinel.h). */
+	struct redis_sentinel *sentinel;
 };
 
 struct redis_cmd {
@@ -73,13 +79,23 @@ void redis_conn_free(struct redis_conn *c);
  * Send n commands in one round trip and read their n replies into replies[]
  * (caller frees each with freeReplyObject). Error replies are returned as
  * replies, except NOSCRIPT, which reloads the scripts and retries once.
- * When the connection breaks and retry_idempotent is set, it reconnects at
- * once and sends the commands again, once. On -1, replies[] are all NULL and
+ * When the connection breaks, or a reply says READONLY (the server became a
+ * replica), and retry_idempotent is set, it reconnects at once and sends the
+ * commands again, once. On -1, replies[] are all NULL and
  * err says why (MEM_EUNAVAILABLE for transport trouble).
  */
 int redis_conn_pipeline(struct redis_conn *c, size_t n, const struct redis_cmd *cmds,
                         redisReply **replies, bool retry_idempotent,
                         struct mem_error *err) MEM_MUST_CHECK;
+
+/*
+ * For a connection that SUBSCRIBEd (redis_conn_command sent it): the next
+ * message, waiting up to wait_ms. 1 and *reply (caller frees), 0 when none
+ * came in time, -1 and err when the connection broke (it is closed; the next
+ * command reconnects).
+ */
+int redis_conn_wait_reply(struct redis_conn *c, redisReply **reply, int wait_ms,
+                          struct mem_error *err) MEM_MUST_CHECK;
 
 /* One command; *reply as above. Variadic strings, argv style. */
 int redis_conn_command(struct redis_conn *c, redisReply **reply, struct mem_error *err, int argc,

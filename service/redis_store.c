@@ -12,6 +12,7 @@
 #include "../common/redis_url.h"
 #include "../common/xalloc.h"
 #include "redis_conn.h"
+#include "redis_sentinel.h"
 #include "redis_conv.h"
 #include "redis_memory.h"
 
@@ -39,6 +40,7 @@ struct redis_store {
 	struct redis_url url;
 	char *password;
 	struct redis_tls *tls;
+	struct redis_sentinel *sentinel; /* REDIS_SENTINELS; NULL: REDIS_URL's host */
 	struct redis_conn_opts opts;
 	const char *scripts[NALLSCRIPTS];
 	char sha[NALLSCRIPTS][41]; /* the conversation ops keep theirs (redis_conv.c) */
@@ -1763,6 +1765,7 @@ static void rs_free(struct store *s)
 		free(slot);
 	}
 	pthread_mutex_destroy(&rs->lock);
+	redis_sentinel_free(rs->sentinel);
 	redis_tls_free(rs->tls);
 	redis_url_release(&rs->url);
 	free(rs->password);
@@ -1845,6 +1848,13 @@ struct store *redis_store_new(const struct config *cfg, struct mem_error *err)
 		if (!rs->tls)
 			goto fail;
 	}
+	if (cfg->redis_sentinels && *cfg->redis_sentinels) {
+		rs->sentinel = redis_sentinel_new(cfg->redis_sentinels, cfg->redis_sentinel_master,
+		                                  cfg->redis_sentinel_password,
+		                                  (int)cfg->redis_connect_timeout_ms, err);
+		if (!rs->sentinel)
+			goto fail;
+	}
 	rs->prefix = xstrdup(cfg->key_prefix);
 	rs->ttl = cfg->checkpoint_ttl_seconds;
 	rs->ttl_str = xasprintf("%ld", rs->ttl);
@@ -1880,6 +1890,7 @@ struct store *redis_store_new(const struct config *cfg, struct mem_error *err)
 	    .max_reconnect_attempts = (int)cfg->max_reconnect_attempts,
 	    .scripts = rs->scripts,
 	    .nscripts = NALLSCRIPTS,
+	    .sentinel = rs->sentinel,
 	};
 	rs->health.state = REDIS_STATE_RECONNECTING;
 	return &rs->base;

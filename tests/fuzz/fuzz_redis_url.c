@@ -11,7 +11,11 @@
  *  - printing the parsed URL back (user and password fully percent-encoded,
  *    host bracketed when it must be, explicit port and db) and parsing that
  *    gives the same fields;
- *  - redis_url_release is idempotent and takes NULL.
+ *  - redis_url_release is idempotent and takes NULL;
+ *  - the same bytes as an address list (REDIS_SENTINELS): refused with an
+ *    error naming the variable, or at least one address, each with a host of
+ *    1..255 bytes free of space, control bytes, ',', '/' and '@', and a port
+ *    in 1..65535, which printed back and parsed again gives the same list.
  */
 #include "../../common/buf.h"
 #include "../../common/redis_url.h"
@@ -63,9 +67,45 @@ static void check_no_secret(const char *url, const struct mem_error *err)
 	free(blind);
 }
 
+static void check_addr_list(const char *s)
+{
+	struct redis_addr *a = NULL, *b = NULL;
+	size_t n = 0, m = 0;
+	struct mem_error err = {0};
+	struct buf p = {0};
+	if (redis_addr_list_parse(s, "REDIS_SENTINELS", &a, &n, &err) < 0) {
+		CHECK(!a && !n && !strcmp(err.field, "REDIS_SENTINELS") && err.message[0],
+		      "an address list refused without a proper error");
+		return;
+	}
+	CHECK(n >= 1, "an empty address list was accepted");
+	for (size_t i = 0; i < n; i++) {
+		size_t hl = strlen(a[i].host);
+		CHECK(hl >= 1 && hl <= 255, "host of %zu bytes", hl);
+		for (const char *c = a[i].host; *c; c++)
+			CHECK((unsigned char)*c > 0x20 && *c != 0x7f && *c != ',' && *c != '/' &&
+			          *c != '@',
+			      "host byte 0x%02x", (unsigned char)*c);
+		CHECK(a[i].port >= 1 && a[i].port <= 65535, "port %d", a[i].port);
+		bool v6 =
+		    strchr(a[i].host, ':') || strchr(a[i].host, '[') || strchr(a[i].host, ']');
+		buf_printf(&p, "%s%s%s%s:%d", i ? "," : "", v6 ? "[" : "", a[i].host, v6 ? "]" : "",
+		           a[i].port);
+	}
+	CHECK(redis_addr_list_parse(p.data, "REDIS_SENTINELS", &b, &m, &err) == 0 && m == n,
+	      "the printed list %s does not parse back", p.data);
+	for (size_t i = 0; i < n; i++)
+		CHECK(!strcmp(a[i].host, b[i].host) && a[i].port == b[i].port,
+		      "address %zu differs", i);
+	redis_addr_list_free(a, n);
+	redis_addr_list_free(b, m);
+	buf_release(&p);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char *url = fuzz_strndup(data, size);
+	check_addr_list(url);
 	struct redis_url u, v;
 	struct mem_error err = {0};
 	struct buf b = {0};

@@ -36,7 +36,8 @@ runuser -u postgres -- "$bindir/pg_basebackup" -h 127.0.0.1 -p "$p1" -U postgres
     mt_fail "pg_basebackup: $(tail -5 "$MT_WORK/basebackup.log")"
 start_postgres "$MT_WORK/standby" "$p2"
 [[ "$(psql2 -c 'SELECT pg_is_in_recovery()')" == t ]] || mt_fail "the standby is not in recovery"
-mt_until 100 test "$(psql1 -c "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'")" == 1 ||
+streaming() { [[ "$(psql1 -c "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'")" == 1 ]]; }
+mt_until 100 streaming ||
     mt_fail "the standby never streamed"
 # From now on a commit waits for the standby (the standby's own copy of the
 # configuration predates this, so once promoted it waits for nobody).
@@ -61,7 +62,7 @@ put() { # THREAD ID -> HTTP status
 # Write load: two writers, each recording the ids memoryd acknowledged.
 writer() {
     local w="$1" i=0 code id
-    while [[ ! -e "$MT_WORK/stop" ]]; do
+    while [[ -d "$MT_WORK" && ! -e "$MT_WORK/stop" ]]; do # ends with the test
         i=$((i + 1))
         id="$(printf '1ef%02d%012d' "$w" "$i")"
         code="$(put "w$w" "$id")"

@@ -55,6 +55,35 @@ START_TEST(bad)
 }
 END_TEST
 
+START_TEST(addr_lists)
+{
+	struct redis_addr *a;
+	size_t n;
+	struct mem_error err = {0};
+	ck_assert_int_eq(redis_addr_list_parse("10.0.0.1:26379,[::1]:26380,s-3.ns:1",
+	                                       "REDIS_SENTINELS", &a, &n, &err),
+	                 0);
+	ck_assert_uint_eq(n, 3);
+	ck_assert_str_eq(a[0].host, "10.0.0.1");
+	ck_assert_int_eq(a[0].port, 26379);
+	ck_assert_str_eq(a[1].host, "::1");
+	ck_assert_int_eq(a[1].port, 26380);
+	ck_assert_str_eq(a[2].host, "s-3.ns");
+	ck_assert_int_eq(a[2].port, 1);
+	redis_addr_list_free(a, n);
+	static const char *lists[] = {"",        "h",      "h:",    ":1",       "h:0",
+	                              "h:65536", "h:1,",   ",h:1",  "h:1,,h:2", "::1:2",
+	                              "[]:1",    "[::1:2", "h o:1", "u@h:1",    "h:1x"};
+	for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
+		ck_assert_msg(redis_addr_list_parse(lists[i], "REDIS_SENTINELS", &a, &n, &err) ==
+		                  -1,
+		              "accepted \"%s\"", lists[i]);
+		ck_assert_ptr_null(a);
+		ck_assert_str_eq(err.field, "REDIS_SENTINELS");
+	}
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("redis_url");
@@ -62,6 +91,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, plain);
 	tcase_add_test(tc, full);
 	tcase_add_test(tc, bad);
+	tcase_add_test(tc, addr_lists);
 	suite_add_tcase(s, tc);
 	return s;
 }
