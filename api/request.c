@@ -8,6 +8,7 @@
 #include "../common/ids.h"
 #include "../common/log.h"
 #include "../common/xalloc.h"
+#include "../service/service.h"
 
 unsigned mem_errcode_status(enum mem_errcode code)
 {
@@ -49,6 +50,12 @@ static enum MHD_Result queue(struct request *r, unsigned status, struct MHD_Resp
 		MHD_add_response_header(resp, "X-Memory-Stored", r->stored);
 	if (r->etag[0] && status < 300)
 		MHD_add_response_header(resp, "ETag", r->etag);
+	int replicas = service_replicas();
+	if (replicas >= 0 && r->stored[0] && status < 300) {
+		char n[16];
+		snprintf(n, sizeof(n), "%d", replicas);
+		MHD_add_response_header(resp, "X-Memory-Replicas", n);
+	}
 	if (status == 401 && r->www_authenticate)
 		MHD_add_response_header(resp, "WWW-Authenticate", "Bearer realm=\"memoryd\"");
 	enum MHD_Result ret = MHD_queue_response(r->conn, status, resp);

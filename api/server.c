@@ -431,6 +431,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 			return respond_json(r, 415, e);
 		}
 	}
+	service_request_begin();
 	return rt->handler(r);
 }
 

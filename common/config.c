@@ -174,6 +174,12 @@ static const struct cfg_entry table[] = {
      "the name the sentinels monitor the primary under (needed with REDIS_SENTINELS)"},
     {"REDIS_SENTINEL_PASSWORD", CFG_STR, NULL, 0, 0, OFF(redis_sentinel_password), 1, NULL,
      "the sentinels' own password (requirepass in sentinel.conf), when they have one"},
+    {"REDIS_WAIT_REPLICAS", CFG_INT, "0", 0, 64, OFF(redis_wait_replicas), 0, NULL,
+     "durability: N > 0 makes every Redis round trip end with WAIT N, so a 2xx means N "
+     "replicas hold the write too (it survives the loss of its primary; the answer's "
+     "Memoryd-Replicas header says how many); fewer within REDIS_WAIT_TIMEOUT_MS is 503"},
+    {"REDIS_WAIT_TIMEOUT_MS", CFG_INT, "1000", 1, 60000, OFF(redis_wait_timeout_ms), 0, NULL,
+     "how long a write waits for REDIS_WAIT_REPLICAS replicas before it is answered 503"},
     {"REDIS_CONNECT_TIMEOUT_MS", CFG_INT, "1000", 10, 60000, OFF(redis_connect_timeout_ms), 0, NULL,
      "timeout of one Redis connection attempt, TLS handshake and AUTH included"},
     {"REDIS_SOCKET_TIMEOUT_MS", CFG_INT, "2000", 10, 600000, OFF(redis_socket_timeout_ms), 0, NULL,

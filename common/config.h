@@ -35,6 +35,8 @@ struct config {
 	char *redis_sentinels;         /* REDIS_SENTINELS: host:port,...; NULL: REDIS_URL's host */
 	char *redis_sentinel_master;   /* REDIS_SENTINEL_MASTER */
 	char *redis_sentinel_password; /* REDIS_SENTINEL_PASSWORD */
+	long redis_wait_replicas;      /* REDIS_WAIT_REPLICAS: WAIT after each round trip */
+	long redis_wait_timeout_ms;    /* REDIS_WAIT_TIMEOUT_MS */
 	long redis_connect_timeout_ms;
 	long redis_socket_timeout_ms;
 	long max_reconnect_attempts;

@@ -354,9 +354,78 @@ static int io_read_some(struct redis_conn *c, long long deadline, bool wait_firs
 	}
 }
 
-/* Raw round trip on an established connection; no retry, no reconnect. */
+static bool has_readonly(size_t n, redisReply **replies)
+{
+	for (size_t i = 0; i < n; i++)
+		if (replies[i] && replies[i]->type == REDIS_REPLY_ERROR &&
+		    !strncmp(replies[i]->str, "READONLY", 8))
+			return true;
+	return false;
+}
+
+static __thread int last_replicas = -1;
+
+int redis_conn_last_replicas(void)
+{
+	return last_replicas;
+}
+
+void redis_conn_forget_replicas(void)
+{
+	last_replicas = -1;
+}
+
+static int raw_pipeline_once(struct redis_conn *c, size_t n, const struct redis_cmd *cmds,
+                             redisReply **replies, struct mem_error *err);
+
+/* Raw round trip on an established connection; no retry, no reconnect. With
+ * wait_replicas, a WAIT ends it: its reply is checked here, not returned. */
 static int raw_pipeline(struct redis_conn *c, size_t n, const struct redis_cmd *cmds,
                         redisReply **replies, struct mem_error *err)
+{
+	last_replicas = -1;
+	if (c->o.wait_replicas <= 0)
+		return raw_pipeline_once(c, n, cmds, replies, err);
+	char nrep[16], tmo[16];
+	snprintf(nrep, sizeof(nrep), "%d", c->o.wait_replicas);
+	snprintf(tmo, sizeof(tmo), "%d", c->o.wait_timeout_ms);
+	const char *wait_argv[] = {"WAIT", nrep, tmo};
+	struct redis_cmd *all = xcalloc(n + 1, sizeof(*all));
+	redisReply **rep = xcalloc(n + 1, sizeof(*rep));
+	memcpy(all, cmds, n * sizeof(*all));
+	all[n] = (struct redis_cmd){.argc = 3, .argv = wait_argv, .argvlen = NULL};
+	int ret = raw_pipeline_once(c, n + 1, all, rep, err);
+	if (ret == 0) {
+		memcpy(replies, rep, n * sizeof(*rep));
+		redisReply *w = rep[n];
+		if (w->type == REDIS_REPLY_INTEGER && w->integer >= c->o.wait_replicas) {
+			last_replicas = (int)w->integer;
+		} else if (w->type == REDIS_REPLY_ERROR && has_readonly(n, replies)) {
+			/* a replica now (WAIT is refused there too): the caller
+			 * reconnects to the primary */
+		} else {
+			mem_fail(err, MEM_EUNAVAILABLE, NULL,
+			         "redis %s:%d: %lld of %d replicas acknowledged the write within "
+			         "%d ms (REDIS_WAIT_REPLICAS); the primary holds it",
+			         c->host, c->port,
+			         w->type == REDIS_REPLY_INTEGER ? (long long)w->integer : -1LL,
+			         c->o.wait_replicas, c->o.wait_timeout_ms);
+			for (size_t i = 0; i < n; i++) {
+				freeReplyObject(replies[i]);
+				replies[i] = NULL;
+			}
+			ret = -2; /* the connection is fine: no reconnect */
+		}
+		freeReplyObject(w);
+	}
+	free(all);
+	free(rep);
+	return ret;
+}
+
+/* Raw round trip on an established connection; no retry, no reconnect. */
+static int raw_pipeline_once(struct redis_conn *c, size_t n, const struct redis_cmd *cmds,
+                             redisReply **replies, struct mem_error *err)
 {
 	struct buf out = {0};
 	int ret = -1;
@@ -408,7 +477,7 @@ static int simple_ok(struct redis_conn *c, int argc, const char **argv, struct m
 {
 	redisReply *r = NULL;
 	struct redis_cmd cmd = {.argc = argc, .argv = argv, .argvlen = NULL};
-	if (raw_pipeline(c, 1, &cmd, &r, err) < 0)
+	if (raw_pipeline_once(c, 1, &cmd, &r, err) < 0)
 		return -1;
 	int ret = 0;
 	if (r->type == REDIS_REPLY_ERROR) {
@@ -436,7 +505,7 @@ static int check_role(struct redis_conn *c, struct mem_error *err)
 	const char *argv[] = {"ROLE"};
 	struct redis_cmd cmd = {.argc = 1, .argv = argv, .argvlen = NULL};
 	redisReply *r = NULL;
-	if (raw_pipeline(c, 1, &cmd, &r, err) < 0)
+	if (raw_pipeline_once(c, 1, &cmd, &r, err) < 0)
 		return -1;
 	bool primary = r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
 	               r->element[0]->type == REDIS_REPLY_STRING &&
@@ -552,15 +621,6 @@ static void free_replies(size_t n, redisReply **replies)
 	}
 }
 
-static bool has_readonly(size_t n, redisReply **replies)
-{
-	for (size_t i = 0; i < n; i++)
-		if (replies[i] && replies[i]->type == REDIS_REPLY_ERROR &&
-		    !strncmp(replies[i]->str, "READONLY", 8))
-			return true;
-	return false;
-}
-
 /* A connection that cannot be trusted to reach the primary any more: closed,
  * and with a sentinel, its address asked again. */
 static void conn_drop(struct redis_conn *c)
@@ -582,6 +642,8 @@ int redis_conn_pipeline(struct redis_conn *c, size_t n, const struct redis_cmd *
 	if (ensure_connected(c, false, err) < 0)
 		return -1;
 	int rc = raw_pipeline(c, n, cmds, replies, err);
+	if (rc == -2)
+		return -1; /* too few replicas: the connection is fine */
 	if (rc == 0 && has_readonly(n, replies)) {
 		/* the server was demoted under us: nothing was written */
 		conn_drop(c);
@@ -590,7 +652,10 @@ int redis_conn_pipeline(struct redis_conn *c, size_t n, const struct redis_cmd *
 		free_replies(n, replies);
 		if (ensure_connected(c, true, err) < 0)
 			return -1;
-		if (raw_pipeline(c, n, cmds, replies, err) < 0) {
+		rc = raw_pipeline(c, n, cmds, replies, err);
+		if (rc == -2)
+			return -1;
+		if (rc < 0) {
 			conn_drop(c);
 			goto down;
 		}
@@ -602,19 +667,27 @@ int redis_conn_pipeline(struct redis_conn *c, size_t n, const struct redis_cmd *
 			goto down;
 		if (ensure_connected(c, true, err) < 0)
 			return -1;
-		if (raw_pipeline(c, n, cmds, replies, err) < 0) {
+		rc = raw_pipeline(c, n, cmds, replies, err);
+		if (rc == -2)
+			return -1;
+		if (rc < 0) {
 			conn_drop(c);
 			goto down;
 		}
 	}
 	if (has_noscript(n, replies)) {
 		free_replies(n, replies);
-		if (load_scripts(c, err) < 0 || raw_pipeline(c, n, cmds, replies, err) < 0) {
-			conn_close(c);
-			goto down;
-		}
+		if (load_scripts(c, err) < 0)
+			goto broken;
+		rc = raw_pipeline(c, n, cmds, replies, err);
+		if (rc == -2)
+			return -1;
+		if (rc < 0)
+			goto broken;
 	}
 	return 0;
+broken:
+	conn_close(c);
 down:
 	c->failures++;
 	c->next_try_ms = now_ms();

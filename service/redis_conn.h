@@ -58,6 +58,11 @@ struct redis_conn_opts {
 	 * reconnects when its epoch moves, when a round trip fails and on a
 	 * READONLY answer (redis_sentinel.h). */
 	struct redis_sentinel *sentinel;
+	/* REDIS_WAIT_REPLICAS: > 0 ends every round trip with WAIT wait_replicas
+	 * wait_timeout_ms, and a round trip whose writes fewer replicas
+	 * acknowledged fails (MEM_EUNAVAILABLE) although the primary holds them. */
+	int wait_replicas;
+	int wait_timeout_ms;
 };
 
 struct redis_cmd {
@@ -96,6 +101,11 @@ int redis_conn_pipeline(struct redis_conn *c, size_t n, const struct redis_cmd *
  */
 int redis_conn_wait_reply(struct redis_conn *c, redisReply **reply, int wait_ms,
                           struct mem_error *err) MEM_MUST_CHECK;
+
+/* Replicas the last round trip of this thread waited for (REDIS_WAIT_REPLICAS;
+ * -1 when it did not wait, or since redis_conn_forget_replicas). */
+int redis_conn_last_replicas(void);
+void redis_conn_forget_replicas(void);
 
 /* One command; *reply as above. Variadic strings, argv style. */
 int redis_conn_command(struct redis_conn *c, redisReply **reply, struct mem_error *err, int argc,

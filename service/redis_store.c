@@ -1891,6 +1891,8 @@ struct store *redis_store_new(const struct config *cfg, struct mem_error *err)
 	    .scripts = rs->scripts,
 	    .nscripts = NALLSCRIPTS,
 	    .sentinel = rs->sentinel,
+	    .wait_replicas = (int)cfg->redis_wait_replicas,
+	    .wait_timeout_ms = (int)cfg->redis_wait_timeout_ms,
 	};
 	rs->health.state = REDIS_STATE_RECONNECTING;
 	return &rs->base;

@@ -10,6 +10,7 @@
 #include "archive.h"
 #include "conv_service.h"
 #include "failover.h"
+#include "redis_conn.h"
 #include "pg_store.h"
 #include "redis_store.h"
 #include "routing.h"
@@ -1001,4 +1002,14 @@ int service_retention(struct service *svc, const char *export_path, long long *d
 		return mem_fail(err, MEM_EINVALID_FIELD, "DATABASE_URL",
 		                "retention needs DATABASE_URL: PostgreSQL is the archive");
 	return archive_retention(svc->cfg, svc->stores[STORE_POSTGRES], export_path, deleted, err);
+}
+
+void service_request_begin(void)
+{
+	redis_conn_forget_replicas();
+}
+
+int service_replicas(void)
+{
+	return redis_conn_last_replicas();
 }

@@ -131,6 +131,13 @@ int service_conv_delete(struct service *svc, const char *tenant, const char *con
  * MEM_EPRECONDITION when If-Match does not hold. */
 int service_memory_put(struct service *svc, const char *tenant, const struct mem_put *req,
                        struct mem_item *out, struct mem_error *err) MEM_MUST_CHECK;
+/* REDIS_WAIT_REPLICAS: call service_request_begin before a request's
+ * service calls; service_replicas then says how many Redis replicas
+ * acknowledged its last Redis round trip (which covers every write before it
+ * on the thread's connection), -1 when it waited for none. Per thread. */
+void service_request_begin(void);
+int service_replicas(void);
+
 /* MEM_ENOT_FOUND; MEM_ECORRUPT (logged with its key) for a stored value that
  * is not JSON. Release *out with mem_item_release. */
 int service_memory_get(struct service *svc, const char *tenant, const struct mem_ref *ref,
