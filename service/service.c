@@ -23,9 +23,10 @@
  *  - a write goes to the primary first and is acknowledged only once the
  *    primary holds it; with dual write it then goes to the other store, and a
  *    failure there never fails the request: it is counted
- *    (dual_write_errors_total) and logged with what was missed. Deletes also
- *    reach PostgreSQL when it is not primary, so read-through never brings a
- *    deleted thread back.
+ *    (dual_write_errors_total) and logged with what was missed. Deletes
+ *    reach every configured store whatever the primary and dual write: read-
+ *    through (PostgreSQL) and a failback (Redis) never bring a deleted thread
+ *    or tenant back.
  * routed_write and routed_read are the two helpers every resource uses: a
  * resource adds an adapter of one line per store op and calls them.
  */
@@ -74,7 +75,7 @@ struct routed_write {
 	          struct mem_error *err);
 	const void *req;
 	void *out;
-	bool is_delete; /* reaches PostgreSQL even without dual write; absent is fine */
+	bool is_delete; /* reaches the other store even without dual write; absent is fine */
 	/* Optional: on() in two halves, for a write whose secondary copy does
 	 * not depend on the primary's answer. send returns 1 when the store
 	 * does not offer them; else as the store's send and collect. */
@@ -91,8 +92,8 @@ static void stored_add(char *stored, const char *name)
 	snprintf(stored + n, SERVICE_STORED_MAX - n, "%s%s", n ? "," : "", name);
 }
 
-/* Run w on the primary, then (dual write, or a delete that PostgreSQL must
- * see) on the other store. 0 once the primary holds it; stored (may be
+/* Run w on the primary, then (dual write, or a delete, which every store
+ * must see) on the other store. 0 once the primary holds it; stored (may be
  * NULL) lists the stores that do. A write with send/collect goes to the
  * secondary first and is collected after the primary's, so the two round
  * trips overlap (a dual write then costs the slower store's time, not the
@@ -105,8 +106,7 @@ static int routed_write(struct service *svc, const struct routed_write *w, char 
 	struct svc_route rt = route_take(svc);
 	if (stored)
 		stored[0] = '\0';
-	bool to_other =
-	    rt.dual_write || (w->is_delete && rt.other == svc->stores[STORE_POSTGRES] && rt.other);
+	bool to_other = rt.dual_write || (w->is_delete && rt.other);
 	struct mem_error e2 = {0};
 	void *pending = NULL;
 	/* 0 sent (collect it), -1 failed (e2 says why), 1 run on() after the primary */

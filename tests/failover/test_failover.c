@@ -1083,6 +1083,128 @@ START_TEST(test_failover_with_database_down_changes_nothing)
 }
 END_TEST
 
+/* A request to replica A as tenant t (admin: with the admin token too). */
+static it_response *req_a(const char *method, const char *path, const char *t, bool admin,
+                          const char *body)
+{
+	char *th = it_strfmt("X-Tenant-Id: %s", t);
+	char *auth =
+	    admin ? it_strfmt("Authorization: Bearer %s", it_require_env("ADMIN_TOKEN")) : NULL;
+	const char *hdrs[] = {th, auth, NULL};
+	it_response *r = it_request_to(url_a, method, path, hdrs, body, body ? strlen(body) : 0);
+	free(th);
+	free(auth);
+	return r;
+}
+
+static void expect_no_redis_keys(redisContext *rc, const char *t, const char *thread)
+{
+	it_strlist keys = {0};
+	it_redis_thread_keys(rc, t, thread, &keys);
+	ck_assert_msg(keys.n == 0, "%zu key(s) of %s left in redis, e.g. %s", keys.n, thread,
+	              keys.n ? keys.v[0] : "");
+	it_strlist_free(&keys);
+}
+
+/* Written while Redis was primary (no dual write), deleted while PostgreSQL
+ * is: a thread, one checkpoint, a conversation, a /memory item and a whole
+ * tenant stay deleted after the failback, in the answers and in Redis. */
+START_TEST(test_deletes_reach_redis_while_postgres_is_primary)
+{
+	json_decref(switch_to(url_a, "redis", false));
+	char *gone = it_random_id("fo-gone-");
+	it_response *r = put_to(url_a, tenant, "z1", 1);
+	it_expect_status(r, 201);
+	ck_assert_str_eq(stored_header(r), "redis");
+	it_response_free(r);
+	for (int n = 1; n <= 2; n++) {
+		r = put_to(url_a, tenant, "z2", n);
+		it_expect_status(r, 201);
+		it_response_free(r);
+	}
+	r = put_to(url_a, gone, "z3", 1);
+	it_expect_status(r, 201);
+	it_response_free(r);
+	static const char *const msgs[][2] = {{"d1", "adiós"}};
+	r = conv_append_to(url_a, tenant, "conv-z", msgs, 1);
+	it_expect_status(r, 201);
+	it_response_free(r);
+	const char *item = "/memory/items?namespace=%5B%22prefs%22%5D&key=z";
+	r = mem_req(url_a, "PUT", "/memory/items", NULL,
+	            "{\"namespace\":[\"prefs\"],\"key\":\"z\",\"value\":1}");
+	it_expect_status(r, 200);
+	it_response_free(r);
+	ck_assert_int_eq(rows_of(tenant, "z1"), 0); /* Redis only */
+
+	json_decref(switch_to(url_a, "postgres", false));
+	r = req_a("DELETE", "/checkpoints/z1", tenant, false, NULL);
+	it_expect_status(r, 204);
+	it_response_free(r);
+	char *cp2 = it_cp_id(2);
+	char *path = it_strfmt("/admin/threads/z2/checkpoints/%s?checkpoint_ns=", cp2);
+	r = req_a("DELETE", path, tenant, true, NULL);
+	it_expect_status(r, 204);
+	it_response_free(r);
+	free(path);
+	r = req_a("DELETE", "/conversations/conv-z", tenant, false, NULL);
+	it_expect_status(r, 204);
+	it_response_free(r);
+	r = mem_req(url_a, "DELETE", item, NULL, NULL);
+	it_expect_status(r, 204);
+	it_response_free(r);
+	path = it_strfmt("/admin/tenants/%s", gone);
+	r = req_a("DELETE", path, tenant, true, NULL);
+	it_expect_status(r, 200);
+	it_response_free(r);
+	free(path);
+
+	json_decref(switch_to(url_a, "redis", false));
+	r = req_a("GET", "/checkpoints/z1", tenant, false, NULL);
+	it_expect_error(r, 404, "not_found", NULL);
+	it_response_free(r);
+	path = it_strfmt("/checkpoints/z2?checkpoint_id=%s", cp2);
+	r = req_a("GET", path, tenant, false, NULL);
+	it_expect_error(r, 404, "not_found", NULL);
+	it_response_free(r);
+	free(path);
+	char *cp1 = it_cp_id(1);
+	path = it_strfmt("/checkpoints/z2?checkpoint_id=%s", cp1);
+	r = req_a("GET", path, tenant, false, NULL); /* the other checkpoint stays */
+	it_expect_status(r, 200);
+	it_response_free(r);
+	free(path);
+	r = req_a("GET", "/checkpoints/z3", gone, false, NULL);
+	it_expect_error(r, 404, "not_found", NULL);
+	it_response_free(r);
+	r = req_a("GET", "/conversations/conv-z/messages", tenant, false, NULL);
+	it_expect_error(r, 404, "not_found", NULL);
+	it_response_free(r);
+	r = mem_req(url_a, "GET", item, NULL, NULL);
+	it_expect_error(r, 404, "not_found", NULL);
+	it_response_free(r);
+
+	redisContext *rc = it_redis_connect();
+	expect_no_redis_keys(rc, tenant, "z1");
+	expect_no_redis_keys(rc, tenant, "conv-z");
+	char *ck = it_key_checkpoint(tenant, "z2", "", cp2);
+	ck_assert_int_eq(it_redis_exists(rc, ck), 0);
+	free(ck);
+	ck = it_key_checkpoint(tenant, "z2", "", cp1);
+	ck_assert_int_eq(it_redis_exists(rc, ck), 1);
+	free(ck);
+	char *et = it_key_enc(tenant);
+	char *mk = it_strfmt("%s:memory:{%s}:prefs:z", it_key_prefix(), et);
+	ck_assert_int_eq(it_redis_exists(rc, mk), 0);
+	free(mk);
+	free(et);
+	it_redis_expect_tenant_empty(rc, gone, "a tenant delete while postgres was primary");
+	redisFree(rc);
+	free(cp1);
+	free(cp2);
+	free(gone);
+}
+END_TEST
+
 enum fixture { FX_NO_DB, FX_DB, FX_REPLICAS };
 
 static TCase *tc(Suite *s, const char *name, const char *tags, int timeout, enum fixture fx)
@@ -1122,6 +1244,7 @@ int main(void)
 	t = tc(s, "switch", "switch", 120, FX_REPLICAS);
 	tcase_add_test(t, test_failover_switch_reaches_every_replica);
 	tcase_add_test(t, test_failover_switching_under_load_loses_nothing);
+	tcase_add_test(t, test_deletes_reach_redis_while_postgres_is_primary);
 
 	t = tc(s, "auto", "auto", 120, FX_REPLICAS);
 	tcase_add_test(t, test_auto_failover_when_redis_dies);
