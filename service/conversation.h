@@ -48,6 +48,11 @@ struct conv_append {
 	 * archived elsewhere); -1: unknown, so a store that cannot tell answers
 	 * need_base instead of creating the conversation. */
 	long long base_seq;
+	/* With base_seq, for a conversation new to the store: per message, the
+	 * seq under which the history kept elsewhere holds its id (0: none), so
+	 * a retry of what only that history holds is answered as a duplicate,
+	 * not stored again. NULL: none. */
+	const long long *known_seqs;
 	const struct conv_message_in *messages;
 	size_t n;
 };

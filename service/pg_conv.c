@@ -160,6 +160,11 @@ const struct pg_stmt pgconv_stmts[PGCONV_NSTMTS] = {
                                " USING unnest($2::text[], $3::text[], $4::int8[]) AS k(t, c, s)"
                                " WHERE h.tenant = k.t AND h.conversation_id = k.c AND h.seq = k.s"
                                " AND h.created_at < " FROM_MS("$1")},
+    /* per id of $3 (in order), the first seq holding it, or NULL */
+    [PGCONV_IDS] = {"memoryd_conv_ids",
+                    "SELECT (SELECT h.seq FROM memoryd.conversation_history h WHERE h." CONV_KEY
+                    " AND h.message_id = u.id ORDER BY h.seq LIMIT 1)"
+                    " FROM unnest($3::text[]) WITH ORDINALITY AS u(id, o) ORDER BY u.o"},
 };
 
 static int exec(struct store *s, int stmt, const struct pg_params *p, PGresult **res,
@@ -247,6 +252,38 @@ out:
 	pg_array_release(&roles);
 	pg_array_release(&contents);
 	pg_array_release(&mds);
+	return ret;
+}
+
+int pgconv_ids(struct store *s, const char *tenant, const char *conversation_id,
+               const struct conv_message_in *msgs, size_t n, long long *seqs, struct mem_error *err)
+{
+	struct pg_params p = {0};
+	struct pg_array ids;
+	PGresult *res = NULL;
+	int ret = -1;
+
+	pg_array_init(&ids, PG_OID_TEXT);
+	for (size_t i = 0; i < n; i++)
+		pg_array_add_text(&ids, msgs[i].id ? msgs[i].id : "");
+	pg_params_text(&p, tenant);
+	pg_params_text(&p, conversation_id);
+	pg_params_array(&p, &ids);
+	if (exec(s, PGCONV_IDS, &p, &res, err) < 0)
+		goto out;
+	if ((size_t)PQntuples(res) != n) {
+		mem_fail(err, MEM_EINTERNAL, NULL, "conversation ids: unexpected answer");
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++)
+		seqs[i] = msgs[i].id && *msgs[i].id && !pg_isnull(res, (int)i, 0)
+		              ? pg_int(res, (int)i, 0)
+		              : 0;
+	ret = 0;
+out:
+	PQclear(res);
+	pg_params_release(&p);
+	pg_array_release(&ids);
 	return ret;
 }
 

@@ -1185,6 +1185,7 @@ const struct store_ops pg_store_ops = {
     .conv_update = pgconv_update,
     .conv_list = pgconv_list,
     .conv_delete = pgconv_delete,
+    .conv_ids = pgconv_ids,
     .conv_archive = pgconv_archive,
     .history_archive = pgconv_history_archive,
     .thread_archive = ps_thread_archive,

@@ -235,6 +235,11 @@ int rconv_append(struct store *s, const char *tenant, const struct conv_append *
 		cmd_str(&ev, m->metadata_json ? m->metadata_json : "");
 		cmd_add(&ev, m->content, m->content_len, false);
 	}
+	for (size_t i = 0; r->known_seqs && i < r->n; i++)
+		if (r->known_seqs[i] > 0)
+			cmd_fmt(&ev, r->known_seqs[i]);
+		else
+			cmd_str(&ev, "");
 	struct redis_cmd cmds[3] = {cmd_of(&ev)};
 	if (r->customer_id && *r->customer_id) {
 		index_touch(&zadd, &pexp, c, tenant, r->customer_id, r->conversation_id);
