@@ -58,6 +58,7 @@ struct config {
 	long memory_default_ttl_seconds;
 	long memory_allow_persistent;
 	long memory_max_value_bytes;
+	long memory_work_budget;
 
 	/* the archiver (service/archive.h) */
 	long archive_after_seconds;

@@ -234,6 +234,8 @@ int pg_memory_scan(struct store *s, const char *tenant, const struct mem_scan *r
 	          err) < 0)
 		goto out;
 	int rows = PQntuples(q.res);
+	if (req->work)
+		*req->work -= rows + 1; /* one indexed statement: the rows it read */
 	*more = (size_t)rows > req->n;
 	if (*more)
 		rows = (int)req->n;

@@ -856,41 +856,53 @@ out:
 
 /* ---------- delete ---------- */
 
+/* Keys one thread_delete.lua step unlinks (about: one SSCAN COUNT). */
+#define DELETE_STEP "500"
+
+/* A thread in bounded steps (thread_delete.lua), each safe if interrupted,
+ * then its entry in the tenant's thread index. */
 static int rs_thread_delete(struct store *s, const char *tenant, const char *thread,
                             struct mem_error *err)
 {
 	struct redis_store *rs = (struct redis_store *)s;
-	struct args a = {0}, z = {0};
-	struct buf b = {0};
-	redisReply *rep[2] = {0};
+	struct buf kk = {0}, nk = {0}, b = {0};
+	redisReply *rep = NULL;
+	char cursor[32] = "0";
 	int ret = -1;
 
-	args_adds(&a, "EVALSHA");
-	args_adds(&a, rs->sha[SCRIPT_DELETE]);
-	args_adds(&a, "2");
-	key_thread_base(&b, rs, "thread", tenant, thread);
-	buf_puts(&b, ":keys");
-	args_add_buf(&a, &b);
-	key_thread_base(&b, rs, "thread", tenant, thread);
-	buf_puts(&b, ":ns");
-	args_add_buf(&a, &b);
-	args_adds(&z, "ZREM");
-	key_tenant_index(&b, rs, tenant);
-	args_add_buf(&z, &b);
-	args_adds(&z, thread);
-	struct redis_cmd cmds[2] = {args_cmd(&a), args_cmd(&z)};
-	if (redis_conn_pipeline(conn_get(rs), 2, cmds, rep, true, err) < 0)
-		goto out;
-	for (int i = 0; i < 2; i++)
-		if (rep[i]->type != REDIS_REPLY_INTEGER) {
-			reply_fail(rep[i], err, "thread delete");
+	key_thread_base(&kk, rs, "thread", tenant, thread);
+	buf_puts(&kk, ":keys");
+	key_thread_base(&nk, rs, "thread", tenant, thread);
+	buf_puts(&nk, ":ns");
+	do {
+		const char *av[] = {
+		    "EVALSHA", rs->sha[SCRIPT_DELETE], "2", kk.data, nk.data, cursor, DELETE_STEP};
+		struct redis_cmd cmd = {7, av, NULL};
+		if (redis_conn_pipeline(conn_get(rs), 1, &cmd, &rep, true, err) < 0)
+			goto out;
+		if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 ||
+		    !is_str(rep->element[0])) {
+			reply_fail(rep, err, "thread delete");
 			goto out;
 		}
+		snprintf(cursor, sizeof(cursor), "%s", rep->element[0]->str);
+		freeReplyObject(rep);
+		rep = NULL;
+	} while (strcmp(cursor, "0"));
+	key_tenant_index(&b, rs, tenant);
+	const char *zv[] = {"ZREM", b.data, thread};
+	struct redis_cmd z = {3, zv, NULL};
+	if (redis_conn_pipeline(conn_get(rs), 1, &z, &rep, true, err) < 0)
+		goto out;
+	if (rep->type != REDIS_REPLY_INTEGER) {
+		reply_fail(rep, err, "thread delete");
+		goto out;
+	}
 	ret = 0;
 out:
-	free_replies(2, rep);
-	args_release(&a);
-	args_release(&z);
+	freeReplyObject(rep);
+	buf_release(&kk);
+	buf_release(&nk);
 	buf_release(&b);
 	return ret;
 }

@@ -1,5 +1,6 @@
 #include "service.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -796,11 +797,25 @@ static bool version_ok(const char *v)
 	return true;
 }
 
+struct mem_budget service_memory_budget(const struct service *svc)
+{
+	return (struct mem_budget){.work = svc->cfg->memory_work_budget, .bytes = LLONG_MAX};
+}
+
+static int budget_spent(struct mem_error *err)
+{
+	return mem_fail(err, MEM_ETOO_LARGE, NULL,
+	                "this request's work budget is spent: send the remaining operations in "
+	                "another request");
+}
+
 int service_memory_search(struct service *svc, const char *tenant, const struct mem_search *req,
                           struct mem_search_result *out, struct mem_error *err)
 {
 	struct store *prim = route_take(svc).primary; /* one store per call */
 	struct mem_items batch = {0};
+	struct mem_budget own = service_memory_budget(svc);
+	struct mem_budget *bud = req->budget ? req->budget : &own;
 	char *before = NULL;
 	size_t skip = req->offset, scanned = 0;
 	int ret = -1;
@@ -814,13 +829,23 @@ int service_memory_search(struct service *svc, const char *tenant, const struct 
 	if (req->cursor && !version_ok(req->cursor))
 		return mem_fail(err, MEM_EINVALID_FIELD, "cursor",
 		                "cursor must be a next_cursor memoryd returned");
+	if (bud->work <= 0)
+		return budget_spent(err);
 	before = req->cursor ? xstrdup(req->cursor) : NULL;
 	out->items.v = xcalloc(req->limit + 1, sizeof(*out->items.v));
 	for (;;) {
 		bool more = false;
-		struct mem_scan sc = {req->prefix, before, MEM_SCAN_BATCH};
-		if (prim->ops->memory_scan(prim, tenant, &sc, &batch, &more, err) < 0)
-			goto out;
+		struct mem_scan sc = {req->prefix, before, MEM_SCAN_BATCH, &bud->work};
+		if (prim->ops->memory_scan(prim, tenant, &sc, &batch, &more, err) < 0) {
+			/* out of budget after some progress: the page so far, and on from here */
+			if (err->code != MEM_ETOO_LARGE || !scanned)
+				goto out;
+			mem_error_clear(err);
+			out->truncated = true;
+			out->next_cursor = before;
+			before = NULL;
+			break;
+		}
 		size_t i = 0;
 		bool full = false;
 		for (; i < batch.n; i++) {
@@ -853,8 +878,9 @@ int service_memory_search(struct service *svc, const char *tenant, const struct 
 		}
 		if (!more)
 			break;
-		if (scanned >= MEM_SCAN_BUDGET) {
+		if (scanned >= MEM_SCAN_BUDGET || bud->work <= 0) {
 			out->next_cursor = before; /* go on from here */
+			out->truncated = true;
 			before = NULL;
 			break;
 		}
@@ -928,8 +954,12 @@ int service_memory_namespaces(struct service *svc, const char *tenant,
 		return -1;
 	if (check_page(req->limit, req->offset, err) < 0)
 		return -1;
+	if (req->budget && req->budget->work <= 0)
+		return budget_spent(err);
 	if (prim->ops->memory_namespaces(prim, tenant, &req->prefix, &all, err) < 0)
 		return -1;
+	if (req->budget)
+		req->budget->work -= (long long)all.n + 1;
 	picked = xcalloc(all.n + 1, sizeof(*picked));
 	for (size_t i = 0; i < all.n; i++) {
 		size_t d = all.depth[i];

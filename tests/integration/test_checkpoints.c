@@ -1109,6 +1109,34 @@ START_TEST(test_delete_unknown_thread_is_204)
 }
 END_TEST
 
+/* A thread of 600 keys goes in several bounded script calls (about 500
+ * keys each), and goes whole. */
+START_TEST(test_delete_of_a_large_thread_is_done_in_bounded_steps)
+{
+	const char *thread = "thread-large";
+	for (int n = 1; n <= 300; n++)
+		put_simple(tenant, thread, "", n, 0, NULL);
+	it_strlist keys = {0};
+	it_redis_thread_keys(rc, tenant, thread, &keys);
+	ck_assert_msg(keys.n > 600, "only %zu keys", keys.n);
+	it_strlist_free(&keys);
+	char *reg = it_key_thread_keys(tenant, thread);
+	char *idx = it_key_threads(tenant);
+	redisContext *m = it_redis_monitor();
+	it_response *r = it_delete(tenant, thread);
+	it_expect_status(r, 204);
+	it_response_free(r);
+	const char *step[] = {"\"EVALSHA\"", reg, NULL};
+	const char *end[] = {"\"ZREM\"", idx, NULL};
+	long steps = it_redis_monitor_count(m, step, end);
+	redisFree(m);
+	ck_assert_msg(steps >= 2, "%ld script call(s) deleted 600 keys", steps);
+	it_redis_expect_tenant_empty(rc, tenant, "DELETE of a large thread");
+	free(reg);
+	free(idx);
+}
+END_TEST
+
 START_TEST(test_put_after_delete_starts_fresh)
 {
 	const char *thread = "thread-reuse";
@@ -1976,6 +2004,7 @@ int main(void)
 	tcase_add_test(t, test_delete_thread_removes_every_key_in_every_namespace);
 	tcase_add_test(t, test_delete_unknown_thread_is_204);
 	tcase_add_test(t, test_put_after_delete_starts_fresh);
+	tcase_add_test(t, test_delete_of_a_large_thread_is_done_in_bounded_steps);
 
 	t = tc(s, "hygiene", 60);
 	tcase_add_test(t, test_keys_prefixed_have_ttl_and_share_hash_slot_per_thread);
