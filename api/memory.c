@@ -401,9 +401,10 @@ enum MHD_Result h_memory_delete(struct request *r)
  * order; {"results": [...]} holds one answer per operation, or {"error":
  * {...}} for one that failed (the others still run). A put with a null value
  * deletes, as BaseStore's does. The operations share one budget
- * (service_memory_budget): a search charges what it reads, every other
- * operation one; those that find it spent fail (413), and "truncated" says
- * some did.
+ * (service_memory_budget): a search charges what it reads and the values it
+ * answers, every other operation one unit of work and the bytes of its
+ * answer; those that find it spent fail (413), and "truncated" says some
+ * did.
  */
 enum MHD_Result h_memory_batch(struct request *r)
 {
@@ -427,10 +428,11 @@ enum MHD_Result h_memory_batch(struct request *r)
 			buf_putc(&out, ',');
 		if (body_string(&body, o, "op", "op", true, &op, &oe) < 0)
 			goto op_failed;
-		if (bud.work <= 0) {
+		if (bud.work <= 0 || bud.bytes <= 0) {
 			mem_fail(&oe, MEM_ETOO_LARGE, NULL,
-			         "the batch's work budget is spent: send this operation and the "
-			         "ones after it in another request");
+			         "the batch's budget (MEMORY_WORK_BUDGET, RESPONSE_MAX_BYTES) is "
+			         "spent: send this operation and the ones after it in another "
+			         "request");
 			spent = true;
 			goto op_failed;
 		}
@@ -443,8 +445,11 @@ enum MHD_Result h_memory_batch(struct request *r)
 		         : !strcmp(op, "search")  ? op_search(r, &body, o, &bud, &out, &oe)
 		         : !strcmp(op, "cleanup") ? op_cleanup(r, &body, o, &out, &oe)
 		                                  : op_namespaces(r, &body, o, &bud, &out, &oe);
-		if (rc == 0)
+		if (rc == 0) {
+			if (strcmp(op, "search")) /* a search charges its values itself */
+				bud.bytes -= (long long)(out.len - mark);
 			continue;
+		}
 		spent = spent || (scans && oe.code == MEM_ETOO_LARGE);
 	op_failed:
 		out.len = mark; /* drop what a failed op began */

@@ -125,6 +125,9 @@ static const struct cfg_entry table[] = {
      "HTTP worker threads; each keeps its own connection to the primary store"},
     {"MAX_BODY_BYTES", CFG_INT, "8388608", 1024, 1073741824, OFF(max_body_bytes), 0, NULL,
      "largest request body accepted; larger ones get 413 before they are read"},
+    {"RESPONSE_MAX_BYTES", CFG_INT, "4194304", 1024, 1073741824, OFF(response_max_bytes), 0, NULL,
+     "stored bytes one answer carries at most (a list or search page, a message page, a batch): "
+     "a page ends early with a cursor; one element always fits"},
     {"METRICS_PORT", CFG_INT, "0", 0, 65535, OFF(metrics_port), 0, NULL,
      "a second port serving only the probes and /metrics (0: none; they stay on PORT too)"},
     {"HTTP_CONNECTION_LIMIT", CFG_INT, "1024", 1, 65536, OFF(http_connection_limit), 0, NULL,

@@ -18,6 +18,7 @@ struct config {
 	char *bind_address;
 	long http_threads;
 	long max_body_bytes;
+	long response_max_bytes;
 	long metrics_port;
 	long http_connection_limit;
 	long http_connection_timeout_seconds;

@@ -218,6 +218,9 @@ static int complete_from_archive(const struct conv_stores *st, const char *tenan
                                  struct mem_error *err)
 {
 	long long lo = 0, hi = -1; /* set by wanted(); gcc -O2 cannot tell */
+	/* the primary kept the newest that fit: they fill the page already */
+	if (p->truncated && r->mode != CONV_READ_AFTER)
+		return 0;
 	wanted(r, p->last_seq, &lo, &hi);
 	if (lo >= p->first_seq || lo > hi)
 		return 0;
@@ -255,6 +258,47 @@ static int complete_from_archive(const struct conv_stores *st, const char *tenan
 	return 0;
 }
 
+static size_t msg_bytes(const struct conv_message *m)
+{
+	return m->content_len + (m->metadata_json ? strlen(m->metadata_json) : 0) +
+	       (m->id ? strlen(m->id) : 0) + (m->role ? strlen(m->role) : 0);
+}
+
+/* p to at most r->max_bytes of messages (one at least): the newest for a
+ * window or before read, the oldest for an after read. A store cuts its own
+ * part first; this bounds what a merge with the archive gives too. */
+static void page_cut(const struct conv_read *r, struct conv_page *p)
+{
+	if (!r->max_bytes || r->mode == CONV_READ_RANGE || p->n < 2)
+		return;
+	size_t bytes = 0, lo = 0, hi = p->n; /* keep [lo, hi) */
+	if (r->mode == CONV_READ_AFTER) {
+		for (size_t i = 0; i < p->n; i++) {
+			bytes += msg_bytes(&p->v[i]);
+			if (i && bytes > r->max_bytes) {
+				hi = i;
+				break;
+			}
+		}
+	} else {
+		for (size_t i = p->n; i-- > 0;) {
+			bytes += msg_bytes(&p->v[i]);
+			if (i < p->n - 1 && bytes > r->max_bytes) {
+				lo = i + 1;
+				break;
+			}
+		}
+	}
+	if (lo == 0 && hi == p->n)
+		return;
+	for (size_t i = 0; i < p->n; i++)
+		if (i < lo || i >= hi)
+			conv_message_release(&p->v[i]);
+	memmove(p->v, p->v + lo, (hi - lo) * sizeof(*p->v));
+	p->n = hi - lo;
+	p->truncated = true;
+}
+
 int conv_svc_read(const struct conv_stores *st, const char *tenant, const struct conv_read *r,
                   struct conv_page *out, struct mem_error *err)
 {
@@ -271,13 +315,17 @@ int conv_svc_read(const struct conv_stores *st, const char *tenant, const struct
 		if (err->code != MEM_ENOT_FOUND || !st->archive)
 			return -1;
 		mem_error_clear(err);
-		return st->archive->ops->conv_read(st->archive, tenant, r, out, err);
+		if (st->archive->ops->conv_read(st->archive, tenant, r, out, err) < 0)
+			return -1;
+		page_cut(r, out);
+		return 0;
 	}
 	if (st->archive && out->first_seq > 1 &&
 	    complete_from_archive(st, tenant, r, out, err) < 0) {
 		conv_page_release(out);
 		return -1;
 	}
+	page_cut(r, out);
 	return 0;
 }
 

@@ -98,6 +98,11 @@ struct conv_read {
 	long long seq;      /* BEFORE, AFTER */
 	long long from, to; /* RANGE */
 	size_t limit;       /* WINDOW, BEFORE, AFTER: 1..CONV_READ_LIMIT_MAX */
+	/* Message bytes (content, metadata) the page carries at most, one
+	 * message always: WINDOW and BEFORE keep the newest that fit, AFTER the
+	 * oldest (the page's cursors go on from there). 0: no bound; RANGE
+	 * ignores it. */
+	size_t max_bytes;
 };
 
 struct conv_page {
@@ -108,6 +113,7 @@ struct conv_page {
 	char *epoch;         /* the conversation's incarnation (see store_ops.conv_trim) */
 	char *digest;        /* conv_overflow: what identifies exactly these messages */
 	char *customer_id;   /* NULL when none */
+	bool truncated;      /* max_bytes left out messages the limit allowed */
 	/* conv_dump only: the conversation's own row (metadata JSON, times in
 	 * Unix ms), archived beside its messages */
 	char *metadata_json;

@@ -97,6 +97,9 @@ struct mem_scan {
 	struct mem_ns prefix;
 	const char *before; /* a version, exclusive; NULL for the start */
 	size_t n;
+	/* Value bytes the scan returns at most (the first item always comes;
+	 * fewer items then, and *more); 0: no bound. */
+	size_t max_bytes;
 	/* The request's work budget (Redis entries its scripts may read),
 	 * charged by the scan; a scan it cannot pay for fails MEM_ETOO_LARGE
 	 * and a step never starts on an empty one. NULL: unbounded. */

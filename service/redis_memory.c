@@ -1,5 +1,6 @@
 #include "redis_memory.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -415,8 +416,9 @@ static int cands_merge(struct scan_cand *best, size_t *nbest, size_t cap, const 
  * A scan in bounded steps: 'cands' calls walk the prefix's namespaces, at
  * most SCAN_STEP_ENTRIES / n a call, each giving its best n index entries
  * above what the best n so far already beat; one 'items' call reads the
- * best n. req->work, when set, is charged the namespaces and index entries
- * each step read; a walk it cannot pay for is MEM_ETOO_LARGE.
+ * best n, or those of them whose values fit req->max_bytes (then *more). req->work, when set, is
+ * charged the namespaces and index entries each step read; a walk it cannot pay for is
+ * MEM_ETOO_LARGE.
  */
 int redis_memory_scan(struct store *s, const char *tenant, const struct mem_scan *req,
                       struct mem_items *out, bool *more, struct mem_error *err)
@@ -477,7 +479,7 @@ int redis_memory_scan(struct store *s, const char *tenant, const struct mem_scan
 		ret = 0;
 		goto out;
 	}
-	av = xcalloc(7 + 3 * nbest, sizeof(*av));
+	av = xcalloc(8 + 3 * nbest, sizeof(*av));
 	char **vers = xcalloc(nbest + 1, sizeof(*vers));
 	av[0] = "EVALSHA";
 	av[1] = redis_store_memory_sha(s, MEMORY_SCRIPT_SCAN);
@@ -487,6 +489,9 @@ int redis_memory_scan(struct store *s, const char *tenant, const struct mem_scan
 	av[ac++] = "items";
 	av[ac++] = k.ixb.data;
 	av[ac++] = k.itb.data;
+	char most_bytes[24];
+	snprintf(most_bytes, sizeof(most_bytes), "%zu", req->max_bytes ? req->max_bytes : SIZE_MAX);
+	av[ac++] = most_bytes;
 	for (size_t i = 0; i < nbest; i++) {
 		vers[i] = xasprintf("%lld", best[i].version);
 		av[ac++] = best[i].ns;
@@ -500,13 +505,16 @@ int redis_memory_scan(struct store *s, const char *tenant, const struct mem_scan
 	free(vers);
 	if (rc < 0)
 		goto out;
-	if (rep->type != REDIS_REPLY_ARRAY) {
+	if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 ||
+	    rep->element[1]->type != REDIS_REPLY_ARRAY) {
 		redis_store_reply_fail(rep, err, "memory search");
 		goto out;
 	}
-	out->v = xcalloc(rep->elements + 1, sizeof(*out->v));
-	for (size_t i = 0; i < rep->elements; i++)
-		if (item_from_scan(rep->element[i], &k.itb, &out->v[out->n]) == 0)
+	*more = *more || reply_ll(rep->element[0]) != 0; /* the bytes ran out */
+	const redisReply *items = rep->element[1];
+	out->v = xcalloc(items->elements + 1, sizeof(*out->v));
+	for (size_t i = 0; i < items->elements; i++)
+		if (item_from_scan(items->element[i], &k.itb, &out->v[out->n]) == 0)
 			out->n++;
 	ret = 0;
 out:

@@ -718,12 +718,23 @@ static int rs_list(struct store *s, const char *tenant, const struct cp_list *re
 	cmds = NULL;
 	nargv = 0;
 
-	/* 4. the tuples, newest first, LIST_BATCH per round trip */
+	/* 4. the tuples, newest first, up to LIST_BATCH per round trip: as many
+	 * as the bytes left would hold at the largest tuple seen (at least one),
+	 * so a page of tuples sharing one large blob never loads more than about
+	 * max_bytes */
 	out->items =
 	    xcalloc(req->limit < ncands ? req->limit + 1 : ncands + 1, sizeof(*out->items));
-	size_t next = 0;
-	while (next < ncands && out->n < req->limit) {
+	size_t next = 0, bytes = 0, largest = 0;
+	bool cut = false;
+	while (next < ncands && out->n < req->limit && !cut) {
 		size_t n = ncands - next < LIST_BATCH ? ncands - next : LIST_BATCH;
+		if (req->max_bytes && !largest)
+			n = 1; /* nothing seen yet: one, to learn a size */
+		else if (req->max_bytes) {
+			size_t fit =
+			    bytes < req->max_bytes ? (req->max_bytes - bytes) / largest : 0;
+			n = n < fit ? n : fit ? fit : 1;
+		}
 		struct args ga[LIST_BATCH];
 		struct redis_cmd gc[LIST_BATCH];
 		redisReply *gr[LIST_BATCH];
@@ -753,12 +764,20 @@ static int rs_list(struct store *s, const char *tenant, const struct cp_list *re
 				cp_tuple_release(&t);
 				continue;
 			}
+			size_t tb = cp_tuple_bytes(&t);
+			largest = tb > largest ? tb : largest;
+			if (req->max_bytes && out->n && bytes + tb > req->max_bytes) {
+				cp_tuple_release(&t); /* the next page starts with it */
+				cut = true;
+				break;
+			}
+			bytes += tb;
 			out->items[out->n++] = t;
 		}
 		free_replies(n, gr);
 		next += i;
 	}
-	out->truncated = next < ncands && out->n >= req->limit;
+	out->truncated = cut || (next < ncands && out->n >= req->limit);
 done:
 	ret = 0;
 out:

@@ -1,6 +1,5 @@
 #include "service.h"
 
-#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -396,10 +395,12 @@ int service_checkpoint_list(struct service *svc, const char *tenant, const struc
 	if (r->limit < 1 || r->limit > LIST_LIMIT_MAX)
 		return mem_fail(err, MEM_EINVALID_FIELD, "limit", "limit must be 1..%d",
 		                LIST_LIMIT_MAX);
+	struct cp_list req = *r;
+	req.max_bytes = (size_t)svc->cfg->response_max_bytes;
 	struct routed_read rd = {.op = "checkpoint_list",
 	                         .tenant = tenant,
 	                         .on = list_on,
-	                         .req = r,
+	                         .req = &req,
 	                         .out = out,
 	                         .empty = list_empty,
 	                         .release = list_release};
@@ -619,7 +620,9 @@ int service_conv_read(struct service *svc, const char *tenant, const struct conv
                       struct conv_page *out, struct mem_error *err)
 {
 	struct conv_stores st = conv_stores_of(svc);
-	return conv_svc_read(&st, tenant, req, out, err);
+	struct conv_read r = *req;
+	r.max_bytes = (size_t)svc->cfg->response_max_bytes;
+	return conv_svc_read(&st, tenant, &r, out, err);
 }
 
 int service_conv_meta(struct service *svc, const char *tenant, const char *conversation_id,
@@ -799,14 +802,15 @@ static bool version_ok(const char *v)
 
 struct mem_budget service_memory_budget(const struct service *svc)
 {
-	return (struct mem_budget){.work = svc->cfg->memory_work_budget, .bytes = LLONG_MAX};
+	return (struct mem_budget){.work = svc->cfg->memory_work_budget,
+	                           .bytes = svc->cfg->response_max_bytes};
 }
 
 static int budget_spent(struct mem_error *err)
 {
 	return mem_fail(err, MEM_ETOO_LARGE, NULL,
-	                "this request's work budget is spent: send the remaining operations in "
-	                "another request");
+	                "this request's budget (MEMORY_WORK_BUDGET, RESPONSE_MAX_BYTES) is spent: "
+	                "send the remaining operations in another request");
 }
 
 int service_memory_search(struct service *svc, const char *tenant, const struct mem_search *req,
@@ -829,13 +833,14 @@ int service_memory_search(struct service *svc, const char *tenant, const struct 
 	if (req->cursor && !version_ok(req->cursor))
 		return mem_fail(err, MEM_EINVALID_FIELD, "cursor",
 		                "cursor must be a next_cursor memoryd returned");
-	if (bud->work <= 0)
+	if (bud->work <= 0 || bud->bytes <= 0)
 		return budget_spent(err);
 	before = req->cursor ? xstrdup(req->cursor) : NULL;
 	out->items.v = xcalloc(req->limit + 1, sizeof(*out->items.v));
 	for (;;) {
 		bool more = false;
-		struct mem_scan sc = {req->prefix, before, MEM_SCAN_BATCH, &bud->work};
+		struct mem_scan sc = {req->prefix, before, MEM_SCAN_BATCH,
+		                      bud->bytes > 0 ? (size_t)bud->bytes : 1, &bud->work};
 		if (prim->ops->memory_scan(prim, tenant, &sc, &batch, &more, err) < 0) {
 			/* out of budget after some progress: the page so far, and on from here */
 			if (err->code != MEM_ETOO_LARGE || !scanned)
@@ -857,6 +862,11 @@ int service_memory_search(struct service *svc, const char *tenant, const struct 
 				full = true; /* a match follows the page: it starts the next */
 				break;
 			}
+			if (match && !skip && out->items.n &&
+			    (long long)it->value_len > bud->bytes) {
+				full = out->truncated = true; /* RESPONSE_MAX_BYTES: on from here */
+				break;
+			}
 			free(before);
 			before = xstrdup(it->version);
 			scanned++;
@@ -868,6 +878,7 @@ int service_memory_search(struct service *svc, const char *tenant, const struct 
 				skip--;
 				continue;
 			}
+			bud->bytes -= (long long)it->value_len;
 			out->items.v[out->items.n++] = *it;
 			memset(it, 0, sizeof(*it));
 		}

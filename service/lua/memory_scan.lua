@@ -12,15 +12,17 @@
 --   Returns {next ("" when no namespace is left), {{ns, key, version}...}
 --   (the step's best n, highest first), work (namespaces visited + index
 --   entries read)}.
--- ARGV[1] 'items': ARGV: index key base, item key base, then ns, key,
---   version triples. Index entries whose item has expired are pruned.
---   Returns {{ns, key, value|false, version, created, updated, expires,
---   kind}...} for those that still exist.
+-- ARGV[1] 'items': ARGV: index key base, item key base, most value bytes
+--   (the first item always comes), then ns, key, version triples. Index
+--   entries whose item has expired are pruned.
+--   Returns {cut 0/1 (the bytes ran out before the last triple), {{ns, key,
+--   value|false, version, created, updated, expires, kind}...}} for those
+--   that still exist.
 local mode, ixb = ARGV[1], ARGV[2]
 if mode == 'items' then
-  local itb = ARGV[3]
-  local out = {}
-  for i = 4, #ARGV, 3 do
+  local itb, most = ARGV[3], tonumber(ARGV[4])
+  local out, bytes = {}, 0
+  for i = 5, #ARGV, 3 do
     local ns, key, ver = ARGV[i], ARGV[i + 1], ARGV[i + 2]
     local k = itb .. ':' .. ns .. ':' .. key
     local kind = redis.call('TYPE', k).ok
@@ -28,12 +30,14 @@ if mode == 'items' then
       redis.call('ZREM', ixb .. ':' .. ns, key)
     elseif kind == 'hash' then
       local h = redis.call('HMGET', k, 'v', 'ver', 'c', 'u', 'x')
+      bytes = bytes + #(h[1] or '')
+      if #out > 0 and bytes > most then return {1, out} end
       out[#out + 1] = {ns, key, h[1] or false, ver, h[3] or '', h[4] or '', h[5] or '', kind}
     else
       out[#out + 1] = {ns, key, false, ver, '', '', '', kind}
     end
   end
-  return out
+  return {0, out}
 end
 local pre, max, min, n, after, most =
   ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6]), ARGV[7], tonumber(ARGV[8])
