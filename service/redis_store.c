@@ -674,12 +674,15 @@ static int rs_list(struct store *s, const char *tenant, const struct cp_list *re
 	if (!npairs)
 		goto done;
 
-	/* 3. the checkpoint ids of each (thread, ns), before the bound */
+	/* 3. the checkpoint ids of each (thread, ns), before the bound: without
+	 * a filter, no more from one index than the page can hold (and one to
+	 * tell it is truncated) */
 	id_reps = xcalloc(npairs, sizeof(*id_reps));
 	argv = xcalloc(npairs, sizeof(*argv));
 	cmds = xcalloc(npairs, sizeof(*cmds));
 	nargv = npairs;
-	char *maxb = NULL;
+	char *maxb = NULL, per_index[24];
+	snprintf(per_index, sizeof(per_index), "%zu", req->limit + 1);
 	if (req->before)
 		maxb = xasprintf("(%s", req->before);
 	for (size_t i = 0; i < npairs; i++) {
@@ -689,6 +692,11 @@ static int rs_list(struct store *s, const char *tenant, const struct cp_list *re
 		args_add_buf(&argv[i], &b);
 		args_adds(&argv[i], maxb ? maxb : "+");
 		args_adds(&argv[i], "-");
+		if (!req->filter_json) {
+			args_adds(&argv[i], "LIMIT");
+			args_adds(&argv[i], "0");
+			args_adds(&argv[i], per_index);
+		}
 		cmds[i] = args_cmd(&argv[i]);
 	}
 	int prc = redis_conn_pipeline(conn, npairs, cmds, id_reps, true, err);
@@ -696,12 +704,14 @@ static int rs_list(struct store *s, const char *tenant, const struct cp_list *re
 	if (prc < 0)
 		goto out;
 	size_t total = 0;
+	bool capped = false; /* an index had more than LIMIT gave */
 	for (size_t i = 0; i < npairs; i++) {
 		if (id_reps[i]->type != REDIS_REPLY_ARRAY) {
 			reply_fail(id_reps[i], err, "checkpoint index read");
 			goto out;
 		}
 		total += id_reps[i]->elements;
+		capped = capped || (!req->filter_json && id_reps[i]->elements > req->limit);
 	}
 	cands = xcalloc(total + 1, sizeof(*cands));
 	for (size_t i = 0; i < npairs; i++)
@@ -777,7 +787,8 @@ static int rs_list(struct store *s, const char *tenant, const struct cp_list *re
 		free_replies(n, gr);
 		next += i;
 	}
-	out->truncated = cut || (next < ncands && out->n >= req->limit);
+	out->truncated =
+	    cut || (next < ncands && out->n >= req->limit) || (capped && next >= ncands);
 done:
 	ret = 0;
 out:

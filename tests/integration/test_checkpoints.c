@@ -1188,6 +1188,27 @@ START_TEST(test_list_pages_end_at_response_max_bytes)
 }
 END_TEST
 
+/* A list reads no more ids from a namespace's index than its page can hold
+ * (and one more, to say it is truncated). */
+START_TEST(test_list_reads_a_bounded_range_of_the_index)
+{
+	const char *thread = "thread-index";
+	for (int n = 1; n <= 5; n++)
+		put_simple(tenant, thread, "", n, 0, NULL);
+	char *idx = it_key_checkpoints(tenant, thread, "");
+	redisContext *m = it_redis_monitor();
+	json_t *cps = it_list_ok(tenant, "thread_id=thread-index&limit=2");
+	int want[] = {5, 4};
+	expect_ids(cps, want, 2, "list of 2");
+	json_decref(cps);
+	const char *read[] = {"\"ZREVRANGEBYLEX\"", idx, "\"LIMIT\" \"0\" \"3\"", NULL};
+	const char *any_read[] = {"\"ZREVRANGEBYLEX\"", idx, NULL};
+	ck_assert_int_eq(it_redis_monitor_count(m, read, any_read), 1);
+	redisFree(m);
+	free(idx);
+}
+END_TEST
+
 START_TEST(test_put_after_delete_starts_fresh)
 {
 	const char *thread = "thread-reuse";
@@ -2058,6 +2079,7 @@ int main(void)
 	tcase_add_test(t, test_delete_unknown_thread_is_204);
 	tcase_add_test(t, test_put_after_delete_starts_fresh);
 	tcase_add_test(t, test_delete_of_a_large_thread_is_done_in_bounded_steps);
+	tcase_add_test(t, test_list_reads_a_bounded_range_of_the_index);
 
 	t = tc(s, "hygiene", 60);
 	tcase_add_test(t, test_keys_prefixed_have_ttl_and_share_hash_slot_per_thread);
