@@ -251,7 +251,7 @@ enum MHD_Result h_conv_messages(struct request *r)
 		conv_cursor_messages(&next, false, hi);
 	put_cursor(&b, "prev_cursor", &prev);
 	put_cursor(&b, "next_cursor", &next);
-	buf_putc(&b, '}');
+	buf_printf(&b, ",\"truncated\":%s}", p.truncated ? "true" : "false");
 	ret = respond_buf(r, 200, &b);
 	goto out;
 fail:

@@ -182,8 +182,9 @@ out:
 	return ret;
 }
 
-static int op_search(struct request *r, struct body *b, size_t obj, struct buf *out,
-                     struct mem_error *err)
+/* bud: the batch's budget; NULL: the search's own. */
+static int op_search(struct request *r, struct body *b, size_t obj, struct mem_budget *bud,
+                     struct buf *out, struct mem_error *err)
 {
 	struct mem_args a;
 	struct mem_search_result res = {0};
@@ -192,6 +193,7 @@ static int op_search(struct request *r, struct body *b, size_t obj, struct buf *
 
 	if (mem_body_search(b, obj, &a, &s, err) < 0)
 		goto out;
+	s.budget = bud;
 	if (service_memory_search(r->svc, r->tenant, &s, &res, err) < 0)
 		goto out;
 	buf_puts(out, "{\"items\":[");
@@ -206,7 +208,7 @@ static int op_search(struct request *r, struct body *b, size_t obj, struct buf *
 		json_escape(out, res.next_cursor, strlen(res.next_cursor));
 	else
 		buf_puts(out, "null");
-	buf_putc(out, '}');
+	buf_printf(out, ",\"truncated\":%s}", res.truncated ? "true" : "false");
 	ret = 0;
 out:
 	mem_search_result_release(&res);
@@ -232,16 +234,18 @@ out:
 	return ret;
 }
 
-static int op_namespaces(struct request *r, struct body *b, size_t obj, struct buf *out,
-                         struct mem_error *err)
+static int op_namespaces(struct request *r, struct body *b, size_t obj, struct mem_budget *bud,
+                         struct buf *out, struct mem_error *err)
 {
 	struct mem_args a;
 	struct mem_ns_list res = {0};
 	struct mem_list_ns l;
 	int ret = -1;
 
-	if (mem_body_namespaces(b, obj, &a, &l, err) < 0 ||
-	    service_memory_namespaces(r->svc, r->tenant, &l, &res, err) < 0)
+	if (mem_body_namespaces(b, obj, &a, &l, err) < 0)
+		goto out;
+	l.budget = bud;
+	if (service_memory_namespaces(r->svc, r->tenant, &l, &res, err) < 0)
 		goto out;
 	buf_puts(out, "{\"namespaces\":[");
 	for (size_t i = 0; i < res.n; i++) {
@@ -300,9 +304,21 @@ enum MHD_Result h_memory_put(struct request *r)
 	return run_body_op(r, op_put_single);
 }
 
+static int op_search_single(struct request *r, struct body *b, size_t obj, struct buf *out,
+                            struct mem_error *err)
+{
+	return op_search(r, b, obj, NULL, out, err);
+}
+
+static int op_namespaces_single(struct request *r, struct body *b, size_t obj, struct buf *out,
+                                struct mem_error *err)
+{
+	return op_namespaces(r, b, obj, NULL, out, err);
+}
+
 enum MHD_Result h_memory_search(struct request *r)
 {
-	return run_body_op(r, op_search);
+	return run_body_op(r, op_search_single);
 }
 
 enum MHD_Result h_memory_cleanup(struct request *r)
@@ -312,7 +328,7 @@ enum MHD_Result h_memory_cleanup(struct request *r)
 
 enum MHD_Result h_memory_namespaces(struct request *r)
 {
-	return run_body_op(r, op_namespaces);
+	return run_body_op(r, op_namespaces_single);
 }
 
 /* (namespace, key) from the query string: namespace is a JSON array. */
@@ -384,7 +400,11 @@ enum MHD_Result h_memory_delete(struct request *r)
  * "list_namespaces"|"cleanup", ...the fields of that operation}]}, run in
  * order; {"results": [...]} holds one answer per operation, or {"error":
  * {...}} for one that failed (the others still run). A put with a null value
- * deletes, as BaseStore's does.
+ * deletes, as BaseStore's does. The operations share one budget
+ * (service_memory_budget): a search charges what it reads and the values it
+ * answers, every other operation one unit of work and the bytes of its
+ * answer; those that find it spent fail (413), and "truncated" says some
+ * did.
  */
 enum MHD_Result h_memory_batch(struct request *r)
 {
@@ -393,6 +413,8 @@ enum MHD_Result h_memory_batch(struct request *r)
 	struct buf out = {0};
 	enum MHD_Result ret;
 	size_t ops, n;
+	struct mem_budget bud = service_memory_budget(r->svc);
+	bool spent = false;
 
 	if (body_parse(&body, r->body.data, r->body.len, &err) < 0 ||
 	    mem_body_batch(&body, &ops, &n, &err) < 0)
@@ -406,20 +428,35 @@ enum MHD_Result h_memory_batch(struct request *r)
 			buf_putc(&out, ',');
 		if (body_string(&body, o, "op", "op", true, &op, &oe) < 0)
 			goto op_failed;
+		if (bud.work <= 0 || bud.bytes <= 0) {
+			mem_fail(&oe, MEM_ETOO_LARGE, NULL,
+			         "the batch's budget (MEMORY_WORK_BUDGET, RESPONSE_MAX_BYTES) is "
+			         "spent: send this operation and the ones after it in another "
+			         "request");
+			spent = true;
+			goto op_failed;
+		}
+		bool scans = !strcmp(op, "search") || !strcmp(op, "list_namespaces");
+		if (!scans)
+			bud.work--;
 		int rc = !strcmp(op, "put")       ? op_put(r, &body, o, true, &out, &oe)
 		         : !strcmp(op, "get")     ? op_ref(r, &body, o, false, &out, &oe)
 		         : !strcmp(op, "delete")  ? op_ref(r, &body, o, true, &out, &oe)
-		         : !strcmp(op, "search")  ? op_search(r, &body, o, &out, &oe)
+		         : !strcmp(op, "search")  ? op_search(r, &body, o, &bud, &out, &oe)
 		         : !strcmp(op, "cleanup") ? op_cleanup(r, &body, o, &out, &oe)
-		                                  : op_namespaces(r, &body, o, &out, &oe);
-		if (rc == 0)
+		                                  : op_namespaces(r, &body, o, &bud, &out, &oe);
+		if (rc == 0) {
+			if (strcmp(op, "search")) /* a search charges its values itself */
+				bud.bytes -= (long long)(out.len - mark);
 			continue;
+		}
+		spent = spent || (scans && oe.code == MEM_ETOO_LARGE);
 	op_failed:
 		out.len = mark; /* drop what a failed op began */
 		out.data[out.len] = '\0';
 		append_error(&out, &oe);
 	}
-	buf_puts(&out, "]}");
+	buf_printf(&out, "],\"truncated\":%s}", spent ? "true" : "false");
 	ret = respond_buf(r, &out);
 	goto out;
 fail:

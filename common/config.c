@@ -135,6 +135,9 @@ static const struct cfg_entry table[] = {
      "HTTP worker threads; each keeps its own connection to the primary store"},
     {"MAX_BODY_BYTES", CFG_INT, "8388608", 1024, 1073741824, OFF(max_body_bytes), 0, NULL,
      "largest request body accepted; larger ones get 413 before they are read"},
+    {"RESPONSE_MAX_BYTES", CFG_INT, "4194304", 1024, 1073741824, OFF(response_max_bytes), 0, NULL,
+     "stored bytes one answer carries at most (a list or search page, a message page, a batch): "
+     "a page ends early with a cursor; one element always fits"},
     {"METRICS_PORT", CFG_INT, "0", 0, 65535, OFF(metrics_port), 0, NULL,
      "a second port serving only the probes and /metrics (0: none; they stay on PORT too)"},
     {"HTTP_CONNECTION_LIMIT", CFG_INT, "1024", 1, 65536, OFF(http_connection_limit), 0, NULL,
@@ -228,6 +231,9 @@ static const struct cfg_entry table[] = {
      "1: a /memory item may be put with ttl_seconds 0 (no expiry); 0: every item expires"},
     {"MEMORY_MAX_VALUE_BYTES", CFG_INT, "1048576", 2, 1073741824, OFF(memory_max_value_bytes), 0,
      NULL, "largest /memory value (compact JSON text); larger ones get 413"},
+    {"MEMORY_WORK_BUDGET", CFG_INT, "1000000", 100, 1000000000, OFF(memory_work_budget), 0, NULL,
+     "Redis index entries and namespaces one /memory request (a whole batch) may read; a search "
+     "past it ends its page early with a cursor, or is 413 when it could not start one"},
     {"ARCHIVE_AFTER_SECONDS", CFG_INT, "82800", 1, 315360000, OFF(archive_after_seconds), 0, NULL,
      "the archiver takes conversations and checkpoint threads idle (not written) this long to "
      "PostgreSQL, then removes them from Redis; plus the interval it must stay below the TTLs"},

@@ -18,6 +18,7 @@ struct config {
 	char *bind_address;
 	long http_threads;
 	long max_body_bytes;
+	long response_max_bytes;
 	long metrics_port;
 	long http_connection_limit;
 	long http_connection_timeout_seconds;
@@ -63,6 +64,7 @@ struct config {
 	long memory_default_ttl_seconds;
 	long memory_allow_persistent;
 	long memory_max_value_bytes;
+	long memory_work_budget;
 
 	/* the archiver (service/archive.h) */
 	long archive_after_seconds;

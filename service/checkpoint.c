@@ -142,3 +142,14 @@ bool cp_metadata_matches(const char *metadata_json, const char *filter_json)
 	json_decref(m);
 	return ok;
 }
+
+size_t cp_tuple_bytes(const struct cp_tuple *t)
+{
+	size_t n = (t->checkpoint_json ? strlen(t->checkpoint_json) : 0) +
+	           (t->metadata_json ? strlen(t->metadata_json) : 0);
+	for (size_t i = 0; i < t->nvalues; i++)
+		n += t->values[i].value.len;
+	for (size_t i = 0; i < t->nwrites; i++)
+		n += t->writes[i].value.len;
+	return n;
+}

@@ -111,6 +111,8 @@ struct cp_tuple {
 };
 
 void cp_tuple_release(struct cp_tuple *t);
+/* The stored bytes a tuple carries: checkpoint, metadata, values, writes. */
+size_t cp_tuple_bytes(const struct cp_tuple *t);
 /* Sort pending writes by (task_path, task_id, idx). */
 void cp_sort_writes(struct cp_tuple *t);
 
@@ -128,6 +130,10 @@ struct cp_list {
 	/* Metadata filter: a JSON object text, every key must match; NULL: none.
 	 * The store calls cp_metadata_matches for each candidate. */
 	const char *filter_json;
+	/* Stored bytes (cp_tuple_bytes) the page carries at most: it ends early,
+	 * truncated, once the next tuple would pass them (the first always
+	 * comes). 0: no bound. */
+	size_t max_bytes;
 };
 
 struct cp_list_result {

@@ -66,21 +66,44 @@ static void archive_overflow(struct store *p, struct store *a, const char *tenan
 	}
 }
 
-/* The last seq of the history the archive holds for a conversation (0 when
- * none), where a conversation new to the primary continues its numbering. An
- * archive that cannot tell is logged, and 0 returned: the append goes on. */
-static long long archived_last_seq(const struct conv_stores *st, const char *tenant, const char *id)
+/* Where the history the archive holds for a conversation new to the
+ * primary stands: *last its last seq (0 when none), where the numbering
+ * continues, and known[i] the seq it holds message i's id under (0: none),
+ * so a retry of what only the archive holds is not stored again. An archive
+ * that cannot tell is MEM_EUNAVAILABLE: numbering from a guess would give
+ * seqs the history already holds, which archival then drops. */
+static int archived_state(const struct conv_stores *st, const char *tenant,
+                          const struct conv_append *r, long long *last, long long *known,
+                          struct mem_error *err)
 {
+	struct store *a = st->archive;
 	struct conv_meta m = {0};
-	struct mem_error err = {0};
-	long long last = 0;
-	if (st->archive->ops->conv_meta(st->archive, tenant, id, &m, &err) == 0)
-		last = m.message_count;
-	else if (err.code != MEM_ENOT_FOUND)
-		log_warn(NULL, "archive unavailable: a new conversation starts at seq 1",
-		         LF_STR("conversation_id", id), LF_STR("error", err.message));
+	struct mem_error e = {0};
+	int ret = -1;
+	*last = 0;
+	if (a->ops->conv_meta(a, tenant, r->conversation_id, &m, &e) == 0)
+		*last = m.message_count;
+	else if (e.code != MEM_ENOT_FOUND)
+		goto unavailable;
+	bool ids = false;
+	for (size_t i = 0; i < r->n; i++)
+		ids = ids || (r->messages[i].id && *r->messages[i].id);
+	mem_error_clear(&e);
+	if (*last > 0 && ids && a->ops->conv_ids &&
+	    a->ops->conv_ids(a, tenant, r->conversation_id, r->messages, r->n, known, &e) < 0)
+		goto unavailable;
+	ret = 0;
+	goto out;
+unavailable:
+	log_warn(NULL, "archive unavailable: cannot number a conversation new to the primary",
+	         LF_STR("conversation_id", r->conversation_id), LF_STR("error", e.message));
+	mem_fail(err, MEM_EUNAVAILABLE, NULL,
+	         "%s cannot say where conversation %.100s's numbering stands (%s); nothing was "
+	         "stored: retry",
+	         a->ops->name, r->conversation_id, e.message);
+out:
 	conv_meta_release(&m);
-	return last;
+	return ret;
 }
 
 static void dual_write_missed(const struct conv_stores *st, const char *op, const char *tenant,
@@ -99,9 +122,16 @@ static void append_secondary(const struct conv_stores *st, const char *tenant,
 	struct conv_append req = *r;
 	struct conv_append_result res = {0};
 	struct mem_error err = {0};
+	long long *known = xcalloc(r->n + 1, sizeof(*known));
 	req.expected_seq = done->msg_count_before;
 	req.base_seq = done->msg_count_before;
-	if (s->ops->conv_append(s, tenant, &req, &res, &err) < 0) {
+	/* what the primary found already held, with its seqs */
+	for (size_t i = 0; i < r->n && i < done->n; i++)
+		known[i] = done->duplicate[i] ? done->seqs[i] : 0;
+	req.known_seqs = known;
+	int rc = s->ops->conv_append(s, tenant, &req, &res, &err);
+	free(known);
+	if (rc < 0) {
 		dual_write_missed(st, "conv_append", tenant, r->conversation_id, err.message);
 		return;
 	}
@@ -134,9 +164,14 @@ int conv_svc_append(const struct conv_stores *st, const char *tenant, const stru
 	if (st->primary->ops->conv_append(st->primary, tenant, &req, out, err) < 0)
 		return -1;
 	if (out->need_base) {
-		req.base_seq = archived_last_seq(st, tenant, r->conversation_id);
+		long long *known = xcalloc(r->n + 1, sizeof(*known));
 		conv_append_result_release(out);
-		if (st->primary->ops->conv_append(st->primary, tenant, &req, out, err) < 0)
+		int rc = archived_state(st, tenant, r, &req.base_seq, known, err);
+		req.known_seqs = known;
+		if (rc == 0)
+			rc = st->primary->ops->conv_append(st->primary, tenant, &req, out, err);
+		free(known);
+		if (rc < 0)
 			return -1;
 		if (out->need_base)
 			return mem_fail(err, MEM_EINTERNAL, NULL,
@@ -183,6 +218,9 @@ static int complete_from_archive(const struct conv_stores *st, const char *tenan
                                  struct mem_error *err)
 {
 	long long lo = 0, hi = -1; /* set by wanted(); gcc -O2 cannot tell */
+	/* the primary kept the newest that fit: they fill the page already */
+	if (p->truncated && r->mode != CONV_READ_AFTER)
+		return 0;
 	wanted(r, p->last_seq, &lo, &hi);
 	if (lo >= p->first_seq || lo > hi)
 		return 0;
@@ -220,6 +258,47 @@ static int complete_from_archive(const struct conv_stores *st, const char *tenan
 	return 0;
 }
 
+static size_t msg_bytes(const struct conv_message *m)
+{
+	return m->content_len + (m->metadata_json ? strlen(m->metadata_json) : 0) +
+	       (m->id ? strlen(m->id) : 0) + (m->role ? strlen(m->role) : 0);
+}
+
+/* p to at most r->max_bytes of messages (one at least): the newest for a
+ * window or before read, the oldest for an after read. A store cuts its own
+ * part first; this bounds what a merge with the archive gives too. */
+static void page_cut(const struct conv_read *r, struct conv_page *p)
+{
+	if (!r->max_bytes || r->mode == CONV_READ_RANGE || p->n < 2)
+		return;
+	size_t bytes = 0, lo = 0, hi = p->n; /* keep [lo, hi) */
+	if (r->mode == CONV_READ_AFTER) {
+		for (size_t i = 0; i < p->n; i++) {
+			bytes += msg_bytes(&p->v[i]);
+			if (i && bytes > r->max_bytes) {
+				hi = i;
+				break;
+			}
+		}
+	} else {
+		for (size_t i = p->n; i-- > 0;) {
+			bytes += msg_bytes(&p->v[i]);
+			if (i < p->n - 1 && bytes > r->max_bytes) {
+				lo = i + 1;
+				break;
+			}
+		}
+	}
+	if (lo == 0 && hi == p->n)
+		return;
+	for (size_t i = 0; i < p->n; i++)
+		if (i < lo || i >= hi)
+			conv_message_release(&p->v[i]);
+	memmove(p->v, p->v + lo, (hi - lo) * sizeof(*p->v));
+	p->n = hi - lo;
+	p->truncated = true;
+}
+
 int conv_svc_read(const struct conv_stores *st, const char *tenant, const struct conv_read *r,
                   struct conv_page *out, struct mem_error *err)
 {
@@ -236,13 +315,17 @@ int conv_svc_read(const struct conv_stores *st, const char *tenant, const struct
 		if (err->code != MEM_ENOT_FOUND || !st->archive)
 			return -1;
 		mem_error_clear(err);
-		return st->archive->ops->conv_read(st->archive, tenant, r, out, err);
+		if (st->archive->ops->conv_read(st->archive, tenant, r, out, err) < 0)
+			return -1;
+		page_cut(r, out);
+		return 0;
 	}
 	if (st->archive && out->first_seq > 1 &&
 	    complete_from_archive(st, tenant, r, out, err) < 0) {
 		conv_page_release(out);
 		return -1;
 	}
+	page_cut(r, out);
 	return 0;
 }
 

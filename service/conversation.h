@@ -48,6 +48,11 @@ struct conv_append {
 	 * archived elsewhere); -1: unknown, so a store that cannot tell answers
 	 * need_base instead of creating the conversation. */
 	long long base_seq;
+	/* With base_seq, for a conversation new to the store: per message, the
+	 * seq under which the history kept elsewhere holds its id (0: none), so
+	 * a retry of what only that history holds is answered as a duplicate,
+	 * not stored again. NULL: none. */
+	const long long *known_seqs;
 	const struct conv_message_in *messages;
 	size_t n;
 };
@@ -93,6 +98,11 @@ struct conv_read {
 	long long seq;      /* BEFORE, AFTER */
 	long long from, to; /* RANGE */
 	size_t limit;       /* WINDOW, BEFORE, AFTER: 1..CONV_READ_LIMIT_MAX */
+	/* Message bytes (content, metadata) the page carries at most, one
+	 * message always: WINDOW and BEFORE keep the newest that fit, AFTER the
+	 * oldest (the page's cursors go on from there). 0: no bound; RANGE
+	 * ignores it. */
+	size_t max_bytes;
 };
 
 struct conv_page {
@@ -103,6 +113,7 @@ struct conv_page {
 	char *epoch;         /* the conversation's incarnation (see store_ops.conv_trim) */
 	char *digest;        /* conv_overflow: what identifies exactly these messages */
 	char *customer_id;   /* NULL when none */
+	bool truncated;      /* max_bytes left out messages the limit allowed */
 	/* conv_dump only: the conversation's own row (metadata JSON, times in
 	 * Unix ms), archived beside its messages */
 	char *metadata_json;

@@ -30,6 +30,13 @@
 #define MEM_NS_LIST_MAX      10000 /* namespaces one listing considers */
 #define MEM_BATCH_MAX_OPS    1000
 #define MEM_TTL_MAX          315360000L
+/* What one request may spend; a /memory/batch shares one across its
+ * operations. work: index entries and namespaces its scans read (and one
+ * per other operation); bytes: item values its answer carries. */
+struct mem_budget {
+	long long work;
+	long long bytes;
+};
 
 /* A namespace path; labels borrowed. n == 0 only as a prefix (everything). */
 struct mem_ns {
@@ -90,6 +97,13 @@ struct mem_scan {
 	struct mem_ns prefix;
 	const char *before; /* a version, exclusive; NULL for the start */
 	size_t n;
+	/* Value bytes the scan returns at most (the first item always comes;
+	 * fewer items then, and *more); 0: no bound. */
+	size_t max_bytes;
+	/* The request's work budget (Redis entries its scripts may read),
+	 * charged by the scan; a scan it cannot pay for fails MEM_ETOO_LARGE
+	 * and a step never starts on an empty one. NULL: unbounded. */
+	long long *work;
 };
 
 /* A search as the API asks for it; the service walks scans to fill a page. */
@@ -98,12 +112,14 @@ struct mem_search {
 	const char *filter_json; /* a JSON object or NULL: top-level equality */
 	size_t limit;
 	size_t offset;
-	const char *cursor; /* next_cursor of the previous page, or NULL */
+	const char *cursor;        /* next_cursor of the previous page, or NULL */
+	struct mem_budget *budget; /* charged; NULL: one of its own (service_memory_budget) */
 };
 
 struct mem_search_result {
 	struct mem_items items;
 	char *next_cursor; /* NULL when there is nothing after this page */
+	bool truncated;    /* a budget ended the page before limit: next_cursor goes on */
 };
 
 struct mem_list_ns {
@@ -112,6 +128,7 @@ struct mem_list_ns {
 	size_t max_depth;     /* 0: no limit */
 	size_t limit;
 	size_t offset;
+	struct mem_budget *budget; /* charged the namespaces read; NULL: none */
 };
 
 void mem_item_release(struct mem_item *it);

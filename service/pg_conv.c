@@ -15,7 +15,9 @@
  * customer), absent when the conversation has neither a live row nor
  * history, then the messages (kind 1: seq, -, id, role, content, metadata,
  * created ms). A conversation without a live row (archived history only) is
- * described by its history. */
+ * described by its history. The messages stop where their content and
+ * metadata pass a number of bytes (the first always comes): a parameter of
+ * each statement, counted in the order the statement reads. */
 #define PAGE_HEAD                                                                                  \
 	"WITH c AS (SELECT last_seq, epoch, customer_id FROM memoryd.conversations"                \
 	" WHERE " CONV_KEY " AND expires_at > now()),"                                             \
@@ -28,8 +30,11 @@
 	" coalesce((SELECT customer_id FROM c), (SELECT customer_id FROM hi)), NULL::text,"        \
 	" NULL::text, NULL::int8"                                                                  \
 	" WHERE EXISTS (SELECT 1 FROM c) OR EXISTS (SELECT 1 FROM hi)"                             \
-	" UNION ALL SELECT * FROM (SELECT 1::int4, seq, NULL::int8, message_id, role, content,"    \
-	" metadata::text, " MS("created_at") " FROM memoryd.conversation_history WHERE " CONV_KEY
+	" UNION ALL SELECT k, seq, x, message_id, role, content, md, ms FROM (SELECT *,"           \
+	" row_number() OVER w AS rn, sum(octet_length(content) + octet_length(md)) OVER w AS run"  \
+	" FROM (SELECT 1::int4 AS k, seq, NULL::int8 AS x, message_id, role, content,"             \
+	" metadata::text AS md, " MS("created_at") " AS ms FROM memoryd.conversation_history"      \
+	                                           " WHERE " CONV_KEY
 
 const struct pg_stmt pgconv_stmts[PGCONV_NSTMTS] = {
     [PGCONV_APPEND] = {"memoryd_conv_append",
@@ -40,10 +45,14 @@ const struct pg_stmt pgconv_stmts[PGCONV_NSTMTS] = {
                        " FROM memoryd.conversation_append($1::text, $2::text, $3::text, $4::text,"
                        " $5::int8, $6::text[], $7::text[], $8::text[], $9::text[], $10::int8) r"},
     [PGCONV_PAGE_DESC] = {"memoryd_conv_page_desc",
-                          PAGE_HEAD " AND seq < $3::int8 ORDER BY seq DESC LIMIT $4::int8) m"},
+                          PAGE_HEAD " AND seq < $3::int8 ORDER BY seq DESC LIMIT $4::int8) m"
+                                    " WINDOW w AS (ORDER BY seq DESC ROWS UNBOUNDED PRECEDING)) b"
+                                    " WHERE rn = 1 OR run <= $5::int8"},
     [PGCONV_PAGE_ASC] = {"memoryd_conv_page_asc",
                          PAGE_HEAD " AND seq > $3::int8 AND seq <= $5::int8"
-                                   " ORDER BY seq LIMIT $4::int8) m"},
+                                   " ORDER BY seq LIMIT $4::int8) m"
+                                   " WINDOW w AS (ORDER BY seq ROWS UNBOUNDED PRECEDING)) b"
+                                   " WHERE rn = 1 OR run <= $6::int8"},
     [PGCONV_META] = {"memoryd_conv_meta",
                      "WITH c AS (SELECT * FROM memoryd.conversations WHERE " CONV_KEY
                      " AND expires_at > now()),"
@@ -160,6 +169,11 @@ const struct pg_stmt pgconv_stmts[PGCONV_NSTMTS] = {
                                " USING unnest($2::text[], $3::text[], $4::int8[]) AS k(t, c, s)"
                                " WHERE h.tenant = k.t AND h.conversation_id = k.c AND h.seq = k.s"
                                " AND h.created_at < " FROM_MS("$1")},
+    /* per id of $3 (in order), the first seq holding it, or NULL */
+    [PGCONV_IDS] = {"memoryd_conv_ids",
+                    "SELECT (SELECT h.seq FROM memoryd.conversation_history h WHERE h." CONV_KEY
+                    " AND h.message_id = u.id ORDER BY h.seq LIMIT 1)"
+                    " FROM unnest($3::text[]) WITH ORDINALITY AS u(id, o) ORDER BY u.o"},
 };
 
 static int exec(struct store *s, int stmt, const struct pg_params *p, PGresult **res,
@@ -250,6 +264,38 @@ out:
 	return ret;
 }
 
+int pgconv_ids(struct store *s, const char *tenant, const char *conversation_id,
+               const struct conv_message_in *msgs, size_t n, long long *seqs, struct mem_error *err)
+{
+	struct pg_params p = {0};
+	struct pg_array ids;
+	PGresult *res = NULL;
+	int ret = -1;
+
+	pg_array_init(&ids, PG_OID_TEXT);
+	for (size_t i = 0; i < n; i++)
+		pg_array_add_text(&ids, msgs[i].id ? msgs[i].id : "");
+	pg_params_text(&p, tenant);
+	pg_params_text(&p, conversation_id);
+	pg_params_array(&p, &ids);
+	if (exec(s, PGCONV_IDS, &p, &res, err) < 0)
+		goto out;
+	if ((size_t)PQntuples(res) != n) {
+		mem_fail(err, MEM_EINTERNAL, NULL, "conversation ids: unexpected answer");
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++)
+		seqs[i] = msgs[i].id && *msgs[i].id && !pg_isnull(res, (int)i, 0)
+		              ? pg_int(res, (int)i, 0)
+		              : 0;
+	ret = 0;
+out:
+	PQclear(res);
+	pg_params_release(&p);
+	pg_array_release(&ids);
+	return ret;
+}
+
 /* ---------- reads ---------- */
 
 static int msg_cmp(const void *x, const void *y)
@@ -265,6 +311,7 @@ int pgconv_read(struct store *s, const char *tenant, const struct conv_read *r,
 	PGresult *res = NULL;
 	int ret = -1, stmt = PGCONV_PAGE_ASC;
 
+	long long most = r->max_bytes ? (long long)r->max_bytes : INT64_MAX;
 	memset(out, 0, sizeof(*out));
 	pg_params_text(&p, tenant);
 	pg_params_text(&p, r->conversation_id);
@@ -274,16 +321,19 @@ int pgconv_read(struct store *s, const char *tenant, const struct conv_read *r,
 		stmt = PGCONV_PAGE_DESC;
 		pg_params_int8(&p, r->mode == CONV_READ_WINDOW ? INT64_MAX : r->seq);
 		pg_params_int8(&p, (long long)r->limit);
+		pg_params_int8(&p, most);
 		break;
 	case CONV_READ_AFTER:
 		pg_params_int8(&p, r->seq);
 		pg_params_int8(&p, (long long)r->limit);
 		pg_params_int8(&p, INT64_MAX);
+		pg_params_int8(&p, most);
 		break;
 	case CONV_READ_RANGE:
 		pg_params_int8(&p, r->from - 1);
 		pg_params_int8(&p, r->to - r->from + 1 > 0 ? r->to - r->from + 1 : 0);
 		pg_params_int8(&p, r->to);
+		pg_params_int8(&p, INT64_MAX);
 		break;
 	}
 	if (exec(s, stmt, &p, &res, err) < 0)
@@ -310,6 +360,10 @@ int pgconv_read(struct store *s, const char *tenant, const struct conv_read *r,
 	}
 	if (out->n > 1)
 		qsort(out->v, out->n, sizeof(*out->v), msg_cmp);
+	/* fewer than the limit, with more that way: the bytes cut the page */
+	if (r->mode != CONV_READ_RANGE && out->n && out->n < r->limit)
+		out->truncated = r->mode == CONV_READ_AFTER ? out->v[out->n - 1].seq < out->last_seq
+		                                            : out->v[0].seq > out->first_seq;
 	ret = 0;
 out:
 	if (ret < 0)

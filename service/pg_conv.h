@@ -29,6 +29,7 @@ enum {
 	PGCONV_HISTORY_ARCHIVE,
 	PGCONV_HISTORY_OLD,
 	PGCONV_HISTORY_DELETE,
+	PGCONV_IDS,
 	PGCONV_NSTMTS
 };
 
@@ -53,6 +54,9 @@ int pgconv_list(struct store *s, const char *tenant, const struct conv_list *req
                 struct conv_list_result *out, struct mem_error *err);
 int pgconv_delete(struct store *s, const char *tenant, const char *conversation_id,
                   struct mem_error *err);
+int pgconv_ids(struct store *s, const char *tenant, const char *conversation_id,
+               const struct conv_message_in *msgs, size_t n, long long *seqs,
+               struct mem_error *err);
 int pgconv_archive(struct store *s, const char *tenant, const char *conversation_id,
                    const char *customer_id, const struct conv_message *msgs, size_t n,
                    struct mem_error *err);

@@ -1,5 +1,6 @@
 #include "pg_memory.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -225,17 +226,53 @@ int pg_memory_scan(struct store *s, const char *tenant, const struct mem_scan *r
 	q_init(&q, tenant, &req->prefix);
 	pg_params_text(&q.p, req->before);
 	pg_params_int8(&q.p, (long long)req->n + 1);
-	if (q_run(&q, s,
-	          "SELECT ns, key, value, version," MS("created_at") "," MS("updated_at") "," MS(
-	              "expires_at") " FROM memoryd.memory_items WHERE tenant = $1::text"
-	                            " AND" UNDER_PREFIX " AND" LIVE
-	                            " AND ($3::text IS NULL OR version < $3::text::int8)"
-	                            " ORDER BY version DESC LIMIT $4::int8",
-	          err) < 0)
+	pg_params_int8(&q.p, req->max_bytes ? (long long)req->max_bytes : INT64_MAX);
+	/* the rows whose values fit $5 (the first always), and how many the
+	 * limit gave before that cut */
+	if (q_run(
+	        &q, s,
+	        "SELECT ns, key, value, version, c, u, x, n FROM (SELECT *, "
+	        "sum(octet_length(value))"
+	        " OVER (ORDER BY version DESC ROWS UNBOUNDED PRECEDING) - octet_length(value)"
+	        " AS run, count(*) OVER () AS n FROM (SELECT ns, key, value, version," MS(
+	            "created_at") " AS c," MS("updated_at") " AS u," MS("expires_at") " AS x FROM "
+	                                                                              "memoryd."
+	                                                                              "memory_"
+	                                                                              "items WHERE "
+	                                                                              "tenant = "
+	                                                                              "$1::text"
+	                                                                              " AN"
+	                                                                              "D" UNDER_PREFIX
+	                                                                              " AND" LIVE
+	                                                                              " AND "
+	                                                                              "($3::text "
+	                                                                              "IS NULL OR "
+	                                                                              "version < "
+	                                                                              "$3::text::"
+	                                                                              "int8)"
+	                                                                              " ORDER BY "
+	                                                                              "version "
+	                                                                              "DESC LIMIT "
+	                                                                              "$4::int8) "
+	                                                                              "l) w"
+	                                                                              " WHERE run "
+	                                                                              "= 0 OR run "
+	                                                                              "+ "
+	                                                                              "octet_"
+	                                                                              "length("
+	                                                                              "value) <= "
+	                                                                              "$5::int8"
+	                                                                              " ORDER BY "
+	                                                                              "version "
+	                                                                              "DESC",
+	        err) < 0)
 		goto out;
 	int rows = PQntuples(q.res);
-	*more = (size_t)rows > req->n;
-	if (*more)
+	bool cut = rows > 0 && pg_int(q.res, 0, 7) > rows;
+	if (req->work)
+		*req->work -= rows + 1; /* one indexed statement: the rows it read */
+	*more = (size_t)rows > req->n || cut;
+	if ((size_t)rows > req->n)
 		rows = (int)req->n;
 	out->v = xcalloc((size_t)rows + 1, sizeof(*out->v));
 	for (int i = 0; i < rows; i++) {

@@ -559,15 +559,18 @@ static int ps_head(struct store *s, const char *tenant, const char *thread, cons
 #define LIST_PAGE 200
 
 struct pick {
-	char *thread, *ns;
+	char *thread, *ns, *id;
 };
 
 /*
  * Newest first across threads and namespaces, as the Redis store lists:
  * candidates (thread, ns, id) in pages, keyset-paginated in the order of the
  * answer, each page read only if the filter still needs more; then the tuples
- * of the picked ones in one statement. Without a filter the first page is the
- * answer (limit + 1 rows tell whether it is truncated).
+ * of the picked ones, as many a statement as the bytes left would hold at the
+ * largest tuple seen (one first; all of them without req->max_bytes), so a
+ * page of tuples sharing one large blob never loads much more than
+ * max_bytes. Without a filter the first page is the answer (limit + 1 rows
+ * tell whether it is truncated).
  */
 static int ps_list(struct store *s, const char *tenant, const struct cp_list *req,
                    struct cp_list_result *out, struct mem_error *err)
@@ -575,7 +578,6 @@ static int ps_list(struct store *s, const char *tenant, const struct cp_list *re
 	struct pg_store *ps = (struct pg_store *)s;
 	struct pg_conn *conn = conn_get(ps);
 	struct pg_params p = {0};
-	struct pg_array th, ns, id;
 	PGresult *keys = NULL, *res = NULL;
 	struct pick *picks = xcalloc(req->limit + 1, sizeof(*picks));
 	char *after_id = NULL, *after_th = NULL, *after_ns = NULL;
@@ -584,9 +586,6 @@ static int ps_list(struct store *s, const char *tenant, const struct cp_list *re
 	int ret = -1;
 
 	memset(out, 0, sizeof(*out));
-	pg_array_init(&th, PG_OID_TEXT);
-	pg_array_init(&ns, PG_OID_TEXT);
-	pg_array_init(&id, PG_OID_TEXT);
 
 	/* 1. the first `limit` candidates that match */
 	for (;;) {
@@ -610,10 +609,8 @@ static int ps_list(struct store *s, const char *tenant, const struct cp_list *re
 				continue;
 			picks[npick].thread = xstrdup(pg_text(keys, i, 0));
 			picks[npick].ns = xstrdup(pg_text(keys, i, 1));
+			picks[npick].id = xstrdup(pg_text(keys, i, 2));
 			npick++;
-			pg_array_add_text(&th, pg_text(keys, i, 0));
-			pg_array_add_text(&ns, pg_text(keys, i, 1));
-			pg_array_add_text(&id, pg_text(keys, i, 2));
 		}
 		if (npick >= req->limit) {
 			out->truncated = i < rows; /* candidates left over */
@@ -635,27 +632,64 @@ static int ps_list(struct store *s, const char *tenant, const struct cp_list *re
 		goto out;
 	}
 
-	/* 2. their tuples, in one statement */
-	pg_params_text(&p, tenant);
-	pg_params_array(&p, &th);
-	pg_params_array(&p, &ns);
-	pg_params_array(&p, &id);
-	if (pg_conn_exec(conn, ST_LIST_TUPLES, &p, &res, err) < 0)
-		goto out;
-	struct cp_tuple *items = xcalloc(npick + 1, sizeof(*items));
-	for (size_t i = 0; i < npick; i++) {
-		items[i].thread_id = picks[i].thread;
-		items[i].ns = picks[i].ns;
-		picks[i].thread = picks[i].ns = NULL;
-	}
-	tuples_from_rows(res, 1, items, npick, NULL, NULL);
-	/* keep those still there (one may have expired or gone since step 1) */
-	out->items = items;
-	for (size_t i = 0; i < npick; i++) {
-		if (items[i].checkpoint_id)
-			out->items[out->n++] = items[i];
-		else
-			cp_tuple_release(&items[i]);
+	/* 2. their tuples */
+	out->items = xcalloc(npick + 1, sizeof(*out->items));
+	size_t at = 0, bytes = 0, largest = 0;
+	bool cut = false;
+	while (at < npick && !cut) {
+		size_t n = npick - at;
+		if (req->max_bytes && !largest) {
+			n = 1;
+		} else if (req->max_bytes) {
+			size_t fit =
+			    bytes < req->max_bytes ? (req->max_bytes - bytes) / largest : 0;
+			n = n < fit ? n : fit ? fit : 1;
+		}
+		struct pg_array th, ns, id;
+		pg_array_init(&th, PG_OID_TEXT);
+		pg_array_init(&ns, PG_OID_TEXT);
+		pg_array_init(&id, PG_OID_TEXT);
+		for (size_t i = at; i < at + n; i++) {
+			pg_array_add_text(&th, picks[i].thread);
+			pg_array_add_text(&ns, picks[i].ns);
+			pg_array_add_text(&id, picks[i].id);
+		}
+		pg_params_text(&p, tenant);
+		pg_params_array(&p, &th);
+		pg_params_array(&p, &ns);
+		pg_params_array(&p, &id);
+		int rc = pg_conn_exec(conn, ST_LIST_TUPLES, &p, &res, err);
+		pg_params_release(&p);
+		pg_array_release(&th);
+		pg_array_release(&ns);
+		pg_array_release(&id);
+		if (rc < 0)
+			goto out;
+		struct cp_tuple *items = xcalloc(n + 1, sizeof(*items));
+		for (size_t i = 0; i < n; i++) {
+			items[i].thread_id = picks[at + i].thread;
+			items[i].ns = picks[at + i].ns;
+			picks[at + i].thread = picks[at + i].ns = NULL;
+		}
+		tuples_from_rows(res, 1, items, n, NULL, NULL);
+		PQclear(res);
+		res = NULL;
+		/* keep those still there (one may have expired or gone since step 1) */
+		for (size_t i = 0; i < n; i++) {
+			size_t tb = items[i].checkpoint_id ? cp_tuple_bytes(&items[i]) : 0;
+			largest = tb > largest ? tb : largest;
+			if (!items[i].checkpoint_id || cut) {
+				cp_tuple_release(&items[i]);
+			} else if (req->max_bytes && out->n && bytes + tb > req->max_bytes) {
+				cp_tuple_release(&items[i]); /* the next page starts with it */
+				cut = out->truncated = true;
+			} else {
+				bytes += tb;
+				out->items[out->n++] = items[i];
+			}
+		}
+		free(items);
+		at += n;
 	}
 	ret = 0;
 out:
@@ -664,15 +698,13 @@ out:
 	for (size_t i = 0; i < npick; i++) {
 		free(picks[i].thread);
 		free(picks[i].ns);
+		free(picks[i].id);
 	}
 	free(picks);
 	free(after_id);
 	free(after_th);
 	free(after_ns);
 	pg_params_release(&p);
-	pg_array_release(&th);
-	pg_array_release(&ns);
-	pg_array_release(&id);
 	PQclear(keys);
 	PQclear(res);
 	return ret;
@@ -1185,6 +1217,7 @@ const struct store_ops pg_store_ops = {
     .conv_update = pgconv_update,
     .conv_list = pgconv_list,
     .conv_delete = pgconv_delete,
+    .conv_ids = pgconv_ids,
     .conv_archive = pgconv_archive,
     .history_archive = pgconv_history_archive,
     .thread_archive = ps_thread_archive,

@@ -235,6 +235,11 @@ int rconv_append(struct store *s, const char *tenant, const struct conv_append *
 		cmd_str(&ev, m->metadata_json ? m->metadata_json : "");
 		cmd_add(&ev, m->content, m->content_len, false);
 	}
+	for (size_t i = 0; r->known_seqs && i < r->n; i++)
+		if (r->known_seqs[i] > 0)
+			cmd_fmt(&ev, r->known_seqs[i]);
+		else
+			cmd_str(&ev, "");
 	struct redis_cmd cmds[3] = {cmd_of(&ev)};
 	if (r->customer_id && *r->customer_id) {
 		index_touch(&zadd, &pexp, c, tenant, r->customer_id, r->conversation_id);
@@ -346,10 +351,14 @@ int rconv_read(struct store *s, const char *tenant, const struct conv_read *r,
 	cmd_str(&ev, modes[r->mode]);
 	cmd_fmt(&ev, r->mode == CONV_READ_RANGE ? r->from : r->seq);
 	cmd_fmt(&ev, r->mode == CONV_READ_RANGE ? r->to : (long long)r->limit);
+	if (r->max_bytes)
+		cmd_fmt(&ev, (long long)r->max_bytes);
+	else
+		cmd_str(&ev, "");
 	struct redis_cmd cmd = cmd_of(&ev);
 	if (run(s, 1, &cmd, &rep, true, "conversation read", err) < 0)
 		goto out;
-	if (rep->type != REDIS_REPLY_ARRAY || (rep->elements && rep->elements < 4)) {
+	if (rep->type != REDIS_REPLY_ARRAY || (rep->elements && rep->elements < 5)) {
 		bad_reply(rep, "conversation read", err);
 		goto out;
 	}
@@ -361,7 +370,8 @@ int rconv_read(struct store *s, const char *tenant, const struct conv_read *r,
 	out->first_seq = rep_int(rep->element[1]);
 	out->epoch = rep_dup_or_null(rep->element[2]);
 	out->customer_id = rep_dup_or_null(rep->element[3]);
-	if (page_members(rep, 4, out, err) < 0)
+	out->truncated = rep_int(rep->element[4]) != 0;
+	if (page_members(rep, 5, out, err) < 0)
 		goto out;
 	ret = 0;
 out:

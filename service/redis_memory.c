@@ -1,5 +1,6 @@
 #include "redis_memory.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -360,31 +361,148 @@ static int item_from_scan(const redisReply *e, const struct buf *item_base, stru
 	return 0;
 }
 
+/* Namespaces x items one scan step may touch: a step visits at most
+ * SCAN_STEP_ENTRIES / n namespaces (at least one). */
+#define SCAN_STEP_ENTRIES 4096
+
+/* A candidate of a scan: an index entry (encoded ns path, encoded key). */
+struct scan_cand {
+	char *ns, *key;
+	long long version;
+};
+
+static void cands_release(struct scan_cand *c, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(c[i].ns);
+		free(c[i].key);
+	}
+}
+
+/* Merge a step's candidates (highest first) into best (highest first, at
+ * most cap): the cap highest of both stay. */
+static int cands_merge(struct scan_cand *best, size_t *nbest, size_t cap, const redisReply *step)
+{
+	struct scan_cand *m = xcalloc(cap + 1, sizeof(*m));
+	size_t i = 0, j = 0, n = 0;
+	while (n < cap && (i < *nbest || j < step->elements)) {
+		const redisReply *e = j < step->elements ? step->element[j] : NULL;
+		if (e &&
+		    (e->type != REDIS_REPLY_ARRAY || e->elements != 3 || !is_str(e->element[0]) ||
+		     !is_str(e->element[1]) || !is_str(e->element[2]))) {
+			cands_release(m, n);
+			free(m);
+			return -1;
+		}
+		long long v = e ? strtoll(e->element[2]->str, NULL, 10) : 0;
+		if (i < *nbest && (!e || best[i].version > v)) {
+			m[n++] = best[i];
+			memset(&best[i++], 0, sizeof(*best));
+		} else {
+			m[n].ns = xstrndup(e->element[0]->str, e->element[0]->len);
+			m[n].key = xstrndup(e->element[1]->str, e->element[1]->len);
+			m[n++].version = v;
+			j++;
+		}
+	}
+	cands_release(best + i, *nbest - i);
+	memcpy(best, m, n * sizeof(*m));
+	*nbest = n;
+	free(m);
+	return 0;
+}
+
+/*
+ * A scan in bounded steps: 'cands' calls walk the prefix's namespaces, at
+ * most SCAN_STEP_ENTRIES / n a call, each giving its best n index entries
+ * above what the best n so far already beat; one 'items' call reads the
+ * best n, or those of them whose values fit req->max_bytes (then *more). req->work, when set, is
+ * charged the namespaces and index entries each step read; a walk it cannot pay for is
+ * MEM_ETOO_LARGE.
+ */
 int redis_memory_scan(struct store *s, const char *tenant, const struct mem_scan *req,
                       struct mem_items *out, bool *more, struct mem_error *err)
 {
 	struct tenant_keys k;
 	redisReply *rep = NULL;
+	size_t cap = req->n ? req->n : 1, nbest = 0;
+	struct scan_cand *best = xcalloc(cap + 1, sizeof(*best));
+	char *after = xstrdup(""), *min = xstrdup("-inf");
+	const char **av = NULL;
 	int ret = -1;
 
 	memset(out, 0, sizeof(*out));
 	*more = false;
 	tenant_keys_init(&k, s, tenant, &req->prefix);
 	char *max = req->before ? xasprintf("(%s", req->before) : xstrdup("+inf");
-	char n[24];
-	snprintf(n, sizeof(n), "%zu", req->n);
-	const char *av[] = {"EVALSHA",
-	                    redis_store_memory_sha(s, MEMORY_SCRIPT_SCAN),
-	                    "1",
-	                    k.reg.data,
-	                    k.ixb.data,
-	                    k.itb.data,
-	                    k.path.data,
-	                    max,
-	                    n};
-	struct redis_cmd cmd = {9, av, NULL};
-	int rc = redis_conn_pipeline(redis_store_conn(s), 1, &cmd, &rep, true, err);
-	free(max);
+	size_t most = SCAN_STEP_ENTRIES / cap ? SCAN_STEP_ENTRIES / cap : 1;
+	char n[24], most_s[24];
+	snprintf(n, sizeof(n), "%zu", cap);
+	snprintf(most_s, sizeof(most_s), "%zu", most);
+	for (;;) {
+		if (req->work && *req->work <= 0) {
+			mem_fail(err, MEM_ETOO_LARGE, "namespace_prefix",
+			         "the search walks more namespaces than one request may: search "
+			         "narrower prefixes, or send the operations in several requests");
+			goto out;
+		}
+		const char *cv[] = {"EVALSHA",   redis_store_memory_sha(s, MEMORY_SCRIPT_SCAN),
+		                    "1",         k.reg.data,
+		                    "cands",     k.ixb.data,
+		                    k.path.data, max,
+		                    min,         n,
+		                    after,       most_s};
+		struct redis_cmd cmd = {12, cv, NULL};
+		if (redis_conn_pipeline(redis_store_conn(s), 1, &cmd, &rep, true, err) < 0)
+			goto out;
+		if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 3 ||
+		    !is_str(rep->element[0]) || rep->element[1]->type != REDIS_REPLY_ARRAY ||
+		    cands_merge(best, &nbest, cap, rep->element[1]) < 0) {
+			redis_store_reply_fail(rep, err, "memory search");
+			goto out;
+		}
+		if (req->work)
+			*req->work -= reply_ll(rep->element[2]);
+		free(after);
+		after = xstrndup(rep->element[0]->str, rep->element[0]->len);
+		freeReplyObject(rep);
+		rep = NULL;
+		if (nbest == cap) {
+			free(min);
+			min = xasprintf("(%lld", best[cap - 1].version);
+		}
+		if (!*after)
+			break;
+	}
+	*more = nbest == cap;
+	if (!nbest) {
+		ret = 0;
+		goto out;
+	}
+	av = xcalloc(8 + 3 * nbest, sizeof(*av));
+	char **vers = xcalloc(nbest + 1, sizeof(*vers));
+	av[0] = "EVALSHA";
+	av[1] = redis_store_memory_sha(s, MEMORY_SCRIPT_SCAN);
+	av[2] = "1";
+	av[3] = k.reg.data;
+	size_t ac = 4;
+	av[ac++] = "items";
+	av[ac++] = k.ixb.data;
+	av[ac++] = k.itb.data;
+	char most_bytes[24];
+	snprintf(most_bytes, sizeof(most_bytes), "%zu", req->max_bytes ? req->max_bytes : SIZE_MAX);
+	av[ac++] = most_bytes;
+	for (size_t i = 0; i < nbest; i++) {
+		vers[i] = xasprintf("%lld", best[i].version);
+		av[ac++] = best[i].ns;
+		av[ac++] = best[i].key;
+		av[ac++] = vers[i];
+	}
+	struct redis_cmd icmd = {(int)ac, av, NULL};
+	int rc = redis_conn_pipeline(redis_store_conn(s), 1, &icmd, &rep, true, err);
+	for (size_t i = 0; i < nbest; i++)
+		free(vers[i]);
+	free(vers);
 	if (rc < 0)
 		goto out;
 	if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 ||
@@ -392,7 +510,7 @@ int redis_memory_scan(struct store *s, const char *tenant, const struct mem_scan
 		redis_store_reply_fail(rep, err, "memory search");
 		goto out;
 	}
-	*more = reply_ll(rep->element[0]) != 0;
+	*more = *more || reply_ll(rep->element[0]) != 0; /* the bytes ran out */
 	const redisReply *items = rep->element[1];
 	out->v = xcalloc(items->elements + 1, sizeof(*out->v));
 	for (size_t i = 0; i < items->elements; i++)
@@ -401,6 +519,12 @@ int redis_memory_scan(struct store *s, const char *tenant, const struct mem_scan
 	ret = 0;
 out:
 	freeReplyObject(rep);
+	cands_release(best, nbest);
+	free(best);
+	free(av);
+	free(after);
+	free(min);
+	free(max);
 	tenant_keys_release(&k);
 	return ret;
 }

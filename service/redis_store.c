@@ -680,12 +680,15 @@ static int rs_list(struct store *s, const char *tenant, const struct cp_list *re
 	if (!npairs)
 		goto done;
 
-	/* 3. the checkpoint ids of each (thread, ns), before the bound */
+	/* 3. the checkpoint ids of each (thread, ns), before the bound: without
+	 * a filter, no more from one index than the page can hold (and one to
+	 * tell it is truncated) */
 	id_reps = xcalloc(npairs, sizeof(*id_reps));
 	argv = xcalloc(npairs, sizeof(*argv));
 	cmds = xcalloc(npairs, sizeof(*cmds));
 	nargv = npairs;
-	char *maxb = NULL;
+	char *maxb = NULL, per_index[24];
+	snprintf(per_index, sizeof(per_index), "%zu", req->limit + 1);
 	if (req->before)
 		maxb = xasprintf("(%s", req->before);
 	for (size_t i = 0; i < npairs; i++) {
@@ -695,6 +698,11 @@ static int rs_list(struct store *s, const char *tenant, const struct cp_list *re
 		args_add_buf(&argv[i], &b);
 		args_adds(&argv[i], maxb ? maxb : "+");
 		args_adds(&argv[i], "-");
+		if (!req->filter_json) {
+			args_adds(&argv[i], "LIMIT");
+			args_adds(&argv[i], "0");
+			args_adds(&argv[i], per_index);
+		}
 		cmds[i] = args_cmd(&argv[i]);
 	}
 	int prc = redis_conn_pipeline(conn, npairs, cmds, id_reps, true, err);
@@ -702,12 +710,14 @@ static int rs_list(struct store *s, const char *tenant, const struct cp_list *re
 	if (prc < 0)
 		goto out;
 	size_t total = 0;
+	bool capped = false; /* an index had more than LIMIT gave */
 	for (size_t i = 0; i < npairs; i++) {
 		if (id_reps[i]->type != REDIS_REPLY_ARRAY) {
 			reply_fail(id_reps[i], err, "checkpoint index read");
 			goto out;
 		}
 		total += id_reps[i]->elements;
+		capped = capped || (!req->filter_json && id_reps[i]->elements > req->limit);
 	}
 	cands = xcalloc(total + 1, sizeof(*cands));
 	for (size_t i = 0; i < npairs; i++)
@@ -724,12 +734,23 @@ static int rs_list(struct store *s, const char *tenant, const struct cp_list *re
 	cmds = NULL;
 	nargv = 0;
 
-	/* 4. the tuples, newest first, LIST_BATCH per round trip */
+	/* 4. the tuples, newest first, up to LIST_BATCH per round trip: as many
+	 * as the bytes left would hold at the largest tuple seen (at least one),
+	 * so a page of tuples sharing one large blob never loads more than about
+	 * max_bytes */
 	out->items =
 	    xcalloc(req->limit < ncands ? req->limit + 1 : ncands + 1, sizeof(*out->items));
-	size_t next = 0;
-	while (next < ncands && out->n < req->limit) {
+	size_t next = 0, bytes = 0, largest = 0;
+	bool cut = false;
+	while (next < ncands && out->n < req->limit && !cut) {
 		size_t n = ncands - next < LIST_BATCH ? ncands - next : LIST_BATCH;
+		if (req->max_bytes && !largest)
+			n = 1; /* nothing seen yet: one, to learn a size */
+		else if (req->max_bytes) {
+			size_t fit =
+			    bytes < req->max_bytes ? (req->max_bytes - bytes) / largest : 0;
+			n = n < fit ? n : fit ? fit : 1;
+		}
 		struct args ga[LIST_BATCH];
 		struct redis_cmd gc[LIST_BATCH];
 		redisReply *gr[LIST_BATCH];
@@ -759,12 +780,21 @@ static int rs_list(struct store *s, const char *tenant, const struct cp_list *re
 				cp_tuple_release(&t);
 				continue;
 			}
+			size_t tb = cp_tuple_bytes(&t);
+			largest = tb > largest ? tb : largest;
+			if (req->max_bytes && out->n && bytes + tb > req->max_bytes) {
+				cp_tuple_release(&t); /* the next page starts with it */
+				cut = true;
+				break;
+			}
+			bytes += tb;
 			out->items[out->n++] = t;
 		}
 		free_replies(n, gr);
 		next += i;
 	}
-	out->truncated = next < ncands && out->n >= req->limit;
+	out->truncated =
+	    cut || (next < ncands && out->n >= req->limit) || (capped && next >= ncands);
 done:
 	ret = 0;
 out:
@@ -862,41 +892,53 @@ out:
 
 /* ---------- delete ---------- */
 
+/* Keys one thread_delete.lua step unlinks (about: one SSCAN COUNT). */
+#define DELETE_STEP "500"
+
+/* A thread in bounded steps (thread_delete.lua), each safe if interrupted,
+ * then its entry in the tenant's thread index. */
 static int rs_thread_delete(struct store *s, const char *tenant, const char *thread,
                             struct mem_error *err)
 {
 	struct redis_store *rs = (struct redis_store *)s;
-	struct args a = {0}, z = {0};
-	struct buf b = {0};
-	redisReply *rep[2] = {0};
+	struct buf kk = {0}, nk = {0}, b = {0};
+	redisReply *rep = NULL;
+	char cursor[32] = "0";
 	int ret = -1;
 
-	args_adds(&a, "EVALSHA");
-	args_adds(&a, rs->sha[SCRIPT_DELETE]);
-	args_adds(&a, "2");
-	key_thread_base(&b, rs, "thread", tenant, thread);
-	buf_puts(&b, ":keys");
-	args_add_buf(&a, &b);
-	key_thread_base(&b, rs, "thread", tenant, thread);
-	buf_puts(&b, ":ns");
-	args_add_buf(&a, &b);
-	args_adds(&z, "ZREM");
-	key_tenant_index(&b, rs, tenant);
-	args_add_buf(&z, &b);
-	args_adds(&z, thread);
-	struct redis_cmd cmds[2] = {args_cmd(&a), args_cmd(&z)};
-	if (redis_conn_pipeline(conn_get(rs), 2, cmds, rep, true, err) < 0)
-		goto out;
-	for (int i = 0; i < 2; i++)
-		if (rep[i]->type != REDIS_REPLY_INTEGER) {
-			reply_fail(rep[i], err, "thread delete");
+	key_thread_base(&kk, rs, "thread", tenant, thread);
+	buf_puts(&kk, ":keys");
+	key_thread_base(&nk, rs, "thread", tenant, thread);
+	buf_puts(&nk, ":ns");
+	do {
+		const char *av[] = {
+		    "EVALSHA", rs->sha[SCRIPT_DELETE], "2", kk.data, nk.data, cursor, DELETE_STEP};
+		struct redis_cmd cmd = {7, av, NULL};
+		if (redis_conn_pipeline(conn_get(rs), 1, &cmd, &rep, true, err) < 0)
+			goto out;
+		if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 ||
+		    !is_str(rep->element[0])) {
+			reply_fail(rep, err, "thread delete");
 			goto out;
 		}
+		snprintf(cursor, sizeof(cursor), "%s", rep->element[0]->str);
+		freeReplyObject(rep);
+		rep = NULL;
+	} while (strcmp(cursor, "0"));
+	key_tenant_index(&b, rs, tenant);
+	const char *zv[] = {"ZREM", b.data, thread};
+	struct redis_cmd z = {3, zv, NULL};
+	if (redis_conn_pipeline(conn_get(rs), 1, &z, &rep, true, err) < 0)
+		goto out;
+	if (rep->type != REDIS_REPLY_INTEGER) {
+		reply_fail(rep, err, "thread delete");
+		goto out;
+	}
 	ret = 0;
 out:
-	free_replies(2, rep);
-	args_release(&a);
-	args_release(&z);
+	freeReplyObject(rep);
+	buf_release(&kk);
+	buf_release(&nk);
 	buf_release(&b);
 	return ret;
 }
@@ -1451,16 +1493,17 @@ static int archived_checkpoint(const redisReply *pairs, struct cp_archived_check
 }
 
 /* One thread's 'dump' reply into d. */
-static int thread_from_reply(const struct redis_store *rs, const redisReply *a,
-                             struct cp_thread_dump *d, struct mem_error *err)
+/* The {key, values} pairs of a thread's dump steps (distinct keys) into d,
+ * with the digest that identifies the state they were read in. */
+static int thread_from_kvs(const struct redis_store *rs, const redisReply *const *kvs, size_t nk,
+                           const char *digest, struct cp_thread_dump *d, struct mem_error *err)
 {
-	size_t nk = a->elements - 1;
 	d->cps = xcalloc(nk + 1, sizeof(*d->cps));
 	d->blobs = xcalloc(nk + 1, sizeof(*d->blobs));
 	size_t wcap = nk + 1;
 	d->writes = xcalloc(wcap, sizeof(*d->writes));
-	for (size_t i = 1; i < a->elements; i++) {
-		const redisReply *kv = a->element[i];
+	for (size_t i = 0; i < nk; i++) {
+		const redisReply *kv = kvs[i];
 		char kind[16], *parts[4];
 		size_t np = 0;
 		if (kv->type != REDIS_REPLY_ARRAY || kv->elements != 2 || !is_str(kv->element[0]) ||
@@ -1510,7 +1553,7 @@ static int thread_from_reply(const struct redis_store *rs, const redisReply *a,
 			                "%.*s: malformed, cannot be archived", (int)key->len,
 			                key->str);
 	}
-	d->digest = xstrndup(a->element[0]->str, a->element[0]->len);
+	d->digest = xstrdup(digest);
 	return 0;
 }
 
@@ -1531,6 +1574,56 @@ static void thread_script(struct args *a, const struct redis_store *rs, const st
 	args_adds(a, mode);
 }
 
+/* Keys one thread_archive.lua dump step reads (SSCAN COUNT). */
+#define DUMP_STEP "200"
+
+static int kv_cmp(const void *x, const void *y)
+{
+	const redisReply *a = (*(const redisReply *const *)x)->element[0];
+	const redisReply *b = (*(const redisReply *const *)y)->element[0];
+	size_t n = a->len < b->len ? a->len : b->len;
+	int c = memcmp(a->str, b->str, n);
+	return c ? c : (a->len > b->len) - (a->len < b->len);
+}
+
+/* A dump step's reply: {} (skip the thread), or {pttl, cursor, {key, vals}...}. */
+static bool dump_step_ok(const redisReply *r)
+{
+	if (r->type != REDIS_REPLY_ARRAY)
+		return false;
+	if (!r->elements)
+		return true;
+	if (r->elements < 2 || !is_str(r->element[0]) || !is_str(r->element[1]))
+		return false;
+	for (size_t i = 2; i < r->elements; i++) {
+		const redisReply *kv = r->element[i];
+		if (kv->type != REDIS_REPLY_ARRAY || kv->elements != 2 || !is_str(kv->element[0]) ||
+		    kv->element[1]->type != REDIS_REPLY_ARRAY)
+			return false;
+	}
+	return true;
+}
+
+static void dump_step_args(struct args *a, const struct redis_store *rs, const struct store_ref *r,
+                           long long idle_ms, const char *cursor, const char *pttl0)
+{
+	thread_script(a, rs, r, "dump");
+	char *ttl_ms = xasprintf("%lld", (long long)rs->ttl * 1000);
+	char *idle = xasprintf("%lld", idle_ms);
+	args_add_owned(a, ttl_ms, strlen(ttl_ms));
+	args_add_owned(a, idle, strlen(idle));
+	args_adds(a, cursor);
+	args_adds(a, DUMP_STEP);
+	args_adds(a, pttl0);
+}
+
+/*
+ * Each thread in bounded steps (thread_archive.lua 'dump'): the first step
+ * of every thread in one pipelined round trip, then one round trip per
+ * further step of a thread with more keys. A thread written between its
+ * steps is left for a later pass. The digest is the PTTL of its registry
+ * at the first step, which thread_drop checks has only fallen since.
+ */
 static int rs_thread_dump(struct store *s, const struct store_ref *refs, size_t n,
                           long long idle_ms, struct cp_thread_dump *out, struct mem_error *err)
 {
@@ -1538,39 +1631,95 @@ static int rs_thread_dump(struct store *s, const struct store_ref *refs, size_t 
 	struct args *a = xcalloc(n + 1, sizeof(*a));
 	struct redis_cmd *cmds = xcalloc(n + 1, sizeof(*cmds));
 	redisReply **rep = xcalloc(n + 1, sizeof(*rep));
+	redisReply **steps = NULL;
+	const redisReply **kvs = NULL;
+	size_t nsteps = 0;
 	int ret = -1;
 
 	memset(out, 0, n * sizeof(*out));
 	for (size_t i = 0; i < n; i++) {
-		thread_script(&a[i], rs, &refs[i], "dump");
-		char *ttl_ms = xasprintf("%lld", (long long)rs->ttl * 1000);
-		char *idle = xasprintf("%lld", idle_ms);
-		args_add_owned(&a[i], ttl_ms, strlen(ttl_ms));
-		args_add_owned(&a[i], idle, strlen(idle));
+		dump_step_args(&a[i], rs, &refs[i], idle_ms, "0", "");
 		cmds[i] = args_cmd(&a[i]);
 	}
 	if (n && redis_conn_pipeline(conn_get(rs), n, cmds, rep, true, err) < 0)
 		goto out;
 	for (size_t i = 0; i < n; i++) {
-		if (rep[i]->type != REDIS_REPLY_ARRAY ||
-		    (rep[i]->elements && !is_str(rep[i]->element[0]))) {
+		if (!dump_step_ok(rep[i])) {
 			reply_fail(rep[i], err, "thread dump");
 			goto out;
 		}
-		struct mem_error merr = {0};
-		if (rep[i]->elements && thread_from_reply(rs, rep[i], &out[i], &merr) < 0) {
-			log_error(NULL, "checkpoint thread cannot be read for archival",
-			          LF_STR("tenant", refs[i].tenant), LF_STR("thread_id", refs[i].id),
-			          LF_STR("error", merr.message));
-			cp_thread_dump_release(&out[i]);
-			out[i].malformed = true;
+		if (!rep[i]->elements)
+			continue; /* not idle, or gone */
+		/* this thread's steps: the first, then on from its cursor */
+		nsteps = 1;
+		steps = xcalloc(1, sizeof(*steps));
+		steps[0] = rep[i];
+		rep[i] = NULL;
+		size_t nk = steps[0]->elements - 2;
+		bool changed = false;
+		while (strcmp(steps[nsteps - 1]->element[1]->str, "0")) {
+			struct args sa = {0};
+			redisReply *r = NULL;
+			dump_step_args(&sa, rs, &refs[i], idle_ms,
+			               steps[nsteps - 1]->element[1]->str,
+			               steps[0]->element[0]->str);
+			struct redis_cmd sc = args_cmd(&sa);
+			int rc = redis_conn_pipeline(conn_get(rs), 1, &sc, &r, true, err);
+			args_release(&sa);
+			if (rc < 0)
+				goto out;
+			if (!dump_step_ok(r)) {
+				reply_fail(r, err, "thread dump");
+				freeReplyObject(r);
+				goto out;
+			}
+			if (!r->elements) {
+				freeReplyObject(r);
+				changed = true; /* written since the first step: a later pass */
+				break;
+			}
+			steps = xrealloc(steps, (nsteps + 1) * sizeof(*steps));
+			steps[nsteps++] = r;
+			nk += r->elements - 2;
 		}
+		if (!changed) {
+			kvs = xcalloc(nk + 1, sizeof(*kvs));
+			size_t m = 0;
+			for (size_t k = 0; k < nsteps; k++)
+				for (size_t e = 2; e < steps[k]->elements; e++)
+					kvs[m++] = steps[k]->element[e];
+			qsort(kvs, m, sizeof(*kvs), kv_cmp);
+			size_t u = 0; /* a key SSCAN gave twice counts once */
+			for (size_t k = 0; k < m; k++)
+				if (!u || kv_cmp(&kvs[u - 1], &kvs[k]))
+					kvs[u++] = kvs[k];
+			struct mem_error merr = {0};
+			if (thread_from_kvs(rs, (const redisReply *const *)kvs, u,
+			                    steps[0]->element[0]->str, &out[i], &merr) < 0) {
+				log_error(NULL, "checkpoint thread cannot be read for archival",
+				          LF_STR("tenant", refs[i].tenant),
+				          LF_STR("thread_id", refs[i].id),
+				          LF_STR("error", merr.message));
+				cp_thread_dump_release(&out[i]);
+				out[i].malformed = true;
+			}
+			free(kvs);
+			kvs = NULL;
+		}
+		free_replies(nsteps, steps);
+		free(steps);
+		steps = NULL;
+		nsteps = 0;
 	}
 	ret = 0;
 out:
 	if (ret < 0)
 		for (size_t i = 0; i < n; i++)
 			cp_thread_dump_release(&out[i]);
+	if (steps)
+		free_replies(nsteps, steps);
+	free(steps);
+	free(kvs);
 	free_replies(n, rep);
 	for (size_t i = 0; i < n; i++)
 		args_release(&a[i]);

@@ -24,9 +24,10 @@
  *  - a write goes to the primary first and is acknowledged only once the
  *    primary holds it; with dual write it then goes to the other store, and a
  *    failure there never fails the request: it is counted
- *    (dual_write_errors_total) and logged with what was missed. Deletes also
- *    reach PostgreSQL when it is not primary, so read-through never brings a
- *    deleted thread back.
+ *    (dual_write_errors_total) and logged with what was missed. Deletes
+ *    reach every configured store whatever the primary and dual write: read-
+ *    through (PostgreSQL) and a failback (Redis) never bring a deleted thread
+ *    or tenant back.
  * routed_write and routed_read are the two helpers every resource uses: a
  * resource adds an adapter of one line per store op and calls them.
  */
@@ -75,7 +76,7 @@ struct routed_write {
 	          struct mem_error *err);
 	const void *req;
 	void *out;
-	bool is_delete; /* reaches PostgreSQL even without dual write; absent is fine */
+	bool is_delete; /* reaches the other store even without dual write; absent is fine */
 	/* Optional: on() in two halves, for a write whose secondary copy does
 	 * not depend on the primary's answer. send returns 1 when the store
 	 * does not offer them; else as the store's send and collect. */
@@ -92,8 +93,8 @@ static void stored_add(char *stored, const char *name)
 	snprintf(stored + n, SERVICE_STORED_MAX - n, "%s%s", n ? "," : "", name);
 }
 
-/* Run w on the primary, then (dual write, or a delete that PostgreSQL must
- * see) on the other store. 0 once the primary holds it; stored (may be
+/* Run w on the primary, then (dual write, or a delete, which every store
+ * must see) on the other store. 0 once the primary holds it; stored (may be
  * NULL) lists the stores that do. A write with send/collect goes to the
  * secondary first and is collected after the primary's, so the two round
  * trips overlap (a dual write then costs the slower store's time, not the
@@ -106,8 +107,7 @@ static int routed_write(struct service *svc, const struct routed_write *w, char 
 	struct svc_route rt = route_take(svc);
 	if (stored)
 		stored[0] = '\0';
-	bool to_other =
-	    rt.dual_write || (w->is_delete && rt.other == svc->stores[STORE_POSTGRES] && rt.other);
+	bool to_other = rt.dual_write || (w->is_delete && rt.other);
 	struct mem_error e2 = {0};
 	void *pending = NULL;
 	/* 0 sent (collect it), -1 failed (e2 says why), 1 run on() after the primary */
@@ -396,10 +396,12 @@ int service_checkpoint_list(struct service *svc, const char *tenant, const struc
 	if (r->limit < 1 || r->limit > LIST_LIMIT_MAX)
 		return mem_fail(err, MEM_EINVALID_FIELD, "limit", "limit must be 1..%d",
 		                LIST_LIMIT_MAX);
+	struct cp_list req = *r;
+	req.max_bytes = (size_t)svc->cfg->response_max_bytes;
 	struct routed_read rd = {.op = "checkpoint_list",
 	                         .tenant = tenant,
 	                         .on = list_on,
-	                         .req = r,
+	                         .req = &req,
 	                         .out = out,
 	                         .empty = list_empty,
 	                         .release = list_release};
@@ -619,7 +621,9 @@ int service_conv_read(struct service *svc, const char *tenant, const struct conv
                       struct conv_page *out, struct mem_error *err)
 {
 	struct conv_stores st = conv_stores_of(svc);
-	return conv_svc_read(&st, tenant, req, out, err);
+	struct conv_read r = *req;
+	r.max_bytes = (size_t)svc->cfg->response_max_bytes;
+	return conv_svc_read(&st, tenant, &r, out, err);
 }
 
 int service_conv_meta(struct service *svc, const char *tenant, const char *conversation_id,
@@ -797,11 +801,26 @@ static bool version_ok(const char *v)
 	return true;
 }
 
+struct mem_budget service_memory_budget(const struct service *svc)
+{
+	return (struct mem_budget){.work = svc->cfg->memory_work_budget,
+	                           .bytes = svc->cfg->response_max_bytes};
+}
+
+static int budget_spent(struct mem_error *err)
+{
+	return mem_fail(err, MEM_ETOO_LARGE, NULL,
+	                "this request's budget (MEMORY_WORK_BUDGET, RESPONSE_MAX_BYTES) is spent: "
+	                "send the remaining operations in another request");
+}
+
 int service_memory_search(struct service *svc, const char *tenant, const struct mem_search *req,
                           struct mem_search_result *out, struct mem_error *err)
 {
 	struct store *prim = route_take(svc).primary; /* one store per call */
 	struct mem_items batch = {0};
+	struct mem_budget own = service_memory_budget(svc);
+	struct mem_budget *bud = req->budget ? req->budget : &own;
 	char *before = NULL;
 	size_t skip = req->offset, scanned = 0;
 	int ret = -1;
@@ -815,13 +834,24 @@ int service_memory_search(struct service *svc, const char *tenant, const struct 
 	if (req->cursor && !version_ok(req->cursor))
 		return mem_fail(err, MEM_EINVALID_FIELD, "cursor",
 		                "cursor must be a next_cursor memoryd returned");
+	if (bud->work <= 0 || bud->bytes <= 0)
+		return budget_spent(err);
 	before = req->cursor ? xstrdup(req->cursor) : NULL;
 	out->items.v = xcalloc(req->limit + 1, sizeof(*out->items.v));
 	for (;;) {
 		bool more = false;
-		struct mem_scan sc = {req->prefix, before, MEM_SCAN_BATCH};
-		if (prim->ops->memory_scan(prim, tenant, &sc, &batch, &more, err) < 0)
-			goto out;
+		struct mem_scan sc = {req->prefix, before, MEM_SCAN_BATCH,
+		                      bud->bytes > 0 ? (size_t)bud->bytes : 1, &bud->work};
+		if (prim->ops->memory_scan(prim, tenant, &sc, &batch, &more, err) < 0) {
+			/* out of budget after some progress: the page so far, and on from here */
+			if (err->code != MEM_ETOO_LARGE || !scanned)
+				goto out;
+			mem_error_clear(err);
+			out->truncated = true;
+			out->next_cursor = before;
+			before = NULL;
+			break;
+		}
 		size_t i = 0;
 		bool full = false;
 		for (; i < batch.n; i++) {
@@ -831,6 +861,11 @@ int service_memory_search(struct service *svc, const char *tenant, const struct 
 			                                        req->filter_json);
 			if (match && !skip && out->items.n == req->limit) {
 				full = true; /* a match follows the page: it starts the next */
+				break;
+			}
+			if (match && !skip && out->items.n &&
+			    (long long)it->value_len > bud->bytes) {
+				full = out->truncated = true; /* RESPONSE_MAX_BYTES: on from here */
 				break;
 			}
 			free(before);
@@ -844,6 +879,7 @@ int service_memory_search(struct service *svc, const char *tenant, const struct 
 				skip--;
 				continue;
 			}
+			bud->bytes -= (long long)it->value_len;
 			out->items.v[out->items.n++] = *it;
 			memset(it, 0, sizeof(*it));
 		}
@@ -854,8 +890,9 @@ int service_memory_search(struct service *svc, const char *tenant, const struct 
 		}
 		if (!more)
 			break;
-		if (scanned >= MEM_SCAN_BUDGET) {
+		if (scanned >= MEM_SCAN_BUDGET || bud->work <= 0) {
 			out->next_cursor = before; /* go on from here */
+			out->truncated = true;
 			before = NULL;
 			break;
 		}
@@ -929,8 +966,12 @@ int service_memory_namespaces(struct service *svc, const char *tenant,
 		return -1;
 	if (check_page(req->limit, req->offset, err) < 0)
 		return -1;
+	if (req->budget && req->budget->work <= 0)
+		return budget_spent(err);
 	if (prim->ops->memory_namespaces(prim, tenant, &req->prefix, &all, err) < 0)
 		return -1;
+	if (req->budget)
+		req->budget->work -= (long long)all.n + 1;
 	picked = xcalloc(all.n + 1, sizeof(*picked));
 	for (size_t i = 0; i < all.n; i++) {
 		size_t d = all.depth[i];

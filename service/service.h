@@ -144,8 +144,12 @@ int service_memory_get(struct service *svc, const char *tenant, const struct mem
                        struct mem_item *out, struct mem_error *err) MEM_MUST_CHECK;
 int service_memory_delete(struct service *svc, const char *tenant, const struct mem_ref *ref,
                           bool *deleted, struct mem_error *err) MEM_MUST_CHECK;
+/* What one /memory request may spend (memory.h): a batch shares one. */
+struct mem_budget service_memory_budget(const struct service *svc);
 /* A page of items matching the filter, most recently updated first;
- * malformed values are skipped, logged and counted. */
+ * malformed values are skipped, logged and counted. The page ends early,
+ * truncated with a next_cursor, when req->budget runs short; a budget spent
+ * before the page could start is MEM_ETOO_LARGE. */
 int service_memory_search(struct service *svc, const char *tenant, const struct mem_search *req,
                           struct mem_search_result *out, struct mem_error *err) MEM_MUST_CHECK;
 int service_memory_cleanup(struct service *svc, const char *tenant, const struct mem_ns *prefix,

@@ -143,6 +143,13 @@ struct store_ops {
 	                 bool *held, struct mem_error *err);
 	int (*conv_delete)(struct store *s, const char *tenant, const char *conversation_id,
 	                   struct mem_error *err);
+	/* Optional: seqs[i] is the seq under which the store holds a message
+	 * with msgs[i].id (the first, if several), 0 when none or msgs[i] has no
+	 * id; one round trip. Where an append continues a history this store
+	 * keeps (conv_svc_append). */
+	int (*conv_ids)(struct store *s, const char *tenant, const char *conversation_id,
+	                const struct conv_message_in *msgs, size_t n, long long *seqs,
+	                struct mem_error *err);
 	/* Archiving. conv_overflow: the messages beyond CONV_MAX_MESSAGES that the
 	 * store keeps until they are archived (oldest first, at most limit), with
 	 * the conversation's epoch and customer; NULL op: the store keeps

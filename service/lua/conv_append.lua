@@ -8,9 +8,13 @@
 --       index_every (seconds between customer index refreshes), base (the last
 --       seq of history kept elsewhere, where a new conversation's numbering
 --       continues; '': unknown, so a new conversation is not created), n,
---       then per message: id ('' none), role, metadata, content
--- Reply: {'ok', created, count_before, last_seq, overflow, customer to index
---         ('' none), seqs..., duplicate flags...}
+--       then per message: id ('' none), role, metadata, content; then
+--       optionally, per message, the seq under which that history holds its
+--       id ('' none): for a new conversation, such a message is a retry of
+--       what is stored there, answered as a duplicate and not stored again
+-- Reply: {'ok', created (new here, and no history elsewhere), count_before,
+--         last_seq, overflow, customer to index ('' none), seqs...,
+--         duplicate flags...}
 --        {'conflict', last_seq} | {'customer', current customer_id} |
 --        {'missing'} (a new conversation, and base is unknown)
 local ttl = tonumber(ARGV[1])
@@ -29,11 +33,16 @@ end
 if ARGV[5] ~= '' and customer ~= '' and customer ~= ARGV[5] then
   return {'customer', customer}
 end
-local seqs, dup, fresh, seen = {}, {}, 0, {}
+local known = 9 + 4 * n
+local seqs, dup, fresh, seen, elsewhere = {}, {}, 0, {}, {}
 for i = 1, n do
   local id = ARGV[9 + 4 * (i - 1) + 1]
   local s = nil
   if id ~= '' then s = seen[id] or redis.call('HGET', KEYS[3], id) end
+  if not s and created and id ~= '' and (ARGV[known + i] or '') ~= '' then
+    s = ARGV[known + i]
+    elsewhere[#elsewhere + 1] = {id, s}
+  end
   if s then
     seqs[i], dup[i] = tonumber(s), 1
   else
@@ -45,6 +54,16 @@ end
 if fresh > 0 and ARGV[4] ~= '' and tonumber(ARGV[4]) ~= last then
   return {'conflict', last}
 end
+local function ok(is_new, overflow, index)
+  local reply = {'ok', is_new and 1 or 0, last, last + fresh, overflow, index}
+  for i = 1, n do reply[#reply + 1] = seqs[i] end
+  for i = 1, n do reply[#reply + 1] = dup[i] end
+  return reply
+end
+-- only retries of the history kept elsewhere: nothing to create here
+if created and fresh == 0 then return ok(false, 0, '') end
+-- remembered here, so later retries of them are found without asking
+for _, e in ipairs(elsewhere) do redis.call('HSET', KEYS[3], e[1], e[2]) end
 if fresh > 0 then
   for i = 1, n do
     if dup[i] == 0 then
@@ -92,7 +111,4 @@ end
 redis.call('EXPIRE', KEYS[1], ttl)
 redis.call('EXPIRE', KEYS[2], ttl)
 if redis.call('EXISTS', KEYS[3]) == 1 then redis.call('EXPIRE', KEYS[3], ttl) end
-local reply = {'ok', created and 1 or 0, last, last + fresh, overflow, index}
-for i = 1, n do reply[#reply + 1] = seqs[i] end
-for i = 1, n do reply[#reply + 1] = dup[i] end
-return reply
+return ok(created and last == 0, overflow, index)

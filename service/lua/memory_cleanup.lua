@@ -1,12 +1,15 @@
 -- Delete up to ARGV[4] memory items under a namespace prefix (one batch of a
 -- cleanup; the caller repeats while more remain). Works from the namespace
--- registry and indexes: no key pattern is ever matched.
+-- registry and indexes: no key pattern is ever matched, and no call visits
+-- more than ARGV[4] + 1 namespaces (empty ones included).
 -- KEYS[1] tenant namespace registry
 -- ARGV: index key base, item key base, encoded prefix path, batch size
 -- Returns {items deleted, more 0/1}
 local ixb, itb, pre, budget = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+-- pre itself, then pre:... (the lex range [pre:, pre;) holds exactly those)
 local nss = redis.call('ZRANGEBYLEX', KEYS[1], '[' .. pre, '[' .. pre)
-local sub = redis.call('ZRANGEBYLEX', KEYS[1], '[' .. pre .. ':', '(' .. pre .. ';')
+local sub = redis.call('ZRANGEBYLEX', KEYS[1], '[' .. pre .. ':', '(' .. pre .. ';', 'LIMIT', 0,
+                       budget)
 for _, s in ipairs(sub) do nss[#nss + 1] = s end
 local deleted = 0
 for _, ns in ipairs(nss) do
@@ -25,4 +28,5 @@ for _, ns in ipairs(nss) do
   end
   if budget <= 0 then return {deleted, 1} end
 end
+if #sub == tonumber(ARGV[4]) then return {deleted, 1} end
 return {deleted, 0}

@@ -374,6 +374,100 @@ START_TEST(test_dual_write_conversations_in_both_stores)
 }
 END_TEST
 
+/* The append answer's messages: each seq and duplicate flag as "seq:0|1,". */
+static char *append_summary(const it_response *r)
+{
+	json_t *ms = json_object_get(r->json, "messages");
+	ck_assert_msg(json_is_array(ms), "%s", r->desc);
+	char *out = strdup("");
+	for (size_t i = 0; i < json_array_size(ms); i++) {
+		json_t *m = json_array_get(ms, i);
+		char *next = it_strfmt("%s%lld:%d,", out,
+		                       (long long)json_integer_value(json_object_get(m, "seq")),
+		                       json_is_true(json_object_get(m, "duplicate")));
+		free(out);
+		out = next;
+	}
+	return out;
+}
+
+static void expect_append(const it_response *r, long status, bool created, long long before,
+                          long long stored, const char *summary)
+{
+	it_expect_status(r, status);
+	ck_assert_msg(json_is_boolean(json_object_get(r->json, "created")) &&
+	                  json_is_true(json_object_get(r->json, "created")) == created,
+	              "created: %s", r->desc);
+	ck_assert_int_eq(json_integer_value(json_object_get(r->json, "msg_count_before")), before);
+	ck_assert_int_eq(json_integer_value(json_object_get(r->json, "stored")), stored);
+	char *got = append_summary(r);
+	ck_assert_msg(!strcmp(got, summary), "messages %s, want %s: %s", got, summary, r->desc);
+	free(got);
+}
+
+/* "seq:message_id," of the conversation's history in PostgreSQL is want. */
+static void expect_pg_history(const char *cid, const char *want)
+{
+	PGresult *p = q("SELECT coalesce(string_agg(seq || ':' || message_id || ',', '' ORDER BY"
+	                " seq), '') FROM memoryd.conversation_history WHERE tenant = $1 AND"
+	                " conversation_id = $2",
+	                tenant, cid, NULL);
+	ck_assert_str_eq(PQgetvalue(p, 0, 0), want);
+	PQclear(p);
+}
+
+/* Redis lost a conversation (an empty Redis after a failback) that
+ * PostgreSQL holds: retries of its messages are answered as the duplicates
+ * they are, with their seqs, and stored nowhere again; a new message
+ * continues the numbering. */
+START_TEST(test_retries_after_redis_lost_the_conversation_are_not_duplicated)
+{
+	const char *cid = "conv-lost";
+	static const char *const first[][2] = {{"m1", "uno"}, {"m2", "dos"}, {"m3", "tres"}};
+	static const char *const mixed[][2] = {{"m3", "tres"}, {"m4", "cuatro"}};
+	it_response *r = conv_append_to(it_base_url(), tenant, cid, first, 3);
+	expect_append(r, 201, true, 0, 3, "1:0,2:0,3:0,");
+	it_response_free(r);
+	redisContext *rc = it_redis_connect();
+	char *tag = it_tag(tenant, cid);
+	char *metak = it_strfmt("conv:meta:%s", tag), *msgk = it_strfmt("conv:msgs:%s", tag),
+	     *idk = it_strfmt("conv:ids:%s", tag);
+	redisReply *x = redisCommand(rc, "UNLINK %s %s %s", metak, msgk, idk);
+	ck_assert_msg(x && x->type == REDIS_REPLY_INTEGER && x->integer == 3, "unlink");
+	freeReplyObject(x);
+
+	/* the whole batch again: three duplicates, nothing created in Redis */
+	r = conv_append_to(it_base_url(), tenant, cid, first, 3);
+	expect_append(r, 200, false, 3, 0, "1:1,2:1,3:1,");
+	it_response_free(r);
+	ck_assert_int_eq(it_redis_exists(rc, metak), 0);
+	ck_assert_int_eq(it_redis_exists(rc, msgk), 0);
+	expect_pg_history(cid, "1:m1,2:m2,3:m3,");
+
+	/* a retry with a new message: the new one continues at 4 */
+	r = conv_append_to(it_base_url(), tenant, cid, mixed, 2);
+	expect_append(r, 200, false, 3, 1, "3:1,4:0,");
+	it_response_free(r);
+	ck_assert_int_eq(it_redis_card(rc, "ZCARD", msgk), 1);
+	size_t len;
+	char *s3 = it_redis_hget(rc, idk, "m3", &len), *s4 = it_redis_hget(rc, idk, "m4", &len);
+	ck_assert_msg(s3 && !strcmp(s3, "3") && s4 && !strcmp(s4, "4"), "ids m3=%s m4=%s", s3, s4);
+	free(s3);
+	free(s4);
+	expect_pg_history(cid, "1:m1,2:m2,3:m3,4:m4,");
+	/* and again: Redis now knows both */
+	r = conv_append_to(it_base_url(), tenant, cid, mixed, 2);
+	expect_append(r, 200, false, 4, 0, "3:1,4:1,");
+	it_response_free(r);
+	ck_assert_int_eq(it_redis_card(rc, "ZCARD", msgk), 1);
+	free(metak);
+	free(msgk);
+	free(idk);
+	free(tag);
+	redisFree(rc);
+}
+END_TEST
+
 /* A /memory request with a body (may be NULL) and an optional If-Match. */
 static it_response *mem_req(const char *base, const char *method, const char *path,
                             const char *if_match, const char *body)
@@ -580,6 +674,26 @@ START_TEST(test_secondary_down_still_acknowledges_and_counts)
 	fclose(f);
 	ck_assert_msg(missed == 2, "%d log line(s) name the missed writes, want 2", missed);
 	free(id);
+}
+END_TEST
+
+/* A conversation Redis does not hold may have history in PostgreSQL: with
+ * PostgreSQL unreachable its numbering is unknown, so the append is 503 and
+ * stores nothing (numbered from 1, archival would drop it as a conflict). */
+START_TEST(test_append_new_to_redis_with_archive_down_is_unavailable)
+{
+	static const char *const msgs[][2] = {{"n1", "hola"}};
+	it_response *r = conv_append_to(it_base_url(), tenant, "conv-unknown", msgs, 1);
+	it_expect_error(r, 503, "store_unavailable", NULL);
+	ck_assert_msg(it_header_get(r, "Retry-After") != NULL, "%s", r->desc);
+	ck_assert_msg(strstr(r->body, "numbering") != NULL, "%s", r->desc);
+	it_response_free(r);
+	redisContext *rc = it_redis_connect();
+	it_strlist keys = {0};
+	it_redis_thread_keys(rc, tenant, "conv-unknown", &keys);
+	ck_assert_msg(keys.n == 0, "%zu key(s) in redis, e.g. %s", keys.n, keys.n ? keys.v[0] : "");
+	it_strlist_free(&keys);
+	redisFree(rc);
 }
 END_TEST
 
@@ -1083,6 +1197,128 @@ START_TEST(test_failover_with_database_down_changes_nothing)
 }
 END_TEST
 
+/* A request to replica A as tenant t (admin: with the admin token too). */
+static it_response *req_a(const char *method, const char *path, const char *t, bool admin,
+                          const char *body)
+{
+	char *th = it_strfmt("X-Tenant-Id: %s", t);
+	char *auth =
+	    admin ? it_strfmt("Authorization: Bearer %s", it_require_env("ADMIN_TOKEN")) : NULL;
+	const char *hdrs[] = {th, auth, NULL};
+	it_response *r = it_request_to(url_a, method, path, hdrs, body, body ? strlen(body) : 0);
+	free(th);
+	free(auth);
+	return r;
+}
+
+static void expect_no_redis_keys(redisContext *rc, const char *t, const char *thread)
+{
+	it_strlist keys = {0};
+	it_redis_thread_keys(rc, t, thread, &keys);
+	ck_assert_msg(keys.n == 0, "%zu key(s) of %s left in redis, e.g. %s", keys.n, thread,
+	              keys.n ? keys.v[0] : "");
+	it_strlist_free(&keys);
+}
+
+/* Written while Redis was primary (no dual write), deleted while PostgreSQL
+ * is: a thread, one checkpoint, a conversation, a /memory item and a whole
+ * tenant stay deleted after the failback, in the answers and in Redis. */
+START_TEST(test_deletes_reach_redis_while_postgres_is_primary)
+{
+	json_decref(switch_to(url_a, "redis", false));
+	char *gone = it_random_id("fo-gone-");
+	it_response *r = put_to(url_a, tenant, "z1", 1);
+	it_expect_status(r, 201);
+	ck_assert_str_eq(stored_header(r), "redis");
+	it_response_free(r);
+	for (int n = 1; n <= 2; n++) {
+		r = put_to(url_a, tenant, "z2", n);
+		it_expect_status(r, 201);
+		it_response_free(r);
+	}
+	r = put_to(url_a, gone, "z3", 1);
+	it_expect_status(r, 201);
+	it_response_free(r);
+	static const char *const msgs[][2] = {{"d1", "adiós"}};
+	r = conv_append_to(url_a, tenant, "conv-z", msgs, 1);
+	it_expect_status(r, 201);
+	it_response_free(r);
+	const char *item = "/memory/items?namespace=%5B%22prefs%22%5D&key=z";
+	r = mem_req(url_a, "PUT", "/memory/items", NULL,
+	            "{\"namespace\":[\"prefs\"],\"key\":\"z\",\"value\":1}");
+	it_expect_status(r, 200);
+	it_response_free(r);
+	ck_assert_int_eq(rows_of(tenant, "z1"), 0); /* Redis only */
+
+	json_decref(switch_to(url_a, "postgres", false));
+	r = req_a("DELETE", "/checkpoints/z1", tenant, false, NULL);
+	it_expect_status(r, 204);
+	it_response_free(r);
+	char *cp2 = it_cp_id(2);
+	char *path = it_strfmt("/admin/threads/z2/checkpoints/%s?checkpoint_ns=", cp2);
+	r = req_a("DELETE", path, tenant, true, NULL);
+	it_expect_status(r, 204);
+	it_response_free(r);
+	free(path);
+	r = req_a("DELETE", "/conversations/conv-z", tenant, false, NULL);
+	it_expect_status(r, 204);
+	it_response_free(r);
+	r = mem_req(url_a, "DELETE", item, NULL, NULL);
+	it_expect_status(r, 204);
+	it_response_free(r);
+	path = it_strfmt("/admin/tenants/%s", gone);
+	r = req_a("DELETE", path, tenant, true, NULL);
+	it_expect_status(r, 200);
+	it_response_free(r);
+	free(path);
+
+	json_decref(switch_to(url_a, "redis", false));
+	r = req_a("GET", "/checkpoints/z1", tenant, false, NULL);
+	it_expect_error(r, 404, "not_found", NULL);
+	it_response_free(r);
+	path = it_strfmt("/checkpoints/z2?checkpoint_id=%s", cp2);
+	r = req_a("GET", path, tenant, false, NULL);
+	it_expect_error(r, 404, "not_found", NULL);
+	it_response_free(r);
+	free(path);
+	char *cp1 = it_cp_id(1);
+	path = it_strfmt("/checkpoints/z2?checkpoint_id=%s", cp1);
+	r = req_a("GET", path, tenant, false, NULL); /* the other checkpoint stays */
+	it_expect_status(r, 200);
+	it_response_free(r);
+	free(path);
+	r = req_a("GET", "/checkpoints/z3", gone, false, NULL);
+	it_expect_error(r, 404, "not_found", NULL);
+	it_response_free(r);
+	r = req_a("GET", "/conversations/conv-z/messages", tenant, false, NULL);
+	it_expect_error(r, 404, "not_found", NULL);
+	it_response_free(r);
+	r = mem_req(url_a, "GET", item, NULL, NULL);
+	it_expect_error(r, 404, "not_found", NULL);
+	it_response_free(r);
+
+	redisContext *rc = it_redis_connect();
+	expect_no_redis_keys(rc, tenant, "z1");
+	expect_no_redis_keys(rc, tenant, "conv-z");
+	char *ck = it_key_checkpoint(tenant, "z2", "", cp2);
+	ck_assert_int_eq(it_redis_exists(rc, ck), 0);
+	free(ck);
+	ck = it_key_checkpoint(tenant, "z2", "", cp1);
+	ck_assert_int_eq(it_redis_exists(rc, ck), 1);
+	free(ck);
+	char *et = it_key_enc(tenant);
+	char *mk = it_strfmt("%s:memory:{%s}:prefs:z", it_key_prefix(), et);
+	ck_assert_int_eq(it_redis_exists(rc, mk), 0);
+	free(mk);
+	free(et);
+	it_redis_expect_tenant_empty(rc, gone, "a tenant delete while postgres was primary");
+	redisFree(rc);
+	free(cp1);
+	free(cp2);
+	free(gone);
+}
+END_TEST
+
 enum fixture { FX_NO_DB, FX_DB, FX_REPLICAS };
 
 static TCase *tc(Suite *s, const char *name, const char *tags, int timeout, enum fixture fx)
@@ -1107,12 +1343,14 @@ int main(void)
 	tcase_add_test(t, test_dual_write_puts_the_same_bytes_in_both_stores);
 	tcase_add_test(t, test_dual_write_survives_postgres_backends_dying);
 	tcase_add_test(t, test_dual_write_conversations_in_both_stores);
+	tcase_add_test(t, test_retries_after_redis_lost_the_conversation_are_not_duplicated);
 	tcase_add_test(t, test_dual_write_memory_in_both_stores);
 	tcase_add_test(t, test_read_through_finds_in_postgres_what_redis_lacks);
 	tcase_add_test(t, test_health_and_metrics_report_both_stores);
 
 	t = tc(s, "secondary_down", "secondary_down", 60, FX_NO_DB);
 	tcase_add_test(t, test_secondary_down_still_acknowledges_and_counts);
+	tcase_add_test(t, test_append_new_to_redis_with_archive_down_is_unavailable);
 
 	tcase_add_test(t, test_failover_with_database_down_changes_nothing);
 
@@ -1122,6 +1360,7 @@ int main(void)
 	t = tc(s, "switch", "switch", 120, FX_REPLICAS);
 	tcase_add_test(t, test_failover_switch_reaches_every_replica);
 	tcase_add_test(t, test_failover_switching_under_load_loses_nothing);
+	tcase_add_test(t, test_deletes_reach_redis_while_postgres_is_primary);
 
 	t = tc(s, "auto", "auto", 120, FX_REPLICAS);
 	tcase_add_test(t, test_auto_failover_when_redis_dies);

@@ -1,6 +1,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "redis_inspect.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -313,4 +314,39 @@ void it_redis_expect_tenant_empty(redisContext *c, const char *tenant, const cha
 	ck_assert_msg(keys.n == 0, "after %s, Redis holds %zu key(s) for tenant %s, e.g. %s", after,
 	              keys.n, tenant, keys.n ? keys.v[0] : "");
 	it_strlist_free(&keys);
+}
+
+redisContext *it_redis_monitor(void)
+{
+	redisContext *m = it_redis_connect();
+	redisReply *r = redisCommand(m, "MONITOR");
+	ck_assert_msg(r && r->type == REDIS_REPLY_STATUS, "MONITOR: %s", m->errstr);
+	freeReplyObject(r);
+	struct timeval tv = {10, 0};
+	redisSetTimeout(m, tv);
+	return m;
+}
+
+static bool holds_all(const char *line, const char *const *strs)
+{
+	for (; *strs; strs++)
+		if (!strstr(line, *strs))
+			return false;
+	return true;
+}
+
+long it_redis_monitor_count(redisContext *m, const char *const *needles, const char *const *until)
+{
+	long n = 0;
+	for (;;) {
+		void *v = NULL;
+		ck_assert_msg(redisGetReply(m, &v) == REDIS_OK && v, "MONITOR: %s", m->errstr);
+		redisReply *r = v;
+		bool found = r->type == REDIS_REPLY_STATUS && holds_all(r->str, until);
+		if (r->type == REDIS_REPLY_STATUS && holds_all(r->str, needles))
+			n++;
+		freeReplyObject(r);
+		if (found)
+			return n;
+	}
 }

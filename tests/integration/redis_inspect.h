@@ -38,6 +38,14 @@ char *it_redis_hget(redisContext *c, const char *key, const char *field, size_t 
 int it_redis_zscore(redisContext *c, const char *key, const char *member, double *score);
 long long it_redis_card(redisContext *c, const char *cmd, const char *key);
 
+/* A new connection in MONITOR mode (redisFree it): every command Redis runs
+ * from now on, one reply line each. */
+redisContext *it_redis_monitor(void);
+/* Reads m's lines until one holds every string of until (NULL-terminated;
+ * fails after 10 s), returning how many lines before it, and it, hold every
+ * string of needles (NULL-terminated). */
+long it_redis_monitor_count(redisContext *m, const char *const *needles, const char *const *until);
+
 /* Keys of one thread: every key whose name contains "{<enc tenant>:<enc thread>}". */
 void it_redis_thread_keys(redisContext *c, const char *tenant, const char *thread, it_strlist *out);
 /* Keys belonging to a tenant: containing "{<enc tenant>:" or "{<enc tenant>}". */

@@ -1109,6 +1109,106 @@ START_TEST(test_delete_unknown_thread_is_204)
 }
 END_TEST
 
+/* A thread of 600 keys goes in several bounded script calls (about 500
+ * keys each), and goes whole. */
+START_TEST(test_delete_of_a_large_thread_is_done_in_bounded_steps)
+{
+	const char *thread = "thread-large";
+	for (int n = 1; n <= 300; n++)
+		put_simple(tenant, thread, "", n, 0, NULL);
+	it_strlist keys = {0};
+	it_redis_thread_keys(rc, tenant, thread, &keys);
+	ck_assert_msg(keys.n > 600, "only %zu keys", keys.n);
+	it_strlist_free(&keys);
+	char *reg = it_key_thread_keys(tenant, thread);
+	char *idx = it_key_threads(tenant);
+	redisContext *m = it_redis_monitor();
+	it_response *r = it_delete(tenant, thread);
+	it_expect_status(r, 204);
+	it_response_free(r);
+	const char *step[] = {"\"EVALSHA\"", reg, NULL};
+	const char *end[] = {"\"ZREM\"", idx, NULL};
+	long steps = it_redis_monitor_count(m, step, end);
+	redisFree(m);
+	ck_assert_msg(steps >= 2, "%ld script call(s) deleted 600 keys", steps);
+	it_redis_expect_tenant_empty(rc, tenant, "DELETE of a large thread");
+	free(reg);
+	free(idx);
+}
+END_TEST
+
+/* RESPONSE_MAX_BYTES=65536 (integration_response_bytes): ten small puts
+ * naming one 25000-byte blob list two a page, truncated, and the pages
+ * together give all ten, newest first. */
+START_TEST(test_list_pages_end_at_response_max_bytes)
+{
+	const char *max = getenv("RESPONSE_MAX_BYTES");
+	if (!max || strcmp(max, "65536"))
+		return; /* run at that setting */
+	const char *thread = "thread-bytes";
+	char *big = malloc(25000);
+	memset(big, 'b', 25000);
+	for (int n = 1; n <= 10; n++) {
+		char *id = it_cp_id(n);
+		json_t *blobs = n == 1 ? json_pack("[o]", it_blob("state", json_string("00001"),
+		                                                  "bytes", big, 25000))
+		                       : json_array();
+		it_put_ok(tenant,
+		          it_put_body(thread, "", id, NULL,
+		                      it_checkpoint(id, json_pack("{s:s}", "state", "00001")),
+		                      json_object(), blobs));
+		free(id);
+	}
+	int seen = 10;
+	char *before = NULL;
+	for (int page = 0; seen > 0; page++) {
+		char *q = before ? it_strfmt("thread_id=%s&limit=10&before=%s", thread, before)
+		                 : it_strfmt("thread_id=%s&limit=10", thread);
+		it_response *r = it_list(tenant, q);
+		it_expect_status(r, 200);
+		ck_assert_msg(r->body_len < 3 * 65536, "page %d: %zu bytes", page, r->body_len);
+		json_t *cps = json_object_get(r->json, "checkpoints");
+		ck_assert_msg(json_array_size(cps) == 2, "page %d: %s", page, r->desc);
+		for (size_t i = 0; i < 2; i++) {
+			json_t *t = json_array_get(cps, i);
+			char *want = it_cp_id(seen--);
+			ck_assert_str_eq(it_tuple_id(t), want);
+			it_expect_channel_value(t, "state", "bytes", big, 25000);
+			free(want);
+		}
+		ck_assert_msg(json_is_true(json_object_get(r->json, "truncated")) == (seen > 0),
+		              "page %d: %s", page, r->desc);
+		free(before);
+		before = strdup(it_tuple_id(json_array_get(cps, 1)));
+		it_response_free(r);
+		free(q);
+	}
+	free(before);
+	free(big);
+}
+END_TEST
+
+/* A list reads no more ids from a namespace's index than its page can hold
+ * (and one more, to say it is truncated). */
+START_TEST(test_list_reads_a_bounded_range_of_the_index)
+{
+	const char *thread = "thread-index";
+	for (int n = 1; n <= 5; n++)
+		put_simple(tenant, thread, "", n, 0, NULL);
+	char *idx = it_key_checkpoints(tenant, thread, "");
+	redisContext *m = it_redis_monitor();
+	json_t *cps = it_list_ok(tenant, "thread_id=thread-index&limit=2");
+	int want[] = {5, 4};
+	expect_ids(cps, want, 2, "list of 2");
+	json_decref(cps);
+	const char *read[] = {"\"ZREVRANGEBYLEX\"", idx, "\"LIMIT\" \"0\" \"3\"", NULL};
+	const char *any_read[] = {"\"ZREVRANGEBYLEX\"", idx, NULL};
+	ck_assert_int_eq(it_redis_monitor_count(m, read, any_read), 1);
+	redisFree(m);
+	free(idx);
+}
+END_TEST
+
 START_TEST(test_put_after_delete_starts_fresh)
 {
 	const char *thread = "thread-reuse";
@@ -1972,10 +2072,14 @@ int main(void)
 	tcase_add_test(t, test_writes_belong_to_their_checkpoint_and_namespace);
 	tcase_add_test(t, test_writes_per_call_are_bounded);
 
+	t = tc(s, "bytes", 60);
+	tcase_add_test(t, test_list_pages_end_at_response_max_bytes);
 	t = tc(s, "delete", 30);
 	tcase_add_test(t, test_delete_thread_removes_every_key_in_every_namespace);
 	tcase_add_test(t, test_delete_unknown_thread_is_204);
 	tcase_add_test(t, test_put_after_delete_starts_fresh);
+	tcase_add_test(t, test_delete_of_a_large_thread_is_done_in_bounded_steps);
+	tcase_add_test(t, test_list_reads_a_bounded_range_of_the_index);
 
 	t = tc(s, "hygiene", 60);
 	tcase_add_test(t, test_keys_prefixed_have_ttl_and_share_hash_slot_per_thread);

@@ -1136,7 +1136,9 @@ START_TEST(test_expired_conversation_continues_from_archive)
 	ck_assert_int_eq(jint(m, "message_count"), 10);
 	ck_assert(json_is_null(json_object_get(m, "ttl_seconds")));
 	json_decref(m);
-	json_t *a = append_ok("ex", one("t11", NULL), 201);
+	/* not created: its history (in PostgreSQL) says it exists */
+	json_t *a = append_ok("ex", one("t11", NULL), 200);
+	ck_assert(json_is_false(json_object_get(a, "created")));
 	ck_assert_int_eq(jint(a, "msg_count_before"), 10);
 	ck_assert_int_eq(jint(json_array_get(json_object_get(a, "messages"), 0), "seq"), 11);
 	json_decref(a);
@@ -1182,6 +1184,63 @@ START_TEST(test_forgetting_a_tenant_removes_conversations_everywhere)
 	             "gone", &a);
 	free(a);
 	ck_assert_int_eq(na, 0);
+}
+END_TEST
+
+/* RESPONSE_MAX_BYTES=65536 (integration_response_bytes): pages of 20000-byte
+ * messages hold the three that fit, newest for a window or before page,
+ * oldest for an after page, and their cursors go on from there. */
+static void expect_seqs(const json_t *page, long long lo, long long hi, bool truncated)
+{
+	json_t *ms = json_object_get(page, "messages");
+	char *d = json_dumps(json_object_get(page, "truncated"), JSON_ENCODE_ANY);
+	ck_assert_msg(json_array_size(ms) == (size_t)(hi - lo + 1), "%zu messages, want %lld..%lld",
+	              json_array_size(ms), lo, hi);
+	for (size_t i = 0; i < json_array_size(ms); i++)
+		ck_assert_int_eq(jint(json_array_get(ms, i), "seq"), lo + (long long)i);
+	ck_assert_msg(json_is_boolean(json_object_get(page, "truncated")) &&
+	                  json_is_true(json_object_get(page, "truncated")) == truncated,
+	              "truncated %s", d);
+	free(d);
+}
+
+/* The page of conversation "big" that p's cursor `which` leads to (limit
+ * 10); p is released. */
+static json_t *follow(json_t *p, const char *which)
+{
+	const char *c = json_string_value(json_object_get(p, which));
+	ck_assert_msg(c != NULL, "no %s on a truncated page", which);
+	char *q = it_strfmt("limit=10&cursor=%s", c);
+	json_t *next = read_msgs("big", q);
+	free(q);
+	json_decref(p);
+	return next;
+}
+
+START_TEST(test_pages_end_at_response_max_bytes)
+{
+	const char *max = getenv("RESPONSE_MAX_BYTES");
+	if (!max || strcmp(max, "65536"))
+		return; /* run at that setting */
+	char *big = malloc(20001);
+	memset(big, 'a', 20000);
+	big[20000] = '\0';
+	for (int i = 1; i <= 10; i++)
+		json_decref(append_ok("big", one(big, NULL), i == 1 ? 201 : 200));
+	free(big);
+	json_t *p = read_msgs("big", "limit=10");
+	expect_seqs(p, 8, 10, true);
+	p = follow(p, "prev_cursor");
+	expect_seqs(p, 5, 7, true);
+	json_decref(p);
+	p = read_msgs("big", "limit=10&after_seq=0");
+	expect_seqs(p, 1, 3, true);
+	p = follow(p, "next_cursor");
+	expect_seqs(p, 4, 6, true);
+	json_decref(p);
+	p = read_msgs("big", "limit=2&after_seq=8");
+	expect_seqs(p, 9, 10, false);
+	json_decref(p);
 }
 END_TEST
 
@@ -1232,6 +1291,12 @@ static Suite *suite(void)
 	tcase_add_checked_fixture(t, setup, teardown);
 	tcase_set_timeout(t, 300);
 	tcase_add_test(t, test_trim_without_archive_deletes);
+	suite_add_tcase(s, t);
+
+	t = tcase_create("bytes");
+	tcase_add_checked_fixture(t, setup, teardown);
+	tcase_set_timeout(t, 120);
+	tcase_add_test(t, test_pages_end_at_response_max_bytes);
 	suite_add_tcase(s, t);
 
 	t = tcase_create("trim_archive");

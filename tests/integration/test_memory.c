@@ -1018,6 +1018,156 @@ START_TEST(test_search_filter_with_nul)
 }
 END_TEST
 
+/* MEMORY_WORK_BUDGET (run with 2000 in integration_memory_settings): a
+ * search over 300 namespaces walks them in bounded script calls and still
+ * answers newest first; a batch shares one budget, so its searches past it
+ * are 413 and the batch says it was truncated. */
+START_TEST(test_work_budget_bounds_scans_and_batches)
+{
+	const char *budget = getenv("MEMORY_WORK_BUDGET");
+	if (on_pg() || !budget || atol(budget) != 2000)
+		return; /* the Redis scripts, at the budget this case is run with */
+	enum { NS = 300 };
+	char *ops = strdup("{\"operations\":[");
+	for (int i = 0; i < NS; i++) {
+		char *next = it_strfmt("%s%s{\"op\":\"put\",\"namespace\":[\"wb\",\"n%03d\"],"
+		                       "\"key\":\"k\",\"value\":{\"i\":%d}}",
+		                       ops, i ? "," : "", i, i);
+		free(ops);
+		ops = next;
+	}
+	char *body = it_strfmt("%s]}", ops);
+	it_response *r = mem_post(tenant, "/memory/batch", body);
+	it_expect_status(r, 200);
+	ck_assert(json_is_false(json_object_get(r->json, "truncated")));
+	it_response_free(r);
+
+	/* one search: bounded steps over the namespaces, then one read */
+	char *enc = it_key_enc(tenant);
+	char *reg = it_strfmt("memory-namespaces:{%s}", enc);
+	redisContext *m = it_redis_monitor();
+	r = mem_post(tenant, "/memory/search", "{\"namespace_prefix\":[\"wb\"],\"limit\":5}");
+	it_expect_status(r, 200);
+	const char *step[] = {"\"EVALSHA\"", reg, "\"cands\"", "\"16\"", NULL};
+	const char *last[] = {"\"EVALSHA\"", reg, "\"items\"", NULL};
+	long steps = it_redis_monitor_count(m, step, last);
+	redisFree(m);
+	ck_assert_msg(steps >= NS / 16, "%ld bounded steps over %d namespaces", steps, NS);
+	json_t *items = json_object_get(r->json, "items");
+	ck_assert_int_eq(json_array_size(items), 5);
+	for (int i = 0; i < 5; i++) {
+		json_t *v = json_object_get(json_array_get(items, (size_t)i), "value");
+		ck_assert_int_eq(json_integer_value(json_object_get(v, "i")), NS - 1 - i);
+	}
+	ck_assert(json_is_string(json_object_get(r->json, "next_cursor")));
+	ck_assert(json_is_false(json_object_get(r->json, "truncated")));
+	it_response_free(r);
+
+	/* five such searches in a batch: the budget pays for three */
+	free(body);
+	body = strdup("{\"operations\":[");
+	for (int i = 0; i < 5; i++) {
+		char *next = it_strfmt("%s%s{\"op\":\"search\",\"namespace_prefix\":[\"wb\"],"
+		                       "\"limit\":1}",
+		                       body, i ? "," : "");
+		free(body);
+		body = next;
+	}
+	char *b2 =
+	    it_strfmt("%s,{\"op\":\"get\",\"namespace\":[\"wb\",\"n001\"],\"key\":\"k\"}]}", body);
+	r = mem_post(tenant, "/memory/batch", b2);
+	it_expect_status(r, 200);
+	json_t *res = json_object_get(r->json, "results");
+	ck_assert_int_eq(json_array_size(res), 6);
+	for (size_t i = 0; i < 6; i++) {
+		json_t *e = json_object_get(json_array_get(res, i), "error");
+		if (i < 3) {
+			ck_assert_msg(!e, "op %zu: %s", i, r->desc);
+			ck_assert_int_eq(
+			    json_array_size(json_object_get(json_array_get(res, i), "items")), 1);
+		} else {
+			ck_assert_msg(e && !strcmp(json_string_value(json_object_get(e, "code")),
+			                           "payload_too_large"),
+			              "op %zu not refused: %s", i, r->desc);
+		}
+	}
+	ck_assert_msg(json_is_true(json_object_get(r->json, "truncated")), "%s", r->desc);
+	it_response_free(r);
+	free(b2);
+	free(body);
+	free(ops);
+	free(reg);
+	free(enc);
+}
+END_TEST
+
+/* RESPONSE_MAX_BYTES=65536 (integration_response_bytes): a search page of
+ * 15000-byte values holds the four that fit, truncated, and goes on from
+ * its cursor; a batch shares the bytes, refusing (413) what comes after. */
+START_TEST(test_search_pages_end_at_response_max_bytes)
+{
+	const char *max = getenv("RESPONSE_MAX_BYTES");
+	if (!max || strcmp(max, "65536"))
+		return; /* run at that setting */
+	char *big = malloc(15001);
+	memset(big, 'c', 15000);
+	big[15000] = '\0';
+	for (int i = 0; i < 10; i++) {
+		char *key = it_strfmt("k%d", i);
+		char *val = it_strfmt("{\"i\":%d,\"s\":\"%s\"}", i, big);
+		free(mem_put_ok(tenant, "[\"big\"]", key, val));
+		free(val);
+		free(key);
+	}
+	free(big);
+	static const size_t want[] = {4, 4, 2};
+	char *cursor = NULL;
+	int next = 9;
+	for (int page = 0; page < 3; page++) {
+		char *body =
+		    cursor ? it_strfmt(
+		                 "{\"namespace_prefix\":[\"big\"],\"limit\":10,\"cursor\":\"%s\"}",
+		                 cursor)
+		           : strdup("{\"namespace_prefix\":[\"big\"],\"limit\":10}");
+		it_response *r = mem_post(tenant, "/memory/search", body);
+		free(body);
+		it_expect_status(r, 200);
+		json_t *items = json_object_get(r->json, "items");
+		ck_assert_msg(json_array_size(items) == want[page], "page %d: %zu items", page,
+		              json_array_size(items));
+		for (size_t i = 0; i < want[page]; i++) {
+			json_t *v = json_object_get(json_array_get(items, i), "value");
+			ck_assert_int_eq(json_integer_value(json_object_get(v, "i")), next--);
+		}
+		ck_assert(json_is_true(json_object_get(r->json, "truncated")) == (page < 2));
+		free(cursor);
+		const char *c = json_string_value(json_object_get(r->json, "next_cursor"));
+		ck_assert_msg((c != NULL) == (page < 2), "page %d: %s", page, r->desc);
+		cursor = c ? strdup(c) : NULL;
+		it_response_free(r);
+	}
+	free(cursor);
+
+	it_response *r = mem_post(tenant, "/memory/batch",
+	                          "{\"operations\":["
+	                          "{\"op\":\"search\",\"namespace_prefix\":[\"big\"],\"limit\":10},"
+	                          "{\"op\":\"search\",\"namespace_prefix\":[\"big\"],\"limit\":10},"
+	                          "{\"op\":\"get\",\"namespace\":[\"big\"],\"key\":\"k1\"}]}");
+	it_expect_status(r, 200);
+	ck_assert_msg(r->body_len < 2 * 65536, "%zu bytes", r->body_len);
+	json_t *res = json_object_get(r->json, "results");
+	ck_assert_int_eq(json_array_size(json_object_get(json_array_get(res, 0), "items")), 4);
+	ck_assert_int_eq(json_array_size(json_object_get(json_array_get(res, 1), "items")), 1);
+	ck_assert(json_is_true(json_object_get(json_array_get(res, 1), "truncated")));
+	json_t *e = json_object_get(json_array_get(res, 2), "error");
+	ck_assert_msg(
+	    e && !strcmp(json_string_value(json_object_get(e, "code")), "payload_too_large"), "%s",
+	    r->desc);
+	ck_assert(json_is_true(json_object_get(r->json, "truncated")));
+	it_response_free(r);
+}
+END_TEST
+
 static TCase *tcase(Suite *s, const char *name, int timeout)
 {
 	TCase *t = tcase_create(name);
@@ -1041,6 +1191,8 @@ int main(void)
 	tcase_add_test(tcase(s, "malformed", 30), test_malformed_value_written_by_hand);
 	tcase_add_test(tcase(s, "batch", 30), test_batch_one_round_trip);
 	tcase_add_test(tcase(s, "bad_input", 30), test_bad_input);
+	tcase_add_test(tcase(s, "budget", 60), test_work_budget_bounds_scans_and_batches);
+	tcase_add_test(tcase(s, "bytes", 60), test_search_pages_end_at_response_max_bytes);
 	it_http_global_init();
 	int rc_ = it_run_suite(s);
 	it_http_global_cleanup();

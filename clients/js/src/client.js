@@ -263,6 +263,18 @@ export class MemorydClient {
    * @returns {Promise<Array<Record<string, any>>>} one result (or `{error}`) per operation
    */
   async memoryBatch(operations) {
-    return (await this.request("POST", "/memory/batch", { body: { operations } })).body.results;
+    return (await this.memoryBatchPage(operations)).results;
+  }
+
+  /**
+   * POST /memory/batch, the whole answer: `truncated` is true when memoryd ran
+   * out of the batch's budget (MEMORY_WORK_BUDGET, RESPONSE_MAX_BYTES) and
+   * refused the operations after that point (413 payload_too_large each).
+   * @param {Array<Record<string, unknown>>} operations
+   * @returns {Promise<{results: Array<Record<string, any>>, truncated: boolean}>}
+   */
+  async memoryBatchPage(operations) {
+    const body = (await this.request("POST", "/memory/batch", { body: { operations } })).body;
+    return { results: body.results, truncated: body.truncated === true };
   }
 }

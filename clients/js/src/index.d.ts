@@ -127,6 +127,10 @@ export declare class MemorydClient {
   deleteThread(threadId: string): Promise<void>;
   /** POST /memory/batch: one result (or `{error}`) per operation. */
   memoryBatch(operations: Array<Record<string, unknown>>): Promise<Array<Record<string, any>>>;
+  /** POST /memory/batch, with `truncated`: memoryd refused the operations past its budget. */
+  memoryBatchPage(
+    operations: Array<Record<string, unknown>>
+  ): Promise<{ results: Array<Record<string, any>>; truncated: boolean }>;
 }
 
 export declare class MemorydSaver extends BaseCheckpointSaver {

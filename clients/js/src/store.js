@@ -182,15 +182,23 @@ export class MemorydStore extends BaseStore {
         else waiting.push(t);
       }
       if (waiting.length === 0) break;
-      const answers = await this._send(waiting.map((t) => t.step.value));
+      const { answers, refused } = await this._send(waiting.map((t) => t.step.value));
       let failed;
+      let progressed = false;
       for (let k = 0; k < waiting.length; k++) {
         const answer = answers[k];
+        // past the batch's budget memoryd ran nothing: send it again
+        if (refused[k] && answer?.error?.code === "payload_too_large") continue;
         if (answer?.error) {
           failed ??= { task: waiting[k], error: answer.error };
           continue;
         }
+        progressed = true;
         waiting[k].step = waiting[k].gen.next(answer);
+      }
+      if (!failed && !progressed) {
+        const k = waiting.findIndex((t, i) => refused[i]);
+        failed = { task: waiting[k], error: answers[k].error }; // not even one fits
       }
       if (failed) {
         const { task, error } = failed;
@@ -205,12 +213,17 @@ export class MemorydStore extends BaseStore {
     return results;
   }
 
-  /** One POST /memory/batch per MAX_OPS wire operations; their results in order. */
+  /**
+   * One POST /memory/batch per MAX_OPS wire operations; their results in
+   * order, and per operation whether its batch was truncated (memoryd refused
+   * what came past its budget).
+   */
   async _send(wireOps) {
     const answers = [];
+    const refused = [];
     for (let i = 0; i < wireOps.length; i += MAX_OPS) {
       const chunk = wireOps.slice(i, i + MAX_OPS);
-      const results = await this.client.memoryBatch(chunk);
+      const { results, truncated } = await this.client.memoryBatchPage(chunk);
       if (!Array.isArray(results) || results.length !== chunk.length) {
         throw new MemorydError(
           `memoryd POST /memory/batch: ${chunk.length} operations sent, ` +
@@ -219,8 +232,9 @@ export class MemorydStore extends BaseStore {
         );
       }
       answers.push(...results);
+      refused.push(...results.map(() => truncated));
     }
-    return answers;
+    return { answers, refused };
   }
 
   *_get(op) {

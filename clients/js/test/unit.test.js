@@ -225,6 +225,33 @@ describe("MemorydStore requests", () => {
     ...extra,
   });
 
+  it("batch: operations memoryd refused past its budget (truncated) are sent again", async () => {
+    const tooLarge = { error: { code: "payload_too_large", message: "the batch's budget is spent" } };
+    const fetch = recordingFetch([
+      [200, { results: [{ item: wireItem() }, tooLarge, tooLarge], truncated: true }],
+      [200, { results: [{ item: null }, {}], truncated: false }],
+    ]);
+    const store = new MemorydStore({ url: "http://x/", fetch });
+    const results = await store.batch([
+      { namespace: ["a", "b"], key: "k" },
+      { namespace: ["a", "b"], key: "k2" },
+      { namespace: ["a", "b"], key: "k3", value: { v: 1 } },
+    ]);
+    expect(fetch.calls).toHaveLength(2);
+    expect(fetch.calls[1].body.operations).toEqual([
+      { op: "get", namespace: ["a", "b"], key: "k2" },
+      { op: "put", namespace: ["a", "b"], key: "k3", value: { v: 1 } },
+    ]);
+    expect(results[0].key).toBe("k");
+    expect(results[1]).toBeNull();
+    expect(results[2]).toBeUndefined();
+    // refused again with nothing run: the error, not a loop
+    const stuck = recordingFetch([[200, { results: [tooLarge], truncated: true }]]);
+    const s2 = new MemorydStore({ url: "http://x/", fetch: stuck });
+    await expect(s2.batch([{ namespacePrefix: ["a"] }])).rejects.toMatchObject({ code: "payload_too_large" });
+    expect(stuck.calls).toHaveLength(1);
+  });
+
   it("batch: one POST /memory/batch with tenant and token, each operation as the contract has it", async () => {
     const fetch = recordingFetch([
       [200, { results: [{ item: wireItem() }, {}, { deleted: true }, { items: [wireItem({ expires_at: "2026-02-01T00:00:00.000Z" })], next_cursor: null }, { namespaces: [["a"]] }, { item: null }] }],
