@@ -111,7 +111,7 @@ def test_large_and_unicode_values(url, tenant, stored) -> None:
     assert len(big.encode()) > 2_500_000
     thread = "nöde-数据-" + uuid.uuid4().hex[:6]
     with MemorydSaver(url, tenant=tenant) as saver:
-        cfg = {"configurable": {"thread_id": thread, "checkpoint_ns": "sub|graph:ü"}}
+        cfg = {"configurable": {"thread_id": thread, "checkpoint_ns": "sub graph+ü"}}
         cp = {
             "v": 4,
             "id": "1f0a0000-0000-6000-8000-000000000001",
@@ -136,7 +136,7 @@ def test_large_and_unicode_values(url, tenant, stored) -> None:
         assert [(w[0], w[1]) for w in got.pending_writes] == [("task-ü", "__interrupt__"), ("task-ü", "big")]
         assert got.pending_writes[0][2] == {"q": "¿sí?"}
         assert got.pending_writes[1][2] == big[:1000]
-        assert stored.checkpoint_ids(tenant, thread, "sub|graph:ü") == [cp["id"]]
+        assert stored.checkpoint_ids(tenant, thread, "sub graph+ü") == [cp["id"]]
         # The JSON members stay filterable beside the typed copy.
         assert [t.metadata["note"] for t in saver.list(None, filter={"note": "ça va 🙂"})] == ["ça va 🙂"]
         # Over MAX_BODY_BYTES (8 MiB, base64 included): 413, and nothing stored.
@@ -145,7 +145,7 @@ def test_large_and_unicode_values(url, tenant, stored) -> None:
         with pytest.raises(MemorydError) as e:
             saver.put(out, cp2, md, {"big": saver.get_next_version(cp["channel_versions"]["big"], None)})
         assert (e.value.status, e.value.code) == (413, "payload_too_large")
-        assert stored.checkpoint_ids(tenant, thread, "sub|graph:ü") == [cp["id"]]
+        assert stored.checkpoint_ids(tenant, thread, "sub graph+ü") == [cp["id"]]
 
 
 def test_errors_carry_status_code_request_id(url, tenant) -> None:

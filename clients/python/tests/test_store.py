@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta, timezone
 
+import aiohttp
 import httpx
 import pytest
 from langgraph.store.base import GetOp, ListNamespacesOp, MatchCondition, PutOp, SearchOp
@@ -13,14 +14,18 @@ from langgraph.store.base import GetOp, ListNamespacesOp, MatchCondition, PutOp,
 from memoryd import AsyncMemorydStore, MemorydError, MemorydStore
 
 
-def _counting(counter: list, cls=httpx.Client):
-    if cls is httpx.Client:
-        return httpx.Client(event_hooks={"request": [lambda r: counter.append((r.url.path, r.content))]})
+def _counting(counter: list) -> httpx.Client:
+    return httpx.Client(event_hooks={"request": [lambda r: counter.append((r.url.path, r.content))]})
 
-    async def hook(r):
-        counter.append((r.url.path, r.content))
 
-    return httpx.AsyncClient(event_hooks={"request": [hook]})
+def _counting_session(counter: list) -> aiohttp.ClientSession:
+    trace = aiohttp.TraceConfig()
+
+    async def on_start(session, ctx, params):
+        counter.append((params.url.path, None))
+
+    trace.on_request_start.append(on_start)
+    return aiohttp.ClientSession(trace_configs=[trace])
 
 
 def test_store_sync_roundtrip_and_stored_json(url, tenant, stored) -> None:
@@ -120,7 +125,8 @@ def test_ttl_in_minutes(url, tenant) -> None:
 
 async def test_async_store(url, tenant, stored) -> None:
     sent: list = []
-    async with AsyncMemorydStore.from_url(url, tenant=tenant, client=_counting(sent, httpx.AsyncClient)) as store:
+    session = _counting_session(sent)
+    async with AsyncMemorydStore.from_url(url, tenant=tenant, client=session) as store:
         await store.setup()
         ns = ("ασύγχρονο", "🧠")
         await store.aput(ns, "k", {"text": "γειά σου " * 1000})
@@ -136,3 +142,5 @@ async def test_async_store(url, tenant, stored) -> None:
         assert len(sent) == 5
         m = MatchCondition("suffix", ("🧠",))
         assert await store.abatch([ListNamespacesOp((m,), None, 5, 0)]) == [[ns]]
+    assert not session.closed  # the caller's session is left open
+    await session.close()

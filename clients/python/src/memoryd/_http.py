@@ -1,8 +1,11 @@
 """The HTTP layer shared by every class: one request shape, one error, retries.
 
-Both forms use httpx (a keep-alive connection pool each): `SyncTransport`
-wraps `httpx.Client`, `AsyncTransport` wraps `httpx.AsyncClient`, and both
-send a `Request` built by the same code.
+`SyncTransport` wraps `httpx.Client` (a keep-alive pool, thread-safe).
+`AsyncTransport` wraps `aiohttp.ClientSession`: measured on this machine, 16
+coroutines getting one checkpoint each in a loop from memoryd did 313 req/s
+through httpx.AsyncClient (its connection pool polls every idle connection
+through anyio on every request) and 5003 req/s through aiohttp. Both send a
+`Request` built by the same code and read the answer with the same rules.
 """
 
 from __future__ import annotations
@@ -15,7 +18,9 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 from urllib.parse import quote
 
+import aiohttp
 import httpx
+from yarl import URL
 
 __all__ = [
     "MemorydError",
@@ -101,7 +106,7 @@ class Request:
 class Response:
     status: int
     body: Any
-    headers: httpx.Headers
+    headers: Mapping[str, str]  # case-insensitive (httpx.Headers, CIMultiDictProxy)
 
 
 def seg(value: str) -> str:
@@ -115,7 +120,7 @@ def _encode_body(body: Any) -> bytes:
     )
 
 
-def _retry_after(headers: httpx.Headers) -> float | None:
+def _retry_after(headers: Mapping[str, str]) -> float | None:
     value = headers.get("retry-after")
     if value is None:
         return None
@@ -151,42 +156,40 @@ class _Base:
         self.headers = h
 
     def _build(self, req: Request) -> dict[str, Any]:
+        """method, url (the path and query, percent-encoded: a space as %20, never
+        "+"), content and headers of a request."""
         headers = dict(req.headers)
         content = None
         if req.body is not None:
             content = _encode_body(req.body)
             headers["Content-Type"] = "application/json"
-        params = None
-        if req.params:
-            params = {k: v for k, v in req.params.items() if v is not None}
-        return {
-            "method": req.method,
-            "url": req.path,
-            "params": params,
-            "content": content,
-            "headers": headers,
-        }
+        target = req.path
+        params = [(k, v) for k, v in (req.params or {}).items() if v is not None]
+        if params:
+            target += "?" + "&".join(f"{quote(str(k), safe='')}={quote(str(v), safe='')}" for k, v in params)
+        return {"method": req.method, "url": target, "content": content, "headers": headers}
 
     @staticmethod
-    def _result(req: Request, resp: httpx.Response) -> Response:
-        text = resp.content
+    def _result(
+        req: Request, status: int, text: bytes, headers: Mapping[str, str], reason: str
+    ) -> Response:
         parsed: Any = None
         if text:
             try:
                 parsed = json.loads(text)
             except ValueError:
                 parsed = None
-        if 200 <= resp.status_code < 300 or resp.status_code in req.allow:
-            return Response(resp.status_code, parsed, resp.headers)
+        if 200 <= status < 300 or status in req.allow:
+            return Response(status, parsed, headers)
         err = parsed.get("error") if isinstance(parsed, dict) else None
         err = err if isinstance(err, dict) else {}
-        code = err.get("code") or f"http_{resp.status_code}"
-        message = err.get("message") or text[:200].decode("utf-8", "replace") or resp.reason_phrase
+        code = err.get("code") or f"http_{status}"
+        message = err.get("message") or text[:200].decode("utf-8", "replace") or reason
         raise MemorydError(
-            f"memoryd {req.method} {req.path} -> {resp.status_code} {code}: {message}",
-            status=resp.status_code,
+            f"memoryd {req.method} {req.path} -> {status} {code}: {message}",
+            status=status,
             code=code,
-            request_id=err.get("request_id") or resp.headers.get("x-request-id"),
+            request_id=err.get("request_id") or headers.get("x-request-id"),
             field=err.get("field"),
             body=parsed if parsed is not None else text.decode("utf-8", "replace"),
         )
@@ -200,18 +203,23 @@ class _Base:
         )
 
     def _outcome(
-        self, req: Request, attempt: int, resp: httpx.Response | None, exc: Exception | None
+        self,
+        req: Request,
+        attempt: int,
+        answer: tuple[int, bytes, Mapping[str, str], str] | None,
+        exc: Exception | None,
     ) -> tuple[float | None, Response | None]:
-        """After an attempt: (delay, None) to try again after delay, else
-        (None, the answer); raises MemorydError for a failure not to retry."""
+        """After an attempt, with (status, body, headers, reason) or the exception:
+        (delay, None) to try again after delay, else (None, the answer); raises
+        MemorydError for a failure not to retry."""
         may = req.idempotent and attempt < self.retry.retries
-        if resp is None:
+        if answer is None:
             if not may:
                 raise self._network_error(req, exc or RuntimeError("no answer"), attempt + 1) from exc
             return self.retry.delay(attempt, None), None
-        if resp.status_code == 503 and may:
-            return self.retry.delay(attempt, _retry_after(resp.headers)), None
-        return None, self._result(req, resp)
+        if answer[0] == 503 and may:
+            return self.retry.delay(attempt, _retry_after(answer[2])), None
+        return None, self._result(req, *answer)
 
 
 class SyncTransport(_Base):
@@ -233,12 +241,13 @@ class SyncTransport(_Base):
     def send(self, req: Request) -> Response:
         attempt = 0
         while True:
-            resp, exc = None, None
+            got, exc = None, None
             try:
-                resp = self.client.request(**self._build(req))
+                r = self.client.request(**self._build(req))
+                got = (r.status_code, r.content, r.headers, r.reason_phrase)
             except httpx.TransportError as e:
                 exc = e
-            delay, answer = self._outcome(req, attempt, resp, exc)
+            delay, answer = self._outcome(req, attempt, got, exc)
             if answer is not None:
                 return answer
             time.sleep(delay or 0)
@@ -249,36 +258,54 @@ class SyncTransport(_Base):
             self.client.close()
 
 
-class AsyncTransport(_Base):
-    """Asyncio transport over one `httpx.AsyncClient` (pooled)."""
+def _client_timeout(timeout: float | httpx.Timeout | None) -> aiohttp.ClientTimeout:
+    if timeout is None:
+        return aiohttp.ClientTimeout(total=None)
+    if isinstance(timeout, httpx.Timeout):
+        return aiohttp.ClientTimeout(
+            total=None, connect=timeout.connect, sock_read=timeout.read
+        )
+    return aiohttp.ClientTimeout(total=None, connect=timeout, sock_read=timeout)
 
-    def __init__(self, url: str, *, client: httpx.AsyncClient | None = None, **kw: Any) -> None:
+
+class AsyncTransport(_Base):
+    """Asyncio transport over one `aiohttp.ClientSession` (pooled), made on first
+    use inside the running loop unless one is given."""
+
+    def __init__(self, url: str, *, client: aiohttp.ClientSession | None = None, **kw: Any) -> None:
         super().__init__(url, **kw)
         self._own = client is None
-        self.client = client or httpx.AsyncClient(
-            base_url=self.url,
-            headers=self.headers,
-            timeout=self.timeout,
-            limits=httpx.Limits(max_connections=64, max_keepalive_connections=64),
-        )
-        if not self._own:
-            self.client.base_url = self.url
-            self.client.headers.update(self.headers)
+        self.client = client
+
+    def _session(self) -> aiohttp.ClientSession:
+        if self.client is None:
+            self.client = aiohttp.ClientSession(
+                headers=self.headers,
+                timeout=_client_timeout(self.timeout),
+                connector=aiohttp.TCPConnector(limit=64),
+            )
+        return self.client
 
     async def send(self, req: Request) -> Response:
+        b = self._build(req)
+        url = self.url + b["url"]
+        headers = b["headers"] if self._own else {**self.headers, **b["headers"]}
         attempt = 0
         while True:
-            resp, exc = None, None
+            got, exc = None, None
             try:
-                resp = await self.client.request(**self._build(req))
-            except httpx.TransportError as e:
+                async with self._session().request(
+                    b["method"], URL(url, encoded=True), data=b["content"], headers=headers
+                ) as r:
+                    got = (r.status, await r.read(), r.headers, r.reason or "")
+            except (aiohttp.ClientError, asyncio.TimeoutError) as e:
                 exc = e
-            delay, answer = self._outcome(req, attempt, resp, exc)
+            delay, answer = self._outcome(req, attempt, got, exc)
             if answer is not None:
                 return answer
             await asyncio.sleep(delay or 0)
             attempt += 1
 
     async def aclose(self) -> None:
-        if self._own:
-            await self.client.aclose()
+        if self._own and self.client is not None:
+            await self.client.close()

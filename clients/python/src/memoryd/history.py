@@ -158,7 +158,7 @@ class MemorydChatMessageHistory(BaseChatMessageHistory):
     def close(self) -> None:
         self.transport.close()
 
-    # ---- async (its own httpx.AsyncClient, made on first use) ----------------------------
+    # ---- async (its own aiohttp session, made on first use) -------------------------------
 
     def _atransport(self) -> AsyncTransport:
         if self._async is None:

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
+import aiohttp
 import httpx
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import (
@@ -199,13 +200,14 @@ class MemorydSaver(_Common):
 
 
 class AsyncMemorydSaver(_Common):
-    """The asyncio form of `MemorydSaver` (httpx.AsyncClient, pooled).
+    """The asyncio form of `MemorydSaver` (aiohttp, pooled; see _http.py for why not httpx.AsyncClient).
 
     >>> async with AsyncMemorydSaver.from_url("http://127.0.0.1:8080", tenant="acme") as saver:
     ...     graph = builder.compile(checkpointer=saver)
     ...     await graph.ainvoke(inputs, {"configurable": {"thread_id": "t1"}})
 
-    Options as MemorydSaver's (`client` an httpx.AsyncClient). Create it inside a running event loop. As AsyncPostgresSaver, its blocking
+    Options as MemorydSaver's (`client` an aiohttp.ClientSession). Create it inside a
+    running event loop. As AsyncPostgresSaver, its blocking
     methods may be called from other threads only (they run on that loop).
     """
 
@@ -214,7 +216,7 @@ class AsyncMemorydSaver(_Common):
         url: str,
         *,
         serde: SerializerProtocol | None = None,
-        client: httpx.AsyncClient | None = None,
+        client: aiohttp.ClientSession | None = None,
         **options: Any,
     ) -> None:
         super().__init__(serde=serde)

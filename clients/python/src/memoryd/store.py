@@ -17,6 +17,7 @@ from contextlib import asynccontextmanager, contextmanager
 from datetime import datetime, timezone
 from typing import Any
 
+import aiohttp
 import httpx
 from langgraph.store.base import (
     BaseStore,
@@ -433,7 +434,7 @@ class MemorydStore(_StoreCore):
 
 
 class AsyncMemorydStore(_StoreCore):
-    """The asyncio form of `MemorydStore` (httpx.AsyncClient).
+    """The asyncio form of `MemorydStore` (aiohttp).
 
     >>> async with AsyncMemorydStore.from_url("http://127.0.0.1:8080", tenant="acme") as store:
     ...     await store.aput(("users", "u1"), "diet", {"kind": "diet"})
@@ -444,7 +445,7 @@ class AsyncMemorydStore(_StoreCore):
         url: str,
         *,
         ttl: TTLConfig | None = None,
-        client: httpx.AsyncClient | None = None,
+        client: aiohttp.ClientSession | None = None,
         **options: Any,
     ) -> None:
         super().__init__(ttl)
