@@ -6,7 +6,7 @@
 # primary, DATABASE_URL set as in production; PostgresSaver uses the same
 # PostgreSQL). A benchmark, not a test: exits 0 when the run completed,
 # whatever the numbers (BENCH_ENFORCE=1 makes a missed target exit 1).
-# Environment: BENCH_GRAPH_THREADS (16), BENCH_GRAPH_TURNS (25),
+# Environment: BENCH_GRAPH_MODE (async; sync, both), BENCH_GRAPH_THREADS (16), BENCH_GRAPH_TURNS (25),
 # BENCH_GRAPH_ROUNDS (3), HTTP_THREADS (8), BENCH_BUILD_DIR (build-bench),
 # MEMORYD_BIN, BENCH_KEEP, BENCH_ENFORCE. See bench/README.md.
 set -euo pipefail

@@ -11,6 +11,7 @@ import uuid
 from urllib.parse import quote
 
 import pytest
+import urllib3
 
 URL = os.environ.get("MEMORYD_URL", "")
 PRIMARY = os.environ.get("CONV_STORE_PRIMARY", "redis")
@@ -120,6 +121,20 @@ class Stored:
             tail = tokens[5 * k + 5]
             rows.append((tokens[5 * k + 2].decode(), tail[: tail.rindex(b"\n")].decode()))
         return rows
+
+
+class CountingPool(urllib3.HTTPConnectionPool):
+    """A urllib3 pool (the sync classes' `client`) that records each request it
+    sends, retries included: (path, body)."""
+
+    def __init__(self, url: str, sent: list) -> None:
+        u = urllib3.util.parse_url(url)
+        super().__init__(u.host, u.port, maxsize=8, retries=False)
+        self.sent = sent
+
+    def urlopen(self, method, url, body=None, headers=None, **kw):  # type: ignore[override]
+        self.sent.append((urllib3.util.parse_url(url).path, body))
+        return super().urlopen(method, url, body=body, headers=headers, **kw)
 
 
 @pytest.fixture

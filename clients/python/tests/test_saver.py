@@ -16,6 +16,7 @@ import httpx
 import pytest
 from langgraph.graph import END, START, StateGraph
 
+from conftest import CountingPool
 from memoryd import AsyncMemorydSaver, MemorydError, MemorydSaver, RetryPolicy
 
 
@@ -178,8 +179,8 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _counting_client(counter: list) -> httpx.Client:
-    return httpx.Client(event_hooks={"request": [lambda req: counter.append(req.url.path)]})
+def _counting_client(counter: list, url: str) -> CountingPool:
+    return CountingPool(url, counter)
 
 
 def test_retries_connection_errors(tenant) -> None:
@@ -189,12 +190,12 @@ def test_retries_connection_errors(tenant) -> None:
         f"http://127.0.0.1:{port}",
         tenant=tenant,
         retry=RetryPolicy(retries=2, base_delay=0.01),
-        client=_counting_client(sent),
+        client=_counting_client(sent, f"http://127.0.0.1:{port}"),
     )
     with pytest.raises(MemorydError) as e:
         saver.get_tuple({"configurable": {"thread_id": "t"}})
     assert e.value.status == 0 and e.value.code == "network_error"
-    assert sent == ["/checkpoints/t"] * 3
+    assert [p for p, _ in sent] == ["/checkpoints/t"] * 3
 
 
 @pytest.fixture
@@ -227,7 +228,7 @@ def test_retries_503_after_retry_after(memoryd_without_redis, tenant) -> None:
         memoryd_without_redis,
         tenant=tenant,
         retry=RetryPolicy(retries=1, max_delay=1.0),
-        client=_counting_client(sent),
+        client=_counting_client(sent, memoryd_without_redis),
     )
     t0 = time.monotonic()
     with pytest.raises(MemorydError) as e:

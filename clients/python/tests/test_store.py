@@ -11,11 +11,12 @@ import httpx
 import pytest
 from langgraph.store.base import GetOp, ListNamespacesOp, MatchCondition, PutOp, SearchOp
 
+from conftest import CountingPool
 from memoryd import AsyncMemorydStore, MemorydError, MemorydStore
 
 
-def _counting(counter: list) -> httpx.Client:
-    return httpx.Client(event_hooks={"request": [lambda r: counter.append((r.url.path, r.content))]})
+def _counting(counter: list, url: str) -> CountingPool:
+    return CountingPool(url, counter)
 
 
 def _counting_session(counter: list) -> aiohttp.ClientSession:
@@ -32,7 +33,7 @@ def test_store_sync_roundtrip_and_stored_json(url, tenant, stored) -> None:
     sent: list = []
     ns = ("users", "ü-😀", "prefs:{x}*")
     value = {"kind": "diet", "text": "végétarien, 素食 🥗", "n": 3, "nested": {"a": [1, None, True]}}
-    with MemorydStore.from_url(url, tenant=tenant, client=_counting(sent)) as store:
+    with MemorydStore.from_url(url, tenant=tenant, client=_counting(sent, url)) as store:
         store.setup()
         store.put(ns, "diet", value)
         store.put(ns, "lang", {"kind": "lang", "text": "français"})
@@ -63,7 +64,7 @@ def test_store_sync_roundtrip_and_stored_json(url, tenant, stored) -> None:
 
 def test_batch_is_one_request(url, tenant, stored) -> None:
     sent: list = []
-    with MemorydStore(url, tenant=tenant, client=_counting(sent)) as store:
+    with MemorydStore(url, tenant=tenant, client=_counting(sent, url)) as store:
         ops = [PutOp(("b",), f"k{i}", {"i": i, "s": "ß" * i}) for i in range(50)]
         ops += [GetOp(("b",), "k7"), SearchOp(("b",), {"i": 3}, 5, 0), ListNamespacesOp((), None, 10, 0)]
         results = store.batch(ops)
@@ -91,7 +92,7 @@ def test_large_values_and_limits(url, tenant, stored) -> None:
 
 def test_refused_before_anything_is_sent(url, tenant) -> None:
     sent: list = []
-    with MemorydStore(url, tenant=tenant, client=_counting(sent)) as store:
+    with MemorydStore(url, tenant=tenant, client=_counting(sent, url)) as store:
         for call in (
             lambda: store.search(("a",), query="semantic"),
             lambda: store.search(("a",), filter={"n": {"$gt": 1}}),

@@ -6,11 +6,10 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-import httpx
 from langchain_core.chat_history import BaseChatMessageHistory
 from langchain_core.messages import BaseMessage, message_to_dict, messages_from_dict
 
-from ._http import DEFAULT_TIMEOUT, AsyncTransport, Request, RetryPolicy, SyncTransport, refuse, seg
+from ._http import DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT, AsyncTransport, Request, RetryPolicy, SyncTransport, refuse, seg
 
 __all__ = ["MemorydChatMessageHistory"]
 
@@ -88,7 +87,8 @@ class MemorydChatMessageHistory(BaseChatMessageHistory):
         token: str | None = None,
         customer_id: str | None = None,
         batch_size: int = 100,
-        timeout: float | httpx.Timeout | None = DEFAULT_TIMEOUT,
+        timeout: float | None = DEFAULT_TIMEOUT,
+        connect_timeout: float | None = DEFAULT_CONNECT_TIMEOUT,
         retry: RetryPolicy | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
@@ -101,6 +101,7 @@ class MemorydChatMessageHistory(BaseChatMessageHistory):
             "tenant": tenant,
             "token": token,
             "timeout": timeout,
+            "connect_timeout": connect_timeout,
             "retry": retry,
             "headers": headers,
         }

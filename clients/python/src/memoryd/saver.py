@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 import aiohttp
-import httpx
+import urllib3
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import (
     BaseCheckpointSaver,
@@ -44,11 +44,11 @@ class MemorydSaver(_Common):
     >>> with MemorydSaver.from_url("http://127.0.0.1:8080", tenant="acme") as saver:
     ...     graph = builder.compile(checkpointer=saver)
 
-    Options: `tenant` (X-Tenant-Id), `token` (bearer), `timeout` (default 10 s,
-    2 s to connect), `retry` (a RetryPolicy), `headers`; `serde` as every saver;
-    `client` an httpx.Client of your own (not closed by the saver).
+    Options: `tenant` (X-Tenant-Id), `token` (bearer), `timeout` (seconds per read,
+    default 10), `connect_timeout` (default 2), `retry` (a RetryPolicy), `headers`; `serde` as every saver;
+    `client` a urllib3 connection pool of your own (not closed by the saver).
 
-    Blocking HTTP (httpx.Client, pooled, thread-safe). The async methods run
+    Blocking HTTP (urllib3, pooled, thread-safe). The async methods run
     the blocking ones in a worker thread; in an asyncio program prefer
     `AsyncMemorydSaver`.
     """
@@ -58,7 +58,7 @@ class MemorydSaver(_Common):
         url: str,
         *,
         serde: SerializerProtocol | None = None,
-        client: httpx.Client | None = None,
+        client: urllib3.HTTPConnectionPool | None = None,
         **options: Any,
     ) -> None:
         super().__init__(serde=serde)
@@ -200,7 +200,7 @@ class MemorydSaver(_Common):
 
 
 class AsyncMemorydSaver(_Common):
-    """The asyncio form of `MemorydSaver` (aiohttp, pooled; see _http.py for why not httpx.AsyncClient).
+    """The asyncio form of `MemorydSaver` (aiohttp, pooled; _http.py says why not httpx).
 
     >>> async with AsyncMemorydSaver.from_url("http://127.0.0.1:8080", tenant="acme") as saver:
     ...     graph = builder.compile(checkpointer=saver)

@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 import aiohttp
-import httpx
+import urllib3
 from langgraph.store.base import (
     BaseStore,
     GetOp,
@@ -373,7 +373,7 @@ class _StoreCore(BaseStore):
 
 
 class MemorydStore(_StoreCore):
-    """LangGraph's BaseStore over memoryd's /memory (blocking; httpx.Client).
+    """LangGraph's BaseStore over memoryd's /memory (blocking; urllib3).
 
     Options as MemorydSaver's (tenant, token, timeout, retry, headers, client),
     and `ttl`, LangGraph's TTLConfig (refresh_on_read=False: memoryd does not
@@ -390,7 +390,7 @@ class MemorydStore(_StoreCore):
         url: str,
         *,
         ttl: TTLConfig | None = None,
-        client: httpx.Client | None = None,
+        client: urllib3.HTTPConnectionPool | None = None,
         **options: Any,
     ) -> None:
         super().__init__(ttl)
