@@ -69,9 +69,17 @@ def test_graph_sync_state_and_store(url, tenant, stored) -> None:
         before = list(saver.list(cfg, before={"configurable": {"checkpoint_id": ids[5]}}))
         assert [t.config["configurable"]["checkpoint_id"] for t in before] == ids[6:]
 
+        copy = thread + "-copy"
+        saver.copy_thread(thread, copy)
+        assert stored.checkpoint_ids(tenant, copy) == sorted(ids)
+        out = graph.invoke({"messages": ["on the copy"]}, {"configurable": {"thread_id": copy}})
+        assert out["messages"][:6] == history[0].checkpoint["channel_values"]["messages"]
+        assert out["turns"] == 3
+
         saver.delete_thread(thread)
         assert saver.get_tuple(cfg) is None
         assert stored.checkpoint_ids(tenant, thread) == []
+        assert len(stored.checkpoint_ids(tenant, copy)) == 12  # the copy stays
 
 
 async def test_graph_async_and_time_travel(url, tenant, stored) -> None:

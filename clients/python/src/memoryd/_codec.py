@@ -347,6 +347,58 @@ def list_plan(
         cursor = items[-1]["config"]["checkpoint_id"]
 
 
+def copy_plan(source: str, target: str) -> Generator[tuple[str, Any], Any, None]:
+    """copy_thread on the wire: yields ("send", Request) and is sent each answer's
+    body. Every checkpoint of the source (all namespaces) is put again, oldest
+    first, under the target thread with its stored JSON, blobs and writes byte
+    for byte (nothing goes through the serde). Not atomic: a copy cut short is
+    completed by running it again (puts and writes are upserts)."""
+    if source is None or target is None:
+        raise ValueError("copy_thread: source_thread_id and target_thread_id are required")
+    items: list[Mapping[str, Any]] = []
+    cursor = None
+    while True:
+        body = yield "send", list_request(str(source), None, cursor, MAX_PAGE, None)
+        page, truncated = check_list_page(body)
+        items += page
+        if not page or (not truncated and len(page) < MAX_PAGE):
+            break
+        cursor = page[-1]["config"]["checkpoint_id"]
+    tid = seg(str(target))
+    for wire in reversed(items):
+        cfg = wire["config"]
+        ns = cfg.get("checkpoint_ns") or ""
+        cp = wire.get("checkpoint") or {}
+        values = wire.get("channel_values") or {}
+        blobs = []
+        for ch, version in (cp.get("channel_versions") or {}).items():
+            v = values.get(ch)
+            blobs.append({"channel": ch, "version": version,
+                          **({"type": v["type"], "data": v["data"]} if v else {"type": "empty"})})
+        yield "send", Request("POST", "/checkpoints", body={
+            "thread_id": str(target),
+            "checkpoint_ns": ns,
+            "checkpoint_id": cfg["checkpoint_id"],
+            "parent_checkpoint_id": (wire.get("parent_config") or {}).get("checkpoint_id"),
+            "checkpoint": cp,
+            "metadata": wire.get("metadata") or {},
+            "blobs": blobs,
+        })
+        tasks: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        for w in wire.get("pending_writes") or []:
+            tasks.setdefault((w["task_id"], w.get("task_path", "")), []).append(
+                {"channel": w["channel"], "type": w["type"], "data": w["data"]}
+            )
+        for (task_id, task_path), writes in tasks.items():
+            yield "send", Request("POST", f"/checkpoints/{tid}/writes", body={
+                "checkpoint_ns": ns,
+                "checkpoint_id": cfg["checkpoint_id"],
+                "task_id": task_id,
+                "task_path": task_path,
+                "writes": writes,
+            })
+
+
 def check_list_page(page: Any) -> tuple[list[Mapping[str, Any]], bool]:
     if not isinstance(page, dict) or not isinstance(page.get("checkpoints"), list):
         raise MemorydError(

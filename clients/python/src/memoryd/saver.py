@@ -91,6 +91,19 @@ class MemorydSaver(_Common):
 
     # ---- sync ------------------------------------------------------------------------
 
+    def _drive(self, plan: Any) -> Iterator[Any]:
+        """Runs a plan (codec.list_plan, codec.copy_plan): sends what it asks for,
+        yields what it gives out."""
+        reply = None
+        while True:
+            try:
+                kind, x = plan.send(reply)
+            except StopIteration:
+                return
+            reply = self.transport.send(x).body if kind == "send" else None
+            if kind != "send":
+                yield x
+
     def _finish(self, wire: Any) -> CheckpointTuple:
         tup = codec.tuple_from_wire(self.serde, wire)
         if codec.needs_sends(tup):
@@ -118,18 +131,8 @@ class MemorydSaver(_Common):
         before: RunnableConfig | None = None,
         limit: int | None = None,
     ) -> Iterator[CheckpointTuple]:
-        plan = codec.list_plan(config, filter, before, limit)
-        reply = None
-        while True:
-            try:
-                kind, x = plan.send(reply)
-            except StopIteration:
-                return
-            if kind == "send":
-                reply = self.transport.send(x).body
-            else:
-                reply = None
-                yield self._finish(x)
+        for wire in self._drive(codec.list_plan(config, filter, before, limit)):
+            yield self._finish(wire)
 
     def put(
         self,
@@ -155,6 +158,12 @@ class MemorydSaver(_Common):
 
     def delete_thread(self, thread_id: str) -> None:
         self.transport.send(codec.delete_request(thread_id))
+
+    def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        """Copies every checkpoint and write of one thread to another (see README:
+        not atomic; run again to complete a copy cut short)."""
+        for _ in self._drive(codec.copy_plan(source_thread_id, target_thread_id)):
+            pass
 
     # ---- async: the blocking calls in a worker thread -------------------------------------
 
@@ -197,6 +206,9 @@ class MemorydSaver(_Common):
 
     async def adelete_thread(self, thread_id: str) -> None:
         await asyncio.to_thread(self.delete_thread, thread_id)
+
+    async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        await asyncio.to_thread(self.copy_thread, source_thread_id, target_thread_id)
 
 
 class AsyncMemorydSaver(_Common):
@@ -252,6 +264,18 @@ class AsyncMemorydSaver(_Common):
 
     # ---- async -----------------------------------------------------------------------
 
+    async def _adrive(self, plan: Any) -> AsyncIterator[Any]:
+        """MemorydSaver._drive on the event loop."""
+        reply = None
+        while True:
+            try:
+                kind, x = plan.send(reply)
+            except StopIteration:
+                return
+            reply = (await self.transport.send(x)).body if kind == "send" else None
+            if kind != "send":
+                yield x
+
     async def _finish(self, wire: Any) -> CheckpointTuple:
         tup = codec.tuple_from_wire(self.serde, wire)
         if codec.needs_sends(tup):
@@ -279,18 +303,8 @@ class AsyncMemorydSaver(_Common):
         before: RunnableConfig | None = None,
         limit: int | None = None,
     ) -> AsyncIterator[CheckpointTuple]:
-        plan = codec.list_plan(config, filter, before, limit)
-        reply = None
-        while True:
-            try:
-                kind, x = plan.send(reply)
-            except StopIteration:
-                return
-            if kind == "send":
-                reply = (await self.transport.send(x)).body
-            else:
-                reply = None
-                yield await self._finish(x)
+        async for wire in self._adrive(codec.list_plan(config, filter, before, limit)):
+            yield await self._finish(wire)
 
     async def aput(
         self,
@@ -316,6 +330,12 @@ class AsyncMemorydSaver(_Common):
 
     async def adelete_thread(self, thread_id: str) -> None:
         await self.transport.send(codec.delete_request(thread_id))
+
+    async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        """Copies every checkpoint and write of one thread to another (see README:
+        not atomic; run again to complete a copy cut short)."""
+        async for _ in self._adrive(codec.copy_plan(source_thread_id, target_thread_id)):
+            pass
 
     # ---- sync: on the saver's loop, from another thread -----------------------------------
 
@@ -373,3 +393,6 @@ class AsyncMemorydSaver(_Common):
 
     def delete_thread(self, thread_id: str) -> None:
         self._run(self.adelete_thread(thread_id))
+
+    def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        self._run(self.acopy_thread(source_thread_id, target_thread_id))
