@@ -80,8 +80,8 @@ def _typed(serde: SerializerProtocol, value: Any) -> list[str]:
 
 
 def checkpoint_json(serde: SerializerProtocol, checkpoint: Checkpoint) -> dict[str, Any]:
-    rest = {k: v for k, v in checkpoint.items() if k != "channel_values"}
-    versions = rest.get("channel_versions") or {}
+    rest: dict[str, Any] = {k: v for k, v in checkpoint.items() if k != "channel_values"}
+    versions: dict[str, Any] = rest.get("channel_versions") or {}
     if _exact(rest) and all(type(x) is str for x in versions.values()):
         return rest
     out = {k: v for k, v in rest.items() if type(k) is str and _exact(v)}
@@ -235,7 +235,7 @@ def writes_request(
         return None
     return Request(
         "POST",
-        f"/checkpoints/{seg(tid)}/writes",
+        f"/checkpoints/{seg(str(tid))}/writes",
         body={
             "checkpoint_ns": str(configurable.get("checkpoint_ns") or ""),
             "checkpoint_id": cid,
