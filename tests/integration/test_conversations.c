@@ -1144,7 +1144,7 @@ START_TEST(test_expired_conversation_continues_from_archive)
 }
 END_TEST
 
-/* The admin tool that forgets a tenant (ADMIN_TOKEN=adm-secret) removes its
+/* The admin tool that forgets a tenant (ADMIN_TOKEN=adm-secret-for-tests) removes its
  * conversations from Redis and their archived history from PostgreSQL. */
 START_TEST(test_forgetting_a_tenant_removes_conversations_everywhere)
 {
@@ -1161,9 +1161,9 @@ START_TEST(test_forgetting_a_tenant_removes_conversations_everywhere)
 	free(a);
 	ck_assert_int_eq(na, 5);
 	char *path = it_strfmt("/admin/tenants/%s", tenant);
-	it_response *r =
-	    it_request("DELETE", path,
-	               (const char *const[]){"Authorization: Bearer adm-secret", NULL}, NULL, 0);
+	it_response *r = it_request(
+	    "DELETE", path,
+	    (const char *const[]){"Authorization: Bearer adm-secret-for-tests", NULL}, NULL, 0);
 	it_expect_status(r, 200);
 	it_response_free(r);
 	free(path);

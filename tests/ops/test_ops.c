@@ -1,8 +1,8 @@
 /*
  * Operating memoryd: bearer tokens, /health/memory and /metrics, HEAD, the
  * admin tools, against a running memoryd (tests/with-memoryd.sh) on the Redis
- * in REDIS_URL. The token cases expect API_TOKENS="tok-acme:acme;tok-ops:*",
- * the admin cases ADMIN_TOKEN=adm-secret (see CMakeLists.txt); the health
+ * in REDIS_URL. The token cases expect API_TOKENS="tok-acme-for-tests:acme;tok-ops-for-tests:*",
+ * the admin cases ADMIN_TOKEN=adm-secret-for-tests (see CMakeLists.txt); the health
  * case runs with the default settings. CK_RUN_CASE picks the cases for each
  * server setting.
  */
@@ -177,7 +177,7 @@ static char *read_log(void)
 START_TEST(test_access_log_names_the_request_never_the_token)
 {
 	const char *h[] = {"X-Tenant-Id: acme", "X-Request-Id: ops-log-rid-7f3a",
-	                   "Authorization: Bearer tok-acme", NULL};
+	                   "Authorization: Bearer tok-acme-for-tests", NULL};
 	it_response *r = it_request("GET", "/checkpoints/t-log", h, NULL, 0);
 	expect_error(r, 404, "not_found");
 	ck_assert_str_eq(it_header_get(r, "X-Request-Id"), "ops-log-rid-7f3a");
@@ -196,7 +196,8 @@ START_TEST(test_access_log_names_the_request_never_the_token)
 				start--;
 			line = strndup(start, end ? (size_t)(end - start) : strlen(start));
 		}
-		ck_assert_msg(!strstr(log, "tok-acme") && !strstr(log, "tok-ops") &&
+		ck_assert_msg(!strstr(log, "tok-acme-for-tests") &&
+		                  !strstr(log, "tok-ops-for-tests") &&
 		                  !strstr(log, "tok-not-known-9"),
 		              "a token reached the log");
 		free(log);
@@ -225,7 +226,7 @@ END_TEST
 
 START_TEST(test_token_for_another_tenant_is_403)
 {
-	it_response *r = get_as("/checkpoints/t1", "globex", "Bearer tok-acme");
+	it_response *r = get_as("/checkpoints/t1", "globex", "Bearer tok-acme-for-tests");
 	expect_error(r, 403, "forbidden");
 	it_response_free(r);
 }
@@ -233,10 +234,10 @@ END_TEST
 
 START_TEST(test_token_for_its_tenant_and_wildcard_pass)
 {
-	it_response *r = get_as("/checkpoints/t1", "acme", "Bearer tok-acme");
+	it_response *r = get_as("/checkpoints/t1", "acme", "Bearer tok-acme-for-tests");
 	expect_error(r, 404, "not_found"); /* authorised: the thread just does not exist */
 	it_response_free(r);
-	r = get_as("/checkpoints/t1", "anyone", "bearer tok-ops");
+	r = get_as("/checkpoints/t1", "anyone", "bearer tok-ops-for-tests");
 	expect_error(r, 404, "not_found");
 	it_response_free(r);
 }
@@ -405,12 +406,12 @@ START_TEST(test_head_checkpoint_list_is_get_without_body)
 }
 END_TEST
 
-/* ---- admin tools: the server runs with ADMIN_TOKEN=adm-secret ---- */
+/* ---- admin tools: the server runs with ADMIN_TOKEN=adm-secret-for-tests ---- */
 
 static it_response *admin(const char *method, const char *path, const char *tenant)
 {
 	char th[128];
-	const char *h[3] = {"Authorization: Bearer adm-secret", NULL, NULL};
+	const char *h[3] = {"Authorization: Bearer adm-secret-for-tests", NULL, NULL};
 	if (tenant) {
 		snprintf(th, sizeof(th), "X-Tenant-Id: %s", tenant);
 		h[1] = th;
@@ -432,7 +433,7 @@ START_TEST(test_admin_without_admin_token_configured_is_403)
 	expect_error(r, 403, "forbidden");
 	ck_assert_msg(strstr(r->body, "ADMIN_TOKEN"), "should say why: %s", r->body);
 	it_response_free(r);
-	const char *h[] = {"Authorization: Bearer adm-secret", NULL};
+	const char *h[] = {"Authorization: Bearer adm-secret-for-tests", NULL};
 	for (size_t i = 0; i < N_ADMIN_ROUTES; i++) {
 		for (int with_token = 0; with_token < 2; with_token++) {
 			r = it_request(admin_routes[i][0], admin_routes[i][1],
@@ -457,7 +458,7 @@ START_TEST(test_admin_needs_the_admin_token)
 	expect_error(r, 403, "forbidden");
 	it_response_free(r);
 	const char *basic[] = {"Authorization: Basic YWRtOmFkbS1zZWNyZXQ=", NULL};
-	const char *wrong[] = {"Authorization: Bearer adm-secret-not", NULL};
+	const char *wrong[] = {"Authorization: Bearer adm-secret-for-tests-not", NULL};
 	for (size_t i = 0; i < N_ADMIN_ROUTES; i++) {
 		const char *m = admin_routes[i][0], *p = admin_routes[i][1];
 		r = it_request(m, p, NULL, NULL, 0);
@@ -471,7 +472,8 @@ START_TEST(test_admin_needs_the_admin_token)
 		it_response_free(r);
 		r = it_request(m, p, wrong, NULL, 0);
 		it_expect_error(r, 403, "forbidden", "Authorization");
-		ck_assert_msg(!strstr(r->body, "adm-secret"), "a token was echoed: %s", r->body);
+		ck_assert_msg(!strstr(r->body, "adm-secret-for-tests"), "a token was echoed: %s",
+		              r->body);
 		ck_assert_msg(!it_header_get(r, "WWW-Authenticate"), "%s", r->desc);
 		it_response_free(r);
 	}
@@ -708,7 +710,7 @@ START_TEST(test_admin_archive_refuses_unsafe_settings)
 }
 END_TEST
 
-/* ---- archive: ADMIN_TOKEN=adm-secret, ARCHIVE_AFTER_SECONDS=3600 and a
+/* ---- archive: ADMIN_TOKEN=adm-secret-for-tests, ARCHIVE_AFTER_SECONDS=3600 and a
  * CONV_KEY_PREFIX and KEY_PREFIX of its own (see CMakeLists.txt): a pass
  * takes every tenant's idle data, so other tests' is kept out of its reach
  * (a key whose TTL was set shorter than the configured one counts as idle) */
