@@ -415,6 +415,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	}
 	if (rt->access != OPEN && service_check_tenant(r->tenant, &err) < 0)
 		return respond_error(r, &err);
+	/* Store details (hosts, libpq messages, memory figures) in the probes'
+	 * answers: for the admin token, or on the METRICS_PORT listener. */
+	struct mem_error ignored;
+	r->store_details =
+	    rt->access == OPEN &&
+	    (s->probes_only || (s->cfg->admin_token && authorize(s, r, ADMIN, &ignored) == 0));
 	if (rt->access != OPEN && authorize(s, r, rt->access, &err) < 0) {
 		if (err.code == MEM_EUNAUTHORIZED)
 			r->www_authenticate = true;

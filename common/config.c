@@ -189,8 +189,8 @@ static const struct cfg_entry table[] = {
      "bearer tokens and their tenants: TOKEN:TENANT[,TENANT];TOKEN:* (unset: the API is open); "
      "each token at least 16 bytes, none a CHANGE_ME placeholder, or memoryd does not start"},
     {"ADMIN_TOKEN", CFG_STR, NULL, 0, 0, OFF(admin_token), 1, check_admin_token,
-     "bearer token for /admin/* (unset: admin endpoints answer 403); at least 16 bytes, not blank, "
-     "not a CHANGE_ME placeholder"},
+     "bearer token for /admin/* and the store details of /readyz and /health/memory (unset: "
+     "admin endpoints answer 403); at least 16 bytes, not blank, not a CHANGE_ME placeholder"},
     {"KEY_PREFIX", CFG_STR, "langgraph", 0, 0, OFF(key_prefix), 0, check_key_prefix,
      "first component of every Redis key"},
     {"CONV_KEY_PREFIX", CFG_STR, "conv", 0, 0, OFF(conv_key_prefix), 0, check_key_prefix,

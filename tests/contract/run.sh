@@ -65,7 +65,7 @@ run_ops() {
     fi
 }
 run_ops tokens "API_TOKENS=tok-acme-for-tests:acme;tok-ops-for-tests:*"
-run_ops health
+run_ops health ADMIN_TOKEN=adm-secret-for-tests
 run_ops admin_off
 run_ops admin ADMIN_TOKEN=adm-secret-for-tests MEMORY_DEFAULT_TTL_SECONDS=7200
 run_ops archive ADMIN_TOKEN=adm-secret-for-tests ARCHIVE_AFTER_SECONDS=3600 CONV_KEY_PREFIX=opsarch KEY_PREFIX=opsarchk \

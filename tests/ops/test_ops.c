@@ -2,9 +2,9 @@
  * Operating memoryd: bearer tokens, /health/memory and /metrics, HEAD, the
  * admin tools, against a running memoryd (tests/with-memoryd.sh) on the Redis
  * in REDIS_URL. The token cases expect API_TOKENS="tok-acme-for-tests:acme;tok-ops-for-tests:*",
- * the admin cases ADMIN_TOKEN=adm-secret-for-tests (see CMakeLists.txt); the health
- * case runs with the default settings. CK_RUN_CASE picks the cases for each
- * server setting.
+ * the admin and health cases ADMIN_TOKEN=adm-secret-for-tests (see CMakeLists.txt;
+ * the health case sends it for the store details of /health/memory). CK_RUN_CASE
+ * picks the cases for each server setting.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <check.h>
@@ -254,9 +254,11 @@ START_TEST(test_probes_and_metrics_need_no_token)
 }
 END_TEST
 
+#define ADMIN_AUTH "Bearer adm-secret-for-tests"
+
 START_TEST(test_health_memory_reports_redis)
 {
-	it_response *r = get_as("/health/memory", NULL, NULL);
+	it_response *r = get_as("/health/memory", NULL, ADMIN_AUTH);
 	ck_assert_msg(r->status == 200 && r->json, "%s", r->desc);
 	json_t *j = r->json;
 	ck_assert(json_is_true(json_object_get(j, "healthy")));
@@ -284,7 +286,7 @@ START_TEST(test_health_memory_warns_on_allkeys_eviction)
 	char *was = strdup(old->element[1]->str);
 	freeReplyObject(old);
 	freeReplyObject(redisCommand(rc, "CONFIG SET maxmemory-policy allkeys-lru"));
-	it_response *r = get_as("/health/memory", NULL, NULL);
+	it_response *r = get_as("/health/memory", NULL, ADMIN_AUTH);
 	freeReplyObject(redisCommand(rc, "CONFIG SET maxmemory-policy %s", was));
 	ck_assert_msg(r->status == 200, "%s", r->desc);
 	ck_assert_msg(json_is_true(json_object_get(r->json, "healthy")), "warnings keep healthy");
@@ -293,12 +295,43 @@ START_TEST(test_health_memory_warns_on_allkeys_eviction)
 	                  strstr(json_string_value(json_array_get(w, 0)), "allkeys-lru"),
 	              "no eviction warning: %s", r->body);
 	it_response_free(r);
-	r = get_as("/health/memory", NULL, NULL);
+	r = get_as("/health/memory", NULL, ADMIN_AUTH);
 	ck_assert_msg(json_array_size(json_object_get(r->json, "warnings")) == 0,
 	              "warning stays after the policy was restored: %s", r->body);
 	it_response_free(r);
 	free(was);
 	redisFree(rc);
+}
+END_TEST
+
+/* Without the admin token /readyz and /health/memory say what a probe needs:
+ * no Redis figures, warnings, archiver, error messages or routing history
+ * (issue 15). A wrong token gets the same, not a 401. */
+START_TEST(test_probes_hide_store_details_without_admin_token)
+{
+	const char *who[] = {NULL, "Bearer not-the-admin-token-at-all", ADMIN_AUTH};
+	for (int i = 0; i < 3; i++) {
+		int details = i == 2;
+		it_response *r = get_as("/health/memory", NULL, who[i]);
+		ck_assert_msg(r->status == 200, "%s", r->desc);
+		ck_assert(json_is_true(json_object_get(r->json, "healthy")));
+		ck_assert_str_eq(json_string_value(json_object_get(r->json, "connectionState")),
+		                 "connected");
+		ck_assert_msg((json_object_get(r->json, "redis") != NULL) == details &&
+		                  (json_object_get(r->json, "warnings") != NULL) == details &&
+		                  (json_object_get(r->json, "archiver") != NULL) == details,
+		              "%s: %s", who[i] ? who[i] : "no token", r->body);
+		ck_assert_msg(details || !strstr(r->body, "used_memory"), "%s", r->body);
+		it_response_free(r);
+		r = get_as("/readyz", NULL, who[i]);
+		ck_assert_msg(r->status == 200, "%s", r->desc);
+		json_t *routing = json_object_get(r->json, "routing");
+		ck_assert_str_eq(json_string_value(json_object_get(routing, "primary")), "redis");
+		ck_assert_msg((json_object_get(routing, "changed_by") != NULL) == details &&
+		                  (json_object_get(routing, "since") != NULL) == details,
+		              "%s: %s", who[i] ? who[i] : "no token", r->body);
+		it_response_free(r);
+	}
 }
 END_TEST
 
@@ -756,7 +789,7 @@ START_TEST(test_admin_archive_moves_idle_conversations_to_postgres)
 	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(msgs, 1), "content")),
 	                 "hi");
 	it_response_free(r);
-	r = get_as("/health/memory", NULL, NULL);
+	r = get_as("/health/memory", NULL, "Bearer adm-secret-for-tests");
 	json_t *arch = json_object_get(r->json, "archiver");
 	ck_assert_msg(json_is_object(arch), "no archiver in /health/memory: %s", r->body);
 	ck_assert_str_eq(json_string_value(json_object_get(arch, "last_run")), last_run);
@@ -804,6 +837,7 @@ int main(void)
 	TCase *health = tcase_create("health");
 	tcase_add_test(health, test_health_memory_reports_redis);
 	tcase_add_test(health, test_health_memory_warns_on_allkeys_eviction);
+	tcase_add_test(health, test_probes_hide_store_details_without_admin_token);
 	tcase_add_test(health, test_metrics_count_requests_by_route_template);
 	tcase_add_test(health, test_probes_and_metrics_answer_405_with_allow);
 	tcase_add_test(health, test_head_checkpoint_tuple_is_get_without_body);
