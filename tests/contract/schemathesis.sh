@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Usage: tests/contract/schemathesis.sh BUILD_DIR
+# openapi.yaml checked by a tool that is not ours: schemathesis (pinned in
+# requirements.txt, installed in BUILD_DIR/venv-contract) generates requests for
+# every operation, with data the spec allows and data it does not, sends them to
+# the memoryd at $MEMORYD_URL (tests/with-memoryd.sh, started with API_TOKENS and
+# ADMIN_TOKEN set to $CONTRACT_TOKEN) and checks each answer: no 5xx, a status
+# the operation declares, its Content-Type, its body against its schema, its
+# declared headers, Allow on 405. ST_MAX_EXAMPLES bounds the run (per operation
+# and phase; default 25, about a minute here).
+set -euo pipefail
+
+build="${1:?usage: $0 BUILD_DIR}"
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+# shellcheck source=scripts/lib.sh
+. "$ROOT/scripts/lib.sh"
+: "${MEMORYD_URL:?run through tests/with-memoryd.sh}"
+: "${CONTRACT_TOKEN:?the token memoryd was started with (API_TOKENS and ADMIN_TOKEN)}"
+
+ensure_venv "$build/venv-contract" "$ROOT/tests/contract/requirements.txt"
+
+work="$(mktemp -d "${TMPDIR:-/tmp}/memoryd-schemathesis.XXXXXX")"
+trap 'rm -rf "$work"' EXIT
+cd "$work"
+checks=not_a_server_error,status_code_conformance,content_type_conformance
+checks+=,response_schema_conformance,response_headers_conformance,missing_required_header
+checks+=,unsupported_method,allow_header_conformance
+# One worker: the machine is shared, and memoryd's own threads need the cores.
+exec "$build/venv-contract/bin/st" run "$ROOT/openapi.yaml" \
+    --url "$MEMORYD_URL" \
+    --header "Authorization: Bearer $CONTRACT_TOKEN" \
+    --checks "$checks" \
+    --mode all \
+    --max-examples "${ST_MAX_EXAMPLES:-25}" \
+    --workers 1 \
+    --seed "${ST_SEED:-15}" \
+    --generation-database none \
+    --request-timeout 20 \
+    --no-color \
+    --warnings off
