@@ -14,7 +14,7 @@ static int body_nonneg(struct body *b, size_t obj, const char *key, long long *o
 	*out = -1;
 	if (t == BODY_ABSENT)
 		return 0;
-	if (b->doc.toks[t].type != JSON_TOK_NUMBER || json_doc_int64(&b->doc, t, out) < 0 ||
+	if (b->doc.toks[t].type != JSON_TOK_NUMBER || json_doc_integer(&b->doc, t, out) < 0 ||
 	    *out < 0) {
 		*out = -1;
 		return mem_fail(err, MEM_EINVALID_FIELD, key, "%s must be an integer >= 0", key);
