@@ -737,7 +737,7 @@ END_TEST
 START_TEST(test_admin_archive_refuses_unsafe_settings)
 {
 	it_response *r = admin("POST", "/admin/archive", NULL);
-	it_expect_error(r, 400, "invalid_field", "ARCHIVE_AFTER_SECONDS");
+	it_expect_error(r, 409, "conflict", "ARCHIVE_AFTER_SECONDS");
 	ck_assert_msg(strstr(r->body, "is not below CHECKPOINT_TTL_SECONDS"), "%s", r->body);
 	it_response_free(r);
 }
