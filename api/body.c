@@ -154,7 +154,7 @@ int body_tok_version(struct body *b, size_t tok, const char *field, const char *
 	long long v;
 	if (t->type == JSON_TOK_STRING)
 		return body_tok_string(b, tok, field, out, err);
-	if (t->type == JSON_TOK_NUMBER && json_doc_int64(&b->doc, tok, &v) == 0) {
+	if (t->type == JSON_TOK_NUMBER && json_doc_integer(&b->doc, tok, &v) == 0) {
 		char *s = xasprintf("%lld", v);
 		own(b, s);
 		*out = s;

@@ -14,11 +14,21 @@ static int body_nonneg(struct body *b, size_t obj, const char *key, long long *o
 	*out = -1;
 	if (t == BODY_ABSENT)
 		return 0;
-	if (b->doc.toks[t].type != JSON_TOK_NUMBER || json_doc_int64(&b->doc, t, out) < 0 ||
+	if (b->doc.toks[t].type != JSON_TOK_NUMBER || json_doc_integer(&b->doc, t, out) < 0 ||
 	    *out < 0) {
 		*out = -1;
 		return mem_fail(err, MEM_EINVALID_FIELD, key, "%s must be an integer >= 0", key);
 	}
+	return 0;
+}
+
+/* customer_id "" is refused: a customer has an id (null removes it in an
+ * update). It was taken as none, which the schema does not allow. */
+static int no_empty_customer(const char *customer_id, struct mem_error *err)
+{
+	if (customer_id && !*customer_id)
+		return mem_fail(err, MEM_EINVALID_FIELD, "customer_id",
+		                "customer_id must not be empty (null: no customer)");
 	return 0;
 }
 
@@ -76,7 +86,8 @@ int conv_body_append(struct conv_body *cb, const char *text, size_t len, size_t 
 	    body_json_object(b, 0, "metadata", "metadata", &cb->ctext, &out->metadata_json, err) <
 	        0 ||
 	    body_nonneg(b, 0, "expected_seq", &out->expected_seq, err) < 0 ||
-	    body_array(b, 0, "messages", "messages", true, &jm, err) < 0)
+	    body_array(b, 0, "messages", "messages", true, &jm, err) < 0 ||
+	    no_empty_customer(out->customer_id, err) < 0)
 		return -1;
 	size_t n = b->doc.toks[jm].size;
 	if (n > max_batch)
@@ -105,7 +116,8 @@ int conv_body_update(struct conv_body *cb, const char *text, size_t len, struct 
 	if (body_parse(b, text, len, err) < 0)
 		return -1;
 	c = body_get(b, 0, "customer_id");
-	if (c != BODY_ABSENT && body_tok_string(b, c, "customer_id", &out->customer_id, err) < 0)
+	if (c != BODY_ABSENT && (body_tok_string(b, c, "customer_id", &out->customer_id, err) < 0 ||
+	                         no_empty_customer(out->customer_id, err) < 0))
 		return -1;
 	if (c == BODY_ABSENT && json_doc_object_get(&b->doc, 0, "customer_id", &c) == 0)
 		out->customer_id = ""; /* null: the conversation no longer has a customer */

@@ -1,5 +1,8 @@
 /* Probes and operator views: /healthz (liveness: touches no store), /readyz
- * (readiness), /health/memory and /metrics. */
+ * (readiness), /health/memory and /metrics. /readyz and /health/memory show
+ * store details (error messages naming hosts, libpq's messages, Redis memory
+ * figures, warnings, routing history, the archiver's last pass) only when
+ * r->store_details: the admin token, or the METRICS_PORT listener. */
 #include "handlers.h"
 
 #include <stdio.h>
@@ -34,8 +37,16 @@ enum MHD_Result h_readyz(struct request *r)
 	              "changed_by", rs.changed_by, "since", rs.since, "reason", rs.reason);
 	if (rc < 0) {
 		char reason[300];
-		snprintf(reason, sizeof(reason), "%s: %s", name, st.detail);
+		snprintf(reason, sizeof(reason), "%s: %s", name,
+		         r->store_details ? st.detail : "unreachable");
 		json_object_set_new(body, "reason", json_string(reason));
+	}
+	if (!r->store_details) {
+		json_object_del(store, "error");
+		json_t *routing = json_object_get(body, "routing");
+		json_object_del(routing, "changed_by");
+		json_object_del(routing, "since");
+		json_object_del(routing, "reason");
 	}
 	return respond_json(r, rc == 0 ? 200 : 503, body);
 }
@@ -119,6 +130,16 @@ enum MHD_Result h_health_memory(struct request *r)
 	                    service_archive_last(r->svc, &last) ? archive_report_json(&last, false)
 	                                                        : json_null());
 	json_object_set_new(body, "warnings", warnings);
+	if (!r->store_details) {
+		/* what a probe needs; the rest names hosts, quotes libpq and
+		 * shows memory figures */
+		json_object_del(body, "redis");
+		json_object_del(body, "archiver");
+		json_object_del(body, "warnings");
+		const char *k;
+		json_t *v;
+		json_object_foreach(jstores, k, v) json_object_del(v, "error");
+	}
 	return respond_json(r, rc == 0 ? 200 : 503, body);
 }
 

@@ -35,7 +35,7 @@ static int read_int(struct body *b, size_t obj, const char *key, long long min, 
 	*present = t != BODY_ABSENT;
 	if (!*present)
 		return 0;
-	if (json_doc_int64(&b->doc, t, out) < 0 || *out < min || *out > max)
+	if (json_doc_integer(&b->doc, t, out) < 0 || *out < min || *out > max)
 		return mem_fail(err, MEM_EINVALID_FIELD, key, "%s must be an integer %lld..%lld",
 		                key, min, max);
 	return 0;

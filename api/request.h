@@ -40,8 +40,10 @@ struct request {
 	struct vcache *latest_cache; /* rendered latest tuples; NULL when off */
 	int route_metric;            /* the route's index in metrics */
 	bool www_authenticate;       /* a 401: say how to authenticate */
-	char stored[32]; /* X-Memory-Stored: where a write landed (SERVICE_STORED_MAX) */
-	char etag[40];               /* ETag header of the response; "" none */
+	char stored[32];    /* X-Memory-Stored: where a write landed (SERVICE_STORED_MAX) */
+	char etag[40];      /* ETag header of the response; "" none */
+	bool store_details; /* the probes may show store details: the admin token was sent, or
+	                       this is the METRICS_PORT listener */
 };
 
 /* Queue a JSON response; steals body (a JSON text, may be NULL for none). */

@@ -25,6 +25,12 @@
 #include "../service/service.h"
 #include "handlers.h"
 #include "request.h"
+#include "sniff.h"
+
+/* Connections the acceptor holds at once until their first byte comes, and
+ * how long it waits for it (then libmicrohttpd gets them as they are). */
+#define SNIFF_MAX     64
+#define SNIFF_WAIT_MS 250
 
 /* One libmicrohttpd daemon with one thread of its own and no listen socket:
  * the acceptor hands it connections. */
@@ -48,6 +54,15 @@ struct http_server {
 	int wake[2]; /* a byte here stops the acceptor */
 	pthread_t acceptor;
 	bool acceptor_started;
+	/* accepted, not yet handed to a worker: waiting for a first byte that
+	 * says whether they speak TLS (api/sniff.h) */
+	struct sniffing {
+		int fd;
+		struct sockaddr_storage addr;
+		socklen_t alen;
+		struct timespec since;
+	} sniffing[SNIFF_MAX];
+	int nsniffing;
 	struct tokens *tokens; /* empty: the API is open */
 	bool probes_only;      /* the METRICS_PORT listener: probes and /metrics */
 	int inflight;          /* requests begun and not yet completed (atomic) */
@@ -415,6 +430,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	}
 	if (rt->access != OPEN && service_check_tenant(r->tenant, &err) < 0)
 		return respond_error(r, &err);
+	/* Store details (hosts, libpq messages, memory figures) in the probes'
+	 * answers: for the admin token, or on the METRICS_PORT listener. */
+	struct mem_error ignored;
+	r->store_details =
+	    rt->access == OPEN &&
+	    (s->probes_only || (s->cfg->admin_token && authorize(s, r, ADMIN, &ignored) == 0));
 	if (rt->access != OPEN && authorize(s, r, rt->access, &err) < 0) {
 		if (err.code == MEM_EUNAUTHORIZED)
 			r->www_authenticate = true;
@@ -507,6 +528,63 @@ static struct http_worker *least_loaded(struct http_server *s, unsigned *next, i
 	return best;
 }
 
+/* Give fd to the worker holding the fewest connections. */
+static void hand_over(struct http_server *s, int fd, const struct sockaddr_storage *addr,
+                      socklen_t alen, unsigned *next)
+{
+	int total;
+	struct http_worker *w = least_loaded(s, next, &total);
+	__atomic_add_fetch(&w->conns, 1, __ATOMIC_RELAXED);
+	/* MHD closes fd on failure; its close notice never comes then */
+	if (MHD_add_connection(w->d, fd, (const struct sockaddr *)addr, alen) != MHD_YES) {
+		__atomic_sub_fetch(&w->conns, 1, __ATOMIC_RELAXED);
+		log_warn(NULL, "http connection dropped: the worker could not take it",
+		         LF_STR("detail", strerror(errno)));
+	}
+}
+
+static long ms_since(const struct timespec *t)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (long)((now.tv_sec - t->tv_sec) * 1000 + (now.tv_nsec - t->tv_nsec) / 1000000);
+}
+
+/* Decide what the first byte allows: a TLS handshake is answered 400 here,
+ * anything else (or nothing within SNIFF_WAIT_MS) goes to a worker. false:
+ * keep waiting. */
+static bool sniffed(struct http_server *s, struct sniffing *c, unsigned *next)
+{
+	enum sniff_verdict v = sniff_first_byte(c->fd);
+	if (v == SNIFF_WAIT && ms_since(&c->since) < SNIFF_WAIT_MS)
+		return false;
+	if (v == SNIFF_TLS) {
+		char rid[33];
+		new_request_id(rid);
+		sniff_refuse_tls(c->fd, rid);
+	} else
+		hand_over(s, c->fd, &c->addr, c->alen, next);
+	return true;
+}
+
+/* A connection just accepted: decided at once when its first byte is there
+ * (the usual case), else held while there is room. */
+static void admit(struct http_server *s, int fd, const struct sockaddr_storage *addr,
+                  socklen_t alen, unsigned *next)
+{
+	if (s->nsniffing == SNIFF_MAX) {
+		hand_over(s, fd, addr, alen, next);
+		return;
+	}
+	struct sniffing *c = &s->sniffing[s->nsniffing];
+	c->fd = fd;
+	c->addr = *addr;
+	c->alen = alen;
+	clock_gettime(CLOCK_MONOTONIC, &c->since);
+	if (!sniffed(s, c, next))
+		s->nsniffing++;
+}
+
 static void *acceptor_main(void *arg)
 {
 	struct http_server *s = arg;
@@ -514,11 +592,17 @@ static void *acceptor_main(void *arg)
 	for (;;) {
 		int total = 0;
 		least_loaded(s, &next, &total);
-		bool full = total >= s->cfg->http_connection_limit;
+		bool full = total + s->nsniffing >= s->cfg->http_connection_limit;
 		/* At the limit, look again every 10 ms; connections wait unaccepted. */
-		struct pollfd p[2] = {{.fd = s->wake[0], .events = POLLIN},
-		                      {.fd = s->listen_fd, .events = POLLIN}};
-		int rc = poll(p, full ? 1 : 2, full ? 10 : -1);
+		struct pollfd p[2 + SNIFF_MAX] = {
+		    {.fd = s->wake[0], .events = POLLIN},
+		    {.fd = full ? -1 : s->listen_fd, .events = POLLIN}};
+		for (int k = 0; k < s->nsniffing; k++)
+			p[2 + k] = (struct pollfd){.fd = s->sniffing[k].fd, .events = POLLIN};
+		int rc = poll(p, (nfds_t)(2 + s->nsniffing),
+		              s->nsniffing ? SNIFF_WAIT_MS / 4
+		              : full       ? 10
+		                           : -1);
 		if (rc < 0 && errno != EINTR) {
 			log_error(NULL, "http acceptor poll failed",
 			          LF_STR("detail", strerror(errno)));
@@ -527,11 +611,14 @@ static void *acceptor_main(void *arg)
 		}
 		if (p[0].revents)
 			break;
+		for (int k = s->nsniffing; k-- > 0;)
+			if (sniffed(s, &s->sniffing[k], &next))
+				s->sniffing[k] = s->sniffing[--s->nsniffing];
 		if (full || !(p[1].revents & POLLIN))
 			continue;
 		for (;;) {
-			struct http_worker *w = least_loaded(s, &next, &total);
-			if (total >= s->cfg->http_connection_limit)
+			least_loaded(s, &next, &total);
+			if (total + s->nsniffing >= s->cfg->http_connection_limit)
 				break;
 			struct sockaddr_storage addr;
 			socklen_t alen = sizeof(addr);
@@ -548,17 +635,12 @@ static void *acceptor_main(void *arg)
 				}
 				break;
 			}
-			__atomic_add_fetch(&w->conns, 1, __ATOMIC_RELAXED);
-			/* MHD closes fd on failure; its close notice never comes then */
-			if (MHD_add_connection(w->d, fd, (const struct sockaddr *)&addr, alen) !=
-			    MHD_YES) {
-				__atomic_sub_fetch(&w->conns, 1, __ATOMIC_RELAXED);
-				log_warn(NULL,
-				         "http connection dropped: the worker could not take it",
-				         LF_STR("detail", strerror(errno)));
-			}
+			admit(s, fd, &addr, alen, &next);
 		}
 	}
+	for (int k = 0; k < s->nsniffing; k++)
+		close(s->sniffing[k].fd);
+	s->nsniffing = 0;
 	return NULL;
 }
 

@@ -32,22 +32,28 @@ void b64_encode(struct buf *out, const unsigned char *src, size_t n)
 	out->data[out->len] = '\0';
 }
 
-static int8_t dec_table[256];
-static int dec_ready;
+/* The value of each alphabet byte plus one; 0 for every other byte. Built by
+ * the compiler (read-only), so threads decoding at once never see it half
+ * built. */
+static const int8_t dec_table[256] = {
+    ['A'] = 1,  ['B'] = 2,  ['C'] = 3,  ['D'] = 4,  ['E'] = 5,  ['F'] = 6,  ['G'] = 7,  ['H'] = 8,
+    ['I'] = 9,  ['J'] = 10, ['K'] = 11, ['L'] = 12, ['M'] = 13, ['N'] = 14, ['O'] = 15, ['P'] = 16,
+    ['Q'] = 17, ['R'] = 18, ['S'] = 19, ['T'] = 20, ['U'] = 21, ['V'] = 22, ['W'] = 23, ['X'] = 24,
+    ['Y'] = 25, ['Z'] = 26, ['a'] = 27, ['b'] = 28, ['c'] = 29, ['d'] = 30, ['e'] = 31, ['f'] = 32,
+    ['g'] = 33, ['h'] = 34, ['i'] = 35, ['j'] = 36, ['k'] = 37, ['l'] = 38, ['m'] = 39, ['n'] = 40,
+    ['o'] = 41, ['p'] = 42, ['q'] = 43, ['r'] = 44, ['s'] = 45, ['t'] = 46, ['u'] = 47, ['v'] = 48,
+    ['w'] = 49, ['x'] = 50, ['y'] = 51, ['z'] = 52, ['0'] = 53, ['1'] = 54, ['2'] = 55, ['3'] = 56,
+    ['4'] = 57, ['5'] = 58, ['6'] = 59, ['7'] = 60, ['8'] = 61, ['9'] = 62, ['+'] = 63, ['/'] = 64,
+};
 
-static void dec_init(void)
+/* The 6 bits c stands for, or -1. */
+static int8_t sextet(char c)
 {
-	for (int i = 0; i < 256; i++)
-		dec_table[i] = -1;
-	for (int i = 0; i < 64; i++)
-		dec_table[(unsigned char)alphabet[i]] = (int8_t)i;
-	__atomic_store_n(&dec_ready, 1, __ATOMIC_RELEASE);
+	return (int8_t)(dec_table[(unsigned char)c] - 1);
 }
 
 int b64_decode(const char *text, size_t len, unsigned char **dst, size_t *dstlen)
 {
-	if (!__atomic_load_n(&dec_ready, __ATOMIC_ACQUIRE))
-		dec_init();
 	*dst = NULL;
 	*dstlen = 0;
 	if (len % 4)
@@ -61,11 +67,11 @@ int b64_decode(const char *text, size_t len, unsigned char **dst, size_t *dstlen
 	unsigned char *out = xmalloc(outlen + 1);
 	size_t o = 0;
 	for (size_t i = 0; i < len; i += 4) {
-		int8_t a = dec_table[(unsigned char)text[i]];
-		int8_t b = dec_table[(unsigned char)text[i + 1]];
+		int8_t a = sextet(text[i]);
+		int8_t b = sextet(text[i + 1]);
 		int last = i + 4 == len;
-		int8_t c = last && pad >= 2 ? 0 : dec_table[(unsigned char)text[i + 2]];
-		int8_t d = last && pad >= 1 ? 0 : dec_table[(unsigned char)text[i + 3]];
+		int8_t c = last && pad >= 2 ? 0 : sextet(text[i + 2]);
+		int8_t d = last && pad >= 1 ? 0 : sextet(text[i + 3]);
 		if ((a | b | c | d) < 0)
 			goto bad;
 		uint32_t v = (uint32_t)a << 18 | (uint32_t)b << 12 | (uint32_t)c << 6 | (uint32_t)d;

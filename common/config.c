@@ -59,8 +59,14 @@ static int check_api_tokens(const char *v, struct mem_error *err)
 	struct tokens *t;
 	if (tokens_parse(v, &t, err) < 0)
 		return -1;
+	int rc = tokens_check_strength(t, err);
 	tokens_free(t);
-	return 0;
+	return rc;
+}
+
+static int check_admin_token(const char *v, struct mem_error *err)
+{
+	return tokens_check_secret(v, "ADMIN_TOKEN", "the value", err);
 }
 
 static int check_database_url(const char *v, struct mem_error *err)
@@ -207,9 +213,11 @@ static const struct cfg_entry table[] = {
      "memory for cached latest checkpoints, each validated against Redis on every read; 0 turns "
      "the cache off"},
     {"API_TOKENS", CFG_STR, NULL, 0, 0, OFF(api_tokens), 1, check_api_tokens,
-     "bearer tokens and their tenants: TOKEN:TENANT[,TENANT];TOKEN:* (unset: the API is open)"},
-    {"ADMIN_TOKEN", CFG_STR, NULL, 0, 0, OFF(admin_token), 1, NULL,
-     "bearer token for /admin/* (unset: admin endpoints answer 403)"},
+     "bearer tokens and their tenants: TOKEN:TENANT[,TENANT];TOKEN:* (unset: the API is open); "
+     "each token at least 16 bytes, none a CHANGE_ME placeholder, or memoryd does not start"},
+    {"ADMIN_TOKEN", CFG_STR, NULL, 0, 0, OFF(admin_token), 1, check_admin_token,
+     "bearer token for /admin/* and the store details of /readyz and /health/memory (unset: "
+     "admin endpoints answer 403); at least 16 bytes, not blank, not a CHANGE_ME placeholder"},
     {"KEY_PREFIX", CFG_STR, "langgraph", 0, 0, OFF(key_prefix), 0, check_key_prefix,
      "first component of every Redis key"},
     {"CONV_KEY_PREFIX", CFG_STR, "conv", 0, 0, OFF(conv_key_prefix), 0, check_key_prefix,

@@ -719,3 +719,65 @@ int json_doc_int64(const struct json_doc *doc, size_t tok, long long *out)
 		*out = (long long)v;
 	return 0;
 }
+
+int json_doc_integer(const struct json_doc *doc, size_t tok, long long *out)
+{
+	if (json_doc_int64(doc, tok, out) == 0)
+		return 0;
+	if (!is_type(doc, tok, JSON_TOK_NUMBER))
+		return -1;
+	/* digits of the integer and fraction parts together, then the power of
+	 * ten that scales them: -12.50e1 is 1250 x 10^(1-2) */
+	const char *p = doc->text + doc->toks[tok].start, *end = doc->text + doc->toks[tok].end;
+	bool neg = *p == '-';
+	char digits[40];
+	size_t nd = 0;
+	long scale = 0;
+	if (neg)
+		p++;
+	for (bool frac = false; p < end && *p != 'e' && *p != 'E'; p++) {
+		if (*p == '.') {
+			frac = true;
+			continue;
+		}
+		if (nd == 0 && *p == '0') {
+			if (frac)
+				scale--; /* a leading zero of the fraction */
+			continue;
+		}
+		if (nd == sizeof(digits))
+			return -1; /* more significant digits than a long long holds */
+		digits[nd++] = *p;
+		if (frac)
+			scale--;
+	}
+	if (p < end) { /* the exponent, at most a few digits that matter */
+		p++;
+		bool eneg = *p == '-';
+		if (*p == '-' || *p == '+')
+			p++;
+		long e = 0;
+		for (; p < end; p++)
+			if ((e = e * 10 + (*p - '0')) > 1000)
+				e = 1000;
+		scale += eneg ? -e : e;
+	}
+	/* drop trailing zeros into the scale, then the value must need no fraction */
+	while (nd && digits[nd - 1] == '0')
+		nd--, scale++;
+	if (nd == 0) {
+		*out = 0;
+		return 0;
+	}
+	if (scale < 0 || (long)nd + scale > 19)
+		return -1;
+	unsigned long long limit = neg ? (unsigned long long)LLONG_MAX + 1 : LLONG_MAX, v = 0;
+	for (long i = 0; i < (long)nd + scale; i++) {
+		unsigned d = i < (long)nd ? (unsigned)(digits[i] - '0') : 0;
+		if (v > (limit - d) / 10)
+			return -1;
+		v = v * 10 + d;
+	}
+	*out = neg ? (v == limit ? LLONG_MIN : -(long long)v) : (long long)v;
+	return 0;
+}

@@ -110,5 +110,12 @@ int json_doc_has_duplicate_keys(const struct json_doc *doc, size_t obj) MEM_MUST
  * otherwise (1.0, 1e3, 9223372036854775808, not a NUMBER).
  */
 int json_doc_int64(const struct json_doc *doc, size_t tok, long long *out) MEM_MUST_CHECK;
+/*
+ * NUMBER token tok as an integer in JSON Schema's sense (and OpenAPI's): any
+ * number whose value is integral, whatever its notation (7, 7.0, 0.7e1,
+ * 700e-2), within long long's range; -1 otherwise (7.5, 1e19). Request
+ * members typed integer are read with it.
+ */
+int json_doc_integer(const struct json_doc *doc, size_t tok, long long *out) MEM_MUST_CHECK;
 
 #endif

@@ -2,6 +2,7 @@
 
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,12 +11,75 @@
 struct token_entry {
 	unsigned char digest[SHA256_DIGEST_LENGTH];
 	char **tenants; /* NULL-terminated; {"*"} for any */
+	size_t entry;   /* its place in the value, from 1 */
+	int weak;       /* 0, or why tokens_check_secret refuses it (enum weakness) */
 };
+
+enum weakness { STRONG, WEAK_BLANK, WEAK_SHORT, WEAK_PLACEHOLDER };
+
+static enum weakness weakness(const char *token)
+{
+	bool blank = true;
+	for (const char *c = token; *c; c++)
+		if (!strchr(" \t\r\n\v\f", *c))
+			blank = false;
+	if (blank)
+		return WEAK_BLANK;
+	if (!strncmp(token, "CHANGE_ME", 9))
+		return WEAK_PLACEHOLDER;
+	if (strlen(token) < TOKENS_MIN_BYTES)
+		return WEAK_SHORT;
+	return STRONG;
+}
+
+static int weak_fail(enum weakness w, const char *variable, const char *what, struct mem_error *err)
+{
+	switch (w) {
+	case STRONG:
+		break;
+	case WEAK_BLANK:
+		return mem_fail(err, MEM_EINVALID_FIELD, variable,
+		                "%s is empty or blank: set a secret token, or unset %s", what,
+		                variable);
+	case WEAK_PLACEHOLDER:
+		return mem_fail(err, MEM_EINVALID_FIELD, variable,
+		                "%s is a placeholder (CHANGE_ME...): set a secret of your own, for "
+		                "example openssl rand -hex 32",
+		                what);
+	case WEAK_SHORT:
+		return mem_fail(err, MEM_EINVALID_FIELD, variable,
+		                "%s is shorter than %d bytes: use a random secret, for example "
+		                "openssl rand -hex 32",
+		                what, TOKENS_MIN_BYTES);
+	}
+	return 0;
+}
+
+int tokens_check_secret(const char *token, const char *variable, const char *what,
+                        struct mem_error *err)
+{
+	return weak_fail(weakness(token), variable, what, err);
+}
 
 struct tokens {
 	struct token_entry *v;
 	size_t n;
 };
+
+int tokens_check_strength(const struct tokens *t, struct mem_error *err)
+{
+	if (tokens_empty(t))
+		return mem_fail(err, MEM_EINVALID_FIELD, "API_TOKENS",
+		                "the value is empty or blank: list TOKEN:TENANT entries, or unset "
+		                "API_TOKENS for an open API");
+	for (size_t i = 0; i < t->n; i++) {
+		char what[40];
+		snprintf(what, sizeof(what), "the token of entry %zu", t->v[i].entry);
+		if (weak_fail((enum weakness)t->v[i].weak, "API_TOKENS", what, err) < 0)
+			return -1;
+	}
+	return 0;
+}
 
 static void digest(const char *s, unsigned char out[SHA256_DIGEST_LENGTH])
 {
@@ -77,6 +141,8 @@ int tokens_parse(const char *spec, struct tokens **out, struct mem_error *err)
 		struct token_entry *te = &t->v[t->n++];
 		memset(te, 0, sizeof(*te));
 		digest(e, te->digest);
+		te->entry = entry;
+		te->weak = (int)weakness(e);
 		size_t nt = 0;
 		char *save2 = NULL;
 		for (char *tn = strtok_r(colon + 1, ",", &save2); tn;

@@ -560,12 +560,17 @@ int archive_health_write(const char *path, const struct archive_report *r, struc
 {
 	struct buf tmp = {0};
 	int fd = -1, ret = -1;
-	json_t *j = json_pack("{s:s, s:s, s:I, s:I, s:I, s:f}", "last_run", r->last_run, "status",
+	json_t *j = json_pack("{s:s, s:s, s:I, s:I, s:I}", "last_run", r->last_run, "status",
 	                      r->healthy ? "healthy" : "unhealthy", "checkpoints_archived",
 	                      (json_int_t)r->checkpoints_archived, "messages_archived",
-	                      (json_int_t)r->messages_archived, "errors", (json_int_t)r->errors,
-	                      "duration_seconds", (double)(long long)(r->duration_s * 1000) / 1000);
-	char *text = json_dumps(j, JSON_COMPACT);
+	                      (json_int_t)r->messages_archived, "errors", (json_int_t)r->errors);
+	/* duration_seconds with three decimals, as people read it: jansson
+	 * prints a double in 17 digits (0.12299999999999999) or its shortest
+	 * form (2.5), so it is written here after the other members. */
+	char *members = json_dumps(j, JSON_COMPACT);
+	char *text = xasprintf("%.*s,\"duration_seconds\":%.3f}", (int)(strlen(members) - 1),
+	                       members, r->duration_s >= 0 ? r->duration_s : 0.0);
+	free(members);
 	buf_printf(&tmp, "%s.tmp.%ld", path, (long)getpid());
 	fd = open(tmp.data, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	if (fd < 0) {

@@ -1,8 +1,11 @@
 #include "checkpoint.h"
 
 #include <jansson.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "../common/xalloc.h"
 
 long cp_write_idx(const char *channel, size_t pos, bool *special)
 {
@@ -152,4 +155,42 @@ size_t cp_tuple_bytes(const struct cp_tuple *t)
 	for (size_t i = 0; i < t->nwrites; i++)
 		n += t->writes[i].value.len;
 	return n;
+}
+
+static uint64_t blob_hash(const char *channel, const char *version)
+{
+	uint64_t h = 14695981039346656037ULL; /* FNV-1a over channel, NUL, version */
+	for (const char *c = channel; *c; c++)
+		h = (h ^ (unsigned char)*c) * 1099511628211ULL;
+	h *= 1099511628211ULL;
+	for (const char *c = version; *c; c++)
+		h = (h ^ (unsigned char)*c) * 1099511628211ULL;
+	return h;
+}
+
+/* An open-addressing set of the blobs (their index plus one; 0 is empty),
+ * at most half full. */
+void cp_put_blobs_written(const struct cp_put *r, bool *written)
+{
+	size_t cap = 16;
+	while (cap < 2 * r->nblobs)
+		cap *= 2;
+	size_t *slot = xcalloc(cap, sizeof(*slot));
+	for (size_t i = 0; i < r->nblobs; i++) {
+		size_t k = (size_t)blob_hash(r->blobs[i].channel, r->blobs[i].version) & (cap - 1);
+		while (slot[k])
+			k = (k + 1) & (cap - 1);
+		slot[k] = i + 1;
+	}
+	for (size_t v = 0; v < r->nversions; v++) {
+		const struct cp_channel_version *cv = &r->versions[v];
+		size_t k = (size_t)blob_hash(cv->channel, cv->version) & (cap - 1);
+		written[v] = false;
+		for (; slot[k] && !written[v]; k = (k + 1) & (cap - 1)) {
+			const struct cp_blob *b = &r->blobs[slot[k] - 1];
+			written[v] =
+			    !strcmp(b->channel, cv->channel) && !strcmp(b->version, cv->version);
+		}
+	}
+	free(slot);
 }

@@ -50,6 +50,13 @@ struct cp_put {
 	size_t nblobs;
 };
 
+/*
+ * Which of r's channel versions r carries the blob of: written[i] for
+ * r->versions[i] (nversions entries, the caller's). Linear in nversions plus
+ * nblobs, whatever their order.
+ */
+void cp_put_blobs_written(const struct cp_put *r, bool *written);
+
 struct cp_write {
 	const char *channel;
 	struct typed_value value;

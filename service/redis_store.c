@@ -255,16 +255,6 @@ static void tenant_index_touch(struct redis_store *rs, const char *tenant, const
 
 /* ---------- put ---------- */
 
-/* True when the put writes the blob of this channel version itself. */
-static bool blob_written(const struct cp_put *r, const struct cp_channel_version *v)
-{
-	for (size_t i = 0; i < r->nblobs; i++)
-		if (!strcmp(r->blobs[i].channel, v->channel) &&
-		    !strcmp(r->blobs[i].version, v->version))
-			return true;
-	return false;
-}
-
 static int rs_put(struct store *s, const char *tenant, const struct cp_put *r,
                   struct mem_error *err)
 {
@@ -308,12 +298,14 @@ static int rs_put(struct store *s, const char *tenant, const struct cp_put *r,
 	}
 	struct buf channels = {0};
 	size_t nrefresh = 0;
+	bool *written = xcalloc(r->nversions + 1, sizeof(*written));
+	cp_put_blobs_written(r, written);
 	for (size_t i = 0; i < r->nversions; i++) {
 		key_encode(&channels, r->versions[i].channel, strlen(r->versions[i].channel));
 		buf_putc(&channels, ':');
 		key_encode(&channels, r->versions[i].version, strlen(r->versions[i].version));
 		buf_putc(&channels, '\n');
-		if (blob_written(r, &r->versions[i]))
+		if (written[i])
 			continue; /* its SET gives it a fresh TTL */
 		nrefresh++;
 		key_thread_base(&b, rs, "blob", tenant, r->thread_id);
@@ -322,6 +314,7 @@ static int rs_put(struct store *s, const char *tenant, const struct cp_put *r,
 		key_part(&b, r->versions[i].version);
 		args_add_buf(&a, &b);
 	}
+	free(written);
 	free(a.own[numkeys_at]);
 	a.own[numkeys_at] = xasprintf("%zu", 6 + r->nblobs + nrefresh);
 	a.v[numkeys_arg] = a.own[numkeys_at];

@@ -1008,11 +1008,15 @@ int service_memory_namespaces(struct service *svc, const char *tenant,
 int service_archive_pass(struct service *svc, struct archive_report *out, struct mem_error *err)
 {
 	memset(out, 0, sizeof(*out));
+	/* The server's settings, not the request, stand in the way: 409, as
+	 * for a failover without DATABASE_URL. */
 	if (!svc->stores[STORE_POSTGRES])
-		return mem_fail(err, MEM_EINVALID_FIELD, "DATABASE_URL",
+		return mem_fail(err, MEM_ECONFLICT, "DATABASE_URL",
 		                "archival needs DATABASE_URL: PostgreSQL is the archive");
-	if (config_check_archive(svc->cfg, err) < 0)
+	if (config_check_archive(svc->cfg, err) < 0) {
+		err->code = MEM_ECONFLICT;
 		return -1;
+	}
 	if (__atomic_exchange_n(&svc->archive_running, 1, __ATOMIC_ACQ_REL))
 		return mem_fail(err, MEM_ECONFLICT, NULL,
 		                "an archival pass of this memoryd is already running");

@@ -64,11 +64,11 @@ run_ops() {
         rc=1
     fi
 }
-run_ops tokens "API_TOKENS=tok-acme:acme;tok-ops:*"
-run_ops health
+run_ops tokens "API_TOKENS=tok-acme-for-tests:acme;tok-ops-for-tests:*"
+run_ops health ADMIN_TOKEN=adm-secret-for-tests
 run_ops admin_off
-run_ops admin ADMIN_TOKEN=adm-secret MEMORY_DEFAULT_TTL_SECONDS=7200
-run_ops archive ADMIN_TOKEN=adm-secret ARCHIVE_AFTER_SECONDS=3600 CONV_KEY_PREFIX=opsarch KEY_PREFIX=opsarchk \
+run_ops admin ADMIN_TOKEN=adm-secret-for-tests MEMORY_DEFAULT_TTL_SECONDS=7200
+run_ops archive ADMIN_TOKEN=adm-secret-for-tests ARCHIVE_AFTER_SECONDS=3600 CONV_KEY_PREFIX=opsarch KEY_PREFIX=opsarchk \
     "ARCHIVER_HEALTH_FILE=${TMPDIR:-/tmp}/contract-archiver-health.json"
 
 # test_conversations: its store-neutral groups and the Redis layout (as

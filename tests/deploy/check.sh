@@ -24,7 +24,8 @@
 #   config-env [BINARY]
 #                   memoryd ($MEMORYD_BIN, else BINARY) starts with the environment each
 #                   build gives its pods (ConfigMap + Secret; the stores' hosts replaced by a
-#                   closed loopback port): no value it refuses
+#                   closed loopback port): no value it refuses, but for the example
+#                   Secret's CHANGE_ME tokens, which must stop it (naming the variable)
 #   healthcheck     the Dockerfile's HEALTHCHECK command, run as is against a real memoryd
 #                   ($MEMORYD_URL, from tests/with-memoryd.sh), passes; against a closed port
 #                   or a server answering 503 it fails
@@ -324,8 +325,37 @@ check_config_env() {
     while read -r k; do
         mapfile -d '' vars < <(cd "$HERE" && node extract.mjs env "$TMP/${k//\//_}.yaml" "$closed")
         ((${#vars[@]})) || { echo "FAIL k8s/$k: no environment for memoryd"; failed=1; continue; }
+        # A token still holding the example's CHANGE_ME placeholder must stop start-up,
+        # naming its variable; with the placeholders replaced, memoryd starts.
+        local i placeholder=()
+        for i in "${!vars[@]}"; do
+            case "${vars[i]}" in
+                API_TOKENS=*CHANGE_ME* | ADMIN_TOKEN=*CHANGE_ME*)
+                    placeholder+=("${vars[i]%%=*}")
+                    vars[i]="${vars[i]%%=*}=$(printf 'replaced-%s-0123456789' "${vars[i]%%=*}")"
+                    [[ "${vars[i]}" == API_TOKENS=* ]] && vars[i]+=":*"
+                    ;;
+            esac
+        done
+        if ((${#placeholder[@]})); then
+            local pv=() v
+            mapfile -d '' pv < <(cd "$HERE" && node extract.mjs env "$TMP/${k//\//_}.yaml" "$closed")
+            if env -i "${keep[@]}" "${pv[@]}" "$ROOT/tests/with-memoryd.sh" true 2>"$TMP/refused.log"; then
+                echo "FAIL k8s/$k: memoryd starts with the CHANGE_ME placeholders of ${placeholder[*]}"
+                failed=1
+            else
+                v="$(grep -o '"variable":"[A-Z_]*"' "$TMP/refused.log" | head -n 1)"
+                if grep -q placeholder "$TMP/refused.log" && [[ " ${placeholder[*]} " == *" ${v:12:-1} "* ]]; then
+                    echo "k8s/$k: memoryd refuses the placeholder of ${v:12:-1} at start-up"
+                else
+                    echo "FAIL k8s/$k: memoryd stopped, but not for the placeholders of ${placeholder[*]}"
+                    cat "$TMP/refused.log"
+                    failed=1
+                fi
+            fi
+        fi
         if env -i "${keep[@]}" "${vars[@]}" "$ROOT/tests/with-memoryd.sh" true; then
-            echo "k8s/$k: memoryd starts with the pods' ${#vars[@]} variables (${vars[*]%%=*})"
+            echo "k8s/$k: memoryd starts with the pods' ${#vars[@]} variables (${vars[*]%%=*})${placeholder[*]:+, placeholders of ${placeholder[*]} replaced}"
         else
             echo "FAIL k8s/$k: memoryd does not start with the environment its pods get"
             failed=1

@@ -734,6 +734,9 @@ START_TEST(test_bad_append_bodies_name_the_field)
 	           400, "invalid_field", "messages[0].metadata");
 	expect_bad(json_pack("{s:[o]}", "messages", msg("user", "x", "bad\x01id")), 400,
 	           "invalid_field", "messages[0].id");
+	/* an empty customer_id (schemathesis: accepted, taken as none) */
+	expect_bad(json_pack("{s:s,s:[o]}", "customer_id", "", "messages", msg("user", "x", NULL)),
+	           400, "invalid_field", "customer_id");
 	/* metadata no store could hold: refused up front, never poisoning the archive */
 	const char nulmd[] = "{\"messages\":[{\"role\":\"user\",\"content\":\"x\","
 	                     "\"metadata\":{\"k\":\"a\\u0000b\"}}]}";
@@ -811,6 +814,9 @@ START_TEST(test_bad_queries_name_the_field)
 	it_response_free(r);
 	r = send_json("PATCH", "/conversations/q", json_pack("{}"));
 	it_expect_error(r, 400, "missing_field", "customer_id");
+	it_response_free(r);
+	r = send_json("PATCH", "/conversations/q", json_pack("{s:s}", "customer_id", ""));
+	it_expect_error(r, 400, "invalid_field", "customer_id");
 	it_response_free(r);
 }
 END_TEST
@@ -1146,7 +1152,7 @@ START_TEST(test_expired_conversation_continues_from_archive)
 }
 END_TEST
 
-/* The admin tool that forgets a tenant (ADMIN_TOKEN=adm-secret) removes its
+/* The admin tool that forgets a tenant (ADMIN_TOKEN=adm-secret-for-tests) removes its
  * conversations from Redis and their archived history from PostgreSQL. */
 START_TEST(test_forgetting_a_tenant_removes_conversations_everywhere)
 {
@@ -1163,9 +1169,9 @@ START_TEST(test_forgetting_a_tenant_removes_conversations_everywhere)
 	free(a);
 	ck_assert_int_eq(na, 5);
 	char *path = it_strfmt("/admin/tenants/%s", tenant);
-	it_response *r =
-	    it_request("DELETE", path,
-	               (const char *const[]){"Authorization: Bearer adm-secret", NULL}, NULL, 0);
+	it_response *r = it_request(
+	    "DELETE", path,
+	    (const char *const[]){"Authorization: Bearer adm-secret-for-tests", NULL}, NULL, 0);
 	it_expect_status(r, 200);
 	it_response_free(r);
 	free(path);

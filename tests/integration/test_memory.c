@@ -972,6 +972,13 @@ START_TEST(test_bad_input)
 	it_expect_error(r, 400, "missing_field", "key");
 	it_response_free(r);
 	post_error("/memory/namespaces", "{\"max_depth\":17}", 400, "invalid_field", "max_depth");
+	/* invalid UTF-8 is refused in a member no handler reads too (issue 15) */
+	const char *body_routes[] = {"/memory/search", "/memory/namespaces", "/memory/cleanup",
+	                             "/memory/batch"};
+	for (size_t i = 0; i < sizeof(body_routes) / sizeof(body_routes[0]); i++) {
+		post_error(body_routes[i], "{\"a\":\"\xff\xfe\"}", 400, "invalid_json", "a");
+		post_error(body_routes[i], "{\"a\":\"\\udcff\"}", 400, "invalid_json", "a");
+	}
 	r = mem_req("PATCH", "/memory/items", tenant, NULL, "{}");
 	it_expect_error(r, 405, "method_not_allowed", NULL);
 	it_response_free(r);

@@ -59,6 +59,9 @@ START_TEST(test_readyz_503_reports_redis_unreachable)
 	json_t *redis = json_object_get(json_object_get(r->json, "stores"), "redis");
 	ck_assert_msg(json_is_false(json_object_get(redis, "reachable")),
 	              "stores.redis.reachable != false: %s", r->desc);
+	/* without the admin token: no error message, which names the host */
+	ck_assert_msg(!json_object_get(redis, "error") && !strstr(r->body, "127.0.0.1"),
+	              "store details without the admin token: %s", r->body);
 	it_expect_request_id(r, NULL);
 	it_response_free(r);
 }

@@ -14,8 +14,10 @@ trap 'rm -rf "$work"' EXIT
 openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj "/CN=memoryd other CA" \
     -keyout "$work/ca.key" -out "$work/ca.crt" >/dev/null 2>&1
 export REDIS_URL="$REDIS_TLS_URL" REDIS_TLS_CA_FILE="$work/ca.crt" REDIS_CONNECT_TIMEOUT_MS=500
+# the reason's detail is shown to the admin token
+export ADMIN_TOKEN=untrusted-ca-admin-token
 exec "$with_memoryd" sh -c '
-    reason="$(curl -s "$MEMORYD_URL/readyz")"
+    reason="$(curl -s -H "Authorization: Bearer $ADMIN_TOKEN" "$MEMORYD_URL/readyz")"
     echo "untrusted CA: /readyz says $reason"
     echo "$reason" | grep -qi "certificate" || { echo "the reason does not name the certificate" >&2; exit 1; }
     exec "$0"' "$test_bin"

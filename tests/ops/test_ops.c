@@ -1,10 +1,10 @@
 /*
  * Operating memoryd: bearer tokens, /health/memory and /metrics, HEAD, the
  * admin tools, against a running memoryd (tests/with-memoryd.sh) on the Redis
- * in REDIS_URL. The token cases expect API_TOKENS="tok-acme:acme;tok-ops:*",
- * the admin cases ADMIN_TOKEN=adm-secret (see CMakeLists.txt); the health
- * case runs with the default settings. CK_RUN_CASE picks the cases for each
- * server setting.
+ * in REDIS_URL. The token cases expect API_TOKENS="tok-acme-for-tests:acme;tok-ops-for-tests:*",
+ * the admin and health cases ADMIN_TOKEN=adm-secret-for-tests (see CMakeLists.txt;
+ * the health case sends it for the store details of /health/memory). CK_RUN_CASE
+ * picks the cases for each server setting.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <check.h>
@@ -177,7 +177,7 @@ static char *read_log(void)
 START_TEST(test_access_log_names_the_request_never_the_token)
 {
 	const char *h[] = {"X-Tenant-Id: acme", "X-Request-Id: ops-log-rid-7f3a",
-	                   "Authorization: Bearer tok-acme", NULL};
+	                   "Authorization: Bearer tok-acme-for-tests", NULL};
 	it_response *r = it_request("GET", "/checkpoints/t-log", h, NULL, 0);
 	expect_error(r, 404, "not_found");
 	ck_assert_str_eq(it_header_get(r, "X-Request-Id"), "ops-log-rid-7f3a");
@@ -196,7 +196,8 @@ START_TEST(test_access_log_names_the_request_never_the_token)
 				start--;
 			line = strndup(start, end ? (size_t)(end - start) : strlen(start));
 		}
-		ck_assert_msg(!strstr(log, "tok-acme") && !strstr(log, "tok-ops") &&
+		ck_assert_msg(!strstr(log, "tok-acme-for-tests") &&
+		                  !strstr(log, "tok-ops-for-tests") &&
 		                  !strstr(log, "tok-not-known-9"),
 		              "a token reached the log");
 		free(log);
@@ -225,7 +226,7 @@ END_TEST
 
 START_TEST(test_token_for_another_tenant_is_403)
 {
-	it_response *r = get_as("/checkpoints/t1", "globex", "Bearer tok-acme");
+	it_response *r = get_as("/checkpoints/t1", "globex", "Bearer tok-acme-for-tests");
 	expect_error(r, 403, "forbidden");
 	it_response_free(r);
 }
@@ -233,10 +234,10 @@ END_TEST
 
 START_TEST(test_token_for_its_tenant_and_wildcard_pass)
 {
-	it_response *r = get_as("/checkpoints/t1", "acme", "Bearer tok-acme");
+	it_response *r = get_as("/checkpoints/t1", "acme", "Bearer tok-acme-for-tests");
 	expect_error(r, 404, "not_found"); /* authorised: the thread just does not exist */
 	it_response_free(r);
-	r = get_as("/checkpoints/t1", "anyone", "bearer tok-ops");
+	r = get_as("/checkpoints/t1", "anyone", "bearer tok-ops-for-tests");
 	expect_error(r, 404, "not_found");
 	it_response_free(r);
 }
@@ -253,9 +254,11 @@ START_TEST(test_probes_and_metrics_need_no_token)
 }
 END_TEST
 
+#define ADMIN_AUTH "Bearer adm-secret-for-tests"
+
 START_TEST(test_health_memory_reports_redis)
 {
-	it_response *r = get_as("/health/memory", NULL, NULL);
+	it_response *r = get_as("/health/memory", NULL, ADMIN_AUTH);
 	ck_assert_msg(r->status == 200 && r->json, "%s", r->desc);
 	json_t *j = r->json;
 	ck_assert(json_is_true(json_object_get(j, "healthy")));
@@ -283,7 +286,7 @@ START_TEST(test_health_memory_warns_on_allkeys_eviction)
 	char *was = strdup(old->element[1]->str);
 	freeReplyObject(old);
 	freeReplyObject(redisCommand(rc, "CONFIG SET maxmemory-policy allkeys-lru"));
-	it_response *r = get_as("/health/memory", NULL, NULL);
+	it_response *r = get_as("/health/memory", NULL, ADMIN_AUTH);
 	freeReplyObject(redisCommand(rc, "CONFIG SET maxmemory-policy %s", was));
 	ck_assert_msg(r->status == 200, "%s", r->desc);
 	ck_assert_msg(json_is_true(json_object_get(r->json, "healthy")), "warnings keep healthy");
@@ -292,12 +295,43 @@ START_TEST(test_health_memory_warns_on_allkeys_eviction)
 	                  strstr(json_string_value(json_array_get(w, 0)), "allkeys-lru"),
 	              "no eviction warning: %s", r->body);
 	it_response_free(r);
-	r = get_as("/health/memory", NULL, NULL);
+	r = get_as("/health/memory", NULL, ADMIN_AUTH);
 	ck_assert_msg(json_array_size(json_object_get(r->json, "warnings")) == 0,
 	              "warning stays after the policy was restored: %s", r->body);
 	it_response_free(r);
 	free(was);
 	redisFree(rc);
+}
+END_TEST
+
+/* Without the admin token /readyz and /health/memory say what a probe needs:
+ * no Redis figures, warnings, archiver, error messages or routing history
+ * (issue 15). A wrong token gets the same, not a 401. */
+START_TEST(test_probes_hide_store_details_without_admin_token)
+{
+	const char *who[] = {NULL, "Bearer not-the-admin-token-at-all", ADMIN_AUTH};
+	for (int i = 0; i < 3; i++) {
+		int details = i == 2;
+		it_response *r = get_as("/health/memory", NULL, who[i]);
+		ck_assert_msg(r->status == 200, "%s", r->desc);
+		ck_assert(json_is_true(json_object_get(r->json, "healthy")));
+		ck_assert_str_eq(json_string_value(json_object_get(r->json, "connectionState")),
+		                 "connected");
+		ck_assert_msg((json_object_get(r->json, "redis") != NULL) == details &&
+		                  (json_object_get(r->json, "warnings") != NULL) == details &&
+		                  (json_object_get(r->json, "archiver") != NULL) == details,
+		              "%s: %s", who[i] ? who[i] : "no token", r->body);
+		ck_assert_msg(details || !strstr(r->body, "used_memory"), "%s", r->body);
+		it_response_free(r);
+		r = get_as("/readyz", NULL, who[i]);
+		ck_assert_msg(r->status == 200, "%s", r->desc);
+		json_t *routing = json_object_get(r->json, "routing");
+		ck_assert_str_eq(json_string_value(json_object_get(routing, "primary")), "redis");
+		ck_assert_msg((json_object_get(routing, "changed_by") != NULL) == details &&
+		                  (json_object_get(routing, "since") != NULL) == details,
+		              "%s: %s", who[i] ? who[i] : "no token", r->body);
+		it_response_free(r);
+	}
 }
 END_TEST
 
@@ -405,12 +439,12 @@ START_TEST(test_head_checkpoint_list_is_get_without_body)
 }
 END_TEST
 
-/* ---- admin tools: the server runs with ADMIN_TOKEN=adm-secret ---- */
+/* ---- admin tools: the server runs with ADMIN_TOKEN=adm-secret-for-tests ---- */
 
 static it_response *admin(const char *method, const char *path, const char *tenant)
 {
 	char th[128];
-	const char *h[3] = {"Authorization: Bearer adm-secret", NULL, NULL};
+	const char *h[3] = {"Authorization: Bearer adm-secret-for-tests", NULL, NULL};
 	if (tenant) {
 		snprintf(th, sizeof(th), "X-Tenant-Id: %s", tenant);
 		h[1] = th;
@@ -432,7 +466,7 @@ START_TEST(test_admin_without_admin_token_configured_is_403)
 	expect_error(r, 403, "forbidden");
 	ck_assert_msg(strstr(r->body, "ADMIN_TOKEN"), "should say why: %s", r->body);
 	it_response_free(r);
-	const char *h[] = {"Authorization: Bearer adm-secret", NULL};
+	const char *h[] = {"Authorization: Bearer adm-secret-for-tests", NULL};
 	for (size_t i = 0; i < N_ADMIN_ROUTES; i++) {
 		for (int with_token = 0; with_token < 2; with_token++) {
 			r = it_request(admin_routes[i][0], admin_routes[i][1],
@@ -457,7 +491,7 @@ START_TEST(test_admin_needs_the_admin_token)
 	expect_error(r, 403, "forbidden");
 	it_response_free(r);
 	const char *basic[] = {"Authorization: Basic YWRtOmFkbS1zZWNyZXQ=", NULL};
-	const char *wrong[] = {"Authorization: Bearer adm-secret-not", NULL};
+	const char *wrong[] = {"Authorization: Bearer adm-secret-for-tests-not", NULL};
 	for (size_t i = 0; i < N_ADMIN_ROUTES; i++) {
 		const char *m = admin_routes[i][0], *p = admin_routes[i][1];
 		r = it_request(m, p, NULL, NULL, 0);
@@ -471,7 +505,8 @@ START_TEST(test_admin_needs_the_admin_token)
 		it_response_free(r);
 		r = it_request(m, p, wrong, NULL, 0);
 		it_expect_error(r, 403, "forbidden", "Authorization");
-		ck_assert_msg(!strstr(r->body, "adm-secret"), "a token was echoed: %s", r->body);
+		ck_assert_msg(!strstr(r->body, "adm-secret-for-tests"), "a token was echoed: %s",
+		              r->body);
 		ck_assert_msg(!it_header_get(r, "WWW-Authenticate"), "%s", r->desc);
 		it_response_free(r);
 	}
@@ -702,13 +737,13 @@ END_TEST
 START_TEST(test_admin_archive_refuses_unsafe_settings)
 {
 	it_response *r = admin("POST", "/admin/archive", NULL);
-	it_expect_error(r, 400, "invalid_field", "ARCHIVE_AFTER_SECONDS");
+	it_expect_error(r, 409, "conflict", "ARCHIVE_AFTER_SECONDS");
 	ck_assert_msg(strstr(r->body, "is not below CHECKPOINT_TTL_SECONDS"), "%s", r->body);
 	it_response_free(r);
 }
 END_TEST
 
-/* ---- archive: ADMIN_TOKEN=adm-secret, ARCHIVE_AFTER_SECONDS=3600 and a
+/* ---- archive: ADMIN_TOKEN=adm-secret-for-tests, ARCHIVE_AFTER_SECONDS=3600 and a
  * CONV_KEY_PREFIX and KEY_PREFIX of its own (see CMakeLists.txt): a pass
  * takes every tenant's idle data, so other tests' is kept out of its reach
  * (a key whose TTL was set shorter than the configured one counts as idle) */
@@ -754,7 +789,7 @@ START_TEST(test_admin_archive_moves_idle_conversations_to_postgres)
 	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(msgs, 1), "content")),
 	                 "hi");
 	it_response_free(r);
-	r = get_as("/health/memory", NULL, NULL);
+	r = get_as("/health/memory", NULL, "Bearer adm-secret-for-tests");
 	json_t *arch = json_object_get(r->json, "archiver");
 	ck_assert_msg(json_is_object(arch), "no archiver in /health/memory: %s", r->body);
 	ck_assert_str_eq(json_string_value(json_object_get(arch, "last_run")), last_run);
@@ -802,6 +837,7 @@ int main(void)
 	TCase *health = tcase_create("health");
 	tcase_add_test(health, test_health_memory_reports_redis);
 	tcase_add_test(health, test_health_memory_warns_on_allkeys_eviction);
+	tcase_add_test(health, test_probes_hide_store_details_without_admin_token);
 	tcase_add_test(health, test_metrics_count_requests_by_route_template);
 	tcase_add_test(health, test_probes_and_metrics_answer_405_with_allow);
 	tcase_add_test(health, test_head_checkpoint_tuple_is_get_without_body);

@@ -6,7 +6,7 @@
  * Check tags pick the cases for each server setting (see CMakeLists.txt):
  *   default  the default settings
  *   expiry   CHECKPOINT_TTL_SECONDS=2 DATABASE_SWEEP_INTERVAL_SECONDS=1
- *   admin    ADMIN_TOKEN=adm-secret
+ *   admin    ADMIN_TOKEN=adm-secret-for-tests
  *   connections  DATABASE_URL with an application_name of its own
  * Each test uses a fresh random tenant, so tests never see each other's data.
  */
@@ -549,13 +549,13 @@ START_TEST(test_expired_rows_are_not_read_and_are_swept)
 END_TEST
 
 /* ===================================================================== */
-/* admin: ADMIN_TOKEN=adm-secret                                          */
+/* admin: ADMIN_TOKEN=adm-secret-for-tests                                          */
 /* ===================================================================== */
 
 static it_response *admin(const char *method, const char *path, const char *t)
 {
 	char *th = t ? it_strfmt("X-Tenant-Id: %s", t) : NULL;
-	const char *h[] = {"Authorization: Bearer adm-secret", th, NULL};
+	const char *h[] = {"Authorization: Bearer adm-secret-for-tests", th, NULL};
 	it_response *r = it_request(method, path, h, NULL, 0);
 	free(th);
 	return r;

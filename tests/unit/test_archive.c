@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "../../service/archive.h"
 #include "check_main.h"
@@ -77,6 +78,39 @@ START_TEST(shards_split_without_overlap)
 }
 END_TEST
 
+/* The health file's duration_seconds has three decimals ("0.123", not
+ * "0.12299999999999999"), and reads back. */
+START_TEST(health_file_duration_three_decimals)
+{
+	const char *dir = getenv("TMPDIR");
+	char buf[512];
+	snprintf(buf, sizeof(buf), "%s/unit-archive-health.%ld.json", dir && *dir ? dir : "/tmp",
+	         (long)getpid());
+	double cases[] = {0.1234567, 2.5, 0.0004, 12.3456};
+	const char *want[] = {"\"duration_seconds\":0.123}", "\"duration_seconds\":2.500}",
+	                      "\"duration_seconds\":0.000}", "\"duration_seconds\":12.346}"};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct archive_report r = {.last_run = "2026-12-07T05:00:00+01:00",
+		                           .healthy = true,
+		                           .duration_s = cases[i]};
+		struct mem_error err = {0};
+		ck_assert_msg(archive_health_write(buf, &r, &err) == 0, "%s", err.message);
+		FILE *f = fopen(buf, "r");
+		ck_assert_ptr_nonnull(f);
+		char text[512] = {0};
+		size_t n = fread(text, 1, sizeof(text) - 1, f);
+		fclose(f);
+		ck_assert_msg(n > 0 && strstr(text, want[i]), "%s has no %s", text, want[i]);
+		struct archive_report back;
+		ck_assert_int_eq(archive_health_read(buf, &back), 0);
+		ck_assert_msg(back.duration_s > cases[i] - 0.0006 &&
+		                  back.duration_s < cases[i] + 0.0006,
+		              "read back %f", back.duration_s);
+	}
+	unlink(buf);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("archive");
@@ -84,6 +118,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, iso_time_carries_the_offset);
 	tcase_add_test(tc, next_run_is_on_the_local_hour);
 	tcase_add_test(tc, shards_split_without_overlap);
+	tcase_add_test(tc, health_file_duration_three_decimals);
 	suite_add_tcase(s, tc);
 	return s;
 }

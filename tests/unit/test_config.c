@@ -27,7 +27,9 @@ static void clear_env(void)
 	                             "ARCHIVE_RETENTION_DAYS",
 	                             "ARCHIVE_RETRY_ATTEMPTS",
 	                             "ARCHIVE_RETRY_DELAY_SECONDS",
-	                             "ARCHIVER_HEALTH_FILE"};
+	                             "ARCHIVER_HEALTH_FILE",
+	                             "API_TOKENS",
+	                             "ADMIN_TOKEN"};
 	for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
 		unsetenv(vars[i]);
 }
@@ -233,6 +235,51 @@ START_TEST(markdown_lists_every_variable)
 }
 END_TEST
 
+/* Tokens that protect nothing stop start-up, in one line naming the variable
+ * and never quoting the token. */
+START_TEST(weak_tokens_refused)
+{
+	static const struct {
+		const char *var, *value, *why;
+	} bad[] = {
+	    {"ADMIN_TOKEN", "", "empty or blank"},
+	    {"ADMIN_TOKEN", "   ", "empty or blank"},
+	    {"ADMIN_TOKEN", "adm-secret", "shorter than 16 bytes"},
+	    {"ADMIN_TOKEN", "CHANGE_ME-admin-token", "placeholder"},
+	    {"API_TOKENS", "", "empty or blank"},
+	    {"API_TOKENS", " ; ", "empty or blank"},
+	    {"API_TOKENS", "tok-acme:acme", "entry 1 is shorter than 16 bytes"},
+	    {"API_TOKENS", "tok-acme-0123456789:acme;tok-ops:*",
+	     "entry 2 is shorter than 16 bytes"},
+	    {"API_TOKENS", "CHANGE_ME-client-token:default", "entry 1 is a placeholder"},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		clear_env();
+		setenv(bad[i].var, bad[i].value, 1);
+		struct config c;
+		struct mem_error err = {0};
+		ck_assert_msg(config_load(&c, &err) == -1, "%s=%s accepted", bad[i].var,
+		              bad[i].value);
+		ck_assert_str_eq(err.field, bad[i].var);
+		ck_assert_msg(strstr(err.message, bad[i].var) && strstr(err.message, bad[i].why),
+		              "%s=%s: %s", bad[i].var, bad[i].value, err.message);
+		ck_assert_msg(!strchr(err.message, '\n'), "not one line: %s", err.message);
+		ck_assert_msg(!*bad[i].value || !strstr(err.message, bad[i].value) ||
+		                  !strcmp(bad[i].value, "   ") || !strcmp(bad[i].value, " ; "),
+		              "the token is quoted: %s", err.message);
+		config_release(&c);
+	}
+	clear_env();
+	setenv("ADMIN_TOKEN", "adm-0123456789abcdef", 1);
+	setenv("API_TOKENS", "tok-acme-0123456789:acme;tok-ops-0123456789:*", 1);
+	struct config c;
+	struct mem_error err = {0};
+	ck_assert_msg(config_load(&c, &err) == 0, "%s", err.message);
+	config_release(&c);
+	clear_env();
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("config");
@@ -243,6 +290,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, store_primary);
 	tcase_add_test(tc, archive_settings);
 	tcase_add_test(tc, markdown_lists_every_variable);
+	tcase_add_test(tc, weak_tokens_refused);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1119,6 +1119,52 @@ static void mutate(struct buf *b)
 	}
 }
 
+/* Integers as JSON Schema counts them: any integral value, whatever the
+ * notation (schemathesis sent limit 733.0, which a schema typed integer
+ * allows, and memoryd answered 400). */
+START_TEST(integer_values)
+{
+	static const struct {
+		const char *text;
+		int ret;
+		long long v;
+	} cases[] = {
+	    {"7", 0, 7},
+	    {"733.0", 0, 733},
+	    {"7.33e2", 0, 733},
+	    {"7.330E+2", 0, 733},
+	    {"73300e-2", 0, 733},
+	    {"1e3", 0, 1000},
+	    {"-0.0", 0, 0},
+	    {"0e5", 0, 0},
+	    {"0.05e2", 0, 5},
+	    {"-12.50e1", 0, -125},
+	    {"9223372036854775807.0", 0, LLONG_MAX},
+	    {"-9.223372036854775808e18", 0, LLONG_MIN},
+	    {"9.223372036854775808e18", -1, 0},
+	    {"1e19", -1, 0},
+	    {"1e999999", -1, 0},
+	    {"1e-999999", -1, 0},
+	    {"7.5", -1, 0},
+	    {"733.01", -1, 0},
+	    {"7e-1", -1, 0},
+	    {"\"7\"", -1, 0},
+	    {"null", -1, 0},
+	};
+	struct json_doc doc = {0};
+	struct mem_error err;
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		long long v = 12345;
+		ck_assert_int_eq(scan(cases[i].text, strlen(cases[i].text), &doc, &err), 0);
+		int rc = json_doc_integer(&doc, 0, &v);
+		ck_assert_msg(rc == cases[i].ret, "%s: %d", cases[i].text, rc);
+		if (cases[i].ret == 0)
+			ck_assert_msg(v == cases[i].v, "%s: %lld", cases[i].text, v);
+	}
+	json_doc_release(&doc);
+}
+END_TEST
+
 START_TEST(differential_vs_jansson)
 {
 	struct buf b = {0};
@@ -1265,6 +1311,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, string_decoding);
 	tcase_add_test(tc, keys_and_duplicates);
 	tcase_add_test(tc, int64_values);
+	tcase_add_test(tc, integer_values);
 	tcase_add_test(tc, differential_vs_jansson);
 	tcase_add_test(tc, benchmark);
 	suite_add_tcase(s, tc);
