@@ -1,3 +1,3 @@
 export { MemorydSaver } from "./saver.js";
-export { MemorydStore } from "./store.js";
+export { MemorydStore, FailedOperation } from "./store.js";
 export { MemorydClient, MemorydError } from "./client.js";

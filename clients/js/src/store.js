@@ -24,6 +24,22 @@ const STATUS_OF_CODE = {
   store_unavailable: 503,
 };
 
+/**
+ * The result of a store operation that failed: a thenable that rejects with
+ * the error when awaited (and only then: no unhandled rejection when nobody
+ * looks), so a caller resolving a promise with it, as AsyncBatchedStore does,
+ * rejects that promise.
+ */
+export class FailedOperation {
+  constructor(error) {
+    this.error = error;
+  }
+
+  then(onFulfilled, onRejected) {
+    return Promise.reject(this.error).then(onFulfilled, onRejected);
+  }
+}
+
 /** An error for an operation refused before anything was sent. */
 function refuse(field, message) {
   return new MemorydError(`MemorydStore: ${message}`, { status: 0, code: "invalid_field", field });
@@ -152,29 +168,45 @@ export class MemorydStore extends BaseStore {
     validateNamespace(namespace);
     const op = { namespace, key, value, index };
     if (options.ttlSeconds !== undefined) op.ttlSeconds = options.ttlSeconds;
-    await this.batch([op]);
+    await (await this.batch([op]))[0];
+  }
+
+  /** BaseStore's delete, failing when memoryd fails it. */
+  async delete(namespace, key) {
+    validateNamespace(namespace, { allowEmpty: true, allowReservedRoot: true });
+    await (await this.batch([{ namespace, key, value: null }]))[0];
   }
 
   /**
    * Runs the operations, in order, in one POST /memory/batch (per 1000), and
    * answers one result each: get an Item or null, search Items, put
-   * undefined, listNamespaces string[][]. Operations memoryd cannot serve
-   * (semantic `query`, filter operators other than $eq) throw before anything
-   * is sent; an operation memoryd fails throws MemorydError after the round
-   * trip (the other operations of it did run).
+   * undefined, listNamespaces string[][].
+   *
+   * One failed operation fails alone: its result is a FailedOperation, a
+   * thenable that rejects with its MemorydError when awaited (so LangGraph's
+   * AsyncBatchedStore, which resolves each queued call with its result,
+   * rejects that call only), and the others are answered. That holds for an
+   * operation refused before anything is sent (semantic `query`, a filter
+   * operator memoryd does not evaluate) and for one memoryd fails. batch()
+   * itself throws only when the request fails as a whole (network, 503 after
+   * the retries, 401/403, ...).
    */
   async batch(operations) {
     if (!Array.isArray(operations)) throw refuse("operations", "batch() takes an array of operations");
-    // Each operation is a generator: it yields wire operations and receives
-    // their results until it returns its own. Built first, so a refused
-    // operation throws before any is sent.
-    const tasks = operations.map((op, index) => {
-      const kind = kindOf(op);
-      const gen = this[`_${kind}`](op);
-      return { index, kind, gen, step: gen.next() };
-    });
     const results = new Array(operations.length);
-    let pending = tasks;
+    // Each operation is a generator: it yields wire operations and receives
+    // their results until it returns its own.
+    let pending = [];
+    for (let index = 0; index < operations.length; index++) {
+      const op = operations[index];
+      try {
+        const kind = kindOf(op);
+        const gen = this[`_${kind}`](op);
+        pending.push({ index, kind, gen, step: gen.next() });
+      } catch (err) {
+        results[index] = new FailedOperation(err);
+      }
+    }
     while (pending.length > 0) {
       const waiting = [];
       for (const t of pending) {
@@ -183,24 +215,27 @@ export class MemorydStore extends BaseStore {
       }
       if (waiting.length === 0) break;
       const answers = await this._send(waiting.map((t) => t.step.value));
-      let failed;
+      pending = [];
       for (let k = 0; k < waiting.length; k++) {
-        const answer = answers[k];
-        if (answer?.error) {
-          failed ??= { task: waiting[k], error: answer.error };
+        const t = waiting[k];
+        const error = answers[k]?.error;
+        if (error) {
+          t.gen.return(undefined);
+          results[t.index] = new FailedOperation(
+            new MemorydError(
+              `memoryd POST /memory/batch: operation ${t.index} (${t.kind}) failed: ${error.code}: ${error.message}`,
+              { status: STATUS_OF_CODE[error.code] ?? 500, code: error.code, field: error.field, body: error }
+            )
+          );
           continue;
         }
-        waiting[k].step = waiting[k].gen.next(answer);
+        try {
+          t.step = t.gen.next(answers[k]);
+          pending.push(t);
+        } catch (err) {
+          results[t.index] = new FailedOperation(err);
+        }
       }
-      if (failed) {
-        const { task, error } = failed;
-        throw new MemorydError(
-          `memoryd POST /memory/batch: operation ${task.index} (${task.kind}) failed: ` +
-            `${error.code}: ${error.message} (the batch's other operations ran)`,
-          { status: STATUS_OF_CODE[error.code] ?? 500, code: error.code, field: error.field, body: answers }
-        );
-      }
-      pending = waiting;
     }
     return results;
   }
