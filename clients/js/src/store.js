@@ -8,8 +8,6 @@ const MAX_OFFSET = 10000; // search and list_namespaces offset
 const MAX_DEPTH = 16; // labels in a namespace
 const MAX_TTL = 315360000;
 const WILDCARD = "*";
-// LangGraph's filter operators (store/utils.js); memoryd filters by equality only.
-const FILTER_OPERATORS = new Set(["$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin"]);
 // What the single endpoints answer for a code a batch operation fails with.
 const STATUS_OF_CODE = {
   invalid_json: 400,
@@ -70,34 +68,20 @@ function toItem(w) {
   };
 }
 
-function isOperatorObject(v) {
-  if (v === null || typeof v !== "object" || Array.isArray(v)) return false;
-  const keys = Object.keys(v);
-  return keys.length > 0 && keys.every((k) => FILTER_OPERATORS.has(k));
-}
-
-/** LangGraph's filter as memoryd's: top-level equality; `{$eq: v}` is `v`. */
+/**
+ * LangGraph's filter as memoryd's: top-level fields, each a value (JSON
+ * equality) or an operator object ($eq, $ne, $gt, $gte, $lt, $lte, $in, $nin,
+ * $exists), evaluated by memoryd (which refuses another operator).
+ */
 function wireFilter(filter) {
   if (filter === undefined || filter === null) return undefined;
   if (typeof filter !== "object" || Array.isArray(filter)) throw refuse("filter", "filter must be an object");
-  const out = {};
-  for (const [field, want] of Object.entries(filter)) {
-    if (want === undefined) continue;
-    if (!isOperatorObject(want)) {
-      out[field] = want;
-      continue;
-    }
-    const ops = Object.keys(want);
-    if (ops.length !== 1 || ops[0] !== "$eq") {
-      throw refuse(
-        "filter",
-        `filter.${field} uses ${ops.filter((o) => o !== "$eq").join(", ")}: memoryd filters by ` +
-          `equality on top-level fields only ({${field}: value} or {${field}: {$eq: value}})`
-      );
-    }
-    out[field] = want.$eq;
+  let out;
+  for (const field of Object.keys(filter)) {
+    if (filter[field] === undefined) continue;
+    (out ??= {})[field] = filter[field];
   }
-  return Object.keys(out).length > 0 ? out : undefined;
+  return out;
 }
 
 /** Labels compared as memoryd orders them (strcmp on UTF-8, label by label). */

@@ -248,7 +248,7 @@ describe("MemorydStore requests", () => {
       { op: "get", namespace: ["a", "b"], key: "k" },
       { op: "put", namespace: ["a", "b"], key: "k2", value: { y: "ü" }, ttl_seconds: 60 },
       { op: "delete", namespace: ["a", "b"], key: "k3" },
-      { op: "search", namespace_prefix: ["a"], filter: { x: 1, z: [1, 2] }, limit: 5, offset: 2 },
+      { op: "search", namespace_prefix: ["a"], filter: { x: { $eq: 1 }, z: [1, 2] }, limit: 5, offset: 2 },
       { op: "list_namespaces", prefix: ["a"], suffix: ["b"], limit: 10, offset: 0 },
       { op: "get", namespace: ["none"], key: "k" },
     ]);
@@ -287,11 +287,11 @@ describe("MemorydStore requests", () => {
     expect(err.message).toMatch(/operation 1 \(put\) failed: payload_too_large: value is 9 bytes/);
   });
 
-  it("refuses before sending: query, filter operators, a put of undefined, a bad TTL or matchType", async () => {
+  it("refuses before sending: query, a put of undefined, a bad TTL or matchType", async () => {
     const fetch = recordingFetch();
     const store = new MemorydStore({ url: "http://x", fetch });
     await expect(store.search(["a"], { query: "q" })).rejects.toMatchObject({ code: "invalid_field", field: "query", status: 0 });
-    await expect(store.search(["a"], { filter: { n: { $in: [1] } } })).rejects.toThrow(/\$in/);
+    await expect(store.search(["a"], { filter: [1] })).rejects.toThrow(/filter must be an object/);
     await expect((await store.batch([{ namespace: ["a"], key: "k", value: undefined }]))[0]).rejects.toThrow(/null to delete/);
     await expect(store.put(["a"], "k", { v: 1 }, undefined, { ttlSeconds: 1.5 })).rejects.toThrow(/ttlSeconds/);
     await expect((await store.batch([{ matchConditions: [{ matchType: "infix", path: [] }] }]))[0]).rejects.toThrow(/matchType/);
