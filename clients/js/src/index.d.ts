@@ -81,6 +81,11 @@ export interface MemorydStoreOptions extends Partial<MemorydClientOptions> {
    * 0: no expiry, only where the server runs with MEMORY_ALLOW_PERSISTENT=1).
    */
   ttlSeconds?: number;
+  /**
+   * LangGraph's TTLConfig (Python's names): defaultTtl in minutes, as ttlSeconds.
+   * refreshOnRead: true is refused (memoryd does not extend a TTL on reads).
+   */
+  ttl?: { defaultTtl?: number; refreshOnRead?: false };
   /** Use this client instead of building one from the options. */
   client?: MemorydClient;
 }
@@ -93,9 +98,10 @@ export interface MemorydItem extends Item {
   version: string;
 }
 
-/** A put in MemorydStore.batch() may carry its own TTL. */
+/** A put in MemorydStore.batch() may carry its own TTL: seconds, or minutes (null: no expiry). */
 export interface MemorydPutOperation extends PutOperation {
   ttlSeconds?: number;
+  ttl?: number | null;
 }
 
 export declare class MemorydError extends Error {
@@ -340,6 +346,6 @@ export declare class MemorydStore extends BaseStore {
     key: string,
     value: Record<string, any>,
     index?: false | string[],
-    options?: { ttlSeconds?: number }
+    options?: { ttlSeconds?: number; ttl?: number | null }
   ): Promise<void>;
 }

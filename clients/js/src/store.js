@@ -43,6 +43,14 @@ function refuse(field, message) {
   return new MemorydError(`MemorydStore: ${message}`, { status: 0, code: "invalid_field", field });
 }
 
+/** LangGraph's TTL minutes as memoryd's whole seconds (rounded up: never shorter). */
+function minutesToSeconds(minutes, name) {
+  if (typeof minutes !== "number" || !Number.isFinite(minutes) || minutes <= 0) {
+    throw refuse(name, `${name} must be a number of minutes > 0, got ${minutes}`);
+  }
+  return Math.ceil(minutes * 60);
+}
+
 function checkCount(value, name, max) {
   if (value === undefined || value === null) return;
   if (!Number.isInteger(value) || value < 0 || value > max) {
@@ -135,6 +143,21 @@ export class MemorydStore extends BaseStore {
     super();
     checkCount(options.ttlSeconds, "ttlSeconds", MAX_TTL);
     this.ttlSeconds = options.ttlSeconds;
+    // LangGraph's TTLConfig (Python's names): defaultTtl in minutes.
+    const ttl = options.ttl;
+    if (ttl !== undefined && ttl !== null) {
+      if (typeof ttl !== "object") throw refuse("ttl", "ttl must be { defaultTtl?, refreshOnRead? }");
+      if (ttl.refreshOnRead) {
+        throw refuse(
+          "ttl.refreshOnRead",
+          "refreshOnRead is not offered: memoryd runs an item's TTL from its last put (reads do not extend it)"
+        );
+      }
+      if (ttl.defaultTtl !== undefined && ttl.defaultTtl !== null) {
+        if (options.ttlSeconds !== undefined) throw refuse("ttl", "give ttl.defaultTtl or ttlSeconds, not both");
+        this.ttlSeconds = minutesToSeconds(ttl.defaultTtl, "ttl.defaultTtl");
+      }
+    }
     this._ownsClient = options.client === undefined;
     this.client = options.client ?? new MemorydClient(options);
   }
@@ -145,13 +168,15 @@ export class MemorydStore extends BaseStore {
   }
 
   /**
-   * BaseStore's put, with memoryd's TTL: `options.ttlSeconds` overrides the
+   * BaseStore's put, with memoryd's TTL: `options.ttl` (minutes, LangGraph's
+   * Python unit; null: no expiry) or `options.ttlSeconds` overrides the
    * store's for this item.
    */
   async put(namespace, key, value, index, options = {}) {
     validateNamespace(namespace);
     const op = { namespace, key, value, index };
     if (options.ttlSeconds !== undefined) op.ttlSeconds = options.ttlSeconds;
+    if (options.ttl !== undefined) op.ttl = options.ttl;
     await (await this.batch([op]))[0];
   }
 
@@ -253,7 +278,8 @@ export class MemorydStore extends BaseStore {
       return undefined;
     }
     if (op.value === undefined) throw refuse("value", "a put's value must be a JSON object, or null to delete");
-    const ttl = op.ttlSeconds ?? this.ttlSeconds;
+    let ttl = op.ttlSeconds ?? this.ttlSeconds;
+    if (op.ttl !== undefined && op.ttlSeconds === undefined) ttl = op.ttl === null ? 0 : minutesToSeconds(op.ttl, "ttl");
     checkCount(ttl, "ttlSeconds", MAX_TTL);
     // `index` (fields to embed) has nothing to act on: memoryd keeps no
     // embeddings, as a BaseStore built without an index config.

@@ -287,6 +287,24 @@ describe("MemorydStore requests", () => {
     expect(err.message).toMatch(/operation 1 \(put\) failed: payload_too_large: value is 9 bytes/);
   });
 
+  it("TTL in LangGraph's terms: minutes per put, TTLConfig defaultTtl; refreshOnRead refused", async () => {
+    const fetch = recordingFetch([
+      [200, { results: [{}, {}, {}, {}] }],
+    ]);
+    const store = new MemorydStore({ url: "http://x", fetch, ttl: { defaultTtl: 1.5, refreshOnRead: false } });
+    expect(store.ttlSeconds).toBe(90);
+    await store.batch([
+      { namespace: ["a"], key: "k1", value: { v: 1 } },
+      { namespace: ["a"], key: "k2", value: { v: 1 }, ttl: 10 },
+      { namespace: ["a"], key: "k3", value: { v: 1 }, ttl: null },
+      { namespace: ["a"], key: "k4", value: { v: 1 }, ttl: 0.01 },
+    ]);
+    expect(fetch.calls[0].body.operations.map((o) => o.ttl_seconds)).toEqual([90, 600, 0, 1]);
+    expect(() => new MemorydStore({ url: "http://x", ttl: { refreshOnRead: true } })).toThrow(/refreshOnRead is not offered/);
+    expect(() => new MemorydStore({ url: "http://x", ttl: { defaultTtl: 1 }, ttlSeconds: 5 })).toThrow(/not both/);
+    await expect(store.put(["a"], "k", { v: 1 }, undefined, { ttl: -1 })).rejects.toThrow(/minutes > 0/);
+  });
+
   it("refuses before sending: query, a put of undefined, a bad TTL or matchType", async () => {
     const fetch = recordingFetch();
     const store = new MemorydStore({ url: "http://x", fetch });
