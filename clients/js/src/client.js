@@ -287,9 +287,7 @@ export class MemorydClient {
   }
 
   async #headers(hasBody, requestId) {
-    let h = hasBody ? this.#bodyHeaders : this.#baseHeaders;
-    if (this.#token === undefined && !requestId) return h;
-    h = { ...h };
+    const h = { ...(hasBody ? this.#bodyHeaders : this.#baseHeaders) };
     if (requestId) h["x-request-id"] = String(requestId);
     if (this.#token !== undefined) {
       const t = await this.#token();
@@ -316,7 +314,13 @@ export class MemorydClient {
     for (let attempt = 1; ; attempt++) {
       let res;
       try {
-        const headers = await this.#headers(payload !== undefined, requestId);
+        // The same headers object every call, unless a token provider or a request id asks for one.
+        const headers =
+          this.#token === undefined && !requestId
+            ? payload === undefined
+              ? this.#baseHeaders
+              : this.#bodyHeaders
+            : await this.#headers(payload !== undefined, requestId);
         res = await this.transport.send(method, path, headers, payload, this.timeoutMs, sig);
       } catch (err) {
         const e = this.#failure(method, path, err, sig);
