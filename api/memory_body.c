@@ -133,6 +133,8 @@ int mem_body_search(struct body *b, size_t obj, struct mem_args *a, struct mem_s
 	if (f != BODY_ABSENT && b->doc.toks[f].size) {
 		body_compact(b, f, NULL, &a->json);
 		out->filter_json = a->json.data;
+		if (mem_filter_check(out->filter_json, err) < 0)
+			return -1;
 	}
 	return 0;
 }

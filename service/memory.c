@@ -90,6 +90,139 @@ bool mem_json_valid(const char *text, size_t len)
 	return ok;
 }
 
+/* An operator object: an object with a member whose name starts with '$'. */
+static bool is_operator_object(json_t *want)
+{
+	const char *k;
+	json_t *x;
+	if (!json_is_object(want))
+		return false;
+	json_object_foreach(want, k, x)
+	{
+		if (k[0] == '$')
+			return true;
+	}
+	return false;
+}
+
+static bool is_scalar_ordered(json_t *x)
+{
+	return json_is_number(x) || json_is_string(x);
+}
+
+/* <0, 0, >0 as a is below, equal to or above b; *ok false when they do not
+ * compare (a number and a string, or not a number nor a string). */
+static int order_of(json_t *a, json_t *b, bool *ok)
+{
+	*ok = true;
+	if (json_is_integer(a) && json_is_integer(b)) {
+		json_int_t x = json_integer_value(a), y = json_integer_value(b);
+		return (x > y) - (x < y);
+	}
+	if (json_is_number(a) && json_is_number(b)) {
+		double x = json_number_value(a), y = json_number_value(b);
+		return (x > y) - (x < y);
+	}
+	if (json_is_string(a) && json_is_string(b)) {
+		size_t la = json_string_length(a), lb = json_string_length(b);
+		int c = memcmp(json_string_value(a), json_string_value(b), la < lb ? la : lb);
+		return c ? c : (la > lb) - (la < lb);
+	}
+	*ok = false;
+	return 0;
+}
+
+static bool in_array(json_t *got, json_t *arr)
+{
+	size_t i;
+	json_t *x;
+	json_array_foreach(arr, i, x)
+	{
+		if (got && json_equal(got, x))
+			return true;
+	}
+	return false;
+}
+
+/* One operator of a field (got NULL: the value has no such member), as
+ * LangGraph's stores compare: ordering only between numbers or strings. */
+static bool op_matches(const char *op, json_t *got, json_t *arg)
+{
+	bool ok;
+	if (!strcmp(op, "$eq"))
+		return got && json_equal(got, arg);
+	if (!strcmp(op, "$ne"))
+		return !got || !json_equal(got, arg);
+	if (!strcmp(op, "$in"))
+		return in_array(got, arg);
+	if (!strcmp(op, "$nin"))
+		return !in_array(got, arg);
+	if (!strcmp(op, "$exists"))
+		return (got != NULL) == json_is_true(arg);
+	if (!got)
+		return false;
+	int c = order_of(got, arg, &ok);
+	if (!ok)
+		return false;
+	if (!strcmp(op, "$gt"))
+		return c > 0;
+	if (!strcmp(op, "$gte"))
+		return c >= 0;
+	if (!strcmp(op, "$lt"))
+		return c < 0;
+	if (!strcmp(op, "$lte"))
+		return c <= 0;
+	return false;
+}
+
+int mem_filter_check(const char *filter_json, struct mem_error *err)
+{
+	static const char *const ops[] = {"$eq",  "$ne", "$gt",  "$gte",   "$lt",
+	                                  "$lte", "$in", "$nin", "$exists"};
+	json_error_t je;
+	json_t *f = json_loads(filter_json, JSON_ALLOW_NUL, &je);
+	const char *k, *op;
+	json_t *want, *arg;
+	int ret = 0;
+	if (!f)
+		return 0; /* what jansson cannot hold matches nothing, as before */
+	json_object_foreach(f, k, want)
+	{
+		if (!is_operator_object(want))
+			continue;
+		json_object_foreach(want, op, arg)
+		{
+			size_t i = 0;
+			while (i < sizeof(ops) / sizeof(*ops) && strcmp(op, ops[i]))
+				i++;
+			if (i == sizeof(ops) / sizeof(*ops))
+				ret = mem_fail(
+				    err, MEM_EINVALID_FIELD, "filter",
+				    "filter.%s: unknown operator %s (memoryd evaluates $eq, "
+				    "$ne, $gt, $gte, $lt, $lte, $in, $nin, $exists)",
+				    k, op);
+			else if ((!strcmp(op, "$in") || !strcmp(op, "$nin")) && !json_is_array(arg))
+				ret = mem_fail(err, MEM_EINVALID_FIELD, "filter",
+				               "filter.%s: %s takes an array", k, op);
+			else if (!strcmp(op, "$exists") && !json_is_boolean(arg))
+				ret = mem_fail(err, MEM_EINVALID_FIELD, "filter",
+				               "filter.%s: $exists takes true or false", k);
+			else if (op[1] == 'g' || op[1] == 'l') {
+				if (!is_scalar_ordered(arg))
+					ret = mem_fail(err, MEM_EINVALID_FIELD, "filter",
+					               "filter.%s: %s takes a number or a string",
+					               k, op);
+			}
+			if (ret < 0)
+				break;
+		}
+		if (ret < 0)
+			break;
+	}
+	json_decref(f);
+	return ret;
+}
+
 bool mem_value_matches(const char *value_json, size_t len, const char *filter_json)
 {
 	if (!filter_json)
@@ -100,16 +233,25 @@ bool mem_value_matches(const char *value_json, size_t len, const char *filter_js
 	json_t *f = json_loads(filter_json, JSON_ALLOW_NUL, &je);
 	json_t *v = json_loadb(value_json, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);
 	bool ok = json_is_object(f) && json_is_object(v);
-	const char *k;
-	json_t *want;
+	const char *k, *op;
+	json_t *want, *arg;
 	if (ok)
 		json_object_foreach(f, k, want)
 		{
 			json_t *got = json_object_get(v, k);
-			if (!got || !json_equal(got, want)) {
+			if (is_operator_object(want)) {
+				json_object_foreach(want, op, arg)
+				{
+					if (!op_matches(op, got, arg)) {
+						ok = false;
+						break;
+					}
+				}
+			} else if (!got || !json_equal(got, want)) {
 				ok = false;
-				break;
 			}
+			if (!ok)
+				break;
 		}
 	json_decref(f);
 	json_decref(v);

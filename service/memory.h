@@ -143,9 +143,16 @@ void mem_ns_list_add(struct mem_ns_list *l, const char *const *labels, size_t n)
 int mem_ns_check(const struct mem_ns *ns, bool is_prefix, const char *field,
                  struct mem_error *err) MEM_MUST_CHECK;
 
-/* True when value (a JSON text) is an object whose top-level members equal
- * (JSON equality) every member of filter (a JSON object text; NULL: true). */
+/* True when value (a JSON text) is an object whose top-level members match
+ * every member of filter (a JSON object text; NULL: true): JSON equality, or,
+ * for an operator object ({"$gt": 3, "$lt": 9}), every operator: $eq, $ne,
+ * $in, $nin (JSON equality; a missing member is not equal), $gt, $gte, $lt,
+ * $lte (between two numbers or two strings, byte order), $exists. */
 bool mem_value_matches(const char *value_json, size_t len, const char *filter_json);
+
+/* Checks a search filter's operator objects (known operators, the argument
+ * each takes): 0, or -1 with err (invalid_field, field "filter"). */
+int mem_filter_check(const char *filter_json, struct mem_error *err) MEM_MUST_CHECK;
 
 /* True when the text is one valid JSON value (any type). */
 bool mem_json_valid(const char *text, size_t len);

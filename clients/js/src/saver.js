@@ -24,6 +24,14 @@ function decodeUtf8(bytes) {
   return typeof bytes === "string" ? bytes : new TextDecoder().decode(bytes);
 }
 
+/** The request options of a config: its signal, and configurable.request_id as X-Request-Id. */
+function requestOptions(config) {
+  const signal = config?.signal;
+  const requestId = config?.configurable?.request_id;
+  if (signal === undefined && requestId === undefined) return undefined;
+  return { signal, requestId };
+}
+
 function optionalString(value) {
   return value === undefined || value === null ? undefined : String(value);
 }
@@ -52,6 +60,24 @@ export class MemorydSaver extends BaseCheckpointSaver {
     this.client = options.client ?? new MemorydClient(options);
   }
 
+  /**
+   * A saver for a memoryd URL, as PostgresSaver.fromConnString takes a
+   * PostgreSQL one: `MemorydSaver.fromUrl("http://127.0.0.1:8080", { tenant: "acme" })`.
+   * @param {string} url
+   * @param {object} [options] the constructor's other options
+   */
+  static fromUrl(url, options = {}) {
+    return new this({ ...options, url });
+  }
+
+  /** fromUrl under PostgresSaver's name, for code written against it. */
+  static fromConnString(url, options = {}) {
+    return this.fromUrl(url, options);
+  }
+
+  /** Nothing to set up (memoryd owns its schema); there for code written for PostgresSaver. */
+  async setup() {}
+
   // ---- serde helpers -------------------------------------------------------
 
   /** Serialize a value to a JSON value for the request body, through the serde. */
@@ -64,21 +90,19 @@ export class MemorydSaver extends BaseCheckpointSaver {
    * serde's own text when it encodes to "json" (spliced into the body as it
    * is, not parsed and written again), else the typed wrapper.
    */
-  async _toJsonText(value) {
+  async _toJsonText(value, isCheckpoint = false) {
     const [type, bytes] = await this.serde.dumpsTyped(value);
     if (type === "json") return decodeUtf8(bytes);
-    return JSON.stringify({ [TYPED_KEY]: [type, toBase64(bytes)] });
+    const wrapper = { [TYPED_KEY]: [type, toBase64(bytes)] };
+    // memoryd reads checkpoint.channel_versions to find the channel blobs: a
+    // checkpoint the serde did not write as JSON carries them beside, plain.
+    if (isCheckpoint) wrapper.channel_versions = value.channel_versions ?? {};
+    return JSON.stringify(wrapper);
   }
 
-  /** Inverse of _toJson. */
+  /** Inverse of _toJson (a typed wrapper may carry plain fields beside: channel_versions). */
   async _fromJson(value) {
-    if (
-      value !== null &&
-      typeof value === "object" &&
-      !Array.isArray(value) &&
-      Array.isArray(value[TYPED_KEY]) &&
-      Object.keys(value).length === 1
-    ) {
+    if (value !== null && typeof value === "object" && !Array.isArray(value) && Array.isArray(value[TYPED_KEY])) {
       const [type, data] = value[TYPED_KEY];
       return this.serde.loadsTyped(type, fromBase64(data));
     }
@@ -165,10 +189,11 @@ export class MemorydSaver extends BaseCheckpointSaver {
     if (threadId === undefined) return undefined;
     const checkpointNs = optionalString(config.configurable.checkpoint_ns) ?? "";
     const checkpointId = getCheckpointId(config) || undefined;
-    const wire = await this.client.getCheckpoint(threadId, {
-      checkpoint_ns: checkpointNs,
-      checkpoint_id: checkpointId,
-    });
+    const wire = await this.client.getCheckpoint(
+      threadId,
+      { checkpoint_ns: checkpointNs, checkpoint_id: checkpointId },
+      requestOptions(config)
+    );
     if (wire === undefined) return undefined;
     return this._tupleFromWire(wire);
   }
@@ -185,11 +210,12 @@ export class MemorydSaver extends BaseCheckpointSaver {
     const onlyId = configurable.checkpoint_id || undefined; // client-side filter
     const beforeId = before ? getCheckpointId(before) || undefined : undefined;
     const wireFilter = filter === undefined || filter === null ? undefined : await this._toJson(filter);
+    const opts = requestOptions(config);
 
     // One checkpoint of one namespace: a getTuple, not a walk over the pages.
     if (onlyId !== undefined && threadId !== undefined && checkpointNs !== undefined && wireFilter === undefined) {
       if (beforeId !== undefined && !(onlyId < beforeId)) return;
-      const wire = await this.client.getCheckpoint(threadId, { checkpoint_ns: checkpointNs, checkpoint_id: onlyId });
+      const wire = await this.client.getCheckpoint(threadId, { checkpoint_ns: checkpointNs, checkpoint_id: onlyId }, opts);
       if (wire !== undefined) yield await this._tupleFromWire(wire);
       return;
     }
@@ -198,13 +224,16 @@ export class MemorydSaver extends BaseCheckpointSaver {
     for (;;) {
       const pageSize =
         remaining === undefined || onlyId !== undefined ? MAX_PAGE : Math.min(remaining, MAX_PAGE);
-      const page = await this.client.listCheckpoints({
-        thread_id: threadId,
-        checkpoint_ns: checkpointNs,
-        before: cursor,
-        limit: pageSize,
-        filter: wireFilter,
-      });
+      const page = await this.client.listCheckpoints(
+        {
+          thread_id: threadId,
+          checkpoint_ns: checkpointNs,
+          before: cursor,
+          limit: pageSize,
+          filter: wireFilter,
+        },
+        opts
+      );
       const items = page?.checkpoints ?? [];
       for (const wire of items) {
         if (onlyId !== undefined && wire.config?.checkpoint_id !== onlyId) continue;
@@ -240,13 +269,12 @@ export class MemorydSaver extends BaseCheckpointSaver {
     const checkpointNs = target?.config.configurable.checkpoint_ns ?? "";
     let before = target?.config.configurable.checkpoint_id;
     let pageSize = 8;
+    const opts = requestOptions(config);
     while (want !== undefined && remaining.size > 0) {
-      const page = await this.client.listCheckpoints({
-        thread_id: threadId,
-        checkpoint_ns: checkpointNs,
-        before,
-        limit: pageSize,
-      });
+      const page = await this.client.listCheckpoints(
+        { thread_id: threadId, checkpoint_ns: checkpointNs, before, limit: pageSize },
+        opts
+      );
       const items = page?.checkpoints ?? [];
       for (const wire of items) {
         if (want === undefined || remaining.size === 0) break;
@@ -301,7 +329,7 @@ export class MemorydSaver extends BaseCheckpointSaver {
     }
 
     const [checkpointJson, metadataJson] = await Promise.all([
-      this._toJsonText(rest),
+      this._toJsonText(rest, true),
       this._toJsonText(metadata ?? {}),
     ]);
     // The body as text: the serde's JSON goes in as it came out.
@@ -309,7 +337,7 @@ export class MemorydSaver extends BaseCheckpointSaver {
       `{"thread_id":${JSON.stringify(threadId)},"checkpoint_ns":${JSON.stringify(checkpointNs)},` +
       `"checkpoint_id":${JSON.stringify(checkpoint.id)},"parent_checkpoint_id":${JSON.stringify(parentId)},` +
       `"checkpoint":${checkpointJson},"metadata":${metadataJson},"blobs":${JSON.stringify(blobs)}}`;
-    const res = await this.client.putCheckpoint(body);
+    const res = await this.client.putCheckpoint(body, requestOptions(config));
     const out = res?.config ?? {};
     return {
       configurable: {
@@ -341,7 +369,7 @@ export class MemorydSaver extends BaseCheckpointSaver {
       task_id: taskId,
       task_path: taskPath ?? "",
       writes: wireWrites,
-    });
+    }, requestOptions(config));
   }
 
   /** Closes the client's connections, when the saver made the client (not when one was given). */

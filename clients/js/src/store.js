@@ -8,8 +8,6 @@ const MAX_OFFSET = 10000; // search and list_namespaces offset
 const MAX_DEPTH = 16; // labels in a namespace
 const MAX_TTL = 315360000;
 const WILDCARD = "*";
-// LangGraph's filter operators (store/utils.js); memoryd filters by equality only.
-const FILTER_OPERATORS = new Set(["$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin"]);
 // What the single endpoints answer for a code a batch operation fails with.
 const STATUS_OF_CODE = {
   invalid_json: 400,
@@ -24,9 +22,33 @@ const STATUS_OF_CODE = {
   store_unavailable: 503,
 };
 
+/**
+ * The result of a store operation that failed: a thenable that rejects with
+ * the error when awaited (and only then: no unhandled rejection when nobody
+ * looks), so a caller resolving a promise with it, as AsyncBatchedStore does,
+ * rejects that promise.
+ */
+export class FailedOperation {
+  constructor(error) {
+    this.error = error;
+  }
+
+  then(onFulfilled, onRejected) {
+    return Promise.reject(this.error).then(onFulfilled, onRejected);
+  }
+}
+
 /** An error for an operation refused before anything was sent. */
 function refuse(field, message) {
   return new MemorydError(`MemorydStore: ${message}`, { status: 0, code: "invalid_field", field });
+}
+
+/** LangGraph's TTL minutes as memoryd's whole seconds (rounded up: never shorter). */
+function minutesToSeconds(minutes, name) {
+  if (typeof minutes !== "number" || !Number.isFinite(minutes) || minutes <= 0) {
+    throw refuse(name, `${name} must be a number of minutes > 0, got ${minutes}`);
+  }
+  return Math.ceil(minutes * 60);
 }
 
 function checkCount(value, name, max) {
@@ -54,34 +76,20 @@ function toItem(w) {
   };
 }
 
-function isOperatorObject(v) {
-  if (v === null || typeof v !== "object" || Array.isArray(v)) return false;
-  const keys = Object.keys(v);
-  return keys.length > 0 && keys.every((k) => FILTER_OPERATORS.has(k));
-}
-
-/** LangGraph's filter as memoryd's: top-level equality; `{$eq: v}` is `v`. */
+/**
+ * LangGraph's filter as memoryd's: top-level fields, each a value (JSON
+ * equality) or an operator object ($eq, $ne, $gt, $gte, $lt, $lte, $in, $nin,
+ * $exists), evaluated by memoryd (which refuses another operator).
+ */
 function wireFilter(filter) {
   if (filter === undefined || filter === null) return undefined;
   if (typeof filter !== "object" || Array.isArray(filter)) throw refuse("filter", "filter must be an object");
-  const out = {};
-  for (const [field, want] of Object.entries(filter)) {
-    if (want === undefined) continue;
-    if (!isOperatorObject(want)) {
-      out[field] = want;
-      continue;
-    }
-    const ops = Object.keys(want);
-    if (ops.length !== 1 || ops[0] !== "$eq") {
-      throw refuse(
-        "filter",
-        `filter.${field} uses ${ops.filter((o) => o !== "$eq").join(", ")}: memoryd filters by ` +
-          `equality on top-level fields only ({${field}: value} or {${field}: {$eq: value}})`
-      );
-    }
-    out[field] = want.$eq;
+  let out;
+  for (const field of Object.keys(filter)) {
+    if (filter[field] === undefined) continue;
+    (out ??= {})[field] = filter[field];
   }
-  return Object.keys(out).length > 0 ? out : undefined;
+  return out;
 }
 
 /** Labels compared as memoryd orders them (strcmp on UTF-8, label by label). */
@@ -135,6 +143,21 @@ export class MemorydStore extends BaseStore {
     super();
     checkCount(options.ttlSeconds, "ttlSeconds", MAX_TTL);
     this.ttlSeconds = options.ttlSeconds;
+    // LangGraph's TTLConfig (Python's names): defaultTtl in minutes.
+    const ttl = options.ttl;
+    if (ttl !== undefined && ttl !== null) {
+      if (typeof ttl !== "object") throw refuse("ttl", "ttl must be { defaultTtl?, refreshOnRead? }");
+      if (ttl.refreshOnRead) {
+        throw refuse(
+          "ttl.refreshOnRead",
+          "refreshOnRead is not offered: memoryd runs an item's TTL from its last put (reads do not extend it)"
+        );
+      }
+      if (ttl.defaultTtl !== undefined && ttl.defaultTtl !== null) {
+        if (options.ttlSeconds !== undefined) throw refuse("ttl", "give ttl.defaultTtl or ttlSeconds, not both");
+        this.ttlSeconds = minutesToSeconds(ttl.defaultTtl, "ttl.defaultTtl");
+      }
+    }
     this._ownsClient = options.client === undefined;
     this.client = options.client ?? new MemorydClient(options);
   }
@@ -145,36 +168,54 @@ export class MemorydStore extends BaseStore {
   }
 
   /**
-   * BaseStore's put, with memoryd's TTL: `options.ttlSeconds` overrides the
+   * BaseStore's put, with memoryd's TTL: `options.ttl` (minutes, LangGraph's
+   * Python unit; null: no expiry) or `options.ttlSeconds` overrides the
    * store's for this item.
    */
   async put(namespace, key, value, index, options = {}) {
     validateNamespace(namespace);
     const op = { namespace, key, value, index };
     if (options.ttlSeconds !== undefined) op.ttlSeconds = options.ttlSeconds;
-    await this.batch([op]);
+    if (options.ttl !== undefined) op.ttl = options.ttl;
+    await (await this.batch([op]))[0];
+  }
+
+  /** BaseStore's delete, failing when memoryd fails it. */
+  async delete(namespace, key) {
+    validateNamespace(namespace, { allowEmpty: true, allowReservedRoot: true });
+    await (await this.batch([{ namespace, key, value: null }]))[0];
   }
 
   /**
    * Runs the operations, in order, in one POST /memory/batch (per 1000), and
    * answers one result each: get an Item or null, search Items, put
-   * undefined, listNamespaces string[][]. Operations memoryd cannot serve
-   * (semantic `query`, filter operators other than $eq) throw before anything
-   * is sent; an operation memoryd fails throws MemorydError after the round
-   * trip (the other operations of it did run).
+   * undefined, listNamespaces string[][].
+   *
+   * One failed operation fails alone: its result is a FailedOperation, a
+   * thenable that rejects with its MemorydError when awaited (so LangGraph's
+   * AsyncBatchedStore, which resolves each queued call with its result,
+   * rejects that call only), and the others are answered. That holds for an
+   * operation refused before anything is sent (semantic `query`, a filter
+   * operator memoryd does not evaluate) and for one memoryd fails. batch()
+   * itself throws only when the request fails as a whole (network, 503 after
+   * the retries, 401/403, ...).
    */
   async batch(operations) {
     if (!Array.isArray(operations)) throw refuse("operations", "batch() takes an array of operations");
-    // Each operation is a generator: it yields wire operations and receives
-    // their results until it returns its own. Built first, so a refused
-    // operation throws before any is sent.
-    const tasks = operations.map((op, index) => {
-      const kind = kindOf(op);
-      const gen = this[`_${kind}`](op);
-      return { index, kind, gen, step: gen.next() };
-    });
     const results = new Array(operations.length);
-    let pending = tasks;
+    // Each operation is a generator: it yields wire operations and receives
+    // their results until it returns its own.
+    let pending = [];
+    for (let index = 0; index < operations.length; index++) {
+      const op = operations[index];
+      try {
+        const kind = kindOf(op);
+        const gen = this[`_${kind}`](op);
+        pending.push({ index, kind, gen, step: gen.next() });
+      } catch (err) {
+        results[index] = new FailedOperation(err);
+      }
+    }
     while (pending.length > 0) {
       const waiting = [];
       for (const t of pending) {
@@ -183,32 +224,39 @@ export class MemorydStore extends BaseStore {
       }
       if (waiting.length === 0) break;
       const { answers, refused } = await this._send(waiting.map((t) => t.step.value));
-      let failed;
-      let progressed = false;
+      const fail = (t, error) => {
+        t.gen.return(undefined);
+        results[t.index] = new FailedOperation(
+          new MemorydError(
+            `memoryd POST /memory/batch: operation ${t.index} (${t.kind}) failed: ${error.code}: ${error.message}`,
+            { status: STATUS_OF_CODE[error.code] ?? 500, code: error.code, field: error.field, body: error }
+          )
+        );
+      };
+      pending = [];
+      const resend = [];
       for (let k = 0; k < waiting.length; k++) {
-        const answer = answers[k];
+        const t = waiting[k];
+        const error = answers[k]?.error;
         // past the batch's budget memoryd ran nothing: send it again
-        if (refused[k] && answer?.error?.code === "payload_too_large") continue;
-        if (answer?.error) {
-          failed ??= { task: waiting[k], error: answer.error };
+        if (refused[k] && error?.code === "payload_too_large") {
+          resend.push([t, error]);
           continue;
         }
-        progressed = true;
-        waiting[k].step = waiting[k].gen.next(answer);
+        if (error) {
+          fail(t, error);
+          continue;
+        }
+        try {
+          t.step = t.gen.next(answers[k]);
+          pending.push(t);
+        } catch (err) {
+          results[t.index] = new FailedOperation(err);
+        }
       }
-      if (!failed && !progressed) {
-        const k = waiting.findIndex((t, i) => refused[i]);
-        failed = { task: waiting[k], error: answers[k].error }; // not even one fits
-      }
-      if (failed) {
-        const { task, error } = failed;
-        throw new MemorydError(
-          `memoryd POST /memory/batch: operation ${task.index} (${task.kind}) failed: ` +
-            `${error.code}: ${error.message} (the batch's other operations ran)`,
-          { status: STATUS_OF_CODE[error.code] ?? 500, code: error.code, field: error.field, body: answers }
-        );
-      }
-      pending = waiting;
+      // Those past the budget go again, unless not even one operation fit.
+      if (resend.length === waiting.length) for (const [t, error] of resend) fail(t, error);
+      else pending.push(...resend.map(([t]) => t));
     }
     return results;
   }
@@ -248,7 +296,8 @@ export class MemorydStore extends BaseStore {
       return undefined;
     }
     if (op.value === undefined) throw refuse("value", "a put's value must be a JSON object, or null to delete");
-    const ttl = op.ttlSeconds ?? this.ttlSeconds;
+    let ttl = op.ttlSeconds ?? this.ttlSeconds;
+    if (op.ttl !== undefined && op.ttlSeconds === undefined) ttl = op.ttl === null ? 0 : minutesToSeconds(op.ttl, "ttl");
     checkCount(ttl, "ttlSeconds", MAX_TTL);
     // `index` (fields to embed) has nothing to act on: memoryd keeps no
     // embeddings, as a BaseStore built without an index config.

@@ -3,6 +3,7 @@
 // what memoryd does not offer, and a StateGraph whose nodes use the store.
 import { randomUUID } from "node:crypto";
 import { Annotation, END, START, Send, StateGraph } from "@langchain/langgraph";
+import { AsyncBatchedStore, InMemoryStore } from "@langchain/langgraph-checkpoint";
 import { MemorydError, MemorydSaver, MemorydStore } from "../src/index.js";
 
 const url = process.env.MEMORYD_URL;
@@ -284,31 +285,102 @@ describe("MemorydStore", () => {
       field: "query",
       message: expect.stringMatching(/semantic search \(query\) is not offered/),
     });
-    await expect(store.search(["x"], { filter: { score: { $gt: 4 } } })).rejects.toThrow(/\$gt: memoryd filters by equality/);
-    await expect(
-      store.batch([
-        { namespace: ["x"], key: "k", value: { v: 1 } },
-        { namespacePrefix: ["x"], query: "semantic" },
-      ])
-    ).rejects.toThrow(MemorydError);
-    expect(calls).toHaveLength(0); // nothing was sent, not even the put
-    expect(await store.get(["x"], "k")).toBeNull();
-
-    // An operation memoryd refuses throws after the round trip; the others ran.
+    await expect(store.search(["x"], { filter: { score: { $regex: "a" } } })).rejects.toMatchObject({
+      status: 400,
+      code: "invalid_field",
+      message: expect.stringMatching(/unknown operator \$regex/),
+    });
     calls.length = 0;
-    const err = await store
-      .batch([
-        { namespace: ["x"], key: "before", value: { v: 1 } },
-        { namespace: ["x"], key: "bad\u0001key", value: { v: 2 } },
-        { namespace: ["x"], key: "after", value: { v: 3 } },
-      ])
-      .catch((e) => e);
+    expect(calls).toHaveLength(0);
+    // A refused operation fails alone: the put beside it is sent.
+    const mixed = await store.batch([
+      { namespace: ["x"], key: "k", value: { v: 1 } },
+      { namespacePrefix: ["x"], query: "semantic" },
+    ]);
+    expect(mixed[0]).toBeUndefined();
+    await expect(mixed[1]).rejects.toMatchObject({ code: "invalid_field", field: "query" });
+    expect(calls).toHaveLength(1);
+    expect((await store.get(["x"], "k")).value).toEqual({ v: 1 });
+
+    // An operation memoryd refuses fails after the round trip; the others ran and answered.
+    calls.length = 0;
+    const results = await store.batch([
+      { namespace: ["x"], key: "before", value: { v: 1 } },
+      { namespace: ["x"], key: "bad\u0001key", value: { v: 2 } },
+      { namespace: ["x"], key: "after", value: { v: 3 } },
+      { namespace: ["x"], key: "before" },
+    ]);
+    const err = await Promise.resolve(results[1]).catch((e) => e);
     expect(err).toBeInstanceOf(MemorydError);
     expect(err).toMatchObject({ status: 400, code: "invalid_field" });
     expect(err.message).toMatch(/operation 1 \(put\) failed/);
+    expect(results[3].value).toEqual({ v: 1 });
     expect(calls).toHaveLength(1);
-    expect((await store.get(["x"], "before")).value).toEqual({ v: 1 });
     expect((await store.get(["x"], "after")).value).toEqual({ v: 3 });
+    // The single-operation methods throw it.
+    await expect(store.put(["x"], "bad\u0001key", { v: 2 })).rejects.toMatchObject({ code: "invalid_field" });
+    await expect(store.delete(["x"], "bad\u0001key")).rejects.toMatchObject({ code: "invalid_field" });
+  });
+
+  it("filter operators, evaluated by memoryd, answer as LangGraph's InMemoryStore", async () => {
+    const { store, calls } = newStore();
+    const mem = new InMemoryStore();
+    const values = [
+      { n: 1, s: "a", tags: ["x"] },
+      { n: 5, s: "b" },
+      { n: 9, s: "B", none: null },
+      { s: "c" },
+      { n: 2.5, s: "ab" },
+    ];
+    for (const [i, v] of values.entries()) {
+      await store.put(["ops"], `k${i}`, v);
+      await mem.put(["ops"], `k${i}`, v);
+    }
+    const filters = [
+      { n: { $gt: 1 } },
+      { n: { $gte: 1, $lt: 9 } },
+      { n: { $lte: 2.5 } },
+      { n: { $in: [1, 9, "9"] } },
+      { n: { $nin: [1, 9] } },
+      { s: { $ne: "a" } },
+      { n: { $eq: 5 }, s: "b" },
+      { none: { $eq: null } },
+    ];
+    const keys = (items) => items.map((i) => i.key).sort();
+    for (const filter of filters) {
+      const got = keys(await store.search(["ops"], { filter, limit: 100 }));
+      const want = keys(await mem.search(["ops"], { filter, limit: 100 }));
+      expect(got, JSON.stringify(filter)).toEqual(want);
+    }
+    // Where InMemoryStore (JS ===, Number()) and LangGraph's Python stores differ, memoryd
+    // answers as Python's: strings ordered, arrays and objects equal by content.
+    expect(keys(await store.search(["ops"], { filter: { s: { $gt: "a", $lt: "c" } } }))).toEqual(["k1", "k4"]);
+    expect(keys(await store.search(["ops"], { filter: { tags: { $eq: ["x"] } } }))).toEqual(["k0"]);
+    expect(keys(await store.search(["ops"], { filter: { n: { $exists: false } } }))).toEqual(["k3"]);
+    expect(keys(await store.search(["ops"], { filter: { none: { $exists: true } } }))).toEqual(["k2"]);
+    // Served by memoryd: one request a search, the operators sent as they are.
+    expect(calls.filter((c) => c.body.operations.some((o) => o.op === "search")).length).toBe(filters.length + 4);
+  });
+
+  it("under LangGraph's AsyncBatchedStore, one failed operation rejects only its own call", async () => {
+    const { store, calls } = newStore();
+    const batched = new AsyncBatchedStore(store);
+    batched.start();
+    try {
+      const [ok, bad, got] = await Promise.allSettled([
+        batched.put(["y"], "good", { v: 1 }),
+        batched.put(["y"], "bad\u0001key", { v: 2 }),
+        batched.get(["y"], "good"),
+      ]);
+      expect(ok.status).toBe("fulfilled");
+      expect(bad.status).toBe("rejected");
+      expect(bad.reason).toMatchObject({ name: "MemorydError", code: "invalid_field" });
+      expect(got.status).toBe("fulfilled");
+      expect(got.value.value).toEqual({ v: 1 });
+      expect(calls).toHaveLength(1); // one batch for the three
+    } finally {
+      batched.stop();
+    }
   });
 });
 

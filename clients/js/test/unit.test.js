@@ -1,6 +1,6 @@
 // Unit tests: the exact requests MemorydSaver sends, and how it reads answers.
 import { TASKS, emptyCheckpoint } from "@langchain/langgraph-checkpoint";
-import { MemorydClient, MemorydError, MemorydSaver, MemorydStore } from "../src/index.js";
+import { FailedOperation, MemorydClient, MemorydError, MemorydSaver, MemorydStore } from "../src/index.js";
 
 /** A fetch that records calls and answers from a queue of [status, body, headers]. */
 function recordingFetch(responses = []) {
@@ -197,7 +197,7 @@ describe("MemorydSaver requests", () => {
       [503, { error: { code: "store_unavailable", message: "down", request_id: "r2" } }, { "Retry-After": "1" }],
       [500, undefined, { "X-Request-Id": "hdr" }],
     ]);
-    const saver = new MemorydSaver({ url: "http://x", fetch });
+    const saver = new MemorydSaver({ url: "http://x", fetch, retry: false });
     const err = await saver.put({ configurable: { thread_id: "t" } }, emptyCheckpoint(), {}, {}).catch((e) => e);
     expect(err).toBeInstanceOf(MemorydError);
     expect(err).toMatchObject({ status: 400, code: "invalid_field", request_id: "abc", requestId: "abc", field: "thread_id" });
@@ -275,7 +275,7 @@ describe("MemorydStore requests", () => {
       { op: "get", namespace: ["a", "b"], key: "k" },
       { op: "put", namespace: ["a", "b"], key: "k2", value: { y: "ü" }, ttl_seconds: 60 },
       { op: "delete", namespace: ["a", "b"], key: "k3" },
-      { op: "search", namespace_prefix: ["a"], filter: { x: 1, z: [1, 2] }, limit: 5, offset: 2 },
+      { op: "search", namespace_prefix: ["a"], filter: { x: { $eq: 1 }, z: [1, 2] }, limit: 5, offset: 2 },
       { op: "list_namespaces", prefix: ["a"], suffix: ["b"], limit: 10, offset: 0 },
       { op: "get", namespace: ["none"], key: "k" },
     ]);
@@ -295,70 +295,53 @@ describe("MemorydStore requests", () => {
     expect(results[5]).toBeNull();
   });
 
-  it("an operation's error throws MemorydError with its code, field and the single endpoint's status", async () => {
+  it("an operation's error fails that operation alone, with its code, field and the single endpoint's status", async () => {
     const fetch = recordingFetch([
-      [200, { results: [{}, { error: { code: "payload_too_large", message: "value is 9 bytes; at most 8", field: "value" } }] }],
+      [200, { results: [{}, { error: { code: "payload_too_large", message: "value is 9 bytes; at most 8", field: "value" } }, { item: null }] }],
     ]);
     const store = new MemorydStore({ url: "http://x", fetch });
-    const err = await store
-      .batch([
-        { namespace: ["a"], key: "k1", value: { v: 1 } },
-        { namespace: ["a"], key: "k2", value: { v: "too big" } },
-      ])
-      .catch((e) => e);
+    const results = await store.batch([
+      { namespace: ["a"], key: "k1", value: { v: 1 } },
+      { namespace: ["a"], key: "k2", value: { v: "too big" } },
+      { namespace: ["a"], key: "k3" },
+    ]);
+    expect(results[0]).toBeUndefined();
+    expect(results[2]).toBeNull();
+    expect(results[1]).toBeInstanceOf(FailedOperation);
+    const err = await Promise.resolve(results[1]).catch((e) => e);
     expect(err).toBeInstanceOf(MemorydError);
     expect(err).toMatchObject({ status: 413, code: "payload_too_large", field: "value" });
     expect(err.message).toMatch(/operation 1 \(put\) failed: payload_too_large: value is 9 bytes/);
   });
 
-  it("refuses before sending: query, filter operators, a put of undefined, a bad TTL or matchType", async () => {
+  it("TTL in LangGraph's terms: minutes per put, TTLConfig defaultTtl; refreshOnRead refused", async () => {
+    const fetch = recordingFetch([
+      [200, { results: [{}, {}, {}, {}] }],
+    ]);
+    const store = new MemorydStore({ url: "http://x", fetch, ttl: { defaultTtl: 1.5, refreshOnRead: false } });
+    expect(store.ttlSeconds).toBe(90);
+    await store.batch([
+      { namespace: ["a"], key: "k1", value: { v: 1 } },
+      { namespace: ["a"], key: "k2", value: { v: 1 }, ttl: 10 },
+      { namespace: ["a"], key: "k3", value: { v: 1 }, ttl: null },
+      { namespace: ["a"], key: "k4", value: { v: 1 }, ttl: 0.01 },
+    ]);
+    expect(fetch.calls[0].body.operations.map((o) => o.ttl_seconds)).toEqual([90, 600, 0, 1]);
+    expect(() => new MemorydStore({ url: "http://x", ttl: { refreshOnRead: true } })).toThrow(/refreshOnRead is not offered/);
+    expect(() => new MemorydStore({ url: "http://x", ttl: { defaultTtl: 1 }, ttlSeconds: 5 })).toThrow(/not both/);
+    await expect(store.put(["a"], "k", { v: 1 }, undefined, { ttl: -1 })).rejects.toThrow(/minutes > 0/);
+  });
+
+  it("refuses before sending: query, a put of undefined, a bad TTL or matchType", async () => {
     const fetch = recordingFetch();
     const store = new MemorydStore({ url: "http://x", fetch });
     await expect(store.search(["a"], { query: "q" })).rejects.toMatchObject({ code: "invalid_field", field: "query", status: 0 });
-    await expect(store.search(["a"], { filter: { n: { $in: [1] } } })).rejects.toThrow(/\$in/);
-    await expect(store.batch([{ namespace: ["a"], key: "k", value: undefined }])).rejects.toThrow(/null to delete/);
+    await expect(store.search(["a"], { filter: [1] })).rejects.toThrow(/filter must be an object/);
+    await expect((await store.batch([{ namespace: ["a"], key: "k", value: undefined }]))[0]).rejects.toThrow(/null to delete/);
     await expect(store.put(["a"], "k", { v: 1 }, undefined, { ttlSeconds: 1.5 })).rejects.toThrow(/ttlSeconds/);
-    await expect(store.batch([{ matchConditions: [{ matchType: "infix", path: [] }] }])).rejects.toThrow(/matchType/);
+    await expect((await store.batch([{ matchConditions: [{ matchType: "infix", path: [] }] }]))[0]).rejects.toThrow(/matchType/);
     expect(fetch.calls).toHaveLength(0);
     expect(await store.search(["a"], { limit: 0 })).toEqual([]);
     expect(fetch.calls).toHaveLength(0);
-  });
-});
-
-describe("MemorydSaver round trips (real memoryd at MEMORYD_URL)", () => {
-  const url = process.env.MEMORYD_URL;
-  if (!url) throw new Error("MEMORYD_URL must point at a running memoryd");
-
-  it("keeps non-JSON values in checkpoint, metadata, channels and writes", async () => {
-    const saver = new MemorydSaver({ url, tenant: "rt" });
-    const checkpoint = {
-      ...emptyCheckpoint(),
-      id: "1ef00000-0000-6000-8000-000000000001",
-      channel_values: { m: new Map([["k", new Set([1])]]), u: undefined, bin: new Uint8Array([0, 255]) },
-      channel_versions: { m: 1, u: 1, bin: "00001.0" },
-      versions_seen: { "": { m: 1 } },
-    };
-    const metadata = { source: "input", step: -1, parents: {}, when: undefined, re: /a+/g };
-    const config = await saver.put({ configurable: { thread_id: "rt" } }, checkpoint, metadata, checkpoint.channel_versions);
-    await saver.putWrites(config, [["w", new Set(["z"])]], "task");
-    const t = await saver.getTuple(config);
-    expect(t.checkpoint).toEqual(checkpoint);
-    expect(t.metadata).toEqual(metadata);
-    expect(t.pendingWrites).toEqual([["task", "w", new Set(["z"])]]);
-    const listed = [];
-    for await (const x of saver.list({ configurable: { thread_id: "rt" } }, { filter: { source: "input" } })) listed.push(x);
-    expect(listed).toEqual([t]);
-  });
-
-  it("migrates pending sends of pre-v4 checkpoints", async () => {
-    const saver = new MemorydSaver({ url, tenant: "mig" });
-    const c0 = { ...emptyCheckpoint(), v: 1, id: "1ef00000-0000-6000-8000-000000000001" };
-    const cfg0 = await saver.put({ configurable: { thread_id: "m" } }, c0, {}, {});
-    await saver.putWrites(cfg0, [[TASKS, "s1"]], "t1");
-    const c1 = { ...emptyCheckpoint(), v: 1, id: "1ef00000-0000-6000-8000-000000000002", channel_versions: { x: 3 } };
-    const cfg1 = await saver.put(cfg0, c1, {}, {});
-    const t = await saver.getTuple(cfg1);
-    expect(t.checkpoint.channel_values).toEqual({ [TASKS]: ["s1"] });
-    expect(t.checkpoint.channel_versions[TASKS]).toBe(3);
   });
 });
