@@ -1,6 +1,6 @@
 // Against a real memoryd started with tokens and small limits (ctest
 // js_client_limits; see tests/CMakeLists.txt):
-//   API_TOKENS="tok-js:js-acme;tok-all:*" MAX_BODY_BYTES=65536
+//   API_TOKENS="js-limits-token-acme:js-acme;js-limits-token-all:*" MAX_BODY_BYTES=65536
 //   CONV_MAX_MESSAGE_BYTES=1024 MEMORY_MAX_VALUE_BYTES=1024
 // 401 and 403 from API_TOKENS, 413 from the size limits, and the token
 // provider; none of them retried.
@@ -10,8 +10,8 @@ import { FailedOperation, MemorydClient, MemorydSaver, MemorydStore } from "../s
 
 const url = process.env.MEMORYD_URL;
 if (!url) throw new Error("MEMORYD_URL must point at a running memoryd");
-if (process.env.API_TOKENS !== "tok-js:js-acme;tok-all:*") {
-  throw new Error('limits.test.js needs memoryd run with API_TOKENS="tok-js:js-acme;tok-all:*" (ctest js_client_limits)');
+if (process.env.API_TOKENS !== "js-limits-token-acme:js-acme;js-limits-token-all:*") {
+  throw new Error('limits.test.js needs memoryd run with API_TOKENS="js-limits-token-acme:js-acme;js-limits-token-all:*" (ctest js_client_limits)');
 }
 
 const thread = () => `t-${randomUUID()}`;
@@ -27,10 +27,10 @@ describe("401 and 403 with API_TOKENS", () => {
   });
 
   it("a token for another tenant: 403 forbidden; the right one works", async () => {
-    const other = new MemorydSaver({ url, tenant: "js-other", token: "tok-js" });
+    const other = new MemorydSaver({ url, tenant: "js-other", token: "js-limits-token-acme" });
     await expect(other.getTuple(cfg(thread()))).rejects.toMatchObject({ status: 403, code: "forbidden" });
     await other.end();
-    const saver = new MemorydSaver({ url, tenant: "js-acme", token: "tok-js" });
+    const saver = new MemorydSaver({ url, tenant: "js-acme", token: "js-limits-token-acme" });
     const t = thread();
     await saver.put(cfg(t), { ...emptyCheckpoint(), id: "1ef00000-0000-6000-8000-000000000001" }, {}, {});
     expect((await saver.getTuple(cfg(t))).checkpoint.id).toBe("1ef00000-0000-6000-8000-000000000001");
@@ -39,7 +39,7 @@ describe("401 and 403 with API_TOKENS", () => {
   });
 
   it("a token provider: each request carries the token it answers (rotation)", async () => {
-    const tokens = ["tok-js", "revoked", "tok-all"];
+    const tokens = ["js-limits-token-acme", "revoked-js-limits-token", "js-limits-token-all"];
     let i = 0;
     const client = new MemorydClient({ url, tenant: "js-acme", token: () => tokens[i++ % tokens.length] });
     expect(await client.getCheckpoint(thread())).toBeUndefined();
@@ -50,7 +50,7 @@ describe("401 and 403 with API_TOKENS", () => {
 });
 
 describe("413 payload_too_large", () => {
-  const client = new MemorydClient({ url, tenant: "js-acme", token: "tok-all" });
+  const client = new MemorydClient({ url, tenant: "js-acme", token: "js-limits-token-all" });
   afterAll(() => client.close());
 
   it("a checkpoint put over MAX_BODY_BYTES", async () => {

@@ -245,11 +245,16 @@ describe("MemorydStore requests", () => {
     expect(results[0].key).toBe("k");
     expect(results[1]).toBeNull();
     expect(results[2]).toBeUndefined();
-    // refused again with nothing run: the error, not a loop
-    const stuck = recordingFetch([[200, { results: [tooLarge], truncated: true }]]);
+    // refused again with nothing run: that operation fails, no loop
+    const stuck = recordingFetch([
+      [200, { results: [tooLarge], truncated: true }],
+      [200, { results: [tooLarge], truncated: true }],
+    ]);
     const s2 = new MemorydStore({ url: "http://x/", fetch: stuck });
-    await expect(s2.batch([{ namespacePrefix: ["a"] }])).rejects.toMatchObject({ code: "payload_too_large" });
-    expect(stuck.calls).toHaveLength(1);
+    const [only] = await s2.batch([{ namespacePrefix: ["a"] }]);
+    expect(only.error).toMatchObject({ code: "payload_too_large" });
+    await expect(s2.search(["a"])).rejects.toMatchObject({ code: "payload_too_large" });
+    expect(stuck.calls).toHaveLength(2);
   });
 
   it("batch: one POST /memory/batch with tenant and token, each operation as the contract has it", async () => {
