@@ -90,12 +90,26 @@ def test_large_values_and_limits(url, tenant, stored) -> None:
         assert stored.memory_value(tenant, ("big",), "k2") is None
 
 
+def test_filter_operators_evaluated_by_memoryd(url, tenant) -> None:
+    with MemorydStore(url, tenant=tenant) as store:
+        for n in range(1, 6):
+            store.put(("ops",), f"k{n}", {"n": n, "tag": "odd" if n % 2 else "even"})
+        keys = lambda f: sorted(i.key for i in store.search(("ops",), filter=f, limit=10))  # noqa: E731
+        assert keys({"n": {"$gt": 3}}) == ["k4", "k5"]
+        assert keys({"n": {"$gte": 2, "$lt": 4}}) == ["k2", "k3"]
+        assert keys({"tag": {"$ne": "odd"}}) == ["k2", "k4"]
+        assert keys({"n": {"$in": [1, 5]}, "tag": {"$eq": "odd"}}) == ["k1", "k5"]
+        assert keys({"missing": {"$exists": False}, "n": {"$nin": [1, 2, 3]}}) == ["k4", "k5"]
+        with pytest.raises(MemorydError) as e:
+            store.search(("ops",), filter={"n": {"$regex": "1"}})
+        assert (e.value.status, e.value.code) == (400, "invalid_field")
+
+
 def test_refused_before_anything_is_sent(url, tenant) -> None:
     sent: list = []
     with MemorydStore(url, tenant=tenant, client=_counting(sent, url)) as store:
         for call in (
             lambda: store.search(("a",), query="semantic"),
-            lambda: store.search(("a",), filter={"n": {"$gt": 1}}),
             lambda: store.batch([PutOp(("a",), "k", {"v": 1}), SearchOp(("a",), None, 10, 0, "q")]),
             lambda: store.put(("a",), "k", {"v": 1}, ttl=-1),
         ):

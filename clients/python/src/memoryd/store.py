@@ -100,25 +100,15 @@ def _ttl_seconds(minutes: float | None) -> int | None:
 
 
 def _wire_filter(filter: dict[str, Any] | None) -> dict[str, Any] | None:
-    """LangGraph's filter as memoryd's: top-level equality; {"$eq": v} is v."""
+    """LangGraph's filter as memoryd takes it: each top-level member a value
+    (JSON equality) or an operator object ({"$gte": 3, "$lt": 9}; $eq, $ne, $gt,
+    $gte, $lt, $lte, $in, $nin, $exists), which memoryd evaluates; another
+    operator is answered 400 invalid_field."""
     if not filter:
         return None
     if not isinstance(filter, dict):
         raise _refuse("filter", "filter must be a dict")
-    out = {}
-    for field, want in filter.items():
-        if isinstance(want, dict) and want and all(str(k).startswith("$") for k in want):
-            ops = list(want)
-            if ops != ["$eq"]:
-                raise _refuse(
-                    "filter",
-                    f"filter[{field!r}] uses {', '.join(o for o in ops if o != '$eq')}: memoryd "
-                    f"filters by equality on top-level fields only ({{{field!r}: value}} or "
-                    f"{{{field!r}: {{'$eq': value}}}})",
-                )
-            want = want["$eq"]
-        out[field] = want
-    return out or None
+    return dict(filter)
 
 
 def _utf8_key(ns: tuple[str, ...]) -> list[bytes]:
