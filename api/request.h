@@ -40,9 +40,16 @@ struct request {
 	struct vcache *latest_cache; /* rendered latest tuples; NULL when off */
 	int route_metric;            /* the route's index in metrics */
 	bool www_authenticate;       /* a 401: say how to authenticate */
-	char stored[32]; /* X-Memory-Stored: where a write landed (SERVICE_STORED_MAX) */
-	char etag[40];               /* ETag header of the response; "" none */
+	char stored[32];     /* X-Memory-Stored: where a write landed (SERVICE_STORED_MAX) */
+	char etag[40];       /* ETag header of the response; "" none */
+	const int *draining; /* the server's shutdown flag (atomic), borrowed */
 };
+
+/* True once the server is shutting down (SIGTERM): every response then
+ * carries Connection: close and /readyz answers 503. */
+bool request_draining(const struct request *r);
+/* Queue resp (consumed) with the headers every response carries. */
+enum MHD_Result respond_queue(struct request *r, unsigned status, struct MHD_Response *resp);
 
 /* Queue a JSON response; steals body (a JSON text, may be NULL for none). */
 enum MHD_Result respond_raw(struct request *r, unsigned status, char *body, size_t len);

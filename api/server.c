@@ -13,9 +13,11 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/random.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "../common/clock.h"
 #include "../common/ids.h"
 #include "../common/log.h"
 #include "../common/metrics.h"
@@ -26,11 +28,25 @@
 #include "handlers.h"
 #include "request.h"
 
+/* What the drain needs to know of one open connection. Created when the
+ * worker takes the connection and freed when it is closed, under the
+ * worker's lock: while it is on the list, fd is this connection's. */
+struct http_conn {
+	struct http_conn *prev, *next;
+	int fd;
+	int busy;          /* a request begun and not completed (atomic) */
+	long long idle_ms; /* when it last became idle, monotonic ms (atomic) */
+	bool read_shut;    /* the drain has shut its reading side */
+};
+
 /* One libmicrohttpd daemon with one thread of its own and no listen socket:
  * the acceptor hands it connections. */
 struct http_worker {
 	struct MHD_Daemon *d;
 	int conns; /* connections handed to it and not yet closed (atomic) */
+	pthread_mutex_t lock;
+	bool lock_init;
+	struct http_conn *open; /* under lock */
 };
 
 /* The acceptor thread owns the listening socket and gives each new
@@ -51,6 +67,7 @@ struct http_server {
 	struct tokens *tokens; /* empty: the API is open */
 	bool probes_only;      /* the METRICS_PORT listener: probes and /metrics */
 	int inflight;          /* requests begun and not yet completed (atomic) */
+	int draining;          /* shutting down: Connection: close, /readyz 503 (atomic) */
 	struct vcache *latest_cache;
 	const struct config *cfg;
 	struct service *svc;
@@ -229,6 +246,7 @@ static struct request *request_new(struct http_server *s, struct MHD_Connection 
 	r->svc = s->svc;
 	r->cfg = s->cfg;
 	r->latest_cache = s->latest_cache;
+	r->draining = &s->draining;
 	r->route_metric = 0;
 	r->route = "unmatched";
 	const char *rid = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id");
@@ -305,12 +323,7 @@ static enum MHD_Result respond_405(struct request *r, const char *allow, const c
 	    MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
 	MHD_add_response_header(resp, "Content-Type", "application/json");
 	MHD_add_response_header(resp, "Allow", allow);
-	MHD_add_response_header(resp, "X-Request-Id", r->request_id);
-	enum MHD_Result ret = MHD_queue_response(r->conn, 405, resp);
-	MHD_destroy_response(resp);
-	r->status = 405;
-	r->responded = true;
-	return ret;
+	return respond_queue(r, 405, resp);
 }
 
 /*
@@ -434,10 +447,33 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	return rt->handler(r);
 }
 
+static struct http_conn *conn_of(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	return ci ? ci->socket_context : NULL;
+}
+
+/* The request line is in: the connection is busy until on_completed (MHD
+ * calls it for every request this callback saw). */
+static void *on_request_line(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+	(void)cls;
+	(void)uri;
+	struct http_conn *hc = conn_of(conn);
+	if (hc)
+		__atomic_store_n(&hc->busy, 1, __ATOMIC_SEQ_CST);
+	return NULL; /* on_request makes the request */
+}
+
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-	(void)conn;
+	struct http_conn *hc = conn_of(conn);
+	if (hc) {
+		__atomic_store_n(&hc->idle_ms, clock_mono_ms(), __ATOMIC_SEQ_CST);
+		__atomic_store_n(&hc->busy, 0, __ATOMIC_SEQ_CST);
+	}
 	struct request *r = *con_cls;
 	if (!r)
 		return;
@@ -477,14 +513,43 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	log_warn(NULL, "http", LF_STR("detail", msg));
 }
 
+/* Keep the worker's list of open connections: MHD reports a close before it
+ * closes the descriptor, so one on the list (under the lock) is still open. */
 static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
                           enum MHD_ConnectionNotificationCode code)
 {
-	(void)conn;
-	(void)socket_context;
 	struct http_worker *w = cls;
-	if (code == MHD_CONNECTION_NOTIFY_CLOSED)
-		__atomic_sub_fetch(&w->conns, 1, __ATOMIC_RELAXED);
+	struct http_conn *hc = *socket_context;
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *ci =
+		    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+		hc = xcalloc(1, sizeof(*hc));
+		hc->fd = ci ? ci->connect_fd : -1;
+		hc->idle_ms = clock_mono_ms();
+		pthread_mutex_lock(&w->lock);
+		hc->next = w->open;
+		if (w->open)
+			w->open->prev = hc;
+		w->open = hc;
+		pthread_mutex_unlock(&w->lock);
+		*socket_context = hc;
+		return;
+	}
+	if (code != MHD_CONNECTION_NOTIFY_CLOSED)
+		return;
+	if (hc) {
+		pthread_mutex_lock(&w->lock);
+		if (hc->prev)
+			hc->prev->next = hc->next;
+		else
+			w->open = hc->next;
+		if (hc->next)
+			hc->next->prev = hc->prev;
+		pthread_mutex_unlock(&w->lock);
+		free(hc);
+		*socket_context = NULL;
+	}
+	__atomic_sub_fetch(&w->conns, 1, __ATOMIC_RELAXED);
 }
 
 /* The worker holding the fewest connections; ties go round the workers. */
@@ -504,6 +569,40 @@ static struct http_worker *least_loaded(struct http_server *s, unsigned *next, i
 	}
 	*next = (*next + 1) % s->nw;
 	return best;
+}
+
+/* Hand every connection waiting in the backlog to a worker, within
+ * HTTP_CONNECTION_LIMIT. */
+static void accept_waiting(struct http_server *s, unsigned *next)
+{
+	int total = 0;
+	for (;;) {
+		struct http_worker *w = least_loaded(s, next, &total);
+		if (total >= s->cfg->http_connection_limit)
+			break;
+		struct sockaddr_storage addr;
+		socklen_t alen = sizeof(addr);
+		int fd = accept4(s->listen_fd, (struct sockaddr *)&addr, &alen,
+		                 SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK) {
+				/* out of descriptors, most likely: back off a little */
+				log_warn(NULL, "http accept failed",
+				         LF_STR("detail", strerror(errno)));
+				usleep(10 * 1000);
+			}
+			break;
+		}
+		__atomic_add_fetch(&w->conns, 1, __ATOMIC_RELAXED);
+		/* MHD closes fd on failure; its close notice never comes then */
+		if (MHD_add_connection(w->d, fd, (const struct sockaddr *)&addr, alen) != MHD_YES) {
+			__atomic_sub_fetch(&w->conns, 1, __ATOMIC_RELAXED);
+			log_warn(NULL, "http connection dropped: the worker could not take it",
+			         LF_STR("detail", strerror(errno)));
+		}
+	}
 }
 
 static void *acceptor_main(void *arg)
@@ -528,35 +627,7 @@ static void *acceptor_main(void *arg)
 			break;
 		if (full || !(p[1].revents & POLLIN))
 			continue;
-		for (;;) {
-			struct http_worker *w = least_loaded(s, &next, &total);
-			if (total >= s->cfg->http_connection_limit)
-				break;
-			struct sockaddr_storage addr;
-			socklen_t alen = sizeof(addr);
-			int fd = accept4(s->listen_fd, (struct sockaddr *)&addr, &alen,
-			                 SOCK_NONBLOCK | SOCK_CLOEXEC);
-			if (fd < 0) {
-				if (errno == EINTR || errno == ECONNABORTED)
-					continue;
-				if (errno != EAGAIN && errno != EWOULDBLOCK) {
-					/* out of descriptors, most likely: back off a little */
-					log_warn(NULL, "http accept failed",
-					         LF_STR("detail", strerror(errno)));
-					usleep(10 * 1000);
-				}
-				break;
-			}
-			__atomic_add_fetch(&w->conns, 1, __ATOMIC_RELAXED);
-			/* MHD closes fd on failure; its close notice never comes then */
-			if (MHD_add_connection(w->d, fd, (const struct sockaddr *)&addr, alen) !=
-			    MHD_YES) {
-				__atomic_sub_fetch(&w->conns, 1, __ATOMIC_RELAXED);
-				log_warn(NULL,
-				         "http connection dropped: the worker could not take it",
-				         LF_STR("detail", strerror(errno)));
-			}
-		}
+		accept_waiting(s, &next);
 	}
 	return NULL;
 }
@@ -603,9 +674,12 @@ static void server_free(struct http_server *s)
 	for (int k = 0; k < 2; k++)
 		if (s->wake[k] >= 0)
 			close(s->wake[k]);
-	for (unsigned k = 0; k < s->nw; k++)
+	for (unsigned k = 0; k < s->nw; k++) {
 		if (s->w[k].d)
-			MHD_stop_daemon(s->w[k].d);
+			MHD_stop_daemon(s->w[k].d); /* closes what is open: the list empties */
+		if (s->w[k].lock_init)
+			pthread_mutex_destroy(&s->w[k].lock);
+	}
 	free(s->w);
 	vcache_free(s->latest_cache);
 	tokens_free(s->tokens);
@@ -653,13 +727,16 @@ struct http_server *http_server_start(const struct config *cfg, struct service *
 		goto fail;
 	}
 	for (unsigned k = 0; k < s->nw; k++) {
+		pthread_mutex_init(&s->w[k].lock, NULL);
+		s->w[k].lock_init = true;
 		/* The acceptor keeps the limit; each worker's own one only backs it up. */
 		s->w[k].d = MHD_start_daemon(
 		    flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 		    MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_NOTIFY_CONNECTION,
-		    on_connection, &s->w[k], MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped, NULL,
-		    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->http_connection_timeout_seconds,
-		    MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->http_connection_limit + 16,
+		    on_connection, &s->w[k], MHD_OPTION_URI_LOG_CALLBACK, on_request_line, NULL,
+		    MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped, NULL, MHD_OPTION_CONNECTION_TIMEOUT,
+		    (unsigned)cfg->http_connection_timeout_seconds, MHD_OPTION_CONNECTION_LIMIT,
+		    (unsigned)cfg->http_connection_limit + 16,
 		    /* bounds the request line and headers of one connection. MHD
 		     * clears the pool for every request: 64 KiB cost a tenth of
 		     * the get-latest rate, and 16 KiB leaves headers ample room */
@@ -683,23 +760,103 @@ fail:
 	return NULL;
 }
 
+/*
+ * Shutting down without cutting a request: from http_server_drain on, every
+ * response carries Connection: close, so a connection ends with the answer
+ * to the request it is on, and close_idle ends the connections between
+ * requests. What it must not do is close a connection a request is arriving
+ * on: the client would see a reset, or an end of stream where its answer
+ * should be, and cannot tell whether the request was carried out.
+ *
+ * The race: a keep-alive client may send its next request at any moment,
+ * and a server's close may cross it on the wire. HTTP/1.1 cannot rule that
+ * out (RFC 9112 9.3.1 leaves the retry to the client); the server can only
+ * keep it to requests that had not reached it when it decided. So a
+ * connection is closed only when
+ *   - no request is begun on it (busy: from its request line to the end of
+ *     its answer; MHD calls on_request_line only once the line is in, but
+ *     a request whose first bytes sit unread in the socket is caught by the
+ *     next test),
+ *   - no byte waits in the socket (FIONREAD), and
+ *   - it has been idle DRAIN_IDLE_MS: a client that just got an answer sent
+ *     before SIGTERM usually sends its next request at once, and that one
+ *     is answered with Connection: close rather than raced.
+ * And close_idle does not close it itself: it shuts the socket's reading
+ * side, which wakes the worker; the worker reads what came meanwhile first
+ * (a request that slipped in after the tests is answered, with Connection:
+ * close) and closes only on reading the end. What remains is a request
+ * whose bytes arrive between the worker's last read and its close, a few
+ * microseconds, or that the client sent after our FIN left: a client that
+ * looks for the server's close before reusing a pooled connection (curl,
+ * urllib3 and Go's transport do) never sends one of those. A request that
+ * trickles in over more than one read while the drain closes its connection
+ * is cut: shutting the reading side ends the stream at what has arrived.
+ */
+#define DRAIN_IDLE_MS 250
+
+static void close_idle(struct http_server *s)
+{
+	long long now = clock_mono_ms();
+	for (unsigned k = 0; k < s->nw; k++) {
+		struct http_worker *w = &s->w[k];
+		pthread_mutex_lock(&w->lock);
+		for (struct http_conn *hc = w->open; hc; hc = hc->next) {
+			if (hc->read_shut || hc->fd < 0 ||
+			    __atomic_load_n(&hc->busy, __ATOMIC_SEQ_CST) ||
+			    now - __atomic_load_n(&hc->idle_ms, __ATOMIC_SEQ_CST) < DRAIN_IDLE_MS)
+				continue;
+			int pending = 0;
+			if (ioctl(hc->fd, FIONREAD, &pending) < 0 || pending > 0 ||
+			    __atomic_load_n(&hc->busy, __ATOMIC_SEQ_CST))
+				continue;
+			shutdown(hc->fd, SHUT_RD);
+			hc->read_shut = true;
+		}
+		pthread_mutex_unlock(&w->lock);
+	}
+}
+
+static int open_connections(struct http_server *s)
+{
+	int n = 0;
+	for (unsigned k = 0; k < s->nw; k++)
+		n += __atomic_load_n(&s->w[k].conns, __ATOMIC_RELAXED);
+	return n;
+}
+
+void http_server_drain(struct http_server *s, bool stop_accepting)
+{
+	if (!s)
+		return;
+	if (stop_accepting && s->listen_fd >= 0) {
+		/* Connections already in the backlog are taken, not reset by the
+		 * close; later ones are refused, which any client can retry
+		 * elsewhere (nothing was sent). */
+		acceptor_stop(s);
+		unsigned next = 0;
+		accept_waiting(s, &next);
+		close(s->listen_fd);
+		s->listen_fd = -1;
+	}
+	__atomic_store_n(&s->draining, 1, __ATOMIC_RELEASE);
+}
+
 void http_server_stop(struct http_server *s, int grace_ms)
 {
 	if (!s)
 		return;
-	/* Stop accepting, then wait for requests in flight (not for idle
-	 * keep-alive connections, which stopping the workers closes). */
-	acceptor_stop(s);
-	close(s->listen_fd);
-	s->listen_fd = -1;
-	int waited = 0;
-	while (__atomic_load_n(&s->inflight, __ATOMIC_RELAXED) > 0 && waited < grace_ms) {
-		usleep(10 * 1000);
-		waited += 10;
+	http_server_drain(s, true);
+	long long until = clock_mono_ms() + grace_ms;
+	for (;;) {
+		close_idle(s);
+		if (!open_connections(s) || clock_mono_ms() >= until)
+			break;
+		usleep(5 * 1000);
 	}
-	int left = __atomic_load_n(&s->inflight, __ATOMIC_RELAXED);
-	if (left > 0)
-		log_warn(NULL, "shutdown grace period over with requests in flight",
-		         LF_INT("requests", left), LF_INT("grace_ms", grace_ms));
+	int conns = open_connections(s);
+	if (conns > 0)
+		log_warn(NULL, "shutdown grace period over with connections open",
+		         LF_INT("requests", __atomic_load_n(&s->inflight, __ATOMIC_RELAXED)),
+		         LF_INT("connections", conns), LF_INT("grace_ms", grace_ms));
 	server_free(s);
 }

@@ -22,6 +22,7 @@
 #include <time.h>
 
 #include "../api/server.h"
+#include "../common/clock.h"
 #include "../common/config.h"
 #include "../common/log.h"
 #include "../service/pg_migrate.h"
@@ -279,9 +280,15 @@ int main(int argc, char **argv)
 	int sig = 0;
 	sigwait(&stop, &sig);
 	log_info(NULL, "shutting down", LF_STR("signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"));
+	/* PORT refuses new connections; METRICS_PORT keeps answering its probes
+	 * (/readyz 503) until the API's last connection has closed. */
+	long long until = clock_mono_ms() + cfg.shutdown_grace_seconds * 1000;
+	http_server_drain(http, true);
+	http_server_drain(probes, false);
 	http_server_stop(http, (int)cfg.shutdown_grace_seconds * 1000);
 	http = NULL;
-	http_server_stop(probes, 0);
+	long long left = until - clock_mono_ms();
+	http_server_stop(probes, left > 0 ? (int)left : 0);
 	probes = NULL;
 	status = 0;
 out:
