@@ -196,26 +196,38 @@ thread_view() {
 
 thread_keys() { rd --scan --pattern "$KEY_PREFIX:*{$T:$1}*"; }
 
-# race_pass TABLE CMD...: a pass that waits on TABLE (locked by another
-# session) while CMD runs; then the lock goes and the pass must end with 0.
-race_pass() {
-    local table="$1" line apid deadline rc=0
-    shift
+# locked_pass TABLE LOG CMD...: CMD (a pass, its output in LOG) started
+# while another session holds TABLE locked; returns once the pass waits on
+# the lock, with the pass's pid in APID. unlock: the lock goes.
+locked_pass() {
+    local table="$1" log="$2" line deadline
+    shift 2
     coproc LOCKER { psql "$ARCH_DB_URL" -XAtq -v ON_ERROR_STOP=1; }
     echo "BEGIN; LOCK TABLE memoryd.$table IN EXCLUSIVE MODE; SELECT 'locked';" >&"${LOCKER[1]}"
     read -r -t 20 line <&"${LOCKER[0]}" || fail "no lock on $table"
     [[ "$line" == locked ]] || fail "locker said $line"
-    DATABASE_STATEMENT_TIMEOUT_MS=60000 "$bin" archive >"$TMP/race.log" 2>&1 &
-    apid=$!
+    DATABASE_STATEMENT_TIMEOUT_MS=60000 "$@" >"$log" 2>&1 &
+    APID=$!
     deadline=$(($(now_ms) + 20000))
     until [[ "$(pg "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%$table%'")" != 0 ]]; do
         (($(now_ms) < deadline)) || fail "the pass never reached $table"
         sleep 0.05
     done
-    "$@"
+}
+unlock() {
     echo "COMMIT;" >&"${LOCKER[1]}"
-    wait "$apid" || rc=$?
     eval "exec ${LOCKER[1]}>&-"
+}
+
+# race_pass TABLE CMD...: a pass that waits on TABLE (locked by another
+# session) while CMD runs; then the lock goes and the pass must end with 0.
+race_pass() {
+    local table="$1" rc=0
+    shift
+    locked_pass "$table" "$TMP/race.log" "$bin" archive
+    "$@"
+    unlock
+    wait "$APID" || rc=$?
     ((rc == 0)) || fail "the racing pass exited $rc"
 }
 
@@ -511,31 +523,20 @@ term)
     # conversation_history gets SIGTERM; with release, the lock goes at once.
     # Prints the milliseconds from SIGTERM to its exit.
     stopped() {
-        local release="$1" line apid deadline t0 rc=0
+        local release="$1" t0 deadline rc=0
         shift
-        coproc LOCKER { psql "$ARCH_DB_URL" -XAtq -v ON_ERROR_STOP=1; }
-        echo "BEGIN; LOCK TABLE memoryd.conversation_history IN EXCLUSIVE MODE; SELECT 'locked';" >&"${LOCKER[1]}"
-        read -r -t 20 line <&"${LOCKER[0]}" || fail "no lock"
-        [[ "$line" == locked ]] || fail "locker said $line"
-        env "$@" DATABASE_STATEMENT_TIMEOUT_MS=60000 "$bin" archiver >"$TMP/term.log" 2>&1 &
-        apid=$!
-        deadline=$(($(now_ms) + 20000))
-        until [[ "$(pg "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%conversation_history%'")" != 0 ]]; do
-            (($(now_ms) < deadline)) || fail "the pass never reached conversation_history"
-            sleep 0.05
-        done
-        kill -TERM "$apid"
+        locked_pass conversation_history "$TMP/term.log" env "$@" "$bin" archiver
+        kill -TERM "$APID"
         t0="$(now_ms)"
-        [[ "$release" == release ]] && echo "COMMIT;" >&"${LOCKER[1]}"
+        [[ "$release" == release ]] && unlock
         deadline=$((t0 + 15000))
-        while kill -0 "$apid" 2>/dev/null && [[ "$(ps -o stat= -p "$apid")" != Z* ]]; do
+        while kill -0 "$APID" 2>/dev/null && [[ "$(ps -o stat= -p "$APID")" != Z* ]]; do
             (($(now_ms) < deadline)) || fail "the archiver did not exit 15 s after SIGTERM"
             sleep 0.01
         done
         echo "$(($(now_ms) - t0))"
-        wait "$apid" || rc=$?
-        [[ "$release" == release ]] || echo "COMMIT;" >&"${LOCKER[1]}"
-        eval "exec ${LOCKER[1]}>&-"
+        wait "$APID" || rc=$?
+        [[ "$release" == release ]] || unlock
         ((rc == 0)) || fail "memoryd archiver exited $rc on SIGTERM"
         grep -Eq "$SANITIZER_RE" "$TMP/term.log" && fail "sanitizer error in the archiver"
         return 0
