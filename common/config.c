@@ -134,7 +134,8 @@ static const struct cfg_entry table[] = {
      "a connection idle or stalled this long is closed, so slow clients cannot pin threads"},
     {"LOG_LEVEL", CFG_LOGLEVEL, "info", 0, 0, OFF(log_level), 0, NULL, "how much to log"},
     {"SHUTDOWN_GRACE_SECONDS", CFG_INT, "20", 0, 3600, OFF(shutdown_grace_seconds), 0, NULL,
-     "on SIGTERM, how long requests in flight may take to finish before memoryd exits"},
+     "on SIGTERM, how long requests in flight (or an archival step) may take to finish "
+     "before memoryd exits; it exits sooner once they have"},
     {"CONV_STORE_PRIMARY", CFG_STR, "redis", 0, 0, OFF(store_primary), 0, check_store_primary,
      "the store that serves reads and acknowledges writes: redis or postgres (mongo: an alias "
      "of postgres, as in the old runbook); postgres needs DATABASE_URL. Once POST "
