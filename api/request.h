@@ -19,6 +19,7 @@
 
 struct service;
 struct config;
+struct http_route;
 
 #define MAX_PATH_PARAMS 4
 
@@ -43,6 +44,7 @@ struct request {
 	char stored[32];     /* X-Memory-Stored: where a write landed (SERVICE_STORED_MAX) */
 	char etag[40];       /* ETag header of the response; "" none */
 	const int *draining; /* the server's shutdown flag (atomic), borrowed */
+	const struct http_route *route_entry; /* matched and admitted (server.c); NULL before */
 };
 
 /* True once the server is shutting down (SIGTERM): every response then

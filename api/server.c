@@ -371,25 +371,91 @@ static int authorize(struct http_server *s, struct request *r, enum access acces
 	return mem_fail(err, MEM_EUNAUTHORIZED, "Authorization", "the bearer token is not known");
 }
 
+/*
+ * What is decided on the headers alone: the route, the port, the tenant, the
+ * token, the media type and the declared size. The matched route, or NULL
+ * with the refusal queued (*ret: what queueing it returned).
+ */
+static const struct http_route *admit(struct http_server *s, struct request *r,
+                                      enum MHD_Result *ret)
+{
+	struct mem_error err = {0};
+	char allow[64];
+	const struct http_route *rt = route_find(r, allow, sizeof(allow), &err);
+	if (rt && s->probes_only && rt->access != OPEN) {
+		rt = NULL;
+		allow[0] = '\0';
+		mem_fail(&err, MEM_ENOT_FOUND, NULL,
+		         "this port serves probes and /metrics only; the API is on PORT");
+	}
+	if (!rt) {
+		*ret = allow[0] ? respond_405(r, allow, err.message) : respond_error(r, &err);
+		return NULL;
+	}
+	if (rt->access != OPEN && service_check_tenant(r->tenant, &err) < 0) {
+		*ret = respond_error(r, &err);
+		return NULL;
+	}
+	if (rt->access != OPEN && authorize(s, r, rt->access, &err) < 0) {
+		if (err.code == MEM_EUNAUTHORIZED)
+			r->www_authenticate = true;
+		*ret = respond_error(r, &err);
+		return NULL;
+	}
+	if (rt->body) {
+		const char *ct = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+		                                             MHD_HTTP_HEADER_CONTENT_TYPE);
+		if (!ct || !is_json_type(ct)) {
+			json_t *e = json_pack("{s:{s:s, s:s, s:s}}", "error", "code",
+			                      "unsupported_media_type", "message",
+			                      "send the body as Content-Type: application/json",
+			                      "request_id", r->request_id);
+			*ret = respond_json(r, 415, e);
+			return NULL;
+		}
+	}
+	const char *cl =
+	    MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	if (cl && strtoull(cl, NULL, 10) > (unsigned long long)s->cfg->max_body_bytes) {
+		*ret = respond_errorf(r, MEM_ETOO_LARGE, NULL,
+		                      "the body is larger than MAX_BODY_BYTES (%ld bytes)",
+		                      s->cfg->max_body_bytes);
+		return NULL;
+	}
+	return rt;
+}
+
+/* Does the request say a body follows? */
+static bool declares_body(struct MHD_Connection *conn)
+{
+	const char *cl =
+	    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	return (cl && strtoull(cl, NULL, 10) > 0) ||
+	       MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+	                                   MHD_HTTP_HEADER_TRANSFER_ENCODING);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls)
 {
 	struct http_server *s = cls;
 	struct request *r = *con_cls;
+	enum MHD_Result ret = MHD_YES;
 	(void)version;
 
 	if (!r) {
-		/* First call: headers only. Refuse early what we will not read. */
+		/* First call: headers only. A request with a body is admitted or
+		 * refused now, before any of its body is read (an unauthenticated
+		 * 8 MB upload is answered at once; MHD then closes the connection,
+		 * the body unread). One without a body is judged at its end, the
+		 * next call: an answer queued before the end closes the
+		 * connection, which a keep-alive client would pay for. */
 		r = request_new(s, conn, url, method);
 		*con_cls = r;
 		__atomic_add_fetch(&s->inflight, 1, __ATOMIC_RELAXED);
-		const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-		                                             MHD_HTTP_HEADER_CONTENT_LENGTH);
-		if (cl && strtoull(cl, NULL, 10) > (unsigned long long)s->cfg->max_body_bytes)
-			return respond_errorf(r, MEM_ETOO_LARGE, NULL,
-			                      "the body is larger than MAX_BODY_BYTES (%ld bytes)",
-			                      s->cfg->max_body_bytes);
+		if (declares_body(conn) && !(r->route_entry = admit(s, r, &ret)))
+			return ret;
 		return MHD_YES;
 	}
 	if (r->responded) {
@@ -412,39 +478,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		return respond_errorf(r, MEM_ETOO_LARGE, NULL,
 		                      "the body is larger than MAX_BODY_BYTES (%ld bytes)",
 		                      s->cfg->max_body_bytes);
-	struct mem_error err = {0};
-	char allow[64];
-	const struct http_route *rt = route_find(r, allow, sizeof(allow), &err);
-	if (rt && s->probes_only && rt->access != OPEN) {
-		rt = NULL;
-		allow[0] = '\0';
-		mem_fail(&err, MEM_ENOT_FOUND, NULL,
-		         "this port serves probes and /metrics only; the API is on PORT");
-	}
-	if (!rt) {
-		if (allow[0])
-			return respond_405(r, allow, err.message);
-		return respond_error(r, &err);
-	}
-	if (rt->access != OPEN && service_check_tenant(r->tenant, &err) < 0)
-		return respond_error(r, &err);
-	if (rt->access != OPEN && authorize(s, r, rt->access, &err) < 0) {
-		if (err.code == MEM_EUNAUTHORIZED)
-			r->www_authenticate = true;
-		return respond_error(r, &err);
-	}
-	if (rt->body) {
-		const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-		                                             MHD_HTTP_HEADER_CONTENT_TYPE);
-		if (!ct || !is_json_type(ct)) {
-			json_t *e = json_pack("{s:{s:s, s:s, s:s}}", "error", "code",
-			                      "unsupported_media_type", "message",
-			                      "send the body as Content-Type: application/json",
-			                      "request_id", r->request_id);
-			return respond_json(r, 415, e);
-		}
-	}
-	return rt->handler(r);
+	if (!r->route_entry && !(r->route_entry = admit(s, r, &ret)))
+		return ret;
+	return r->route_entry->handler(r);
 }
 
 static struct http_conn *conn_of(struct MHD_Connection *conn)
