@@ -28,20 +28,35 @@
 #include "handlers.h"
 #include "request.h"
 
-/* What the drain needs to know of one open connection. Created when the
- * worker takes the connection and freed when it is closed, under the
- * worker's lock: while it is on the list, fd is this connection's. */
+/* Where a connection's current request is: its deadline runs from
+ * phase_ms. */
+enum conn_phase {
+	PH_IDLE,     /* between requests: the request line is due (idle timeout) */
+	PH_HEADERS,  /* the request line is in: the headers are due */
+	PH_BODY,     /* the headers are in: the body is due */
+	PH_HANDLING, /* the whole request is in: no deadline of ours */
+};
+
+/* What the drain and the deadlines need to know of one open connection.
+ * Created when the worker takes the connection and freed when it is closed,
+ * under the worker's lock: while it is on the list, fd is this
+ * connection's. phase and phase_ms are written by the worker's thread. */
 struct http_conn {
 	struct http_conn *prev, *next;
 	int fd;
-	int busy;          /* a request begun and not completed (atomic) */
-	long long idle_ms; /* when it last became idle, monotonic ms (atomic) */
-	bool read_shut;    /* the drain has shut its reading side */
+	int phase;              /* enum conn_phase (atomic) */
+	long long phase_ms;     /* when it entered phase, monotonic ms (atomic) */
+	bool read_shut;         /* the drain has shut its reading side */
+	bool cut;               /* a deadline has closed it */
+	unsigned char addr[17]; /* the client's address (addr_key) */
 };
+
+struct http_server;
 
 /* One libmicrohttpd daemon with one thread of its own and no listen socket:
  * the acceptor hands it connections. */
 struct http_worker {
+	struct http_server *s;
 	struct MHD_Daemon *d;
 	int conns; /* connections handed to it and not yet closed (atomic) */
 	pthread_mutex_t lock;
@@ -68,6 +83,8 @@ struct http_server {
 	bool probes_only;      /* the METRICS_PORT listener: probes and /metrics */
 	int inflight;          /* requests begun and not yet completed (atomic) */
 	int draining;          /* shutting down: Connection: close, /readyz 503 (atomic) */
+	pthread_mutex_t addr_lock;
+	struct addr_count *addrs[256]; /* open connections by client address, under addr_lock */
 	struct vcache *latest_cache;
 	const struct config *cfg;
 	struct service *svc;
@@ -371,6 +388,29 @@ static int authorize(struct http_server *s, struct request *r, enum access acces
 	return mem_fail(err, MEM_EUNAUTHORIZED, "Authorization", "the bearer token is not known");
 }
 
+static struct http_conn *conn_of(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	return ci ? ci->socket_context : NULL;
+}
+
+/* The phase first, then its start: a reader that sees the old phase with the
+ * new start thinks the connection busier than it is, never idler. */
+static void conn_enter(struct MHD_Connection *conn, enum conn_phase phase)
+{
+	struct http_conn *hc = conn_of(conn);
+	if (!hc)
+		return;
+	if (phase == PH_IDLE) {
+		__atomic_store_n(&hc->phase_ms, clock_mono_ms(), __ATOMIC_SEQ_CST);
+		__atomic_store_n(&hc->phase, phase, __ATOMIC_SEQ_CST);
+	} else {
+		__atomic_store_n(&hc->phase, phase, __ATOMIC_SEQ_CST);
+		__atomic_store_n(&hc->phase_ms, clock_mono_ms(), __ATOMIC_SEQ_CST);
+	}
+}
+
 /*
  * What is decided on the headers alone: the route, the port, the tenant, the
  * token, the media type and the declared size. The matched route, or NULL
@@ -454,6 +494,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		r = request_new(s, conn, url, method);
 		*con_cls = r;
 		__atomic_add_fetch(&s->inflight, 1, __ATOMIC_RELAXED);
+		conn_enter(conn, PH_BODY);
 		if (declares_body(conn) && !(r->route_entry = admit(s, r, &ret)))
 			return ret;
 		return MHD_YES;
@@ -474,6 +515,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	}
 
 	/* The whole request is here. */
+	conn_enter(conn, PH_HANDLING);
 	if (r->body_too_large)
 		return respond_errorf(r, MEM_ETOO_LARGE, NULL,
 		                      "the body is larger than MAX_BODY_BYTES (%ld bytes)",
@@ -483,33 +525,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	return r->route_entry->handler(r);
 }
 
-static struct http_conn *conn_of(struct MHD_Connection *conn)
-{
-	const union MHD_ConnectionInfo *ci =
-	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-	return ci ? ci->socket_context : NULL;
-}
-
 /* The request line is in: the connection is busy until on_completed (MHD
  * calls it for every request this callback saw). */
 static void *on_request_line(void *cls, const char *uri, struct MHD_Connection *conn)
 {
 	(void)cls;
 	(void)uri;
-	struct http_conn *hc = conn_of(conn);
-	if (hc)
-		__atomic_store_n(&hc->busy, 1, __ATOMIC_SEQ_CST);
+	conn_enter(conn, PH_HEADERS);
 	return NULL; /* on_request makes the request */
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-	struct http_conn *hc = conn_of(conn);
-	if (hc) {
-		__atomic_store_n(&hc->idle_ms, clock_mono_ms(), __ATOMIC_SEQ_CST);
-		__atomic_store_n(&hc->busy, 0, __ATOMIC_SEQ_CST);
-	}
+	conn_enter(conn, PH_IDLE);
 	struct request *r = *con_cls;
 	if (!r)
 		return;
@@ -549,6 +578,65 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	log_warn(NULL, "http", LF_STR("detail", msg));
 }
 
+/* Open connections per client address (HTTP_CONNECTIONS_PER_ADDRESS). */
+struct addr_count {
+	struct addr_count *next;
+	unsigned char key[17];
+	int n;
+};
+
+/* The family and the address bytes, the port left out. */
+static void addr_key(const struct sockaddr *a, unsigned char key[17])
+{
+	memset(key, 0, 17);
+	key[0] = (unsigned char)a->sa_family;
+	if (a->sa_family == AF_INET)
+		memcpy(key + 1, &((const struct sockaddr_in *)a)->sin_addr, 4);
+	else if (a->sa_family == AF_INET6)
+		memcpy(key + 1, &((const struct sockaddr_in6 *)a)->sin6_addr, 16);
+}
+
+static struct addr_count **addr_slot(struct http_server *s, const unsigned char key[17])
+{
+	unsigned h = 2166136261u;
+	for (int i = 0; i < 17; i++)
+		h = (h ^ key[i]) * 16777619u;
+	struct addr_count **p = &s->addrs[h % (sizeof(s->addrs) / sizeof(s->addrs[0]))];
+	while (*p && memcmp((*p)->key, key, 17))
+		p = &(*p)->next;
+	return p;
+}
+
+/* Count one more connection from key; false (nothing counted) at the cap. */
+static bool addr_take(struct http_server *s, const unsigned char key[17])
+{
+	bool ok = true;
+	pthread_mutex_lock(&s->addr_lock);
+	struct addr_count **p = addr_slot(s, key);
+	if (!*p) {
+		*p = xcalloc(1, sizeof(**p));
+		memcpy((*p)->key, key, 17);
+	}
+	if ((*p)->n >= s->cfg->http_connections_per_address)
+		ok = false;
+	else
+		(*p)->n++;
+	pthread_mutex_unlock(&s->addr_lock);
+	return ok;
+}
+
+static void addr_give(struct http_server *s, const unsigned char key[17])
+{
+	pthread_mutex_lock(&s->addr_lock);
+	struct addr_count **p = addr_slot(s, key);
+	if (*p && --(*p)->n <= 0) {
+		struct addr_count *gone = *p;
+		*p = gone->next;
+		free(gone);
+	}
+	pthread_mutex_unlock(&s->addr_lock);
+}
+
 /* Keep the worker's list of open connections: MHD reports a close before it
  * closes the descriptor, so one on the list (under the lock) is still open. */
 static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
@@ -559,9 +647,13 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
 		const union MHD_ConnectionInfo *ci =
 		    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+		const union MHD_ConnectionInfo *ai =
+		    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 		hc = xcalloc(1, sizeof(*hc));
 		hc->fd = ci ? ci->connect_fd : -1;
-		hc->idle_ms = clock_mono_ms();
+		hc->phase_ms = clock_mono_ms();
+		if (ai && ai->client_addr)
+			addr_key(ai->client_addr, hc->addr);
 		pthread_mutex_lock(&w->lock);
 		hc->next = w->open;
 		if (w->open)
@@ -582,6 +674,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 		if (hc->next)
 			hc->next->prev = hc->prev;
 		pthread_mutex_unlock(&w->lock);
+		addr_give(w->s, hc->addr);
 		free(hc);
 		*socket_context = NULL;
 	}
@@ -631,13 +724,64 @@ static void accept_waiting(struct http_server *s, unsigned *next)
 			}
 			break;
 		}
+		unsigned char key[17];
+		addr_key((const struct sockaddr *)&addr, key);
+		if (!addr_take(s, key)) {
+			/* one address may not take every slot (slow clients) */
+			close(fd);
+			log_at(LOG_DEBUG, NULL,
+			       "http connection refused: HTTP_CONNECTIONS_PER_ADDRESS",
+			       LF_INT("limit", s->cfg->http_connections_per_address));
+			continue;
+		}
 		__atomic_add_fetch(&w->conns, 1, __ATOMIC_RELAXED);
 		/* MHD closes fd on failure; its close notice never comes then */
 		if (MHD_add_connection(w->d, fd, (const struct sockaddr *)&addr, alen) != MHD_YES) {
 			__atomic_sub_fetch(&w->conns, 1, __ATOMIC_RELAXED);
+			addr_give(s, key);
 			log_warn(NULL, "http connection dropped: the worker could not take it",
 			         LF_STR("detail", strerror(errno)));
 		}
+	}
+}
+
+/*
+ * Absolute deadlines (slow clients): MHD's HTTP_CONNECTION_TIMEOUT_SECONDS
+ * counts from a connection's last byte, so a client sending one byte now
+ * and then holds its connection for ever. Here each phase of a request has
+ * a deadline from its start, whatever arrives meanwhile: the request line
+ * HTTP_CONNECTION_TIMEOUT_SECONDS after the last answer (or the accept), the
+ * headers HTTP_HEADER_TIMEOUT_SECONDS after the request line, the body
+ * HTTP_BODY_TIMEOUT_SECONDS after the headers. A connection past one is
+ * shut both ways; its worker sees that and closes it. Called by the
+ * acceptor four times a second.
+ */
+static void enforce_deadlines(struct http_server *s)
+{
+	long long now = clock_mono_ms();
+	const long long limit_ms[] = {
+	    [PH_IDLE] = s->cfg->http_connection_timeout_seconds * 1000,
+	    [PH_HEADERS] = s->cfg->http_header_timeout_seconds * 1000,
+	    [PH_BODY] = s->cfg->http_body_timeout_seconds * 1000,
+	};
+	static const char *const what[] = {
+	    [PH_IDLE] = "request line", [PH_HEADERS] = "headers", [PH_BODY] = "body"};
+	for (unsigned k = 0; k < s->nw; k++) {
+		struct http_worker *w = &s->w[k];
+		pthread_mutex_lock(&w->lock);
+		for (struct http_conn *hc = w->open; hc; hc = hc->next) {
+			int phase = __atomic_load_n(&hc->phase, __ATOMIC_SEQ_CST);
+			long long since = __atomic_load_n(&hc->phase_ms, __ATOMIC_SEQ_CST);
+			if (hc->cut || hc->read_shut || hc->fd < 0 || phase == PH_HANDLING ||
+			    now - since <= limit_ms[phase])
+				continue;
+			shutdown(hc->fd, SHUT_RDWR);
+			hc->cut = true;
+			log_info(NULL, "http connection closed: too slow",
+			         LF_STR("waiting_for", what[phase]),
+			         LF_INT("deadline_ms", limit_ms[phase]));
+		}
+		pthread_mutex_unlock(&w->lock);
 	}
 }
 
@@ -645,14 +789,19 @@ static void *acceptor_main(void *arg)
 {
 	struct http_server *s = arg;
 	unsigned next = 0;
+	long long sweep = 0;
 	for (;;) {
 		int total = 0;
 		least_loaded(s, &next, &total);
 		bool full = total >= s->cfg->http_connection_limit;
+		if (clock_mono_ms() >= sweep) {
+			enforce_deadlines(s);
+			sweep = clock_mono_ms() + 250;
+		}
 		/* At the limit, look again every 10 ms; connections wait unaccepted. */
 		struct pollfd p[2] = {{.fd = s->wake[0], .events = POLLIN},
 		                      {.fd = s->listen_fd, .events = POLLIN}};
-		int rc = poll(p, full ? 1 : 2, full ? 10 : -1);
+		int rc = poll(p, full ? 1 : 2, full ? 10 : 250);
 		if (rc < 0 && errno != EINTR) {
 			log_error(NULL, "http acceptor poll failed",
 			          LF_STR("detail", strerror(errno)));
@@ -717,6 +866,13 @@ static void server_free(struct http_server *s)
 			pthread_mutex_destroy(&s->w[k].lock);
 	}
 	free(s->w);
+	for (size_t i = 0; i < sizeof(s->addrs) / sizeof(s->addrs[0]); i++)
+		while (s->addrs[i]) {
+			struct addr_count *a = s->addrs[i];
+			s->addrs[i] = a->next;
+			free(a);
+		}
+	pthread_mutex_destroy(&s->addr_lock);
 	vcache_free(s->latest_cache);
 	tokens_free(s->tokens);
 	free(s);
@@ -752,6 +908,7 @@ struct http_server *http_server_start(const struct config *cfg, struct service *
 	s->latest_cache = vcache_new((size_t)cfg->checkpoint_cache_bytes);
 	s->nw = probes_only ? 1 : (unsigned)cfg->http_threads;
 	s->w = xcalloc(s->nw, sizeof(*s->w));
+	pthread_mutex_init(&s->addr_lock, NULL);
 	if (tokens_parse(cfg->api_tokens, &s->tokens, err) < 0)
 		goto fail;
 	for (size_t i = 0; i < NROUTES; i++)
@@ -765,6 +922,7 @@ struct http_server *http_server_start(const struct config *cfg, struct service *
 	for (unsigned k = 0; k < s->nw; k++) {
 		pthread_mutex_init(&s->w[k].lock, NULL);
 		s->w[k].lock_init = true;
+		s->w[k].s = s;
 		/* The acceptor keeps the limit; each worker's own one only backs it up. */
 		s->w[k].d = MHD_start_daemon(
 		    flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
@@ -809,8 +967,8 @@ fail:
  * out (RFC 9112 9.3.1 leaves the retry to the client); the server can only
  * keep it to requests that had not reached it when it decided. So a
  * connection is closed only when
- *   - no request is begun on it (busy: from its request line to the end of
- *     its answer; MHD calls on_request_line only once the line is in, but
+ *   - no request is begun on it (not PH_IDLE: from its request line to the
+ *     end of its answer; MHD calls on_request_line only once the line is in, but
  *     a request whose first bytes sit unread in the socket is caught by the
  *     next test),
  *   - no byte waits in the socket (FIONREAD), and
@@ -837,13 +995,13 @@ static void close_idle(struct http_server *s)
 		struct http_worker *w = &s->w[k];
 		pthread_mutex_lock(&w->lock);
 		for (struct http_conn *hc = w->open; hc; hc = hc->next) {
-			if (hc->read_shut || hc->fd < 0 ||
-			    __atomic_load_n(&hc->busy, __ATOMIC_SEQ_CST) ||
-			    now - __atomic_load_n(&hc->idle_ms, __ATOMIC_SEQ_CST) < DRAIN_IDLE_MS)
+			if (hc->read_shut || hc->cut || hc->fd < 0 ||
+			    __atomic_load_n(&hc->phase, __ATOMIC_SEQ_CST) != PH_IDLE ||
+			    now - __atomic_load_n(&hc->phase_ms, __ATOMIC_SEQ_CST) < DRAIN_IDLE_MS)
 				continue;
 			int pending = 0;
 			if (ioctl(hc->fd, FIONREAD, &pending) < 0 || pending > 0 ||
-			    __atomic_load_n(&hc->busy, __ATOMIC_SEQ_CST))
+			    __atomic_load_n(&hc->phase, __ATOMIC_SEQ_CST) != PH_IDLE)
 				continue;
 			shutdown(hc->fd, SHUT_RD);
 			hc->read_shut = true;

@@ -131,7 +131,19 @@ static const struct cfg_entry table[] = {
      "most client connections served at once, over all HTTP threads; more wait unaccepted"},
     {"HTTP_CONNECTION_TIMEOUT_SECONDS", CFG_INT, "30", 1, 3600,
      OFF(http_connection_timeout_seconds), 0, NULL,
-     "a connection idle or stalled this long is closed, so slow clients cannot pin threads"},
+     "a connection idle or stalled this long is closed, so slow clients cannot pin threads; "
+     "also the most time a request line may take to arrive after the last answer"},
+    {"HTTP_HEADER_TIMEOUT_SECONDS", CFG_INT, "10", 1, 3600, OFF(http_header_timeout_seconds), 0,
+     NULL,
+     "a request's headers must all arrive within this long of its request line, however "
+     "steadily they trickle in; else the connection is closed"},
+    {"HTTP_BODY_TIMEOUT_SECONDS", CFG_INT, "60", 1, 3600, OFF(http_body_timeout_seconds), 0, NULL,
+     "a request's body must all arrive within this long of its headers; else the connection "
+     "is closed"},
+    {"HTTP_CONNECTIONS_PER_ADDRESS", CFG_INT, "256", 1, 65536, OFF(http_connections_per_address), 0,
+     NULL,
+     "most connections open at once from one client address; more are closed as soon as "
+     "they are accepted"},
     {"LOG_LEVEL", CFG_LOGLEVEL, "info", 0, 0, OFF(log_level), 0, NULL, "how much to log"},
     {"SHUTDOWN_GRACE_SECONDS", CFG_INT, "20", 0, 3600, OFF(shutdown_grace_seconds), 0, NULL,
      "on SIGTERM, how long requests in flight (or an archival step) may take to finish "
