@@ -31,6 +31,8 @@ struct request {
 	const char *tenant; /* the X-Tenant-Id header or "default" */
 	struct buf body;
 	bool body_too_large;
+	bool over_buffer;   /* MAX_BUFFERED_BYTES would be passed: 503 at the end */
+	long long buffered; /* bytes counted against MAX_BUFFERED_BYTES (server.c) */
 	bool responded;
 	int status;                    /* of the response queued, for the access log */
 	const char *route;             /* template, e.g. "/checkpoints/{thread_id}" */

@@ -25,6 +25,7 @@
 #include "../common/vcache.h"
 #include "../common/xalloc.h"
 #include "../service/service.h"
+#include "body.h"
 #include "handlers.h"
 #include "request.h"
 
@@ -276,10 +277,41 @@ static struct request *request_new(struct http_server *s, struct MHD_Connection 
 	return r;
 }
 
+/*
+ * MAX_BUFFERED_BYTES: the request bodies held at once, over every connection
+ * of both ports (one process, one memory). A body is counted from its
+ * admission (its Content-Length; a chunked one as it arrives) to the end of
+ * its request, so no mix of uploads holds more; the first that would pass
+ * the cap gets 503 with Retry-After, on its headers when it declares a
+ * length. What parsing a body costs beyond its bytes is bounded apart: at
+ * most MAX_JSON_TOKENS tokens of 20 bytes a request, and only one request a
+ * worker thread is parsed at a time.
+ */
+static long long buffered_bytes;
+
+static bool buffer_take(const struct config *cfg, struct request *r, long long n)
+{
+	if (__atomic_add_fetch(&buffered_bytes, n, __ATOMIC_RELAXED) > cfg->max_buffered_bytes) {
+		__atomic_sub_fetch(&buffered_bytes, n, __ATOMIC_RELAXED);
+		return false;
+	}
+	r->buffered += n;
+	return true;
+}
+
+static enum MHD_Result respond_over_buffer(struct request *r)
+{
+	return respond_errorf(r, MEM_EUNAVAILABLE, NULL,
+	                      "memoryd holds MAX_BUFFERED_BYTES (%ld) of request bodies already; "
+	                      "retry shortly",
+	                      r->cfg->max_buffered_bytes);
+}
+
 static void request_free(struct request *r)
 {
 	if (!r)
 		return;
+	__atomic_sub_fetch(&buffered_bytes, r->buffered, __ATOMIC_RELAXED);
 	for (int i = 0; i < MAX_PATH_PARAMS; i++)
 		free(r->params[i]);
 	buf_release(&r->body);
@@ -462,6 +494,11 @@ static const struct http_route *admit(struct http_server *s, struct request *r,
 		                      s->cfg->max_body_bytes);
 		return NULL;
 	}
+	long long declared = cl ? strtoll(cl, NULL, 10) : 0;
+	if (declared > 0 && !r->buffered && !buffer_take(s->cfg, r, declared)) {
+		*ret = respond_over_buffer(r);
+		return NULL;
+	}
 	return rt;
 }
 
@@ -504,11 +541,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		return MHD_YES;
 	}
 	if (*upload_data_size) {
-		if (r->body.len + *upload_data_size > (size_t)s->cfg->max_body_bytes) {
+		size_t need = r->body.len + *upload_data_size;
+		if (need > (size_t)s->cfg->max_body_bytes) {
 			r->body_too_large = true;
 			buf_release(&r->body);
 		}
-		if (!r->body_too_large)
+		/* beyond what its Content-Length reserved: a chunked body */
+		if (!r->body_too_large && !r->over_buffer && (long long)need > r->buffered &&
+		    !buffer_take(s->cfg, r, (long long)need - r->buffered)) {
+			r->over_buffer = true;
+			buf_release(&r->body);
+		}
+		if (!r->body_too_large && !r->over_buffer)
 			buf_append(&r->body, upload_data, *upload_data_size);
 		*upload_data_size = 0;
 		return MHD_YES;
@@ -520,6 +564,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		return respond_errorf(r, MEM_ETOO_LARGE, NULL,
 		                      "the body is larger than MAX_BODY_BYTES (%ld bytes)",
 		                      s->cfg->max_body_bytes);
+	if (r->over_buffer)
+		return respond_over_buffer(r);
 	if (!r->route_entry && !(r->route_entry = admit(s, r, &ret)))
 		return ret;
 	return r->route_entry->handler(r);
@@ -913,6 +959,7 @@ struct http_server *http_server_start(const struct config *cfg, struct service *
 		goto fail;
 	for (size_t i = 0; i < NROUTES; i++)
 		route_metric[i] = metrics_route(routes[i].pattern);
+	body_set_max_tokens((size_t)cfg->max_json_tokens);
 	s->listen_fd = listen_on(&ss);
 	if (s->listen_fd < 0) {
 		mem_fail(err, MEM_EUNAVAILABLE, probes_only ? "METRICS_PORT" : "PORT",

@@ -125,6 +125,13 @@ static const struct cfg_entry table[] = {
      "HTTP worker threads; each keeps its own connection to the primary store"},
     {"MAX_BODY_BYTES", CFG_INT, "8388608", 1024, 1073741824, OFF(max_body_bytes), 0, NULL,
      "largest request body accepted; larger ones get 413 before they are read"},
+    {"MAX_BUFFERED_BYTES", CFG_INT, "67108864", 1048576, 68719476736L, OFF(max_buffered_bytes), 0,
+     NULL,
+     "most request body bytes held at once over all connections; a request whose body would "
+     "pass it gets 503 with Retry-After before its body is read"},
+    {"MAX_JSON_TOKENS", CFG_INT, "262144", 16, 16777216, OFF(max_json_tokens), 0, NULL,
+     "most JSON values and keys in one request body (each costs 20 bytes to parse); more get "
+     "413"},
     {"METRICS_PORT", CFG_INT, "0", 0, 65535, OFF(metrics_port), 0, NULL,
      "a second port serving only the probes and /metrics (0: none; they stay on PORT too)"},
     {"HTTP_CONNECTION_LIMIT", CFG_INT, "1024", 1, 65536, OFF(http_connection_limit), 0, NULL,
