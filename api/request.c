@@ -40,9 +40,15 @@ unsigned mem_errcode_status(enum mem_errcode code)
 	return 500;
 }
 
-bool request_draining(const struct request *r)
+bool request_draining(struct request *r)
 {
-	return r->draining && __atomic_load_n(r->draining, __ATOMIC_ACQUIRE);
+	/* read once a request, so that what a handler decided from it (/readyz's
+	 * status) and the Connection header of its answer agree */
+	if (!r->draining_read) {
+		r->draining_seen = r->draining && __atomic_load_n(r->draining, __ATOMIC_ACQUIRE);
+		r->draining_read = true;
+	}
+	return r->draining_seen;
 }
 
 enum MHD_Result respond_queue(struct request *r, unsigned status, struct MHD_Response *resp)

@@ -46,12 +46,13 @@ struct request {
 	char stored[32];     /* X-Memory-Stored: where a write landed (SERVICE_STORED_MAX) */
 	char etag[40];       /* ETag header of the response; "" none */
 	const int *draining; /* the server's shutdown flag (atomic), borrowed */
+	bool draining_read, draining_seen;    /* request_draining, read once */
 	const struct http_route *route_entry; /* matched and admitted (server.c); NULL before */
 };
 
 /* True once the server is shutting down (SIGTERM): every response then
  * carries Connection: close and /readyz answers 503. */
-bool request_draining(const struct request *r);
+bool request_draining(struct request *r);
 /* Queue resp (consumed) with the headers every response carries. */
 enum MHD_Result respond_queue(struct request *r, unsigned status, struct MHD_Response *resp);
 
