@@ -16,12 +16,25 @@ static void own(struct body *b, void *p)
 	b->owned[b->nowned++] = p;
 }
 
+static size_t max_tokens;
+
+void body_set_max_tokens(size_t max)
+{
+	max_tokens = max;
+}
+
 int body_parse(struct body *b, const char *text, size_t len, struct mem_error *err)
 {
 	memset(b, 0, sizeof(*b));
 	if (!len)
 		return mem_fail(err, MEM_EINVALID_JSON, NULL,
 		                "the request body is empty: send a JSON object");
+	/* 20 bytes a token: an 8 MB body of [0,0,...] would make 80 MB of them */
+	if (max_tokens && json_scan_token_bound(text, len) > max_tokens)
+		return mem_fail(
+		    err, MEM_ETOO_LARGE, NULL,
+		    "the body holds more than MAX_JSON_TOKENS (%zu) JSON values and keys",
+		    max_tokens);
 	if (json_scan(text, len, &b->doc, err) < 0)
 		return -1;
 	if (b->doc.toks[0].type != JSON_TOK_OBJECT)

@@ -29,6 +29,11 @@ struct body {
 	size_t nowned, capowned;
 };
 
+/* The most JSON tokens (values and keys) body_parse accepts in one body
+ * (MAX_JSON_TOKENS; 0: no limit); more is MEM_ETOO_LARGE, before any token
+ * is made. Set once at start-up. */
+void body_set_max_tokens(size_t max);
+
 /* Scan text as a JSON object with no duplicate keys. Release b either way. */
 int body_parse(struct body *b, const char *text, size_t len, struct mem_error *err) MEM_MUST_CHECK;
 void body_release(struct body *b);

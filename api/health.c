@@ -48,6 +48,12 @@ enum MHD_Result h_readyz(struct request *r)
 		json_object_del(routing, "since");
 		json_object_del(routing, "reason");
 	}
+	/* from SIGTERM on: a balancer stops sending here while we still answer */
+	if (request_draining(r)) {
+		json_object_set_new(body, "status", json_string("unavailable"));
+		json_object_set_new(body, "reason", json_string("shutting down"));
+		rc = -1;
+	}
 	return respond_json(r, rc == 0 ? 200 : 503, body);
 }
 

@@ -41,9 +41,23 @@ unsigned mem_errcode_status(enum mem_errcode code)
 	return 500;
 }
 
-static enum MHD_Result queue(struct request *r, unsigned status, struct MHD_Response *resp)
+bool request_draining(struct request *r)
+{
+	/* read once a request, so that what a handler decided from it (/readyz's
+	 * status) and the Connection header of its answer agree */
+	if (!r->draining_read) {
+		r->draining_seen = r->draining && __atomic_load_n(r->draining, __ATOMIC_ACQUIRE);
+		r->draining_read = true;
+	}
+	return r->draining_seen;
+}
+
+enum MHD_Result respond_queue(struct request *r, unsigned status, struct MHD_Response *resp)
 {
 	MHD_add_response_header(resp, "X-Request-Id", r->request_id);
+	/* shutting down: the client's next request goes to another replica */
+	if (request_draining(r))
+		MHD_add_response_header(resp, "Connection", "close");
 	if (status == 503)
 		MHD_add_response_header(resp, "Retry-After", "1");
 	if (r->stored[0] && status < 300)
@@ -71,7 +85,7 @@ enum MHD_Result respond_typed(struct request *r, unsigned status, const char *co
 	struct MHD_Response *resp =
 	    MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
 	MHD_add_response_header(resp, "Content-Type", content_type);
-	return queue(r, status, resp);
+	return respond_queue(r, status, resp);
 }
 
 enum MHD_Result respond_raw(struct request *r, unsigned status, char *body, size_t len)
@@ -83,7 +97,7 @@ enum MHD_Result respond_raw(struct request *r, unsigned status, char *body, size
 	} else {
 		resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
 	}
-	return queue(r, status, resp);
+	return respond_queue(r, status, resp);
 }
 
 enum MHD_Result respond_json(struct request *r, unsigned status, json_t *json)

@@ -19,6 +19,7 @@
 
 struct service;
 struct config;
+struct http_route;
 
 #define MAX_PATH_PARAMS 4
 
@@ -30,6 +31,8 @@ struct request {
 	const char *tenant; /* the X-Tenant-Id header or "default" */
 	struct buf body;
 	bool body_too_large;
+	bool over_buffer;   /* MAX_BUFFERED_BYTES would be passed: 503 at the end */
+	long long buffered; /* bytes counted against MAX_BUFFERED_BYTES (server.c) */
 	bool responded;
 	int status;                    /* of the response queued, for the access log */
 	const char *route;             /* template, e.g. "/checkpoints/{thread_id}" */
@@ -40,11 +43,20 @@ struct request {
 	struct vcache *latest_cache; /* rendered latest tuples; NULL when off */
 	int route_metric;            /* the route's index in metrics */
 	bool www_authenticate;       /* a 401: say how to authenticate */
-	char stored[32];    /* X-Memory-Stored: where a write landed (SERVICE_STORED_MAX) */
-	char etag[40];      /* ETag header of the response; "" none */
-	bool store_details; /* the probes may show store details: the admin token was sent, or
-	                       this is the METRICS_PORT listener */
+	char stored[32];     /* X-Memory-Stored: where a write landed (SERVICE_STORED_MAX) */
+	char etag[40];       /* ETag header of the response; "" none */
+	bool store_details;  /* the probes may show store details: the admin token was sent, or
+	                        this is the METRICS_PORT listener */
+	const int *draining; /* the server's shutdown flag (atomic), borrowed */
+	bool draining_read, draining_seen;    /* request_draining, read once */
+	const struct http_route *route_entry; /* matched and admitted (server.c); NULL before */
 };
+
+/* True once the server is shutting down (SIGTERM): every response then
+ * carries Connection: close and /readyz answers 503. */
+bool request_draining(struct request *r);
+/* Queue resp (consumed) with the headers every response carries. */
+enum MHD_Result respond_queue(struct request *r, unsigned status, struct MHD_Response *resp);
 
 /* Queue a JSON response; steals body (a JSON text, may be NULL for none). */
 enum MHD_Result respond_raw(struct request *r, unsigned status, char *body, size_t len);

@@ -13,9 +13,11 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/random.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "../common/clock.h"
 #include "../common/ids.h"
 #include "../common/log.h"
 #include "../common/metrics.h"
@@ -23,6 +25,7 @@
 #include "../common/vcache.h"
 #include "../common/xalloc.h"
 #include "../service/service.h"
+#include "body.h"
 #include "handlers.h"
 #include "request.h"
 #include "sniff.h"
@@ -32,11 +35,40 @@
 #define SNIFF_MAX     64
 #define SNIFF_WAIT_MS 250
 
+/* Where a connection's current request is: its deadline runs from
+ * phase_ms. */
+enum conn_phase {
+	PH_IDLE,     /* between requests: the request line is due (idle timeout) */
+	PH_HEADERS,  /* the request line is in: the headers are due */
+	PH_BODY,     /* the headers are in: the body is due */
+	PH_HANDLING, /* the whole request is in: no deadline of ours */
+};
+
+/* What the drain and the deadlines need to know of one open connection.
+ * Created when the worker takes the connection and freed when it is closed,
+ * under the worker's lock: while it is on the list, fd is this
+ * connection's. phase and phase_ms are written by the worker's thread. */
+struct http_conn {
+	struct http_conn *prev, *next;
+	int fd;
+	int phase;              /* enum conn_phase (atomic) */
+	long long phase_ms;     /* when it entered phase, monotonic ms (atomic) */
+	bool read_shut;         /* the drain has shut its reading side */
+	bool cut;               /* a deadline has closed it */
+	unsigned char addr[17]; /* the client's address (addr_key) */
+};
+
+struct http_server;
+
 /* One libmicrohttpd daemon with one thread of its own and no listen socket:
  * the acceptor hands it connections. */
 struct http_worker {
+	struct http_server *s;
 	struct MHD_Daemon *d;
 	int conns; /* connections handed to it and not yet closed (atomic) */
+	pthread_mutex_t lock;
+	bool lock_init;
+	struct http_conn *open; /* under lock */
 };
 
 /* The acceptor thread owns the listening socket and gives each new
@@ -61,11 +93,15 @@ struct http_server {
 		struct sockaddr_storage addr;
 		socklen_t alen;
 		struct timespec since;
+		unsigned char key[17]; /* its HTTP_CONNECTIONS_PER_ADDRESS slot */
 	} sniffing[SNIFF_MAX];
 	int nsniffing;
 	struct tokens *tokens; /* empty: the API is open */
 	bool probes_only;      /* the METRICS_PORT listener: probes and /metrics */
 	int inflight;          /* requests begun and not yet completed (atomic) */
+	int draining;          /* shutting down: Connection: close, /readyz 503 (atomic) */
+	pthread_mutex_t addr_lock;
+	struct addr_count *addrs[256]; /* open connections by client address, under addr_lock */
 	struct vcache *latest_cache;
 	const struct config *cfg;
 	struct service *svc;
@@ -244,6 +280,7 @@ static struct request *request_new(struct http_server *s, struct MHD_Connection 
 	r->svc = s->svc;
 	r->cfg = s->cfg;
 	r->latest_cache = s->latest_cache;
+	r->draining = &s->draining;
 	r->route_metric = 0;
 	r->route = "unmatched";
 	const char *rid = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id");
@@ -256,10 +293,41 @@ static struct request *request_new(struct http_server *s, struct MHD_Connection 
 	return r;
 }
 
+/*
+ * MAX_BUFFERED_BYTES: the request bodies held at once, over every connection
+ * of both ports (one process, one memory). A body is counted from its
+ * admission (its Content-Length; a chunked one as it arrives) to the end of
+ * its request, so no mix of uploads holds more; the first that would pass
+ * the cap gets 503 with Retry-After, on its headers when it declares a
+ * length. What parsing a body costs beyond its bytes is bounded apart: at
+ * most MAX_JSON_TOKENS tokens of 20 bytes a request, and only one request a
+ * worker thread is parsed at a time.
+ */
+static long long buffered_bytes;
+
+static bool buffer_take(const struct config *cfg, struct request *r, long long n)
+{
+	if (__atomic_add_fetch(&buffered_bytes, n, __ATOMIC_RELAXED) > cfg->max_buffered_bytes) {
+		__atomic_sub_fetch(&buffered_bytes, n, __ATOMIC_RELAXED);
+		return false;
+	}
+	r->buffered += n;
+	return true;
+}
+
+static enum MHD_Result respond_over_buffer(struct request *r)
+{
+	return respond_errorf(r, MEM_EUNAVAILABLE, NULL,
+	                      "memoryd holds MAX_BUFFERED_BYTES (%ld) of request bodies already; "
+	                      "retry shortly",
+	                      r->cfg->max_buffered_bytes);
+}
+
 static void request_free(struct request *r)
 {
 	if (!r)
 		return;
+	__atomic_sub_fetch(&buffered_bytes, r->buffered, __ATOMIC_RELAXED);
 	for (int i = 0; i < MAX_PATH_PARAMS; i++)
 		free(r->params[i]);
 	buf_release(&r->body);
@@ -320,12 +388,7 @@ static enum MHD_Result respond_405(struct request *r, const char *allow, const c
 	    MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
 	MHD_add_response_header(resp, "Content-Type", "application/json");
 	MHD_add_response_header(resp, "Allow", allow);
-	MHD_add_response_header(resp, "X-Request-Id", r->request_id);
-	enum MHD_Result ret = MHD_queue_response(r->conn, 405, resp);
-	MHD_destroy_response(resp);
-	r->status = 405;
-	r->responded = true;
-	return ret;
+	return respond_queue(r, 405, resp);
 }
 
 /*
@@ -373,47 +436,37 @@ static int authorize(struct http_server *s, struct request *r, enum access acces
 	return mem_fail(err, MEM_EUNAUTHORIZED, "Authorization", "the bearer token is not known");
 }
 
-static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version, const char *upload_data,
-                                  size_t *upload_data_size, void **con_cls)
+static struct http_conn *conn_of(struct MHD_Connection *conn)
 {
-	struct http_server *s = cls;
-	struct request *r = *con_cls;
-	(void)version;
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	return ci ? ci->socket_context : NULL;
+}
 
-	if (!r) {
-		/* First call: headers only. Refuse early what we will not read. */
-		r = request_new(s, conn, url, method);
-		*con_cls = r;
-		__atomic_add_fetch(&s->inflight, 1, __ATOMIC_RELAXED);
-		const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-		                                             MHD_HTTP_HEADER_CONTENT_LENGTH);
-		if (cl && strtoull(cl, NULL, 10) > (unsigned long long)s->cfg->max_body_bytes)
-			return respond_errorf(r, MEM_ETOO_LARGE, NULL,
-			                      "the body is larger than MAX_BODY_BYTES (%ld bytes)",
-			                      s->cfg->max_body_bytes);
-		return MHD_YES;
+/* The phase first, then its start: a reader that sees the old phase with the
+ * new start thinks the connection busier than it is, never idler. */
+static void conn_enter(struct MHD_Connection *conn, enum conn_phase phase)
+{
+	struct http_conn *hc = conn_of(conn);
+	if (!hc)
+		return;
+	if (phase == PH_IDLE) {
+		__atomic_store_n(&hc->phase_ms, clock_mono_ms(), __ATOMIC_SEQ_CST);
+		__atomic_store_n(&hc->phase, phase, __ATOMIC_SEQ_CST);
+	} else {
+		__atomic_store_n(&hc->phase, phase, __ATOMIC_SEQ_CST);
+		__atomic_store_n(&hc->phase_ms, clock_mono_ms(), __ATOMIC_SEQ_CST);
 	}
-	if (r->responded) {
-		*upload_data_size = 0; /* discard the rest of a refused body */
-		return MHD_YES;
-	}
-	if (*upload_data_size) {
-		if (r->body.len + *upload_data_size > (size_t)s->cfg->max_body_bytes) {
-			r->body_too_large = true;
-			buf_release(&r->body);
-		}
-		if (!r->body_too_large)
-			buf_append(&r->body, upload_data, *upload_data_size);
-		*upload_data_size = 0;
-		return MHD_YES;
-	}
+}
 
-	/* The whole request is here. */
-	if (r->body_too_large)
-		return respond_errorf(r, MEM_ETOO_LARGE, NULL,
-		                      "the body is larger than MAX_BODY_BYTES (%ld bytes)",
-		                      s->cfg->max_body_bytes);
+/*
+ * What is decided on the headers alone: the route, the port, the tenant, the
+ * token, the media type and the declared size. The matched route, or NULL
+ * with the refusal queued (*ret: what queueing it returned).
+ */
+static const struct http_route *admit(struct http_server *s, struct request *r,
+                                      enum MHD_Result *ret)
+{
 	struct mem_error err = {0};
 	char allow[64];
 	const struct http_route *rt = route_find(r, allow, sizeof(allow), &err);
@@ -424,12 +477,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		         "this port serves probes and /metrics only; the API is on PORT");
 	}
 	if (!rt) {
-		if (allow[0])
-			return respond_405(r, allow, err.message);
-		return respond_error(r, &err);
+		*ret = allow[0] ? respond_405(r, allow, err.message) : respond_error(r, &err);
+		return NULL;
 	}
-	if (rt->access != OPEN && service_check_tenant(r->tenant, &err) < 0)
-		return respond_error(r, &err);
+	if (rt->access != OPEN && service_check_tenant(r->tenant, &err) < 0) {
+		*ret = respond_error(r, &err);
+		return NULL;
+	}
 	/* Store details (hosts, libpq messages, memory figures) in the probes'
 	 * answers: for the admin token, or on the METRICS_PORT listener. */
 	struct mem_error ignored;
@@ -439,27 +493,121 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	if (rt->access != OPEN && authorize(s, r, rt->access, &err) < 0) {
 		if (err.code == MEM_EUNAUTHORIZED)
 			r->www_authenticate = true;
-		return respond_error(r, &err);
+		*ret = respond_error(r, &err);
+		return NULL;
 	}
 	if (rt->body) {
-		const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+		const char *ct = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
 		                                             MHD_HTTP_HEADER_CONTENT_TYPE);
 		if (!ct || !is_json_type(ct)) {
 			json_t *e = json_pack("{s:{s:s, s:s, s:s}}", "error", "code",
 			                      "unsupported_media_type", "message",
 			                      "send the body as Content-Type: application/json",
 			                      "request_id", r->request_id);
-			return respond_json(r, 415, e);
+			*ret = respond_json(r, 415, e);
+			return NULL;
 		}
 	}
+	const char *cl =
+	    MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	if (cl && strtoull(cl, NULL, 10) > (unsigned long long)s->cfg->max_body_bytes) {
+		*ret = respond_errorf(r, MEM_ETOO_LARGE, NULL,
+		                      "the body is larger than MAX_BODY_BYTES (%ld bytes)",
+		                      s->cfg->max_body_bytes);
+		return NULL;
+	}
+	long long declared = cl ? strtoll(cl, NULL, 10) : 0;
+	if (declared > 0 && !r->buffered && !buffer_take(s->cfg, r, declared)) {
+		*ret = respond_over_buffer(r);
+		return NULL;
+	}
+	return rt;
+}
+
+/* Does the request say a body follows? */
+static bool declares_body(struct MHD_Connection *conn)
+{
+	const char *cl =
+	    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	return (cl && strtoull(cl, NULL, 10) > 0) ||
+	       MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+	                                   MHD_HTTP_HEADER_TRANSFER_ENCODING);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
+{
+	struct http_server *s = cls;
+	struct request *r = *con_cls;
+	enum MHD_Result ret = MHD_YES;
+	(void)version;
+
+	if (!r) {
+		/* First call: headers only. A request with a body is admitted or
+		 * refused now, before any of its body is read (an unauthenticated
+		 * 8 MB upload is answered at once; MHD then closes the connection,
+		 * the body unread). One without a body is judged at its end, the
+		 * next call: an answer queued before the end closes the
+		 * connection, which a keep-alive client would pay for. */
+		r = request_new(s, conn, url, method);
+		*con_cls = r;
+		__atomic_add_fetch(&s->inflight, 1, __ATOMIC_RELAXED);
+		conn_enter(conn, PH_BODY);
+		if (declares_body(conn) && !(r->route_entry = admit(s, r, &ret)))
+			return ret;
+		return MHD_YES;
+	}
+	if (r->responded) {
+		*upload_data_size = 0; /* discard the rest of a refused body */
+		return MHD_YES;
+	}
+	if (*upload_data_size) {
+		size_t need = r->body.len + *upload_data_size;
+		if (need > (size_t)s->cfg->max_body_bytes) {
+			r->body_too_large = true;
+			buf_release(&r->body);
+		}
+		/* beyond what its Content-Length reserved: a chunked body */
+		if (!r->body_too_large && !r->over_buffer && (long long)need > r->buffered &&
+		    !buffer_take(s->cfg, r, (long long)need - r->buffered)) {
+			r->over_buffer = true;
+			buf_release(&r->body);
+		}
+		if (!r->body_too_large && !r->over_buffer)
+			buf_append(&r->body, upload_data, *upload_data_size);
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+
+	/* The whole request is here. */
+	conn_enter(conn, PH_HANDLING);
+	if (r->body_too_large)
+		return respond_errorf(r, MEM_ETOO_LARGE, NULL,
+		                      "the body is larger than MAX_BODY_BYTES (%ld bytes)",
+		                      s->cfg->max_body_bytes);
+	if (r->over_buffer)
+		return respond_over_buffer(r);
+	if (!r->route_entry && !(r->route_entry = admit(s, r, &ret)))
+		return ret;
 	service_request_begin();
-	return rt->handler(r);
+	return r->route_entry->handler(r);
+}
+
+/* The request line is in: the connection is busy until on_completed (MHD
+ * calls it for every request this callback saw). */
+static void *on_request_line(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+	(void)cls;
+	(void)uri;
+	conn_enter(conn, PH_HEADERS);
+	return NULL; /* on_request makes the request */
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-	(void)conn;
+	conn_enter(conn, PH_IDLE);
 	struct request *r = *con_cls;
 	if (!r)
 		return;
@@ -499,14 +647,107 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	log_warn(NULL, "http", LF_STR("detail", msg));
 }
 
+/* Open connections per client address (HTTP_CONNECTIONS_PER_ADDRESS). */
+struct addr_count {
+	struct addr_count *next;
+	unsigned char key[17];
+	int n;
+};
+
+/* The family and the address bytes, the port left out. */
+static void addr_key(const struct sockaddr *a, unsigned char key[17])
+{
+	memset(key, 0, 17);
+	key[0] = (unsigned char)a->sa_family;
+	if (a->sa_family == AF_INET)
+		memcpy(key + 1, &((const struct sockaddr_in *)a)->sin_addr, 4);
+	else if (a->sa_family == AF_INET6)
+		memcpy(key + 1, &((const struct sockaddr_in6 *)a)->sin6_addr, 16);
+}
+
+static struct addr_count **addr_slot(struct http_server *s, const unsigned char key[17])
+{
+	unsigned h = 2166136261u;
+	for (int i = 0; i < 17; i++)
+		h = (h ^ key[i]) * 16777619u;
+	struct addr_count **p = &s->addrs[h % (sizeof(s->addrs) / sizeof(s->addrs[0]))];
+	while (*p && memcmp((*p)->key, key, 17))
+		p = &(*p)->next;
+	return p;
+}
+
+/* Count one more connection from key; false (nothing counted) at the cap. */
+static bool addr_take(struct http_server *s, const unsigned char key[17])
+{
+	bool ok = true;
+	pthread_mutex_lock(&s->addr_lock);
+	struct addr_count **p = addr_slot(s, key);
+	if (!*p) {
+		*p = xcalloc(1, sizeof(**p));
+		memcpy((*p)->key, key, 17);
+	}
+	if ((*p)->n >= s->cfg->http_connections_per_address)
+		ok = false;
+	else
+		(*p)->n++;
+	pthread_mutex_unlock(&s->addr_lock);
+	return ok;
+}
+
+static void addr_give(struct http_server *s, const unsigned char key[17])
+{
+	pthread_mutex_lock(&s->addr_lock);
+	struct addr_count **p = addr_slot(s, key);
+	if (*p && --(*p)->n <= 0) {
+		struct addr_count *gone = *p;
+		*p = gone->next;
+		free(gone);
+	}
+	pthread_mutex_unlock(&s->addr_lock);
+}
+
+/* Keep the worker's list of open connections: MHD reports a close before it
+ * closes the descriptor, so one on the list (under the lock) is still open. */
 static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
                           enum MHD_ConnectionNotificationCode code)
 {
-	(void)conn;
-	(void)socket_context;
 	struct http_worker *w = cls;
-	if (code == MHD_CONNECTION_NOTIFY_CLOSED)
-		__atomic_sub_fetch(&w->conns, 1, __ATOMIC_RELAXED);
+	struct http_conn *hc = *socket_context;
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *ci =
+		    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+		const union MHD_ConnectionInfo *ai =
+		    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+		hc = xcalloc(1, sizeof(*hc));
+		hc->fd = ci ? ci->connect_fd : -1;
+		hc->phase_ms = clock_mono_ms();
+		if (ai && ai->client_addr)
+			addr_key(ai->client_addr, hc->addr);
+		pthread_mutex_lock(&w->lock);
+		hc->next = w->open;
+		if (w->open)
+			w->open->prev = hc;
+		w->open = hc;
+		pthread_mutex_unlock(&w->lock);
+		*socket_context = hc;
+		return;
+	}
+	if (code != MHD_CONNECTION_NOTIFY_CLOSED)
+		return;
+	if (hc) {
+		pthread_mutex_lock(&w->lock);
+		if (hc->prev)
+			hc->prev->next = hc->next;
+		else
+			w->open = hc->next;
+		if (hc->next)
+			hc->next->prev = hc->prev;
+		pthread_mutex_unlock(&w->lock);
+		addr_give(w->s, hc->addr);
+		free(hc);
+		*socket_context = NULL;
+	}
+	__atomic_sub_fetch(&w->conns, 1, __ATOMIC_RELAXED);
 }
 
 /* The worker holding the fewest connections; ties go round the workers. */
@@ -530,7 +771,7 @@ static struct http_worker *least_loaded(struct http_server *s, unsigned *next, i
 
 /* Give fd to the worker holding the fewest connections. */
 static void hand_over(struct http_server *s, int fd, const struct sockaddr_storage *addr,
-                      socklen_t alen, unsigned *next)
+                      socklen_t alen, const unsigned char key[17], unsigned *next)
 {
 	int total;
 	struct http_worker *w = least_loaded(s, next, &total);
@@ -538,6 +779,7 @@ static void hand_over(struct http_server *s, int fd, const struct sockaddr_stora
 	/* MHD closes fd on failure; its close notice never comes then */
 	if (MHD_add_connection(w->d, fd, (const struct sockaddr *)addr, alen) != MHD_YES) {
 		__atomic_sub_fetch(&w->conns, 1, __ATOMIC_RELAXED);
+		addr_give(s, key);
 		log_warn(NULL, "http connection dropped: the worker could not take it",
 		         LF_STR("detail", strerror(errno)));
 	}
@@ -561,38 +803,133 @@ static bool sniffed(struct http_server *s, struct sniffing *c, unsigned *next)
 	if (v == SNIFF_TLS) {
 		char rid[33];
 		new_request_id(rid);
-		sniff_refuse_tls(c->fd, rid);
+		sniff_refuse_tls(c->fd, rid); /* closes it */
+		addr_give(s, c->key);
 	} else
-		hand_over(s, c->fd, &c->addr, c->alen, next);
+		hand_over(s, c->fd, &c->addr, c->alen, c->key, next);
 	return true;
 }
 
 /* A connection just accepted: decided at once when its first byte is there
  * (the usual case), else held while there is room. */
-static void admit(struct http_server *s, int fd, const struct sockaddr_storage *addr,
-                  socklen_t alen, unsigned *next)
+static void sniff_connection(struct http_server *s, int fd, const struct sockaddr_storage *addr,
+                             socklen_t alen, const unsigned char key[17], unsigned *next)
 {
 	if (s->nsniffing == SNIFF_MAX) {
-		hand_over(s, fd, addr, alen, next);
+		hand_over(s, fd, addr, alen, key, next);
 		return;
 	}
 	struct sniffing *c = &s->sniffing[s->nsniffing];
 	c->fd = fd;
 	c->addr = *addr;
 	c->alen = alen;
+	memcpy(c->key, key, sizeof(c->key));
 	clock_gettime(CLOCK_MONOTONIC, &c->since);
 	if (!sniffed(s, c, next))
 		s->nsniffing++;
+}
+
+/* The connections still held for their first byte go to the workers as they
+ * are (the acceptor stops: nobody would decide for them any more). */
+static void flush_sniffing(struct http_server *s, unsigned *next)
+{
+	for (int k = 0; k < s->nsniffing; k++)
+		hand_over(s, s->sniffing[k].fd, &s->sniffing[k].addr, s->sniffing[k].alen,
+		          s->sniffing[k].key, next);
+	s->nsniffing = 0;
+}
+
+/* Hand every connection waiting in the backlog to a worker (through the TLS
+ * sniff), within HTTP_CONNECTION_LIMIT. */
+static void accept_waiting(struct http_server *s, unsigned *next)
+{
+	int total = 0;
+	for (;;) {
+		least_loaded(s, next, &total);
+		if (total + s->nsniffing >= s->cfg->http_connection_limit)
+			break;
+		struct sockaddr_storage addr;
+		socklen_t alen = sizeof(addr);
+		int fd = accept4(s->listen_fd, (struct sockaddr *)&addr, &alen,
+		                 SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK) {
+				/* out of descriptors, most likely: back off a little */
+				log_warn(NULL, "http accept failed",
+				         LF_STR("detail", strerror(errno)));
+				usleep(10 * 1000);
+			}
+			break;
+		}
+		unsigned char key[17];
+		addr_key((const struct sockaddr *)&addr, key);
+		if (!addr_take(s, key)) {
+			/* one address may not take every slot (slow clients) */
+			close(fd);
+			log_at(LOG_DEBUG, NULL,
+			       "http connection refused: HTTP_CONNECTIONS_PER_ADDRESS",
+			       LF_INT("limit", s->cfg->http_connections_per_address));
+			continue;
+		}
+		sniff_connection(s, fd, &addr, alen, key, next);
+	}
+}
+
+/*
+ * Absolute deadlines (slow clients): MHD's HTTP_CONNECTION_TIMEOUT_SECONDS
+ * counts from a connection's last byte, so a client sending one byte now
+ * and then holds its connection for ever. Here each phase of a request has
+ * a deadline from its start, whatever arrives meanwhile: the request line
+ * HTTP_CONNECTION_TIMEOUT_SECONDS after the last answer (or the accept), the
+ * headers HTTP_HEADER_TIMEOUT_SECONDS after the request line, the body
+ * HTTP_BODY_TIMEOUT_SECONDS after the headers. A connection past one is
+ * shut both ways; its worker sees that and closes it. Called by the
+ * acceptor four times a second.
+ */
+static void enforce_deadlines(struct http_server *s)
+{
+	long long now = clock_mono_ms();
+	const long long limit_ms[] = {
+	    [PH_IDLE] = s->cfg->http_connection_timeout_seconds * 1000,
+	    [PH_HEADERS] = s->cfg->http_header_timeout_seconds * 1000,
+	    [PH_BODY] = s->cfg->http_body_timeout_seconds * 1000,
+	};
+	static const char *const what[] = {
+	    [PH_IDLE] = "request line", [PH_HEADERS] = "headers", [PH_BODY] = "body"};
+	for (unsigned k = 0; k < s->nw; k++) {
+		struct http_worker *w = &s->w[k];
+		pthread_mutex_lock(&w->lock);
+		for (struct http_conn *hc = w->open; hc; hc = hc->next) {
+			int phase = __atomic_load_n(&hc->phase, __ATOMIC_SEQ_CST);
+			long long since = __atomic_load_n(&hc->phase_ms, __ATOMIC_SEQ_CST);
+			if (hc->cut || hc->read_shut || hc->fd < 0 || phase == PH_HANDLING ||
+			    now - since <= limit_ms[phase])
+				continue;
+			shutdown(hc->fd, SHUT_RDWR);
+			hc->cut = true;
+			log_info(NULL, "http connection closed: too slow",
+			         LF_STR("waiting_for", what[phase]),
+			         LF_INT("deadline_ms", limit_ms[phase]));
+		}
+		pthread_mutex_unlock(&w->lock);
+	}
 }
 
 static void *acceptor_main(void *arg)
 {
 	struct http_server *s = arg;
 	unsigned next = 0;
+	long long sweep = 0;
 	for (;;) {
 		int total = 0;
 		least_loaded(s, &next, &total);
 		bool full = total + s->nsniffing >= s->cfg->http_connection_limit;
+		if (clock_mono_ms() >= sweep) {
+			enforce_deadlines(s);
+			sweep = clock_mono_ms() + 250;
+		}
 		/* At the limit, look again every 10 ms; connections wait unaccepted. */
 		struct pollfd p[2 + SNIFF_MAX] = {
 		    {.fd = s->wake[0], .events = POLLIN},
@@ -602,7 +939,7 @@ static void *acceptor_main(void *arg)
 		int rc = poll(p, (nfds_t)(2 + s->nsniffing),
 		              s->nsniffing ? SNIFF_WAIT_MS / 4
 		              : full       ? 10
-		                           : -1);
+		                           : 250);
 		if (rc < 0 && errno != EINTR) {
 			log_error(NULL, "http acceptor poll failed",
 			          LF_STR("detail", strerror(errno)));
@@ -616,31 +953,9 @@ static void *acceptor_main(void *arg)
 				s->sniffing[k] = s->sniffing[--s->nsniffing];
 		if (full || !(p[1].revents & POLLIN))
 			continue;
-		for (;;) {
-			least_loaded(s, &next, &total);
-			if (total + s->nsniffing >= s->cfg->http_connection_limit)
-				break;
-			struct sockaddr_storage addr;
-			socklen_t alen = sizeof(addr);
-			int fd = accept4(s->listen_fd, (struct sockaddr *)&addr, &alen,
-			                 SOCK_NONBLOCK | SOCK_CLOEXEC);
-			if (fd < 0) {
-				if (errno == EINTR || errno == ECONNABORTED)
-					continue;
-				if (errno != EAGAIN && errno != EWOULDBLOCK) {
-					/* out of descriptors, most likely: back off a little */
-					log_warn(NULL, "http accept failed",
-					         LF_STR("detail", strerror(errno)));
-					usleep(10 * 1000);
-				}
-				break;
-			}
-			admit(s, fd, &addr, alen, &next);
-		}
+		accept_waiting(s, &next);
 	}
-	for (int k = 0; k < s->nsniffing; k++)
-		close(s->sniffing[k].fd);
-	s->nsniffing = 0;
+	flush_sniffing(s, &next);
 	return NULL;
 }
 
@@ -686,10 +1001,20 @@ static void server_free(struct http_server *s)
 	for (int k = 0; k < 2; k++)
 		if (s->wake[k] >= 0)
 			close(s->wake[k]);
-	for (unsigned k = 0; k < s->nw; k++)
+	for (unsigned k = 0; k < s->nw; k++) {
 		if (s->w[k].d)
-			MHD_stop_daemon(s->w[k].d);
+			MHD_stop_daemon(s->w[k].d); /* closes what is open: the list empties */
+		if (s->w[k].lock_init)
+			pthread_mutex_destroy(&s->w[k].lock);
+	}
 	free(s->w);
+	for (size_t i = 0; i < sizeof(s->addrs) / sizeof(s->addrs[0]); i++)
+		while (s->addrs[i]) {
+			struct addr_count *a = s->addrs[i];
+			s->addrs[i] = a->next;
+			free(a);
+		}
+	pthread_mutex_destroy(&s->addr_lock);
 	vcache_free(s->latest_cache);
 	tokens_free(s->tokens);
 	free(s);
@@ -725,10 +1050,12 @@ struct http_server *http_server_start(const struct config *cfg, struct service *
 	s->latest_cache = vcache_new((size_t)cfg->checkpoint_cache_bytes);
 	s->nw = probes_only ? 1 : (unsigned)cfg->http_threads;
 	s->w = xcalloc(s->nw, sizeof(*s->w));
+	pthread_mutex_init(&s->addr_lock, NULL);
 	if (tokens_parse(cfg->api_tokens, &s->tokens, err) < 0)
 		goto fail;
 	for (size_t i = 0; i < NROUTES; i++)
 		route_metric[i] = metrics_route(routes[i].pattern);
+	body_set_max_tokens((size_t)cfg->max_json_tokens);
 	s->listen_fd = listen_on(&ss);
 	if (s->listen_fd < 0) {
 		mem_fail(err, MEM_EUNAVAILABLE, probes_only ? "METRICS_PORT" : "PORT",
@@ -736,13 +1063,17 @@ struct http_server *http_server_start(const struct config *cfg, struct service *
 		goto fail;
 	}
 	for (unsigned k = 0; k < s->nw; k++) {
+		pthread_mutex_init(&s->w[k].lock, NULL);
+		s->w[k].lock_init = true;
+		s->w[k].s = s;
 		/* The acceptor keeps the limit; each worker's own one only backs it up. */
 		s->w[k].d = MHD_start_daemon(
 		    flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 		    MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_NOTIFY_CONNECTION,
-		    on_connection, &s->w[k], MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped, NULL,
-		    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->http_connection_timeout_seconds,
-		    MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->http_connection_limit + 16,
+		    on_connection, &s->w[k], MHD_OPTION_URI_LOG_CALLBACK, on_request_line, NULL,
+		    MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped, NULL, MHD_OPTION_CONNECTION_TIMEOUT,
+		    (unsigned)cfg->http_connection_timeout_seconds, MHD_OPTION_CONNECTION_LIMIT,
+		    (unsigned)cfg->http_connection_limit + 16,
 		    /* bounds the request line and headers of one connection. MHD
 		     * clears the pool for every request: 64 KiB cost a tenth of
 		     * the get-latest rate, and 16 KiB leaves headers ample room */
@@ -766,23 +1097,104 @@ fail:
 	return NULL;
 }
 
+/*
+ * Shutting down without cutting a request: from http_server_drain on, every
+ * response carries Connection: close, so a connection ends with the answer
+ * to the request it is on, and close_idle ends the connections between
+ * requests. What it must not do is close a connection a request is arriving
+ * on: the client would see a reset, or an end of stream where its answer
+ * should be, and cannot tell whether the request was carried out.
+ *
+ * The race: a keep-alive client may send its next request at any moment,
+ * and a server's close may cross it on the wire. HTTP/1.1 cannot rule that
+ * out (RFC 9112 9.3.1 leaves the retry to the client); the server can only
+ * keep it to requests that had not reached it when it decided. So a
+ * connection is closed only when
+ *   - no request is begun on it (not PH_IDLE: from its request line to the
+ *     end of its answer; MHD calls on_request_line only once the line is in, but
+ *     a request whose first bytes sit unread in the socket is caught by the
+ *     next test),
+ *   - no byte waits in the socket (FIONREAD), and
+ *   - it has been idle DRAIN_IDLE_MS: a client that just got an answer sent
+ *     before SIGTERM usually sends its next request at once, and that one
+ *     is answered with Connection: close rather than raced.
+ * And close_idle does not close it itself: it shuts the socket's reading
+ * side, which wakes the worker; the worker reads what came meanwhile first
+ * (a request that slipped in after the tests is answered, with Connection:
+ * close) and closes only on reading the end. What remains is a request
+ * whose bytes arrive between the worker's last read and its close, a few
+ * microseconds, or that the client sent after our FIN left: a client that
+ * looks for the server's close before reusing a pooled connection (curl,
+ * urllib3 and Go's transport do) never sends one of those. A request that
+ * trickles in over more than one read while the drain closes its connection
+ * is cut: shutting the reading side ends the stream at what has arrived.
+ */
+#define DRAIN_IDLE_MS 250
+
+static void close_idle(struct http_server *s)
+{
+	long long now = clock_mono_ms();
+	for (unsigned k = 0; k < s->nw; k++) {
+		struct http_worker *w = &s->w[k];
+		pthread_mutex_lock(&w->lock);
+		for (struct http_conn *hc = w->open; hc; hc = hc->next) {
+			if (hc->read_shut || hc->cut || hc->fd < 0 ||
+			    __atomic_load_n(&hc->phase, __ATOMIC_SEQ_CST) != PH_IDLE ||
+			    now - __atomic_load_n(&hc->phase_ms, __ATOMIC_SEQ_CST) < DRAIN_IDLE_MS)
+				continue;
+			int pending = 0;
+			if (ioctl(hc->fd, FIONREAD, &pending) < 0 || pending > 0 ||
+			    __atomic_load_n(&hc->phase, __ATOMIC_SEQ_CST) != PH_IDLE)
+				continue;
+			shutdown(hc->fd, SHUT_RD);
+			hc->read_shut = true;
+		}
+		pthread_mutex_unlock(&w->lock);
+	}
+}
+
+static int open_connections(struct http_server *s)
+{
+	int n = 0;
+	for (unsigned k = 0; k < s->nw; k++)
+		n += __atomic_load_n(&s->w[k].conns, __ATOMIC_RELAXED);
+	return n;
+}
+
+void http_server_drain(struct http_server *s, bool stop_accepting)
+{
+	if (!s)
+		return;
+	if (stop_accepting && s->listen_fd >= 0) {
+		/* Connections already in the backlog are taken, not reset by the
+		 * close; later ones are refused, which any client can retry
+		 * elsewhere (nothing was sent). */
+		acceptor_stop(s);
+		unsigned next = 0;
+		accept_waiting(s, &next);
+		flush_sniffing(s, &next);
+		close(s->listen_fd);
+		s->listen_fd = -1;
+	}
+	__atomic_store_n(&s->draining, 1, __ATOMIC_RELEASE);
+}
+
 void http_server_stop(struct http_server *s, int grace_ms)
 {
 	if (!s)
 		return;
-	/* Stop accepting, then wait for requests in flight (not for idle
-	 * keep-alive connections, which stopping the workers closes). */
-	acceptor_stop(s);
-	close(s->listen_fd);
-	s->listen_fd = -1;
-	int waited = 0;
-	while (__atomic_load_n(&s->inflight, __ATOMIC_RELAXED) > 0 && waited < grace_ms) {
-		usleep(10 * 1000);
-		waited += 10;
+	http_server_drain(s, true);
+	long long until = clock_mono_ms() + grace_ms;
+	for (;;) {
+		close_idle(s);
+		if (!open_connections(s) || clock_mono_ms() >= until)
+			break;
+		usleep(5 * 1000);
 	}
-	int left = __atomic_load_n(&s->inflight, __ATOMIC_RELAXED);
-	if (left > 0)
-		log_warn(NULL, "shutdown grace period over with requests in flight",
-		         LF_INT("requests", left), LF_INT("grace_ms", grace_ms));
+	int conns = open_connections(s);
+	if (conns > 0)
+		log_warn(NULL, "shutdown grace period over with connections open",
+		         LF_INT("requests", __atomic_load_n(&s->inflight, __ATOMIC_RELAXED)),
+		         LF_INT("connections", conns), LF_INT("grace_ms", grace_ms));
 	server_free(s);
 }

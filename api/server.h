@@ -22,7 +22,13 @@ struct http_server;
  * borrowed and must outlive the server. */
 struct http_server *http_server_start(const struct config *cfg, struct service *svc, long port,
                                       bool probes_only, struct mem_error *err);
-/* Stop accepting, let requests in flight finish (bounded by grace_ms), stop. */
+/* Begin shutting down (SIGTERM): from now on every response carries
+ * Connection: close and /readyz answers 503; with stop_accepting, new
+ * connections are refused. Idempotent; NULL is a no-op. */
+void http_server_drain(struct http_server *s, bool stop_accepting);
+/* Drain (stop accepting, as above), close each connection once its request
+ * is answered or, idle, without a request arriving, and stop when none is
+ * open or grace_ms has passed. NULL is a no-op. */
 void http_server_stop(struct http_server *s, int grace_ms);
 
 #endif

@@ -13,6 +13,7 @@
  * set); `memoryd retention [--export FILE]` deletes archived history older
  * than ARCHIVE_RETENTION_DAYS (service/archive.h).
  */
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -20,10 +21,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "../api/server.h"
+#include "../common/clock.h"
 #include "../common/config.h"
 #include "../common/log.h"
+#include "../service/archive.h"
 #include "../service/pg_migrate.h"
 #include "../service/pg_url.h"
 #include "../service/service.h"
@@ -59,30 +63,93 @@ static int check_database_url(const struct config *cfg, struct mem_error *err)
 
 enum command { CMD_SERVE, CMD_MIGRATE, CMD_ARCHIVE, CMD_ARCHIVER, CMD_RETENTION };
 
-/* Wait for SIGTERM/SIGINT until `until`; true when one came. */
-static bool stop_requested(const sigset_t *stop, time_t until)
+/*
+ * The archive commands' stop. A thread of its own takes SIGTERM/SIGINT, so a
+ * pass under way hears of it at once: archive_request_stop ends it at its
+ * next safe point (service/archive.h), which is normally well within the
+ * grace. If the pass is still stuck SHUTDOWN_GRACE_SECONDS later (a
+ * PostgreSQL statement that does not return), the process exits anyway:
+ * that abandons the step like a kill would, which is safe because nothing
+ * is removed from Redis before PostgreSQL has committed it.
+ */
+struct stopper {
+	sigset_t set;
+	struct http_server *probes; /* METRICS_PORT, or NULL */
+	long grace_ms;
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool stopped; /* under lock: a stop signal came */
+	bool done;    /* under lock: the command is over, the thread may go */
+};
+
+static void *stopper_main(void *arg)
 {
-	for (;;) {
-		time_t now = time(NULL);
-		if (now >= until)
-			return false;
-		struct timespec ts = {.tv_sec = until - now};
-		int sig = sigtimedwait(stop, NULL, &ts);
-		if (sig == SIGTERM || sig == SIGINT) {
-			log_info(NULL, "shutting down",
-			         LF_STR("signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"));
-			return true;
-		}
+	struct stopper *st = arg;
+	int sig = 0;
+	sigwait(&st->set, &sig);
+	pthread_mutex_lock(&st->lock);
+	if (st->done) {
+		pthread_mutex_unlock(&st->lock);
+		return NULL;
 	}
+	log_info(NULL, "shutting down", LF_STR("signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"));
+	st->stopped = true;
+	archive_request_stop();
+	http_server_drain(st->probes, false);
+	pthread_cond_broadcast(&st->cond);
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += st->grace_ms / 1000;
+	int rc = 0;
+	while (!st->done && rc != ETIMEDOUT)
+		rc = pthread_cond_timedwait(&st->cond, &st->lock, &until);
+	if (!st->done) {
+		log_warn(NULL,
+		         "shutdown grace period over with an archival step unfinished: "
+		         "abandoned (Redis keeps what PostgreSQL did not commit)",
+		         LF_INT("grace_ms", st->grace_ms));
+		_exit(0);
+	}
+	pthread_mutex_unlock(&st->lock);
+	return NULL;
+}
+
+/* Wait for a stop signal until `until` (wall clock); true when one came. */
+static bool stopper_wait(struct stopper *st, time_t until)
+{
+	struct timespec ts = {.tv_sec = until};
+	int rc = 0;
+	pthread_mutex_lock(&st->lock);
+	while (!st->stopped && rc != ETIMEDOUT)
+		rc = pthread_cond_timedwait(&st->cond, &st->lock, &ts);
+	bool stopped = st->stopped;
+	pthread_mutex_unlock(&st->lock);
+	return stopped;
+}
+
+/* The command is over: let the stop thread go (a signal of our own wakes it
+ * when none came). */
+static void stopper_finish(struct stopper *st)
+{
+	pthread_mutex_lock(&st->lock);
+	st->done = true;
+	bool stopped = st->stopped;
+	pthread_cond_broadcast(&st->cond);
+	pthread_mutex_unlock(&st->lock);
+	if (!stopped)
+		pthread_kill(st->thread, SIGTERM);
+	pthread_join(st->thread, NULL);
 }
 
 /*
  * The archive commands, over a service built for them (its Redis and
  * PostgreSQL stores). archive: one pass, 0 when healthy. archiver: a pass at
  * every scheduled time until a stop signal. retention: one retention run.
+ * A stop signal ends a pass early (stopper above); archive then exits 0.
  */
 static int run_archive_command(enum command cmd, const struct config *cfg, struct service *svc,
-                               const sigset_t *stop, const char *export_path)
+                               struct stopper *st, const char *export_path)
 {
 	struct mem_error err = {0};
 	struct archive_report r;
@@ -106,7 +173,7 @@ static int run_archive_command(enum command cmd, const struct config *cfg, struc
 		char at[40];
 		archive_iso_time(next, at);
 		log_info(NULL, "next archival run", LF_STR("at", at));
-		if (stop_requested(stop, next))
+		if (stopper_wait(st, next))
 			return 0;
 		if (service_archive_pass(svc, &r, &err) < 0) {
 			log_at(LOG_FATAL, NULL, err.message, LF_STR("variable", err.field));
@@ -242,7 +309,23 @@ int main(int argc, char **argv)
 				goto out;
 			}
 		}
-		status = run_archive_command(cmd, &cfg, svc, &stop, export_path);
+		struct stopper stopper = {.set = stop,
+		                          .probes = probes,
+		                          .grace_ms = cfg.shutdown_grace_seconds * 1000,
+		                          .lock = PTHREAD_MUTEX_INITIALIZER,
+		                          .cond = PTHREAD_COND_INITIALIZER};
+		bool watched = cmd != CMD_RETENTION &&
+		               pthread_create(&stopper.thread, NULL, stopper_main, &stopper) == 0;
+		if (!watched && cmd != CMD_RETENTION) {
+			log_at(LOG_FATAL, NULL, "cannot start the thread that waits for SIGTERM");
+			status = 2;
+			goto out;
+		}
+		status = run_archive_command(cmd, &cfg, svc, &stopper, export_path);
+		if (watched)
+			stopper_finish(&stopper);
+		if (stopper.stopped && status == 1)
+			status = 0; /* a pass cut short by the stop is not a failure */
 		goto out;
 	}
 
@@ -279,9 +362,16 @@ int main(int argc, char **argv)
 	int sig = 0;
 	sigwait(&stop, &sig);
 	log_info(NULL, "shutting down", LF_STR("signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"));
+	archive_request_stop(); /* a POST /admin/archive under way answers sooner */
+	/* PORT refuses new connections; METRICS_PORT keeps answering its probes
+	 * (/readyz 503) until the API's last connection has closed. */
+	long long until = clock_mono_ms() + cfg.shutdown_grace_seconds * 1000;
+	http_server_drain(http, true);
+	http_server_drain(probes, false);
 	http_server_stop(http, (int)cfg.shutdown_grace_seconds * 1000);
 	http = NULL;
-	http_server_stop(probes, 0);
+	long long left = until - clock_mono_ms();
+	http_server_stop(probes, left > 0 ? (int)left : 0);
 	probes = NULL;
 	status = 0;
 out:

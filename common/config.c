@@ -144,16 +144,36 @@ static const struct cfg_entry table[] = {
     {"RESPONSE_MAX_BYTES", CFG_INT, "4194304", 1024, 1073741824, OFF(response_max_bytes), 0, NULL,
      "stored bytes one answer carries at most (a list or search page, a message page, a batch): "
      "a page ends early with a cursor; one element always fits"},
+    {"MAX_BUFFERED_BYTES", CFG_INT, "67108864", 1048576, 68719476736L, OFF(max_buffered_bytes), 0,
+     NULL,
+     "most request body bytes held at once over all connections; a request whose body would "
+     "pass it gets 503 with Retry-After before its body is read"},
+    {"MAX_JSON_TOKENS", CFG_INT, "262144", 16, 16777216, OFF(max_json_tokens), 0, NULL,
+     "most JSON values and keys in one request body (each costs 20 bytes to parse); more get "
+     "413"},
     {"METRICS_PORT", CFG_INT, "0", 0, 65535, OFF(metrics_port), 0, NULL,
      "a second port serving only the probes and /metrics (0: none; they stay on PORT too)"},
     {"HTTP_CONNECTION_LIMIT", CFG_INT, "1024", 1, 65536, OFF(http_connection_limit), 0, NULL,
      "most client connections served at once, over all HTTP threads; more wait unaccepted"},
     {"HTTP_CONNECTION_TIMEOUT_SECONDS", CFG_INT, "30", 1, 3600,
      OFF(http_connection_timeout_seconds), 0, NULL,
-     "a connection idle or stalled this long is closed, so slow clients cannot pin threads"},
+     "a connection idle or stalled this long is closed, so slow clients cannot pin threads; "
+     "also the most time a request line may take to arrive after the last answer"},
+    {"HTTP_HEADER_TIMEOUT_SECONDS", CFG_INT, "10", 1, 3600, OFF(http_header_timeout_seconds), 0,
+     NULL,
+     "a request's headers must all arrive within this long of its request line, however "
+     "steadily they trickle in; else the connection is closed"},
+    {"HTTP_BODY_TIMEOUT_SECONDS", CFG_INT, "60", 1, 3600, OFF(http_body_timeout_seconds), 0, NULL,
+     "a request's body must all arrive within this long of its headers; else the connection "
+     "is closed"},
+    {"HTTP_CONNECTIONS_PER_ADDRESS", CFG_INT, "256", 1, 65536, OFF(http_connections_per_address), 0,
+     NULL,
+     "most connections open at once from one client address; more are closed as soon as "
+     "they are accepted"},
     {"LOG_LEVEL", CFG_LOGLEVEL, "info", 0, 0, OFF(log_level), 0, NULL, "how much to log"},
     {"SHUTDOWN_GRACE_SECONDS", CFG_INT, "20", 0, 3600, OFF(shutdown_grace_seconds), 0, NULL,
-     "on SIGTERM, how long requests in flight may take to finish before memoryd exits"},
+     "on SIGTERM, how long requests in flight (or an archival step) may take to finish "
+     "before memoryd exits; it exits sooner once they have"},
     {"CONV_STORE_PRIMARY", CFG_STR, "redis", 0, 0, OFF(store_primary), 0, check_store_primary,
      "the store that serves reads and acknowledges writes: redis or postgres (mongo: an alias "
      "of postgres, as in the old runbook); postgres needs DATABASE_URL. Once POST "

@@ -22,6 +22,11 @@ struct config {
 	long metrics_port;
 	long http_connection_limit;
 	long http_connection_timeout_seconds;
+	long http_header_timeout_seconds;
+	long http_body_timeout_seconds;
+	long http_connections_per_address;
+	long max_buffered_bytes;
+	long max_json_tokens;
 	long log_level;
 	long shutdown_grace_seconds;
 

@@ -481,6 +481,26 @@ out:
 	return ret;
 }
 
+size_t json_scan_token_bound(const char *text, size_t len)
+{
+	size_t n = 1;
+	bool in_string = false;
+	for (size_t i = 0; i < len; i++) {
+		char c = text[i];
+		if (in_string) {
+			if (c == '\\')
+				i++;
+			else if (c == '"')
+				in_string = false;
+		} else if (c == '"') {
+			in_string = true;
+		} else if (c == ',' || c == ':' || c == '[' || c == '{') {
+			n++;
+		}
+	}
+	return n;
+}
+
 void json_doc_release(struct json_doc *doc)
 {
 	if (!doc)

@@ -73,6 +73,13 @@ struct json_doc {
  */
 int json_scan(const char *text, size_t len, struct json_doc *doc,
               struct mem_error *err) MEM_MUST_CHECK;
+/*
+ * At least as many tokens as json_scan() would make of text, in one cheap
+ * pass that allocates nothing (1 + the commas, colons and opening brackets
+ * outside strings; exact give or take one per container): to refuse a body
+ * that would make too many before scanning it.
+ */
+size_t json_scan_token_bound(const char *text, size_t len);
 /* Free the token array; doc is left zeroed, ready for reuse. NULL-safe. */
 void json_doc_release(struct json_doc *doc);
 

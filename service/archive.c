@@ -57,6 +57,19 @@ unsigned archive_shard_of(const char *tenant, const char *id, unsigned n)
 	return n ? (unsigned)(h % n) : 0;
 }
 
+/* Set once by archive_request_stop (a SIGTERM); read at every step. */
+static int stop_requested;
+
+void archive_request_stop(void)
+{
+	__atomic_store_n(&stop_requested, 1, __ATOMIC_RELEASE);
+}
+
+static bool stopping(void)
+{
+	return __atomic_load_n(&stop_requested, __ATOMIC_ACQUIRE);
+}
+
 static double now_s(void)
 {
 	struct timeval tv;
@@ -208,10 +221,13 @@ static void thread_release(void *d)
 
 /* ---- the steps ---- */
 
-static void pause_before_retry(const struct pass *p)
+/* Wait ARCHIVE_RETRY_DELAY_SECONDS before a retry; false when a stop came
+ * (before or meanwhile): then the step is not tried again. */
+static bool pause_before_retry(const struct pass *p)
 {
-	if (p->cfg->archive_retry_delay_seconds > 0)
-		sleep((unsigned)p->cfg->archive_retry_delay_seconds);
+	for (long ms = p->cfg->archive_retry_delay_seconds * 1000; ms > 0 && !stopping(); ms -= 50)
+		usleep(50 * 1000);
+	return !stopping();
 }
 
 static void skipped(struct pass *p, const struct kind *k, const struct store_ref *ref,
@@ -237,8 +253,8 @@ static void store_chunk(struct pass *p, const struct kind *k, const struct store
 {
 	struct mem_error err = {0};
 	for (long t = 0; t < p->cfg->archive_retry_attempts; t++) {
-		if (t)
-			pause_before_retry(p);
+		if (t && !pause_before_retry(p))
+			return; /* stopping: the chunk stays in Redis for the next pass */
 		mem_error_clear(&err);
 		if (k->store(p, refs, dumps, n, &err) == 0) {
 			for (size_t i = 0; i < n; i++)
@@ -248,6 +264,8 @@ static void store_chunk(struct pass *p, const struct kind *k, const struct store
 		log_warn(NULL, "archive insert failed", LF_STR("kind", k->name), LF_INT("items", n),
 		         LF_INT("try", t + 1), LF_STR("error", err.message));
 	}
+	if (stopping())
+		return;
 	for (size_t i = 0; i < n; i++) {
 		struct mem_error e1 = {0};
 		ok[i] = n > 1 && k->store(p, &refs[i], at(k, dumps, i), 1, &e1) == 0;
@@ -272,8 +290,8 @@ static void drop_archived(struct pass *p, const struct kind *k, const struct sto
 			memcpy(d + m++ * k->size, at(k, dumps, i), k->size); /* borrowed */
 		}
 	for (long t = 0; m && rc < 0 && t < p->cfg->archive_retry_attempts; t++) {
-		if (t)
-			pause_before_retry(p);
+		if (t && !pause_before_retry(p))
+			break;
 		mem_error_clear(&err);
 		rc = k->drop(p, r, d, m, dropped, &err);
 	}
@@ -337,8 +355,8 @@ static struct batch *batch_dump(struct pass *p, const struct kind *k, struct sto
 	struct mem_error err = {0};
 	int rc = n ? -1 : 0;
 	for (long t = 0; rc < 0 && t < p->cfg->archive_retry_attempts; t++) {
-		if (t)
-			pause_before_retry(p);
+		if (t && !pause_before_retry(p))
+			break;
 		mem_error_clear(&err);
 		rc = k->dump(p, b->mine, n, b->dumps, &err);
 	}
@@ -374,7 +392,7 @@ static struct batch *batch_dump(struct pass *p, const struct kind *k, struct sto
 static void batch_store(struct pass *p, struct batch *b)
 {
 	const struct kind *k = b->k;
-	for (size_t from = 0; from < b->n;) {
+	for (size_t from = 0; from < b->n && !stopping();) {
 		size_t end = from, rows = 0;
 		while (end < b->n &&
 		       (end == from || rows + k->weight(at(k, b->dumps, end)) <= CHUNK_ROWS))
@@ -448,10 +466,14 @@ static void archive_kind(struct pass *p, const struct kind *k, struct writer *w)
 		struct store_refs found = {0};
 		int rc = -1;
 		for (long t = 0; rc < 0 && t < p->cfg->archive_retry_attempts; t++) {
-			if (t)
-				pause_before_retry(p);
+			if (t && !pause_before_retry(p))
+				break;
 			mem_error_clear(&err);
 			rc = k->scan(p, cursor, &found, &err);
+		}
+		if (rc < 0 && stopping()) {
+			store_refs_release(&found);
+			break;
 		}
 		if (rc < 0) {
 			/* the rest of the keyspace waits for the next pass */
@@ -464,7 +486,8 @@ static void archive_kind(struct pass *p, const struct kind *k, struct writer *w)
 		}
 		/* SCAN's COUNT is a hint (a step returns more as the table shrinks):
 		 * slices of at most BATCH_MAX keep memory bounded */
-		for (size_t from = 0; from < found.n; from += BATCH_MAX) {
+		size_t from = 0;
+		for (; from < found.n && !stopping(); from += BATCH_MAX) {
 			struct store_refs part = {.n = found.n - from < BATCH_MAX ? found.n - from
 			                                                          : BATCH_MAX};
 			part.v = xcalloc(part.n + 1, sizeof(*part.v));
@@ -478,10 +501,22 @@ static void archive_kind(struct pass *p, const struct kind *k, struct writer *w)
 				              writing->ok);
 			batch_free(writing);
 			writing = next;
+			if (stopping()) {
+				/* dumped, not written: it stays in Redis */
+				batch_free(writing);
+				writing = NULL;
+				from += BATCH_MAX; /* this slice's refs went with it */
+				break;
+			}
 			writer_give(w, writing);
 		}
-		free(found.v); /* its refs went to the slices */
-	} while (strcmp(cursor, "0"));
+		/* its refs went to the slices, but for those a stop skipped */
+		for (size_t i = from; i < found.n; i++) {
+			free(found.v[i].tenant);
+			free(found.v[i].id);
+		}
+		free(found.v);
+	} while (strcmp(cursor, "0") && !stopping());
 	writer_wait(w);
 	if (writing)
 		drop_archived(p, k, writing->mine, writing->dumps, writing->n, writing->ok);
@@ -525,7 +560,8 @@ int archive_pass(const struct config *cfg, struct store *redis, struct store *pg
 			log_error(NULL, "cannot start the archiver's writer thread");
 			count(&p, &out->errors, 1);
 		}
-		for (size_t i = 0; threaded && i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		for (size_t i = 0; threaded && i < sizeof(kinds) / sizeof(kinds[0]) && !stopping();
+		     i++)
 			archive_kind(&p, &kinds[i], &w);
 		if (threaded) {
 			pthread_mutex_lock(&w.lock);
@@ -540,7 +576,9 @@ int archive_pass(const struct config *cfg, struct store *redis, struct store *pg
 	out->checkpoints_archived = out->conversations_archived + out->threads_archived;
 	out->duration_s = now_s() - t0;
 	out->healthy = out->errors == 0;
-	snprintf(msg, sizeof(msg), "Completed archival run in %.2fs", out->duration_s);
+	out->stopped = stopping();
+	snprintf(msg, sizeof(msg), "%s archival run in %.2fs",
+	         out->stopped ? "Stopped (shutting down)" : "Completed", out->duration_s);
 	log_info(NULL, msg, LF_STR("status", out->healthy ? "healthy" : "unhealthy"),
 	         LF_INT("found", out->found),
 	         LF_INT("checkpoints_archived", out->checkpoints_archived),

@@ -44,12 +44,24 @@ struct archive_report {
 	long long left_changed;           /* written during the pass: left for the next */
 	long long errors;                 /* conversations skipped after retries, failed scans */
 	bool healthy;                     /* errors == 0 */
+	bool stopped;                     /* archive_request_stop ended it early */
 };
 
 /* One pass. Fills *out either way (logged, counted in the metrics, written
  * to ARCHIVER_HEALTH_FILE); 0 when it was healthy, -1 otherwise. */
 int archive_pass(const struct config *cfg, struct store *redis, struct store *pg,
                  struct archive_report *out);
+
+/*
+ * Stop: the pass running now (and any later one) ends at its next safe
+ * point, and soon: the batch being written to PostgreSQL is finished and
+ * what it committed removed from Redis; what was read and not written stays
+ * in Redis, and so does a chunk whose write failed (no retry, no waiting).
+ * Nothing leaves Redis that PostgreSQL has not committed, and a later pass
+ * takes up what is left (its writes ignore rows already archived). Safe
+ * from any thread; for SIGTERM.
+ */
+void archive_request_stop(void);
 
 /* Write the health file for r (a temporary file beside it, then rename). */
 int archive_health_write(const char *path, const struct archive_report *r,

@@ -21,6 +21,10 @@
 #   retention old history deleted in batches, --export holds exactly it
 #   archiver  `memoryd archiver` runs on its schedule and stops on SIGTERM;
 #             the start-up refusals
+#   term      `memoryd archiver` gets SIGTERM mid-pass: it finishes the batch
+#             it is writing and exits 0 within 2 s; one stuck on PostgreSQL
+#             exits at SHUTDOWN_GRACE_SECONDS; run again, every message and
+#             checkpoint is in PostgreSQL exactly once and Redis holds none
 set -euo pipefail
 
 bin="${1:?usage: $0 MEMORYD_BIN CASE}"
@@ -192,26 +196,38 @@ thread_view() {
 
 thread_keys() { rd --scan --pattern "$KEY_PREFIX:*{$T:$1}*"; }
 
-# race_pass TABLE CMD...: a pass that waits on TABLE (locked by another
-# session) while CMD runs; then the lock goes and the pass must end with 0.
-race_pass() {
-    local table="$1" line apid deadline rc=0
-    shift
+# locked_pass TABLE LOG CMD...: CMD (a pass, its output in LOG) started
+# while another session holds TABLE locked; returns once the pass waits on
+# the lock, with the pass's pid in APID. unlock: the lock goes.
+locked_pass() {
+    local table="$1" log="$2" line deadline
+    shift 2
     coproc LOCKER { psql "$ARCH_DB_URL" -XAtq -v ON_ERROR_STOP=1; }
     echo "BEGIN; LOCK TABLE memoryd.$table IN EXCLUSIVE MODE; SELECT 'locked';" >&"${LOCKER[1]}"
     read -r -t 20 line <&"${LOCKER[0]}" || fail "no lock on $table"
     [[ "$line" == locked ]] || fail "locker said $line"
-    DATABASE_STATEMENT_TIMEOUT_MS=60000 "$bin" archive >"$TMP/race.log" 2>&1 &
-    apid=$!
+    DATABASE_STATEMENT_TIMEOUT_MS=60000 "$@" >"$log" 2>&1 &
+    APID=$!
     deadline=$(($(now_ms) + 20000))
     until [[ "$(pg "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%$table%'")" != 0 ]]; do
         (($(now_ms) < deadline)) || fail "the pass never reached $table"
         sleep 0.05
     done
-    "$@"
+}
+unlock() {
     echo "COMMIT;" >&"${LOCKER[1]}"
-    wait "$apid" || rc=$?
     eval "exec ${LOCKER[1]}>&-"
+}
+
+# race_pass TABLE CMD...: a pass that waits on TABLE (locked by another
+# session) while CMD runs; then the lock goes and the pass must end with 0.
+race_pass() {
+    local table="$1" rc=0
+    shift
+    locked_pass "$table" "$TMP/race.log" "$bin" archive
+    "$@"
+    unlock
+    wait "$APID" || rc=$?
     ((rc == 0)) || fail "the racing pass exited $rc"
 }
 
@@ -508,6 +524,71 @@ for line in open(sys.argv[1]):
     "$bin" retention >"$TMP/ret2.log" 2>&1 || fail "retention failed"
     grep -q '"deleted":2500' "$TMP/ret2.log" || fail "retention without export: $(tail -1 "$TMP/ret2.log")"
     [[ "$(pg "SELECT count(*) FROM memoryd.conversation_history")" == 25 ]] || fail "after the second run"
+    ;;
+
+term)
+    nconv=300 nmsg=5 nth=10
+    for ((i = 1; i <= nconv; i++)); do append "t$i" "$nmsg"; done
+    for ((i = 1; i <= nth; i++)); do put_cp "tt$i" "" 0001 "" "v$i"; done
+    wait_idle "t$nconv" 2
+    wait_thread_idle "tt$nth" 2
+    # whole CONV_COUNT: the conversations Redis no longer holds are in
+    # PostgreSQL with all their messages, none twice; prints how many left
+    check_whole() {
+        [[ "$(pg "SELECT count(*) = count(DISTINCT (conversation_id, seq)) FROM memoryd.conversation_history")" == t ]] ||
+            fail "duplicate history ($1)"
+        local gone=0 i
+        pg "SELECT conversation_id FROM memoryd.conversation_history GROUP BY 1 HAVING count(*) = $nmsg" |
+            sort >"$TMP/whole"
+        for ((i = 1; i <= nconv; i++)); do
+            in_redis "t$i" && continue
+            gone=$((gone + 1))
+            grep -qx "t$i" "$TMP/whole" || fail "t$i left Redis without all its messages in PostgreSQL ($1)"
+        done
+        echo "$gone"
+    }
+    # stopped PASS_ENV...: an archiver whose first pass waits on a lock on
+    # conversation_history gets SIGTERM; with release, the lock goes at once.
+    # Prints the milliseconds from SIGTERM to its exit.
+    stopped() {
+        local release="$1" t0 deadline rc=0
+        shift
+        locked_pass conversation_history "$TMP/term.log" env "$@" "$bin" archiver
+        kill -TERM "$APID"
+        t0="$(now_ms)"
+        [[ "$release" == release ]] && unlock
+        deadline=$((t0 + 15000))
+        while kill -0 "$APID" 2>/dev/null && [[ "$(ps -o stat= -p "$APID")" != Z* ]]; do
+            (($(now_ms) < deadline)) || fail "the archiver did not exit 15 s after SIGTERM"
+            sleep 0.01
+        done
+        echo "$(($(now_ms) - t0))"
+        wait "$APID" || rc=$?
+        [[ "$release" == release ]] || unlock
+        ((rc == 0)) || fail "memoryd archiver exited $rc on SIGTERM"
+        grep -Eq "$SANITIZER_RE" "$TMP/term.log" && fail "sanitizer error in the archiver"
+        return 0
+    }
+    took="$(stopped release SHUTDOWN_GRACE_SECONDS=10)"
+    grep -q '"msg":"Stopped (shutting down) archival run in' "$TMP/term.log" || fail "the pass did not say it stopped"
+    gone="$(check_whole "after SIGTERM")"
+    echo "archive.sh: SIGTERM mid-pass: exit after $took ms, $gone of $nconv conversations archived"
+    ((took < 2000)) || fail "the archiver took $took ms to exit after SIGTERM"
+    ((gone > 0 && gone < nconv)) || fail "$gone of $nconv conversations archived: the pass did not stop at the SIGTERM"
+    took="$(stopped hold SHUTDOWN_GRACE_SECONDS=2)"
+    grep -q '"msg":"shutdown grace period over with an archival step unfinished' "$TMP/term.log" ||
+        fail "the abandoned step was not logged"
+    gone2="$(check_whole "after a stuck pass")"
+    echo "archive.sh: stuck pass: exit after $took ms (grace 2 s), $gone2 of $nconv conversations archived"
+    ((took >= 1900 && took < 4000)) || fail "a stuck archiver exited after $took ms, not at the 2 s grace"
+    archive
+    want="$(for ((i = 1; i <= nconv; i++)); do for ((k = 1; k <= nmsg; k++)); do echo "t$i|$k|t$i-$k"; done; done | sort)"
+    got="$(pg "SELECT conversation_id || '|' || seq || '|' || content FROM memoryd.conversation_history" | sort)"
+    [[ "$got" == "$want" ]] || fail "PostgreSQL does not hold every message exactly once: $(diff <(echo "$want") <(echo "$got") | head -5)"
+    [[ -z "$(rd --scan --pattern "$P:*")" ]] || fail "conversation keys left in Redis: $(rd --scan --pattern "$P:*" | head -3)"
+    [[ "$(pg "SELECT count(*), count(DISTINCT thread_id) FROM memoryd.checkpoints")" == "$nth|$nth" ]] ||
+        fail "PostgreSQL holds $(pg "SELECT count(*) FROM memoryd.checkpoints") checkpoints, want $nth"
+    [[ -z "$(rd --scan --pattern "$KEY_PREFIX:*{$T:tt*")" ]] || fail "thread keys left in Redis"
     ;;
 
 archiver)

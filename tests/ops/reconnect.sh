@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Redis goes away and comes back under a running memoryd (its own Redis, so
 # the test may kill it): requests get 503 meanwhile, the connection state
-# goes reconnecting -> error (MEMORY_MAX_RECONNECT_ATTEMPTS=2) as
+# goes reconnecting -> error (MEMORY_MAX_RECONNECT_ATTEMPTS=4) as
 # /health/memory reports it, and once Redis is back memoryd reconnects by
 # itself (the error state retries every 5 s): /readyz 200, connected,
 # redis_reconnects_total counts it, and reads and writes work again.
@@ -19,7 +19,7 @@ rport="$(free_port)"
 start_redis "$MT_WORK/redis" "$rport"
 redis_pid="$STARTED_REDIS_PID"
 mt_start_memoryd /healthz HTTP_THREADS=1 REDIS_URL="redis://127.0.0.1:$rport/0" \
-    REDIS_CONNECT_TIMEOUT_MS=200 MEMORY_MAX_RECONNECT_ATTEMPTS=2
+    REDIS_CONNECT_TIMEOUT_MS=200 MEMORY_MAX_RECONNECT_ATTEMPTS=4
 
 body='{"thread_id":"t","checkpoint_id":"%s","checkpoint":{"id":"%s","channel_versions":{}}}'
 put() { # ID -> HTTP status
@@ -48,7 +48,7 @@ for _ in $(seq 1 50); do
     sleep 0.1
 done
 ((seen_reconnecting)) || mt_fail "never reported reconnecting"
-((seen_error)) || mt_fail "never reported error after 2 attempts (last: $s)"
+((seen_error)) || mt_fail "never reported error after 4 attempts (last: $s)"
 [[ "${s#error }" -ge 2 ]] || mt_fail "reconnectAttempts ${s#error }, want >= 2"
 code="$(curl -s -o /dev/null -w '%{http_code}' "$MT_URL/readyz")"
 [[ "$code" == 503 ]] || mt_fail "/readyz $code while Redis is down"

@@ -566,6 +566,34 @@ START_TEST(many_tokens)
 }
 END_TEST
 
+START_TEST(token_bound)
+{
+	/* never below what json_scan makes, at most one above a container's count */
+	static const char *const docs[] = {"0",
+	                                   "\"a,b:[{\"",
+	                                   "[]",
+	                                   "{}",
+	                                   "[0,1,2]",
+	                                   "{\"a\":1,\"b\":[true,null,{}]}",
+	                                   "[[[[]]]]",
+	                                   "{\"k\\\",:\":\"v,\\\\\",\"w\":[\"[\",\"{\"]}",
+	                                   " [ 1 , { \"x\" : \"y\" } ] "};
+	for (size_t d = 0; d < sizeof(docs) / sizeof(docs[0]); d++) {
+		struct json_doc doc = {0};
+		struct mem_error err;
+		size_t len = strlen(docs[d]);
+		REQUIRE(scan(docs[d], len, &doc, &err) == 0);
+		size_t bound = json_scan_token_bound(docs[d], len), containers = 0;
+		for (size_t i = 0; i < doc.ntoks; i++)
+			containers += doc.toks[i].type == JSON_TOK_OBJECT ||
+			              doc.toks[i].type == JSON_TOK_ARRAY;
+		ck_assert_msg(bound >= doc.ntoks && bound <= doc.ntoks + containers,
+		              "%s: bound %zu for %zu tokens", docs[d], bound, doc.ntoks);
+		json_doc_release(&doc);
+	}
+}
+END_TEST
+
 /* ---- strings ---- */
 
 START_TEST(string_decoding)
@@ -1308,6 +1336,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, nesting_limit);
 	tcase_add_test(tc, token_structure);
 	tcase_add_test(tc, many_tokens);
+	tcase_add_test(tc, token_bound);
 	tcase_add_test(tc, string_decoding);
 	tcase_add_test(tc, keys_and_duplicates);
 	tcase_add_test(tc, int64_values);
