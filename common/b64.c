@@ -65,8 +65,20 @@ int b64_decode(const char *text, size_t len, unsigned char **dst, size_t *dstlen
 		pad++;
 	size_t outlen = len / 4 * 3 - pad;
 	unsigned char *out = xmalloc(outlen + 1);
-	size_t o = 0;
-	for (size_t i = 0; i < len; i += 4) {
+	size_t o = 0, i = 0;
+	/* every quad but the last: four sextets, three bytes, no padding */
+	for (; i + 4 < len; i += 4) {
+		int8_t a = sextet(text[i]), b = sextet(text[i + 1]);
+		int8_t c = sextet(text[i + 2]), d = sextet(text[i + 3]);
+		if ((a | b | c | d) < 0)
+			goto bad;
+		uint32_t v = (uint32_t)a << 18 | (uint32_t)b << 12 | (uint32_t)c << 6 | (uint32_t)d;
+		out[o] = (unsigned char)(v >> 16);
+		out[o + 1] = (unsigned char)(v >> 8 & 0xff);
+		out[o + 2] = (unsigned char)(v & 0xff);
+		o += 3;
+	}
+	for (; i < len; i += 4) {
 		int8_t a = sextet(text[i]);
 		int8_t b = sextet(text[i + 1]);
 		int last = i + 4 == len;

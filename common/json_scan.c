@@ -484,16 +484,24 @@ out:
 size_t json_scan_token_bound(const char *text, size_t len)
 {
 	size_t n = 1;
-	bool in_string = false;
-	for (size_t i = 0; i < len; i++) {
-		char c = text[i];
-		if (in_string) {
-			if (c == '\\')
-				i++;
-			else if (c == '"')
-				in_string = false;
-		} else if (c == '"') {
-			in_string = true;
+	const char *p = text, *end = text + len;
+	while (p < end) {
+		char c = *p++;
+		if (c == '"') {
+			/* to the closing quote, memchr's pace: the first quote not
+			 * preceded by an odd run of backslashes (base64 and message
+			 * text are most of a body) */
+			for (;;) {
+				const char *q = memchr(p, '"', (size_t)(end - p));
+				if (!q)
+					return n;
+				size_t bs = 0;
+				for (const char *b = q; b > p && b[-1] == '\\'; b--)
+					bs++;
+				p = q + 1;
+				if (bs % 2 == 0)
+					break;
+			}
 		} else if (c == ',' || c == ':' || c == '[' || c == '{') {
 			n++;
 		}
