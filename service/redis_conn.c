@@ -644,27 +644,17 @@ int redis_conn_pipeline(struct redis_conn *c, size_t n, const struct redis_cmd *
 	int rc = raw_pipeline(c, n, cmds, replies, err);
 	if (rc == -2)
 		return -1; /* too few replicas: the connection is fine */
-	if (rc == 0 && has_readonly(n, replies)) {
-		/* the server was demoted under us: nothing was written */
+	bool readonly = rc == 0 && has_readonly(n, replies);
+	if (readonly || rc < 0) {
+		/* READONLY: the server was demoted under us, nothing was written.
+		 * Broken: a connection that was idle may have been closed by a
+		 * server restart; one immediate reconnect makes that invisible. */
 		conn_drop(c);
-		if (!retry_idempotent)
+		if (readonly && !retry_idempotent)
 			return 0;
+		if (!readonly && (!retry_idempotent || !was_connected))
+			goto down;
 		free_replies(n, replies);
-		if (ensure_connected(c, true, err) < 0)
-			return -1;
-		rc = raw_pipeline(c, n, cmds, replies, err);
-		if (rc == -2)
-			return -1;
-		if (rc < 0) {
-			conn_drop(c);
-			goto down;
-		}
-	} else if (rc < 0) {
-		conn_drop(c);
-		/* A connection that was idle may have been closed by a server
-		 * restart; one immediate reconnect makes that invisible. */
-		if (!retry_idempotent || !was_connected)
-			goto down;
 		if (ensure_connected(c, true, err) < 0)
 			return -1;
 		rc = raw_pipeline(c, n, cmds, replies, err);
