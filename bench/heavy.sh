@@ -5,15 +5,15 @@
 #
 # The expensive requests (tests/ops/heavy.py, HEAVY_KIND): "search", a
 # /memory/search whose filter matches none of HEAVY_ITEMS items (it reads
-# them all), "list", a page of 1000 ~10 KB checkpoints (RESPONSE_MAX_BYTES
-# ends it at 4 MiB), or "mix", both in turn. The gets: wrk (bench/get.lua)
+# them all), "list", a page of HEAVY_CHECKPOINTS ~10 KB checkpoints (limit 1000,
+# RESPONSE_MAX_BYTES 4 MiB), or "mix", both in turn. The gets: wrk (bench/get.lua)
 # on GET_CONNS connections over the 8 threads bench-get-N.
 #
 #   bench/heavy.sh                      # builds build-bench/memoryd (Release)
 #   MEMORYD_BIN=path bench/heavy.sh     # that binary, no build
 #
 # Variables: BENCH_SECONDS (10), GET_CONNS (8), HEAVY_CONNS (8), HEAVY_KIND
-# (mix), HEAVY_ITEMS (100000), HEAVY_CHECKPOINTS (1000), and memoryd's own
+# (mix), HEAVY_ITEMS (20000), HEAVY_CHECKPOINTS (400), and memoryd's own
 # (HTTP_THREADS, HEAVY_THREADS, ...) pass through. Needs wrk, jq, curl,
 # python3, redis-server. A throwaway Redis and memoryd on free ports.
 set -euo pipefail
@@ -25,8 +25,8 @@ SECS="${BENCH_SECONDS:-10}"
 GET_CONNS="${GET_CONNS:-8}"
 HEAVY_CONNS="${HEAVY_CONNS:-8}"
 HEAVY_KIND="${HEAVY_KIND:-mix}"
-ITEMS="${HEAVY_ITEMS:-100000}"
-CHECKPOINTS="${HEAVY_CHECKPOINTS:-1000}"
+ITEMS="${HEAVY_ITEMS:-20000}"
+CHECKPOINTS="${HEAVY_CHECKPOINTS:-400}"
 TENANT=bench
 
 if [[ -z "${MEMORYD_BIN:-}" ]]; then
