@@ -562,10 +562,16 @@ static bool declares_body(struct MHD_Connection *conn)
 #define HEAVY_QUEUE_PER_THREAD 16
 #define HEAVY_NICE             19
 
-static void heavy_run(struct request *r)
+/* refuse: the server stops and r has not begun: 503, which a client may
+ * retry elsewhere, rather than hold the shutdown past its grace period */
+static void heavy_run(struct request *r, bool refuse)
 {
-	service_request_begin();
-	r->route_entry->handler(r);
+	if (refuse) {
+		respond_errorf(r, MEM_EUNAVAILABLE, NULL, "memoryd is shutting down; retry");
+	} else {
+		service_request_begin();
+		r->route_entry->handler(r);
+	}
 	if (!r->deferred_resp)
 		respond_errorf(r, MEM_EINTERNAL, NULL, "the handler queued no response");
 	/* r belongs to the worker again from here */
@@ -591,8 +597,9 @@ static void *heavy_main(void *arg)
 		struct request *r = p->q[p->head];
 		p->head = (p->head + 1) % p->cap;
 		p->n--;
+		bool refuse = p->stop;
 		pthread_mutex_unlock(&p->lock);
-		heavy_run(r);
+		heavy_run(r, refuse);
 	}
 }
 
@@ -630,9 +637,10 @@ static int heavy_start(struct heavy_pool *p, unsigned threads, struct mem_error 
 	return 0;
 }
 
-/* Let the threads finish what is queued (each resumes its connection) and
- * end: called before the daemons stop, which must find no connection
- * suspended. */
+/* End the threads: the requests they run finish, those still queued get
+ * 503 (each connection is resumed). Called once the grace period is over
+ * (http_server_stop), before the daemons stop, which must find no
+ * connection suspended. */
 static void heavy_stop(struct heavy_pool *p)
 {
 	if (!p->init)

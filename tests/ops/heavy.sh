@@ -7,9 +7,11 @@
 # worker thread ran a heavy request to its end before the next request of
 # any connection it held: gets waited for them.) Then: with HEAVY_THREADS=1
 # (16 may wait) 24 connections of heavy requests get some 503 with
-# Retry-After (heavy.py checks it), the rest 200; and SIGTERM while heavy requests run exits 0
-# (the heavy threads finish, no connection is left suspended). Timings are
-# generous: ASan, and a machine running other tests; speed is bench/heavy.sh's.
+# Retry-After (heavy.py checks it), the rest 200; and SIGTERM while heavy
+# requests run and wait exits 0, with or without a grace period (those begun
+# finish, those still waiting after it get 503, no connection is left
+# suspended). Timings are generous: ASan, and a machine running other tests;
+# speed is bench/heavy.sh's.
 # Usage: tests/ops/heavy.sh (MEMORYD_BIN, REDIS_URL from scripts/test)
 set -euo pipefail
 : "${REDIS_URL:?}"
@@ -37,10 +39,15 @@ jq -e --argjson h "$heavy" '
   (.statuses | keys) == ["200"] and .requests >= 10 and .p50_ms < 100 and
   ($h.statuses | keys) == ["200"] and $h.requests >= 8 and .p90_ms < $h.p50_ms / 2' \
     <<<"$gets" >/dev/null || mt_fail "gets stalled beside heavy requests: gets $gets, heavy $heavy"
+# SIGTERM while heavy requests run and wait, within the grace period
+python3 "$H" load "$MT_URL" heavy 8 5 mix >/dev/null &
+load=$!
+sleep 1
 mt_stop_memoryd
+wait "$load" || true
 
 # the heavy queue is bounded: 503 with Retry-After beyond it
-mt_start_memoryd /healthz KEY_PREFIX="$prefix" HEAVY_THREADS=1
+mt_start_memoryd /healthz KEY_PREFIX="$prefix" HEAVY_THREADS=1 SHUTDOWN_GRACE_SECONDS=0
 python3 "$H" load "$MT_URL" heavy 24 4 search >"$MT_WORK/load.json" &
 load=$!
 sleep 1
@@ -50,8 +57,9 @@ echo "24 connections, HEAVY_THREADS=1: $heavy"
 jq -e '.statuses["503"] > 0 and .statuses["200"] > 0 and (.statuses | keys) == ["200", "503"]' \
     <<<"$heavy" >/dev/null || mt_fail "want 200s and 503s from a full heavy queue: $heavy"
 
-# SIGTERM while heavy requests run and wait: memoryd exits 0
-python3 "$H" load "$MT_URL" heavy 8 5 mix >/dev/null &
+# SIGTERM with no grace while one heavy request runs and others wait:
+# those answered 503 unbegun, memoryd exits 0
+python3 "$H" load "$MT_URL" heavy 8 5 search >/dev/null &
 load=$!
 sleep 1
 mt_stop_memoryd
