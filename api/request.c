@@ -72,8 +72,16 @@ enum MHD_Result respond_queue(struct request *r, unsigned status, struct MHD_Res
 	}
 	if (status == 401 && r->www_authenticate)
 		MHD_add_response_header(resp, "WWW-Authenticate", "Bearer realm=\"memoryd\"");
-	enum MHD_Result ret = MHD_queue_response(r->conn, status, resp);
-	MHD_destroy_response(resp);
+	enum MHD_Result ret = MHD_YES;
+	if (r->deferred) {
+		if (r->deferred_resp) /* a handler answers once; keep the last */
+			MHD_destroy_response(r->deferred_resp);
+		r->deferred_resp = resp;
+		r->deferred_status = status;
+	} else {
+		ret = MHD_queue_response(r->conn, status, resp);
+		MHD_destroy_response(resp);
+	}
 	r->status = (int)status;
 	r->responded = true;
 	return ret;

@@ -50,6 +50,12 @@ struct request {
 	const int *draining; /* the server's shutdown flag (atomic), borrowed */
 	bool draining_read, draining_seen;    /* request_draining, read once */
 	const struct http_route *route_entry; /* matched and admitted (server.c); NULL before */
+	/* Run on a heavy thread (server.c): respond_queue keeps the response
+	 * here, and the connection's worker queues it once resumed (MHD's calls
+	 * on a connection belong to its worker's thread). */
+	bool deferred;
+	struct MHD_Response *deferred_resp;
+	unsigned deferred_status;
 };
 
 /* True once the server is shutting down (SIGTERM): every response then

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -105,6 +106,16 @@ struct http_server {
 	struct vcache *latest_cache;
 	const struct config *cfg;
 	struct service *svc;
+	struct heavy_pool {
+		pthread_mutex_t lock;
+		pthread_cond_t more;
+		struct request **q; /* a ring of cap: head, then n waiting */
+		unsigned cap, head, n;
+		bool stop; /* nothing more is taken: the threads end once q is empty */
+		pthread_t *t;
+		unsigned nt; /* started */
+		bool init;
+	} heavy;
 };
 
 enum method { M_GET = 1, M_POST = 2, M_PUT = 4, M_DELETE = 8, M_PATCH = 16, M_HEAD = 32 };
@@ -119,41 +130,42 @@ struct http_route {
 	enum MHD_Result (*handler)(struct request *r);
 	bool body; /* takes a JSON body */
 	enum access access;
+	bool heavy; /* costs far more than a get: runs on a heavy thread */
 };
 
 /* Every route memoryd serves. Keep openapi.yaml in step with this table. */
 static const struct http_route routes[] = {
-    {"/healthz", M_GET, h_healthz, false, OPEN},
-    {"/readyz", M_GET, h_readyz, false, OPEN},
-    {"/health/memory", M_GET, h_health_memory, false, OPEN},
-    {"/metrics", M_GET, h_metrics, false, OPEN},
-    {"/checkpoints", M_GET, h_checkpoint_list, false, TENANT},
-    {"/checkpoints", M_POST, h_checkpoint_put, true, TENANT},
-    {"/checkpoints/{thread_id}", M_GET, h_checkpoint_get, false, TENANT},
-    {"/checkpoints/{thread_id}", M_DELETE, h_checkpoint_delete, false, TENANT},
-    {"/checkpoints/{thread_id}/writes", M_POST, h_checkpoint_writes, true, TENANT},
-    {"/admin/backup", M_POST, h_admin_backup, false, ADMIN},
-    {"/admin/ttl-repair", M_POST, h_admin_ttl_repair, false, ADMIN},
-    {"/admin/threads/{thread_id}", M_GET, h_admin_thread, false, ADMIN},
+    {"/healthz", M_GET, h_healthz, false, OPEN, false},
+    {"/readyz", M_GET, h_readyz, false, OPEN, false},
+    {"/health/memory", M_GET, h_health_memory, false, OPEN, false},
+    {"/metrics", M_GET, h_metrics, false, OPEN, false},
+    {"/checkpoints", M_GET, h_checkpoint_list, false, TENANT, true},
+    {"/checkpoints", M_POST, h_checkpoint_put, true, TENANT, false},
+    {"/checkpoints/{thread_id}", M_GET, h_checkpoint_get, false, TENANT, false},
+    {"/checkpoints/{thread_id}", M_DELETE, h_checkpoint_delete, false, TENANT, false},
+    {"/checkpoints/{thread_id}/writes", M_POST, h_checkpoint_writes, true, TENANT, false},
+    {"/admin/backup", M_POST, h_admin_backup, false, ADMIN, true},
+    {"/admin/ttl-repair", M_POST, h_admin_ttl_repair, false, ADMIN, true},
+    {"/admin/threads/{thread_id}", M_GET, h_admin_thread, false, ADMIN, true},
     {"/admin/threads/{thread_id}/checkpoints/{checkpoint_id}", M_DELETE, h_admin_checkpoint_delete,
-     false, ADMIN},
-    {"/admin/tenants/{tenant}", M_DELETE, h_admin_tenant_delete, false, ADMIN},
-    {"/admin/failover", M_GET, h_admin_failover_get, false, ADMIN},
-    {"/admin/failover", M_POST, h_admin_failover_set, true, ADMIN},
-    {"/admin/archive", M_POST, h_admin_archive, false, ADMIN},
-    {"/conversations", M_GET, h_conv_list, false, TENANT},
-    {"/conversations/{conversation_id}", M_GET, h_conv_get, false, TENANT},
-    {"/conversations/{conversation_id}", M_PATCH, h_conv_update, true, TENANT},
-    {"/conversations/{conversation_id}", M_DELETE, h_conv_delete, false, TENANT},
-    {"/conversations/{conversation_id}/messages", M_GET, h_conv_messages, false, TENANT},
-    {"/conversations/{conversation_id}/messages", M_POST, h_conv_append, true, TENANT},
-    {"/memory/items", M_PUT, h_memory_put, true, TENANT},
-    {"/memory/items", M_GET, h_memory_get, false, TENANT},
-    {"/memory/items", M_DELETE, h_memory_delete, false, TENANT},
-    {"/memory/search", M_POST, h_memory_search, true, TENANT},
-    {"/memory/cleanup", M_POST, h_memory_cleanup, true, TENANT},
-    {"/memory/namespaces", M_POST, h_memory_namespaces, true, TENANT},
-    {"/memory/batch", M_POST, h_memory_batch, true, TENANT},
+     false, ADMIN, true},
+    {"/admin/tenants/{tenant}", M_DELETE, h_admin_tenant_delete, false, ADMIN, true},
+    {"/admin/failover", M_GET, h_admin_failover_get, false, ADMIN, true},
+    {"/admin/failover", M_POST, h_admin_failover_set, true, ADMIN, true},
+    {"/admin/archive", M_POST, h_admin_archive, false, ADMIN, true},
+    {"/conversations", M_GET, h_conv_list, false, TENANT, true},
+    {"/conversations/{conversation_id}", M_GET, h_conv_get, false, TENANT, false},
+    {"/conversations/{conversation_id}", M_PATCH, h_conv_update, true, TENANT, false},
+    {"/conversations/{conversation_id}", M_DELETE, h_conv_delete, false, TENANT, false},
+    {"/conversations/{conversation_id}/messages", M_GET, h_conv_messages, false, TENANT, true},
+    {"/conversations/{conversation_id}/messages", M_POST, h_conv_append, true, TENANT, false},
+    {"/memory/items", M_PUT, h_memory_put, true, TENANT, false},
+    {"/memory/items", M_GET, h_memory_get, false, TENANT, false},
+    {"/memory/items", M_DELETE, h_memory_delete, false, TENANT, false},
+    {"/memory/search", M_POST, h_memory_search, true, TENANT, true},
+    {"/memory/cleanup", M_POST, h_memory_cleanup, true, TENANT, true},
+    {"/memory/namespaces", M_POST, h_memory_namespaces, true, TENANT, true},
+    {"/memory/batch", M_POST, h_memory_batch, true, TENANT, true},
 };
 
 static int route_metric[sizeof(routes) / sizeof(routes[0])];
@@ -328,6 +340,8 @@ static void request_free(struct request *r)
 	if (!r)
 		return;
 	__atomic_sub_fetch(&buffered_bytes, r->buffered, __ATOMIC_RELAXED);
+	if (r->deferred_resp)
+		MHD_destroy_response(r->deferred_resp);
 	for (int i = 0; i < MAX_PATH_PARAMS; i++)
 		free(r->params[i]);
 	buf_release(&r->body);
@@ -534,6 +548,124 @@ static bool declares_body(struct MHD_Connection *conn)
 	                                   MHD_HTTP_HEADER_TRANSFER_ENCODING);
 }
 
+/*
+ * Heavy requests (a route marked heavy: lists, searches, batches, pages,
+ * admin calls) run on HEAVY_THREADS threads of their own: a worker thread
+ * serves every connection it holds, one request at a time, and 8 searches
+ * at the work budget on 8 connections held every get behind them. The
+ * worker suspends the connection and queues the request; a heavy thread
+ * runs the handler, which keeps its response in the request
+ * (request.h deferred), and resumes the connection; MHD then calls
+ * on_request again on the worker's thread, which queues the response.
+ * At most HEAVY_QUEUE_PER_THREAD requests a thread wait: beyond, 503.
+ */
+#define HEAVY_QUEUE_PER_THREAD 16
+#define HEAVY_NICE             19
+
+/* refuse: the server stops and r has not begun: 503, which a client may
+ * retry elsewhere, rather than hold the shutdown past its grace period */
+static void heavy_run(struct request *r, bool refuse)
+{
+	if (refuse) {
+		respond_errorf(r, MEM_EUNAVAILABLE, NULL, "memoryd is shutting down; retry");
+	} else {
+		service_request_begin();
+		r->route_entry->handler(r);
+	}
+	if (!r->deferred_resp)
+		respond_errorf(r, MEM_EINTERNAL, NULL, "the handler queued no response");
+	/* r belongs to the worker again from here */
+	MHD_resume_connection(r->conn);
+}
+
+static void *heavy_main(void *arg)
+{
+	struct heavy_pool *p = arg;
+	/* Below the workers: on a machine whose cores the heavy requests fill,
+	 * a get still finds one (Linux: a thread's own nice value). */
+	if (setpriority(PRIO_PROCESS, (id_t)gettid(), HEAVY_NICE) < 0)
+		log_warn(NULL, "cannot lower the priority of a heavy request thread",
+		         LF_STR("detail", strerror(errno)));
+	for (;;) {
+		pthread_mutex_lock(&p->lock);
+		while (!p->n && !p->stop)
+			pthread_cond_wait(&p->more, &p->lock);
+		if (!p->n) {
+			pthread_mutex_unlock(&p->lock);
+			return NULL;
+		}
+		struct request *r = p->q[p->head];
+		p->head = (p->head + 1) % p->cap;
+		p->n--;
+		bool refuse = p->stop;
+		pthread_mutex_unlock(&p->lock);
+		heavy_run(r, refuse);
+	}
+}
+
+/* Suspend r's connection and queue r for a heavy thread; false (nothing
+ * done) when the queue is full or the pool stopping. */
+static bool heavy_submit(struct heavy_pool *p, struct request *r)
+{
+	bool ok = false;
+	pthread_mutex_lock(&p->lock);
+	if (!p->stop && p->n < p->cap) {
+		r->deferred = true;
+		MHD_suspend_connection(r->conn);
+		p->q[(p->head + p->n) % p->cap] = r;
+		p->n++;
+		pthread_cond_signal(&p->more);
+		ok = true;
+	}
+	pthread_mutex_unlock(&p->lock);
+	return ok;
+}
+
+static int heavy_start(struct heavy_pool *p, unsigned threads, struct mem_error *err)
+{
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_cond_init(&p->more, NULL);
+	p->init = true;
+	p->cap = threads * HEAVY_QUEUE_PER_THREAD;
+	p->q = xcalloc(p->cap, sizeof(*p->q));
+	p->t = xcalloc(threads, sizeof(*p->t));
+	for (; p->nt < threads; p->nt++)
+		if (pthread_create(&p->t[p->nt], NULL, heavy_main, p) != 0)
+			return mem_fail(err, MEM_EUNAVAILABLE, "HEAVY_THREADS",
+			                "cannot start heavy request thread %u of %u", p->nt + 1,
+			                threads);
+	return 0;
+}
+
+/* End the threads: the requests they run finish, those still queued get
+ * 503 (each connection is resumed). Called once the grace period is over
+ * (http_server_stop), before the daemons stop, which must find no
+ * connection suspended. */
+static void heavy_stop(struct heavy_pool *p)
+{
+	if (!p->init)
+		return;
+	pthread_mutex_lock(&p->lock);
+	p->stop = true;
+	pthread_cond_broadcast(&p->more);
+	pthread_mutex_unlock(&p->lock);
+	for (unsigned k = 0; k < p->nt; k++)
+		pthread_join(p->t[k], NULL);
+}
+
+/* Once the daemons are stopped (a worker may still call heavy_submit
+ * between heavy_stop and then: it is refused). */
+static void heavy_free(struct heavy_pool *p)
+{
+	if (!p->init)
+		return;
+	pthread_cond_destroy(&p->more);
+	pthread_mutex_destroy(&p->lock);
+	free(p->q);
+	free(p->t);
+	p->init = false;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls)
@@ -557,6 +689,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		if (declares_body(conn) && !(r->route_entry = admit(s, r, &ret)))
 			return ret;
 		return MHD_YES;
+	}
+	if (r->deferred) {
+		/* back from a heavy thread, its answer kept */
+		struct MHD_Response *resp = r->deferred_resp;
+		r->deferred_resp = NULL;
+		r->deferred = false;
+		ret = MHD_queue_response(conn, r->deferred_status, resp);
+		MHD_destroy_response(resp);
+		return ret;
 	}
 	if (r->responded) {
 		*upload_data_size = 0; /* discard the rest of a refused body */
@@ -590,6 +731,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		return respond_over_buffer(r);
 	if (!r->route_entry && !(r->route_entry = admit(s, r, &ret)))
 		return ret;
+	if (r->route_entry->heavy && s->heavy.init) {
+		if (heavy_submit(&s->heavy, r))
+			return MHD_YES;
+		return respond_errorf(r, MEM_EUNAVAILABLE, NULL,
+		                      "%u expensive requests wait already (HEAVY_THREADS=%ld); "
+		                      "retry shortly",
+		                      s->heavy.cap, s->cfg->heavy_threads);
+	}
 	service_request_begin();
 	return r->route_entry->handler(r);
 }
@@ -1001,12 +1150,14 @@ static void server_free(struct http_server *s)
 	for (int k = 0; k < 2; k++)
 		if (s->wake[k] >= 0)
 			close(s->wake[k]);
+	heavy_stop(&s->heavy);
 	for (unsigned k = 0; k < s->nw; k++) {
 		if (s->w[k].d)
 			MHD_stop_daemon(s->w[k].d); /* closes what is open: the list empties */
 		if (s->w[k].lock_init)
 			pthread_mutex_destroy(&s->w[k].lock);
 	}
+	heavy_free(&s->heavy);
 	free(s->w);
 	for (size_t i = 0; i < sizeof(s->addrs) / sizeof(s->addrs[0]); i++)
 		while (s->addrs[i]) {
@@ -1028,7 +1179,8 @@ struct http_server *http_server_start(const struct config *cfg, struct service *
 	struct sockaddr_in *in4 = (struct sockaddr_in *)&ss;
 	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
-	                 MHD_USE_TURBO | MHD_USE_ERROR_LOG | MHD_USE_NO_LISTEN_SOCKET;
+	                 MHD_USE_TURBO | MHD_USE_ERROR_LOG | MHD_USE_NO_LISTEN_SOCKET |
+	                 MHD_ALLOW_SUSPEND_RESUME;
 	if (inet_pton(AF_INET, cfg->bind_address, &in4->sin_addr) == 1) {
 		in4->sin_family = AF_INET;
 		in4->sin_port = htons((uint16_t)port);
@@ -1084,6 +1236,8 @@ struct http_server *http_server_start(const struct config *cfg, struct service *
 			goto fail;
 		}
 	}
+	if (!probes_only && heavy_start(&s->heavy, (unsigned)cfg->heavy_threads, err) < 0)
+		goto fail;
 	if (pipe2(s->wake, O_CLOEXEC) < 0 ||
 	    pthread_create(&s->acceptor, NULL, acceptor_main, s) != 0) {
 		mem_fail(err, MEM_EUNAVAILABLE, probes_only ? "METRICS_PORT" : "PORT",

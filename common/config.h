@@ -17,6 +17,7 @@ struct config {
 	long port;
 	char *bind_address;
 	long http_threads;
+	long heavy_threads;
 	long max_body_bytes;
 	long response_max_bytes;
 	long metrics_port;
