@@ -131,41 +131,46 @@ struct http_route {
 	bool body; /* takes a JSON body */
 	enum access access;
 	bool heavy; /* costs far more than a get: runs on a heavy thread */
+	/* > 0: heavy only when the request's limit (or, without one, the route's
+	 * default, CONV_WINDOW_DEFAULT) is above it: a conversation's window is
+	 * an agent's most frequent read and as cheap as a get; a page of 1000
+	 * messages is not */
+	long heavy_above_limit;
 };
 
 /* Every route memoryd serves. Keep openapi.yaml in step with this table. */
 static const struct http_route routes[] = {
-    {"/healthz", M_GET, h_healthz, false, OPEN, false},
-    {"/readyz", M_GET, h_readyz, false, OPEN, false},
-    {"/health/memory", M_GET, h_health_memory, false, OPEN, false},
-    {"/metrics", M_GET, h_metrics, false, OPEN, false},
-    {"/checkpoints", M_GET, h_checkpoint_list, false, TENANT, true},
-    {"/checkpoints", M_POST, h_checkpoint_put, true, TENANT, false},
-    {"/checkpoints/{thread_id}", M_GET, h_checkpoint_get, false, TENANT, false},
-    {"/checkpoints/{thread_id}", M_DELETE, h_checkpoint_delete, false, TENANT, false},
-    {"/checkpoints/{thread_id}/writes", M_POST, h_checkpoint_writes, true, TENANT, false},
-    {"/admin/backup", M_POST, h_admin_backup, false, ADMIN, true},
-    {"/admin/ttl-repair", M_POST, h_admin_ttl_repair, false, ADMIN, true},
-    {"/admin/threads/{thread_id}", M_GET, h_admin_thread, false, ADMIN, true},
+    {"/healthz", M_GET, h_healthz, false, OPEN, false, 0},
+    {"/readyz", M_GET, h_readyz, false, OPEN, false, 0},
+    {"/health/memory", M_GET, h_health_memory, false, OPEN, false, 0},
+    {"/metrics", M_GET, h_metrics, false, OPEN, false, 0},
+    {"/checkpoints", M_GET, h_checkpoint_list, false, TENANT, true, 0},
+    {"/checkpoints", M_POST, h_checkpoint_put, true, TENANT, false, 0},
+    {"/checkpoints/{thread_id}", M_GET, h_checkpoint_get, false, TENANT, false, 0},
+    {"/checkpoints/{thread_id}", M_DELETE, h_checkpoint_delete, false, TENANT, false, 0},
+    {"/checkpoints/{thread_id}/writes", M_POST, h_checkpoint_writes, true, TENANT, false, 0},
+    {"/admin/backup", M_POST, h_admin_backup, false, ADMIN, true, 0},
+    {"/admin/ttl-repair", M_POST, h_admin_ttl_repair, false, ADMIN, true, 0},
+    {"/admin/threads/{thread_id}", M_GET, h_admin_thread, false, ADMIN, true, 0},
     {"/admin/threads/{thread_id}/checkpoints/{checkpoint_id}", M_DELETE, h_admin_checkpoint_delete,
-     false, ADMIN, true},
-    {"/admin/tenants/{tenant}", M_DELETE, h_admin_tenant_delete, false, ADMIN, true},
-    {"/admin/failover", M_GET, h_admin_failover_get, false, ADMIN, true},
-    {"/admin/failover", M_POST, h_admin_failover_set, true, ADMIN, true},
-    {"/admin/archive", M_POST, h_admin_archive, false, ADMIN, true},
-    {"/conversations", M_GET, h_conv_list, false, TENANT, true},
-    {"/conversations/{conversation_id}", M_GET, h_conv_get, false, TENANT, false},
-    {"/conversations/{conversation_id}", M_PATCH, h_conv_update, true, TENANT, false},
-    {"/conversations/{conversation_id}", M_DELETE, h_conv_delete, false, TENANT, false},
-    {"/conversations/{conversation_id}/messages", M_GET, h_conv_messages, false, TENANT, true},
-    {"/conversations/{conversation_id}/messages", M_POST, h_conv_append, true, TENANT, false},
-    {"/memory/items", M_PUT, h_memory_put, true, TENANT, false},
-    {"/memory/items", M_GET, h_memory_get, false, TENANT, false},
-    {"/memory/items", M_DELETE, h_memory_delete, false, TENANT, false},
-    {"/memory/search", M_POST, h_memory_search, true, TENANT, true},
-    {"/memory/cleanup", M_POST, h_memory_cleanup, true, TENANT, true},
-    {"/memory/namespaces", M_POST, h_memory_namespaces, true, TENANT, true},
-    {"/memory/batch", M_POST, h_memory_batch, true, TENANT, true},
+     false, ADMIN, true, 0},
+    {"/admin/tenants/{tenant}", M_DELETE, h_admin_tenant_delete, false, ADMIN, true, 0},
+    {"/admin/failover", M_GET, h_admin_failover_get, false, ADMIN, true, 0},
+    {"/admin/failover", M_POST, h_admin_failover_set, true, ADMIN, true, 0},
+    {"/admin/archive", M_POST, h_admin_archive, false, ADMIN, true, 0},
+    {"/conversations", M_GET, h_conv_list, false, TENANT, true, 0},
+    {"/conversations/{conversation_id}", M_GET, h_conv_get, false, TENANT, false, 0},
+    {"/conversations/{conversation_id}", M_PATCH, h_conv_update, true, TENANT, false, 0},
+    {"/conversations/{conversation_id}", M_DELETE, h_conv_delete, false, TENANT, false, 0},
+    {"/conversations/{conversation_id}/messages", M_GET, h_conv_messages, false, TENANT, true, 100},
+    {"/conversations/{conversation_id}/messages", M_POST, h_conv_append, true, TENANT, false, 0},
+    {"/memory/items", M_PUT, h_memory_put, true, TENANT, false, 0},
+    {"/memory/items", M_GET, h_memory_get, false, TENANT, false, 0},
+    {"/memory/items", M_DELETE, h_memory_delete, false, TENANT, false, 0},
+    {"/memory/search", M_POST, h_memory_search, true, TENANT, true, 0},
+    {"/memory/cleanup", M_POST, h_memory_cleanup, true, TENANT, true, 0},
+    {"/memory/namespaces", M_POST, h_memory_namespaces, true, TENANT, true, 0},
+    {"/memory/batch", M_POST, h_memory_batch, true, TENANT, true, 0},
 };
 
 static int route_metric[sizeof(routes) / sizeof(routes[0])];
@@ -668,6 +673,17 @@ static void heavy_free(struct heavy_pool *p)
 	p->init = false;
 }
 
+/* Whether a request of a heavy route is heavy (http_route.heavy_above_limit). */
+static bool heavy_here(const struct http_server *s, struct request *r)
+{
+	long above = r->route_entry->heavy_above_limit;
+	if (above <= 0)
+		return true;
+	const char *l = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "limit");
+	long limit = l && *l ? strtol(l, NULL, 10) : s->cfg->conv_window_default;
+	return limit > above || limit <= 0; /* a bad limit: the handler's 400 */
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls)
@@ -733,7 +749,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		return respond_over_buffer(r);
 	if (!r->route_entry && !(r->route_entry = admit(s, r, &ret)))
 		return ret;
-	if (r->route_entry->heavy && s->heavy.init) {
+	if (r->route_entry->heavy && s->heavy.init && heavy_here(s, r)) {
 		if (heavy_submit(&s->heavy, r))
 			return MHD_YES;
 		return respond_errorf(r, MEM_EUNAVAILABLE, NULL,
