@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -365,6 +366,19 @@ static bool has_readonly(size_t n, redisReply **replies)
 
 static __thread int last_replicas = -1;
 
+/* The probes' round trips (PING, INFO) write nothing and wait for no
+ * replica: a probe says whether the primary answers, not how its replicas
+ * are doing (a replica resyncing after a failover would fail /readyz). */
+static bool never_writes(size_t n, const struct redis_cmd *cmds)
+{
+	for (size_t i = 0; i < n; i++) {
+		const char *a = cmds[i].argv[0];
+		if (strcasecmp(a, "PING") && strcasecmp(a, "INFO"))
+			return false;
+	}
+	return true;
+}
+
 int redis_conn_last_replicas(void)
 {
 	return last_replicas;
@@ -384,7 +398,7 @@ static int raw_pipeline(struct redis_conn *c, size_t n, const struct redis_cmd *
                         redisReply **replies, struct mem_error *err)
 {
 	last_replicas = -1;
-	if (c->o.wait_replicas <= 0)
+	if (c->o.wait_replicas <= 0 || never_writes(n, cmds))
 		return raw_pipeline_once(c, n, cmds, replies, err);
 	char nrep[16], tmo[16];
 	snprintf(nrep, sizeof(nrep), "%d", c->o.wait_replicas);

@@ -204,6 +204,7 @@ wait "$w1" "$w2"
 echo "sentinel: answers over the run: $(sort "$MT_WORK/codes" | uniq -c | tr -s ' \n' ' ')"
 grep -Eq '"how":"\+(promoted-slave|switch-master)"' "$MT_WORK/log" ||
     mt_fail "memoryd never followed the sentinels' messages"
-[[ "$(curl -s -o /dev/null -w '%{http_code}' "$MT_URL/readyz")" == 200 ]] || mt_fail "/readyz after the failovers"
+ready() { [[ "$(curl -s -o /dev/null -w '%{http_code}' "$MT_URL/readyz")" == 200 ]]; }
+mt_until 50 ready || mt_fail "/readyz after the failovers"
 mt_stop_memoryd
 echo "sentinel: ok"
