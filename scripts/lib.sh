@@ -88,7 +88,8 @@ ensure_pkgs() {
 }
 
 # ensure_venv DIR REQ...: a virtual environment in DIR (under a build tree) holding exactly the
-# pinned requirements files REQ... (pip install -r each, in order).
+# pinned requirements files REQ..., which must list every dependency (pip install --no-deps -r
+# each, in order, then pip check).
 # Reinstalled from scratch when the files change (a stamp of their sha256 in DIR).
 ensure_venv() {
     local dir="$1"
@@ -107,9 +108,12 @@ ensure_venv() {
     "$py" -m venv "$dir"
     "$dir/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip==24.3.1
     local req
+    # --no-deps: exactly the pinned versions, nothing resolved on the day;
+    # pip check then fails when a pin list misses a dependency.
     for req in "$@"; do
-        "$dir/bin/python" -m pip install -q --disable-pip-version-check -r "$req"
+        "$dir/bin/python" -m pip install -q --disable-pip-version-check --no-deps -r "$req"
     done
+    "$dir/bin/python" -m pip check >&2 || _lib_die "$* miss a dependency (pip check above)" || return 1
     echo "$want" >"$dir/.memoryd-venv-stamp"
 }
 
