@@ -141,7 +141,8 @@ static int rd_version(struct body *b, size_t tok, const char *field, const char 
 		CHECK(rc == (nul ? -1 : 0), "string version read with rc %d", rc);
 		if (!rc)
 			check_read_string(b, tok, *out);
-	} else if (t->type == JSON_TOK_NUMBER && json_doc_int64(&b->doc, tok, &v) == 0) {
+	} else if (t->type == JSON_TOK_NUMBER && json_doc_integer(&b->doc, tok, &v) == 0) {
+		/* any integral number (3, 3.0, 3e0), as JSON Schema's integer */
 		char want[32];
 		snprintf(want, sizeof(want), "%lld", v);
 		CHECK(rc == 0 && !strcmp(*out, want), "integer version %lld read as %s", v,
