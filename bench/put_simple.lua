@@ -2,7 +2,7 @@
 -- phase): the least a checkpoint put can be. One HSET of the checkpoint, its
 -- metadata and its blobs (the same bytes memoryd's put stores), the id in an
 -- index, and the two keys' EXPIREs; no registry, no head, no blob keys of
--- their own. KEYS and ARGV as service/lua/checkpoint_put.lua's, so
+-- their own. KEYS and ARGV as service/redis/lua/checkpoint_put.lua's, so
 -- redis_driver --mode script runs either.
 local nb = tonumber(ARGV[8])
 local fields = {'checkpoint', ARGV[3], 'metadata', ARGV[4]}

@@ -9,7 +9,7 @@
  * Modes (--mode):
  *   get     GET of one --value-size byte value (SET once before the run).
  *   script  what memoryd's put sends (see script_op), with the put script
- *           read from --script (service/lua/checkpoint_put.lua): for runs
+ *           read from --script (service/redis/lua/checkpoint_put.lua): for runs
  *           without memoryd, or when the replay capture fails.
  *   replay  the commands in --replay FILE (lines of `redis-cli MONITOR`
  *           output, as memoryd issued them for one request), sent back to
@@ -376,8 +376,8 @@ static void replay_op(struct worker *w, redisContext *c, struct replay_state *st
 }
 
 /*
- * --mode script mirrors memoryd's put (service/redis_store.c rs_put): one
- * pipeline of EVALSHA of --script (service/lua/checkpoint_put.lua, its
+ * --mode script mirrors memoryd's put (service/redis/redis.c rs_put): one
+ * pipeline of EVALSHA of --script (service/redis/lua/checkpoint_put.lua, its
  * KEYS/ARGV layout), then ZADD, PEXPIRE and ZREMRANGEBYSCORE of the tenant's
  * thread index. Three blobs, each also listed as a referenced version.
  */

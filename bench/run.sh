@@ -21,7 +21,7 @@ BLOB_RAW=$((BLOB_B64 * 3 / 4))
 REDIS_ONLY=${BENCH_REDIS_ONLY:-0}    # 1: skip memoryd (build and phases)
 ENFORCE=${BENCH_ENFORCE:-0}
 MEMORYD_BIN=${MEMORYD_BIN:-$BUILD/memoryd}
-PUT_SCRIPT=${REDIS_PUT_SCRIPT:-$ROOT/service/lua/checkpoint_put.lua}
+PUT_SCRIPT=${REDIS_PUT_SCRIPT:-$ROOT/service/redis/lua/checkpoint_put.lua}
 RESULTS=${BENCH_RESULTS:-$BUILD/bench-results.jsonl}
 # Markers put in the captured put; redis_driver replaces them per operation.
 MARK_CID=1efcafe0-0000-4000-8000-000000000000

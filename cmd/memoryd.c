@@ -28,8 +28,8 @@
 #include "../common/config.h"
 #include "../common/log.h"
 #include "../service/archive.h"
-#include "../service/pg_migrate.h"
-#include "../service/pg_url.h"
+#include "../service/pg/migrate.h"
+#include "../service/pg/url.h"
 #include "../service/service.h"
 
 #ifndef MEMORYD_VERSION

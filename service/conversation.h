@@ -205,7 +205,7 @@ int conv_cursor_parse_list(const char *text, const char *field, long long *updat
 /* ---------- message packing (the Redis member form) ---------- */
 
 /* A stored member, "seq NUL id NUL role NUL created_ms NUL metadata NUL
- * content" (written by service/lua/conv_append.lua), into m (owned). -1 when
+ * content" (written by service/redis/lua/conv_append.lua), into m (owned). -1 when
  * malformed. */
 int conv_unpack(const char *s, size_t n, struct conv_message *m) MEM_MUST_CHECK;
 

@@ -14,7 +14,7 @@
 
 #include "../common/log.h"
 #include "../common/xalloc.h"
-#include "pg_conn.h"
+#include "pg/conn.h"
 
 /* The safety net: how often the row is read whatever LISTEN says. */
 #define POLL_MS 1000

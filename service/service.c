@@ -10,9 +10,9 @@
 #include "archive.h"
 #include "conv_service.h"
 #include "failover.h"
-#include "redis_conn.h"
-#include "pg_store.h"
-#include "redis_store.h"
+#include "redis/conn.h"
+#include "pg/pg.h"
+#include "redis/redis.h"
 #include "routing.h"
 
 /*

@@ -1,5 +1,5 @@
 /*
- * fuzz_database_url: service/pg_url.h, memoryd's check of DATABASE_URL
+ * fuzz_database_url: service/pg/url.h, memoryd's check of DATABASE_URL
  * (outside input: configuration) and the description of it in the logs.
  * The input is the value up to its first NUL byte.
  *
@@ -16,7 +16,7 @@
 #include <libpq-fe.h>
 
 #include "../../common/buf.h"
-#include "../../service/pg_url.h"
+#include "../../service/pg/url.h"
 #include "fuzz.h"
 
 static const char *const shown[] = {"host", "hostaddr", "port", "dbname", "user", "sslmode"};

@@ -53,7 +53,7 @@ redis_url)
     max_len=512 dicts=(redis_url.dict)
     ;;
 database_url)
-    srcs=(service/pg_url.c)
+    srcs=(service/pg/url.c)
     max_len=512 dicts=(database_url.dict) pkgs=(libpq)
     ;;
 tokens)

@@ -1,9 +1,9 @@
-/* service/pg_url.h: DATABASE_URL checked by libpq's rules and described for
+/* service/pg/url.h: DATABASE_URL checked by libpq's rules and described for
  * the logs without its password. */
 #include <string.h>
 
 #include "../../common/buf.h"
-#include "../../service/pg_url.h"
+#include "../../service/pg/url.h"
 #include "check_main.h"
 
 static void expect_description(const char *url, const char *want)

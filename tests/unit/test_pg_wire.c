@@ -4,8 +4,8 @@
 #include <string.h>
 
 #include "../../common/buf.h"
-#include "../../service/pg_conn.h"
-#include "../../service/pg_migrate.h"
+#include "../../service/pg/conn.h"
+#include "../../service/pg/migrate.h"
 #include "check_main.h"
 
 static void expect_bytes(const struct buf *b, const unsigned char *want, size_t n)

@@ -104,7 +104,7 @@ class Stored:
                 )
             ]
         # Redis: zset members "seq\0id\0role\0time\0metadata\0content"
-        # (service/lua/conv_append.lua), printed one per line. Contents may hold
+        # (service/redis/lua/conv_append.lua), printed one per line. Contents may hold
         # newlines, so split on NUL: member k's role is field 5k+2, and field 5k+5
         # is its content, a newline, then the next member's seq (or nothing).
         key = f"conv:msgs:{{{_key_id(tenant)}:{_key_id(conversation)}}}"

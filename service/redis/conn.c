@@ -1,4 +1,4 @@
-#include "redis_conn.h"
+#include "conn.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -20,11 +20,11 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
-#include "../common/buf.h"
-#include "../common/log.h"
-#include "../common/metrics.h"
-#include "../common/xalloc.h"
-#include "redis_sentinel.h"
+#include "../../common/buf.h"
+#include "../../common/log.h"
+#include "../../common/metrics.h"
+#include "../../common/xalloc.h"
+#include "sentinel.h"
 
 #define BACKOFF_MIN_MS 50
 #define BACKOFF_MAX_MS 500

@@ -26,8 +26,8 @@
 
 #include <libpq-fe.h>
 
-#include "../common/buf.h"
-#include "../common/error.h"
+#include "../../common/buf.h"
+#include "../../common/error.h"
 
 enum pg_state {
 	PG_STATE_CONNECTED = 0,

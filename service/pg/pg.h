@@ -1,6 +1,6 @@
 /*
  * pg_store: the PostgreSQL backend of struct store_ops, with the observable
- * behaviour of the Redis store (redis_store.h).
+ * behaviour of the Redis store (redis/redis.h).
  *
  * Tables (schemas/sql/, applied by pg_migrate), in schema memoryd:
  *   checkpoints        (tenant, thread_id, checkpoint_ns, checkpoint_id) -> checkpoint,
@@ -20,8 +20,8 @@
 #ifndef MEMORYD_PG_STORE_H
 #define MEMORYD_PG_STORE_H
 
-#include "../common/config.h"
-#include "store.h"
+#include "../../common/config.h"
+#include "../store.h"
 
 /* Reads the DATABASE_* settings of cfg (borrowed only during the call) and
  * starts the sweep thread. Does not connect: connections are made per thread

@@ -1,4 +1,4 @@
-#include "redis_sentinel.h"
+#include "sentinel.h"
 
 #include <pthread.h>
 #include <stdbool.h>
@@ -7,10 +7,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "../common/log.h"
-#include "../common/redis_url.h"
-#include "../common/xalloc.h"
-#include "redis_conn.h"
+#include "../../common/log.h"
+#include "../../common/redis_url.h"
+#include "../../common/xalloc.h"
+#include "conn.h"
 
 /* How long the watcher waits for a +switch-master before it asks anyway. */
 #define WATCH_CHECK_MS 1000

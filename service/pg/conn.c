@@ -1,4 +1,4 @@
-#include "pg_conn.h"
+#include "conn.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -7,9 +7,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "../common/log.h"
-#include "../common/metrics.h"
-#include "../common/xalloc.h"
+#include "../../common/log.h"
+#include "../../common/metrics.h"
+#include "../../common/xalloc.h"
 
 #define BACKOFF_MIN_MS 50
 #define BACKOFF_MAX_MS 500

@@ -1,11 +1,11 @@
-#include "pg_memory.h"
+#include "memory.h"
 
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../common/buf.h"
-#include "../common/xalloc.h"
+#include "../../common/buf.h"
+#include "../../common/xalloc.h"
 
 /* Items one cleanup statement deletes. */
 #define CLEANUP_BATCH 1000

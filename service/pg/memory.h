@@ -1,7 +1,7 @@
 /*
  * pg_memory: the key-value memory ops (service/memory.h) of the PostgreSQL
  * store, over table memoryd.memory_items and its functions
- * (schemas/sql/0003_memory.sql). pg_store.c puts them in pg_store_ops and
+ * (schemas/sql/0003_memory.sql). pg/pg.c puts them in pg_store_ops and
  * lends them the calling thread's connection; the sweep calls
  * pg_memory_sweep with its own.
  *
@@ -11,10 +11,10 @@
 #ifndef MEMORYD_PG_MEMORY_H
 #define MEMORYD_PG_MEMORY_H
 
-#include "pg_conn.h"
-#include "store.h"
+#include "conn.h"
+#include "../store.h"
 
-/* The calling thread's connection of the PostgreSQL store (pg_store.c). */
+/* The calling thread's connection of the PostgreSQL store (pg/pg.c). */
 struct pg_conn *pg_store_conn(struct store *s);
 
 int pg_memory_put(struct store *s, const char *tenant, const struct mem_put *req,

@@ -1,14 +1,14 @@
-#include "redis_conv.h"
+#include "conversations.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "../common/buf.h"
-#include "../common/ids.h"
-#include "../common/log.h"
-#include "../common/xalloc.h"
+#include "../../common/buf.h"
+#include "../../common/ids.h"
+#include "../../common/log.h"
+#include "../../common/xalloc.h"
 
 extern const char lua_conv_append[], lua_conv_read[], lua_conv_meta[], lua_conv_delete[],
     lua_conv_overflow[], lua_conv_trim[], lua_conv_archive[];

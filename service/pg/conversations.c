@@ -1,9 +1,9 @@
-#include "pg_conv.h"
+#include "conversations.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "../common/xalloc.h"
+#include "../../common/xalloc.h"
 
 /* Milliseconds since the epoch of a timestamptz column. */
 #define MS(col)        "(extract(epoch FROM " col ") * 1000)::int8"

@@ -1,6 +1,6 @@
 /*
  * pg_conv: the conversation ops (service/conversation.h) of the PostgreSQL
- * store, over the tables of schemas/sql/0002_conversations.sql. pg_store.c
+ * store, over the tables of schemas/sql/0002_conversations.sql. pg/pg.c
  * puts them in pg_store_ops and prepares their statements (pgconv_stmts) on
  * its connections after its own.
  *
@@ -13,8 +13,8 @@
 #ifndef MEMORYD_PG_CONV_H
 #define MEMORYD_PG_CONV_H
 
-#include "pg_conn.h"
-#include "store.h"
+#include "conn.h"
+#include "../store.h"
 
 enum {
 	PGCONV_APPEND,
@@ -35,7 +35,7 @@ enum {
 
 extern const struct pg_stmt pgconv_stmts[PGCONV_NSTMTS];
 
-/* What pg_store.c lends the conversation ops: the calling thread's
+/* What pg/pg.c lends the conversation ops: the calling thread's
  * connection, the number in its statement table of conversation statement i,
  * and CONV_TTL_SECONDS. */
 struct pg_conn *pg_store_conn(struct store *s);

@@ -1,4 +1,4 @@
-#include "pg_store.h"
+#include "pg.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -7,13 +7,13 @@
 #include <string.h>
 #include <time.h>
 
-#include "../common/buf.h"
-#include "../common/ids.h"
-#include "../common/log.h"
-#include "../common/xalloc.h"
-#include "pg_conn.h"
-#include "pg_conv.h"
-#include "pg_memory.h"
+#include "../../common/buf.h"
+#include "../../common/ids.h"
+#include "../../common/log.h"
+#include "../../common/xalloc.h"
+#include "conn.h"
+#include "conversations.h"
+#include "memory.h"
 
 /* ---------- statements ---------- */
 
@@ -211,7 +211,7 @@ struct pg_store {
 	pthread_cond_t sweep_cond;
 	bool stop; /* under sweep_lock; read atomically between batches */
 
-	/* the conversation ops (pg_conv.h): their statements follow ours */
+	/* the conversation ops (pg/conversations.h): their statements follow ours */
 	struct pg_stmt *all_stmts;
 	long conv_ttl;
 };
@@ -1231,7 +1231,7 @@ const struct store_ops pg_store_ops = {
     .free = ps_free,
 };
 
-/* What the conversation ops (pg_conv.c) borrow from this store (and
+/* What the conversation ops (pg/conversations.c) borrow from this store (and
  * pg_store_conn, above). */
 size_t pg_store_conv_stmt(int i)
 {

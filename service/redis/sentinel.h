@@ -19,7 +19,7 @@
 
 #include <stddef.h>
 
-#include "../common/error.h"
+#include "../../common/error.h"
 
 struct redis_sentinel;
 

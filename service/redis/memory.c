@@ -1,13 +1,13 @@
-#include "redis_memory.h"
+#include "memory.h"
 
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "../common/buf.h"
-#include "../common/ids.h"
-#include "../common/xalloc.h"
+#include "../../common/buf.h"
+#include "../../common/ids.h"
+#include "../../common/xalloc.h"
 
 extern const char lua_memory_put[], lua_memory_delete[], lua_memory_scan[], lua_memory_cleanup[],
     lua_memory_namespaces[];

@@ -9,8 +9,8 @@
 #ifndef MEMORYD_PG_URL_H
 #define MEMORYD_PG_URL_H
 
-#include "../common/buf.h"
-#include "../common/error.h"
+#include "../../common/buf.h"
+#include "../../common/error.h"
 
 /* 0 when libpq accepts conninfo, and, when out is not NULL, appends to it
  * "host=H port=P dbname=D user=U sslmode=S" (the parameters that are set,

@@ -15,8 +15,8 @@
 #ifndef MEMORYD_REDIS_STORE_H
 #define MEMORYD_REDIS_STORE_H
 
-#include "../common/config.h"
-#include "store.h"
+#include "../../common/config.h"
+#include "../store.h"
 
 /* Reads the Redis settings of cfg (borrowed only during the call). Does not
  * connect: connections are made per thread on first use. NULL and err on a

@@ -1,4 +1,4 @@
-#include "pg_url.h"
+#include "url.h"
 
 #include <libpq-fe.h>
 #include <string.h>

@@ -1,7 +1,7 @@
 /*
  * redis_conv: the conversation ops (service/conversation.h) of the Redis
- * store. redis_store.c puts them in redis_store_ops and loads their Lua
- * scripts (service/lua/conv_*.lua) with its own on every connection.
+ * store. redis/redis.c puts them in redis_store_ops and loads their Lua
+ * scripts (service/redis/lua/conv_*.lua) with its own on every connection.
  *
  * Key layout (P = CONV_KEY_PREFIX, default "conv"; TAG = {<tenant>:<id>}, the
  * Redis Cluster hash tag every key of one conversation shares; components
@@ -23,9 +23,9 @@
 
 #include <stdbool.h>
 
-#include "../common/config.h"
-#include "redis_conn.h"
-#include "store.h"
+#include "../../common/config.h"
+#include "conn.h"
+#include "../store.h"
 
 enum {
 	RCONV_APPEND,
@@ -57,7 +57,7 @@ struct rconv {
 void rconv_init(struct rconv *c, const struct config *cfg, bool keep_overflow);
 void rconv_release(struct rconv *c);
 
-/* What redis_store.c lends the conversation ops: the calling thread's
+/* What redis/redis.c lends the conversation ops: the calling thread's
  * connection and the settings above. */
 struct redis_conn *redis_store_conn(struct store *s);
 const struct rconv *redis_store_conv(const struct store *s);

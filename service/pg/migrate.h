@@ -11,8 +11,8 @@
 #ifndef MEMORYD_PG_MIGRATE_H
 #define MEMORYD_PG_MIGRATE_H
 
-#include "../common/config.h"
-#include "../common/error.h"
+#include "../../common/config.h"
+#include "../../common/error.h"
 
 struct pg_migrate_result {
 	int applied;       /* migrations applied by this call */

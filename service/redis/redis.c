@@ -1,4 +1,4 @@
-#include "redis_store.h"
+#include "redis.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -6,22 +6,22 @@
 #include <string.h>
 #include <time.h>
 
-#include "../common/buf.h"
-#include "../common/ids.h"
-#include "../common/log.h"
-#include "../common/redis_url.h"
-#include "../common/xalloc.h"
-#include "redis_conn.h"
-#include "redis_sentinel.h"
-#include "redis_conv.h"
-#include "redis_memory.h"
+#include "../../common/buf.h"
+#include "../../common/ids.h"
+#include "../../common/log.h"
+#include "../../common/redis_url.h"
+#include "../../common/xalloc.h"
+#include "conn.h"
+#include "sentinel.h"
+#include "conversations.h"
+#include "memory.h"
 
-/* Lua sources, embedded from service/lua/ at build time. */
+/* Lua sources, embedded from service/redis/lua/ at build time. */
 extern const char lua_checkpoint_put[], lua_checkpoint_get[], lua_checkpoint_writes[],
     lua_thread_delete[], lua_thread_archive[];
 
 enum { SCRIPT_PUT, SCRIPT_GET, SCRIPT_WRITES, SCRIPT_DELETE, SCRIPT_ARCHIVE, NSCRIPTS };
-/* and the memory scripts (redis_memory.h) after them */
+/* and the memory scripts (redis/memory.h) after them */
 /* scripts[]: ours, the conversation ops', then the memory ops'. */
 #define MEMORY_SCRIPTS_AT (NSCRIPTS + RCONV_NSCRIPTS)
 #define NALLSCRIPTS       (MEMORY_SCRIPTS_AT + REDIS_MEMORY_NSCRIPTS)
@@ -43,7 +43,7 @@ struct redis_store {
 	struct redis_sentinel *sentinel; /* REDIS_SENTINELS; NULL: REDIS_URL's host */
 	struct redis_conn_opts opts;
 	const char *scripts[NALLSCRIPTS];
-	char sha[NALLSCRIPTS][41]; /* the conversation ops keep theirs (redis_conv.c) */
+	char sha[NALLSCRIPTS][41]; /* the conversation ops keep theirs (redis/conversations.c) */
 	long ttl;
 	char *ttl_str;
 	char *mem_ttl_str;   /* MEMORY_DEFAULT_TTL_SECONDS, for ttl-repair */
@@ -53,7 +53,7 @@ struct redis_store {
 	pthread_key_t key;
 	pthread_mutex_t lock;
 	struct conn_slot *slots;
-	struct rconv conv; /* the conversation ops' settings (redis_conv.h) */
+	struct rconv conv; /* the conversation ops' settings (redis/conversations.h) */
 };
 
 /* ---------- per-thread connections ---------- */
@@ -1870,7 +1870,7 @@ out:
 	return ret;
 }
 
-/* ---------- what the memory ops (redis_memory.c) borrow ---------- */
+/* ---------- what the memory ops (redis/memory.c) borrow ---------- */
 
 struct redis_conn *redis_store_conn(struct store *s)
 {
@@ -1957,7 +1957,7 @@ const struct store_ops redis_store_ops = {
     .free = rs_free,
 };
 
-/* What the conversation ops (redis_conv.c) borrow from this store (and
+/* What the conversation ops (redis/conversations.c) borrow from this store (and
  * redis_store_conn, above). */
 const struct rconv *redis_store_conv(const struct store *s)
 {

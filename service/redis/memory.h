@@ -1,7 +1,7 @@
 /*
  * redis_memory: the key-value memory ops (service/memory.h) of the Redis
- * store. redis_store.c puts them in redis_store_ops and loads their Lua
- * scripts (service/lua/memory_*.lua) with its own on every connection.
+ * store. redis/redis.c puts them in redis_store_ops and loads their Lua
+ * scripts (service/redis/lua/memory_*.lua) with its own on every connection.
  *
  * Key layout (P = KEY_PREFIX; T = {<tenant>}, the Redis Cluster hash tag
  * every memory key of a tenant shares; labels and keys encoded by
@@ -18,8 +18,8 @@
 #ifndef MEMORYD_REDIS_MEMORY_H
 #define MEMORYD_REDIS_MEMORY_H
 
-#include "redis_conn.h"
-#include "store.h"
+#include "conn.h"
+#include "../store.h"
 
 enum {
 	MEMORY_SCRIPT_PUT,
@@ -33,7 +33,7 @@ enum {
 /* Lua sources, indexed by the enum above. */
 extern const char *const redis_memory_scripts[REDIS_MEMORY_NSCRIPTS];
 
-/* What redis_store.c lends the memory ops: the calling thread's connection,
+/* What redis/redis.c lends the memory ops: the calling thread's connection,
  * the key prefix and the SHA of memory script i. */
 struct redis_conn *redis_store_conn(struct store *s);
 const char *redis_store_prefix(const struct store *s);

@@ -22,7 +22,7 @@
 
 #include <hiredis/hiredis.h>
 
-#include "../common/error.h"
+#include "../../common/error.h"
 
 enum redis_state {
 	REDIS_STATE_CONNECTED = 0,
@@ -56,7 +56,7 @@ struct redis_conn_opts {
 	/* Borrowed; when set, host and port are ignored: the connection asks it
 	 * where the primary is before each connect, checks ROLE after, and
 	 * reconnects when its epoch moves, when a round trip fails and on a
-	 * READONLY answer (redis_sentinel.h). */
+	 * READONLY answer (redis/sentinel.h). */
 	struct redis_sentinel *sentinel;
 	/* REDIS_WAIT_REPLICAS: > 0 ends every round trip with WAIT wait_replicas
 	 * wait_timeout_ms, and a round trip whose writes fewer replicas
