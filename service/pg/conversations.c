@@ -36,54 +36,55 @@
 	" metadata::text AS md, " MS("created_at") " AS ms FROM memoryd.conversation_history"      \
 	                                           " WHERE " CONV_KEY
 
-const struct pg_stmt pgconv_stmts[PGCONV_NSTMTS] = {
-    [PGCONV_APPEND] = {"memoryd_conv_append",
-                       "SELECT r.status, r.created::int4, r.count_before, r.last_seq,"
-                       " array_to_string(r.seqs, ','),"
-                       " (SELECT string_agg(CASE WHEN d THEN '1' ELSE '0' END, '' ORDER BY o)"
-                       "  FROM unnest(r.dups) WITH ORDINALITY u(d, o))"
-                       " FROM memoryd.conversation_append($1::text, $2::text, $3::text, $4::text,"
-                       " $5::int8, $6::text[], $7::text[], $8::text[], $9::text[], $10::int8) r"},
-    [PGCONV_PAGE_DESC] = {"memoryd_conv_page_desc",
-                          PAGE_HEAD " AND seq < $3::int8 ORDER BY seq DESC LIMIT $4::int8) m"
-                                    " WINDOW w AS (ORDER BY seq DESC ROWS UNBOUNDED PRECEDING)) b"
-                                    " WHERE rn = 1 OR run <= $5::int8"},
-    [PGCONV_PAGE_ASC] = {"memoryd_conv_page_asc",
-                         PAGE_HEAD " AND seq > $3::int8 AND seq <= $5::int8"
-                                   " ORDER BY seq LIMIT $4::int8) m"
-                                   " WINDOW w AS (ORDER BY seq ROWS UNBOUNDED PRECEDING)) b"
-                                   " WHERE rn = 1 OR run <= $6::int8"},
-    [PGCONV_META] = {"memoryd_conv_meta",
-                     "WITH c AS (SELECT * FROM memoryd.conversations WHERE " CONV_KEY
-                     " AND expires_at > now()),"
-                     " h AS (SELECT min(seq) AS lo, max(seq) AS hi, min(created_at) AS first_at,"
-                     "  max(created_at) AS last_at FROM memoryd.conversation_history "
-                     "WHERE " CONV_KEY ")"
-                     " SELECT c.customer_id, c.metadata, " MS("c.created_at") ", " MS(
-                         "c.updated_at") ","
-                                         " c.last_seq, h.lo, " TTL_LEFT(
-                                             "c.expires_at") " FROM c, h"
-                                                             " UNION ALL"
-                                                             " SELECT (SELECT x.customer_id FROM "
-                                                             "memoryd.conversation_history x WHERE "
-                                                             "x." CONV_KEY
-                                                             "  ORDER BY x.seq DESC LIMIT 1), "
-                                                             "'{}', " MS("h.first_at") ", " MS(
-                                                                 "h.last_at") ","
-                                                                              " h.hi, h.lo, "
-                                                                              "-1::int8 FROM h "
-                                                                              "WHERE h.hi IS NOT "
-                                                                              "NULL AND NOT EXISTS "
-                                                                              "(SELECT 1 FROM c)"},
-    [PGCONV_UPDATE] = {"memoryd_conv_update",
-                       "UPDATE memoryd.conversations SET"
-                       " customer_id = CASE WHEN $3::text IS NULL THEN customer_id"
-                       "  ELSE nullif($3::text, '') END,"
-                       " metadata = coalesce($4::text, metadata),"
-                       " updated_at = date_trunc('milliseconds', clock_timestamp()),"
-                       " expires_at = now() + make_interval(secs => $5::int8)"
-                       " WHERE " CONV_KEY " AND expires_at > now()"},
-    [PGCONV_LIST] =
+const struct pg_stmt pgconv_stmts[PG_NSTMTS] = {
+    [PG_ST_CONV_APPEND] =
+        {"memoryd_conv_append",
+         "SELECT r.status, r.created::int4, r.count_before, r.last_seq,"
+         " array_to_string(r.seqs, ','),"
+         " (SELECT string_agg(CASE WHEN d THEN '1' ELSE '0' END, '' ORDER BY o)"
+         "  FROM unnest(r.dups) WITH ORDINALITY u(d, o))"
+         " FROM memoryd.conversation_append($1::text, $2::text, $3::text, $4::text,"
+         " $5::int8, $6::text[], $7::text[], $8::text[], $9::text[], $10::int8) r"},
+    [PG_ST_CONV_PAGE_DESC] = {"memoryd_conv_page_desc", PAGE_HEAD
+                              " AND seq < $3::int8 ORDER BY seq DESC LIMIT $4::int8) m"
+                              " WINDOW w AS (ORDER BY seq DESC ROWS UNBOUNDED PRECEDING)) b"
+                              " WHERE rn = 1 OR run <= $5::int8"},
+    [PG_ST_CONV_PAGE_ASC] = {"memoryd_conv_page_asc",
+                             PAGE_HEAD " AND seq > $3::int8 AND seq <= $5::int8"
+                                       " ORDER BY seq LIMIT $4::int8) m"
+                                       " WINDOW w AS (ORDER BY seq ROWS UNBOUNDED PRECEDING)) b"
+                                       " WHERE rn = 1 OR run <= $6::int8"},
+    [PG_ST_CONV_META] =
+        {"memoryd_conv_meta",
+         "WITH c AS (SELECT * FROM memoryd.conversations WHERE " CONV_KEY
+         " AND expires_at > now()),"
+         " h AS (SELECT min(seq) AS lo, max(seq) AS hi, min(created_at) AS first_at,"
+         "  max(created_at) AS last_at FROM memoryd.conversation_history "
+         "WHERE " CONV_KEY ")"
+         " SELECT c.customer_id, c.metadata, " MS("c.created_at") ", " MS(
+             "c.updated_at") ","
+                             " c.last_seq, h.lo, " TTL_LEFT(
+                                 "c.expires_at") " FROM c, h"
+                                                 " UNION ALL"
+                                                 " SELECT (SELECT x.customer_id FROM "
+                                                 "memoryd.conversation_history x WHERE "
+                                                 "x." CONV_KEY "  ORDER BY x.seq DESC LIMIT 1), "
+                                                 "'{}', " MS("h.first_at") ", " MS(
+                                                     "h.last_at") ","
+                                                                  " h.hi, h.lo, "
+                                                                  "-1::int8 FROM h "
+                                                                  "WHERE h.hi IS NOT "
+                                                                  "NULL AND NOT EXISTS "
+                                                                  "(SELECT 1 FROM c)"},
+    [PG_ST_CONV_UPDATE] = {"memoryd_conv_update",
+                           "UPDATE memoryd.conversations SET"
+                           " customer_id = CASE WHEN $3::text IS NULL THEN customer_id"
+                           "  ELSE nullif($3::text, '') END,"
+                           " metadata = coalesce($4::text, metadata),"
+                           " updated_at = date_trunc('milliseconds', clock_timestamp()),"
+                           " expires_at = now() + make_interval(secs => $5::int8)"
+                           " WHERE " CONV_KEY " AND expires_at > now()"},
+    [PG_ST_CONV_LIST] =
         {"memoryd_conv_list",
          "SELECT c.conversation_id, c.customer_id, c.metadata, " MS(
              "c.created_at") ","
@@ -108,23 +109,20 @@ const struct pg_stmt pgconv_stmts[PGCONV_NSTMTS] = {
                                                                                "c.conversation_id "
                                                                                "DESC LIMIT "
                                                                                "$5::int8"},
-    [PGCONV_DELETE] = {"memoryd_conv_delete",
-                       "WITH c AS (DELETE FROM memoryd.conversations WHERE " CONV_KEY ")"
-                       " DELETE FROM memoryd.conversation_history WHERE " CONV_KEY},
-    [PGCONV_ARCHIVE] = {"memoryd_conv_archive",
-                        "INSERT INTO memoryd.conversation_history (tenant, conversation_id,"
-                        " customer_id, seq, message_id, role, content, metadata, created_at)"
-                        " SELECT $1::text, $2::text, $3::text, u.seq, nullif(u.id, ''), u.role,"
-                        " u.content, coalesce(nullif(u.md, '')::jsonb, '{}'::jsonb), " FROM_MS(
-                            "u.ms") " FROM unnest($4::int8[], $5::text[], $6::text[], $7::text[],"
-                                    " $8::text[], $9::int8[]) AS u(seq, id, role, content, md, ms)"
-                                    " ON CONFLICT DO NOTHING"},
-    [PGCONV_SWEEP] = {"memoryd_sweep_conversations",
-                      "DELETE FROM memoryd.conversations WHERE expires_at <= now()"
-                      " AND ctid = ANY(ARRAY(SELECT ctid FROM memoryd.conversations"
-                      " WHERE expires_at <= now() LIMIT 1000 FOR UPDATE SKIP LOCKED))"},
+    [PG_ST_CONV_DELETE] = {"memoryd_conv_delete",
+                           "WITH c AS (DELETE FROM memoryd.conversations WHERE " CONV_KEY ")"
+                           " DELETE FROM memoryd.conversation_history WHERE " CONV_KEY},
+    [PG_ST_CONV_ARCHIVE] =
+        {"memoryd_conv_archive",
+         "INSERT INTO memoryd.conversation_history (tenant, conversation_id,"
+         " customer_id, seq, message_id, role, content, metadata, created_at)"
+         " SELECT $1::text, $2::text, $3::text, u.seq, nullif(u.id, ''), u.role,"
+         " u.content, coalesce(nullif(u.md, '')::jsonb, '{}'::jsonb), " FROM_MS(
+             "u.ms") " FROM unnest($4::int8[], $5::text[], $6::text[], $7::text[],"
+                     " $8::text[], $9::int8[]) AS u(seq, id, role, content, md, ms)"
+                     " ON CONFLICT DO NOTHING"},
     /* many conversations' messages in one statement, one row each */
-    [PGCONV_HISTORY_ARCHIVE] =
+    [PG_ST_HISTORY_ARCHIVE] =
         {"memoryd_history_archive",
          "WITH ins AS (INSERT INTO memoryd.conversation_history (tenant, conversation_id,"
          " customer_id, seq, message_id, role, content, metadata, created_at)"
@@ -154,37 +152,32 @@ const struct pg_stmt pgconv_stmts[PGCONV_NSTMTS] = {
                                  " WHERE c.last_seq <= EXCLUDED.last_seq RETURNING 1)"
                                  " SELECT count(*)::int8 FROM ins"},
     /* the next rows older than the cutoff, after a key, in key order */
-    [PGCONV_HISTORY_OLD] = {"memoryd_history_old",
-                            "SELECT tenant, conversation_id, customer_id, seq, message_id, role,"
-                            " content, metadata::text, " MS(
-                                "created_at") " FROM memoryd.conversation_history"
-                                              " WHERE created_at < " FROM_MS(
-                                                  "$1") " AND (tenant, conversation_id, seq) >"
-                                                        " ($2::text, $3::text, $4::int8)"
-                                                        " ORDER BY tenant, conversation_id, seq"
-                                                        " LIMIT $5::int8"},
+    [PG_ST_HISTORY_OLD] = {"memoryd_history_old",
+                           "SELECT tenant, conversation_id, customer_id, seq, message_id, role,"
+                           " content, metadata::text, " MS(
+                               "created_at") " FROM memoryd.conversation_history"
+                                             " WHERE created_at < " FROM_MS(
+                                                 "$1") " AND (tenant, conversation_id, seq) >"
+                                                       " ($2::text, $3::text, $4::int8)"
+                                                       " ORDER BY tenant, conversation_id, seq"
+                                                       " LIMIT $5::int8"},
     /* exactly the rows named, if they are still older than the cutoff */
-    [PGCONV_HISTORY_DELETE] = {"memoryd_history_delete",
-                               "DELETE FROM memoryd.conversation_history h"
-                               " USING unnest($2::text[], $3::text[], $4::int8[]) AS k(t, c, s)"
-                               " WHERE h.tenant = k.t AND h.conversation_id = k.c AND h.seq = k.s"
-                               " AND h.created_at < " FROM_MS("$1")},
+    [PG_ST_HISTORY_DELETE] = {"memoryd_history_delete",
+                              "DELETE FROM memoryd.conversation_history h"
+                              " USING unnest($2::text[], $3::text[], $4::int8[]) AS k(t, c, s)"
+                              " WHERE h.tenant = k.t AND h.conversation_id = k.c AND h.seq = k.s"
+                              " AND h.created_at < " FROM_MS("$1")},
     /* per id of $3 (in order), the first seq holding it, or NULL */
-    [PGCONV_IDS] = {"memoryd_conv_ids",
-                    "SELECT (SELECT h.seq FROM memoryd.conversation_history h WHERE h." CONV_KEY
-                    " AND h.message_id = u.id ORDER BY h.seq LIMIT 1)"
-                    " FROM unnest($3::text[]) WITH ORDINALITY AS u(id, o) ORDER BY u.o"},
+    [PG_ST_CONV_IDS] = {"memoryd_conv_ids",
+                        "SELECT (SELECT h.seq FROM memoryd.conversation_history h WHERE h." CONV_KEY
+                        " AND h.message_id = u.id ORDER BY h.seq LIMIT 1)"
+                        " FROM unnest($3::text[]) WITH ORDINALITY AS u(id, o) ORDER BY u.o"},
 };
 
 static int exec(struct store *s, int stmt, const struct pg_params *p, PGresult **res,
                 struct mem_error *err)
 {
-	return pg_conn_exec(pg_store_conn(s), pg_store_conv_stmt(stmt), p, res, err);
-}
-
-static char *col_dup(const PGresult *r, int row, int col)
-{
-	return pg_isnull(r, row, col) ? NULL : xstrndup(pg_text(r, row, col), pg_len(r, row, col));
+	return pg_conn_exec(pg_store_conn(s), (size_t)stmt, p, res, err);
 }
 
 /* ---------- append ---------- */
@@ -218,8 +211,8 @@ int pgconv_append(struct store *s, const char *tenant, const struct conv_append 
 	pg_params_array(&p, &roles);
 	pg_params_array(&p, &contents);
 	pg_params_array(&p, &mds);
-	pg_params_int8(&p, pg_store_conv_ttl(s));
-	if (exec(s, PGCONV_APPEND, &p, &res, err) < 0)
+	pg_params_int8(&p, pg_store_of(s)->conv_ttl);
+	if (exec(s, PG_ST_CONV_APPEND, &p, &res, err) < 0)
 		goto out;
 	if (PQntuples(res) != 1) {
 		mem_fail(err, MEM_EINTERNAL, NULL, "conversation append: unexpected answer");
@@ -278,7 +271,7 @@ int pgconv_ids(struct store *s, const char *tenant, const char *conversation_id,
 	pg_params_text(&p, tenant);
 	pg_params_text(&p, conversation_id);
 	pg_params_array(&p, &ids);
-	if (exec(s, PGCONV_IDS, &p, &res, err) < 0)
+	if (exec(s, PG_ST_CONV_IDS, &p, &res, err) < 0)
 		goto out;
 	if ((size_t)PQntuples(res) != n) {
 		mem_fail(err, MEM_EINTERNAL, NULL, "conversation ids: unexpected answer");
@@ -309,7 +302,7 @@ int pgconv_read(struct store *s, const char *tenant, const struct conv_read *r,
 {
 	struct pg_params p = {0};
 	PGresult *res = NULL;
-	int ret = -1, stmt = PGCONV_PAGE_ASC;
+	int ret = -1, stmt = PG_ST_CONV_PAGE_ASC;
 
 	long long most = r->max_bytes ? (long long)r->max_bytes : INT64_MAX;
 	memset(out, 0, sizeof(*out));
@@ -318,7 +311,7 @@ int pgconv_read(struct store *s, const char *tenant, const struct conv_read *r,
 	switch (r->mode) {
 	case CONV_READ_WINDOW:
 	case CONV_READ_BEFORE:
-		stmt = PGCONV_PAGE_DESC;
+		stmt = PG_ST_CONV_PAGE_DESC;
 		pg_params_int8(&p, r->mode == CONV_READ_WINDOW ? INT64_MAX : r->seq);
 		pg_params_int8(&p, (long long)r->limit);
 		pg_params_int8(&p, most);
@@ -345,17 +338,17 @@ int pgconv_read(struct store *s, const char *tenant, const struct conv_read *r,
 	}
 	out->last_seq = pg_int(res, 0, 1);
 	out->first_seq = pg_isnull(res, 0, 2) ? out->last_seq + 1 : pg_int(res, 0, 2);
-	out->epoch = col_dup(res, 0, 3);
-	out->customer_id = col_dup(res, 0, 4);
+	out->epoch = pg_col_dup(res, 0, 3);
+	out->customer_id = pg_col_dup(res, 0, 4);
 	out->v = xcalloc((size_t)rows, sizeof(*out->v));
 	for (int i = 1; i < rows; i++) {
 		struct conv_message *m = &out->v[out->n++];
 		m->seq = pg_int(res, i, 1);
-		m->id = col_dup(res, i, 3);
-		m->role = col_dup(res, i, 4);
-		m->content = col_dup(res, i, 5);
+		m->id = pg_col_dup(res, i, 3);
+		m->role = pg_col_dup(res, i, 4);
+		m->content = pg_col_dup(res, i, 5);
 		m->content_len = pg_len(res, i, 5);
-		m->metadata_json = col_dup(res, i, 6);
+		m->metadata_json = pg_col_dup(res, i, 6);
 		m->created_at_ms = pg_int(res, i, 7);
 	}
 	if (out->n > 1)
@@ -378,8 +371,8 @@ out:
 static void meta_from_row(const PGresult *res, int row, int at, const char *id, struct conv_meta *m)
 {
 	m->conversation_id = xstrdup(id);
-	m->customer_id = col_dup(res, row, at);
-	m->metadata_json = col_dup(res, row, at + 1);
+	m->customer_id = pg_col_dup(res, row, at);
+	m->metadata_json = pg_col_dup(res, row, at + 1);
 	m->created_at_ms = pg_int(res, row, at + 2);
 	m->updated_at_ms = pg_int(res, row, at + 3);
 	m->message_count = pg_int(res, row, at + 4);
@@ -399,7 +392,7 @@ int pgconv_meta(struct store *s, const char *tenant, const char *conversation_id
 	memset(out, 0, sizeof(*out));
 	pg_params_text(&p, tenant);
 	pg_params_text(&p, conversation_id);
-	if (exec(s, PGCONV_META, &p, &res, err) < 0)
+	if (exec(s, PG_ST_CONV_META, &p, &res, err) < 0)
 		goto out;
 	if (PQntuples(res) < 1) {
 		mem_fail(err, MEM_ENOT_FOUND, NULL, "no conversation %s", conversation_id);
@@ -424,8 +417,8 @@ int pgconv_update(struct store *s, const char *tenant, const struct conv_update 
 	pg_params_text(&p, r->conversation_id);
 	pg_params_text(&p, r->customer_id);
 	pg_params_text(&p, r->metadata_json);
-	pg_params_int8(&p, pg_store_conv_ttl(s));
-	int rc = exec(s, PGCONV_UPDATE, &p, &res, err);
+	pg_params_int8(&p, pg_store_of(s)->conv_ttl);
+	int rc = exec(s, PG_ST_CONV_UPDATE, &p, &res, err);
 	bool found = rc == 0 && atoll(PQcmdTuples(res)) > 0;
 	PQclear(res);
 	pg_params_release(&p);
@@ -450,7 +443,7 @@ int pgconv_list(struct store *s, const char *tenant, const struct conv_list *r,
 	pg_params_int8(&p, r->after_id ? r->after_updated_ms : 0);
 	pg_params_text(&p, r->after_id);
 	pg_params_int8(&p, (long long)r->limit + 1);
-	if (exec(s, PGCONV_LIST, &p, &res, err) < 0)
+	if (exec(s, PG_ST_CONV_LIST, &p, &res, err) < 0)
 		goto out;
 	size_t rows = (size_t)PQntuples(res);
 	out->more = rows > r->limit;
@@ -472,7 +465,7 @@ int pgconv_delete(struct store *s, const char *tenant, const char *conversation_
 	PGresult *res = NULL;
 	pg_params_text(&p, tenant);
 	pg_params_text(&p, conversation_id);
-	int rc = exec(s, PGCONV_DELETE, &p, &res, err);
+	int rc = exec(s, PG_ST_CONV_DELETE, &p, &res, err);
 	PQclear(res);
 	pg_params_release(&p);
 	return rc;
@@ -511,7 +504,7 @@ int pgconv_archive(struct store *s, const char *tenant, const char *conversation
 	pg_params_array(&p, &contents);
 	pg_params_array(&p, &mds);
 	pg_params_array(&p, &ms);
-	int rc = exec(s, PGCONV_ARCHIVE, &p, &res, err);
+	int rc = exec(s, PG_ST_CONV_ARCHIVE, &p, &res, err);
 	PQclear(res);
 	pg_params_release(&p);
 	pg_array_release(&seqs);
@@ -567,7 +560,7 @@ int pgconv_history_archive(struct store *s, const struct store_ref *refs,
 	for (int k = 0; k < NA; k++)
 		pg_params_array(&p, &a[k]);
 	pg_params_int8(&p, keep_seconds);
-	int rc = exec(s, PGCONV_HISTORY_ARCHIVE, &p, &res, err);
+	int rc = exec(s, PG_ST_HISTORY_ARCHIVE, &p, &res, err);
 	if (rc == 0)
 		*inserted = pg_int(res, 0, 0);
 	PQclear(res);
@@ -610,7 +603,7 @@ static int history_delete(struct store *s, long long cutoff_ms, const struct his
 	pg_params_array(&p, &t);
 	pg_params_array(&p, &c);
 	pg_params_array(&p, &q);
-	int rc = exec(s, PGCONV_HISTORY_DELETE, &p, &res, err);
+	int rc = exec(s, PG_ST_HISTORY_DELETE, &p, &res, err);
 	if (rc == 0)
 		*deleted += atoll(PQcmdTuples(res));
 	PQclear(res);
@@ -639,7 +632,7 @@ int pgconv_history_retention(struct store *s, long long cutoff_ms, size_t limit,
 		pg_params_text(&p, after_c);
 		pg_params_int8(&p, after_seq);
 		pg_params_int8(&p, (long long)limit);
-		int rc = exec(s, PGCONV_HISTORY_OLD, &p, &res, err);
+		int rc = exec(s, PG_ST_HISTORY_OLD, &p, &res, err);
 		pg_params_release(&p);
 		if (rc < 0)
 			goto out;
@@ -647,15 +640,15 @@ int pgconv_history_retention(struct store *s, long long cutoff_ms, size_t limit,
 		struct history_row *rows = xcalloc(n + 1, sizeof(*rows));
 		for (size_t i = 0; i < n; i++) {
 			int r = (int)i;
-			rows[i].tenant = col_dup(res, r, 0);
-			rows[i].conversation_id = col_dup(res, r, 1);
-			rows[i].customer_id = col_dup(res, r, 2);
+			rows[i].tenant = pg_col_dup(res, r, 0);
+			rows[i].conversation_id = pg_col_dup(res, r, 1);
+			rows[i].customer_id = pg_col_dup(res, r, 2);
 			rows[i].seq = pg_int(res, r, 3);
-			rows[i].message_id = col_dup(res, r, 4);
-			rows[i].role = col_dup(res, r, 5);
-			rows[i].content = col_dup(res, r, 6);
+			rows[i].message_id = pg_col_dup(res, r, 4);
+			rows[i].role = pg_col_dup(res, r, 5);
+			rows[i].content = pg_col_dup(res, r, 6);
 			rows[i].content_len = pg_len(res, r, 6);
-			rows[i].metadata_json = col_dup(res, r, 7);
+			rows[i].metadata_json = pg_col_dup(res, r, 7);
 			rows[i].created_at_ms = pg_int(res, r, 8);
 		}
 		PQclear(res);

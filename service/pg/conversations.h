@@ -1,8 +1,8 @@
 /*
  * pg_conv: the conversation ops (service/conversation.h) of the PostgreSQL
  * store, over the tables of schemas/sql/0002_conversations.sql. pg/pg.c
- * puts them in pg_store_ops and prepares their statements (pgconv_stmts) on
- * its connections after its own.
+ * puts them in pg_store_ops and joins their statements (pgconv_stmts) to the
+ * store's table.
  *
  * As primary store: every op. As the archive of the Redis store: conv_archive
  * writes trimmed messages to conversation_history, and the reads serve the
@@ -13,34 +13,10 @@
 #ifndef MEMORYD_PG_CONV_H
 #define MEMORYD_PG_CONV_H
 
-#include "conn.h"
-#include "../store.h"
+#include "internal.h"
 
-enum {
-	PGCONV_APPEND,
-	PGCONV_PAGE_DESC,
-	PGCONV_PAGE_ASC,
-	PGCONV_META,
-	PGCONV_UPDATE,
-	PGCONV_LIST,
-	PGCONV_DELETE,
-	PGCONV_ARCHIVE,
-	PGCONV_SWEEP,
-	PGCONV_HISTORY_ARCHIVE,
-	PGCONV_HISTORY_OLD,
-	PGCONV_HISTORY_DELETE,
-	PGCONV_IDS,
-	PGCONV_NSTMTS
-};
-
-extern const struct pg_stmt pgconv_stmts[PGCONV_NSTMTS];
-
-/* What pg/pg.c lends the conversation ops: the calling thread's
- * connection, the number in its statement table of conversation statement i,
- * and CONV_TTL_SECONDS. */
-struct pg_conn *pg_store_conn(struct store *s);
-size_t pg_store_conv_stmt(int i);
-long pg_store_conv_ttl(const struct store *s);
+/* PG_ST_CONV_* and PG_ST_HISTORY_*; the other entries are empty. */
+extern const struct pg_stmt pgconv_stmts[PG_NSTMTS];
 
 int pgconv_append(struct store *s, const char *tenant, const struct conv_append *req,
                   struct conv_append_result *out, struct mem_error *err);

@@ -1,9 +1,8 @@
 /*
  * pg_memory: the key-value memory ops (service/memory.h) of the PostgreSQL
  * store, over table memoryd.memory_items and its functions
- * (schemas/sql/0003_memory.sql). pg/pg.c puts them in pg_store_ops and
- * lends them the calling thread's connection; the sweep calls
- * pg_memory_sweep with its own.
+ * (schemas/sql/0003_memory.sql). pg/pg.c puts them in pg_store_ops; the
+ * sweep (pg/sweep.c) calls pg_memory_sweep on its own connection.
  *
  * A namespace is one text, its labels joined by U+001F, so a prefix and
  * everything below it is a range of the primary key.
@@ -11,11 +10,7 @@
 #ifndef MEMORYD_PG_MEMORY_H
 #define MEMORYD_PG_MEMORY_H
 
-#include "conn.h"
-#include "../store.h"
-
-/* The calling thread's connection of the PostgreSQL store (pg/pg.c). */
-struct pg_conn *pg_store_conn(struct store *s);
+#include "internal.h"
 
 int pg_memory_put(struct store *s, const char *tenant, const struct mem_put *req,
                   struct mem_item *out, struct mem_error *err);

@@ -16,6 +16,20 @@
  *
  * Connections: one per HTTP worker thread, made on first use (pg_conn), plus
  * one for the sweep.
+ *
+ * The only header of this folder that service/ includes. Its files, each
+ * below the next in the arrows:
+ *   pg.c             this store's life: new/free, the joined statement table,
+ *                    a connection per thread, ping/info, pg_store_ops
+ *   checkpoints.c    checkpoint_* and thread_delete
+ *   conversations.c  conv_*
+ *   memory.c         memory_*
+ *   archive.c        what the archiver writes and reads (thread_archive)
+ *   admin.c          the operator tools (admin_*)
+ *   sweep.c          the thread that deletes expired rows
+ *   internal.h       what they share: struct pg_store, statement numbers
+ *   migrate.c        the schema (pg_migrate), url.c the DATABASE_URL check
+ *   conn.c           one libpq connection and its parameter helpers
  */
 #ifndef MEMORYD_PG_STORE_H
 #define MEMORYD_PG_STORE_H
