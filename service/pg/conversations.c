@@ -5,11 +5,8 @@
 
 #include "../../common/xalloc.h"
 
-/* Milliseconds since the epoch of a timestamptz column. */
-#define MS(col)        "(extract(epoch FROM " col ") * 1000)::int8"
-#define FROM_MS(param) "(timestamptz 'epoch' + " param "::int8 * interval '1 millisecond')"
-#define TTL_LEFT(col)  "GREATEST(0, ceil(extract(epoch FROM " col " - now())))::int8"
-#define CONV_KEY       "tenant = $1::text AND conversation_id = $2::text"
+#define TTL_LEFT(col) "GREATEST(0, ceil(extract(epoch FROM " col " - now())))::int8"
+#define CONV_KEY      "tenant = $1::text AND conversation_id = $2::text"
 
 /* A page: one header row (kind 0: last seq, first seq held, epoch,
  * customer), absent when the conversation has neither a live row nor
@@ -33,8 +30,8 @@
 	" UNION ALL SELECT k, seq, x, message_id, role, content, md, ms FROM (SELECT *,"           \
 	" row_number() OVER w AS rn, sum(octet_length(content) + octet_length(md)) OVER w AS run"  \
 	" FROM (SELECT 1::int4 AS k, seq, NULL::int8 AS x, message_id, role, content,"             \
-	" metadata::text AS md, " MS("created_at") " AS ms FROM memoryd.conversation_history"      \
-	                                           " WHERE " CONV_KEY
+	" metadata::text AS md, " PG_MS("created_at") " AS ms FROM memoryd.conversation_history"   \
+	                                              " WHERE " CONV_KEY
 
 const struct pg_stmt pgconv_stmts[PG_NSTMTS] = {
     [PG_ST_CONV_APPEND] =
@@ -61,7 +58,7 @@ const struct pg_stmt pgconv_stmts[PG_NSTMTS] = {
          " h AS (SELECT min(seq) AS lo, max(seq) AS hi, min(created_at) AS first_at,"
          "  max(created_at) AS last_at FROM memoryd.conversation_history "
          "WHERE " CONV_KEY ")"
-         " SELECT c.customer_id, c.metadata, " MS("c.created_at") ", " MS(
+         " SELECT c.customer_id, c.metadata, " PG_MS("c.created_at") ", " PG_MS(
              "c.updated_at") ","
                              " c.last_seq, h.lo, " TTL_LEFT(
                                  "c.expires_at") " FROM c, h"
@@ -69,7 +66,7 @@ const struct pg_stmt pgconv_stmts[PG_NSTMTS] = {
                                                  " SELECT (SELECT x.customer_id FROM "
                                                  "memoryd.conversation_history x WHERE "
                                                  "x." CONV_KEY "  ORDER BY x.seq DESC LIMIT 1), "
-                                                 "'{}', " MS("h.first_at") ", " MS(
+                                                 "'{}', " PG_MS("h.first_at") ", " PG_MS(
                                                      "h.last_at") ","
                                                                   " h.hi, h.lo, "
                                                                   "-1::int8 FROM h "
@@ -86,9 +83,9 @@ const struct pg_stmt pgconv_stmts[PG_NSTMTS] = {
                            " WHERE " CONV_KEY " AND expires_at > now()"},
     [PG_ST_CONV_LIST] =
         {"memoryd_conv_list",
-         "SELECT c.conversation_id, c.customer_id, c.metadata, " MS(
+         "SELECT c.conversation_id, c.customer_id, c.metadata, " PG_MS(
              "c.created_at") ","
-                             " " MS(
+                             " " PG_MS(
                                  "c.updated_at") ", c.last_seq,"
                                                  " (SELECT h.seq FROM memoryd.conversation_history "
                                                  "h WHERE h.tenant = c.tenant"
@@ -102,7 +99,7 @@ const struct pg_stmt pgconv_stmts[PG_NSTMTS] = {
                                                                      "AND ($4::text IS NULL"
                                                                      "  OR (c.updated_at, "
                                                                      "c.conversation_id) < "
-                                                                     "(" FROM_MS(
+                                                                     "(" PG_FROM_MS(
                                                                          "$3") ", $4::text))"
                                                                                " ORDER BY "
                                                                                "c.updated_at DESC, "
@@ -117,56 +114,10 @@ const struct pg_stmt pgconv_stmts[PG_NSTMTS] = {
          "INSERT INTO memoryd.conversation_history (tenant, conversation_id,"
          " customer_id, seq, message_id, role, content, metadata, created_at)"
          " SELECT $1::text, $2::text, $3::text, u.seq, nullif(u.id, ''), u.role,"
-         " u.content, coalesce(nullif(u.md, '')::jsonb, '{}'::jsonb), " FROM_MS(
+         " u.content, coalesce(nullif(u.md, '')::jsonb, '{}'::jsonb), " PG_FROM_MS(
              "u.ms") " FROM unnest($4::int8[], $5::text[], $6::text[], $7::text[],"
                      " $8::text[], $9::int8[]) AS u(seq, id, role, content, md, ms)"
                      " ON CONFLICT DO NOTHING"},
-    /* many conversations' messages in one statement, one row each */
-    [PG_ST_HISTORY_ARCHIVE] =
-        {"memoryd_history_archive",
-         "WITH ins AS (INSERT INTO memoryd.conversation_history (tenant, conversation_id,"
-         " customer_id, seq, message_id, role, content, metadata, created_at)"
-         " SELECT u.t, u.c, nullif(u.cu, ''), u.seq, nullif(u.id, ''), u.role, u.content,"
-         " coalesce(nullif(u.md, '')::jsonb, '{}'::jsonb), " FROM_MS(
-             "u.ms") " FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::text[],"
-                     " $6::text[], $7::text[], $8::text[], $9::int8[])"
-                     " AS u(t, c, cu, seq, id, role, content, md, ms)"
-                     " ON CONFLICT DO NOTHING RETURNING 1),"
-                     /* each conversation's row: its metadata survives archival, the
-                      * customer list finds it, and its numbering continues */
-                     " conv AS (INSERT INTO memoryd.conversations AS c (tenant, conversation_id,"
-                     " customer_id, metadata, epoch, last_seq, created_at, updated_at,"
-                     " expires_at)"
-                     " SELECT v.t, v.c, nullif(v.cu, ''), coalesce(nullif(v.md, ''), '{}'),"
-                     " v.ep, v.ls, " FROM_MS("v.cr") ", " FROM_MS("v.up") ", " FROM_MS(
-                         "v.up") " + $18::int8 * interval '1 second'"
-                                 " FROM unnest($10::text[], $11::text[], $12::text[],"
-                                 " $13::text[], $14::text[], $15::int8[], $16::int8[],"
-                                 " $17::int8[]) AS v(t, c, cu, md, ep, ls, cr, up)"
-                                 " ON CONFLICT (tenant, conversation_id) DO UPDATE SET"
-                                 " customer_id = EXCLUDED.customer_id,"
-                                 " metadata = EXCLUDED.metadata, epoch = EXCLUDED.epoch,"
-                                 " last_seq = EXCLUDED.last_seq,"
-                                 " updated_at = EXCLUDED.updated_at,"
-                                 " expires_at = greatest(c.expires_at, EXCLUDED.expires_at)"
-                                 " WHERE c.last_seq <= EXCLUDED.last_seq RETURNING 1)"
-                                 " SELECT count(*)::int8 FROM ins"},
-    /* the next rows older than the cutoff, after a key, in key order */
-    [PG_ST_HISTORY_OLD] = {"memoryd_history_old",
-                           "SELECT tenant, conversation_id, customer_id, seq, message_id, role,"
-                           " content, metadata::text, " MS(
-                               "created_at") " FROM memoryd.conversation_history"
-                                             " WHERE created_at < " FROM_MS(
-                                                 "$1") " AND (tenant, conversation_id, seq) >"
-                                                       " ($2::text, $3::text, $4::int8)"
-                                                       " ORDER BY tenant, conversation_id, seq"
-                                                       " LIMIT $5::int8"},
-    /* exactly the rows named, if they are still older than the cutoff */
-    [PG_ST_HISTORY_DELETE] = {"memoryd_history_delete",
-                              "DELETE FROM memoryd.conversation_history h"
-                              " USING unnest($2::text[], $3::text[], $4::int8[]) AS k(t, c, s)"
-                              " WHERE h.tenant = k.t AND h.conversation_id = k.c AND h.seq = k.s"
-                              " AND h.created_at < " FROM_MS("$1")},
     /* per id of $3 (in order), the first seq holding it, or NULL */
     [PG_ST_CONV_IDS] = {"memoryd_conv_ids",
                         "SELECT (SELECT h.seq FROM memoryd.conversation_history h WHERE h." CONV_KEY
@@ -514,165 +465,4 @@ int pgconv_archive(struct store *s, const char *tenant, const char *conversation
 	pg_array_release(&mds);
 	pg_array_release(&ms);
 	return rc;
-}
-
-/* ---------- the archiver ---------- */
-
-int pgconv_history_archive(struct store *s, const struct store_ref *refs,
-                           const struct conv_page *dumps, size_t n, long long keep_seconds,
-                           long long *inserted, struct mem_error *err)
-{
-	enum { NA = 17 }; /* 9 per message, 8 per conversation */
-	struct pg_params p = {0};
-	struct pg_array a[NA];
-	static const unsigned oids[NA] = {
-	    PG_OID_TEXT, PG_OID_TEXT, PG_OID_TEXT, PG_OID_INT8, PG_OID_TEXT, PG_OID_TEXT,
-	    PG_OID_TEXT, PG_OID_TEXT, PG_OID_INT8, PG_OID_TEXT, PG_OID_TEXT, PG_OID_TEXT,
-	    PG_OID_TEXT, PG_OID_TEXT, PG_OID_INT8, PG_OID_INT8, PG_OID_INT8};
-	PGresult *res = NULL;
-
-	*inserted = 0;
-	for (int k = 0; k < NA; k++)
-		pg_array_init(&a[k], oids[k]);
-	for (size_t i = 0; i < n; i++) {
-		const struct conv_page *d = &dumps[i];
-		pg_array_add_text(&a[9], refs[i].tenant);
-		pg_array_add_text(&a[10], refs[i].id);
-		pg_array_add_text(&a[11], d->customer_id ? d->customer_id : "");
-		pg_array_add_text(&a[12], d->metadata_json ? d->metadata_json : "");
-		pg_array_add_text(&a[13], d->epoch ? d->epoch : "");
-		pg_array_add_int8(&a[14], d->last_seq);
-		pg_array_add_int8(&a[15], d->created_ms);
-		pg_array_add_int8(&a[16], d->updated_ms ? d->updated_ms : d->created_ms);
-		for (size_t j = 0; j < d->n; j++) {
-			const struct conv_message *m = &d->v[j];
-			pg_array_add_text(&a[0], refs[i].tenant);
-			pg_array_add_text(&a[1], refs[i].id);
-			pg_array_add_text(&a[2], d->customer_id ? d->customer_id : "");
-			pg_array_add_int8(&a[3], m->seq);
-			pg_array_add_text(&a[4], m->id ? m->id : "");
-			pg_array_add_text(&a[5], m->role);
-			pg_array_add(&a[6], m->content, m->content_len);
-			pg_array_add_text(&a[7], m->metadata_json ? m->metadata_json : "");
-			pg_array_add_int8(&a[8], m->created_at_ms);
-		}
-	}
-	for (int k = 0; k < NA; k++)
-		pg_params_array(&p, &a[k]);
-	pg_params_int8(&p, keep_seconds);
-	int rc = exec(s, PG_ST_HISTORY_ARCHIVE, &p, &res, err);
-	if (rc == 0)
-		*inserted = pg_int(res, 0, 0);
-	PQclear(res);
-	pg_params_release(&p);
-	for (int k = 0; k < NA; k++)
-		pg_array_release(&a[k]);
-	return rc;
-}
-
-static void history_rows_release(struct history_row *rows, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		free(rows[i].tenant);
-		free(rows[i].conversation_id);
-		free(rows[i].customer_id);
-		free(rows[i].message_id);
-		free(rows[i].role);
-		free(rows[i].content);
-		free(rows[i].metadata_json);
-	}
-	free(rows);
-}
-
-/* Delete the rows of one batch (exactly those) still older than cutoff. */
-static int history_delete(struct store *s, long long cutoff_ms, const struct history_row *rows,
-                          size_t n, long long *deleted, struct mem_error *err)
-{
-	struct pg_params p = {0};
-	struct pg_array t, c, q;
-	PGresult *res = NULL;
-	pg_array_init(&t, PG_OID_TEXT);
-	pg_array_init(&c, PG_OID_TEXT);
-	pg_array_init(&q, PG_OID_INT8);
-	for (size_t i = 0; i < n; i++) {
-		pg_array_add_text(&t, rows[i].tenant);
-		pg_array_add_text(&c, rows[i].conversation_id);
-		pg_array_add_int8(&q, rows[i].seq);
-	}
-	pg_params_int8(&p, cutoff_ms);
-	pg_params_array(&p, &t);
-	pg_params_array(&p, &c);
-	pg_params_array(&p, &q);
-	int rc = exec(s, PG_ST_HISTORY_DELETE, &p, &res, err);
-	if (rc == 0)
-		*deleted += atoll(PQcmdTuples(res));
-	PQclear(res);
-	pg_params_release(&p);
-	pg_array_release(&t);
-	pg_array_release(&c);
-	pg_array_release(&q);
-	return rc;
-}
-
-int pgconv_history_retention(struct store *s, long long cutoff_ms, size_t limit,
-                             int (*each_batch)(void *ctx, const struct history_row *rows, size_t n,
-                                               struct mem_error *err),
-                             void *ctx, long long *deleted, struct mem_error *err)
-{
-	char *after_t = xstrdup(""), *after_c = xstrdup("");
-	long long after_seq = 0;
-	int ret = -1;
-
-	*deleted = 0;
-	for (;;) {
-		struct pg_params p = {0};
-		PGresult *res = NULL;
-		pg_params_int8(&p, cutoff_ms);
-		pg_params_text(&p, after_t);
-		pg_params_text(&p, after_c);
-		pg_params_int8(&p, after_seq);
-		pg_params_int8(&p, (long long)limit);
-		int rc = exec(s, PG_ST_HISTORY_OLD, &p, &res, err);
-		pg_params_release(&p);
-		if (rc < 0)
-			goto out;
-		size_t n = (size_t)PQntuples(res);
-		struct history_row *rows = xcalloc(n + 1, sizeof(*rows));
-		for (size_t i = 0; i < n; i++) {
-			int r = (int)i;
-			rows[i].tenant = pg_col_dup(res, r, 0);
-			rows[i].conversation_id = pg_col_dup(res, r, 1);
-			rows[i].customer_id = pg_col_dup(res, r, 2);
-			rows[i].seq = pg_int(res, r, 3);
-			rows[i].message_id = pg_col_dup(res, r, 4);
-			rows[i].role = pg_col_dup(res, r, 5);
-			rows[i].content = pg_col_dup(res, r, 6);
-			rows[i].content_len = pg_len(res, r, 6);
-			rows[i].metadata_json = pg_col_dup(res, r, 7);
-			rows[i].created_at_ms = pg_int(res, r, 8);
-		}
-		PQclear(res);
-		rc = 0;
-		if (n && each_batch)
-			rc = each_batch(ctx, rows, n, err);
-		if (rc == 0 && n)
-			rc = history_delete(s, cutoff_ms, rows, n, deleted, err);
-		if (rc == 0 && n) {
-			free(after_t);
-			free(after_c);
-			after_t = xstrdup(rows[n - 1].tenant);
-			after_c = xstrdup(rows[n - 1].conversation_id);
-			after_seq = rows[n - 1].seq;
-		}
-		history_rows_release(rows, n);
-		if (rc < 0)
-			goto out;
-		if (n < limit)
-			break;
-	}
-	ret = 0;
-out:
-	free(after_t);
-	free(after_c);
-	return ret;
 }

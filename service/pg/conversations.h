@@ -15,7 +15,7 @@
 
 #include "internal.h"
 
-/* PG_ST_CONV_* and PG_ST_HISTORY_*; the other entries are empty. */
+/* PG_ST_CONV_*; the other entries are empty. */
 extern const struct pg_stmt pgconv_stmts[PG_NSTMTS];
 
 int pgconv_append(struct store *s, const char *tenant, const struct conv_append *req,
@@ -36,13 +36,5 @@ int pgconv_ids(struct store *s, const char *tenant, const char *conversation_id,
 int pgconv_archive(struct store *s, const char *tenant, const char *conversation_id,
                    const char *customer_id, const struct conv_message *msgs, size_t n,
                    struct mem_error *err);
-/* The archiver's ops (store_ops.history_archive, history_retention). */
-int pgconv_history_archive(struct store *s, const struct store_ref *refs,
-                           const struct conv_page *dumps, size_t n, long long keep_seconds,
-                           long long *inserted, struct mem_error *err);
-int pgconv_history_retention(struct store *s, long long cutoff_ms, size_t limit,
-                             int (*each_batch)(void *ctx, const struct history_row *rows, size_t n,
-                                               struct mem_error *err),
-                             void *ctx, long long *deleted, struct mem_error *err);
 
 #endif

@@ -49,6 +49,9 @@ enum pg_stmt_id {
 	PG_ST_ARCHIVE_WRITES,
 	PG_ST_ARCHIVE_CHECKPOINTS,
 	PG_ST_ARCHIVE_HEADS,
+	PG_ST_HISTORY_ARCHIVE,
+	PG_ST_HISTORY_OLD,
+	PG_ST_HISTORY_DELETE,
 	/* conversations.c */
 	PG_ST_CONV_APPEND,
 	PG_ST_CONV_PAGE_DESC,
@@ -59,15 +62,16 @@ enum pg_stmt_id {
 	PG_ST_CONV_DELETE,
 	PG_ST_CONV_ARCHIVE,
 	PG_ST_CONV_IDS,
-	PG_ST_HISTORY_ARCHIVE,
-	PG_ST_HISTORY_OLD,
-	PG_ST_HISTORY_DELETE,
 	PG_NSTMTS
 };
 
 /* Rows one batched DELETE removes (the sweep, forgetting a tenant); the SQL
  * of those statements says LIMIT 1000 itself. */
 #define PG_DELETE_BATCH 1000
+
+/* SQL: milliseconds since the epoch of a timestamptz column, and back. */
+#define PG_MS(col)        "(extract(epoch FROM " col ") * 1000)::int8"
+#define PG_FROM_MS(param) "(timestamptz 'epoch' + " param "::int8 * interval '1 millisecond')"
 
 struct conn_slot; /* pg.c: one thread's connection */
 

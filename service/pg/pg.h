@@ -24,7 +24,8 @@
  *   checkpoints.c    checkpoint_* and thread_delete
  *   conversations.c  conv_*
  *   memory.c         memory_*
- *   archive.c        what the archiver writes and reads (thread_archive)
+ *   archive.c        what the archiver writes and deletes (thread_archive,
+ *                    history_archive, history_retention)
  *   admin.c          the operator tools (admin_*)
  *   sweep.c          the thread that deletes expired rows
  *   internal.h       what they share: struct pg_store, statement numbers
