@@ -4,7 +4,13 @@
  * The primary store is Redis or PostgreSQL (CONV_STORE_PRIMARY, switched at
  * runtime by /admin/failover); with dual write (CONV_DUAL_WRITE) writes also
  * reach the other store; reads fall through from Redis to PostgreSQL. No
- * handler ever chooses a store: see the routing comment in service.c.
+ * handler ever chooses a store: see the routing comment in
+ * service_internal.h.
+ *
+ * The one header api/ includes. service.c holds the life, the routing and the
+ * stores as a whole; each resource's requests are in service_<resource>.c
+ * (checkpoints, conversations, memory, admin, archive), as the sections below
+ * say.
  *
  * Thread-safe: HTTP worker threads call it concurrently.
  */
@@ -34,6 +40,7 @@ void service_free(struct service *svc);
 /* Validate a tenant name (the X-Tenant-Id header). */
 int service_check_tenant(const char *tenant, struct mem_error *err) MEM_MUST_CHECK;
 
+/* ---- checkpoints (service_checkpoints.c) ---- */
 int service_checkpoint_put(struct service *svc, const char *tenant, const struct cp_put *req,
                            char *stored, struct mem_error *err) MEM_MUST_CHECK;
 /* *out is filled on success; release with cp_tuple_release. */
@@ -50,7 +57,8 @@ int service_checkpoint_put_writes(struct service *svc, const char *tenant,
 int service_thread_delete(struct service *svc, const char *tenant, const char *thread_id,
                           char *stored, struct mem_error *err) MEM_MUST_CHECK;
 
-/* Readiness: the primary store answers within its timeout. */
+/* ---- the stores as a whole (service.c) ----
+ * Readiness: the primary store answers within its timeout. */
 int service_ready(struct service *svc, const char **store_name, struct store_status *st);
 
 /* The primary store's name, whether writes also go to a secondary, and the
@@ -80,7 +88,7 @@ void service_failover_get(struct service *svc, struct route_state *out, bool *au
 int service_failover_set(struct service *svc, const char *primary, int dual_write,
                          struct route_state *out, struct mem_error *err) MEM_MUST_CHECK;
 
-/* Operator tools; see store_ops for each. */
+/* ---- operator tools (service_admin.c); see store_ops for each ---- */
 int service_admin_backup(struct service *svc, long long *last_save,
                          struct mem_error *err) MEM_MUST_CHECK;
 int service_admin_ttl_repair(struct service *svc, struct admin_counts *out,
@@ -93,7 +101,7 @@ int service_admin_checkpoint_delete(struct service *svc, const char *tenant, con
 int service_admin_tenant_delete(struct service *svc, const char *tenant, struct admin_counts *out,
                                 char *stored, struct mem_error *err) MEM_MUST_CHECK;
 
-/* ---- the archiver (service/archive.h) ----
+/* ---- the archiver (service_archive.c, over service/archive.h) ----
  * One pass over the Redis store into PostgreSQL. MEM_EINVALID_FIELD without
  * DATABASE_URL or when config_check_archive refuses the settings;
  * MEM_ECONFLICT while another pass of this process runs. Otherwise 0 and *out
@@ -110,7 +118,8 @@ int service_retention(struct service *svc, const char *export_path, long long *d
 
 #define LIST_LIMIT_MAX 1000
 
-/* ---- conversations (service/conversation.h, conv_service.h) ----
+/* ---- conversations (service_conversations.c, over conversation.h and
+ * conv_service.h) ----
  * Results are released with their conv_*_release function. */
 int service_conv_append(struct service *svc, const char *tenant, const struct conv_append *req,
                         struct conv_append_result *out, struct mem_error *err) MEM_MUST_CHECK;
@@ -124,14 +133,15 @@ int service_conv_list(struct service *svc, const char *tenant, const struct conv
                       struct conv_list_result *out, struct mem_error *err) MEM_MUST_CHECK;
 int service_conv_delete(struct service *svc, const char *tenant, const char *conversation_id,
                         struct mem_error *err) MEM_MUST_CHECK;
-/* ---- key-value memory (service/memory.h, the /memory routes) ----
+/* ---- key-value memory (service_memory.c, over service/memory.h; the
+ * /memory routes) ----
  * put: checks the namespace, key, value size (MEM_ETOO_LARGE over
  * MEMORY_MAX_VALUE_BYTES) and TTL (-1: the default; 0 only with
  * MEMORY_ALLOW_PERSISTENT=1); *out gets the version and times.
  * MEM_EPRECONDITION when If-Match does not hold. */
 int service_memory_put(struct service *svc, const char *tenant, const struct mem_put *req,
                        struct mem_item *out, struct mem_error *err) MEM_MUST_CHECK;
-/* REDIS_WAIT_REPLICAS: call service_request_begin before a request's
+/* REDIS_WAIT_REPLICAS (service.c): call service_request_begin before a request's
  * service calls; service_replicas then says how many Redis replicas
  * acknowledged its last Redis round trip (which covers every write before it
  * on the thread's connection), -1 when it waited for none. Per thread. */
