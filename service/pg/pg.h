@@ -17,8 +17,9 @@
  * Connections: one per HTTP worker thread, made on first use (pg_conn), plus
  * one for the sweep.
  *
- * The only header of this folder that service/ includes. Its files, each
- * below the next in the arrows:
+ * The store's only header for service/ (service/failover.c also uses
+ * conn.h for its own connection; cmd/ uses migrate.h and url.h). The files,
+ * from the top of the arrows down:
  *   pg.c             this store's life: new/free, the joined statement table,
  *                    a connection per thread, ping/info, pg_store_ops
  *   checkpoints.c    checkpoint_* and thread_delete
@@ -29,8 +30,9 @@
  *   admin.c          the operator tools (admin_*)
  *   sweep.c          the thread that deletes expired rows
  *   internal.h       what they share: struct pg_store, statement numbers
- *   migrate.c        the schema (pg_migrate), url.c the DATABASE_URL check
  *   conn.c           one libpq connection and its parameter helpers
+ * Beside them: migrate.c applies the schema (pg_migrate), url.c checks
+ * DATABASE_URL.
  */
 #ifndef MEMORYD_PG_STORE_H
 #define MEMORYD_PG_STORE_H
