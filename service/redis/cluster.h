@@ -60,8 +60,10 @@ struct cluster_map {
  * given to two primaries, a node that is the primary of one range and a
  * replica in another, or a replica of two primaries. A map with unassigned
  * slots is accepted (a cluster being formed or resharded has them):
- * nassigned says how many are served. Caller frees *out with
- * cluster_map_free.
+ * nassigned says how many are served. Replicas are there as the reply
+ * lists them: Redis 7.0 leaves out one whose replication offset it has not
+ * heard of yet (a fresh replica, before its primary's first ping). Caller
+ * frees *out with cluster_map_free.
  */
 int cluster_map_from_slots(const redisReply *r, const char *same_host, struct cluster_map **out,
                            struct mem_error *err) MEM_MUST_CHECK;
