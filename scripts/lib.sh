@@ -10,11 +10,16 @@
 #   ensure_venv DIR REQ...           Python virtual environment in DIR with the pinned requirements
 #                                    files REQ... installed (again only when one of them changed)
 #   free_port                        print a free loopback TCP port
+#   free_cluster_port                print a free loopback TCP port whose bus port (+10000) is free too
 #   pid_alive PID                    true if PID exists and is not a zombie
 #   start_redis DIR PORT [--tls] [--password PW] [--aof]
 #                                    throwaway redis-server bound to 127.0.0.1; sets STARTED_REDIS_URL;
 #                                    --tls also exports REDIS_TLS_CA_FILE (CA of a throwaway PKI in DIR);
 #                                    --aof: appendonly, fsync always (survives SIGKILL; restart in DIR)
+#   start_redis_cluster DIR          throwaway Redis Cluster on loopback: 3 primaries with a replica each,
+#                                    one redis-server per DIR/<port>; exports REDIS_CLUSTER_NODES
+#                                    (host:port,... of all six) once every node says cluster_state:ok;
+#                                    sets STARTED_REDIS_CLUSTER_PORTS and STARTED_REDIS_CLUSTER_PIDS
 #   start_postgres DIR PORT          throwaway PostgreSQL cluster in DIR/data with database "memoryd";
 #                                    sets STARTED_DATABASE_URL
 #   stop_all                         stop everything started above (idempotent; use in a trap)
@@ -30,6 +35,7 @@ _MEMORYD_STARTED=()
 # Results of the last start_redis / start_postgres, for the caller.
 # shellcheck disable=SC2034
 STARTED_REDIS_URL="" STARTED_REDIS_PID="" STARTED_DATABASE_URL="" STARTED_PG_PID=""
+STARTED_REDIS_CLUSTER_PORTS=() STARTED_REDIS_CLUSTER_PIDS=()
 
 _lib_log() { printf '[memoryd-scripts] %s\n' "$*" >&2; }
 _lib_die() { _lib_log "ERROR: $*"; return 1; }
@@ -155,19 +161,42 @@ free_port() {
     while ((tries < 200)); do
         tries=$((tries + 1))
         port=$((15000 + (RANDOM * 32768 + RANDOM) % 17768))
-        _port_in_use "$port" && continue
-        if [[ -n "$py" ]]; then
-            "$py" - "$port" <<'PY' 2>/dev/null || continue
+        _port_free "$port" "$py" || continue
+        printf '%s\n' "$port"
+        return 0
+    done
+    _lib_die "free_port: no free port found"
+}
+
+# _port_free PORT [PYTHON]: nothing uses PORT, and (with a python) it can be bound on loopback.
+_port_free() {
+    local port="$1" py="${2:-}"
+    _port_in_use "$port" && return 1
+    if [[ -n "$py" ]]; then
+        "$py" - "$port" <<'PY' 2>/dev/null || return 1
 import socket, sys
 s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
 s.bind(("127.0.0.1", int(sys.argv[1])))
 s.close()
 PY
-        fi
+    fi
+    return 0
+}
+
+# free_cluster_port: a free port whose cluster bus port (port + 10000) is free too. free_port's
+# ports are below 32768, so the bus port stays below 65536.
+free_cluster_port() {
+    local tries=0 port py=""
+    [[ -x /usr/bin/python3 ]] && py=/usr/bin/python3
+    while ((tries < 200)); do
+        tries=$((tries + 1))
+        port="$(free_port)" || return 1
+        ((port + 10000 <= 65535)) || continue
+        _port_free $((port + 10000)) "$py" || continue
         printf '%s\n' "$port"
         return 0
     done
-    _lib_die "free_port: no free port found"
+    _lib_die "free_cluster_port: no free port pair found"
 }
 
 # _stop_pid PID [TIMEOUT_S]: SIGTERM, wait (bounded), then SIGKILL; reap if it is our child.
@@ -284,6 +313,102 @@ start_redis() {
     done
     _lib_log "redis-server did not answer PING within 10s; log follows:"
     tail -n 30 "$log" >&2 || true
+    return 1
+}
+
+# start_redis_cluster DIR: six cluster-enabled redis-servers on free loopback ports (each in
+# DIR/<port>, in the foreground, recorded for stop_all like start_redis's), formed by
+# `redis-cli --cluster create` into 3 primaries with a replica each. Returns once every node
+# says cluster_state:ok, sees all six nodes in their roles, lists them all in CLUSTER SLOTS, and
+# every replica's link to its primary is up.
+# A node that misses its peers for 2 s is failed over (cluster-node-timeout 2000).
+start_redis_cluster() {
+    (($# == 1)) || { _lib_die "usage: start_redis_cluster DIR"; return 1; }
+    local dir="$1" ports=() pids=() port pid i
+    command -v redis-server >/dev/null 2>&1 || { _lib_die "redis-server not installed"; return 1; }
+    mkdir -p "$dir"
+    dir="$(cd "$dir" && pwd)"
+    while ((${#ports[@]} < 6)); do
+        port="$(free_cluster_port)" || return 1
+        [[ " ${ports[*]} " == *" $port "* ]] || ports+=("$port")
+    done
+    for port in "${ports[@]}"; do
+        mkdir -p "$dir/$port"
+        redis-server --bind 127.0.0.1 --port "$port" --cluster-enabled yes \
+            --cluster-config-file "$dir/$port/nodes.conf" --cluster-node-timeout 2000 \
+            --save '' --appendonly no --dir "$dir/$port" --daemonize no --logfile '' \
+            --repl-diskless-sync-delay 0 --repl-ping-replica-period 1 \
+            >"$dir/$port/redis.log" 2>&1 </dev/null &
+        pid=$!
+        _MEMORYD_STARTED+=("redis $pid $dir/$port")
+        pids+=("$pid")
+    done
+    for ((i = 0; i < 6; i++)); do
+        if ! _redis_cluster_until 100 "${pids[i]}" "$dir/${ports[i]}/redis.log" \
+            _redis_answers "${ports[i]}"; then
+            _lib_log "cluster node on port ${ports[i]} did not answer PING within 10 s"
+            return 1
+        fi
+    done
+    local nodes=() create_log="$dir/create.log"
+    for port in "${ports[@]}"; do nodes+=("127.0.0.1:$port"); done
+    if ! redis-cli --cluster create "${nodes[@]}" --cluster-replicas 1 --cluster-yes \
+        >"$create_log" 2>&1 </dev/null; then
+        _lib_log "redis-cli --cluster create failed; its output follows:"
+        tail -n 30 "$create_log" >&2 || true
+        return 1
+    fi
+    for ((i = 0; i < 6; i++)); do
+        if ! _redis_cluster_until 300 "${pids[i]}" "$dir/${ports[i]}/redis.log" \
+            _redis_cluster_node_ready "${ports[i]}"; then
+            _lib_log "cluster node on port ${ports[i]} not ready within 30 s (state, peers or" \
+                "replication link); CLUSTER INFO follows:"
+            redis-cli -h 127.0.0.1 -p "${ports[i]}" CLUSTER INFO >&2 || true
+            return 1
+        fi
+    done
+    REDIS_CLUSTER_NODES="$(IFS=,; printf '%s' "${nodes[*]}")"
+    export REDIS_CLUSTER_NODES
+    # shellcheck disable=SC2034
+    STARTED_REDIS_CLUSTER_PORTS=("${ports[@]}")
+    # shellcheck disable=SC2034
+    STARTED_REDIS_CLUSTER_PIDS=("${pids[@]}")
+    _lib_log "redis cluster ready: $REDIS_CLUSTER_NODES (pids ${pids[*]})"
+}
+
+_redis_answers() { [[ "$(redis-cli -h 127.0.0.1 -p "$1" ping 2>/dev/null)" == PONG ]]; }
+
+# A node is ready when it says cluster_state:ok, knows all six nodes and which three are
+# replicas (gossip brings the roles redis-cli set a little later), and, as a replica, has its
+# link to the primary up (so a failover test starts from replicas in sync).
+_redis_cluster_node_ready() {
+    local info role
+    info="$(redis-cli -h 127.0.0.1 -p "$1" CLUSTER INFO 2>/dev/null | tr -d '\r')" || return 1
+    [[ "$info" == *cluster_state:ok* && "$info" == *cluster_known_nodes:6* ]] || return 1
+    [[ "$(redis-cli -h 127.0.0.1 -p "$1" CLUSTER NODES 2>/dev/null |
+        awk '$3 ~ /slave/' | wc -l)" == 3 ]] || return 1
+    # CLUSTER SLOTS leaves out a replica whose replication offset it has not heard of yet
+    # (Redis 7.0: offset 0); the primaries' pings every second (repl-ping-replica-period 1)
+    # move it: ready when all six node ids are listed.
+    [[ "$(redis-cli -h 127.0.0.1 -p "$1" CLUSTER SLOTS 2>/dev/null |
+        grep -cxE '[0-9a-f]{40}')" == 6 ]] || return 1
+    role="$(redis-cli -h 127.0.0.1 -p "$1" INFO replication 2>/dev/null | tr -d '\r')" || return 1
+    [[ "$role" == *role:master* || "$role" == *master_link_status:up* ]]
+}
+
+# _redis_cluster_until N PID LOG CMD...: CMD every 0.1 s, at most N times, while PID lives.
+_redis_cluster_until() {
+    local n="$1" pid="$2" log="$3" i
+    shift 3
+    for ((i = 0; i < n; i++)); do
+        if ! pid_alive "$pid"; then
+            _lib_log "redis-server (pid $pid) exited; log follows:"
+            tail -n 30 "$log" >&2 || true
+            return 1
+        fi
+        "$@" && return 0
+        sleep 0.1
+    done
     return 1
 }
 

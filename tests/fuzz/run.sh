@@ -5,6 +5,7 @@
 #
 #   tests/fuzz/run.sh <target>          target: json_scan checkpoint_bodies ids b64 redis_url
 #                                       database_url tokens conversation_bodies memory_bodies
+#                                       cluster
 #
 # FUZZ_SECONDS (default 20) bounds the run; 0 runs the seed corpus once and stops.
 # FUZZ_CC (default clang) is the compiler. ctest runs one target per test (tests/fuzz/CMakeLists.txt).
@@ -70,8 +71,12 @@ memory_bodies)
         service/memory.c)
     max_len=16384 jansson=1 dicts=(json.dict memory_bodies.dict)
     ;;
+cluster)
+    srcs=(service/redis/cluster.c)
+    max_len=4096 dicts=(cluster.dict) pkgs=(hiredis)
+    ;;
 *)
-    die "unknown target '$TARGET' (json_scan checkpoint_bodies ids b64 redis_url database_url tokens conversation_bodies memory_bodies)"
+    die "unknown target '$TARGET' (json_scan checkpoint_bodies ids b64 redis_url database_url tokens conversation_bodies memory_bodies cluster)"
     ;;
 esac
 srcs=("${common[@]}" "${srcs[@]}" "tests/fuzz/fuzz_$TARGET.c")
@@ -104,7 +109,7 @@ stamp="$(
     {
         "$CC" --version
         echo "${cflags[*]} ${libs[*]}"
-        cat "${srcs[@]}" common/*.h api/*.h service/*.h tests/fuzz/fuzz.h
+        cat "${srcs[@]}" common/*.h api/*.h service/*.h service/redis/*.h tests/fuzz/fuzz.h
     } | sha256sum | cut -d' ' -f1
 )"
 if [[ ! -x "$bin" || "$(cat "$bin.stamp" 2>/dev/null || true)" != "$stamp" ]]; then
