@@ -43,6 +43,16 @@ static int check_sentinels(const char *v, struct mem_error *err)
 	return 0;
 }
 
+static int check_cluster_nodes(const char *v, struct mem_error *err)
+{
+	struct redis_addr *a;
+	size_t n;
+	if (redis_addr_list_parse(v, "REDIS_CLUSTER_NODES", &a, &n, err) < 0)
+		return -1;
+	redis_addr_list_free(a, n);
+	return 0;
+}
+
 static int check_key_prefix(const char *v, struct mem_error *err)
 {
 	if (!*v || strlen(v) > 64)
@@ -201,6 +211,10 @@ static const struct cfg_entry table[] = {
      "Redis password when it is not in REDIS_URL"},
     {"REDIS_TLS_CA_FILE", CFG_STR, NULL, 0, 0, OFF(redis_tls_ca_file), 0, NULL,
      "CA bundle that verifies the Redis server certificate (rediss://); default: system CAs"},
+    {"REDIS_CLUSTER_NODES", CFG_STR, NULL, 0, 0, OFF(redis_cluster_nodes), 0, check_cluster_nodes,
+     "Redis Cluster: host:port,... of some of its nodes; memoryd reads the slot map from them, "
+     "sends each command to the primary serving its key's slot, follows MOVED and ASK, and "
+     "walks every primary for scans (REDIS_URL then gives only TLS, user and password)"},
     {"REDIS_SENTINELS", CFG_STR, NULL, 0, 0, OFF(redis_sentinels), 0, check_sentinels,
      "Redis Sentinel: host:port,... of the sentinels; memoryd asks them where the primary "
      "REDIS_SENTINEL_MASTER is, follows +switch-master, and writes only to a server whose ROLE "
@@ -358,6 +372,12 @@ int config_load(struct config *cfg, struct mem_error *err)
 		return mem_fail(err, MEM_EINVALID_FIELD, "DATABASE_URL",
 		                "%s=1 needs DATABASE_URL: PostgreSQL is the other store",
 		                cfg->dual_write ? "CONV_DUAL_WRITE" : "FAILOVER_AUTO");
+	if (cfg->redis_cluster_nodes && *cfg->redis_cluster_nodes && cfg->redis_sentinels &&
+	    *cfg->redis_sentinels)
+		return mem_fail(
+		    err, MEM_EINVALID_FIELD, "REDIS_CLUSTER_NODES",
+		    "REDIS_CLUSTER_NODES and REDIS_SENTINELS exclude each other: a cluster "
+		    "fails its primaries over itself");
 	if (cfg->redis_sentinels && *cfg->redis_sentinels &&
 	    (!cfg->redis_sentinel_master || !*cfg->redis_sentinel_master))
 		return mem_fail(

@@ -39,6 +39,7 @@ struct config {
 	char *redis_url;
 	char *redis_password;
 	char *redis_tls_ca_file;
+	char *redis_cluster_nodes;     /* REDIS_CLUSTER_NODES: host:port,...; NULL: not a cluster */
 	char *redis_sentinels;         /* REDIS_SENTINELS: host:port,...; NULL: REDIS_URL's host */
 	char *redis_sentinel_master;   /* REDIS_SENTINEL_MASTER */
 	char *redis_sentinel_password; /* REDIS_SENTINEL_PASSWORD */

@@ -1,732 +1,588 @@
 #include "conn.h"
 
-#include <arpa/inet.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
 #include <time.h>
-#include <unistd.h>
 
-#include <openssl/err.h>
-#include <openssl/sha.h>
-#include <openssl/ssl.h>
-#include <openssl/x509v3.h>
-
-#include "../../common/buf.h"
 #include "../../common/log.h"
-#include "../../common/metrics.h"
+#include "../../common/redis_url.h"
 #include "../../common/xalloc.h"
-#include "sentinel.h"
+#include "cluster.h"
 
-#define BACKOFF_MIN_MS 50
-#define BACKOFF_MAX_MS 500
-#define ERROR_RETRY_MS 5000
-#define READ_CHUNK     16384
+#define CLUSTER_REFRESH_MS 10000 /* the map is read again at least this often */
+#define CLUSTER_FORCE_GAP  100   /* forced reads (MOVED, a node down) at most this often */
+#define REDIRECTS_MAX      6     /* MOVED, ASK, TRYAGAIN answers one command may get */
+#define TRYAGAIN_FIRST_MS  25    /* then doubling: 25 + 50 + ... + 800 ms */
 
-struct redis_tls {
-	SSL_CTX *ctx;
+/* One read of the map, shared by the connections that hold it. */
+struct snapshot {
+	struct cluster_map *map;
+	int *primaries; /* node indexes, by the lowest slot each serves: SCAN's order */
+	size_t nprimaries;
+	int refs; /* atomic */
+};
+
+struct redis_cluster {
+	pthread_mutex_t mu;
+	struct redis_addr *seeds;
+	size_t nseeds;
+	struct snapshot *snap; /* under mu; NULL until first read */
+	unsigned long epoch;   /* under mu; moves with every new snapshot */
+	long long read_ms;     /* under mu; when snap was read (monotonic) */
+};
+
+/* A node this thread talks to. */
+struct link {
+	char *host;
+	int port;
+	struct redis_node *node;
 };
 
 struct redis_conn {
 	struct redis_conn_opts o;
 	struct redis_health *health;
-	int fd;
-	SSL *ssl;
-	redisReader *reader;
-	int failures; /* connection failures in a row */
-	int backoff_ms;
-	long long next_try_ms; /* no attempt before this (monotonic ms) */
-	bool ever_connected;
-	char last_error[160];
-	/* where it connects: o.host and o.port, or the sentinel's answer */
-	char host[256];
-	int port;
-	unsigned long epoch; /* the sentinel's epoch host and port belong to */
+	struct redis_node *single; /* without a cluster */
+	struct redis_cluster *cl;
+	struct snapshot *snap; /* this thread's view; NULL until the first read */
+	unsigned long epoch;
+	struct link **links;
+	size_t nlinks;
 };
 
-const char *redis_state_name(enum redis_state s)
-{
-	switch (s) {
-	case REDIS_STATE_CONNECTED:
-		return "connected";
-	case REDIS_STATE_RECONNECTING:
-		return "reconnecting";
-	case REDIS_STATE_ERROR:
-		return "error";
-	}
-	return "error";
-}
-
-static long long now_ms(void)
+static long long mono_ms(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static long long now_us(void)
+static void sleep_ms(long ms)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+	nanosleep(&ts, NULL);
 }
 
-void redis_script_sha(const char *src, char out[41])
+/* ---------- the shared map ---------- */
+
+static struct snapshot *snap_new(struct cluster_map *m)
 {
-	unsigned char md[SHA_DIGEST_LENGTH];
-	static const char hex[] = "0123456789abcdef";
-	SHA1((const unsigned char *)src, strlen(src), md);
-	for (int i = 0; i < SHA_DIGEST_LENGTH; i++) {
-		out[2 * i] = hex[md[i] >> 4];
-		out[2 * i + 1] = hex[md[i] & 15];
+	struct snapshot *s = xcalloc(1, sizeof(*s));
+	bool *seen = xcalloc(m->nnodes + 1, sizeof(*seen));
+	s->map = m;
+	s->primaries = xcalloc(m->nnodes + 1, sizeof(*s->primaries));
+	for (unsigned slot = 0; slot < CLUSTER_SLOTS; slot++) {
+		int k = m->slot_node[slot];
+		if (k >= 0 && !seen[k]) {
+			seen[k] = true;
+			s->primaries[s->nprimaries++] = k;
+		}
 	}
-	out[40] = '\0';
+	s->refs = 1;
+	free(seen);
+	return s;
 }
 
-struct redis_tls *redis_tls_new(const char *ca_file, struct mem_error *err)
+static void snap_release(struct snapshot *s)
 {
-	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
-	if (!ctx) {
-		mem_fail(err, MEM_EINTERNAL, "REDIS_URL", "cannot create a TLS context");
-		return NULL;
-	}
-	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-	int ok = ca_file ? SSL_CTX_load_verify_locations(ctx, ca_file, NULL)
-	                 : SSL_CTX_set_default_verify_paths(ctx);
-	if (ok != 1) {
-		SSL_CTX_free(ctx);
-		mem_fail(err, MEM_EINVALID_FIELD, "REDIS_TLS_CA_FILE",
-		         "REDIS_TLS_CA_FILE=%s cannot be loaded as a PEM CA bundle",
-		         ca_file ? ca_file : "(system)");
-		return NULL;
-	}
-	struct redis_tls *t = xcalloc(1, sizeof(*t));
-	t->ctx = ctx;
-	return t;
-}
-
-void redis_tls_free(struct redis_tls *tls)
-{
-	if (!tls)
+	if (!s || __atomic_sub_fetch(&s->refs, 1, __ATOMIC_ACQ_REL))
 		return;
-	SSL_CTX_free(tls->ctx);
-	free(tls);
+	cluster_map_free(s->map);
+	free(s->primaries);
+	free(s);
 }
+
+struct redis_cluster *redis_cluster_new(const char *nodes, struct mem_error *err)
+{
+	struct redis_cluster *cl = xcalloc(1, sizeof(*cl));
+	if (redis_addr_list_parse(nodes, "REDIS_CLUSTER_NODES", &cl->seeds, &cl->nseeds, err) < 0) {
+		free(cl);
+		return NULL;
+	}
+	pthread_mutex_init(&cl->mu, NULL);
+	return cl;
+}
+
+void redis_cluster_free(struct redis_cluster *cl)
+{
+	if (!cl)
+		return;
+	snap_release(cl->snap);
+	redis_addr_list_free(cl->seeds, cl->nseeds);
+	pthread_mutex_destroy(&cl->mu);
+	free(cl);
+}
+
+/* ---------- this thread's nodes ---------- */
+
+static struct link *link_for(struct redis_conn *c, const char *host, int port)
+{
+	for (size_t i = 0; i < c->nlinks; i++)
+		if (c->links[i]->port == port && !strcmp(c->links[i]->host, host))
+			return c->links[i];
+	struct link *l = xcalloc(1, sizeof(*l));
+	l->host = xstrdup(host);
+	l->port = port;
+	struct redis_conn_opts o = c->o;
+	o.host = l->host;
+	o.port = port;
+	o.db = 0; /* a cluster has database 0 only */
+	o.sentinel = NULL;
+	o.cluster = NULL;
+	l->node = redis_node_new(&o, c->health);
+	c->links = xrealloc(c->links, (c->nlinks + 1) * sizeof(*c->links));
+	c->links[c->nlinks++] = l;
+	return l;
+}
+
+static struct link *link_of_node(struct redis_conn *c, int k)
+{
+	const struct cluster_node *n = &c->snap->map->nodes[k];
+	return link_for(c, n->host, n->port);
+}
+
+/* CLUSTER SLOTS from the primaries this thread knows, then the seeds. */
+static struct cluster_map *map_read(struct redis_conn *c, struct mem_error *err)
+{
+	size_t known = c->snap ? c->snap->nprimaries : 0;
+	for (size_t i = 0; i < known + c->cl->nseeds; i++) {
+		const char *host;
+		int port;
+		if (i < known) {
+			const struct cluster_node *n = &c->snap->map->nodes[c->snap->primaries[i]];
+			host = n->host;
+			port = n->port;
+		} else {
+			host = c->cl->seeds[i - known].host;
+			port = c->cl->seeds[i - known].port;
+		}
+		struct link *l = link_for(c, host, port);
+		const char *argv[] = {"CLUSTER", "SLOTS"};
+		struct redis_cmd cmd = {2, argv, NULL};
+		redisReply *rep = NULL;
+		struct cluster_map *m = NULL;
+		mem_error_clear(err);
+		if (redis_node_pipeline(l->node, 1, &cmd, &rep, true, err) < 0)
+			continue;
+		int rc = rep->type == REDIS_REPLY_ERROR
+		             ? mem_fail(err, MEM_EUNAVAILABLE, NULL,
+		                        "redis %s:%d: CLUSTER SLOTS: %.120s", host, port, rep->str)
+		             : cluster_map_from_slots(rep, host, &m, err);
+		freeReplyObject(rep);
+		if (rc == 0 && m->nassigned)
+			return m;
+		if (rc == 0) {
+			cluster_map_free(m);
+			mem_fail(err, MEM_EUNAVAILABLE, NULL, "redis %s:%d: no slot is served",
+			         host, port);
+		}
+	}
+	if (!err->message[0])
+		mem_fail(err, MEM_EUNAVAILABLE, NULL, "no Redis Cluster node answers");
+	return NULL;
+}
+
+static void adopt(struct redis_conn *c)
+{
+	if (c->snap == c->cl->snap)
+		return;
+	__atomic_add_fetch(&c->cl->snap->refs, 1, __ATOMIC_ACQ_REL);
+	snap_release(c->snap);
+	c->snap = c->cl->snap;
+	c->epoch = c->cl->epoch;
+}
+
+/* Make this thread's view current: adopt a newer shared map, or read one
+ * when there is none, when it is older than CLUSTER_REFRESH_MS, or (force)
+ * when this thread found it wrong. */
+static int map_refresh(struct redis_conn *c, bool force, struct mem_error *err)
+{
+	struct redis_cluster *cl = c->cl;
+	int ret = 0;
+	pthread_mutex_lock(&cl->mu);
+	long long now = mono_ms();
+	bool newer = cl->snap && cl->epoch != c->epoch;
+	bool due = !cl->snap || now - cl->read_ms >= CLUSTER_REFRESH_MS ||
+	           (force && !newer && now - cl->read_ms >= CLUSTER_FORCE_GAP);
+	if (due) {
+		struct cluster_map *m = map_read(c, err);
+		if (m) {
+			if (!cl->snap || cl->snap->map->nprimaries != m->nprimaries)
+				log_info(NULL, "redis cluster map read",
+				         LF_INT("nodes", (long long)m->nnodes),
+				         LF_INT("primaries", (long long)m->nprimaries));
+			snap_release(cl->snap);
+			cl->snap = snap_new(m);
+			cl->epoch++;
+			cl->read_ms = now;
+		} else if (cl->snap) {
+			cl->read_ms = now; /* keep the last map; try again later */
+			mem_error_clear(err);
+		} else {
+			ret = -1;
+		}
+	}
+	if (ret == 0)
+		adopt(c);
+	pthread_mutex_unlock(&cl->mu);
+	return ret;
+}
+
+/* ---------- routing ---------- */
+
+static bool is_cmd(const struct redis_cmd *cmd, const char *name)
+{
+	return !strcasecmp(cmd->argv[0], name);
+}
+
+static size_t arg_len(const struct redis_cmd *cmd, int i)
+{
+	return cmd->argvlen ? cmd->argvlen[i] : strlen(cmd->argv[i]);
+}
+
+/* The slot of a command's key; -1 for a command without one. */
+static long cmd_slot(const struct redis_cmd *cmd)
+{
+	static const char *const keyless[] = {"PING",    "INFO",   "SCAN",  "BGSAVE", "LASTSAVE",
+	                                      "TIME",    "WAIT",   "ROLE",  "DBSIZE", "SCRIPT",
+	                                      "CLUSTER", "CLIENT", "CONFIG"};
+	for (size_t i = 0; i < sizeof(keyless) / sizeof(*keyless); i++)
+		if (is_cmd(cmd, keyless[i]))
+			return -1;
+	int at = 1;
+	if (is_cmd(cmd, "EVALSHA") || is_cmd(cmd, "EVAL")) {
+		if (cmd->argc < 4 || atoi(cmd->argv[2]) < 1)
+			return -1;
+		at = 3;
+	}
+	if (cmd->argc <= at)
+		return -1;
+	return (long)cluster_key_slot(cmd->argv[at], arg_len(cmd, at));
+}
+
+static bool reply_is(const redisReply *r, const char *prefix)
+{
+	return r && r->type == REDIS_REPLY_ERROR && !strncmp(r->str, prefix, strlen(prefix));
+}
+
+/* The node a slot's commands go to; -1 when no primary serves it. */
+static int slot_node(const struct redis_conn *c, long slot)
+{
+	if (slot < 0)
+		return c->snap->nprimaries ? c->snap->primaries[0] : -1;
+	return c->snap->map->slot_node[slot];
+}
+
+/*
+ * Send cmds[idx[0..k)] to one link as one round trip; their replies into
+ * replies[idx[j]].
+ */
+static int send_group(struct link *l, const struct redis_cmd *cmds, const size_t *idx, size_t k,
+                      redisReply **replies, bool retry, struct mem_error *err)
+{
+	struct redis_cmd *sub = xcalloc(k, sizeof(*sub));
+	redisReply **rep = xcalloc(k, sizeof(*rep));
+	for (size_t j = 0; j < k; j++)
+		sub[j] = cmds[idx[j]];
+	int rc = redis_node_pipeline(l->node, k, sub, rep, retry, err);
+	if (rc == 0)
+		for (size_t j = 0; j < k; j++)
+			replies[idx[j]] = rep[j];
+	free(sub);
+	free(rep);
+	return rc;
+}
+
+/* One command again, after a redirection or a TRYAGAIN, until it is
+ * answered otherwise (at most REDIRECTS_MAX times). */
+static int follow(struct redis_conn *c, struct link *l, const struct redis_cmd *cmd,
+                  redisReply **reply, struct mem_error *err)
+{
+	long delay = TRYAGAIN_FIRST_MS;
+	for (int tries = 0; tries < REDIRECTS_MAX; tries++) {
+		redisReply *r = *reply;
+		struct cluster_redirect to;
+		bool ask = false;
+		/* an empty endpoint is the host the command went to */
+		if (cluster_parse_redirect(r->str, r->len, l->host, &to) == 0) {
+			if (to.kind == CLUSTER_MOVED && map_refresh(c, true, err) < 0)
+				return -1;
+			l = link_for(c, to.host, to.port);
+			ask = to.kind == CLUSTER_ASK;
+		} else if (reply_is(r, "TRYAGAIN") || reply_is(r, "CLUSTERDOWN")) {
+			sleep_ms(delay);
+			delay *= 2;
+			if (map_refresh(c, reply_is(r, "CLUSTERDOWN"), err) < 0)
+				return -1;
+			int k = slot_node(c, cmd_slot(cmd));
+			if (k < 0)
+				continue;
+			l = link_of_node(c, k);
+		} else {
+			return 0;
+		}
+		freeReplyObject(r);
+		*reply = NULL;
+		const char *asking[] = {"ASKING"};
+		struct redis_cmd two[2] = {{1, asking, NULL}, *cmd};
+		redisReply *rep[2] = {0};
+		if (redis_node_pipeline(l->node, ask ? 2 : 1, ask ? two : cmd, rep, true, err) < 0)
+			return -1;
+		freeReplyObject(ask ? rep[0] : NULL);
+		*reply = rep[ask ? 1 : 0];
+	}
+	return 0; /* still redirected: the caller sees the last answer */
+}
+
+static bool multi_key(const struct redis_cmd *cmd)
+{
+	return (is_cmd(cmd, "DEL") || is_cmd(cmd, "UNLINK")) && cmd->argc > 2;
+}
+
+/* DEL/UNLINK k1 k2 ... as one command per key (keys of several slots). */
+static size_t expand(size_t n, const struct redis_cmd *cmds, struct redis_cmd **out, size_t **from,
+                     const char ***argv, size_t **argvlen)
+{
+	size_t m = 0, nargs = 0;
+	for (size_t i = 0; i < n; i++) {
+		m += multi_key(&cmds[i]) ? (size_t)cmds[i].argc - 1 : 1;
+		nargs += multi_key(&cmds[i]) ? 2 * ((size_t)cmds[i].argc - 1) : 0;
+	}
+	*out = xcalloc(m + 1, sizeof(**out));
+	*from = xcalloc(m + 1, sizeof(**from));
+	*argv = xcalloc(nargs + 1, sizeof(**argv));
+	*argvlen = xcalloc(nargs + 1, sizeof(**argvlen));
+	size_t j = 0, a = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (!multi_key(&cmds[i])) {
+			(*out)[j] = cmds[i];
+			(*from)[j++] = i;
+			continue;
+		}
+		for (int k = 1; k < cmds[i].argc; k++, a += 2) {
+			(*argv)[a] = cmds[i].argv[0];
+			(*argvlen)[a] = arg_len(&cmds[i], 0);
+			(*argv)[a + 1] = cmds[i].argv[k];
+			(*argvlen)[a + 1] = arg_len(&cmds[i], k);
+			(*out)[j] = (struct redis_cmd){2, *argv + a, *argvlen + a};
+			(*from)[j++] = i;
+		}
+	}
+	return m;
+}
+
+/* The replies of the expanded commands back onto the caller's: a DEL's
+ * counts added up (the first error answers for it). */
+static void fold(size_t n, const struct redis_cmd *cmds, size_t m, const size_t *from,
+                 redisReply **got, redisReply **replies)
+{
+	for (size_t j = 0; j < m; j++) {
+		size_t i = from[j];
+		if (!multi_key(&cmds[i])) {
+			replies[i] = got[j];
+			continue;
+		}
+		if (!replies[i]) {
+			replies[i] = xcalloc(1, sizeof(*replies[i]));
+			replies[i]->type = REDIS_REPLY_INTEGER;
+		}
+		if (replies[i]->type == REDIS_REPLY_INTEGER &&
+		    got[j]->type == REDIS_REPLY_INTEGER) {
+			replies[i]->integer += got[j]->integer;
+		} else if (replies[i]->type == REDIS_REPLY_INTEGER) {
+			freeReplyObject(replies[i]);
+			replies[i] = got[j];
+			continue;
+		}
+		freeReplyObject(got[j]);
+	}
+	(void)n;
+}
+
+static void free_all(size_t n, redisReply **r)
+{
+	for (size_t i = 0; i < n; i++) {
+		freeReplyObject(r[i]);
+		r[i] = NULL;
+	}
+}
+
+/* SCAN over every primary: cursor "<primary>:<cursor>". */
+static int cluster_scan(struct redis_conn *c, const struct redis_cmd *cmd, redisReply **reply,
+                        struct mem_error *err)
+{
+	unsigned long p = 0;
+	char node_cursor[32] = "0";
+	if (cmd->argc < 2)
+		return mem_fail(err, MEM_EINTERNAL, NULL, "SCAN without a cursor");
+	const char *colon = strchr(cmd->argv[1], ':');
+	if (colon) {
+		p = strtoul(cmd->argv[1], NULL, 10);
+		snprintf(node_cursor, sizeof(node_cursor), "%s", colon + 1);
+	} else if (strcmp(cmd->argv[1], "0")) {
+		return mem_fail(err, MEM_EINTERNAL, NULL, "SCAN cursor %.40s is not a cluster's",
+		                cmd->argv[1]);
+	}
+	if (p >= c->snap->nprimaries) {
+		/* the map lost a primary mid-scan: nothing more to walk */
+		*reply = NULL;
+		return mem_fail(err, MEM_EUNAVAILABLE, NULL,
+		                "the cluster has %zu primaries now; the scan's cursor named %lu",
+		                c->snap->nprimaries, p + 1);
+	}
+	const char **argv = xcalloc((size_t)cmd->argc, sizeof(*argv));
+	size_t *lens = xcalloc((size_t)cmd->argc, sizeof(*lens));
+	for (int i = 0; i < cmd->argc; i++) {
+		argv[i] = cmd->argv[i];
+		lens[i] = arg_len(cmd, i);
+	}
+	argv[1] = node_cursor;
+	lens[1] = strlen(node_cursor);
+	struct redis_cmd one = {cmd->argc, argv, lens};
+	struct link *l = link_of_node(c, c->snap->primaries[p]);
+	int rc = redis_node_pipeline(l->node, 1, &one, reply, true, err);
+	free(argv);
+	free(lens);
+	if (rc < 0)
+		return -1;
+	redisReply *r = *reply;
+	if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+	    r->element[0]->type == REDIS_REPLY_STRING) {
+		char next[64];
+		bool done = !strcmp(r->element[0]->str, "0");
+		if (done && p + 1 >= c->snap->nprimaries)
+			snprintf(next, sizeof(next), "0");
+		else if (done)
+			snprintf(next, sizeof(next), "%lu:0", p + 1);
+		else
+			snprintf(next, sizeof(next), "%lu:%.30s", p, r->element[0]->str);
+		free(r->element[0]->str);
+		r->element[0]->str = xstrdup(next);
+		r->element[0]->len = strlen(next);
+	}
+	return 0;
+}
+
+static int cluster_pipeline(struct redis_conn *c, size_t n, const struct redis_cmd *cmds,
+                            redisReply **replies, bool retry, struct mem_error *err)
+{
+	struct redis_cmd *x = NULL;
+	size_t *from = NULL, *idx = NULL, m = 0;
+	const char **xargv = NULL;
+	size_t *xlen = NULL;
+	int *node = NULL;
+	struct link **lk = NULL; /* where each command went (a map read may renumber nodes) */
+	bool *sent = NULL;
+	redisReply **got = NULL;
+	int ret = -1;
+
+	if (map_refresh(c, false, err) < 0)
+		return -1;
+	if (n == 1 && is_cmd(&cmds[0], "SCAN"))
+		return cluster_scan(c, &cmds[0], replies, err);
+	m = expand(n, cmds, &x, &from, &xargv, &xlen);
+	node = xcalloc(m + 1, sizeof(*node));
+	sent = xcalloc(m + 1, sizeof(*sent));
+	idx = xcalloc(m + 1, sizeof(*idx));
+	got = xcalloc(m + 1, sizeof(*got));
+	lk = xcalloc(m + 1, sizeof(*lk));
+	for (int pass = 0;; pass++) {
+		bool unserved = false;
+		for (size_t j = 0; j < m; j++) {
+			long slot = cmd_slot(&x[j]);
+			node[j] = slot_node(c, slot);
+			unserved = unserved || node[j] < 0;
+		}
+		if (!unserved)
+			break;
+		if (pass || map_refresh(c, true, err) < 0) {
+			if (!err->message[0])
+				mem_fail(err, MEM_EUNAVAILABLE, NULL,
+				         "a slot this request needs has no primary in the Redis "
+				         "Cluster");
+			goto out;
+		}
+	}
+	/* one round trip per node, in the order nodes first appear */
+	for (size_t j = 0; j < m; j++) {
+		if (sent[j])
+			continue;
+		size_t k = 0;
+		for (size_t i = j; i < m; i++)
+			if (!sent[i] && node[i] == node[j]) {
+				idx[k++] = i;
+				sent[i] = true;
+			}
+		struct link *l = link_of_node(c, node[j]);
+		for (size_t i = 0; i < k; i++)
+			lk[idx[i]] = l;
+		if (send_group(l, x, idx, k, got, retry, err) < 0) {
+			/* a node down: its slots may have moved (a failover) */
+			struct mem_error e2 = {0};
+			(void)map_refresh(c, true, &e2);
+			goto out;
+		}
+	}
+	for (size_t j = 0; j < m; j++)
+		if (got[j]->type == REDIS_REPLY_ERROR && follow(c, lk[j], &x[j], &got[j], err) < 0)
+			goto out;
+	fold(n, cmds, m, from, got, replies);
+	memset(got, 0, m * sizeof(*got));
+	ret = 0;
+out:
+	free_all(m, got);
+	if (ret < 0)
+		free_all(n, replies);
+	free(got);
+	free(lk);
+	free(idx);
+	free(sent);
+	free(node);
+	free(x);
+	free(from);
+	free(xargv);
+	free(xlen);
+	return ret;
+}
+
+/* ---------- the API ---------- */
 
 struct redis_conn *redis_conn_new(const struct redis_conn_opts *opts, struct redis_health *health)
 {
 	struct redis_conn *c = xcalloc(1, sizeof(*c));
 	c->o = *opts;
 	c->health = health;
-	c->fd = -1;
-	c->backoff_ms = BACKOFF_MIN_MS;
-	snprintf(c->host, sizeof(c->host), "%s", opts->host ? opts->host : "");
-	c->port = opts->port;
+	c->cl = opts->cluster;
+	if (!c->cl)
+		c->single = redis_node_new(opts, health);
 	return c;
-}
-
-static void conn_close(struct redis_conn *c)
-{
-	if (c->ssl) {
-		SSL_free(c->ssl);
-		c->ssl = NULL;
-	}
-	if (c->fd >= 0) {
-		close(c->fd);
-		c->fd = -1;
-	}
-	if (c->reader) {
-		redisReaderFree(c->reader);
-		c->reader = NULL;
-	}
 }
 
 void redis_conn_free(struct redis_conn *c)
 {
 	if (!c)
 		return;
-	conn_close(c);
+	redis_node_free(c->single);
+	for (size_t i = 0; i < c->nlinks; i++) {
+		redis_node_free(c->links[i]->node);
+		free(c->links[i]->host);
+		free(c->links[i]);
+	}
+	free(c->links);
+	snap_release(c->snap);
 	free(c);
-}
-
-/* Wait for fd to be ready for events until deadline; -1 on timeout/error. */
-static int wait_fd(int fd, short events, long long deadline)
-{
-	for (;;) {
-		long long left = deadline - now_ms();
-		if (left <= 0)
-			return -1;
-		struct pollfd p = {.fd = fd, .events = events};
-		int r = poll(&p, 1, (int)left);
-		if (r > 0)
-			return 0;
-		if (r < 0 && errno == EINTR)
-			continue;
-		return -1;
-	}
-}
-
-static int fail_io(struct redis_conn *c, struct mem_error *err, const char *what)
-{
-	snprintf(c->last_error, sizeof(c->last_error), "%s", what);
-	return mem_fail(err, MEM_EUNAVAILABLE, NULL, "redis %s:%d: %s", c->host, c->port, what);
-}
-
-static int tcp_connect(struct redis_conn *c, long long deadline, struct mem_error *err)
-{
-	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
-	struct addrinfo *res = NULL;
-	char port[8];
-	snprintf(port, sizeof(port), "%d", c->port);
-	int rc = getaddrinfo(c->host, port, &hints, &res);
-	if (rc != 0) {
-		char why[128];
-		snprintf(why, sizeof(why), "cannot resolve host: %s", gai_strerror(rc));
-		return fail_io(c, err, why);
-	}
-	int fd = -1;
-	int last_errno = 0;
-	for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
-		            ai->ai_protocol);
-		if (fd < 0)
-			continue;
-		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
-			break;
-		if (errno == EINPROGRESS && wait_fd(fd, POLLOUT, deadline) == 0) {
-			int soerr = 0;
-			socklen_t sl = sizeof(soerr);
-			getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl);
-			if (soerr == 0)
-				break;
-			last_errno = soerr;
-		} else {
-			last_errno = errno == EINPROGRESS ? ETIMEDOUT : errno;
-		}
-		close(fd);
-		fd = -1;
-	}
-	freeaddrinfo(res);
-	if (fd < 0) {
-		char why[128];
-		snprintf(why, sizeof(why), "connect: %s",
-		         strerror(last_errno ? last_errno : ETIMEDOUT));
-		return fail_io(c, err, why);
-	}
-	int one = 1;
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
-	c->fd = fd;
-	return 0;
-}
-
-static int tls_handshake(struct redis_conn *c, long long deadline, struct mem_error *err)
-{
-	c->ssl = SSL_new(c->o.tls->ctx);
-	if (!c->ssl)
-		return fail_io(c, err, "TLS: SSL_new failed");
-	SSL_set_fd(c->ssl, c->fd);
-	struct in6_addr a6;
-	struct in_addr a4;
-	bool is_ip =
-	    inet_pton(AF_INET, c->o.host, &a4) == 1 || inet_pton(AF_INET6, c->o.host, &a6) == 1;
-	X509_VERIFY_PARAM *vp = SSL_get0_param(c->ssl);
-	if (is_ip) {
-		X509_VERIFY_PARAM_set1_ip_asc(vp, c->o.host);
-	} else {
-		SSL_set_tlsext_host_name(c->ssl, c->o.host);
-		X509_VERIFY_PARAM_set1_host(vp, c->o.host, 0);
-	}
-	for (;;) {
-		ERR_clear_error();
-		int r = SSL_connect(c->ssl);
-		if (r == 1)
-			return 0;
-		int e = SSL_get_error(c->ssl, r);
-		if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-			if (wait_fd(c->fd, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline) <
-			    0)
-				return fail_io(c, err, "TLS handshake timed out");
-			continue;
-		}
-		char why[160];
-		long vr = SSL_get_verify_result(c->ssl);
-		if (vr != X509_V_OK)
-			snprintf(why, sizeof(why), "TLS certificate verification failed: %s",
-			         X509_verify_cert_error_string(vr));
-		else
-			snprintf(why, sizeof(why), "TLS handshake failed: %s",
-			         ERR_reason_error_string(ERR_peek_last_error())
-			             ? ERR_reason_error_string(ERR_peek_last_error())
-			             : "connection closed");
-		return fail_io(c, err, why);
-	}
-}
-
-static int io_write_all(struct redis_conn *c, const char *p, size_t n, long long deadline,
-                        struct mem_error *err)
-{
-	while (n) {
-		ssize_t w;
-		short want = POLLOUT;
-		if (c->ssl) {
-			ERR_clear_error();
-			int r = SSL_write(c->ssl, p, n > 1 << 30 ? 1 << 30 : (int)n);
-			if (r > 0) {
-				w = r;
-			} else {
-				int e = SSL_get_error(c->ssl, r);
-				if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE)
-					return fail_io(c, err, "TLS write failed");
-				want = e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT;
-				w = -1;
-			}
-		} else {
-			w = send(c->fd, p, n, MSG_NOSIGNAL);
-			if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-				char why[96];
-				snprintf(why, sizeof(why), "write: %s", strerror(errno));
-				return fail_io(c, err, why);
-			}
-		}
-		if (w > 0) {
-			p += w;
-			n -= (size_t)w;
-			continue;
-		}
-		if (wait_fd(c->fd, want, deadline) < 0)
-			return fail_io(c, err, "write timed out");
-	}
-	return 0;
-}
-
-/* Read what is available (waiting until deadline) and feed the reader.
- * wait_first: the request was just sent, so the answer is rarely there yet:
- * poll before reading saves a read that would only say EAGAIN. */
-static int io_read_some(struct redis_conn *c, long long deadline, bool wait_first,
-                        struct mem_error *err)
-{
-	char chunk[READ_CHUNK];
-	if (wait_first && !(c->ssl && SSL_pending(c->ssl)) && wait_fd(c->fd, POLLIN, deadline) < 0)
-		return fail_io(c, err, "read timed out");
-	for (;;) {
-		ssize_t r;
-		short want = POLLIN;
-		if (c->ssl) {
-			ERR_clear_error();
-			int n = SSL_read(c->ssl, chunk, sizeof(chunk));
-			if (n > 0) {
-				r = n;
-			} else {
-				int e = SSL_get_error(c->ssl, n);
-				if (e == SSL_ERROR_ZERO_RETURN)
-					return fail_io(c, err, "connection closed by server");
-				if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE)
-					return fail_io(c, err, "TLS read failed");
-				want = e == SSL_ERROR_WANT_WRITE ? POLLOUT : POLLIN;
-				r = -1;
-			}
-		} else {
-			r = recv(c->fd, chunk, sizeof(chunk), 0);
-			if (r == 0)
-				return fail_io(c, err, "connection closed by server");
-			if (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-				char why[96];
-				snprintf(why, sizeof(why), "read: %s", strerror(errno));
-				return fail_io(c, err, why);
-			}
-		}
-		if (r > 0) {
-			if (redisReaderFeed(c->reader, chunk, (size_t)r) != REDIS_OK)
-				return fail_io(c, err, "protocol error");
-			return 0;
-		}
-		if (wait_fd(c->fd, want, deadline) < 0)
-			return fail_io(c, err, "read timed out");
-	}
-}
-
-static bool has_readonly(size_t n, redisReply **replies)
-{
-	for (size_t i = 0; i < n; i++)
-		if (replies[i] && replies[i]->type == REDIS_REPLY_ERROR &&
-		    !strncmp(replies[i]->str, "READONLY", 8))
-			return true;
-	return false;
-}
-
-static __thread int last_replicas = -1;
-
-/* The probes' round trips (PING, INFO) write nothing and wait for no
- * replica: a probe says whether the primary answers, not how its replicas
- * are doing (a replica resyncing after a failover would fail /readyz). */
-static bool never_writes(size_t n, const struct redis_cmd *cmds)
-{
-	for (size_t i = 0; i < n; i++) {
-		const char *a = cmds[i].argv[0];
-		if (strcasecmp(a, "PING") && strcasecmp(a, "INFO"))
-			return false;
-	}
-	return true;
-}
-
-int redis_conn_last_replicas(void)
-{
-	return last_replicas;
-}
-
-void redis_conn_forget_replicas(void)
-{
-	last_replicas = -1;
-}
-
-static int raw_pipeline_once(struct redis_conn *c, size_t n, const struct redis_cmd *cmds,
-                             redisReply **replies, struct mem_error *err);
-
-/* Raw round trip on an established connection; no retry, no reconnect. With
- * wait_replicas, a WAIT ends it: its reply is checked here, not returned. */
-static int raw_pipeline(struct redis_conn *c, size_t n, const struct redis_cmd *cmds,
-                        redisReply **replies, struct mem_error *err)
-{
-	last_replicas = -1;
-	if (c->o.wait_replicas <= 0 || never_writes(n, cmds))
-		return raw_pipeline_once(c, n, cmds, replies, err);
-	char nrep[16], tmo[16];
-	snprintf(nrep, sizeof(nrep), "%d", c->o.wait_replicas);
-	snprintf(tmo, sizeof(tmo), "%d", c->o.wait_timeout_ms);
-	const char *wait_argv[] = {"WAIT", nrep, tmo};
-	struct redis_cmd *all = xcalloc(n + 1, sizeof(*all));
-	redisReply **rep = xcalloc(n + 1, sizeof(*rep));
-	memcpy(all, cmds, n * sizeof(*all));
-	all[n] = (struct redis_cmd){.argc = 3, .argv = wait_argv, .argvlen = NULL};
-	int ret = raw_pipeline_once(c, n + 1, all, rep, err);
-	if (ret == 0) {
-		memcpy(replies, rep, n * sizeof(*rep));
-		redisReply *w = rep[n];
-		if (w->type == REDIS_REPLY_INTEGER && w->integer >= c->o.wait_replicas) {
-			last_replicas = (int)w->integer;
-		} else if (w->type == REDIS_REPLY_ERROR && has_readonly(n, replies)) {
-			/* a replica now (WAIT is refused there too): the caller
-			 * reconnects to the primary */
-		} else {
-			mem_fail(err, MEM_EUNAVAILABLE, NULL,
-			         "redis %s:%d: %lld of %d replicas acknowledged the write within "
-			         "%d ms (REDIS_WAIT_REPLICAS); the primary holds it",
-			         c->host, c->port,
-			         w->type == REDIS_REPLY_INTEGER ? (long long)w->integer : -1LL,
-			         c->o.wait_replicas, c->o.wait_timeout_ms);
-			for (size_t i = 0; i < n; i++) {
-				freeReplyObject(replies[i]);
-				replies[i] = NULL;
-			}
-			ret = -2; /* the connection is fine: no reconnect */
-		}
-		freeReplyObject(w);
-	}
-	free(all);
-	free(rep);
-	return ret;
-}
-
-/* Raw round trip on an established connection; no retry, no reconnect. */
-static int raw_pipeline_once(struct redis_conn *c, size_t n, const struct redis_cmd *cmds,
-                             redisReply **replies, struct mem_error *err)
-{
-	struct buf out = {0};
-	int ret = -1;
-	for (size_t i = 0; i < n; i++) {
-		char *cmd = NULL;
-		int len = redisFormatCommandArgv(&cmd, cmds[i].argc, cmds[i].argv, cmds[i].argvlen);
-		if (len < 0) {
-			mem_fail(err, MEM_EINTERNAL, NULL, "cannot format a Redis command");
-			goto out;
-		}
-		buf_append(&out, cmd, (size_t)len);
-		free(cmd);
-	}
-	long long deadline = now_ms() + c->o.socket_timeout_ms;
-	long long started_us = now_us();
-	if (io_write_all(c, out.data, out.len, deadline, err) < 0)
-		goto out;
-	bool first_read = true;
-	for (size_t i = 0; i < n; i++) {
-		void *r = NULL;
-		for (;;) {
-			if (redisReaderGetReply(c->reader, &r) != REDIS_OK) {
-				fail_io(c, err, "protocol error");
-				goto out;
-			}
-			if (r)
-				break;
-			if (io_read_some(c, deadline, first_read, err) < 0)
-				goto out;
-			first_read = false;
-		}
-		replies[i] = r;
-	}
-	__atomic_add_fetch(&c->health->commands, 1, __ATOMIC_RELAXED);
-	metrics_redis_latency((double)(now_us() - started_us) / 1000.0);
-	ret = 0;
-out:
-	if (ret < 0)
-		for (size_t i = 0; i < n; i++) {
-			freeReplyObject(replies[i]);
-			replies[i] = NULL;
-		}
-	buf_release(&out);
-	return ret;
-}
-
-static int simple_ok(struct redis_conn *c, int argc, const char **argv, struct mem_error *err,
-                     const char *what)
-{
-	redisReply *r = NULL;
-	struct redis_cmd cmd = {.argc = argc, .argv = argv, .argvlen = NULL};
-	if (raw_pipeline_once(c, 1, &cmd, &r, err) < 0)
-		return -1;
-	int ret = 0;
-	if (r->type == REDIS_REPLY_ERROR) {
-		char why[160];
-		snprintf(why, sizeof(why), "%s refused: %.100s", what, r->str);
-		ret = fail_io(c, err, why);
-	}
-	freeReplyObject(r);
-	return ret;
-}
-
-static int load_scripts(struct redis_conn *c, struct mem_error *err)
-{
-	for (size_t i = 0; i < c->o.nscripts; i++) {
-		const char *argv[] = {"SCRIPT", "LOAD", c->o.scripts[i]};
-		if (simple_ok(c, 3, argv, err, "SCRIPT LOAD") < 0)
-			return -1;
-	}
-	return 0;
-}
-
-/* With a sentinel: the server must say it is the primary. */
-static int check_role(struct redis_conn *c, struct mem_error *err)
-{
-	const char *argv[] = {"ROLE"};
-	struct redis_cmd cmd = {.argc = 1, .argv = argv, .argvlen = NULL};
-	redisReply *r = NULL;
-	if (raw_pipeline_once(c, 1, &cmd, &r, err) < 0)
-		return -1;
-	bool primary = r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
-	               r->element[0]->type == REDIS_REPLY_STRING &&
-	               !strcmp(r->element[0]->str, "master");
-	freeReplyObject(r);
-	if (primary)
-		return 0;
-	redis_sentinel_stale(c->o.sentinel, c->epoch);
-	return fail_io(c, err, "the sentinels' primary answers ROLE as a replica");
-}
-
-static int connect_once(struct redis_conn *c, struct mem_error *err)
-{
-	long long deadline = now_ms() + c->o.connect_timeout_ms;
-	if (c->o.sentinel && redis_sentinel_master(c->o.sentinel, c->host, sizeof(c->host),
-	                                           &c->port, &c->epoch, err) < 0) {
-		snprintf(c->last_error, sizeof(c->last_error), "%.159s", err ? err->message : "");
-		return -1;
-	}
-	c->reader = redisReaderCreate();
-	if (tcp_connect(c, deadline, err) < 0)
-		goto fail;
-	if (c->o.tls && tls_handshake(c, deadline, err) < 0)
-		goto fail;
-	if (c->o.password) {
-		const char *a3[] = {"AUTH", c->o.user ? c->o.user : "", c->o.password};
-		const char *a2[] = {"AUTH", c->o.password};
-		if (c->o.user ? simple_ok(c, 3, a3, err, "AUTH") : simple_ok(c, 2, a2, err, "AUTH"))
-			goto fail;
-	}
-	if (c->o.db) {
-		char db[16];
-		snprintf(db, sizeof(db), "%d", c->o.db);
-		const char *a[] = {"SELECT", db};
-		if (simple_ok(c, 2, a, err, "SELECT") < 0)
-			goto fail;
-	}
-	if (c->o.sentinel && check_role(c, err) < 0)
-		goto fail;
-	if (load_scripts(c, err) < 0)
-		goto fail;
-	return 0;
-fail:
-	if (c->o.sentinel && c->fd >= 0)
-		redis_sentinel_stale(c->o.sentinel, c->epoch);
-	conn_close(c);
-	return -1;
-}
-
-static void publish(struct redis_conn *c, enum redis_state s)
-{
-	__atomic_store_n(&c->health->state, (int)s, __ATOMIC_RELAXED);
-	__atomic_store_n(&c->health->reconnect_attempts, (unsigned)c->failures, __ATOMIC_RELAXED);
-}
-
-static int ensure_connected(struct redis_conn *c, bool force_now, struct mem_error *err)
-{
-	if (c->fd >= 0)
-		return 0;
-	long long now = now_ms();
-	if (!force_now && now < c->next_try_ms)
-		return mem_fail(err, MEM_EUNAVAILABLE, NULL, "redis %s:%d is %s (attempt %d): %s",
-		                c->host, c->port,
-		                c->failures >= c->o.max_reconnect_attempts ? "in error"
-		                                                           : "reconnecting",
-		                c->failures, c->last_error);
-	if (connect_once(c, err) == 0) {
-		if (c->failures || c->ever_connected) {
-			__atomic_add_fetch(&c->health->reconnects, 1, __ATOMIC_RELAXED);
-			log_info(NULL, "redis reconnected", LF_STR("host", c->host),
-			         LF_INT("port", c->port), LF_INT("attempts", c->failures));
-		}
-		c->ever_connected = true;
-		c->failures = 0;
-		c->backoff_ms = BACKOFF_MIN_MS;
-		publish(c, REDIS_STATE_CONNECTED);
-		return 0;
-	}
-	c->failures++;
-	if (c->failures >= c->o.max_reconnect_attempts) {
-		c->next_try_ms = now_ms() + ERROR_RETRY_MS;
-		publish(c, REDIS_STATE_ERROR);
-		if (c->failures == c->o.max_reconnect_attempts)
-			log_error(NULL, "redis connection in error state", LF_STR("host", c->host),
-			          LF_INT("port", c->port), LF_INT("attempts", c->failures),
-			          LF_STR("error", c->last_error));
-	} else {
-		c->next_try_ms = now_ms() + c->backoff_ms;
-		c->backoff_ms =
-		    c->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : c->backoff_ms * 2;
-		publish(c, REDIS_STATE_RECONNECTING);
-		log_warn(NULL, "redis connection failed", LF_STR("host", c->host),
-		         LF_INT("port", c->port), LF_INT("attempt", c->failures),
-		         LF_STR("error", c->last_error));
-	}
-	return -1;
-}
-
-static bool has_noscript(size_t n, redisReply **replies)
-{
-	for (size_t i = 0; i < n; i++)
-		if (replies[i] && replies[i]->type == REDIS_REPLY_ERROR &&
-		    !strncmp(replies[i]->str, "NOSCRIPT", 8))
-			return true;
-	return false;
-}
-
-static void free_replies(size_t n, redisReply **replies)
-{
-	for (size_t i = 0; i < n; i++) {
-		freeReplyObject(replies[i]);
-		replies[i] = NULL;
-	}
-}
-
-/* A connection that cannot be trusted to reach the primary any more: closed,
- * and with a sentinel, its address asked again. */
-static void conn_drop(struct redis_conn *c)
-{
-	if (c->o.sentinel)
-		redis_sentinel_stale(c->o.sentinel, c->epoch);
-	conn_close(c);
 }
 
 int redis_conn_pipeline(struct redis_conn *c, size_t n, const struct redis_cmd *cmds,
                         redisReply **replies, bool retry_idempotent, struct mem_error *err)
 {
+	if (c->single)
+		return redis_node_pipeline(c->single, n, cmds, replies, retry_idempotent, err);
 	for (size_t i = 0; i < n; i++)
 		replies[i] = NULL;
-	/* the sentinels moved the primary: this connection goes to the old one */
-	if (c->o.sentinel && c->fd >= 0 && redis_sentinel_epoch(c->o.sentinel) != c->epoch)
-		conn_close(c);
-	bool was_connected = c->fd >= 0;
-	if (ensure_connected(c, false, err) < 0)
-		return -1;
-	int rc = raw_pipeline(c, n, cmds, replies, err);
-	if (rc == -2)
-		return -1; /* too few replicas: the connection is fine */
-	bool readonly = rc == 0 && has_readonly(n, replies);
-	if (readonly || rc < 0) {
-		/* READONLY: the server was demoted under us, nothing was written.
-		 * Broken: a connection that was idle may have been closed by a
-		 * server restart; one immediate reconnect makes that invisible. */
-		conn_drop(c);
-		if (readonly && !retry_idempotent)
-			return 0;
-		if (!readonly && (!retry_idempotent || !was_connected))
-			goto down;
-		free_replies(n, replies);
-		if (ensure_connected(c, true, err) < 0)
-			return -1;
-		rc = raw_pipeline(c, n, cmds, replies, err);
-		if (rc == -2)
-			return -1;
-		if (rc < 0) {
-			conn_drop(c);
-			goto down;
-		}
-	}
-	if (has_noscript(n, replies)) {
-		free_replies(n, replies);
-		if (load_scripts(c, err) < 0)
-			goto broken;
-		rc = raw_pipeline(c, n, cmds, replies, err);
-		if (rc == -2)
-			return -1;
-		if (rc < 0)
-			goto broken;
-	}
-	return 0;
-broken:
-	conn_close(c);
-down:
-	c->failures++;
-	c->next_try_ms = now_ms();
-	publish(c, REDIS_STATE_RECONNECTING);
-	return -1;
-}
-
-int redis_conn_wait_reply(struct redis_conn *c, redisReply **reply, int wait_ms,
-                          struct mem_error *err)
-{
-	void *r = NULL;
-	*reply = NULL;
-	if (c->fd < 0)
-		return mem_fail(err, MEM_EUNAVAILABLE, NULL, "redis %s:%d: not connected", c->host,
-		                c->port);
-	if (redisReaderGetReply(c->reader, &r) != REDIS_OK)
-		goto broken;
-	if (!r) {
-		if (!(c->ssl && SSL_pending(c->ssl)) &&
-		    wait_fd(c->fd, POLLIN, now_ms() + wait_ms) < 0)
-			return 0;
-		if (io_read_some(c, now_ms() + c->o.socket_timeout_ms, false, err) < 0)
-			goto closed;
-		if (redisReaderGetReply(c->reader, &r) != REDIS_OK)
-			goto broken;
-		if (!r)
-			return 0; /* part of a message: the rest comes with the next call */
-	}
-	*reply = r;
-	return 1;
-broken:
-	fail_io(c, err, "protocol error");
-closed:
-	conn_close(c);
-	return -1;
+	return cluster_pipeline(c, n, cmds, replies, retry_idempotent, err);
 }
 
 int redis_conn_command(struct redis_conn *c, redisReply **reply, struct mem_error *err, int argc,

@@ -1,119 +1,58 @@
 /*
- * redis_conn: one connection to Redis, over TCP or TLS, that this module owns
- * end to end. hiredis (Debian's 0.14, which has no TLS) is used only for the
- * protocol: redisFormatCommandArgv to encode and redisReader to parse.
+ * redis_conn: what the Redis store's ops send their commands through, one
+ * per thread, not locked. Without REDIS_CLUSTER_NODES it is one node
+ * (redis/node.h: lazy connect, AUTH, scripts, backoff, Sentinel, WAIT).
  *
- * A connection belongs to one thread at a time; it is not locked. It connects
- * lazily, AUTHs and SELECTs, makes sure the given Lua scripts are loaded, and
- * after a failure reconnects with exponential backoff (50 ms doubling to
- * 500 ms). While a backoff delay runs, calls fail at once with
- * MEM_EUNAVAILABLE rather than blocking an HTTP worker; after
- * max_reconnect_attempts failures in a row the state is REDIS_STATE_ERROR and
- * a new attempt is made every 5 s.
+ * With a cluster (opts->cluster), the same calls route by hash slot:
+ *  - the slot map (redis/cluster.h) is shared by the store's connections
+ *    (struct redis_cluster, locked) and read with CLUSTER SLOTS, from a
+ *    node it knows or a seed, before the first command, on MOVED, after a
+ *    node's round trip fails, and every CLUSTER_REFRESH_MS;
+ *  - a round trip's commands go to the primaries serving their keys' slots:
+ *    one sub-pipeline per node, the replies put back in the order sent. A
+ *    command's key is its first (EVAL/EVALSHA: its first KEYS); memoryd's
+ *    scripts keep what they touch in one slot (hash tags, README "Redis
+ *    keys");
+ *  - MOVED: the map is read again and the command goes where it says; ASK:
+ *    ASKING and the command go to the node named; TRYAGAIN and CLUSTERDOWN:
+ *    sent again after 25, 50, ... ms, about 1.5 s in all. Each is safe to
+ *    repeat: a redirected command did not run;
+ *  - commands without a key (PING, INFO, BGSAVE, LASTSAVE) go to the
+ *    primary of slot 0; SCAN walks every primary in turn (its cursor reads
+ *    "<primary>:<cursor>", "0" once the last primary is done); DEL and
+ *    UNLINK of several keys go key by key, their counts added;
+ *  - each node connection is a redis_node (made on first use, one per node
+ *    per thread), so scripts are loaded on every node, NOSCRIPT handled,
+ *    and REDIS_WAIT_REPLICAS waits on each node a round trip wrote to.
  *
- * State and counters are published to a struct redis_health that many
- * connections share, for health reporting.
+ * Owns: a redis_conn owns its node connections and its hold on the map; the
+ * redis_cluster belongs to the store and outlives its connections.
  */
 #ifndef MEMORYD_REDIS_CONN_H
 #define MEMORYD_REDIS_CONN_H
 
-#include <stdbool.h>
-#include <stddef.h>
+#include "node.h"
 
-#include <hiredis/hiredis.h>
+/* REDIS_CLUSTER_NODES: "host:port,..." seeds. NULL and err when the list
+ * does not parse. Never connects: the first command reads the map. */
+struct redis_cluster *redis_cluster_new(const char *nodes, struct mem_error *err);
+void redis_cluster_free(struct redis_cluster *cl);
 
-#include "../../common/error.h"
-
-enum redis_state {
-	REDIS_STATE_CONNECTED = 0,
-	REDIS_STATE_RECONNECTING = 1,
-	REDIS_STATE_ERROR = 2,
-};
-
-/* Shared by every connection of one store; all fields are atomics. */
-struct redis_health {
-	int state;                     /* enum redis_state, last observed */
-	unsigned reconnect_attempts;   /* failures in a row, last observed */
-	unsigned long long reconnects; /* successful reconnects after a failure */
-	unsigned long long commands;   /* round trips */
-};
-
-struct redis_tls; /* opaque: an SSL_CTX with its verification settings */
-struct redis_sentinel;
-
-struct redis_conn_opts {
-	const char *host;
-	int port;
-	struct redis_tls *tls; /* borrowed; NULL for plain TCP */
-	const char *user;      /* NULL: AUTH with password only */
-	const char *password;  /* NULL: no AUTH */
-	int db;
-	int connect_timeout_ms;
-	int socket_timeout_ms;
-	int max_reconnect_attempts;
-	const char *const *scripts; /* Lua sources loaded on connect; borrowed */
-	size_t nscripts;
-	/* Borrowed; when set, host and port are ignored: the connection asks it
-	 * where the primary is before each connect, checks ROLE after, and
-	 * reconnects when its epoch moves, when a round trip fails and on a
-	 * READONLY answer (redis/sentinel.h). */
-	struct redis_sentinel *sentinel;
-	/* REDIS_WAIT_REPLICAS: > 0 ends every round trip with WAIT wait_replicas
-	 * wait_timeout_ms, and a round trip whose writes fewer replicas
-	 * acknowledged fails (MEM_EUNAVAILABLE) although the primary holds them. */
-	int wait_replicas;
-	int wait_timeout_ms;
-};
-
-struct redis_cmd {
-	int argc;
-	const char **argv;
-	const size_t *argvlen;
-};
-
-/* TLS context for rediss://: verifies the server certificate against ca_file
- * (or the system store when NULL) and the host name. */
-struct redis_tls *redis_tls_new(const char *ca_file, struct mem_error *err);
-void redis_tls_free(struct redis_tls *tls);
-
-/* opts' strings must outlive the connection. Never fails: connecting is lazy. */
+/* opts' strings (and opts->cluster) must outlive the connection. Never
+ * fails: connecting is lazy. */
 struct redis_conn *redis_conn_new(const struct redis_conn_opts *opts, struct redis_health *health);
 void redis_conn_free(struct redis_conn *c);
 
-/*
- * Send n commands in one round trip and read their n replies into replies[]
- * (caller frees each with freeReplyObject). Error replies are returned as
- * replies, except NOSCRIPT, which reloads the scripts and retries once.
- * When the connection breaks, or a reply says READONLY (the server became a
- * replica), and retry_idempotent is set, it reconnects at once and sends the
- * commands again, once. On -1, replies[] are all NULL and
- * err says why (MEM_EUNAVAILABLE for transport trouble).
- */
+/* As redis_node_pipeline (redis/node.h), over one node or the cluster. On
+ * a cluster a failure may come after some nodes ran their commands, as a
+ * broken connection may on one node: retry_idempotent says the caller's
+ * commands are safe to repeat. */
 int redis_conn_pipeline(struct redis_conn *c, size_t n, const struct redis_cmd *cmds,
                         redisReply **replies, bool retry_idempotent,
                         struct mem_error *err) MEM_MUST_CHECK;
 
-/*
- * For a connection that SUBSCRIBEd (redis_conn_command sent it): the next
- * message, waiting up to wait_ms. 1 and *reply (caller frees), 0 when none
- * came in time, -1 and err when the connection broke (it is closed; the next
- * command reconnects).
- */
-int redis_conn_wait_reply(struct redis_conn *c, redisReply **reply, int wait_ms,
-                          struct mem_error *err) MEM_MUST_CHECK;
-
-/* Replicas the last round trip of this thread waited for (REDIS_WAIT_REPLICAS;
- * -1 when it did not wait, or since redis_conn_forget_replicas). */
-int redis_conn_last_replicas(void);
-void redis_conn_forget_replicas(void);
-
-/* One command; *reply as above. Variadic strings, argv style. */
+/* One command; *reply as above. */
 int redis_conn_command(struct redis_conn *c, redisReply **reply, struct mem_error *err, int argc,
                        const char **argv, const size_t *argvlen) MEM_MUST_CHECK;
-
-/* The SHA1 (40 hex + NUL) of a script source, as EVALSHA wants it. */
-void redis_script_sha(const char *src, char out[41]);
-
-const char *redis_state_name(enum redis_state s);
 
 #endif

@@ -41,6 +41,7 @@ struct redis_store {
 	char *password;
 	struct redis_tls *tls;
 	struct redis_sentinel *sentinel; /* REDIS_SENTINELS; NULL: REDIS_URL's host */
+	struct redis_cluster *cluster;   /* REDIS_CLUSTER_NODES; NULL: one primary */
 	struct redis_conn_opts opts;
 	const char *scripts[NALLSCRIPTS];
 	char sha[NALLSCRIPTS][41]; /* the conversation ops keep theirs (redis/conversations.c) */
@@ -1908,6 +1909,7 @@ static void rs_free(struct store *s)
 	}
 	pthread_mutex_destroy(&rs->lock);
 	redis_sentinel_free(rs->sentinel);
+	redis_cluster_free(rs->cluster);
 	redis_tls_free(rs->tls);
 	redis_url_release(&rs->url);
 	free(rs->password);
@@ -1997,6 +1999,15 @@ struct store *redis_store_new(const struct config *cfg, struct mem_error *err)
 		if (!rs->sentinel)
 			goto fail;
 	}
+	if (cfg->redis_cluster_nodes && *cfg->redis_cluster_nodes) {
+		if (rs->url.db)
+			mem_fail(err, MEM_EINVALID_FIELD, "REDIS_URL",
+			         "a Redis Cluster has database 0 only: REDIS_URL names %d",
+			         rs->url.db);
+		rs->cluster = rs->url.db ? NULL : redis_cluster_new(cfg->redis_cluster_nodes, err);
+		if (!rs->cluster)
+			goto fail;
+	}
 	rs->prefix = xstrdup(cfg->key_prefix);
 	rs->ttl = cfg->checkpoint_ttl_seconds;
 	rs->ttl_str = xasprintf("%ld", rs->ttl);
@@ -2033,6 +2044,7 @@ struct store *redis_store_new(const struct config *cfg, struct mem_error *err)
 	    .scripts = rs->scripts,
 	    .nscripts = NALLSCRIPTS,
 	    .sentinel = rs->sentinel,
+	    .cluster = rs->cluster,
 	    .wait_replicas = (int)cfg->redis_wait_replicas,
 	    .wait_timeout_ms = (int)cfg->redis_wait_timeout_ms,
 	};

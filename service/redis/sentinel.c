@@ -10,7 +10,7 @@
 #include "../../common/log.h"
 #include "../../common/redis_url.h"
 #include "../../common/xalloc.h"
-#include "conn.h"
+#include "node.h"
 
 /* How long the watcher waits for a +switch-master before it asks anyway. */
 #define WATCH_CHECK_MS 1000
@@ -20,7 +20,7 @@
 struct sentinel_addr {
 	const char *host; /* the list's */
 	int port;
-	struct redis_conn *query; /* under mu */
+	struct redis_node *query; /* under mu */
 };
 
 struct redis_sentinel {
@@ -41,7 +41,7 @@ struct redis_sentinel {
 	int stop; /* atomic */
 };
 
-static struct redis_conn *sentinel_conn(struct redis_sentinel *s, const struct sentinel_addr *a)
+static struct redis_node *sentinel_conn(struct redis_sentinel *s, const struct sentinel_addr *a)
 {
 	struct redis_conn_opts o = {
 	    .host = a->host,
@@ -51,7 +51,7 @@ static struct redis_conn *sentinel_conn(struct redis_sentinel *s, const struct s
 	    .socket_timeout_ms = s->timeout_ms,
 	    .max_reconnect_attempts = 1000000, /* never "in error": each ask retries */
 	};
-	return redis_conn_new(&o, &s->health);
+	return redis_node_new(&o, &s->health);
 }
 
 /* Moves the address (under mu): a new epoch when it changed. */
@@ -81,7 +81,7 @@ static int ask_locked(struct redis_sentinel *s, struct mem_error *err)
 			a->query = sentinel_conn(s, a);
 		redisReply *r = NULL;
 		struct mem_error e = {0};
-		if (redis_conn_command(a->query, &r, &e, 3, argv, NULL) < 0) {
+		if (redis_node_command(a->query, &r, &e, 3, argv, NULL) < 0) {
 			snprintf(why, sizeof(why), "sentinel %.64s:%d: %.200s", a->host, a->port,
 			         e.message);
 			continue;
@@ -182,15 +182,15 @@ static void *watch(void *arg)
 	size_t i = 0;
 	while (!stopping(s)) {
 		struct sentinel_addr *a = &s->addrs[i++ % s->n];
-		struct redis_conn *sub = sentinel_conn(s, a);
+		struct redis_node *sub = sentinel_conn(s, a);
 		const char *argv[] = {"SUBSCRIBE", "+switch-master", "+promoted-slave"};
 		redisReply *r = NULL;
 		struct mem_error err = {0};
 		/* the first confirmation; the second comes as a message, ignored */
-		if (redis_conn_command(sub, &r, &err, 3, argv, NULL) == 0) {
+		if (redis_node_command(sub, &r, &err, 3, argv, NULL) == 0) {
 			freeReplyObject(r);
 			while (!stopping(s)) {
-				int got = redis_conn_wait_reply(sub, &r, WATCH_CHECK_MS, &err);
+				int got = redis_node_wait_reply(sub, &r, WATCH_CHECK_MS, &err);
 				if (got < 0)
 					break;
 				if (got == 0) { /* quiet: check the address anyway */
@@ -217,7 +217,7 @@ static void *watch(void *arg)
 			log_warn(NULL, "redis sentinel watch: trying the next sentinel",
 			         LF_STR("host", a->host), LF_INT("port", a->port),
 			         LF_STR("error", err.message));
-		redis_conn_free(sub);
+		redis_node_free(sub);
 		if (!stopping(s))
 			sleep_ms(WATCH_RETRY_MS);
 	}
@@ -262,7 +262,7 @@ void redis_sentinel_free(struct redis_sentinel *s)
 	if (s->watching)
 		pthread_join(s->watcher, NULL);
 	for (size_t i = 0; s->addrs && i < s->n; i++)
-		redis_conn_free(s->addrs[i].query);
+		redis_node_free(s->addrs[i].query);
 	free(s->addrs);
 	redis_addr_list_free(s->list, s->n);
 	free(s->master);
