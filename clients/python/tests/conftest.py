@@ -40,6 +40,13 @@ def _key_id(s: str) -> str:
     return "".join(quote(c, safe="") if c in "%:{}*?[]\\ " else c for c in s)
 
 
+def _redis_cli() -> list[str]:
+    """redis-cli on REDIS_URL; on a Redis Cluster (REDIS_CLUSTER_NODES), following
+    MOVED to the node that holds each key (-c)."""
+    cluster = ["-c"] if os.environ.get("REDIS_CLUSTER_NODES") else []
+    return ["redis-cli", "-u", os.environ["REDIS_URL"], "--no-auth-warning", *cluster]
+
+
 class Stored:
     """What the primary store holds, read behind memoryd's back."""
 
@@ -48,7 +55,7 @@ class Stored:
 
     def _redis(self, *args: str) -> list[str]:
         out = subprocess.run(
-            ["redis-cli", "-u", os.environ["REDIS_URL"], "--no-auth-warning", *args],
+            [*_redis_cli(), *args],
             check=True,
             capture_output=True,
             text=True,
@@ -109,8 +116,7 @@ class Stored:
         # is its content, a newline, then the next member's seq (or nothing).
         key = f"conv:msgs:{{{_key_id(tenant)}:{_key_id(conversation)}}}"
         raw = subprocess.run(
-            ["redis-cli", "-u", os.environ["REDIS_URL"], "--no-auth-warning", "--raw",
-             "ZRANGE", key, "0", "-1"],
+            [*_redis_cli(), "--raw", "ZRANGE", key, "0", "-1"],
             check=True,
             capture_output=True,
         ).stdout

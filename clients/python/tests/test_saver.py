@@ -214,6 +214,7 @@ def memoryd_without_redis():
                REDIS_URL=f"redis://127.0.0.1:{dead}/0", CONV_STORE_PRIMARY="redis",
                MEMORY_MAX_RECONNECT_ATTEMPTS="1", REDIS_CONNECT_TIMEOUT_MS="50")
     env.pop("DATABASE_URL", None)
+    env.pop("REDIS_CLUSTER_NODES", None)
     proc = subprocess.Popen([os.environ["MEMORYD_BIN"]], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
