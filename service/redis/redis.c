@@ -966,9 +966,10 @@ static int rs_admin_backup(struct store *s, long long *last_save, struct mem_err
 	int ret = -1;
 
 	if (rs->cluster)
-		return mem_fail(err, MEM_EINVALID_FIELD, NULL,
-		                "on a Redis Cluster, back up each primary (BGSAVE on every node, or "
-		                "their persistence): memoryd's commands reach one slot at a time");
+		return mem_fail(
+		    err, MEM_EINVALID_FIELD, NULL,
+		    "on a Redis Cluster, back up each primary (BGSAVE on every node, or "
+		    "their persistence): memoryd's commands reach one slot at a time");
 	if (redis_conn_command(conn, &rep, err, 1, bg, NULL) < 0)
 		goto out;
 	if (rep->type == REDIS_REPLY_ERROR && !strstr(rep->str, "already in progress")) {
