@@ -65,9 +65,6 @@ const struct rconv *redis_store_conv(const struct store *s);
  * add to *out. */
 int redis_store_unlink_matching(struct store *s, const char *pattern, struct admin_counts *out,
                                 struct mem_error *err);
-/* -1 and err for an unexpected reply r to command what (an error reply from
- * a Redis that cannot write now is MEM_EUNAVAILABLE). */
-int redis_reply_fail(const redisReply *r, struct mem_error *err, const char *what);
 /* One bounded SCAN step over the keys "<head>{<tenant>:<id>}<tail>": the
  * (decoded) tenant and id of each into *out; cursor as SCAN's. */
 int redis_store_scan_refs(struct store *s, char cursor[32], const char *head, const char *tail,

@@ -38,8 +38,6 @@ extern const char *const redis_memory_scripts[REDIS_MEMORY_NSCRIPTS];
 struct redis_conn *redis_store_conn(struct store *s);
 const char *redis_store_prefix(const struct store *s);
 const char *redis_store_memory_sha(const struct store *s, int i);
-/* The store's error for an unexpected reply (error replies, transient ones as 503). */
-int redis_store_reply_fail(const redisReply *r, struct mem_error *err, const char *what);
 
 int redis_memory_put(struct store *s, const char *tenant, const struct mem_put *req,
                      struct mem_item *out, struct mem_error *err);

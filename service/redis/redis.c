@@ -11,6 +11,7 @@
 #include "../../common/log.h"
 #include "../../common/redis_url.h"
 #include "../../common/xalloc.h"
+#include "batch.h"
 #include "conn.h"
 #include "sentinel.h"
 #include "conversations.h"
@@ -98,66 +99,6 @@ static struct redis_conn *conn_get(struct redis_store *rs)
 	return slot->conn;
 }
 
-/* ---------- argument vectors ---------- */
-
-struct args {
-	int n, cap;
-	const char **v;
-	size_t *l;
-	char **own;
-	int nown, capown;
-};
-
-static void args_add(struct args *a, const char *s, size_t len)
-{
-	if (a->n == a->cap) {
-		a->cap = a->cap ? a->cap * 2 : 16;
-		a->v = xrealloc(a->v, (size_t)a->cap * sizeof(*a->v));
-		a->l = xrealloc(a->l, (size_t)a->cap * sizeof(*a->l));
-	}
-	a->v[a->n] = s;
-	a->l[a->n] = len;
-	a->n++;
-}
-
-static void args_adds(struct args *a, const char *s)
-{
-	args_add(a, s, strlen(s));
-}
-
-/* Steals s (malloc'd). */
-static void args_add_owned(struct args *a, char *s, size_t len)
-{
-	if (a->nown == a->capown) {
-		a->capown = a->capown ? a->capown * 2 : 16;
-		a->own = xrealloc(a->own, (size_t)a->capown * sizeof(*a->own));
-	}
-	a->own[a->nown++] = s;
-	args_add(a, s, len);
-}
-
-static void args_add_buf(struct args *a, struct buf *b)
-{
-	size_t len;
-	char *s = buf_detach(b, &len);
-	args_add_owned(a, s, len);
-}
-
-static void args_release(struct args *a)
-{
-	for (int i = 0; i < a->nown; i++)
-		free(a->own[i]);
-	free(a->own);
-	free(a->v);
-	free(a->l);
-	memset(a, 0, sizeof(*a));
-}
-
-static struct redis_cmd args_cmd(const struct args *a)
-{
-	return (struct redis_cmd){.argc = a->n, .argv = a->v, .argvlen = a->l};
-}
-
 /* ---------- keys ---------- */
 
 /* P:<kind>:{<tenant>:<thread>} */
@@ -198,34 +139,6 @@ static void key_tenant_index(struct buf *b, const struct redis_store *rs, const 
 	buf_putc(b, '}');
 }
 
-/* ---------- replies ---------- */
-
-static int reply_fail(const redisReply *r, struct mem_error *err, const char *what)
-{
-	if (!r)
-		return mem_fail(err, MEM_EINTERNAL, NULL, "redis %s: no reply", what);
-	if (r->type == REDIS_REPLY_ERROR) {
-		static const char *transient[] = {"OOM",        "READONLY",    "LOADING", "BUSY",
-		                                  "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN"};
-		for (size_t i = 0; i < sizeof(transient) / sizeof(transient[0]); i++)
-			if (!strncmp(r->str, transient[i], strlen(transient[i])))
-				return mem_fail(err, MEM_EUNAVAILABLE, NULL,
-				                "redis refused %s: %.120s", what, r->str);
-		log_error(NULL, "redis error reply", LF_STR("command", what),
-		          LF_STR("error", r->str));
-		return mem_fail(err, MEM_EINTERNAL, NULL, "redis error on %s: %.120s", what,
-		                r->str);
-	}
-	return mem_fail(err, MEM_EINTERNAL, NULL, "redis %s: unexpected reply type %d", what,
-	                r->type);
-}
-
-static void free_replies(size_t n, redisReply **r)
-{
-	for (size_t i = 0; i < n; i++)
-		freeReplyObject(r[i]);
-}
-
 static long long wall_ms(void)
 {
 	struct timespec ts;
@@ -233,25 +146,22 @@ static long long wall_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* The two commands that keep the tenant's thread index current, sent in the
- * same round trip as the write they accompany. The index has its own hash tag
- * (the tenant's), so it cannot live in the thread's script on a cluster.
- * Entries idle longer than the TTL are pruned when the index is read. */
-static void tenant_index_touch(struct redis_store *rs, const char *tenant, const char *thread,
-                               struct args *zadd, struct args *pexp)
+/* ZADD <key> <now ms> <member> and PEXPIRE <key> <ttl ms>: two commands of
+ * b that list member in an index (a tenant's threads, a customer's
+ * conversations) and keep the index as long as its newest entry. Takes
+ * key's bytes. */
+static void index_touch(struct redis_batch *b, struct buf *key, const char *member,
+                        long ttl_seconds)
 {
-	struct buf k = {0};
-	key_tenant_index(&k, rs, tenant);
-	char *key = buf_detach(&k, NULL);
-	char *now = xasprintf("%lld", wall_ms());
-	char *ms = xasprintf("%lld", (long long)rs->ttl * 1000);
-	args_adds(zadd, "ZADD");
-	args_add_owned(zadd, xstrdup(key), strlen(key));
-	args_add_owned(zadd, now, strlen(now));
-	args_adds(zadd, thread);
-	args_adds(pexp, "PEXPIRE");
-	args_add_owned(pexp, key, strlen(key));
-	args_add_owned(pexp, ms, strlen(ms));
+	char *k = xstrndup(key->data, key->len);
+	size_t kl = key->len;
+	redis_batch_cmd(b, "ZADD");
+	redis_batch_buf(b, key);
+	redis_batch_fmt(b, wall_ms());
+	redis_batch_str(b, member);
+	redis_batch_cmd(b, "PEXPIRE");
+	redis_batch_own(b, k, kl);
+	redis_batch_fmt(b, (long long)ttl_seconds * 1000);
 }
 
 /* ---------- put ---------- */
@@ -260,47 +170,46 @@ static int rs_put(struct store *s, const char *tenant, const struct cp_put *r,
                   struct mem_error *err)
 {
 	struct redis_store *rs = (struct redis_store *)s;
-	struct args a = {0}, zadd = {0}, pexp = {0};
-	struct buf b = {0};
-	redisReply *rep[3] = {0};
+	struct redis_batch a = {0};
+	struct buf b = {0}, channels = {0};
 	int ret = -1;
 
-	args_adds(&a, "EVALSHA");
-	args_adds(&a, rs->sha[SCRIPT_PUT]);
-	int numkeys_at = a.nown, numkeys_arg = a.n; /* rewritten once the keys are counted */
-	char *numkeys = xasprintf("%zu", (size_t)0);
-	args_add_owned(&a, numkeys, strlen(numkeys));
+	/* the blobs of versions this put does not write: their TTL is refreshed */
+	bool *written = xcalloc(r->nversions + 1, sizeof(*written));
+	cp_put_blobs_written(r, written);
+	size_t nrefresh = 0;
+	for (size_t i = 0; i < r->nversions; i++)
+		nrefresh += !written[i];
 
+	redis_batch_cmd(&a, "EVALSHA");
+	redis_batch_str(&a, rs->sha[SCRIPT_PUT]);
+	redis_batch_fmt(&a, (long long)(6 + r->nblobs + nrefresh));
 	key_thread_base(&b, rs, "checkpoint", tenant, r->thread_id);
 	key_part(&b, r->ns);
 	key_part(&b, r->checkpoint_id);
-	args_add_buf(&a, &b);
+	redis_batch_buf(&a, &b);
 	key_thread_base(&b, rs, "checkpoints", tenant, r->thread_id);
 	key_part(&b, r->ns);
-	args_add_buf(&a, &b);
+	redis_batch_buf(&a, &b);
 	key_thread_base(&b, rs, "thread", tenant, r->thread_id);
 	buf_puts(&b, ":keys");
-	args_add_buf(&a, &b);
+	redis_batch_buf(&a, &b);
 	key_thread_base(&b, rs, "thread", tenant, r->thread_id);
 	buf_puts(&b, ":ns");
-	args_add_buf(&a, &b);
+	redis_batch_buf(&a, &b);
 	key_thread_base(&b, rs, "writes", tenant, r->thread_id);
 	key_part(&b, r->ns);
 	key_part(&b, r->checkpoint_id);
-	args_add_buf(&a, &b);
+	redis_batch_buf(&a, &b);
 	key_head(&b, rs, tenant, r->thread_id, r->ns);
-	args_add_buf(&a, &b);
+	redis_batch_buf(&a, &b);
 	for (size_t i = 0; i < r->nblobs; i++) {
 		key_thread_base(&b, rs, "blob", tenant, r->thread_id);
 		key_part(&b, r->ns);
 		key_part(&b, r->blobs[i].channel);
 		key_part(&b, r->blobs[i].version);
-		args_add_buf(&a, &b);
+		redis_batch_buf(&a, &b);
 	}
-	struct buf channels = {0};
-	size_t nrefresh = 0;
-	bool *written = xcalloc(r->nversions + 1, sizeof(*written));
-	cp_put_blobs_written(r, written);
 	for (size_t i = 0; i < r->nversions; i++) {
 		key_encode(&channels, r->versions[i].channel, strlen(r->versions[i].channel));
 		buf_putc(&channels, ':');
@@ -308,58 +217,52 @@ static int rs_put(struct store *s, const char *tenant, const struct cp_put *r,
 		buf_putc(&channels, '\n');
 		if (written[i])
 			continue; /* its SET gives it a fresh TTL */
-		nrefresh++;
 		key_thread_base(&b, rs, "blob", tenant, r->thread_id);
 		key_part(&b, r->ns);
 		key_part(&b, r->versions[i].channel);
 		key_part(&b, r->versions[i].version);
-		args_add_buf(&a, &b);
+		redis_batch_buf(&a, &b);
 	}
 	free(written);
-	free(a.own[numkeys_at]);
-	a.own[numkeys_at] = xasprintf("%zu", 6 + r->nblobs + nrefresh);
-	a.v[numkeys_arg] = a.own[numkeys_at];
-	a.l[numkeys_arg] = strlen(a.v[numkeys_arg]);
-	args_add(&a, rs->ttl_str, strlen(rs->ttl_str));
-	args_adds(&a, r->checkpoint_id);
-	args_adds(&a, r->checkpoint_json);
-	args_adds(&a, r->metadata_json ? r->metadata_json : "{}");
-	args_adds(&a, r->parent_id ? r->parent_id : "");
-	if (!channels.data)
-		buf_reserve(&channels, 0);
-	args_add_buf(&a, &channels);
-	args_adds(&a, r->ns);
-	char *nb = xasprintf("%zu", r->nblobs);
-	args_add_owned(&a, nb, strlen(nb));
+	redis_batch_str(&a, rs->ttl_str);
+	redis_batch_str(&a, r->checkpoint_id);
+	redis_batch_str(&a, r->checkpoint_json);
+	redis_batch_str(&a, r->metadata_json ? r->metadata_json : "{}");
+	redis_batch_str(&a, r->parent_id ? r->parent_id : "");
+	redis_batch_buf(&a, &channels);
+	redis_batch_str(&a, r->ns);
+	redis_batch_fmt(&a, (long long)r->nblobs);
 	for (size_t i = 0; i < r->nblobs; i++) {
 		const struct typed_value *v = &r->blobs[i].value;
 		buf_reset(&b);
 		buf_puts(&b, v->type);
 		buf_putc(&b, '\0');
 		buf_append(&b, v->data, v->len);
-		args_add_buf(&a, &b);
+		redis_batch_buf(&a, &b);
 	}
 	struct timespec now;
 	clock_gettime(CLOCK_REALTIME, &now);
-	char *gen = xasprintf("%lld", (long long)now.tv_sec * 1000000 + now.tv_nsec / 1000);
-	args_add_owned(&a, gen, strlen(gen));
-	tenant_index_touch(rs, tenant, r->thread_id, &zadd, &pexp);
+	redis_batch_fmt(&a, (long long)now.tv_sec * 1000000 + now.tv_nsec / 1000);
+	/* The tenant's thread index has its own hash tag (the tenant's), so it
+	 * cannot live in the thread's script on a cluster: it is updated in the
+	 * same round trip. Entries idle longer than the TTL are pruned when the
+	 * index is read. */
+	key_tenant_index(&b, rs, tenant);
+	index_touch(&a, &b, r->thread_id, rs->ttl);
 
-	struct redis_cmd cmds[3] = {args_cmd(&a), args_cmd(&zadd), args_cmd(&pexp)};
-	if (redis_conn_pipeline(conn_get(rs), 3, cmds, rep, true, err) < 0)
+	if (redis_batch_send(&a, conn_get(rs), true, err) < 0)
 		goto out;
 	for (int i = 0; i < 3; i++)
-		if (rep[i]->type != REDIS_REPLY_INTEGER) {
-			reply_fail(rep[i], err, i ? "thread index update" : "checkpoint put");
+		if (a.rep[i]->type != REDIS_REPLY_INTEGER) {
+			redis_reply_fail(a.rep[i], err,
+			                 i ? "thread index update" : "checkpoint put");
 			goto out;
 		}
 	ret = 0;
 out:
-	free_replies(3, rep);
-	args_release(&a);
-	args_release(&zadd);
-	args_release(&pexp);
+	redis_batch_release(&a);
 	buf_release(&b);
+	buf_release(&channels);
 	return ret;
 }
 
@@ -406,11 +309,6 @@ static int write_from_packed(struct cp_pending_write *w, const char *s, size_t n
 	return 0;
 }
 
-static bool is_str(const redisReply *r)
-{
-	return r && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS);
-}
-
 /* Parse the get script's reply; 1 = found, 0 = nil, -1 = malformed. */
 static int tuple_from_reply(const redisReply *r, const char *thread, const char *ns,
                             struct cp_tuple *t, char **head, struct mem_error *err)
@@ -418,28 +316,29 @@ static int tuple_from_reply(const redisReply *r, const char *thread, const char 
 	memset(t, 0, sizeof(*t));
 	if (r->type == REDIS_REPLY_NIL)
 		return 0;
-	if (r->type != REDIS_REPLY_ARRAY || r->elements != 8 || !is_str(r->element[0]) ||
-	    !is_str(r->element[1]) || r->element[4]->type != REDIS_REPLY_ARRAY ||
+	if (r->type != REDIS_REPLY_ARRAY || r->elements != 8 || !redis_reply_str(r->element[0]) ||
+	    !redis_reply_str(r->element[1]) || r->element[4]->type != REDIS_REPLY_ARRAY ||
 	    r->element[5]->type != REDIS_REPLY_ARRAY || r->element[6]->type != REDIS_REPLY_ARRAY)
-		return reply_fail(r, err, "checkpoint get");
-	if (head && is_str(r->element[7]))
+		return redis_reply_fail(r, err, "checkpoint get");
+	if (head && redis_reply_str(r->element[7]))
 		*head = xstrndup(r->element[7]->str, r->element[7]->len);
 	t->thread_id = xstrdup(thread);
 	t->ns = xstrdup(ns);
 	t->checkpoint_id = xstrndup(r->element[0]->str, r->element[0]->len);
 	t->checkpoint_json = xstrndup(r->element[1]->str, r->element[1]->len);
-	t->metadata_json = is_str(r->element[2]) ? xstrndup(r->element[2]->str, r->element[2]->len)
-	                                         : xstrdup("{}");
-	if (is_str(r->element[3]) && r->element[3]->len)
+	t->metadata_json = redis_reply_str(r->element[2])
+	                       ? xstrndup(r->element[2]->str, r->element[2]->len)
+	                       : xstrdup("{}");
+	if (redis_reply_str(r->element[3]) && r->element[3]->len)
 		t->parent_id = xstrndup(r->element[3]->str, r->element[3]->len);
 
 	const redisReply *lines = r->element[4], *vals = r->element[5], *ws = r->element[6];
 	t->values = xcalloc(lines->elements + 1, sizeof(*t->values));
 	for (size_t i = 0; i < lines->elements && i < vals->elements; i++) {
 		const redisReply *line = lines->element[i], *val = vals->element[i];
-		if (!is_str(line))
+		if (!redis_reply_str(line))
 			continue;
-		if (!is_str(val)) {
+		if (!redis_reply_str(val)) {
 			log_debug(NULL, "checkpoint blob missing", LF_STR("thread_id", thread),
 			          LF_STR("checkpoint_id", t->checkpoint_id),
 			          LF_STR("channel", line->str));
@@ -463,7 +362,8 @@ static int tuple_from_reply(const redisReply *r, const char *thread, const char 
 	t->writes = xcalloc(ws->elements + 1, sizeof(*t->writes));
 	for (size_t i = 0; i < ws->elements; i++) {
 		const redisReply *w = ws->element[i];
-		if (!is_str(w) || write_from_packed(&t->writes[t->nwrites], w->str, w->len) < 0)
+		if (!redis_reply_str(w) ||
+		    write_from_packed(&t->writes[t->nwrites], w->str, w->len) < 0)
 			continue;
 		t->nwrites++;
 	}
@@ -471,32 +371,32 @@ static int tuple_from_reply(const redisReply *r, const char *thread, const char 
 	return 1;
 }
 
-/* Append the EVALSHA of the get script for (thread, ns, id) to a. */
-static void get_args(struct redis_store *rs, struct args *a, const char *tenant, const char *thread,
-                     const char *ns, const char *id)
+/* Add the EVALSHA of the get script for (thread, ns, id) to a. */
+static void get_args(struct redis_store *rs, struct redis_batch *a, const char *tenant,
+                     const char *thread, const char *ns, const char *id)
 {
 	struct buf b = {0};
-	args_adds(a, "EVALSHA");
-	args_adds(a, rs->sha[SCRIPT_GET]);
-	args_adds(a, "2");
+	redis_batch_cmd(a, "EVALSHA");
+	redis_batch_str(a, rs->sha[SCRIPT_GET]);
+	redis_batch_str(a, "2");
 	key_thread_base(&b, rs, "checkpoints", tenant, thread);
 	key_part(&b, ns);
-	args_add_buf(a, &b);
+	redis_batch_buf(a, &b);
 	key_head(&b, rs, tenant, thread, ns);
-	args_add_buf(a, &b);
+	redis_batch_buf(a, &b);
 	key_thread_base(&b, rs, "checkpoint", tenant, thread);
 	key_part(&b, ns);
 	buf_putc(&b, ':');
-	args_add_buf(a, &b);
+	redis_batch_buf(a, &b);
 	key_thread_base(&b, rs, "writes", tenant, thread);
 	key_part(&b, ns);
 	buf_putc(&b, ':');
-	args_add_buf(a, &b);
+	redis_batch_buf(a, &b);
 	key_thread_base(&b, rs, "blob", tenant, thread);
 	key_part(&b, ns);
 	buf_putc(&b, ':');
-	args_add_buf(a, &b);
-	args_adds(a, id ? id : "");
+	redis_batch_buf(a, &b);
+	redis_batch_str(a, id ? id : "");
 	buf_release(&b);
 }
 
@@ -504,16 +404,14 @@ static int rs_get(struct store *s, const char *tenant, const struct cp_get *req,
                   struct cp_tuple *out, struct mem_error *err)
 {
 	struct redis_store *rs = (struct redis_store *)s;
-	struct args a = {0};
-	redisReply *rep = NULL;
+	struct redis_batch a = {0};
 	int ret = -1;
 
 	memset(out, 0, sizeof(*out));
 	get_args(rs, &a, tenant, req->thread_id, req->ns, req->checkpoint_id);
-	struct redis_cmd cmd = args_cmd(&a);
-	if (redis_conn_pipeline(conn_get(rs), 1, &cmd, &rep, true, err) < 0)
+	if (redis_batch_send(&a, conn_get(rs), true, err) < 0)
 		goto out;
-	int found = tuple_from_reply(rep, req->thread_id, req->ns, out, &out->version, err);
+	int found = tuple_from_reply(a.rep[0], req->thread_id, req->ns, out, &out->version, err);
 	if (found < 0)
 		goto out;
 	if (!found) {
@@ -524,8 +422,7 @@ static int rs_get(struct store *s, const char *tenant, const struct cp_get *req,
 	}
 	ret = 0;
 out:
-	freeReplyObject(rep);
-	args_release(&a);
+	redis_batch_release(&a);
 	return ret;
 }
 
@@ -544,10 +441,10 @@ static int rs_head(struct store *s, const char *tenant, const char *thread, cons
 	size_t al[] = {3, k.len};
 	if (redis_conn_command(conn_get(rs), &rep, err, 2, av, al) < 0)
 		goto out;
-	if (is_str(rep))
+	if (redis_reply_str(rep))
 		*version = xstrndup(rep->str, rep->len);
 	else if (rep->type != REDIS_REPLY_NIL) {
-		reply_fail(rep, err, "head read");
+		redis_reply_fail(rep, err, "head read");
 		goto out;
 	}
 	ret = 0;
@@ -588,14 +485,12 @@ static int rs_list(struct store *s, const char *tenant, const struct cp_list *re
 	struct redis_store *rs = (struct redis_store *)s;
 	struct redis_conn *conn = conn_get(rs);
 	struct buf b = {0};
-	redisReply *threads_rep = NULL;
-	redisReply **ns_reps = NULL, **id_reps = NULL;
-	struct redis_cmd *cmds = NULL;
-	struct args *argv = NULL;
+	/* the replies of steps 1 to 3 lend their strings to the later steps */
+	struct redis_batch idx = {0}, nss = {0}, ids = {0}, get = {0};
 	struct pair *pairs = NULL;
 	struct candidate *cands = NULL;
 	const char **threads = NULL;
-	size_t nthreads = 0, npairs = 0, ncands = 0, nargv = 0;
+	size_t nthreads = 0, npairs = 0, ncands = 0;
 	int ret = -1;
 
 	memset(out, 0, sizeof(*out));
@@ -607,25 +502,26 @@ static int rs_list(struct store *s, const char *tenant, const struct cp_list *re
 		nthreads = 1;
 	} else {
 		key_tenant_index(&b, rs, tenant);
+		redis_batch_cmd(&idx, "ZREMRANGEBYSCORE");
+		redis_batch_str(&idx, b.data);
+		redis_batch_str(&idx, "-inf");
 		char *cutoff = xasprintf("(%lld", wall_ms() - (long long)rs->ttl * 1000);
-		const char *prune[] = {"ZREMRANGEBYSCORE", b.data, "-inf", cutoff};
-		const char *range[] = {"ZRANGE", b.data, "0", "-1"};
-		struct redis_cmd ic[2] = {{4, prune, NULL}, {4, range, NULL}};
-		redisReply *ir[2];
-		int irc = redis_conn_pipeline(conn, 2, ic, ir, true, err);
-		free(cutoff);
-		if (irc < 0)
+		redis_batch_own(&idx, cutoff, strlen(cutoff));
+		redis_batch_cmd(&idx, "ZRANGE");
+		redis_batch_str(&idx, b.data);
+		redis_batch_str(&idx, "0");
+		redis_batch_str(&idx, "-1");
+		if (redis_batch_send(&idx, conn, true, err) < 0)
 			goto out;
-		freeReplyObject(ir[0]);
-		threads_rep = ir[1];
-		if (threads_rep->type != REDIS_REPLY_ARRAY) {
-			reply_fail(threads_rep, err, "thread index read");
+		const redisReply *tr = idx.rep[1];
+		if (tr->type != REDIS_REPLY_ARRAY) {
+			redis_reply_fail(tr, err, "thread index read");
 			goto out;
 		}
-		threads = xcalloc(threads_rep->elements + 1, sizeof(*threads));
-		for (size_t i = 0; i < threads_rep->elements; i++)
-			if (is_str(threads_rep->element[i]))
-				threads[nthreads++] = threads_rep->element[i]->str;
+		threads = xcalloc(tr->elements + 1, sizeof(*threads));
+		for (size_t i = 0; i < tr->elements; i++)
+			if (redis_reply_str(tr->element[i]))
+				threads[nthreads++] = tr->element[i]->str;
 	}
 	if (!nthreads)
 		goto done;
@@ -636,40 +532,28 @@ static int rs_list(struct store *s, const char *tenant, const struct cp_list *re
 		for (size_t i = 0; i < nthreads; i++)
 			pairs[npairs++] = (struct pair){threads[i], req->ns};
 	} else {
-		ns_reps = xcalloc(nthreads, sizeof(*ns_reps));
-		argv = xcalloc(nthreads, sizeof(*argv));
-		cmds = xcalloc(nthreads, sizeof(*cmds));
-		nargv = nthreads;
 		for (size_t i = 0; i < nthreads; i++) {
-			args_adds(&argv[i], "SMEMBERS");
+			redis_batch_cmd(&nss, "SMEMBERS");
 			key_thread_base(&b, rs, "thread", tenant, threads[i]);
 			buf_puts(&b, ":ns");
-			args_add_buf(&argv[i], &b);
-			cmds[i] = args_cmd(&argv[i]);
+			redis_batch_buf(&nss, &b);
 		}
-		if (redis_conn_pipeline(conn, nthreads, cmds, ns_reps, true, err) < 0)
+		if (redis_batch_send(&nss, conn, true, err) < 0)
 			goto out;
 		size_t total = 0;
 		for (size_t i = 0; i < nthreads; i++) {
-			if (ns_reps[i]->type != REDIS_REPLY_ARRAY) {
-				reply_fail(ns_reps[i], err, "namespace read");
+			if (nss.rep[i]->type != REDIS_REPLY_ARRAY) {
+				redis_reply_fail(nss.rep[i], err, "namespace read");
 				goto out;
 			}
-			total += ns_reps[i]->elements;
+			total += nss.rep[i]->elements;
 		}
 		pairs = xcalloc(total + 1, sizeof(*pairs));
 		for (size_t i = 0; i < nthreads; i++)
-			for (size_t j = 0; j < ns_reps[i]->elements; j++)
-				if (is_str(ns_reps[i]->element[j]))
+			for (size_t j = 0; j < nss.rep[i]->elements; j++)
+				if (redis_reply_str(nss.rep[i]->element[j]))
 					pairs[npairs++] =
-					    (struct pair){threads[i], ns_reps[i]->element[j]->str};
-		for (size_t i = 0; i < nargv; i++)
-			args_release(&argv[i]);
-		free(argv);
-		free(cmds);
-		argv = NULL;
-		cmds = NULL;
-		nargv = 0;
+					    (struct pair){threads[i], nss.rep[i]->element[j]->str};
 	}
 	if (!npairs)
 		goto done;
@@ -677,56 +561,41 @@ static int rs_list(struct store *s, const char *tenant, const struct cp_list *re
 	/* 3. the checkpoint ids of each (thread, ns), before the bound: without
 	 * a filter, no more from one index than the page can hold (and one to
 	 * tell it is truncated) */
-	id_reps = xcalloc(npairs, sizeof(*id_reps));
-	argv = xcalloc(npairs, sizeof(*argv));
-	cmds = xcalloc(npairs, sizeof(*cmds));
-	nargv = npairs;
-	char *maxb = NULL, per_index[24];
-	snprintf(per_index, sizeof(per_index), "%zu", req->limit + 1);
-	if (req->before)
-		maxb = xasprintf("(%s", req->before);
+	char *maxb = req->before ? xasprintf("(%s", req->before) : NULL;
 	for (size_t i = 0; i < npairs; i++) {
-		args_adds(&argv[i], "ZREVRANGEBYLEX");
+		redis_batch_cmd(&ids, "ZREVRANGEBYLEX");
 		key_thread_base(&b, rs, "checkpoints", tenant, pairs[i].thread);
 		key_part(&b, pairs[i].ns);
-		args_add_buf(&argv[i], &b);
-		args_adds(&argv[i], maxb ? maxb : "+");
-		args_adds(&argv[i], "-");
+		redis_batch_buf(&ids, &b);
+		redis_batch_str(&ids, maxb ? maxb : "+");
+		redis_batch_str(&ids, "-");
 		if (!req->filter_json) {
-			args_adds(&argv[i], "LIMIT");
-			args_adds(&argv[i], "0");
-			args_adds(&argv[i], per_index);
+			redis_batch_str(&ids, "LIMIT");
+			redis_batch_str(&ids, "0");
+			redis_batch_fmt(&ids, (long long)req->limit + 1);
 		}
-		cmds[i] = args_cmd(&argv[i]);
 	}
-	int prc = redis_conn_pipeline(conn, npairs, cmds, id_reps, true, err);
+	int prc = redis_batch_send(&ids, conn, true, err);
 	free(maxb);
 	if (prc < 0)
 		goto out;
 	size_t total = 0;
 	bool capped = false; /* an index had more than LIMIT gave */
 	for (size_t i = 0; i < npairs; i++) {
-		if (id_reps[i]->type != REDIS_REPLY_ARRAY) {
-			reply_fail(id_reps[i], err, "checkpoint index read");
+		if (ids.rep[i]->type != REDIS_REPLY_ARRAY) {
+			redis_reply_fail(ids.rep[i], err, "checkpoint index read");
 			goto out;
 		}
-		total += id_reps[i]->elements;
-		capped = capped || (!req->filter_json && id_reps[i]->elements > req->limit);
+		total += ids.rep[i]->elements;
+		capped = capped || (!req->filter_json && ids.rep[i]->elements > req->limit);
 	}
 	cands = xcalloc(total + 1, sizeof(*cands));
 	for (size_t i = 0; i < npairs; i++)
-		for (size_t j = 0; j < id_reps[i]->elements; j++)
-			if (is_str(id_reps[i]->element[j]))
+		for (size_t j = 0; j < ids.rep[i]->elements; j++)
+			if (redis_reply_str(ids.rep[i]->element[j]))
 				cands[ncands++] = (struct candidate){pairs[i].thread, pairs[i].ns,
-				                                     id_reps[i]->element[j]->str};
+				                                     ids.rep[i]->element[j]->str};
 	qsort(cands, ncands, sizeof(*cands), cand_cmp);
-	for (size_t i = 0; i < nargv; i++)
-		args_release(&argv[i]);
-	free(argv);
-	free(cmds);
-	argv = NULL;
-	cmds = NULL;
-	nargv = 0;
 
 	/* 4. the tuples, newest first, up to LIST_BATCH per round trip: as many
 	 * as the bytes left would hold at the largest tuple seen (at least one),
@@ -745,29 +614,19 @@ static int rs_list(struct store *s, const char *tenant, const struct cp_list *re
 			    bytes < req->max_bytes ? (req->max_bytes - bytes) / largest : 0;
 			n = n < fit ? n : fit ? fit : 1;
 		}
-		struct args ga[LIST_BATCH];
-		struct redis_cmd gc[LIST_BATCH];
-		redisReply *gr[LIST_BATCH];
-		memset(ga, 0, sizeof(ga));
 		for (size_t i = 0; i < n; i++) {
 			const struct candidate *c = &cands[next + i];
-			get_args(rs, &ga[i], tenant, c->thread, c->ns, c->id);
-			gc[i] = args_cmd(&ga[i]);
+			get_args(rs, &get, tenant, c->thread, c->ns, c->id);
 		}
-		int rc = redis_conn_pipeline(conn, n, gc, gr, true, err);
-		for (size_t i = 0; i < n; i++)
-			args_release(&ga[i]);
-		if (rc < 0)
+		if (redis_batch_send(&get, conn, true, err) < 0)
 			goto out;
 		size_t i = 0;
 		for (; i < n && out->n < req->limit; i++) {
 			const struct candidate *c = &cands[next + i];
 			struct cp_tuple t;
-			int found = tuple_from_reply(gr[i], c->thread, c->ns, &t, NULL, err);
-			if (found < 0) {
-				free_replies(n, gr);
+			int found = tuple_from_reply(get.rep[i], c->thread, c->ns, &t, NULL, err);
+			if (found < 0)
 				goto out;
-			}
 			if (!found)
 				continue;
 			if (!cp_metadata_matches(t.metadata_json, req->filter_json)) {
@@ -784,7 +643,7 @@ static int rs_list(struct store *s, const char *tenant, const struct cp_list *re
 			bytes += tb;
 			out->items[out->n++] = t;
 		}
-		free_replies(n, gr);
+		redis_batch_release(&get);
 		next += i;
 	}
 	out->truncated =
@@ -794,20 +653,13 @@ done:
 out:
 	if (ret < 0)
 		cp_list_result_release(out);
-	for (size_t i = 0; i < nargv; i++)
-		args_release(&argv[i]);
-	free(argv);
-	free(cmds);
-	if (ns_reps)
-		free_replies(nthreads, ns_reps);
-	free(ns_reps);
-	if (id_reps)
-		free_replies(npairs, id_reps);
-	free(id_reps);
+	redis_batch_release(&get);
 	free(cands);
 	free(pairs);
 	free(threads);
-	freeReplyObject(threads_rep);
+	redis_batch_release(&ids);
+	redis_batch_release(&nss);
+	redis_batch_release(&idx);
 	buf_release(&b);
 	return ret;
 }
@@ -818,39 +670,39 @@ static int rs_put_writes(struct store *s, const char *tenant, const struct cp_pu
                          struct mem_error *err)
 {
 	struct redis_store *rs = (struct redis_store *)s;
-	struct args a = {0};
+	struct redis_batch a = {0};
 	struct buf b = {0};
-	redisReply *rep = NULL;
 	int ret = -1;
-	bool all_special = r->nwrites > 0;
 
-	args_adds(&a, "EVALSHA");
-	args_adds(&a, rs->sha[SCRIPT_WRITES]);
-	args_adds(&a, "3");
+	/* writes to special channels only (errors, interrupts...) overwrite */
+	bool all_special = r->nwrites > 0;
+	for (size_t i = 0; i < r->nwrites && all_special; i++)
+		cp_write_idx(r->writes[i].channel, i, &all_special);
+
+	redis_batch_cmd(&a, "EVALSHA");
+	redis_batch_str(&a, rs->sha[SCRIPT_WRITES]);
+	redis_batch_str(&a, "3");
 	key_thread_base(&b, rs, "writes", tenant, r->thread_id);
 	key_part(&b, r->ns);
 	key_part(&b, r->checkpoint_id);
-	args_add_buf(&a, &b);
+	redis_batch_buf(&a, &b);
 	key_thread_base(&b, rs, "thread", tenant, r->thread_id);
 	buf_puts(&b, ":keys");
-	args_add_buf(&a, &b);
+	redis_batch_buf(&a, &b);
 	key_head(&b, rs, tenant, r->thread_id, r->ns);
-	args_add_buf(&a, &b);
-	args_add(&a, rs->ttl_str, strlen(rs->ttl_str));
-	int mode_at = a.n;
-	args_adds(&a, "keep");
-	args_adds(&a, r->checkpoint_id);
+	redis_batch_buf(&a, &b);
+	redis_batch_str(&a, rs->ttl_str);
+	redis_batch_str(&a, all_special ? "overwrite" : "keep");
+	redis_batch_str(&a, r->checkpoint_id);
 	for (size_t i = 0; i < r->nwrites; i++) {
 		const struct cp_write *w = &r->writes[i];
 		bool special;
 		long idx = cp_write_idx(w->channel, i, &special);
-		if (!special)
-			all_special = false;
 		buf_reset(&b);
 		buf_puts(&b, r->task_id);
 		buf_putc(&b, '\0');
 		buf_printf(&b, "%ld", idx);
-		args_add_buf(&a, &b);
+		redis_batch_buf(&a, &b);
 		buf_reset(&b);
 		buf_puts(&b, r->task_id);
 		buf_putc(&b, '\0');
@@ -863,23 +715,17 @@ static int rs_put_writes(struct store *s, const char *tenant, const struct cp_pu
 		buf_puts(&b, w->value.type);
 		buf_putc(&b, '\0');
 		buf_append(&b, w->value.data, w->value.len);
-		args_add_buf(&a, &b);
+		redis_batch_buf(&a, &b);
 	}
-	if (all_special) {
-		a.v[mode_at] = "overwrite";
-		a.l[mode_at] = strlen("overwrite");
-	}
-	struct redis_cmd cmd = args_cmd(&a);
-	if (redis_conn_pipeline(conn_get(rs), 1, &cmd, &rep, true, err) < 0)
+	if (redis_batch_send(&a, conn_get(rs), true, err) < 0)
 		goto out;
-	if (rep->type != REDIS_REPLY_INTEGER) {
-		reply_fail(rep, err, "put writes");
+	if (a.rep[0]->type != REDIS_REPLY_INTEGER) {
+		redis_reply_fail(a.rep[0], err, "put writes");
 		goto out;
 	}
 	ret = 0;
 out:
-	freeReplyObject(rep);
-	args_release(&a);
+	redis_batch_release(&a);
 	buf_release(&b);
 	return ret;
 }
@@ -907,12 +753,11 @@ static int rs_thread_delete(struct store *s, const char *tenant, const char *thr
 	do {
 		const char *av[] = {
 		    "EVALSHA", rs->sha[SCRIPT_DELETE], "2", kk.data, nk.data, cursor, DELETE_STEP};
-		struct redis_cmd cmd = {7, av, NULL};
-		if (redis_conn_pipeline(conn_get(rs), 1, &cmd, &rep, true, err) < 0)
+		if (redis_conn_command(conn_get(rs), &rep, err, 7, av, NULL) < 0)
 			goto out;
 		if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 ||
-		    !is_str(rep->element[0])) {
-			reply_fail(rep, err, "thread delete");
+		    !redis_reply_str(rep->element[0])) {
+			redis_reply_fail(rep, err, "thread delete");
 			goto out;
 		}
 		snprintf(cursor, sizeof(cursor), "%s", rep->element[0]->str);
@@ -921,11 +766,10 @@ static int rs_thread_delete(struct store *s, const char *tenant, const char *thr
 	} while (strcmp(cursor, "0"));
 	key_tenant_index(&b, rs, tenant);
 	const char *zv[] = {"ZREM", b.data, thread};
-	struct redis_cmd z = {3, zv, NULL};
-	if (redis_conn_pipeline(conn_get(rs), 1, &z, &rep, true, err) < 0)
+	if (redis_conn_command(conn_get(rs), &rep, err, 3, zv, NULL) < 0)
 		goto out;
 	if (rep->type != REDIS_REPLY_INTEGER) {
-		reply_fail(rep, err, "thread delete");
+		redis_reply_fail(rep, err, "thread delete");
 		goto out;
 	}
 	ret = 0;
@@ -973,7 +817,7 @@ static int rs_admin_backup(struct store *s, long long *last_save, struct mem_err
 	if (redis_conn_command(conn, &rep, err, 1, bg, NULL) < 0)
 		goto out;
 	if (rep->type == REDIS_REPLY_ERROR && !strstr(rep->str, "already in progress")) {
-		reply_fail(rep, err, "BGSAVE");
+		redis_reply_fail(rep, err, "BGSAVE");
 		goto out;
 	}
 	for (long long waited = 0;; waited += 100) {
@@ -981,8 +825,8 @@ static int rs_admin_backup(struct store *s, long long *last_save, struct mem_err
 		rep = NULL;
 		if (redis_conn_command(conn, &rep, err, 2, inf, NULL) < 0)
 			goto out;
-		if (!is_str(rep)) {
-			reply_fail(rep, err, "INFO persistence");
+		if (!redis_reply_str(rep)) {
+			redis_reply_fail(rep, err, "INFO persistence");
 			goto out;
 		}
 		if (info_field(rep->str, "rdb_bgsave_in_progress") == 0) {
@@ -1007,7 +851,7 @@ static int rs_admin_backup(struct store *s, long long *last_save, struct mem_err
 	if (redis_conn_command(conn, &rep, err, 1, ls, NULL) < 0)
 		goto out;
 	if (rep->type != REDIS_REPLY_INTEGER) {
-		reply_fail(rep, err, "LASTSAVE");
+		redis_reply_fail(rep, err, "LASTSAVE");
 		goto out;
 	}
 	*last_save = rep->integer;
@@ -1037,69 +881,40 @@ static int rs_admin_ttl_repair(struct store *s, struct admin_counts *out, struct
 		if (redis_conn_command(conn, &scan, err, 6, av, NULL) < 0)
 			goto out;
 		if (scan->type != REDIS_REPLY_ARRAY || scan->elements != 2) {
-			reply_fail(scan, err, "SCAN");
+			redis_reply_fail(scan, err, "SCAN");
 			goto out;
 		}
 		snprintf(cursor, sizeof(cursor), "%s", scan->element[0]->str);
 		redisReply *keys = scan->element[1];
 		size_t n = keys->elements;
-		if (n) {
-			struct redis_cmd *cmds = xcalloc(n, sizeof(*cmds));
-			redisReply **reps = xcalloc(n, sizeof(*reps));
-			const char **argv = xcalloc(2 * n, sizeof(*argv));
-			size_t *lens = xcalloc(2 * n, sizeof(*lens));
-			for (size_t i = 0; i < n; i++) {
-				argv[2 * i] = "TTL";
-				lens[2 * i] = 3;
-				argv[2 * i + 1] = keys->element[i]->str;
-				lens[2 * i + 1] = keys->element[i]->len;
-				cmds[i] = (struct redis_cmd){2, &argv[2 * i], &lens[2 * i]};
-			}
-			int rc = redis_conn_pipeline(conn, n, cmds, reps, true, err);
-			size_t nfix = 0;
-			struct redis_cmd *fix = xcalloc(n, sizeof(*fix));
-			const char **fargv = xcalloc(3 * n, sizeof(*fargv));
-			size_t *flens = xcalloc(3 * n, sizeof(*flens));
-			for (size_t i = 0; rc == 0 && i < n; i++) {
-				if (reps[i]->type != REDIS_REPLY_INTEGER || reps[i]->integer != -1)
-					continue;
-				/* /memory keys: their own default, and none at all when
-				 * items may be persistent (no TTL is then deliberate) */
-				bool mem = !strncmp(keys->element[i]->str + plen, ":memory", 7);
-				if (mem && rs->mem_persistent)
-					continue;
-				const char *ttl = mem ? rs->mem_ttl_str : rs->ttl_str;
-				fargv[3 * nfix] = "EXPIRE";
-				flens[3 * nfix] = 6;
-				fargv[3 * nfix + 1] = keys->element[i]->str;
-				flens[3 * nfix + 1] = keys->element[i]->len;
-				fargv[3 * nfix + 2] = ttl;
-				flens[3 * nfix + 2] = strlen(ttl);
-				fix[nfix] =
-				    (struct redis_cmd){3, &fargv[3 * nfix], &flens[3 * nfix]};
-				nfix++;
-			}
-			redisReply **freps = xcalloc(nfix + 1, sizeof(*freps));
-			if (rc == 0 && nfix)
-				rc = redis_conn_pipeline(conn, nfix, fix, freps, true, err);
-			for (size_t i = 0; rc == 0 && i < nfix; i++)
-				if (freps[i]->type == REDIS_REPLY_INTEGER && freps[i]->integer == 1)
-					out->changed++;
-			out->scanned += (long long)n;
-			free_replies(n, reps);
-			if (nfix)
-				free_replies(nfix, freps);
-			free(freps);
-			free(fix);
-			free(fargv);
-			free(flens);
-			free(cmds);
-			free(reps);
-			free(argv);
-			free(lens);
-			if (rc < 0)
-				goto out;
+		struct redis_batch ttls = {0}, fix = {0};
+		for (size_t i = 0; i < n; i++) {
+			redis_batch_cmd(&ttls, "TTL");
+			redis_batch_arg(&ttls, keys->element[i]->str, keys->element[i]->len);
 		}
+		int rc = redis_batch_send(&ttls, conn, true, err);
+		for (size_t i = 0; rc == 0 && i < n; i++) {
+			if (ttls.rep[i]->type != REDIS_REPLY_INTEGER || ttls.rep[i]->integer != -1)
+				continue;
+			/* /memory keys: their own default, and none at all when
+			 * items may be persistent (no TTL is then deliberate) */
+			bool mem = !strncmp(keys->element[i]->str + plen, ":memory", 7);
+			if (mem && rs->mem_persistent)
+				continue;
+			redis_batch_cmd(&fix, "EXPIRE");
+			redis_batch_arg(&fix, keys->element[i]->str, keys->element[i]->len);
+			redis_batch_str(&fix, mem ? rs->mem_ttl_str : rs->ttl_str);
+		}
+		if (rc == 0)
+			rc = redis_batch_send(&fix, conn, true, err);
+		for (size_t i = 0; rc == 0 && i < fix.n; i++)
+			if (fix.rep[i]->type == REDIS_REPLY_INTEGER && fix.rep[i]->integer == 1)
+				out->changed++;
+		out->scanned += (long long)n;
+		redis_batch_release(&ttls);
+		redis_batch_release(&fix);
+		if (rc < 0)
+			goto out;
 		freeReplyObject(scan);
 		scan = NULL;
 	} while (strcmp(cursor, "0"));
@@ -1119,74 +934,64 @@ static int rs_admin_thread_keys(struct store *s, const char *tenant, const char 
 {
 	struct redis_store *rs = (struct redis_store *)s;
 	struct redis_conn *conn = conn_get(rs);
-	struct buf b = {0};
-	redisReply *members = NULL, **reps = NULL;
-	struct redis_cmd *cmds = NULL;
-	const char **argv = NULL;
-	size_t *lens = NULL;
+	struct buf key = {0};
+	struct redis_batch b = {0};
+	redisReply *members = NULL;
 	int ret = -1;
 
 	memset(out, 0, sizeof(*out));
-	key_thread_base(&b, rs, "thread", tenant, thread);
-	buf_puts(&b, ":keys");
-	const char *av[] = {"SMEMBERS", b.data};
+	key_thread_base(&key, rs, "thread", tenant, thread);
+	buf_puts(&key, ":keys");
+	const char *av[] = {"SMEMBERS", key.data};
 	if (redis_conn_command(conn, &members, err, 2, av, NULL) < 0)
 		goto out;
 	if (members->type != REDIS_REPLY_ARRAY) {
-		reply_fail(members, err, "SMEMBERS");
+		redis_reply_fail(members, err, "SMEMBERS");
 		goto out;
 	}
 	size_t n = members->elements;
 	/* the registry itself and the namespace set are the thread's too */
 	size_t total = n + 2;
-	char *extra[2];
-	key_thread_base(&b, rs, "thread", tenant, thread);
-	buf_puts(&b, ":keys");
-	extra[0] = xstrdup(b.data);
-	key_thread_base(&b, rs, "thread", tenant, thread);
-	buf_puts(&b, ":ns");
-	extra[1] = xstrdup(b.data);
-	cmds = xcalloc(3 * total, sizeof(*cmds));
-	reps = xcalloc(3 * total, sizeof(*reps));
-	argv = xcalloc(9 * total, sizeof(*argv));
-	lens = xcalloc(9 * total, sizeof(*lens));
+	const char **names = xcalloc(total, sizeof(*names));
+	struct buf extra[2] = {{0}, {0}};
+	key_thread_base(&extra[0], rs, "thread", tenant, thread);
+	buf_puts(&extra[0], ":keys");
+	key_thread_base(&extra[1], rs, "thread", tenant, thread);
+	buf_puts(&extra[1], ":ns");
 	for (size_t i = 0; i < total; i++) {
-		const char *k = i < n ? members->element[i]->str : extra[i - n];
-		size_t kl = i < n ? members->element[i]->len : strlen(extra[i - n]);
-		const char **a = &argv[9 * i];
-		size_t *l = &lens[9 * i];
-		a[0] = "TYPE", l[0] = 4, a[1] = k, l[1] = kl;
-		a[2] = "PTTL", l[2] = 4, a[3] = k, l[3] = kl;
-		a[4] = "MEMORY", l[4] = 6, a[5] = "USAGE", l[5] = 5, a[6] = k, l[6] = kl;
-		cmds[3 * i] = (struct redis_cmd){2, &a[0], &l[0]};
-		cmds[3 * i + 1] = (struct redis_cmd){2, &a[2], &l[2]};
-		cmds[3 * i + 2] = (struct redis_cmd){3, &a[4], &l[4]};
+		const char *k = i < n ? members->element[i]->str : extra[i - n].data;
+		size_t kl = i < n ? members->element[i]->len : extra[i - n].len;
+		names[i] = k;
+		redis_batch_cmd(&b, "TYPE");
+		redis_batch_arg(&b, k, kl);
+		redis_batch_cmd(&b, "PTTL");
+		redis_batch_arg(&b, k, kl);
+		redis_batch_cmd(&b, "MEMORY");
+		redis_batch_str(&b, "USAGE");
+		redis_batch_arg(&b, k, kl);
 	}
-	int rc = redis_conn_pipeline(conn, 3 * total, cmds, reps, true, err);
-	if (rc == 0) {
+	if (redis_batch_send(&b, conn, true, err) == 0) {
 		out->v = xcalloc(total, sizeof(*out->v));
 		for (size_t i = 0; i < total; i++) {
-			redisReply *t = reps[3 * i], *ttl = reps[3 * i + 1], *mem = reps[3 * i + 2];
-			if (!is_str(t) || !strcmp(t->str, "none"))
+			redisReply *t = b.rep[3 * i], *ttl = b.rep[3 * i + 1],
+			           *mem = b.rep[3 * i + 2];
+			if (!redis_reply_str(t) || !strcmp(t->str, "none"))
 				continue; /* listed but expired or never written */
 			struct store_key *k = &out->v[out->n++];
-			k->name = xstrdup(argv[9 * i + 1]);
+			k->name = xstrdup(names[i]);
 			k->type = xstrdup(t->str);
 			k->ttl_ms = ttl->type == REDIS_REPLY_INTEGER ? ttl->integer : -2;
 			k->bytes = mem->type == REDIS_REPLY_INTEGER ? mem->integer : -1;
 		}
-		free_replies(3 * total, reps);
 		ret = 0;
 	}
-	free(extra[0]);
-	free(extra[1]);
+	free(names);
+	buf_release(&extra[0]);
+	buf_release(&extra[1]);
 out:
-	free(cmds);
-	free(reps);
-	free(argv);
-	free(lens);
+	redis_batch_release(&b);
 	freeReplyObject(members);
-	buf_release(&b);
+	buf_release(&key);
 	return ret;
 }
 
@@ -1196,38 +1001,44 @@ static int rs_admin_checkpoint_delete(struct store *s, const char *tenant, const
                                       const char *ns, const char *id, struct mem_error *err)
 {
 	struct redis_store *rs = (struct redis_store *)s;
-	struct buf ck = {0}, wk = {0}, zk = {0}, hk = {0};
-	redisReply *rep[4] = {0};
+	struct buf k = {0}, hk = {0};
+	struct redis_batch b = {0};
+	redisReply *del = NULL;
+	char *head_id = NULL;
 	int ret = -1;
 
-	key_thread_base(&ck, rs, "checkpoint", tenant, thread);
-	key_part(&ck, ns);
-	key_part(&ck, id);
-	key_thread_base(&wk, rs, "writes", tenant, thread);
-	key_part(&wk, ns);
-	key_part(&wk, id);
-	key_thread_base(&zk, rs, "checkpoints", tenant, thread);
-	key_part(&zk, ns);
 	key_head(&hk, rs, tenant, thread, ns);
-	char *head_id = NULL;
-	const char *a0[] = {"GET", hk.data};
-	const char *a1[] = {"UNLINK", ck.data, wk.data};
-	const char *a2[] = {"ZREM", zk.data, id};
-	struct redis_cmd cmds[3] = {{2, a0, NULL}, {3, a1, NULL}, {3, a2, NULL}};
-	if (redis_conn_pipeline(conn_get(rs), 3, cmds, rep, true, err) < 0)
+	redis_batch_cmd(&b, "GET");
+	redis_batch_str(&b, hk.data);
+	redis_batch_cmd(&b, "UNLINK");
+	key_thread_base(&k, rs, "checkpoint", tenant, thread);
+	key_part(&k, ns);
+	key_part(&k, id);
+	redis_batch_buf(&b, &k);
+	key_thread_base(&k, rs, "writes", tenant, thread);
+	key_part(&k, ns);
+	key_part(&k, id);
+	redis_batch_buf(&b, &k);
+	redis_batch_cmd(&b, "ZREM");
+	key_thread_base(&k, rs, "checkpoints", tenant, thread);
+	key_part(&k, ns);
+	redis_batch_buf(&b, &k);
+	redis_batch_str(&b, id);
+	if (redis_batch_send(&b, conn_get(rs), true, err) < 0)
 		goto out;
+	redisReply **rep = b.rep;
 	if (rep[1]->type != REDIS_REPLY_INTEGER || rep[2]->type != REDIS_REPLY_INTEGER) {
-		reply_fail(rep[1]->type != REDIS_REPLY_INTEGER ? rep[1] : rep[2], err,
-		           "checkpoint delete");
+		redis_reply_fail(rep[1]->type != REDIS_REPLY_INTEGER ? rep[1] : rep[2], err,
+		                 "checkpoint delete");
 		goto out;
 	}
-	if (is_str(rep[0])) {
+	if (redis_reply_str(rep[0])) {
 		const char *bar = strchr(rep[0]->str, '|');
 		head_id = bar ? xstrdup(bar + 1) : NULL;
 	}
 	if (head_id && !strcmp(head_id, id)) {
 		const char *a3[] = {"DEL", hk.data};
-		if (redis_conn_command(conn_get(rs), &rep[3], err, 2, a3, NULL) < 0)
+		if (redis_conn_command(conn_get(rs), &del, err, 2, a3, NULL) < 0)
 			goto out;
 	}
 	if (rep[1]->integer == 0 && rep[2]->integer == 0) {
@@ -1240,10 +1051,9 @@ static int rs_admin_checkpoint_delete(struct store *s, const char *tenant, const
 	ret = 0;
 out:
 	free(head_id);
-	free_replies(4, rep);
-	buf_release(&ck);
-	buf_release(&wk);
-	buf_release(&zk);
+	freeReplyObject(del);
+	redis_batch_release(&b);
+	buf_release(&k);
 	buf_release(&hk);
 	return ret;
 }
@@ -1263,7 +1073,7 @@ int redis_store_unlink_matching(struct store *s, const char *pattern, struct adm
 		if (redis_conn_command(conn, &scan, err, 6, av, NULL) < 0)
 			goto out;
 		if (scan->type != REDIS_REPLY_ARRAY || scan->elements != 2) {
-			reply_fail(scan, err, "SCAN");
+			redis_reply_fail(scan, err, "SCAN");
 			goto out;
 		}
 		snprintf(cursor, sizeof(cursor), "%s", scan->element[0]->str);
@@ -1373,9 +1183,9 @@ int redis_store_scan_refs(struct store *s, char cursor[32], const char *head, co
 	const char *av[] = {"SCAN", cursor, "MATCH", pattern, "COUNT", ARCHIVE_SCAN_COUNT};
 	if (redis_conn_command(conn_get(rs), &scan, err, 6, av, NULL) < 0)
 		goto out;
-	if (scan->type != REDIS_REPLY_ARRAY || scan->elements != 2 || !is_str(scan->element[0]) ||
-	    scan->element[1]->type != REDIS_REPLY_ARRAY) {
-		reply_fail(scan, err, "SCAN");
+	if (scan->type != REDIS_REPLY_ARRAY || scan->elements != 2 ||
+	    !redis_reply_str(scan->element[0]) || scan->element[1]->type != REDIS_REPLY_ARRAY) {
+		redis_reply_fail(scan, err, "SCAN");
 		goto out;
 	}
 	snprintf(cursor, 32, "%s", scan->element[0]->str);
@@ -1384,7 +1194,7 @@ int redis_store_scan_refs(struct store *s, char cursor[32], const char *head, co
 	for (size_t i = 0; i < keys->elements; i++) {
 		const redisReply *k = keys->element[i];
 		/* "<prefix><head>{" TAG "}<tail>": what MATCH let through */
-		if (is_str(k) && k->len > hl + tl && k->str[k->len - tl] == '}' &&
+		if (redis_reply_str(k) && k->len > hl + tl && k->str[k->len - tl] == '}' &&
 		    tag_ref(k->str + hl, k->len - hl - tl, &out->v[out->n]) == 0)
 			out->n++;
 	}
@@ -1505,9 +1315,9 @@ static int thread_from_kvs(const struct redis_store *rs, const redisReply *const
 		const redisReply *kv = kvs[i];
 		char kind[16], *parts[4];
 		size_t np = 0;
-		if (kv->type != REDIS_REPLY_ARRAY || kv->elements != 2 || !is_str(kv->element[0]) ||
-		    kv->element[1]->type != REDIS_REPLY_ARRAY)
-			return reply_fail(kv, err, "thread dump");
+		if (kv->type != REDIS_REPLY_ARRAY || kv->elements != 2 ||
+		    !redis_reply_str(kv->element[0]) || kv->element[1]->type != REDIS_REPLY_ARRAY)
+			return redis_reply_fail(kv, err, "thread dump");
 		const redisReply *key = kv->element[0], *vals = kv->element[1];
 		if (key_components(rs, key->str, key->len, kind, sizeof(kind), parts, 4, &np) < 0)
 			continue; /* not ours to archive */
@@ -1557,20 +1367,20 @@ static int thread_from_kvs(const struct redis_store *rs, const redisReply *const
 }
 
 /* EVALSHA thread_archive 2 <registry> <namespaces> <mode> */
-static void thread_script(struct args *a, const struct redis_store *rs, const struct store_ref *r,
-                          const char *mode)
+static void thread_script(struct redis_batch *a, const struct redis_store *rs,
+                          const struct store_ref *r, const char *mode)
 {
 	struct buf b = {0};
-	args_adds(a, "EVALSHA");
-	args_adds(a, rs->sha[SCRIPT_ARCHIVE]);
-	args_adds(a, "2");
+	redis_batch_cmd(a, "EVALSHA");
+	redis_batch_str(a, rs->sha[SCRIPT_ARCHIVE]);
+	redis_batch_str(a, "2");
 	key_thread_base(&b, rs, "thread", r->tenant, r->id);
 	buf_puts(&b, ":keys");
-	args_add_buf(a, &b);
+	redis_batch_buf(a, &b);
 	key_thread_base(&b, rs, "thread", r->tenant, r->id);
 	buf_puts(&b, ":ns");
-	args_add_buf(a, &b);
-	args_adds(a, mode);
+	redis_batch_buf(a, &b);
+	redis_batch_str(a, mode);
 }
 
 /* Keys one thread_archive.lua dump step reads (SSCAN COUNT). */
@@ -1592,28 +1402,27 @@ static bool dump_step_ok(const redisReply *r)
 		return false;
 	if (!r->elements)
 		return true;
-	if (r->elements < 2 || !is_str(r->element[0]) || !is_str(r->element[1]))
+	if (r->elements < 2 || !redis_reply_str(r->element[0]) || !redis_reply_str(r->element[1]))
 		return false;
 	for (size_t i = 2; i < r->elements; i++) {
 		const redisReply *kv = r->element[i];
-		if (kv->type != REDIS_REPLY_ARRAY || kv->elements != 2 || !is_str(kv->element[0]) ||
-		    kv->element[1]->type != REDIS_REPLY_ARRAY)
+		if (kv->type != REDIS_REPLY_ARRAY || kv->elements != 2 ||
+		    !redis_reply_str(kv->element[0]) || kv->element[1]->type != REDIS_REPLY_ARRAY)
 			return false;
 	}
 	return true;
 }
 
-static void dump_step_args(struct args *a, const struct redis_store *rs, const struct store_ref *r,
-                           long long idle_ms, const char *cursor, const char *pttl0)
+static void dump_step_args(struct redis_batch *a, const struct redis_store *rs,
+                           const struct store_ref *r, long long idle_ms, const char *cursor,
+                           const char *pttl0)
 {
 	thread_script(a, rs, r, "dump");
-	char *ttl_ms = xasprintf("%lld", (long long)rs->ttl * 1000);
-	char *idle = xasprintf("%lld", idle_ms);
-	args_add_owned(a, ttl_ms, strlen(ttl_ms));
-	args_add_owned(a, idle, strlen(idle));
-	args_adds(a, cursor);
-	args_adds(a, DUMP_STEP);
-	args_adds(a, pttl0);
+	redis_batch_fmt(a, (long long)rs->ttl * 1000);
+	redis_batch_fmt(a, idle_ms);
+	redis_batch_str(a, cursor);
+	redis_batch_str(a, DUMP_STEP);
+	redis_batch_str(a, pttl0);
 }
 
 /*
@@ -1627,48 +1436,42 @@ static int rs_thread_dump(struct store *s, const struct store_ref *refs, size_t 
                           long long idle_ms, struct cp_thread_dump *out, struct mem_error *err)
 {
 	struct redis_store *rs = (struct redis_store *)s;
-	struct args *a = xcalloc(n + 1, sizeof(*a));
-	struct redis_cmd *cmds = xcalloc(n + 1, sizeof(*cmds));
-	redisReply **rep = xcalloc(n + 1, sizeof(*rep));
+	struct redis_batch first = {0};
 	redisReply **steps = NULL;
 	const redisReply **kvs = NULL;
 	size_t nsteps = 0;
 	int ret = -1;
 
 	memset(out, 0, n * sizeof(*out));
-	for (size_t i = 0; i < n; i++) {
-		dump_step_args(&a[i], rs, &refs[i], idle_ms, "0", "");
-		cmds[i] = args_cmd(&a[i]);
-	}
-	if (n && redis_conn_pipeline(conn_get(rs), n, cmds, rep, true, err) < 0)
+	for (size_t i = 0; i < n; i++)
+		dump_step_args(&first, rs, &refs[i], idle_ms, "0", "");
+	if (redis_batch_send(&first, conn_get(rs), true, err) < 0)
 		goto out;
 	for (size_t i = 0; i < n; i++) {
-		if (!dump_step_ok(rep[i])) {
-			reply_fail(rep[i], err, "thread dump");
+		if (!dump_step_ok(first.rep[i])) {
+			redis_reply_fail(first.rep[i], err, "thread dump");
 			goto out;
 		}
-		if (!rep[i]->elements)
+		if (!first.rep[i]->elements)
 			continue; /* not idle, or gone */
 		/* this thread's steps: the first, then on from its cursor */
 		nsteps = 1;
 		steps = xcalloc(1, sizeof(*steps));
-		steps[0] = rep[i];
-		rep[i] = NULL;
+		steps[0] = redis_batch_take(&first, i);
 		size_t nk = steps[0]->elements - 2;
 		bool changed = false;
 		while (strcmp(steps[nsteps - 1]->element[1]->str, "0")) {
-			struct args sa = {0};
-			redisReply *r = NULL;
-			dump_step_args(&sa, rs, &refs[i], idle_ms,
+			struct redis_batch next = {0};
+			dump_step_args(&next, rs, &refs[i], idle_ms,
 			               steps[nsteps - 1]->element[1]->str,
 			               steps[0]->element[0]->str);
-			struct redis_cmd sc = args_cmd(&sa);
-			int rc = redis_conn_pipeline(conn_get(rs), 1, &sc, &r, true, err);
-			args_release(&sa);
+			int rc = redis_batch_send(&next, conn_get(rs), true, err);
+			redisReply *r = rc < 0 ? NULL : redis_batch_take(&next, 0);
+			redis_batch_release(&next);
 			if (rc < 0)
 				goto out;
 			if (!dump_step_ok(r)) {
-				reply_fail(r, err, "thread dump");
+				redis_reply_fail(r, err, "thread dump");
 				freeReplyObject(r);
 				goto out;
 			}
@@ -1705,7 +1508,7 @@ static int rs_thread_dump(struct store *s, const struct store_ref *refs, size_t 
 			free(kvs);
 			kvs = NULL;
 		}
-		free_replies(nsteps, steps);
+		redis_replies_free(nsteps, steps);
 		free(steps);
 		steps = NULL;
 		nsteps = 0;
@@ -1716,15 +1519,10 @@ out:
 		for (size_t i = 0; i < n; i++)
 			cp_thread_dump_release(&out[i]);
 	if (steps)
-		free_replies(nsteps, steps);
+		redis_replies_free(nsteps, steps);
 	free(steps);
 	free(kvs);
-	free_replies(n, rep);
-	for (size_t i = 0; i < n; i++)
-		args_release(&a[i]);
-	free(a);
-	free(cmds);
-	free(rep);
+	redis_batch_release(&first);
 	return ret;
 }
 
@@ -1734,11 +1532,8 @@ static int rs_thread_drop(struct store *s, const struct store_ref *refs,
 {
 	struct redis_store *rs = (struct redis_store *)s;
 	/* per thread: the script, then (when it went) ZREM from the tenant index */
-	struct args *a = xcalloc(2 * n + 1, sizeof(*a));
-	struct redis_cmd *cmds = xcalloc(2 * n + 1, sizeof(*cmds));
-	redisReply **rep = xcalloc(2 * n + 1, sizeof(*rep));
+	struct redis_batch drops = {0}, zrem = {0};
 	size_t *at = xcalloc(n + 1, sizeof(*at));
-	size_t m = 0;
 	struct buf b = {0};
 	int ret = -1;
 
@@ -1746,45 +1541,37 @@ static int rs_thread_drop(struct store *s, const struct store_ref *refs,
 		dropped[i] = false;
 		if (!dumps[i].digest)
 			continue;
-		thread_script(&a[m], rs, &refs[i], "drop");
-		args_adds(&a[m], dumps[i].digest);
-		cmds[m] = args_cmd(&a[m]);
-		at[m++] = i;
+		thread_script(&drops, rs, &refs[i], "drop");
+		redis_batch_str(&drops, dumps[i].digest);
+		at[drops.n - 1] = i;
 	}
 	/* Safe to resend: a second drop of the same state finds it gone. */
-	if (m && redis_conn_pipeline(conn_get(rs), m, cmds, rep, true, err) < 0)
+	if (redis_batch_send(&drops, conn_get(rs), true, err) < 0)
 		goto out;
-	size_t nz = 0;
-	for (size_t j = 0; j < m; j++) {
-		if (rep[j]->type != REDIS_REPLY_INTEGER) {
-			reply_fail(rep[j], err, "thread drop");
+	for (size_t j = 0; j < drops.n; j++) {
+		if (drops.rep[j]->type != REDIS_REPLY_INTEGER) {
+			redis_reply_fail(drops.rep[j], err, "thread drop");
 			goto out;
 		}
 		size_t i = at[j];
-		dropped[i] = rep[j]->integer == 1;
+		dropped[i] = drops.rep[j]->integer == 1;
 		if (!dropped[i])
 			continue;
 		key_tenant_index(&b, rs, refs[i].tenant);
-		args_adds(&a[m + nz], "ZREM");
-		args_add_buf(&a[m + nz], &b);
-		args_adds(&a[m + nz], refs[i].id);
-		cmds[m + nz] = args_cmd(&a[m + nz]);
-		nz++;
+		redis_batch_cmd(&zrem, "ZREM");
+		redis_batch_buf(&zrem, &b);
+		redis_batch_str(&zrem, refs[i].id);
 	}
 	/* The tenant index has its own hash tag; an entry left behind is
 	 * pruned by the next list that meets it. */
 	struct mem_error ierr = {0};
-	if (nz && redis_conn_pipeline(conn_get(rs), nz, cmds + m, rep + m, true, &ierr) < 0)
+	if (redis_batch_send(&zrem, conn_get(rs), true, &ierr) < 0)
 		log_warn(NULL, "thread index update failed after archival",
 		         LF_STR("error", ierr.message));
 	ret = 0;
 out:
-	free_replies(2 * n, rep);
-	for (size_t j = 0; j < 2 * n; j++)
-		args_release(&a[j]);
-	free(a);
-	free(cmds);
-	free(rep);
+	redis_batch_release(&drops);
+	redis_batch_release(&zrem);
 	free(at);
 	buf_release(&b);
 	return ret;
@@ -1830,8 +1617,8 @@ static int rs_info(struct store *s, struct store_info *out, struct mem_error *er
 	out->reconnects = __atomic_load_n(&rs->health.reconnects, __ATOMIC_RELAXED);
 	if (redis_conn_command(conn_get(rs), &rep, err, 4, av, NULL) < 0)
 		goto out;
-	if (!is_str(rep)) {
-		reply_fail(rep, err, "INFO");
+	if (!redis_reply_str(rep)) {
+		redis_reply_fail(rep, err, "INFO");
 		goto out;
 	}
 	long long last_save = 0, now = wall_ms() / 1000;
@@ -1891,11 +1678,6 @@ const char *redis_store_prefix(const struct store *s)
 const char *redis_store_memory_sha(const struct store *s, int i)
 {
 	return ((const struct redis_store *)s)->sha[MEMORY_SCRIPTS_AT + i];
-}
-
-int redis_store_reply_fail(const redisReply *r, struct mem_error *err, const char *what)
-{
-	return reply_fail(r, err, what);
 }
 
 /* ---------- lifecycle ---------- */
@@ -1969,11 +1751,6 @@ const struct store_ops redis_store_ops = {
 const struct rconv *redis_store_conv(const struct store *s)
 {
 	return &((const struct redis_store *)s)->conv;
-}
-
-int redis_reply_fail(const redisReply *r, struct mem_error *err, const char *what)
-{
-	return reply_fail(r, err, what);
 }
 
 struct store *redis_store_new(const struct config *cfg, struct mem_error *err)
