@@ -9,6 +9,7 @@
 #include "../../common/ids.h"
 #include "../../common/log.h"
 #include "../../common/xalloc.h"
+#include "archive.h"
 #include "batch.h"
 
 extern const char lua_conv_append[], lua_conv_read[], lua_conv_meta[], lua_conv_delete[],
@@ -536,18 +537,6 @@ int rconv_delete(struct store *s, const char *tenant, const char *conversation_i
 out:
 	freeReplyObject(rep);
 	redis_batch_release(&ev);
-	return ret;
-}
-
-int rconv_tenant_delete(struct store *s, const char *tenant, struct admin_counts *out,
-                        struct mem_error *err)
-{
-	struct buf pat = {0};
-	buf_printf(&pat, "%s:*:{", redis_store_conv(s)->prefix);
-	key_encode(&pat, tenant, strlen(tenant));
-	buf_puts(&pat, ":*");
-	int ret = redis_store_unlink_matching(s, pat.data, out, err);
-	buf_release(&pat);
 	return ret;
 }
 
