@@ -376,7 +376,7 @@ static void replay_op(struct worker *w, redisContext *c, struct replay_state *st
 }
 
 /*
- * --mode script mirrors memoryd's put (service/redis/redis.c rs_put): one
+ * --mode script mirrors memoryd's put (service/redis/checkpoints.c, redis_checkpoint_put): one
  * pipeline of EVALSHA of --script (service/redis/lua/checkpoint_put.lua, its
  * KEYS/ARGV layout), then ZADD, PEXPIRE and ZREMRANGEBYSCORE of the tenant's
  * thread index. Three blobs, each also listed as a referenced version.

@@ -9,6 +9,8 @@
 #include "../../common/ids.h"
 #include "../../common/log.h"
 #include "../../common/xalloc.h"
+#include "archive.h"
+#include "batch.h"
 
 extern const char lua_conv_append[], lua_conv_read[], lua_conv_meta[], lua_conv_delete[],
     lua_conv_overflow[], lua_conv_trim[], lua_conv_archive[];
@@ -46,63 +48,6 @@ void rconv_release(struct rconv *c)
 
 /* ---------- commands ---------- */
 
-/* An argument vector whose strings are either borrowed or owned. */
-struct cmdv {
-	const char **v;
-	size_t *l;
-	char **own;
-	int n, cap;
-};
-
-static void cmd_add(struct cmdv *c, const char *s, size_t len, bool owned)
-{
-	if (c->n == c->cap) {
-		c->cap = c->cap ? 2 * c->cap : 16;
-		c->v = xrealloc(c->v, (size_t)c->cap * sizeof(*c->v));
-		c->l = xrealloc(c->l, (size_t)c->cap * sizeof(*c->l));
-		c->own = xrealloc(c->own, (size_t)c->cap * sizeof(*c->own));
-	}
-	c->own[c->n] = owned ? (char *)s : NULL;
-	c->v[c->n] = s;
-	c->l[c->n++] = len;
-}
-
-static void cmd_str(struct cmdv *c, const char *s)
-{
-	cmd_add(c, s, strlen(s), false);
-}
-
-static void cmd_fmt(struct cmdv *c, long long v)
-{
-	char *s = xasprintf("%lld", v);
-	cmd_add(c, s, strlen(s), true);
-}
-
-/* Steals b's bytes. */
-static void cmd_buf(struct cmdv *c, struct buf *b)
-{
-	size_t len;
-	if (!b->data)
-		buf_reserve(b, 0);
-	char *s = buf_detach(b, &len);
-	cmd_add(c, s, len, true);
-}
-
-static void cmd_release(struct cmdv *c)
-{
-	for (int i = 0; i < c->n; i++)
-		free(c->own[i]);
-	free(c->v);
-	free(c->l);
-	free(c->own);
-	memset(c, 0, sizeof(*c));
-}
-
-static struct redis_cmd cmd_of(const struct cmdv *c)
-{
-	return (struct redis_cmd){.argc = c->n, .argv = c->v, .argvlen = c->l};
-}
-
 /* P:<kind>:{<tenant>:<id>} */
 static void conv_key(struct buf *b, const struct rconv *c, const char *kind, const char *tenant,
                      const char *id)
@@ -119,85 +64,62 @@ static void conv_key(struct buf *b, const struct rconv *c, const char *kind, con
 }
 
 /* EVALSHA <script> <nkeys> and the conversation's keys: meta, msgs[, ids]. */
-static void script_head(struct cmdv *cmd, const struct rconv *c, int script, int nkeys,
+static void script_head(struct redis_batch *cmd, const struct rconv *c, int script, int nkeys,
                         const char *tenant, const char *id)
 {
 	static const char *kinds[] = {"meta", "msgs", "ids"};
 	struct buf b = {0};
-	cmd_str(cmd, "EVALSHA");
-	cmd_str(cmd, c->sha[script]);
-	cmd_fmt(cmd, nkeys);
+	redis_batch_cmd(cmd, "EVALSHA");
+	redis_batch_str(cmd, c->sha[script]);
+	redis_batch_fmt(cmd, nkeys);
 	for (int i = 0; i < nkeys; i++) {
 		conv_key(&b, c, kinds[i], tenant, id);
-		cmd_buf(cmd, &b);
+		redis_batch_buf(cmd, &b);
 	}
 }
 
-/* ZADD + PEXPIRE of the customer's index: the conversation is listed for it. */
-static void index_touch(struct cmdv *zadd, struct cmdv *pexp, const struct rconv *c,
-                        const char *tenant, const char *customer, const char *id)
+/* ZADD + PEXPIRE of the customer's index, two commands of b: the
+ * conversation is listed for it. */
+static void index_touch(struct redis_batch *b, const struct rconv *c, const char *tenant,
+                        const char *customer, const char *id)
 {
-	struct buf b = {0};
+	struct buf k = {0};
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
-	conv_key(&b, c, "customer", tenant, customer);
-	char *key = xstrndup(b.data, b.len);
-	cmd_str(zadd, "ZADD");
-	cmd_buf(zadd, &b);
-	cmd_fmt(zadd, (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
-	cmd_str(zadd, id);
-	cmd_str(pexp, "PEXPIRE");
-	cmd_add(pexp, key, strlen(key), true);
-	cmd_fmt(pexp, (long long)c->ttl * 1000);
+	conv_key(&k, c, "customer", tenant, customer);
+	char *key = xstrndup(k.data, k.len);
+	size_t kl = k.len;
+	redis_batch_cmd(b, "ZADD");
+	redis_batch_buf(b, &k);
+	redis_batch_fmt(b, (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+	redis_batch_str(b, id);
+	redis_batch_cmd(b, "PEXPIRE");
+	redis_batch_own(b, key, kl);
+	redis_batch_fmt(b, (long long)c->ttl * 1000);
 }
 
 /* ---------- replies ---------- */
 
-static bool is_str(const redisReply *r)
-{
-	return r && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS);
-}
-
-static long long rep_int(const redisReply *r)
-{
-	if (r && r->type == REDIS_REPLY_INTEGER)
-		return r->integer;
-	if (is_str(r))
-		return strtoll(r->str, NULL, 10);
-	return 0;
-}
-
 static bool rep_is(const redisReply *r, const char *s)
 {
-	return is_str(r) && r->len == strlen(s) && !memcmp(r->str, s, r->len);
+	return redis_reply_str(r) && r->len == strlen(s) && !memcmp(r->str, s, r->len);
 }
 
 static char *rep_dup_or_null(const redisReply *r)
 {
-	return is_str(r) && r->len ? xstrndup(r->str, r->len) : NULL;
+	return redis_reply_str(r) && r->len ? xstrndup(r->str, r->len) : NULL;
 }
 
-static int bad_reply(const redisReply *r, const char *what, struct mem_error *err)
+/* Send b in one round trip; an error reply is -1 with err. */
+static int run(struct store *s, struct redis_batch *b, bool idempotent, const char *what,
+               struct mem_error *err)
 {
-	return redis_reply_fail(r, err, what);
-}
-
-/* Run n commands in one round trip; an error reply is -1 with err. */
-static int run(struct store *s, size_t n, const struct redis_cmd *cmds, redisReply **rep,
-               bool idempotent, const char *what, struct mem_error *err)
-{
-	if (redis_conn_pipeline(redis_store_conn(s), n, cmds, rep, idempotent, err) < 0)
+	if (redis_batch_send(b, redis_store_conn(s), idempotent, err) < 0)
 		return -1;
-	for (size_t i = 0; i < n; i++)
-		if (rep[i]->type == REDIS_REPLY_ERROR)
-			return bad_reply(rep[i], what, err);
+	for (size_t i = 0; i < b->n; i++)
+		if (b->rep[i]->type == REDIS_REPLY_ERROR)
+			return redis_reply_fail(b->rep[i], err, what);
 	return 0;
-}
-
-static void free_all(size_t n, redisReply **rep)
-{
-	for (size_t i = 0; i < n; i++)
-		freeReplyObject(rep[i]);
 }
 
 /* ---------- append ---------- */
@@ -206,66 +128,59 @@ int rconv_append(struct store *s, const char *tenant, const struct conv_append *
                  struct conv_append_result *out, struct mem_error *err)
 {
 	const struct rconv *c = redis_store_conv(s);
-	struct cmdv ev = {0}, zadd = {0}, pexp = {0}, zadd2 = {0}, pexp2 = {0};
-	redisReply *rep[3] = {0}, *rep2[2] = {0};
-	size_t ncmd = 1;
+	struct redis_batch ev = {0}, index = {0};
 	int ret = -1;
 
 	memset(out, 0, sizeof(*out));
 	script_head(&ev, c, RCONV_APPEND, 3, tenant, r->conversation_id);
-	cmd_str(&ev, c->ttl_str);
-	cmd_str(&ev, c->max_str);
-	cmd_str(&ev, c->keep_overflow ? "keep" : "delete");
+	redis_batch_str(&ev, c->ttl_str);
+	redis_batch_str(&ev, c->max_str);
+	redis_batch_str(&ev, c->keep_overflow ? "keep" : "delete");
 	if (r->expected_seq >= 0)
-		cmd_fmt(&ev, r->expected_seq);
+		redis_batch_fmt(&ev, r->expected_seq);
 	else
-		cmd_str(&ev, "");
-	cmd_str(&ev, r->customer_id ? r->customer_id : "");
-	cmd_str(&ev, r->metadata_json ? r->metadata_json : "");
-	cmd_fmt(&ev, c->ttl / 10 > 0 ? c->ttl / 10 : 1);
+		redis_batch_str(&ev, "");
+	redis_batch_str(&ev, r->customer_id ? r->customer_id : "");
+	redis_batch_str(&ev, r->metadata_json ? r->metadata_json : "");
+	redis_batch_fmt(&ev, c->ttl / 10 > 0 ? c->ttl / 10 : 1);
 	if (r->base_seq >= 0)
-		cmd_fmt(&ev, r->base_seq);
+		redis_batch_fmt(&ev, r->base_seq);
 	else
-		cmd_str(&ev, "");
-	cmd_fmt(&ev, (long long)r->n);
+		redis_batch_str(&ev, "");
+	redis_batch_fmt(&ev, (long long)r->n);
 	for (size_t i = 0; i < r->n; i++) {
 		const struct conv_message_in *m = &r->messages[i];
-		cmd_str(&ev, m->id ? m->id : "");
-		cmd_str(&ev, m->role);
-		cmd_str(&ev, m->metadata_json ? m->metadata_json : "");
-		cmd_add(&ev, m->content, m->content_len, false);
+		redis_batch_str(&ev, m->id ? m->id : "");
+		redis_batch_str(&ev, m->role);
+		redis_batch_str(&ev, m->metadata_json ? m->metadata_json : "");
+		redis_batch_arg(&ev, m->content, m->content_len);
 	}
 	for (size_t i = 0; r->known_seqs && i < r->n; i++)
 		if (r->known_seqs[i] > 0)
-			cmd_fmt(&ev, r->known_seqs[i]);
+			redis_batch_fmt(&ev, r->known_seqs[i]);
 		else
-			cmd_str(&ev, "");
-	struct redis_cmd cmds[3] = {cmd_of(&ev)};
-	if (r->customer_id && *r->customer_id) {
-		index_touch(&zadd, &pexp, c, tenant, r->customer_id, r->conversation_id);
-		cmds[1] = cmd_of(&zadd);
-		cmds[2] = cmd_of(&pexp);
-		ncmd = 3;
-	}
+			redis_batch_str(&ev, "");
+	if (r->customer_id && *r->customer_id)
+		index_touch(&ev, c, tenant, r->customer_id, r->conversation_id);
 	/* Not resent on a broken connection: a batch without ids would be
 	 * stored twice. The caller retries (with ids, safely). */
-	if (run(s, ncmd, cmds, rep, false, "conversation append", err) < 0)
+	if (run(s, &ev, false, "conversation append", err) < 0)
 		goto out;
-	const redisReply *a = rep[0];
+	const redisReply *a = ev.rep[0];
 	if (a->type == REDIS_REPLY_ARRAY && a->elements == 1 && rep_is(a->element[0], "missing")) {
 		out->need_base = true;
 		ret = 0;
 		goto out;
 	}
 	if (a->type != REDIS_REPLY_ARRAY || a->elements < 2) {
-		bad_reply(a, "conversation append", err);
+		redis_reply_fail(a, err, "conversation append");
 		goto out;
 	}
 	if (rep_is(a->element[0], "conflict")) {
 		mem_fail(err, MEM_ECONFLICT, "expected_seq",
 		         "expected_seq is %lld but the conversation's last seq is %lld: someone "
 		         "appended first; nothing was stored",
-		         r->expected_seq, rep_int(a->element[1]));
+		         r->expected_seq, redis_reply_ll(a->element[1]));
 		goto out;
 	}
 	if (rep_is(a->element[0], "customer")) {
@@ -274,30 +189,29 @@ int rconv_append(struct store *s, const char *tenant, const struct conv_append *
 		goto out;
 	}
 	if (!rep_is(a->element[0], "ok") || a->elements != 6 + 2 * r->n) {
-		bad_reply(a, "conversation append", err);
+		redis_reply_fail(a, err, "conversation append");
 		goto out;
 	}
-	out->created = rep_int(a->element[1]) != 0;
-	out->msg_count_before = rep_int(a->element[2]);
-	out->last_seq = rep_int(a->element[3]);
-	out->overflow = rep_int(a->element[4]);
+	out->created = redis_reply_ll(a->element[1]) != 0;
+	out->msg_count_before = redis_reply_ll(a->element[2]);
+	out->last_seq = redis_reply_ll(a->element[3]);
+	out->overflow = redis_reply_ll(a->element[4]);
 	out->n = r->n;
 	out->seqs = xcalloc(r->n + 1, sizeof(*out->seqs));
 	out->duplicate = xcalloc(r->n + 1, sizeof(*out->duplicate));
 	for (size_t i = 0; i < r->n; i++) {
-		out->seqs[i] = rep_int(a->element[6 + i]);
-		out->duplicate[i] = rep_int(a->element[6 + r->n + i]) != 0;
+		out->seqs[i] = redis_reply_ll(a->element[6 + i]);
+		out->duplicate[i] = redis_reply_ll(a->element[6 + r->n + i]) != 0;
 		if (!out->duplicate[i])
 			out->stored++;
 	}
-	if (is_str(a->element[5]) && a->element[5]->len) {
+	if (redis_reply_str(a->element[5]) && a->element[5]->len) {
 		/* The index of the conversation's customer is due a refresh. A
 		 * failure here loses nothing: the next append asks again. */
 		char *customer = xstrndup(a->element[5]->str, a->element[5]->len);
 		struct mem_error ierr = {0};
-		index_touch(&zadd2, &pexp2, c, tenant, customer, r->conversation_id);
-		struct redis_cmd ic[2] = {cmd_of(&zadd2), cmd_of(&pexp2)};
-		if (run(s, 2, ic, rep2, true, "customer index", &ierr) < 0)
+		index_touch(&index, c, tenant, customer, r->conversation_id);
+		if (run(s, &index, true, "customer index", &ierr) < 0)
 			log_warn(NULL, "customer index refresh failed",
 			         LF_STR("conversation_id", r->conversation_id),
 			         LF_STR("error", ierr.message));
@@ -307,13 +221,8 @@ int rconv_append(struct store *s, const char *tenant, const struct conv_append *
 out:
 	if (ret < 0)
 		conv_append_result_release(out);
-	free_all(3, rep);
-	free_all(2, rep2);
-	cmd_release(&ev);
-	cmd_release(&zadd);
-	cmd_release(&pexp);
-	cmd_release(&zadd2);
-	cmd_release(&pexp2);
+	redis_batch_release(&ev);
+	redis_batch_release(&index);
 	return ret;
 }
 
@@ -326,7 +235,7 @@ static int page_members(const redisReply *a, size_t from, struct conv_page *p,
 	p->v = xcalloc(a->elements - from + 1, sizeof(*p->v));
 	for (size_t i = from; i < a->elements; i++) {
 		const redisReply *m = a->element[i];
-		if (!is_str(m) || conv_unpack(m->str, m->len, &p->v[p->n]) < 0)
+		if (!redis_reply_str(m) || conv_unpack(m->str, m->len, &p->v[p->n]) < 0)
 			return mem_fail(err, MEM_EINTERNAL, NULL,
 			                "a stored message of the conversation is malformed");
 		p->n++;
@@ -342,35 +251,35 @@ int rconv_read(struct store *s, const char *tenant, const struct conv_read *r,
 	                              [CONV_READ_AFTER] = "after",
 	                              [CONV_READ_RANGE] = "range"};
 	const struct rconv *c = redis_store_conv(s);
-	struct cmdv ev = {0};
+	struct redis_batch ev = {0};
 	redisReply *rep = NULL;
 	int ret = -1;
 
 	memset(out, 0, sizeof(*out));
 	script_head(&ev, c, RCONV_READ, 2, tenant, r->conversation_id);
-	cmd_str(&ev, modes[r->mode]);
-	cmd_fmt(&ev, r->mode == CONV_READ_RANGE ? r->from : r->seq);
-	cmd_fmt(&ev, r->mode == CONV_READ_RANGE ? r->to : (long long)r->limit);
+	redis_batch_str(&ev, modes[r->mode]);
+	redis_batch_fmt(&ev, r->mode == CONV_READ_RANGE ? r->from : r->seq);
+	redis_batch_fmt(&ev, r->mode == CONV_READ_RANGE ? r->to : (long long)r->limit);
 	if (r->max_bytes)
-		cmd_fmt(&ev, (long long)r->max_bytes);
+		redis_batch_fmt(&ev, (long long)r->max_bytes);
 	else
-		cmd_str(&ev, "");
-	struct redis_cmd cmd = cmd_of(&ev);
-	if (run(s, 1, &cmd, &rep, true, "conversation read", err) < 0)
+		redis_batch_str(&ev, "");
+	if (run(s, &ev, true, "conversation read", err) < 0)
 		goto out;
+	rep = redis_batch_take(&ev, 0);
 	if (rep->type != REDIS_REPLY_ARRAY || (rep->elements && rep->elements < 5)) {
-		bad_reply(rep, "conversation read", err);
+		redis_reply_fail(rep, err, "conversation read");
 		goto out;
 	}
 	if (!rep->elements) {
 		mem_fail(err, MEM_ENOT_FOUND, NULL, "no conversation %s", r->conversation_id);
 		goto out;
 	}
-	out->last_seq = rep_int(rep->element[0]);
-	out->first_seq = rep_int(rep->element[1]);
+	out->last_seq = redis_reply_ll(rep->element[0]);
+	out->first_seq = redis_reply_ll(rep->element[1]);
 	out->epoch = rep_dup_or_null(rep->element[2]);
 	out->customer_id = rep_dup_or_null(rep->element[3]);
-	out->truncated = rep_int(rep->element[4]) != 0;
+	out->truncated = redis_reply_ll(rep->element[4]) != 0;
 	if (page_members(rep, 5, out, err) < 0)
 		goto out;
 	ret = 0;
@@ -378,7 +287,7 @@ out:
 	if (ret < 0)
 		conv_page_release(out);
 	freeReplyObject(rep);
-	cmd_release(&ev);
+	redis_batch_release(&ev);
 	return ret;
 }
 
@@ -389,7 +298,7 @@ static int meta_from_reply(const redisReply *a, const char *id, struct conv_meta
 {
 	memset(m, 0, sizeof(*m));
 	if (a->type != REDIS_REPLY_ARRAY || (a->elements && a->elements != 8))
-		return bad_reply(a, "conversation metadata", err);
+		return redis_reply_fail(a, err, "conversation metadata");
 	if (!a->elements)
 		return 1;
 	m->conversation_id = xstrdup(id);
@@ -397,11 +306,11 @@ static int meta_from_reply(const redisReply *a, const char *id, struct conv_meta
 	m->metadata_json = rep_dup_or_null(a->element[1]);
 	if (!m->metadata_json)
 		m->metadata_json = xstrdup("{}");
-	m->created_at_ms = rep_int(a->element[2]);
-	m->updated_at_ms = rep_int(a->element[3]);
-	m->message_count = rep_int(a->element[4]);
-	m->first_seq = rep_int(a->element[5]);
-	long long pttl = rep_int(a->element[6]);
+	m->created_at_ms = redis_reply_ll(a->element[2]);
+	m->updated_at_ms = redis_reply_ll(a->element[3]);
+	m->message_count = redis_reply_ll(a->element[4]);
+	m->first_seq = redis_reply_ll(a->element[5]);
+	long long pttl = redis_reply_ll(a->element[6]);
 	m->ttl_seconds = pttl < 0 ? -1 : (pttl + 999) / 1000;
 	m->in_redis = true;
 	return 0;
@@ -413,28 +322,21 @@ static int meta_call(struct store *s, const char *tenant, const char *id, const 
                      struct mem_error *err)
 {
 	const struct rconv *c = redis_store_conv(s);
-	struct cmdv ev = {0}, zadd = {0}, pexp = {0};
-	redisReply *rep[3] = {0};
-	size_t n = 1;
+	struct redis_batch ev = {0};
 	int ret = -1;
 
 	script_head(&ev, c, RCONV_META, 3, tenant, id);
-	cmd_str(&ev, c->ttl_str);
+	redis_batch_str(&ev, c->ttl_str);
 	if (customer)
-		cmd_str(&ev, customer);
+		redis_batch_str(&ev, customer);
 	else
-		cmd_add(&ev, "", 1, false); /* one NUL byte: keep */
-	cmd_str(&ev, metadata ? metadata : "");
-	struct redis_cmd cmds[3] = {cmd_of(&ev)};
-	if (customer && *customer) {
-		index_touch(&zadd, &pexp, c, tenant, customer, id);
-		cmds[1] = cmd_of(&zadd);
-		cmds[2] = cmd_of(&pexp);
-		n = 3;
-	}
-	if (run(s, n, cmds, rep, true, "conversation metadata", err) < 0)
+		redis_batch_arg(&ev, "", 1); /* one NUL byte: keep */
+	redis_batch_str(&ev, metadata ? metadata : "");
+	if (customer && *customer)
+		index_touch(&ev, c, tenant, customer, id);
+	if (run(s, &ev, true, "conversation metadata", err) < 0)
 		goto out;
-	int rc = meta_from_reply(rep[0], id, out, err);
+	int rc = meta_from_reply(ev.rep[0], id, out, err);
 	if (rc < 0)
 		goto out;
 	if (rc > 0) {
@@ -442,15 +344,12 @@ static int meta_call(struct store *s, const char *tenant, const char *id, const 
 		goto out;
 	}
 	if (before)
-		*before = rep_dup_or_null(rep[0]->element[7]);
+		*before = rep_dup_or_null(ev.rep[0]->element[7]);
 	ret = 0;
 out:
 	if (ret < 0)
 		conv_meta_release(out);
-	free_all(3, rep);
-	cmd_release(&ev);
-	cmd_release(&zadd);
-	cmd_release(&pexp);
+	redis_batch_release(&ev);
 	return ret;
 }
 
@@ -466,32 +365,24 @@ int rconv_held(struct store *s, const char *tenant, const char *const *ids, size
                struct mem_error *err)
 {
 	const struct rconv *c = redis_store_conv(s);
-	struct cmdv *v = xcalloc(n ? n : 1, sizeof(*v));
-	struct redis_cmd *cmds = xcalloc(n ? n : 1, sizeof(*cmds));
-	redisReply **rep = xcalloc(n ? n : 1, sizeof(*rep));
+	struct redis_batch v = {0};
 	struct buf b = {0};
 	int ret = -1;
 
 	for (size_t i = 0; i < n; i++) {
-		cmd_str(&v[i], "HEXISTS");
+		redis_batch_cmd(&v, "HEXISTS");
 		conv_key(&b, c, "meta", tenant, ids[i]);
-		cmd_buf(&v[i], &b);
-		cmd_str(&v[i], "last_seq");
-		cmds[i] = cmd_of(&v[i]);
+		redis_batch_buf(&v, &b);
+		redis_batch_str(&v, "last_seq");
 	}
-	if (n && run(s, n, cmds, rep, true, "conversation held", err) < 0)
+	if (run(s, &v, true, "conversation held", err) < 0)
 		goto out;
 	for (size_t i = 0; i < n; i++)
-		held[i] = rep_int(rep[i]) == 1;
+		held[i] = redis_reply_ll(v.rep[i]) == 1;
 	ret = 0;
 out:
-	free_all(n, rep);
-	for (size_t i = 0; i < n; i++)
-		cmd_release(&v[i]);
+	redis_batch_release(&v);
 	buf_release(&b);
-	free(rep);
-	free(cmds);
-	free(v);
 	return ret;
 }
 
@@ -500,20 +391,17 @@ out:
 static void index_remove(struct store *s, const char *tenant, const char *customer, const char *id)
 {
 	const struct rconv *c = redis_store_conv(s);
-	struct cmdv z = {0};
+	struct redis_batch z = {0};
 	struct buf b = {0};
-	redisReply *rep = NULL;
 	struct mem_error err = {0};
-	cmd_str(&z, "ZREM");
+	redis_batch_cmd(&z, "ZREM");
 	conv_key(&b, c, "customer", tenant, customer);
-	cmd_buf(&z, &b);
-	cmd_str(&z, id);
-	struct redis_cmd cmd = cmd_of(&z);
-	if (run(s, 1, &cmd, &rep, true, "customer index", &err) < 0)
+	redis_batch_buf(&z, &b);
+	redis_batch_str(&z, id);
+	if (run(s, &z, true, "customer index", &err) < 0)
 		log_warn(NULL, "customer index update failed", LF_STR("conversation_id", id),
 		         LF_STR("error", err.message));
-	freeReplyObject(rep);
-	cmd_release(&z);
+	redis_batch_release(&z);
 }
 
 int rconv_update(struct store *s, const char *tenant, const struct conv_update *r,
@@ -551,47 +439,43 @@ int rconv_list(struct store *s, const char *tenant, const struct conv_list *r,
                struct conv_list_result *out, struct mem_error *err)
 {
 	const struct rconv *c = redis_store_conv(s);
-	struct cmdv zr = {0}, *ev = NULL;
-	struct redis_cmd *cmds = NULL;
-	redisReply *ids = NULL, **reps = NULL;
+	struct redis_batch zr = {0}, ev = {0};
+	redisReply *ids = NULL;
 	struct conv_meta *all = NULL;
 	struct buf b = {0};
 	size_t nall = 0, nids = 0;
 	int ret = -1;
 
 	memset(out, 0, sizeof(*out));
-	cmd_str(&zr, "ZREVRANGE");
+	redis_batch_cmd(&zr, "ZREVRANGE");
 	conv_key(&b, c, "customer", tenant, r->customer_id);
-	cmd_buf(&zr, &b);
-	cmd_str(&zr, "0");
-	cmd_fmt(&zr, LIST_SCAN_MAX - 1);
-	struct redis_cmd zc = cmd_of(&zr);
-	if (run(s, 1, &zc, &ids, true, "customer index", err) < 0)
+	redis_batch_buf(&zr, &b);
+	redis_batch_str(&zr, "0");
+	redis_batch_fmt(&zr, LIST_SCAN_MAX - 1);
+	if (run(s, &zr, true, "customer index", err) < 0)
 		goto out;
+	ids = redis_batch_take(&zr, 0);
 	if (ids->type != REDIS_REPLY_ARRAY) {
-		bad_reply(ids, "customer index", err);
+		redis_reply_fail(ids, err, "customer index");
 		goto out;
 	}
 	nids = ids->elements;
 	all = xcalloc(nids + 1, sizeof(*all));
-	ev = xcalloc(LIST_BATCH, sizeof(*ev));
-	cmds = xcalloc(LIST_BATCH, sizeof(*cmds));
-	reps = xcalloc(LIST_BATCH, sizeof(*reps));
 	for (size_t at = 0; at < nids; at += LIST_BATCH) {
 		size_t n = nids - at < LIST_BATCH ? nids - at : LIST_BATCH;
 		for (size_t i = 0; i < n; i++) {
 			const redisReply *id = ids->element[at + i];
-			script_head(&ev[i], c, RCONV_META, 3, tenant, is_str(id) ? id->str : "");
-			cmd_str(&ev[i], c->ttl_str);
-			cmd_add(&ev[i], "", 1, false);
-			cmd_str(&ev[i], "");
-			cmds[i] = cmd_of(&ev[i]);
+			script_head(&ev, c, RCONV_META, 3, tenant,
+			            redis_reply_str(id) ? id->str : "");
+			redis_batch_str(&ev, c->ttl_str);
+			redis_batch_arg(&ev, "", 1);
+			redis_batch_str(&ev, "");
 		}
-		int rc = run(s, n, cmds, reps, true, "conversation metadata", err);
+		int rc = run(s, &ev, true, "conversation metadata", err);
 		for (size_t i = 0; rc == 0 && i < n; i++) {
 			const redisReply *id = ids->element[at + i];
 			struct conv_meta m;
-			int found = meta_from_reply(reps[i], id->str, &m, err);
+			int found = meta_from_reply(ev.rep[i], id->str, &m, err);
 			if (found < 0) {
 				rc = -1;
 				break;
@@ -605,10 +489,7 @@ int rconv_list(struct store *s, const char *tenant, const struct conv_list *r,
 				index_remove(s, tenant, r->customer_id, id->str);
 			}
 		}
-		free_all(n, reps);
-		memset(reps, 0, LIST_BATCH * sizeof(*reps));
-		for (size_t i = 0; i < n; i++)
-			cmd_release(&ev[i]);
+		redis_batch_release(&ev);
 		if (rc < 0)
 			goto out;
 	}
@@ -632,11 +513,9 @@ out:
 	if (ret < 0)
 		conv_list_result_release(out);
 	free(all);
-	free(ev);
-	free(cmds);
-	free(reps);
+	redis_batch_release(&ev);
 	freeReplyObject(ids);
-	cmd_release(&zr);
+	redis_batch_release(&zr);
 	return ret;
 }
 
@@ -644,32 +523,20 @@ int rconv_delete(struct store *s, const char *tenant, const char *conversation_i
                  struct mem_error *err)
 {
 	const struct rconv *c = redis_store_conv(s);
-	struct cmdv ev = {0};
+	struct redis_batch ev = {0};
 	redisReply *rep = NULL;
 	int ret = -1;
 
 	script_head(&ev, c, RCONV_DELETE, 3, tenant, conversation_id);
-	struct redis_cmd cmd = cmd_of(&ev);
-	if (run(s, 1, &cmd, &rep, true, "conversation delete", err) < 0)
+	if (run(s, &ev, true, "conversation delete", err) < 0)
 		goto out;
-	if (is_str(rep) && rep->len)
+	rep = redis_batch_take(&ev, 0);
+	if (redis_reply_str(rep) && rep->len)
 		index_remove(s, tenant, rep->str, conversation_id);
 	ret = 0;
 out:
 	freeReplyObject(rep);
-	cmd_release(&ev);
-	return ret;
-}
-
-int rconv_tenant_delete(struct store *s, const char *tenant, struct admin_counts *out,
-                        struct mem_error *err)
-{
-	struct buf pat = {0};
-	buf_printf(&pat, "%s:*:{", redis_store_conv(s)->prefix);
-	key_encode(&pat, tenant, strlen(tenant));
-	buf_puts(&pat, ":*");
-	int ret = redis_store_unlink_matching(s, pat.data, out, err);
-	buf_release(&pat);
+	redis_batch_release(&ev);
 	return ret;
 }
 
@@ -679,19 +546,19 @@ int rconv_overflow(struct store *s, const char *tenant, const char *conversation
                    struct conv_page *out, struct mem_error *err)
 {
 	const struct rconv *c = redis_store_conv(s);
-	struct cmdv ev = {0};
+	struct redis_batch ev = {0};
 	redisReply *rep = NULL;
 	int ret = -1;
 
 	memset(out, 0, sizeof(*out));
 	script_head(&ev, c, RCONV_OVERFLOW, 2, tenant, conversation_id);
-	cmd_str(&ev, c->max_str);
-	cmd_fmt(&ev, (long long)limit);
-	struct redis_cmd cmd = cmd_of(&ev);
-	if (run(s, 1, &cmd, &rep, true, "conversation overflow", err) < 0)
+	redis_batch_str(&ev, c->max_str);
+	redis_batch_fmt(&ev, (long long)limit);
+	if (run(s, &ev, true, "conversation overflow", err) < 0)
 		goto out;
+	rep = redis_batch_take(&ev, 0);
 	if (rep->type != REDIS_REPLY_ARRAY || (rep->elements && rep->elements < 4)) {
-		bad_reply(rep, "conversation overflow", err);
+		redis_reply_fail(rep, err, "conversation overflow");
 		goto out;
 	}
 	if (rep->elements) {
@@ -706,7 +573,7 @@ out:
 	if (ret < 0)
 		conv_page_release(out);
 	freeReplyObject(rep);
-	cmd_release(&ev);
+	redis_batch_release(&ev);
 	return ret;
 }
 
@@ -714,7 +581,7 @@ int rconv_trim(struct store *s, const char *tenant, const char *conversation_id,
                const struct conv_page *archived, bool *trimmed, struct mem_error *err)
 {
 	const struct rconv *c = redis_store_conv(s);
-	struct cmdv ev = {0};
+	struct redis_batch ev = {0};
 	redisReply *rep = NULL;
 	int ret = -1;
 
@@ -722,22 +589,22 @@ int rconv_trim(struct store *s, const char *tenant, const char *conversation_id,
 	if (!archived->n)
 		return 0;
 	script_head(&ev, c, RCONV_TRIM, 3, tenant, conversation_id);
-	cmd_str(&ev, archived->epoch ? archived->epoch : "");
-	cmd_fmt(&ev, archived->v[0].seq);
-	cmd_fmt(&ev, archived->v[archived->n - 1].seq);
-	cmd_str(&ev, archived->digest ? archived->digest : "");
-	struct redis_cmd cmd = cmd_of(&ev);
-	if (run(s, 1, &cmd, &rep, true, "conversation trim", err) < 0)
+	redis_batch_str(&ev, archived->epoch ? archived->epoch : "");
+	redis_batch_fmt(&ev, archived->v[0].seq);
+	redis_batch_fmt(&ev, archived->v[archived->n - 1].seq);
+	redis_batch_str(&ev, archived->digest ? archived->digest : "");
+	if (run(s, &ev, true, "conversation trim", err) < 0)
 		goto out;
+	rep = redis_batch_take(&ev, 0);
 	if (rep->type != REDIS_REPLY_INTEGER) {
-		bad_reply(rep, "conversation trim", err);
+		redis_reply_fail(rep, err, "conversation trim");
 		goto out;
 	}
 	*trimmed = rep->integer == 1;
 	ret = 0;
 out:
 	freeReplyObject(rep);
-	cmd_release(&ev);
+	redis_batch_release(&ev);
 	return ret;
 }
 
@@ -755,25 +622,22 @@ int rconv_dump(struct store *s, const struct store_ref *refs, size_t n, long lon
                struct conv_page *out, struct mem_error *err)
 {
 	const struct rconv *c = redis_store_conv(s);
-	struct cmdv *ev = xcalloc(n + 1, sizeof(*ev));
-	struct redis_cmd *cmds = xcalloc(n + 1, sizeof(*cmds));
-	redisReply **rep = xcalloc(n + 1, sizeof(*rep));
+	struct redis_batch ev = {0};
 	int ret = -1;
 
 	memset(out, 0, n * sizeof(*out));
 	for (size_t i = 0; i < n; i++) {
-		script_head(&ev[i], c, RCONV_ARCHIVE, 3, refs[i].tenant, refs[i].id);
-		cmd_str(&ev[i], "dump");
-		cmd_fmt(&ev[i], (long long)c->ttl * 1000);
-		cmd_fmt(&ev[i], idle_ms);
-		cmds[i] = cmd_of(&ev[i]);
+		script_head(&ev, c, RCONV_ARCHIVE, 3, refs[i].tenant, refs[i].id);
+		redis_batch_str(&ev, "dump");
+		redis_batch_fmt(&ev, (long long)c->ttl * 1000);
+		redis_batch_fmt(&ev, idle_ms);
 	}
-	if (n && run(s, n, cmds, rep, true, "conversation dump", err) < 0)
+	if (run(s, &ev, true, "conversation dump", err) < 0)
 		goto out;
 	for (size_t i = 0; i < n; i++) {
-		const redisReply *a = rep[i];
+		const redisReply *a = ev.rep[i];
 		if (a->type != REDIS_REPLY_ARRAY || (a->elements && a->elements < 7)) {
-			bad_reply(a, "conversation dump", err);
+			redis_reply_fail(a, err, "conversation dump");
 			goto out;
 		}
 		if (!a->elements)
@@ -782,13 +646,13 @@ int rconv_dump(struct store *s, const struct store_ref *refs, size_t n, long lon
 		out[i].customer_id = rep_dup_or_null(a->element[1]);
 		out[i].digest = rep_dup_or_null(a->element[2]);
 		out[i].metadata_json = rep_dup_or_null(a->element[3]);
-		out[i].created_ms = rep_int(a->element[4]);
-		out[i].updated_ms = rep_int(a->element[5]);
-		out[i].last_seq = rep_int(a->element[6]);
+		out[i].created_ms = redis_reply_ll(a->element[4]);
+		out[i].updated_ms = redis_reply_ll(a->element[5]);
+		out[i].last_seq = redis_reply_ll(a->element[6]);
 		if (page_members(a, 7, &out[i], err) < 0)
 			goto out;
 		if (!out[i].digest) {
-			bad_reply(a, "conversation dump", err);
+			redis_reply_fail(a, err, "conversation dump");
 			goto out;
 		}
 	}
@@ -797,12 +661,7 @@ out:
 	if (ret < 0)
 		for (size_t i = 0; i < n; i++)
 			conv_page_release(&out[i]);
-	free_all(n, rep);
-	for (size_t i = 0; i < n; i++)
-		cmd_release(&ev[i]);
-	free(ev);
-	free(cmds);
-	free(rep);
+	redis_batch_release(&ev);
 	return ret;
 }
 
@@ -812,11 +671,8 @@ int rconv_drop(struct store *s, const struct store_ref *refs, const struct conv_
 	const struct rconv *c = redis_store_conv(s);
 	/* per conversation: the script, then (when it went) its ZREM from the
 	 * customer's index */
-	struct cmdv *ev = xcalloc(2 * n + 1, sizeof(*ev));
-	struct redis_cmd *cmds = xcalloc(2 * n + 1, sizeof(*cmds));
-	redisReply **rep = xcalloc(2 * n + 1, sizeof(*rep));
+	struct redis_batch drops = {0}, zrem = {0};
 	size_t *at = xcalloc(n + 1, sizeof(*at));
-	size_t m = 0, nz = 0;
 	struct buf b = {0};
 	int ret = -1;
 
@@ -824,47 +680,40 @@ int rconv_drop(struct store *s, const struct store_ref *refs, const struct conv_
 		dropped[i] = false;
 		if (!dumps[i].digest)
 			continue;
-		script_head(&ev[m], c, RCONV_ARCHIVE, 3, refs[i].tenant, refs[i].id);
-		cmd_str(&ev[m], "drop");
-		cmd_str(&ev[m], dumps[i].digest);
-		cmds[m] = cmd_of(&ev[m]);
-		at[m++] = i;
+		script_head(&drops, c, RCONV_ARCHIVE, 3, refs[i].tenant, refs[i].id);
+		redis_batch_str(&drops, "drop");
+		redis_batch_str(&drops, dumps[i].digest);
+		at[drops.n - 1] = i;
 	}
 	/* Safe to resend: a second drop of the same state finds it gone. */
-	if (m && run(s, m, cmds, rep, true, "conversation drop", err) < 0)
+	if (run(s, &drops, true, "conversation drop", err) < 0)
 		goto out;
-	for (size_t j = 0; j < m; j++) {
-		const redisReply *a = rep[j];
+	for (size_t j = 0; j < drops.n; j++) {
+		const redisReply *a = drops.rep[j];
 		if (a->type != REDIS_REPLY_ARRAY || a->elements < 1) {
-			bad_reply(a, "conversation drop", err);
+			redis_reply_fail(a, err, "conversation drop");
 			goto out;
 		}
 		size_t i = at[j];
-		dropped[i] = rep_int(a->element[0]) == 1;
-		if (!dropped[i] || a->elements != 2 || !is_str(a->element[1]) ||
+		dropped[i] = redis_reply_ll(a->element[0]) == 1;
+		if (!dropped[i] || a->elements != 2 || !redis_reply_str(a->element[1]) ||
 		    !a->element[1]->len)
 			continue;
-		struct cmdv *z = &ev[m + nz];
-		cmd_str(z, "ZREM");
+		redis_batch_cmd(&zrem, "ZREM");
 		conv_key(&b, c, "customer", refs[i].tenant, a->element[1]->str);
-		cmd_buf(z, &b);
-		cmd_str(z, refs[i].id);
-		cmds[m + nz++] = cmd_of(z);
+		redis_batch_buf(&zrem, &b);
+		redis_batch_str(&zrem, refs[i].id);
 	}
 	/* The index has its own hash tag; an entry left behind is pruned by the
 	 * next list that meets it. */
 	struct mem_error ierr = {0};
-	if (nz && run(s, nz, cmds + m, rep + m, true, "customer index", &ierr) < 0)
+	if (run(s, &zrem, true, "customer index", &ierr) < 0)
 		log_warn(NULL, "customer index update failed after archival",
 		         LF_STR("error", ierr.message));
 	ret = 0;
 out:
-	free_all(m + nz, rep);
-	for (size_t j = 0; j < m + nz; j++)
-		cmd_release(&ev[j]);
-	free(ev);
-	free(cmds);
-	free(rep);
+	redis_batch_release(&drops);
+	redis_batch_release(&zrem);
 	free(at);
 	buf_release(&b);
 	return ret;

@@ -24,54 +24,15 @@
 #include <stdbool.h>
 
 #include "../../common/config.h"
-#include "conn.h"
-#include "../store.h"
+#include "internal.h"
 
-enum {
-	RCONV_APPEND,
-	RCONV_READ,
-	RCONV_META,
-	RCONV_DELETE,
-	RCONV_OVERFLOW,
-	RCONV_TRIM,
-	RCONV_ARCHIVE,
-	RCONV_NSCRIPTS
-};
-
-/* Lua sources, indexed by the enum above. */
+/* Lua sources, indexed by RCONV_* (internal.h). */
 extern const char *const rconv_scripts[RCONV_NSCRIPTS];
-
-/* The conversation settings of a Redis store. */
-struct rconv {
-	char *prefix;
-	long ttl;
-	char ttl_str[24];
-	long max_messages;
-	char max_str[24];
-	bool keep_overflow; /* an archive takes what is beyond max_messages */
-	char sha[RCONV_NSCRIPTS][41];
-};
 
 /* Read the CONV_* settings of cfg (borrowed during the call). keep_overflow:
  * the service archives messages beyond CONV_MAX_MESSAGES (DATABASE_URL). */
 void rconv_init(struct rconv *c, const struct config *cfg, bool keep_overflow);
 void rconv_release(struct rconv *c);
-
-/* What redis/redis.c lends the conversation ops: the calling thread's
- * connection and the settings above. */
-struct redis_conn *redis_store_conn(struct store *s);
-const struct rconv *redis_store_conv(const struct store *s);
-/* SCAN for keys matching pattern and UNLINK them, batch by batch; counts
- * add to *out. */
-int redis_store_unlink_matching(struct store *s, const char *pattern, struct admin_counts *out,
-                                struct mem_error *err);
-/* -1 and err for an unexpected reply r to command what (an error reply from
- * a Redis that cannot write now is MEM_EUNAVAILABLE). */
-int redis_reply_fail(const redisReply *r, struct mem_error *err, const char *what);
-/* One bounded SCAN step over the keys "<head>{<tenant>:<id>}<tail>": the
- * (decoded) tenant and id of each into *out; cursor as SCAN's. */
-int redis_store_scan_refs(struct store *s, char cursor[32], const char *head, const char *tail,
-                          struct store_refs *out, struct mem_error *err);
 
 int rconv_append(struct store *s, const char *tenant, const struct conv_append *req,
                  struct conv_append_result *out, struct mem_error *err);
@@ -87,10 +48,6 @@ int rconv_held(struct store *s, const char *tenant, const char *const *ids, size
                struct mem_error *err);
 int rconv_delete(struct store *s, const char *tenant, const char *conversation_id,
                  struct mem_error *err);
-/* Unlink every conversation key of the tenant (SCAN in batches), adding to
- * *out; for the admin tool that forgets a tenant. */
-int rconv_tenant_delete(struct store *s, const char *tenant, struct admin_counts *out,
-                        struct mem_error *err);
 int rconv_overflow(struct store *s, const char *tenant, const char *conversation_id, size_t limit,
                    struct conv_page *out, struct mem_error *err);
 int rconv_trim(struct store *s, const char *tenant, const char *conversation_id,

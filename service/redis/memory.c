@@ -8,6 +8,7 @@
 #include "../../common/buf.h"
 #include "../../common/ids.h"
 #include "../../common/xalloc.h"
+#include "batch.h"
 
 extern const char lua_memory_put[], lua_memory_delete[], lua_memory_scan[], lua_memory_cleanup[],
     lua_memory_namespaces[];
@@ -114,21 +115,9 @@ static void tenant_keys_release(struct tenant_keys *k)
 	buf_release(&k->path);
 }
 
-static bool is_str(const redisReply *r)
-{
-	return r && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS);
-}
-
 static char *str_or_empty(const redisReply *r)
 {
-	return is_str(r) ? xstrndup(r->str, r->len) : xstrdup("");
-}
-
-static long long reply_ll(const redisReply *r)
-{
-	if (r && r->type == REDIS_REPLY_INTEGER)
-		return r->integer;
-	return is_str(r) ? strtoll(r->str, NULL, 10) : 0;
+	return redis_reply_str(r) ? xstrndup(r->str, r->len) : xstrdup("");
 }
 
 /* Labels of an encoded namespace path; NULL when it does not decode. */
@@ -164,12 +153,13 @@ static char **path_decode(const char *s, size_t len, size_t *n)
 static int conditional_reply(const redisReply *rep, const char *what, const struct mem_ref *ref,
                              const char *if_match, struct mem_error *err)
 {
-	if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements < 2 || !is_str(rep->element[0]))
-		return redis_store_reply_fail(rep, err, what);
+	if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements < 2 ||
+	    !redis_reply_str(rep->element[0]))
+		return redis_reply_fail(rep, err, what);
 	if (!strcmp(rep->element[0]->str, "ok"))
 		return 1;
 	const redisReply *cur = rep->element[1];
-	if (!is_str(cur) || !cur->len)
+	if (!redis_reply_str(cur) || !cur->len)
 		return mem_fail(err, MEM_EPRECONDITION, "If-Match",
 		                "If-Match %s does not hold: there is no item %s in that namespace",
 		                if_match, ref->key);
@@ -182,63 +172,45 @@ int redis_memory_put(struct store *s, const char *tenant, const struct mem_put *
                      struct mem_item *out, struct mem_error *err)
 {
 	struct item_keys k;
-	redisReply *rep = NULL;
+	struct redis_batch b = {0};
 	int ret = -1;
 
 	memset(out, 0, sizeof(*out));
 	item_keys_init(&k, s, tenant, &req->ns, req->key);
-	char ttl[24], now[24];
-	snprintf(ttl, sizeof(ttl), "%ld", req->ttl_seconds);
-	snprintf(now, sizeof(now), "%lld", now_ms());
 	const char *im = req->if_match ? req->if_match : "";
-	const char *ver = req->version ? req->version : "";
-	const char *av[] = {"EVALSHA",
-	                    redis_store_memory_sha(s, MEMORY_SCRIPT_PUT),
-	                    "4",
-	                    k.item.data,
-	                    k.index.data,
-	                    k.registry.data,
-	                    k.counter.data,
-	                    k.ekey.data,
-	                    k.path.data,
-	                    req->value_json,
-	                    ttl,
-	                    im,
-	                    now,
-	                    ver};
-	size_t al[] = {7,
-	               40,
-	               1,
-	               k.item.len,
-	               k.index.len,
-	               k.registry.len,
-	               k.counter.len,
-	               k.ekey.len,
-	               k.path.len,
-	               req->value_len,
-	               strlen(ttl),
-	               strlen(im),
-	               strlen(now),
-	               strlen(ver)};
-	struct redis_cmd cmd = {14, av, al};
+	redis_batch_cmd(&b, "EVALSHA");
+	redis_batch_str(&b, redis_store_memory_sha(s, MEMORY_SCRIPT_PUT));
+	redis_batch_str(&b, "4");
+	redis_batch_arg(&b, k.item.data, k.item.len);
+	redis_batch_arg(&b, k.index.data, k.index.len);
+	redis_batch_arg(&b, k.registry.data, k.registry.len);
+	redis_batch_arg(&b, k.counter.data, k.counter.len);
+	redis_batch_arg(&b, k.ekey.data, k.ekey.len);
+	redis_batch_arg(&b, k.path.data, k.path.len);
+	redis_batch_arg(&b, req->value_json, req->value_len);
+	redis_batch_fmt(&b, req->ttl_seconds);
+	redis_batch_str(&b, im);
+	redis_batch_fmt(&b, now_ms());
+	redis_batch_str(&b, req->version ? req->version : "");
 	/* A conditional put is not repeated after a broken connection: the
 	 * first attempt may have landed, and the repeat would answer 412. */
-	if (redis_conn_pipeline(redis_store_conn(s), 1, &cmd, &rep, !req->if_match, err) < 0)
+	if (redis_batch_send(&b, redis_store_conn(s), !req->if_match, err) < 0)
 		goto out;
+	const redisReply *rep = b.rep[0];
 	struct mem_ref ref = {req->ns, req->key, req->if_match};
 	if (conditional_reply(rep, "memory put", &ref, im, err) < 0)
 		goto out;
 	if (rep->elements != 5) {
-		redis_store_reply_fail(rep, err, "memory put");
+		redis_reply_fail(rep, err, "memory put");
 		goto out;
 	}
 	out->version = str_or_empty(rep->element[1]);
-	out->created_ms = reply_ll(rep->element[2]);
-	out->updated_ms = reply_ll(rep->element[3]);
-	out->expires_ms = reply_ll(rep->element[4]);
+	out->created_ms = redis_reply_ll(rep->element[2]);
+	out->updated_ms = redis_reply_ll(rep->element[3]);
+	out->expires_ms = redis_reply_ll(rep->element[4]);
 	ret = 0;
 out:
-	freeReplyObject(rep);
+	redis_batch_release(&b);
 	item_keys_release(&k);
 	return ret;
 }
@@ -247,21 +219,26 @@ int redis_memory_get(struct store *s, const char *tenant, const struct mem_ref *
                      struct mem_item *out, struct mem_error *err)
 {
 	struct item_keys k;
-	redisReply *rep[2] = {0};
+	struct redis_batch b = {0};
 	int ret = -1;
 
 	memset(out, 0, sizeof(*out));
 	item_keys_init(&k, s, tenant, &ref->ns, ref->key);
-	const char *hm[] = {"HMGET", k.item.data, "v", "ver", "c", "u", "x"};
-	const char *get[] = {"GET", k.item.data};
-	struct redis_cmd cmds[2] = {{7, hm, NULL}, {2, get, NULL}};
-	if (redis_conn_pipeline(redis_store_conn(s), 2, cmds, rep, true, err) < 0)
+	redis_batch_cmd(&b, "HMGET");
+	redis_batch_str(&b, k.item.data);
+	static const char *const fields[] = {"v", "ver", "c", "u", "x"};
+	for (size_t i = 0; i < 5; i++)
+		redis_batch_str(&b, fields[i]);
+	redis_batch_cmd(&b, "GET");
+	redis_batch_str(&b, k.item.data);
+	if (redis_batch_send(&b, redis_store_conn(s), true, err) < 0)
 		goto out;
+	redisReply **rep = b.rep;
 	const redisReply *h = rep[0];
 	if (h->type == REDIS_REPLY_ARRAY && h->elements == 5) {
 		bool any = false;
 		for (size_t i = 0; i < 5; i++)
-			any = any || is_str(h->element[i]);
+			any = any || redis_reply_str(h->element[i]);
 		if (!any) {
 			mem_fail(err, MEM_ENOT_FOUND, "key", "no memory item %s in that namespace",
 			         ref->key);
@@ -269,20 +246,20 @@ int redis_memory_get(struct store *s, const char *tenant, const struct mem_ref *
 		}
 		out->value_json = str_or_empty(h->element[0]);
 		out->value_len = strlen(out->value_json);
-		if (is_str(h->element[0]))
+		if (redis_reply_str(h->element[0]))
 			out->value_len = h->element[0]->len;
 		out->version = str_or_empty(h->element[1]);
-		out->created_ms = reply_ll(h->element[2]);
-		out->updated_ms = reply_ll(h->element[3]);
-		out->expires_ms = reply_ll(h->element[4]);
-	} else if (is_str(rep[1])) {
+		out->created_ms = redis_reply_ll(h->element[2]);
+		out->updated_ms = redis_reply_ll(h->element[3]);
+		out->expires_ms = redis_reply_ll(h->element[4]);
+	} else if (redis_reply_str(rep[1])) {
 		/* a plain string written by hand (SET key value) */
 		out->value_json = xstrndup(rep[1]->str, rep[1]->len);
 		out->value_len = rep[1]->len;
 		out->version = xstrdup("");
 	} else {
-		redis_store_reply_fail(rep[1]->type == REDIS_REPLY_ERROR ? rep[1] : rep[0], err,
-		                       "memory get");
+		redis_reply_fail(rep[1]->type == REDIS_REPLY_ERROR ? rep[1] : rep[0], err,
+		                 "memory get");
 		goto out;
 	}
 	out->key = xstrdup(ref->key);
@@ -293,8 +270,7 @@ int redis_memory_get(struct store *s, const char *tenant, const struct mem_ref *
 	out->store_key = xstrdup(k.item.data);
 	ret = 0;
 out:
-	freeReplyObject(rep[0]);
-	freeReplyObject(rep[1]);
+	redis_batch_release(&b);
 	item_keys_release(&k);
 	return ret;
 }
@@ -303,30 +279,31 @@ int redis_memory_delete(struct store *s, const char *tenant, const struct mem_re
                         bool *deleted, struct mem_error *err)
 {
 	struct item_keys k;
-	redisReply *rep = NULL;
+	struct redis_batch b = {0};
 	int ret = -1;
 
 	*deleted = false;
 	item_keys_init(&k, s, tenant, &ref->ns, ref->key);
 	const char *im = ref->if_match ? ref->if_match : "";
-	const char *av[] = {"EVALSHA",
-	                    redis_store_memory_sha(s, MEMORY_SCRIPT_DELETE),
-	                    "3",
-	                    k.item.data,
-	                    k.index.data,
-	                    k.registry.data,
-	                    k.ekey.data,
-	                    k.path.data,
-	                    im};
-	struct redis_cmd cmd = {9, av, NULL};
-	if (redis_conn_pipeline(redis_store_conn(s), 1, &cmd, &rep, !ref->if_match, err) < 0)
+	redis_batch_cmd(&b, "EVALSHA");
+	redis_batch_str(&b, redis_store_memory_sha(s, MEMORY_SCRIPT_DELETE));
+	redis_batch_str(&b, "3");
+	redis_batch_str(&b, k.item.data);
+	redis_batch_str(&b, k.index.data);
+	redis_batch_str(&b, k.registry.data);
+	redis_batch_str(&b, k.ekey.data);
+	redis_batch_str(&b, k.path.data);
+	redis_batch_str(&b, im);
+	/* conditional: not repeated, as a put */
+	if (redis_batch_send(&b, redis_store_conn(s), !ref->if_match, err) < 0)
 		goto out;
+	const redisReply *rep = b.rep[0];
 	if (conditional_reply(rep, "memory delete", ref, im, err) < 0)
 		goto out;
-	*deleted = reply_ll(rep->element[1]) > 0;
+	*deleted = redis_reply_ll(rep->element[1]) > 0;
 	ret = 0;
 out:
-	freeReplyObject(rep);
+	redis_batch_release(&b);
 	item_keys_release(&k);
 	return ret;
 }
@@ -336,8 +313,8 @@ out:
 static int item_from_scan(const redisReply *e, const struct buf *item_base, struct mem_item *it)
 {
 	memset(it, 0, sizeof(*it));
-	if (e->type != REDIS_REPLY_ARRAY || e->elements != 8 || !is_str(e->element[0]) ||
-	    !is_str(e->element[1]))
+	if (e->type != REDIS_REPLY_ARRAY || e->elements != 8 || !redis_reply_str(e->element[0]) ||
+	    !redis_reply_str(e->element[1]))
 		return -1;
 	it->ns = path_decode(e->element[0]->str, e->element[0]->len, &it->nns);
 	it->key = key_decode(e->element[1]->str, e->element[1]->len);
@@ -346,11 +323,11 @@ static int item_from_scan(const redisReply *e, const struct buf *item_base, stru
 		return -1;
 	}
 	it->value_json = str_or_empty(e->element[2]);
-	it->value_len = is_str(e->element[2]) ? e->element[2]->len : 0;
+	it->value_len = redis_reply_str(e->element[2]) ? e->element[2]->len : 0;
 	it->version = str_or_empty(e->element[3]);
-	it->created_ms = reply_ll(e->element[4]);
-	it->updated_ms = reply_ll(e->element[5]);
-	it->expires_ms = reply_ll(e->element[6]);
+	it->created_ms = redis_reply_ll(e->element[4]);
+	it->updated_ms = redis_reply_ll(e->element[5]);
+	it->expires_ms = redis_reply_ll(e->element[6]);
 	struct buf b = {0};
 	buf_append(&b, item_base->data, item_base->len);
 	buf_putc(&b, ':');
@@ -387,9 +364,9 @@ static int cands_merge(struct scan_cand *best, size_t *nbest, size_t cap, const 
 	size_t i = 0, j = 0, n = 0;
 	while (n < cap && (i < *nbest || j < step->elements)) {
 		const redisReply *e = j < step->elements ? step->element[j] : NULL;
-		if (e &&
-		    (e->type != REDIS_REPLY_ARRAY || e->elements != 3 || !is_str(e->element[0]) ||
-		     !is_str(e->element[1]) || !is_str(e->element[2]))) {
+		if (e && (e->type != REDIS_REPLY_ARRAY || e->elements != 3 ||
+		          !redis_reply_str(e->element[0]) || !redis_reply_str(e->element[1]) ||
+		          !redis_reply_str(e->element[2]))) {
 			cands_release(m, n);
 			free(m);
 			return -1;
@@ -428,7 +405,7 @@ int redis_memory_scan(struct store *s, const char *tenant, const struct mem_scan
 	size_t cap = req->n ? req->n : 1, nbest = 0;
 	struct scan_cand *best = xcalloc(cap + 1, sizeof(*best));
 	char *after = xstrdup(""), *min = xstrdup("-inf");
-	const char **av = NULL;
+	struct redis_batch ib = {0};
 	int ret = -1;
 
 	memset(out, 0, sizeof(*out));
@@ -452,17 +429,17 @@ int redis_memory_scan(struct store *s, const char *tenant, const struct mem_scan
 		                    k.path.data, max,
 		                    min,         n,
 		                    after,       most_s};
-		struct redis_cmd cmd = {12, cv, NULL};
-		if (redis_conn_pipeline(redis_store_conn(s), 1, &cmd, &rep, true, err) < 0)
+		if (redis_conn_command(redis_store_conn(s), &rep, err, 12, cv, NULL) < 0)
 			goto out;
 		if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 3 ||
-		    !is_str(rep->element[0]) || rep->element[1]->type != REDIS_REPLY_ARRAY ||
+		    !redis_reply_str(rep->element[0]) ||
+		    rep->element[1]->type != REDIS_REPLY_ARRAY ||
 		    cands_merge(best, &nbest, cap, rep->element[1]) < 0) {
-			redis_store_reply_fail(rep, err, "memory search");
+			redis_reply_fail(rep, err, "memory search");
 			goto out;
 		}
 		if (req->work)
-			*req->work -= reply_ll(rep->element[2]);
+			*req->work -= redis_reply_ll(rep->element[2]);
 		free(after);
 		after = xstrndup(rep->element[0]->str, rep->element[0]->len);
 		freeReplyObject(rep);
@@ -479,38 +456,29 @@ int redis_memory_scan(struct store *s, const char *tenant, const struct mem_scan
 		ret = 0;
 		goto out;
 	}
-	av = xcalloc(8 + 3 * nbest, sizeof(*av));
-	char **vers = xcalloc(nbest + 1, sizeof(*vers));
-	av[0] = "EVALSHA";
-	av[1] = redis_store_memory_sha(s, MEMORY_SCRIPT_SCAN);
-	av[2] = "1";
-	av[3] = k.reg.data;
-	size_t ac = 4;
-	av[ac++] = "items";
-	av[ac++] = k.ixb.data;
-	av[ac++] = k.itb.data;
-	char most_bytes[24];
-	snprintf(most_bytes, sizeof(most_bytes), "%zu", req->max_bytes ? req->max_bytes : SIZE_MAX);
-	av[ac++] = most_bytes;
+	redis_batch_cmd(&ib, "EVALSHA");
+	redis_batch_str(&ib, redis_store_memory_sha(s, MEMORY_SCRIPT_SCAN));
+	redis_batch_str(&ib, "1");
+	redis_batch_str(&ib, k.reg.data);
+	redis_batch_str(&ib, "items");
+	redis_batch_str(&ib, k.ixb.data);
+	redis_batch_str(&ib, k.itb.data);
+	char *most_bytes = xasprintf("%zu", req->max_bytes ? req->max_bytes : SIZE_MAX);
+	redis_batch_own(&ib, most_bytes, strlen(most_bytes));
 	for (size_t i = 0; i < nbest; i++) {
-		vers[i] = xasprintf("%lld", best[i].version);
-		av[ac++] = best[i].ns;
-		av[ac++] = best[i].key;
-		av[ac++] = vers[i];
+		redis_batch_str(&ib, best[i].ns);
+		redis_batch_str(&ib, best[i].key);
+		redis_batch_fmt(&ib, best[i].version);
 	}
-	struct redis_cmd icmd = {(int)ac, av, NULL};
-	int rc = redis_conn_pipeline(redis_store_conn(s), 1, &icmd, &rep, true, err);
-	for (size_t i = 0; i < nbest; i++)
-		free(vers[i]);
-	free(vers);
-	if (rc < 0)
+	if (redis_batch_send(&ib, redis_store_conn(s), true, err) < 0)
 		goto out;
+	rep = redis_batch_take(&ib, 0);
 	if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 ||
 	    rep->element[1]->type != REDIS_REPLY_ARRAY) {
-		redis_store_reply_fail(rep, err, "memory search");
+		redis_reply_fail(rep, err, "memory search");
 		goto out;
 	}
-	*more = *more || reply_ll(rep->element[0]) != 0; /* the bytes ran out */
+	*more = *more || redis_reply_ll(rep->element[0]) != 0; /* the bytes ran out */
 	const redisReply *items = rep->element[1];
 	out->v = xcalloc(items->elements + 1, sizeof(*out->v));
 	for (size_t i = 0; i < items->elements; i++)
@@ -521,7 +489,7 @@ out:
 	freeReplyObject(rep);
 	cands_release(best, nbest);
 	free(best);
-	free(av);
+	redis_batch_release(&ib);
 	free(after);
 	free(min);
 	free(max);
@@ -545,16 +513,15 @@ int redis_memory_cleanup(struct store *s, const char *tenant, const struct mem_n
 	                    "1",         k.reg.data,
 	                    k.ixb.data,  k.itb.data,
 	                    k.path.data, batch};
-	struct redis_cmd cmd = {8, av, NULL};
 	while (more) {
-		if (redis_conn_pipeline(redis_store_conn(s), 1, &cmd, &rep, true, err) < 0)
+		if (redis_conn_command(redis_store_conn(s), &rep, err, 8, av, NULL) < 0)
 			goto out;
 		if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2) {
-			redis_store_reply_fail(rep, err, "memory cleanup");
+			redis_reply_fail(rep, err, "memory cleanup");
 			goto out;
 		}
-		*deleted += reply_ll(rep->element[0]);
-		more = reply_ll(rep->element[1]) != 0;
+		*deleted += redis_reply_ll(rep->element[0]);
+		more = redis_reply_ll(rep->element[1]) != 0;
 		freeReplyObject(rep);
 		rep = NULL;
 	}
@@ -580,17 +547,16 @@ int redis_memory_namespaces(struct store *s, const char *tenant, const struct me
 	                    "1",        k.reg.data,
 	                    k.ixb.data, k.path.data,
 	                    most};
-	struct redis_cmd cmd = {7, av, NULL};
-	if (redis_conn_pipeline(redis_store_conn(s), 1, &cmd, &rep, true, err) < 0)
+	if (redis_conn_command(redis_store_conn(s), &rep, err, 7, av, NULL) < 0)
 		goto out;
 	if (rep->type != REDIS_REPLY_ARRAY) {
-		redis_store_reply_fail(rep, err, "memory namespaces");
+		redis_reply_fail(rep, err, "memory namespaces");
 		goto out;
 	}
 	for (size_t i = 0; i < rep->elements; i++) {
 		const redisReply *e = rep->element[i];
 		size_t n;
-		char **labels = is_str(e) ? path_decode(e->str, e->len, &n) : NULL;
+		char **labels = redis_reply_str(e) ? path_decode(e->str, e->len, &n) : NULL;
 		if (!labels)
 			continue;
 		mem_ns_list_add(out, (const char *const *)labels, n);

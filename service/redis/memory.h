@@ -18,28 +18,10 @@
 #ifndef MEMORYD_REDIS_MEMORY_H
 #define MEMORYD_REDIS_MEMORY_H
 
-#include "conn.h"
-#include "../store.h"
+#include "internal.h"
 
-enum {
-	MEMORY_SCRIPT_PUT,
-	MEMORY_SCRIPT_DELETE,
-	MEMORY_SCRIPT_SCAN,
-	MEMORY_SCRIPT_CLEANUP,
-	MEMORY_SCRIPT_NAMESPACES,
-	REDIS_MEMORY_NSCRIPTS
-};
-
-/* Lua sources, indexed by the enum above. */
+/* Lua sources, indexed by MEMORY_SCRIPT_* (internal.h). */
 extern const char *const redis_memory_scripts[REDIS_MEMORY_NSCRIPTS];
-
-/* What redis/redis.c lends the memory ops: the calling thread's connection,
- * the key prefix and the SHA of memory script i. */
-struct redis_conn *redis_store_conn(struct store *s);
-const char *redis_store_prefix(const struct store *s);
-const char *redis_store_memory_sha(const struct store *s, int i);
-/* The store's error for an unexpected reply (error replies, transient ones as 503). */
-int redis_store_reply_fail(const redisReply *r, struct mem_error *err, const char *what);
 
 int redis_memory_put(struct store *s, const char *tenant, const struct mem_put *req,
                      struct mem_item *out, struct mem_error *err);

@@ -11,6 +11,27 @@
  *   P:threads:{<tenant>}                     zset: the tenant's threads by last put
  * Every key carries CHECKPOINT_TTL_SECONDS, set by the same script or
  * pipeline that writes it.
+ *
+ * The store's header for service/ (service.c also reads conn.h's replica
+ * acknowledgements, redis_conn_last_replicas; tests use cluster.h). The
+ * files, from the top of the arrows down:
+ *   redis.c          this store's life: new/free, the Lua scripts every
+ *                    connection loads, a connection per thread, ping/info,
+ *                    redis_store_ops
+ *   checkpoints.c    checkpoint_* and thread_delete
+ *   conversations.c  conv_* (its key layout in conversations.h)
+ *   memory.c         memory_* (its key layout in memory.h)
+ *   archive.c        what the archiver reads and drops (thread_scan,
+ *                    thread_dump, thread_drop)
+ *   admin.c          the operator tools (admin_*)
+ *   keys.c           the names of the keys above, and reading them back
+ *   batch.c          the commands of one round trip and their replies
+ *   internal.h       what they share: struct redis_store, script numbers
+ *   conn.c           what the ops send through, one per thread: one node,
+ *                    or a Redis Cluster's nodes routed by slot
+ *   node.c           one connection: TCP or TLS, AUTH, scripts, backoff
+ *   sentinel.c       where the primary is, asked of Redis Sentinel
+ *   cluster.c        a cluster's slot map, key slots and redirections
  */
 #ifndef MEMORYD_REDIS_STORE_H
 #define MEMORYD_REDIS_STORE_H

@@ -1,0 +1,47 @@
+/*
+ * redis/keys: the names of the checkpoint keys (the layout in redis/redis.h)
+ * and reading them back. Every key of one thread shares the Redis Cluster
+ * hash tag {<tenant>:<thread>}; its components are encoded by key_encode, so
+ * ':' only ever separates them. The conversation and memory keys are named
+ * in their own files (conversations.c, memory.c).
+ *
+ * The builders reset b and write the whole name (redis_key_part appends one
+ * component); none fails.
+ */
+#ifndef MEMORYD_REDIS_KEYS_H
+#define MEMORYD_REDIS_KEYS_H
+
+#include <stddef.h>
+
+#include "../../common/buf.h"
+#include "batch.h"
+#include "internal.h"
+
+/* P:<kind>:{<tenant>:<thread>} */
+void redis_key_thread_base(struct buf *b, const struct redis_store *rs, const char *kind,
+                           const char *tenant, const char *thread);
+/* Appends ":<s encoded>". */
+void redis_key_part(struct buf *b, const char *s);
+/* P:head:TAG:<ns>: "<generation>|<latest checkpoint id>" of a namespace. */
+void redis_key_head(struct buf *b, const struct redis_store *rs, const char *tenant,
+                    const char *thread, const char *ns);
+/* P:threads:{<tenant>}: the tenant's threads by last put. */
+void redis_key_tenant_index(struct buf *b, const struct redis_store *rs, const char *tenant);
+
+/* ZADD <key> <now ms> <member> and PEXPIRE <key> <ttl ms>: two commands of
+ * b that list member in an index (a tenant's threads, a customer's
+ * conversations) and keep the index as long as its newest entry. Takes
+ * key's bytes (key is left empty). */
+void redis_index_touch(struct redis_batch *b, struct buf *key, const char *member,
+                       long ttl_seconds);
+
+/* The tenant and id inside a hash tag, "<tenant>:<id>" (encoded), decoded
+ * into out (caller frees both). -1 when either does not decode. */
+int redis_tag_ref(const char *tag, size_t n, struct store_ref *out);
+/* The kind and the decoded components after the tag of one of our keys,
+ * "P:<kind>:{TAG}:<c1>:<c2>...": *nparts of them (at most max) into parts
+ * (caller frees each). -1 when the key is not of that form. */
+int redis_key_components(const struct redis_store *rs, const char *k, size_t n, char *kind,
+                         size_t kind_max, char **parts, size_t max, size_t *nparts);
+
+#endif
