@@ -2,6 +2,7 @@
 #ifndef MEMORYD_IT_REDIS_INSPECT_H
 #define MEMORYD_IT_REDIS_INSPECT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <hiredis/hiredis.h>
@@ -19,7 +20,26 @@ int it_strlist_contains(const it_strlist *l, const char *s);
  * or unreachable. */
 redisContext *it_redis_connect(void);
 
-/* All keys matching the glob pattern (SCAN cursor loop). */
+/* Redis Cluster: with REDIS_CLUSTER_NODES set (REDIS_URL naming one of its
+ * nodes), a command is sent to REDIS_URL's node and MOVED and ASK answers
+ * are followed to the node they name (a connection per node, kept by
+ * host:port with REDIS_URL's credentials); every helper here does the same,
+ * and the scans walk every primary (CLUSTER SLOTS). Without it, nothing
+ * changes: one connection, hiredis's own calls.
+ * Test files' redisCommand and redisCommandArgv are these wrappers (the
+ * defines below), so a test's hand-made key reaches the node holding it. A
+ * command naming keys of several slots is refused by the cluster (CROSSSLOT):
+ * send one a key. it_redis_monitor sees one node's commands only: the cases
+ * counting commands with it are not run on a cluster. */
+bool it_redis_is_cluster(void);
+void *it_redis_command(redisContext *c, const char *format, ...);
+void *it_redis_command_argv(redisContext *c, int argc, const char **argv, const size_t *argvlen);
+#ifndef MEMORYD_IT_REDIS_INSPECT_IMPL
+#define redisCommand     it_redis_command
+#define redisCommandArgv it_redis_command_argv
+#endif
+
+/* All keys matching the glob pattern (SCAN cursor loop; every primary of a cluster). */
 void it_redis_scan(redisContext *c, const char *pattern, it_strlist *out);
 /* All keys containing `needle` (SCAN of the whole db, filtered here). */
 void it_redis_keys_containing(redisContext *c, const char *needle, it_strlist *out);
