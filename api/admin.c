@@ -1,5 +1,5 @@
 /*
- * /admin: the operator's tools, behind ADMIN_TOKEN (see server.c). Each is
+ * /admin: the operator's tools, behind ADMIN_TOKEN (see server_admit.c). Each is
  * the safe form of something the runbooks did by hand against a live store:
  *
  *   POST   /admin/backup                       snapshot and wait for it
