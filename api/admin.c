@@ -1,5 +1,5 @@
 /*
- * /admin: the operator's tools, behind ADMIN_TOKEN (see server.c). Each is
+ * /admin: the operator's tools, behind ADMIN_TOKEN (see server_admit.c). Each is
  * the safe form of something the runbooks did by hand against a live store:
  *
  *   POST   /admin/backup                       snapshot and wait for it
@@ -133,30 +133,16 @@ enum MHD_Result h_admin_failover_set(struct request *r)
 	struct body b = {0};
 	struct route_state st;
 	const char *primary = NULL;
-	int dual_write = -1;
+	int dual_write;
 	enum MHD_Result ret;
 
+	const struct body_field fields[] = {
+	    BODY_STRING("primary", BODY_OPTIONAL, &primary),
+	    BODY_BOOL("dual_write", &dual_write),
+	};
 	if (body_parse(&b, r->body.data, r->body.len, &err) < 0 ||
-	    body_string(&b, 0, "primary", "primary", false, &primary, &err) < 0)
+	    body_read_closed(&b, 0, fields, BODY_NFIELDS(fields), &err) < 0)
 		goto fail;
-	size_t t = body_get(&b, 0, "dual_write");
-	if (t != BODY_ABSENT) {
-		uint8_t type = b.doc.toks[t].type;
-		if (type != JSON_TOK_TRUE && type != JSON_TOK_FALSE) {
-			mem_fail(&err, MEM_EINVALID_FIELD, "dual_write",
-			         "dual_write must be true or false");
-			goto fail;
-		}
-		dual_write = type == JSON_TOK_TRUE;
-	}
-	size_t k = body_first(&b, 0);
-	for (uint32_t i = 0; i < b.doc.toks[0].size; i++, k = body_next(&b, 0, k))
-		if (!json_doc_key_eq(&b.doc, k, "primary") &&
-		    !json_doc_key_eq(&b.doc, k, "dual_write")) {
-			mem_fail(&err, MEM_EINVALID_FIELD, "body",
-			         "unknown member: the body takes primary and dual_write only");
-			goto fail;
-		}
 	if (!primary && dual_write < 0) {
 		mem_fail(&err, MEM_EMISSING_FIELD, "primary", "give primary, dual_write or both");
 		goto fail;

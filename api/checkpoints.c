@@ -109,23 +109,28 @@ enum MHD_Result h_checkpoint_put(struct request *r)
 	enum MHD_Result ret;
 	struct cp_put p = {0};
 	size_t checkpoint, metadata, jblobs, cv = BODY_ABSENT;
-	char name[64];
+	const char *cid;
+	size_t cid_tok;
+	char name[32];
 
+	const struct body_field fields[] = {
+	    BODY_STRING("thread_id", BODY_REQUIRED, &p.thread_id),
+	    BODY_STRING_OR("checkpoint_ns", "", &p.ns),
+	    BODY_STRING("checkpoint_id", BODY_REQUIRED, &p.checkpoint_id),
+	    BODY_STRING("parent_checkpoint_id", BODY_OPTIONAL, &p.parent_id),
+	    BODY_OBJECT("checkpoint", BODY_REQUIRED, &checkpoint),
+	    BODY_OBJECT("metadata", BODY_OPTIONAL, &metadata),
+	    BODY_ARRAY("blobs", BODY_OPTIONAL, &jblobs),
+	};
+	const struct body_field checkpoint_fields[] = {
+	    BODY_OBJECT("channel_versions", BODY_OPTIONAL, &cv),
+	};
 	if (body_parse(&body, r->body.data, r->body.len, &err) < 0 ||
-	    body_string(&body, 0, "thread_id", "thread_id", true, &p.thread_id, &err) < 0 ||
-	    body_string(&body, 0, "checkpoint_ns", "checkpoint_ns", false, &p.ns, &err) < 0 ||
-	    body_string(&body, 0, "checkpoint_id", "checkpoint_id", true, &p.checkpoint_id, &err) <
-	        0 ||
-	    body_string(&body, 0, "parent_checkpoint_id", "parent_checkpoint_id", false,
-	                &p.parent_id, &err) < 0 ||
-	    body_object(&body, 0, "checkpoint", "checkpoint", true, &checkpoint, &err) < 0 ||
-	    body_object(&body, 0, "metadata", "metadata", false, &metadata, &err) < 0 ||
-	    body_array(&body, 0, "blobs", "blobs", false, &jblobs, &err) < 0)
+	    body_read(&body, 0, fields, BODY_NFIELDS(fields), &err) < 0)
 		goto fail;
-	if (!p.ns)
-		p.ns = "";
-	const char *cid = NULL;
-	size_t cid_tok = body_get(&body, checkpoint, "id");
+	/* checkpoint.id, when given, must be checkpoint_id, whatever else is
+	 * wrong with it */
+	cid_tok = body_get(&body, checkpoint, "id");
 	if (cid_tok != BODY_ABSENT &&
 	    (body_tok_string(&body, cid_tok, "checkpoint.id", &cid, &err) < 0 ||
 	     strcmp(cid, p.checkpoint_id))) {
@@ -133,8 +138,8 @@ enum MHD_Result h_checkpoint_put(struct request *r)
 		         "checkpoint.id must equal checkpoint_id");
 		goto fail;
 	}
-	if (body_object(&body, checkpoint, "channel_versions", "checkpoint.channel_versions", false,
-	                &cv, &err) < 0)
+	if (body_read_in(&body, checkpoint, "checkpoint", checkpoint_fields,
+	                 BODY_NFIELDS(checkpoint_fields), &err) < 0)
 		goto fail;
 	size_t ncv = cv == BODY_ABSENT ? 0 : body.doc.toks[cv].size;
 	if (too_many(ncv, "checkpoint.channel_versions", &err) < 0)
@@ -155,36 +160,21 @@ enum MHD_Result h_checkpoint_put(struct request *r)
 	blobs = xcalloc(nb + 1, sizeof(*blobs));
 	for (size_t i = 0, o = body_first(&body, jblobs); i < nb;
 	     i++, o = body_next(&body, jblobs, o)) {
-		size_t t;
 		struct cp_blob *bl = &blobs[i];
+		const struct body_field blob[] = {
+		    BODY_STRING("channel", BODY_REQUIRED, &bl->channel),
+		    BODY_VERSION("version", BODY_REQUIRED, &bl->version),
+		    BODY_STRING("type", BODY_REQUIRED, &bl->value.type),
+		};
 		snprintf(name, sizeof(name), "blobs[%zu]", i);
-		if (body.doc.toks[o].type != JSON_TOK_OBJECT) {
-			mem_fail(&err, MEM_EINVALID_FIELD, name, "%s must be an object", name);
+		if (body_read_item(&body, o, name, blob, BODY_NFIELDS(blob), &err) < 0)
 			goto fail;
-		}
-		snprintf(name, sizeof(name), "blobs[%zu].channel", i);
-		if (body_string(&body, o, "channel", name, true, &bl->channel, &err) < 0)
-			goto fail;
-		snprintf(name, sizeof(name), "blobs[%zu].version", i);
-		t = body_get(&body, o, "version");
-		if (t == BODY_ABSENT) {
-			mem_fail(&err, MEM_EMISSING_FIELD, name, "%s is required", name);
-			goto fail;
-		}
-		if (body_tok_version(&body, t, name, &bl->version, &err) < 0)
-			goto fail;
-		snprintf(name, sizeof(name), "blobs[%zu].type", i);
-		if (body_string(&body, o, "type", name, true, &bl->value.type, &err) < 0)
-			goto fail;
-		snprintf(name, sizeof(name), "blobs[%zu].data", i);
-		t = body_get(&body, o, "data");
-		if (t == BODY_ABSENT && !strcmp(bl->value.type, "empty"))
-			continue;
-		if (t == BODY_ABSENT) {
-			mem_fail(&err, MEM_EMISSING_FIELD, name, "%s is required", name);
-			goto fail;
-		}
-		if (body_tok_base64(&body, t, name, &bl->value.data, &bl->value.len, &err) < 0)
+		/* a channel of type "empty" has no value: its data may be left out */
+		const struct body_field data[] = {
+		    BODY_BASE64("data", strcmp(bl->value.type, "empty") != 0, &bl->value.data,
+		                &bl->value.len),
+		};
+		if (body_read_in(&body, o, name, data, 1, &err) < 0)
 			goto fail;
 	}
 	p.blobs = blobs;
@@ -355,45 +345,31 @@ enum MHD_Result h_checkpoint_writes(struct request *r)
 	enum MHD_Result ret;
 	struct cp_put_writes w = {.thread_id = r->params[0]};
 	size_t jw;
-	char name[48];
+	char name[32];
 
+	const struct body_field fields[] = {
+	    BODY_STRING_OR("checkpoint_ns", "", &w.ns),
+	    BODY_STRING("checkpoint_id", BODY_REQUIRED, &w.checkpoint_id),
+	    BODY_STRING("task_id", BODY_REQUIRED, &w.task_id),
+	    BODY_STRING_OR("task_path", "", &w.task_path),
+	    BODY_ARRAY("writes", BODY_REQUIRED, &jw),
+	};
 	if (body_parse(&body, r->body.data, r->body.len, &err) < 0 ||
-	    body_string(&body, 0, "checkpoint_ns", "checkpoint_ns", false, &w.ns, &err) < 0 ||
-	    body_string(&body, 0, "checkpoint_id", "checkpoint_id", true, &w.checkpoint_id, &err) <
-	        0 ||
-	    body_string(&body, 0, "task_id", "task_id", true, &w.task_id, &err) < 0 ||
-	    body_string(&body, 0, "task_path", "task_path", false, &w.task_path, &err) < 0 ||
-	    body_array(&body, 0, "writes", "writes", true, &jw, &err) < 0)
+	    body_read(&body, 0, fields, BODY_NFIELDS(fields), &err) < 0)
 		goto fail;
-	if (!w.ns)
-		w.ns = "";
-	if (!w.task_path)
-		w.task_path = "";
 	size_t n = body.doc.toks[jw].size;
 	if (too_many(n, "writes", &err) < 0)
 		goto fail;
 	writes = xcalloc(n + 1, sizeof(*writes));
 	for (size_t i = 0, o = body_first(&body, jw); i < n; i++, o = body_next(&body, jw, o)) {
-		size_t t;
 		struct cp_write *wr = &writes[i];
+		const struct body_field write[] = {
+		    BODY_STRING("channel", BODY_REQUIRED, &wr->channel),
+		    BODY_STRING("type", BODY_REQUIRED, &wr->value.type),
+		    BODY_BASE64("data", BODY_REQUIRED, &wr->value.data, &wr->value.len),
+		};
 		snprintf(name, sizeof(name), "writes[%zu]", i);
-		if (body.doc.toks[o].type != JSON_TOK_OBJECT) {
-			mem_fail(&err, MEM_EINVALID_FIELD, name, "%s must be an object", name);
-			goto fail;
-		}
-		snprintf(name, sizeof(name), "writes[%zu].channel", i);
-		if (body_string(&body, o, "channel", name, true, &wr->channel, &err) < 0)
-			goto fail;
-		snprintf(name, sizeof(name), "writes[%zu].type", i);
-		if (body_string(&body, o, "type", name, true, &wr->value.type, &err) < 0)
-			goto fail;
-		snprintf(name, sizeof(name), "writes[%zu].data", i);
-		t = body_get(&body, o, "data");
-		if (t == BODY_ABSENT) {
-			mem_fail(&err, MEM_EMISSING_FIELD, name, "%s is required", name);
-			goto fail;
-		}
-		if (body_tok_base64(&body, t, name, &wr->value.data, &wr->value.len, &err) < 0)
+		if (body_read_item(&body, o, name, write, BODY_NFIELDS(write), &err) < 0)
 			goto fail;
 	}
 	w.writes = writes;

@@ -1,26 +1,11 @@
 #include "conv_body.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../common/xalloc.h"
-
-/* An integer member of obj >= 0, or -1 when absent. */
-static int body_nonneg(struct body *b, size_t obj, const char *key, long long *out,
-                       struct mem_error *err)
-{
-	size_t t = body_get(b, obj, key);
-	*out = -1;
-	if (t == BODY_ABSENT)
-		return 0;
-	if (b->doc.toks[t].type != JSON_TOK_NUMBER || json_doc_integer(&b->doc, t, out) < 0 ||
-	    *out < 0) {
-		*out = -1;
-		return mem_fail(err, MEM_EINVALID_FIELD, key, "%s must be an integer >= 0", key);
-	}
-	return 0;
-}
 
 /* customer_id "" is refused: a customer has an id (null removes it in an
  * update). It was taken as none, which the schema does not allow. */
@@ -32,63 +17,57 @@ static int no_empty_customer(const char *customer_id, struct mem_error *err)
 	return 0;
 }
 
-/* An optional JSON object member as compact text in text (*out NULL when
- * absent). */
-static int body_json_object(struct body *b, size_t obj, const char *key, const char *field,
-                            struct buf *text, const char **out, struct mem_error *err)
+/* The compact text of object tok in text (*out NULL when tok is BODY_ABSENT). */
+static void object_text(struct body *b, size_t tok, struct buf *text, const char **out)
 {
-	size_t t;
 	*out = NULL;
-	if (body_object(b, obj, key, field, false, &t, err) < 0)
-		return -1;
-	if (t == BODY_ABSENT)
-		return 0;
-	body_compact(b, t, NULL, text);
+	if (tok == BODY_ABSENT)
+		return;
+	body_compact(b, tok, NULL, text);
 	*out = text->data;
-	return 0;
 }
 
 static int read_message(struct conv_body *cb, size_t i, size_t o, struct mem_error *err)
 {
-	struct body *b = &cb->body;
 	struct conv_message_in *m = &cb->msgs[i];
-	char name[64];
+	size_t metadata;
+	char name[32];
 
+	const struct body_field fields[] = {
+	    BODY_STRING("id", BODY_OPTIONAL, &m->id),
+	    BODY_STRING("role", BODY_REQUIRED, &m->role),
+	    BODY_STRING("content", BODY_REQUIRED, &m->content),
+	    BODY_OBJECT("metadata", BODY_OPTIONAL, &metadata),
+	};
 	snprintf(name, sizeof(name), "messages[%zu]", i);
-	if (b->doc.toks[o].type != JSON_TOK_OBJECT)
-		return mem_fail(err, MEM_EINVALID_FIELD, name, "%s must be an object", name);
-	snprintf(name, sizeof(name), "messages[%zu].id", i);
-	if (body_string(b, o, "id", name, false, &m->id, err) < 0)
-		return -1;
-	snprintf(name, sizeof(name), "messages[%zu].role", i);
-	if (body_string(b, o, "role", name, true, &m->role, err) < 0)
-		return -1;
-	snprintf(name, sizeof(name), "messages[%zu].content", i);
-	if (body_string(b, o, "content", name, true, &m->content, err) < 0)
+	if (body_read_item(&cb->body, o, name, fields, BODY_NFIELDS(fields), err) < 0)
 		return -1;
 	m->content_len = strlen(m->content);
-	snprintf(name, sizeof(name), "messages[%zu].metadata", i);
-	return body_json_object(b, o, "metadata", name, &cb->mtext[i], &m->metadata_json, err);
+	object_text(&cb->body, metadata, &cb->mtext[i], &m->metadata_json);
+	return 0;
 }
 
 int conv_body_append(struct conv_body *cb, const char *text, size_t len, size_t max_batch,
                      struct conv_append *out, struct mem_error *err)
 {
 	struct body *b = &cb->body;
-	size_t jm;
+	size_t jm, metadata;
 
 	memset(cb, 0, sizeof(*cb));
 	out->customer_id = out->metadata_json = NULL;
 	out->messages = NULL;
 	out->n = 0;
+	const struct body_field fields[] = {
+	    BODY_STRING("customer_id", BODY_OPTIONAL, &out->customer_id),
+	    BODY_OBJECT("metadata", BODY_OPTIONAL, &metadata),
+	    BODY_INT("expected_seq", 0, LLONG_MAX, -1, &out->expected_seq),
+	    BODY_ARRAY("messages", BODY_REQUIRED, &jm),
+	};
 	if (body_parse(b, text, len, err) < 0 ||
-	    body_string(b, 0, "customer_id", "customer_id", false, &out->customer_id, err) < 0 ||
-	    body_json_object(b, 0, "metadata", "metadata", &cb->ctext, &out->metadata_json, err) <
-	        0 ||
-	    body_nonneg(b, 0, "expected_seq", &out->expected_seq, err) < 0 ||
-	    body_array(b, 0, "messages", "messages", true, &jm, err) < 0 ||
+	    body_read(b, 0, fields, BODY_NFIELDS(fields), err) < 0 ||
 	    no_empty_customer(out->customer_id, err) < 0)
 		return -1;
+	object_text(b, metadata, &cb->ctext, &out->metadata_json);
 	size_t n = b->doc.toks[jm].size;
 	if (n > max_batch)
 		return mem_fail(err, MEM_EINVALID_FIELD, "messages",
@@ -109,21 +88,27 @@ int conv_body_update(struct conv_body *cb, const char *text, size_t len, struct 
                      struct mem_error *err)
 {
 	struct body *b = &cb->body;
-	size_t c;
+	size_t metadata, t;
+	/* customer_id is read first, and refused when empty, before metadata */
+	const struct body_field customer[] = {
+	    BODY_STRING("customer_id", BODY_OPTIONAL, &out->customer_id),
+	};
+	const struct body_field fields[] = {
+	    BODY_OBJECT("metadata", BODY_OPTIONAL, &metadata),
+	};
 
 	memset(cb, 0, sizeof(*cb));
 	out->customer_id = out->metadata_json = NULL;
-	if (body_parse(b, text, len, err) < 0)
+	if (body_parse(b, text, len, err) < 0 ||
+	    body_read(b, 0, customer, BODY_NFIELDS(customer), err) < 0 ||
+	    no_empty_customer(out->customer_id, err) < 0)
 		return -1;
-	c = body_get(b, 0, "customer_id");
-	if (c != BODY_ABSENT && (body_tok_string(b, c, "customer_id", &out->customer_id, err) < 0 ||
-	                         no_empty_customer(out->customer_id, err) < 0))
-		return -1;
-	if (c == BODY_ABSENT && json_doc_object_get(&b->doc, 0, "customer_id", &c) == 0)
+	/* a table reads null as absent; here null is a value */
+	if (!out->customer_id && json_doc_object_get(&b->doc, 0, customer[0].key, &t) == 0)
 		out->customer_id = ""; /* null: the conversation no longer has a customer */
-	if (body_json_object(b, 0, "metadata", "metadata", &cb->ctext, &out->metadata_json, err) <
-	    0)
+	if (body_read(b, 0, fields, BODY_NFIELDS(fields), err) < 0)
 		return -1;
+	object_text(b, metadata, &cb->ctext, &out->metadata_json);
 	if (!out->customer_id && !out->metadata_json)
 		return mem_fail(err, MEM_EMISSING_FIELD, "customer_id",
 		                "give customer_id, metadata or both");

@@ -1,7 +1,7 @@
 /*
  * handlers: one function per route. Each reads the request (request.h),
  * calls the service and queues exactly one response. The route table that
- * maps paths and methods to them is in server.c.
+ * maps paths and methods to them is in server_routes.c.
  */
 #ifndef MEMORYD_API_HANDLERS_H
 #define MEMORYD_API_HANDLERS_H

@@ -422,11 +422,14 @@ enum MHD_Result h_memory_batch(struct request *r)
 	buf_puts(&out, "{\"results\":[");
 	for (size_t i = 0, o = body_first(&body, ops); i < n; i++, o = body_next(&body, ops, o)) {
 		const char *op = NULL;
+		const struct body_field op_field[] = {
+		    BODY_STRING("op", BODY_REQUIRED, &op),
+		};
 		struct mem_error oe = {0};
 		size_t mark = out.len + (i ? 1 : 0);
 		if (i)
 			buf_putc(&out, ',');
-		if (body_string(&body, o, "op", "op", true, &op, &oe) < 0)
+		if (body_read(&body, o, op_field, BODY_NFIELDS(op_field), &oe) < 0)
 			goto op_failed;
 		if (bud.work <= 0 || bud.bytes <= 0) {
 			mem_fail(&oe, MEM_ETOO_LARGE, NULL,

@@ -4,53 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A namespace member of obj into labels (borrowed from the body); *n 0 when
- * absent and not required. */
-static int read_ns(struct body *b, size_t obj, const char *key, bool required, const char **labels,
-                   struct mem_ns *out, struct mem_error *err)
-{
-	size_t arr;
-	out->labels = labels;
-	out->n = 0;
-	if (body_array(b, obj, key, key, required, &arr, err) < 0)
-		return -1;
-	if (arr == BODY_ABSENT)
-		return 0;
-	size_t n = b->doc.toks[arr].size;
-	if (n > MEM_NS_MAX_DEPTH)
-		return mem_fail(err, MEM_EINVALID_FIELD, key, "%s has %zu labels; at most %d", key,
-		                n, MEM_NS_MAX_DEPTH);
-	for (size_t i = 0, t = body_first(b, arr); i < n; i++, t = body_next(b, arr, t))
-		if (body_tok_string(b, t, key, &labels[i], err) < 0)
-			return -1;
-	out->n = n;
-	return 0;
-}
-
-/* An integer member in [min, max]; *present false when absent or null. */
-static int read_int(struct body *b, size_t obj, const char *key, long long min, long long max,
-                    long long *out, bool *present, struct mem_error *err)
-{
-	size_t t = body_get(b, obj, key);
-	*present = t != BODY_ABSENT;
-	if (!*present)
-		return 0;
-	if (json_doc_integer(&b->doc, t, out) < 0 || *out < min || *out > max)
-		return mem_fail(err, MEM_EINVALID_FIELD, key, "%s must be an integer %lld..%lld",
-		                key, min, max);
-	return 0;
-}
-
-static int read_size(struct body *b, size_t obj, const char *key, long long max, size_t def,
-                     size_t *out, struct mem_error *err)
-{
-	long long v;
-	bool present;
-	if (read_int(b, obj, key, 0, max, &v, &present, err) < 0)
-		return -1;
-	*out = present ? (size_t)v : def;
-	return 0;
-}
+/* A namespace field: its labels (borrowed from the body) into the args'
+ * array items, their count into n. */
+#define BODY_NS(k, req, items, n) BODY_LABELS(k, req, MEM_NS_MAX_DEPTH, items, n)
 
 int mem_body_if_match(const char *raw, char **out, struct mem_error *err)
 {
@@ -64,21 +20,22 @@ int mem_body_if_match(const char *raw, char **out, struct mem_error *err)
 int mem_body_put(struct body *b, size_t obj, const char *if_match_header, bool in_batch,
                  struct mem_args *a, struct mem_put *out, bool *deletes, struct mem_error *err)
 {
-	long long ttl = -1;
-	bool has_ttl;
+	long long ttl;
 	const char *im = in_batch ? NULL : if_match_header;
 
 	memset(a, 0, sizeof(*a));
 	memset(out, 0, sizeof(*out));
 	out->ttl_seconds = -1;
+	out->ns.labels = a->labels;
 	*deletes = false;
-	if (read_ns(b, obj, "namespace", true, a->labels, &out->ns, err) < 0 ||
-	    body_string(b, obj, "key", "key", true, &out->key, err) < 0 ||
-	    read_int(b, obj, "ttl_seconds", 0, MEM_TTL_MAX, &ttl, &has_ttl, err) < 0)
-		return -1;
-	if (in_batch && body_string(b, obj, "if_match", "if_match", false, &im, err) < 0)
-		return -1;
-	if (mem_body_if_match(im, &a->if_match, err) < 0)
+	const struct body_field fields[] = {
+	    BODY_NS("namespace", BODY_REQUIRED, a->labels, &out->ns.n),
+	    BODY_STRING("key", BODY_REQUIRED, &out->key),
+	    BODY_INT("ttl_seconds", 0, MEM_TTL_MAX, -1, &ttl),
+	    BODY_STRING("if_match", BODY_OPTIONAL, &im), /* last: read in a batch only */
+	};
+	if (body_read(b, obj, fields, BODY_NFIELDS(fields) - !in_batch, err) < 0 ||
+	    mem_body_if_match(im, &a->if_match, err) < 0)
 		return -1;
 	out->if_match = a->if_match;
 	size_t v = body_get(b, obj, "value");
@@ -92,7 +49,7 @@ int mem_body_put(struct body *b, size_t obj, const char *if_match_header, bool i
 	body_compact(b, v, NULL, &a->json);
 	out->value_json = a->json.data;
 	out->value_len = a->json.len;
-	out->ttl_seconds = has_ttl ? (long)ttl : -1;
+	out->ttl_seconds = (long)ttl;
 	return 0;
 }
 
@@ -103,9 +60,13 @@ int mem_body_ref(struct body *b, size_t obj, bool is_delete, struct mem_args *a,
 
 	memset(a, 0, sizeof(*a));
 	memset(out, 0, sizeof(*out));
-	if (read_ns(b, obj, "namespace", true, a->labels, &out->ns, err) < 0 ||
-	    body_string(b, obj, "key", "key", true, &out->key, err) < 0 ||
-	    (is_delete && body_string(b, obj, "if_match", "if_match", false, &im, err) < 0) ||
+	out->ns.labels = a->labels;
+	const struct body_field fields[] = {
+	    BODY_NS("namespace", BODY_REQUIRED, a->labels, &out->ns.n),
+	    BODY_STRING("key", BODY_REQUIRED, &out->key),
+	    BODY_STRING("if_match", BODY_OPTIONAL, &im), /* last: read for a delete only */
+	};
+	if (body_read(b, obj, fields, BODY_NFIELDS(fields) - !is_delete, err) < 0 ||
 	    mem_body_if_match(im, &a->if_match, err) < 0)
 		return -1;
 	out->if_match = a->if_match;
@@ -119,16 +80,19 @@ int mem_body_search(struct body *b, size_t obj, struct mem_args *a, struct mem_s
 
 	memset(a, 0, sizeof(*a));
 	memset(out, 0, sizeof(*out));
+	out->prefix.labels = a->labels;
 	if (body_get(b, obj, "query") != BODY_ABSENT)
 		return mem_fail(err, MEM_EINVALID_FIELD, "query",
 		                "semantic search (query) is not offered: memoryd keeps no "
 		                "embeddings; search by namespace_prefix and filter");
-	if (read_ns(b, obj, "namespace_prefix", false, a->labels, &out->prefix, err) < 0 ||
-	    body_object(b, obj, "filter", "filter", false, &f, err) < 0 ||
-	    read_size(b, obj, "limit", MEM_SEARCH_LIMIT_MAX, MEM_SEARCH_LIMIT_DEF, &out->limit,
-	              err) < 0 ||
-	    read_size(b, obj, "offset", MEM_OFFSET_MAX, 0, &out->offset, err) < 0 ||
-	    body_string(b, obj, "cursor", "cursor", false, &out->cursor, err) < 0)
+	const struct body_field fields[] = {
+	    BODY_NS("namespace_prefix", BODY_OPTIONAL, a->labels, &out->prefix.n),
+	    BODY_OBJECT("filter", BODY_OPTIONAL, &f),
+	    BODY_SIZE("limit", MEM_SEARCH_LIMIT_MAX, MEM_SEARCH_LIMIT_DEF, &out->limit),
+	    BODY_SIZE("offset", MEM_OFFSET_MAX, 0, &out->offset),
+	    BODY_STRING("cursor", BODY_OPTIONAL, &out->cursor),
+	};
+	if (body_read(b, obj, fields, BODY_NFIELDS(fields), err) < 0)
 		return -1;
 	if (f != BODY_ABSENT && b->doc.toks[f].size) {
 		body_compact(b, f, NULL, &a->json);
@@ -143,7 +107,12 @@ int mem_body_cleanup(struct body *b, size_t obj, struct mem_args *a, struct mem_
                      struct mem_error *err)
 {
 	memset(a, 0, sizeof(*a));
-	return read_ns(b, obj, "namespace_prefix", true, a->labels, out, err);
+	out->labels = a->labels;
+	out->n = 0;
+	const struct body_field fields[] = {
+	    BODY_NS("namespace_prefix", BODY_REQUIRED, a->labels, &out->n),
+	};
+	return body_read(b, obj, fields, BODY_NFIELDS(fields), err);
 }
 
 int mem_body_namespaces(struct body *b, size_t obj, struct mem_args *a, struct mem_list_ns *out,
@@ -151,21 +120,27 @@ int mem_body_namespaces(struct body *b, size_t obj, struct mem_args *a, struct m
 {
 	memset(a, 0, sizeof(*a));
 	memset(out, 0, sizeof(*out));
-	if (read_ns(b, obj, "prefix", false, a->labels, &out->prefix, err) < 0 ||
-	    read_ns(b, obj, "suffix", false, a->labels2, &out->suffix, err) < 0 ||
-	    read_size(b, obj, "max_depth", MEM_NS_MAX_DEPTH, 0, &out->max_depth, err) < 0 ||
-	    read_size(b, obj, "limit", MEM_SEARCH_LIMIT_MAX, 100, &out->limit, err) < 0 ||
-	    read_size(b, obj, "offset", MEM_OFFSET_MAX, 0, &out->offset, err) < 0)
-		return -1;
-	return 0;
+	out->prefix.labels = a->labels;
+	out->suffix.labels = a->labels2;
+	const struct body_field fields[] = {
+	    BODY_NS("prefix", BODY_OPTIONAL, a->labels, &out->prefix.n),
+	    BODY_NS("suffix", BODY_OPTIONAL, a->labels2, &out->suffix.n),
+	    BODY_SIZE("max_depth", MEM_NS_MAX_DEPTH, 0, &out->max_depth),
+	    BODY_SIZE("limit", MEM_SEARCH_LIMIT_MAX, 100, &out->limit),
+	    BODY_SIZE("offset", MEM_OFFSET_MAX, 0, &out->offset),
+	};
+	return body_read(b, obj, fields, BODY_NFIELDS(fields), err);
 }
 
 int mem_body_batch(struct body *b, size_t *ops, size_t *n, struct mem_error *err)
 {
-	char field[48];
+	const struct body_field fields[] = {
+	    BODY_ARRAY("operations", BODY_REQUIRED, ops),
+	};
+	char entry[32], field[40];
 
 	*n = 0;
-	if (body_array(b, 0, "operations", "operations", true, ops, err) < 0)
+	if (body_read(b, 0, fields, BODY_NFIELDS(fields), err) < 0)
 		return -1;
 	size_t count = b->doc.toks[*ops].size;
 	if (count > MEM_BATCH_MAX_OPS)
@@ -174,11 +149,16 @@ int mem_body_batch(struct body *b, size_t *ops, size_t *n, struct mem_error *err
 	/* Every operation must name a known op before any runs. */
 	for (size_t i = 0, o = body_first(b, *ops); i < count; i++, o = body_next(b, *ops, o)) {
 		const char *op;
-		snprintf(field, sizeof(field), "operations[%zu].op", i);
+		const struct body_field op_field[] = {
+		    BODY_STRING("op", BODY_REQUIRED, &op),
+		};
+		snprintf(entry, sizeof(entry), "operations[%zu]", i);
+		snprintf(field, sizeof(field), "%s.op", entry);
+		/* an entry that is no object is refused naming its op */
 		if (b->doc.toks[o].type != JSON_TOK_OBJECT)
-			return mem_fail(err, MEM_EINVALID_FIELD, field,
-			                "operations[%zu] must be an object", i);
-		if (body_string(b, o, "op", field, true, &op, err) < 0)
+			return mem_fail(err, MEM_EINVALID_FIELD, field, "%s must be an object",
+			                entry);
+		if (body_read_in(b, o, entry, op_field, 1, err) < 0)
 			return -1;
 		if (strcmp(op, "get") && strcmp(op, "put") && strcmp(op, "delete") &&
 		    strcmp(op, "search") && strcmp(op, "list_namespaces") && strcmp(op, "cleanup"))

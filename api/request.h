@@ -32,7 +32,7 @@ struct request {
 	struct buf body;
 	bool body_too_large;
 	bool over_buffer;   /* MAX_BUFFERED_BYTES would be passed: 503 at the end */
-	long long buffered; /* bytes counted against MAX_BUFFERED_BYTES (server.c) */
+	long long buffered; /* bytes counted against MAX_BUFFERED_BYTES (server_dispatch.c) */
 	bool responded;
 	int status;                    /* of the response queued, for the access log */
 	const char *route;             /* template, e.g. "/checkpoints/{thread_id}" */
@@ -49,8 +49,8 @@ struct request {
 	                        this is the METRICS_PORT listener */
 	const int *draining; /* the server's shutdown flag (atomic), borrowed */
 	bool draining_read, draining_seen;    /* request_draining, read once */
-	const struct http_route *route_entry; /* matched and admitted (server.c); NULL before */
-	/* Run on a heavy thread (server.c): respond_queue keeps the response
+	const struct http_route *route_entry; /* admitted (server_admit.c); NULL before */
+	/* Run on a heavy thread (server_heavy.c): respond_queue keeps the response
 	 * here, and the connection's worker queues it once resumed (MHD's calls
 	 * on a connection belong to its worker's thread). */
 	bool deferred;

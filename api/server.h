@@ -4,7 +4,8 @@
  * each a libmicrohttpd daemon with its own thread (no global lock on the
  * request path, HTTP_CONNECTION_LIMIT kept across them all). A worker reads
  * each request's headers and body within MAX_BODY_BYTES, matches the route
- * table and calls the handler, then writes one access log line.
+ * table and calls the handler, then writes one access log line. The parts,
+ * one file each, and the way a request takes through them: server_internal.h.
  */
 #ifndef MEMORYD_API_SERVER_H
 #define MEMORYD_API_SERVER_H

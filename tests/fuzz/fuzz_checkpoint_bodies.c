@@ -11,9 +11,11 @@
  *    not canonical base64 or is not a string or int64 version;
  *  - an accepted body is a JSON object with no duplicate key at any depth;
  *  - every string read is the NUL-free, valid UTF-8 decoding of its token;
- *    body_get agrees with json_doc_object_get; body_first/body_next walk the children
- *    in order; an integer version is its decimal text; base64 data encodes
- *    back to exactly the text sent;
+ *    body_get agrees with json_doc_object_get; a field table (body_read) reads
+ *    what the token says, names the field "<prefix>.<key>" in a refusal and
+ *    then writes nothing; body_first/body_next walk the children in order; an
+ *    integer version is its decimal text; base64 data encodes back to exactly
+ *    the text sent;
  *  - the stored checkpoint and metadata texts (body_compact) are valid JSON
  *    objects with no whitespace outside strings, mean what was sent (jansson
  *    json_equal) less checkpoint.channel_values, and compact to themselves;
@@ -69,11 +71,23 @@ static size_t checked_get(const struct body *b, size_t obj, const char *key)
 	return v;
 }
 
-static int rd_string(struct body *b, size_t obj, const char *key, const char *field, bool required,
+/* A one-field table (api/body.h) reading string key of obj, named
+ * "<prefix>.<key>" (key alone when prefix is NULL) in errors. */
+static int rd_string(struct body *b, size_t obj, const char *prefix, const char *key, bool required,
                      const char **out, struct mem_error *err)
 {
-	int rc = body_string(b, obj, key, field, required, out, err);
+	const struct body_field f[] = {BODY_STRING(key, required, out)};
+	char name[64];
+	const char *field = key;
+	if (prefix) {
+		snprintf(name, sizeof(name), "%s.%s", prefix, key);
+		field = name;
+	}
+	static const char untouched[] = "untouched";
+	*out = untouched;
+	int rc = body_read_in(b, obj, prefix, f, 1, err);
 	size_t v = checked_get(b, obj, key);
+	CHECK(rc == 0 || *out == untouched, "refused '%s' was written", field);
 	if (v == BODY_ABSENT) {
 		CHECK(rc == (required ? -1 : 0), "'%s' absent: rc %d", field, rc);
 		if (rc == 0)
@@ -99,9 +113,14 @@ static int rd_string(struct body *b, size_t obj, const char *key, const char *fi
 static int rd_container(struct body *b, size_t obj, const char *key, bool required,
                         enum json_tok_type type, size_t *out, struct mem_error *err)
 {
-	int rc = type == JSON_TOK_OBJECT ? body_object(b, obj, key, key, required, out, err)
-	                                 : body_array(b, obj, key, key, required, out, err);
+	const struct body_field f[] = {
+	    type == JSON_TOK_OBJECT ? (struct body_field)BODY_OBJECT(key, required, out)
+	                            : (struct body_field)BODY_ARRAY(key, required, out),
+	};
+	*out = BODY_ABSENT - 1;
+	int rc = body_read(b, obj, f, 1, err);
 	size_t v = checked_get(b, obj, key);
+	CHECK(rc == 0 || *out == BODY_ABSENT - 1, "refused '%s' was written", key);
 	if (v == BODY_ABSENT)
 		CHECK(rc == (required ? -1 : 0) && (rc < 0 || *out == BODY_ABSENT),
 		      "absent '%s': rc %d", key, rc);
@@ -289,11 +308,10 @@ static void put_body(const char *text, size_t len)
 		CHECK(body.doc.toks[i].type != JSON_TOK_OBJECT ||
 		          json_doc_has_duplicate_keys(&body.doc, i) == 0,
 		      "a body with duplicate keys in token %zu parsed", i);
-	if (rd_string(&body, 0, "thread_id", "thread_id", true, &thread_id, &err) < 0 ||
-	    rd_string(&body, 0, "checkpoint_ns", "checkpoint_ns", false, &ns, &err) < 0 ||
-	    rd_string(&body, 0, "checkpoint_id", "checkpoint_id", true, &checkpoint_id, &err) < 0 ||
-	    rd_string(&body, 0, "parent_checkpoint_id", "parent_checkpoint_id", false, &parent_id,
-	              &err) < 0 ||
+	if (rd_string(&body, 0, NULL, "thread_id", true, &thread_id, &err) < 0 ||
+	    rd_string(&body, 0, NULL, "checkpoint_ns", false, &ns, &err) < 0 ||
+	    rd_string(&body, 0, NULL, "checkpoint_id", true, &checkpoint_id, &err) < 0 ||
+	    rd_string(&body, 0, NULL, "parent_checkpoint_id", false, &parent_id, &err) < 0 ||
 	    rd_container(&body, 0, "checkpoint", true, JSON_TOK_OBJECT, &checkpoint, &err) < 0 ||
 	    rd_container(&body, 0, "metadata", false, JSON_TOK_OBJECT, &metadata, &err) < 0 ||
 	    rd_container(&body, 0, "blobs", false, JSON_TOK_ARRAY, &jblobs, &err) < 0)
@@ -308,9 +326,12 @@ static void put_body(const char *text, size_t len)
 	if (cid)
 		check_read_string(&body, cid_tok, cid);
 	{
-		/* body_object with a field name of its own, as the handler calls it */
+		/* a field of checkpoint, named by its path, as the handler reads it */
 		const char *f = "checkpoint.channel_versions";
-		rc = body_object(&body, checkpoint, "channel_versions", f, false, &cv, &err);
+		const struct body_field fields[] = {
+		    BODY_OBJECT("channel_versions", BODY_OPTIONAL, &cv),
+		};
+		rc = body_read_in(&body, checkpoint, "checkpoint", fields, 1, &err);
 		size_t v = checked_get(&body, checkpoint, "channel_versions");
 		CHECK(rc == (v == BODY_ABSENT || body.doc.toks[v].type == JSON_TOK_OBJECT ? 0 : -1),
 		      "checkpoint.channel_versions read with rc %d", rc);
@@ -344,8 +365,8 @@ static void put_body(const char *text, size_t len)
 		size_t dlen;
 		if (body.doc.toks[o].type != JSON_TOK_OBJECT)
 			goto out;
-		snprintf(name, sizeof(name), "blobs[%zu].channel", i);
-		if (rd_string(&body, o, "channel", name, true, &channel, &err) < 0)
+		snprintf(name, sizeof(name), "blobs[%zu]", i);
+		if (rd_string(&body, o, name, "channel", true, &channel, &err) < 0)
 			goto out;
 		snprintf(name, sizeof(name), "blobs[%zu].version", i);
 		t = checked_get(&body, o, "version");
@@ -353,8 +374,8 @@ static void put_body(const char *text, size_t len)
 			goto out;
 		if (rd_version(&body, t, name, &version, &err) < 0)
 			goto out;
-		snprintf(name, sizeof(name), "blobs[%zu].type", i);
-		if (rd_string(&body, o, "type", name, true, &type, &err) < 0)
+		snprintf(name, sizeof(name), "blobs[%zu]", i);
+		if (rd_string(&body, o, name, "type", true, &type, &err) < 0)
 			goto out;
 		snprintf(name, sizeof(name), "blobs[%zu].data", i);
 		t = checked_get(&body, o, "data");
@@ -404,10 +425,10 @@ static void writes_body(const char *text, size_t len)
 		check_error(&err, NULL);
 		goto out;
 	}
-	if (rd_string(&body, 0, "checkpoint_ns", "checkpoint_ns", false, &ns, &err) < 0 ||
-	    rd_string(&body, 0, "checkpoint_id", "checkpoint_id", true, &checkpoint_id, &err) < 0 ||
-	    rd_string(&body, 0, "task_id", "task_id", true, &task_id, &err) < 0 ||
-	    rd_string(&body, 0, "task_path", "task_path", false, &task_path, &err) < 0 ||
+	if (rd_string(&body, 0, NULL, "checkpoint_ns", false, &ns, &err) < 0 ||
+	    rd_string(&body, 0, NULL, "checkpoint_id", true, &checkpoint_id, &err) < 0 ||
+	    rd_string(&body, 0, NULL, "task_id", true, &task_id, &err) < 0 ||
+	    rd_string(&body, 0, NULL, "task_path", false, &task_path, &err) < 0 ||
 	    rd_container(&body, 0, "writes", true, JSON_TOK_ARRAY, &jw, &err) < 0)
 		goto out;
 	size_t n = body.doc.toks[jw].size;
@@ -419,11 +440,9 @@ static void writes_body(const char *text, size_t len)
 		size_t dlen;
 		if (body.doc.toks[o].type != JSON_TOK_OBJECT)
 			goto out;
-		snprintf(name, sizeof(name), "writes[%zu].channel", i);
-		if (rd_string(&body, o, "channel", name, true, &channel, &err) < 0)
-			goto out;
-		snprintf(name, sizeof(name), "writes[%zu].type", i);
-		if (rd_string(&body, o, "type", name, true, &type, &err) < 0)
+		snprintf(name, sizeof(name), "writes[%zu]", i);
+		if (rd_string(&body, o, name, "channel", true, &channel, &err) < 0 ||
+		    rd_string(&body, o, name, "type", true, &type, &err) < 0)
 			goto out;
 		snprintf(name, sizeof(name), "writes[%zu].data", i);
 		t = checked_get(&body, o, "data");

@@ -1,7 +1,7 @@
 /*
  * fuzz_ids: common/ids.h on arbitrary bytes: utf8_valid, id_check,
  * key_encode/key_decode, and url_decode (query parameters with '+' as space,
- * path segments without), which api/request.c and api/server.c call on raw
+ * path segments without), which api/request.c and api/server_routes.c call on raw
  * URL parts.
  *
  * The first byte chooses the options (bit 0: plus_is_space, bit 1:

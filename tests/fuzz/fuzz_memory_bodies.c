@@ -248,9 +248,9 @@ static void fuzz_body(const char *data, size_t size)
 	CHECK(n <= MEM_BATCH_MAX_OPS && n == b.doc.toks[ops].size, "%zu operations", n);
 	for (size_t i = 0, o = body_first(&b, ops); i < n; i++, o = body_next(&b, ops, o)) {
 		const char *op;
+		const struct body_field op_field[] = {BODY_STRING("op", BODY_REQUIRED, &op)};
 		CHECK(b.doc.toks[o].type == JSON_TOK_OBJECT, "operations[%zu] is no object", i);
-		CHECK(body_string(&b, o, "op", "op", true, &op, &err) == 0, "operations[%zu].op",
-		      i);
+		CHECK(body_read(&b, o, op_field, 1, &err) == 0, "operations[%zu].op", i);
 		/* as api/memory.c runs them */
 		if (!strcmp(op, "put"))
 			check_put(&b, o, NULL, true);
