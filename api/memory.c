@@ -145,7 +145,7 @@ static int op_put(struct request *r, struct body *b, size_t obj, bool in_batch, 
 	if (mem_body_put(b, obj, im, in_batch, &a, &p, &deletes, err) < 0)
 		goto out;
 	if (deletes) { /* BaseStore: a put of null deletes */
-		struct mem_ref ref = {p.ns, p.key, p.if_match};
+		struct mem_ref ref = {.ns = p.ns, .key = p.key, .if_match = p.if_match};
 		ret = run_delete(r, &ref, out, err);
 		goto out;
 	}
@@ -352,15 +352,20 @@ static enum MHD_Result get_or_delete(struct request *r, bool is_delete)
 	struct mem_error err = {0};
 	char *ns_text = NULL, *key = NULL, *if_match = NULL, **labels = NULL;
 	size_t n = 0;
+	bool refresh = false;
 	struct buf out = {0};
 	enum MHD_Result ret;
 
 	const char *im =
 	    is_delete ? MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "If-Match") : NULL;
 	if (query_ref(r, &ns_text, &labels, &n, &key, &err) < 0 ||
-	    mem_body_if_match(im, &if_match, &err) < 0)
+	    mem_body_if_match(im, &if_match, &err) < 0 ||
+	    (!is_delete && query_bool(r, "refresh_ttl", &refresh, &err) < 0))
 		goto fail;
-	struct mem_ref ref = {{(const char *const *)labels, n}, key, if_match};
+	struct mem_ref ref = {.ns = {(const char *const *)labels, n},
+	                      .key = key,
+	                      .if_match = if_match,
+	                      .refresh_ttl = refresh};
 	if (is_delete) {
 		bool deleted;
 		if (service_memory_delete(r->svc, r->tenant, &ref, &deleted, &err) < 0)

@@ -165,3 +165,20 @@ int query_param(struct request *r, const char *name, char **out, struct mem_erro
 	*out = v;
 	return 0;
 }
+
+int query_bool(struct request *r, const char *name, bool *out, struct mem_error *err)
+{
+	char *v;
+	*out = false;
+	if (query_param(r, name, &v, err) < 0)
+		return -1;
+	if (!v)
+		return 0;
+	bool t = !strcmp(v, "true") || !strcmp(v, "1"), f = !strcmp(v, "false") || !strcmp(v, "0");
+	free(v);
+	if (!t && !f)
+		return mem_fail(err, MEM_EINVALID_FIELD, name,
+		                "query parameter %s must be true or false", name);
+	*out = t;
+	return 0;
+}

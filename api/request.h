@@ -81,6 +81,10 @@ enum MHD_Result respond_errorf(struct request *r, enum mem_errcode code, const c
  * NULL when absent. -1 and err on a bad escape. */
 int query_param(struct request *r, const char *name, char **out, struct mem_error *err);
 
+/* A boolean query parameter: "true" or "false" (also 1 and 0); *out false
+ * when absent. -1 and err on anything else. */
+int query_bool(struct request *r, const char *name, bool *out, struct mem_error *err);
+
 unsigned mem_errcode_status(enum mem_errcode code);
 
 #endif

@@ -9,7 +9,8 @@
  * write of the tenant: it is the item's ETag for If-Match, and "most recently
  * updated first" is "highest version first", which is also the search
  * cursor. An item expires after its TTL unless it was put without one
- * (MEMORY_ALLOW_PERSISTENT=1).
+ * (MEMORY_ALLOW_PERSISTENT=1); a read asking for it (refresh_ttl) starts
+ * the TTL of what it returns again.
  *
  * Request structs borrow their strings (from the parsed request, which
  * outlives the call); result structs own everything and are released with
@@ -62,6 +63,9 @@ struct mem_ref {
 	struct mem_ns ns;
 	const char *key;
 	const char *if_match;
+	/* get: the item's TTL starts again from now (LangGraph's
+	 * refresh_on_read); an item without expiry is left alone. */
+	bool refresh_ttl;
 };
 
 /* One stored item; owns its strings. */
@@ -114,6 +118,7 @@ struct mem_search {
 	size_t offset;
 	const char *cursor;        /* next_cursor of the previous page, or NULL */
 	struct mem_budget *budget; /* charged; NULL: one of its own (service_memory_budget) */
+	bool refresh_ttl;          /* the page's items' TTLs start again, as for a get */
 };
 
 struct mem_search_result {

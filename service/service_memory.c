@@ -76,7 +76,7 @@ int service_memory_put(struct service *svc, const char *tenant, const struct mem
 	struct svc_route rt = svc_route_take(svc);
 	struct store *prim = rt.primary; /* one routing snapshot per call */
 	memset(out, 0, sizeof(*out));
-	struct mem_ref ref = {req->ns, req->key, req->if_match};
+	struct mem_ref ref = {.ns = req->ns, .key = req->key, .if_match = req->if_match};
 	if (check_ref(prim, &ref, err) < 0)
 		return -1;
 	if (req->value_len > (size_t)svc->cfg->memory_max_value_bytes)
@@ -100,10 +100,36 @@ int service_memory_put(struct service *svc, const char *tenant, const struct mem
 	return 0;
 }
 
+/* A read's refresh_ttl, like a write, on the secondary under dual write,
+ * where a miss is counted, not returned. */
+static void memory_refresh_other(const struct svc_route *rt, const char *tenant,
+                                 const struct mem_item *items, size_t n)
+{
+	if (rt->dual_write && rt->other && rt->other->ops->memory_refresh) {
+		struct mem_item *copy = xcalloc(n + 1, sizeof(*copy));
+		struct mem_error e2 = {0};
+		memcpy(copy, items, n * sizeof(*copy)); /* its expiries only are written */
+		if (rt->other->ops->memory_refresh(rt->other, tenant, copy, n, &e2) < 0)
+			memory_missed(rt, "memory_refresh", tenant, n ? items[0].key : "", &e2);
+		free(copy);
+	}
+}
+
+/* The same on the primary (whose answer gives the new expiries) first. */
+static int memory_refresh(const struct svc_route *rt, const char *tenant, struct mem_item *items,
+                          size_t n, struct mem_error *err)
+{
+	if (rt->primary->ops->memory_refresh(rt->primary, tenant, items, n, err) < 0)
+		return -1;
+	memory_refresh_other(rt, tenant, items, n);
+	return 0;
+}
+
 int service_memory_get(struct service *svc, const char *tenant, const struct mem_ref *ref,
                        struct mem_item *out, struct mem_error *err)
 {
-	struct store *prim = svc_route_take(svc).primary; /* one store per call */
+	struct svc_route rt = svc_route_take(svc);
+	struct store *prim = rt.primary; /* one store per call */
 	memset(out, 0, sizeof(*out));
 	if (check_ref(prim, ref, err) < 0 || prim->ops->memory_get(prim, tenant, ref, out, err) < 0)
 		return -1;
@@ -116,6 +142,8 @@ int service_memory_get(struct service *svc, const char *tenant, const struct mem
 		mem_item_release(out);
 		return -1;
 	}
+	if (ref->refresh_ttl) /* the primary's get refreshed it */
+		memory_refresh_other(&rt, tenant, out, 1);
 	return 0;
 }
 
@@ -129,7 +157,7 @@ int service_memory_delete(struct service *svc, const char *tenant, const struct 
 	    prim->ops->memory_delete(prim, tenant, ref, deleted, err) < 0)
 		return -1;
 	if (rt.other && rt.other->ops->memory_delete) {
-		struct mem_ref r2 = {ref->ns, ref->key, NULL};
+		struct mem_ref r2 = {.ns = ref->ns, .key = ref->key};
 		struct mem_error e2 = {0};
 		bool gone;
 		if (rt.other->ops->memory_delete(rt.other, tenant, &r2, &gone, &e2) < 0)
@@ -176,7 +204,8 @@ static int budget_spent(struct mem_error *err)
 int service_memory_search(struct service *svc, const char *tenant, const struct mem_search *req,
                           struct mem_search_result *out, struct mem_error *err)
 {
-	struct store *prim = svc_route_take(svc).primary; /* one store per call */
+	struct svc_route rt = svc_route_take(svc);
+	struct store *prim = rt.primary; /* one store per call */
 	struct mem_items batch = {0};
 	struct mem_budget own = service_memory_budget(svc);
 	struct mem_budget *bud = req->budget ? req->budget : &own;
@@ -256,6 +285,8 @@ int service_memory_search(struct service *svc, const char *tenant, const struct 
 			break;
 		}
 	}
+	if (req->refresh_ttl && memory_refresh(&rt, tenant, out->items.v, out->items.n, err) < 0)
+		goto out;
 	ret = 0;
 out:
 	if (ret < 0)

@@ -218,7 +218,8 @@ struct store_ops {
 	int (*memory_put)(struct store *s, const char *tenant, const struct mem_put *req,
 	                  struct mem_item *out, struct mem_error *err);
 	/* MEM_ENOT_FOUND when absent or expired. A value written by hand comes
-	 * back as it is: the caller checks it is JSON. */
+	 * back as it is: the caller checks it is JSON. ref->refresh_ttl: the
+	 * item's TTL starts again (as memory_refresh), out->expires_ms the new. */
 	int (*memory_get)(struct store *s, const char *tenant, const struct mem_ref *ref,
 	                  struct mem_item *out, struct mem_error *err);
 	/* *deleted: it existed. MEM_EPRECONDITION as for put. */
@@ -228,6 +229,11 @@ struct store_ops {
 	 * first, at most req->n; *more when others may follow. */
 	int (*memory_scan)(struct store *s, const char *tenant, const struct mem_scan *req,
 	                   struct mem_items *out, bool *more, struct mem_error *err);
+	/* A read's refresh (LangGraph's refresh_on_read): each of the n items
+	 * read that expires expires its TTL from now; items[i].expires_ms gets
+	 * the new expiry. One round trip; an item gone meanwhile is skipped. */
+	int (*memory_refresh)(struct store *s, const char *tenant, struct mem_item *items, size_t n,
+	                      struct mem_error *err);
 	/* Delete every item under the prefix, in batches; *deleted counts them. */
 	int (*memory_cleanup)(struct store *s, const char *tenant, const struct mem_ns *prefix,
 	                      long long *deleted, struct mem_error *err);

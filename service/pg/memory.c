@@ -179,6 +179,10 @@ int pg_memory_get(struct store *s, const char *tenant, const struct mem_ref *ref
 	out->key = xstrdup(ref->key);
 	out->ns = ns_split(q.ns, &out->nns);
 	out->store_key = row_name(tenant, out->ns, out->nns, ref->key);
+	if (ref->refresh_ttl && pg_memory_refresh(s, tenant, out, 1, err) < 0) {
+		mem_item_release(out);
+		goto out;
+	}
 	ret = 0;
 out:
 	q_release(&q);
@@ -290,6 +294,72 @@ int pg_memory_scan(struct store *s, const char *tenant, const struct mem_scan *r
 	ret = 0;
 out:
 	q_release(&q);
+	return ret;
+}
+
+/* Rows are locked in key order, so two refreshes of the same items cannot
+ * deadlock; a row without ttl_seconds (put before 0008) takes
+ * expires_at - updated_at. */
+#define REFRESH_TTL                                                                                \
+	"COALESCE(i.ttl_seconds, round(extract(epoch FROM i.expires_at - i.updated_at))::int8)"
+
+int pg_memory_refresh(struct store *s, const char *tenant, struct mem_item *items, size_t n,
+                      struct mem_error *err)
+{
+	struct pg_params p = {0};
+	struct pg_array ns, key;
+	PGresult *res = NULL;
+	size_t m = 0;
+	int ret = -1;
+
+	char **joined = xcalloc(n + 1, sizeof(*joined));
+	pg_array_init(&ns, PG_OID_TEXT);
+	pg_array_init(&key, PG_OID_TEXT);
+	for (size_t i = 0; i < n; i++) {
+		if (items[i].expires_ms <= 0)
+			continue;
+		struct mem_ns x = {(const char *const *)items[i].ns, items[i].nns};
+		joined[i] = ns_join(&x);
+		pg_array_add_text(&ns, joined[i]);
+		pg_array_add_text(&key, items[i].key);
+		m++;
+	}
+	if (!m) {
+		ret = 0;
+		goto out;
+	}
+	pg_params_text(&p, tenant);
+	pg_params_array(&p, &ns);
+	pg_params_array(&p, &key);
+	if (pg_conn_query(pg_store_conn(s),
+	                  "WITH r AS (SELECT i.ns, i.key, " REFRESH_TTL " AS ttl"
+	                  " FROM memoryd.memory_items i"
+	                  " JOIN unnest($2::text[], $3::text[]) AS x(ns, key)"
+	                  " ON i.ns = x.ns AND i.key = x.key"
+	                  " WHERE i.tenant = $1::text AND i.expires_at > now()"
+	                  " ORDER BY i.ns, i.key FOR UPDATE OF i)"
+	                  " UPDATE memoryd.memory_items AS i SET ttl_seconds = r.ttl,"
+	                  " expires_at = now() + make_interval(secs => r.ttl::float8)"
+	                  " FROM r WHERE i.tenant = $1::text AND i.ns = r.ns AND i.key = r.key"
+	                  " AND r.ttl > 0"
+	                  " RETURNING i.ns, i.key," MS("i.expires_at"),
+	                  &p, &res, err) < 0)
+		goto out;
+	for (int r = 0; r < PQntuples(res); r++) {
+		const char *rns = pg_text(res, r, 0), *rkey = pg_text(res, r, 1);
+		for (size_t i = 0; i < n; i++)
+			if (joined[i] && !strcmp(joined[i], rns) && !strcmp(items[i].key, rkey))
+				items[i].expires_ms = col_ms(res, r, 2);
+	}
+	ret = 0;
+out:
+	PQclear(res);
+	pg_params_release(&p);
+	pg_array_release(&ns);
+	pg_array_release(&key);
+	for (size_t i = 0; i < n; i++)
+		free(joined[i]);
+	free(joined);
 	return ret;
 }
 

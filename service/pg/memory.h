@@ -20,6 +20,8 @@ int pg_memory_delete(struct store *s, const char *tenant, const struct mem_ref *
                      struct mem_error *err);
 int pg_memory_scan(struct store *s, const char *tenant, const struct mem_scan *req,
                    struct mem_items *out, bool *more, struct mem_error *err);
+int pg_memory_refresh(struct store *s, const char *tenant, struct mem_item *items, size_t n,
+                      struct mem_error *err);
 int pg_memory_cleanup(struct store *s, const char *tenant, const struct mem_ns *prefix,
                       long long *deleted, struct mem_error *err);
 int pg_memory_namespaces(struct store *s, const char *tenant, const struct mem_ns *prefix,

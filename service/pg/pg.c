@@ -200,6 +200,7 @@ const struct store_ops pg_store_ops = {
     .memory_get = pg_memory_get,
     .memory_delete = pg_memory_delete,
     .memory_scan = pg_memory_scan,
+    .memory_refresh = pg_memory_refresh,
     .memory_cleanup = pg_memory_cleanup,
     .memory_namespaces = pg_memory_namespaces,
     .free = ps_free,

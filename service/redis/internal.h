@@ -46,6 +46,7 @@ enum {
 	MEMORY_SCRIPT_SCAN,
 	MEMORY_SCRIPT_CLEANUP,
 	MEMORY_SCRIPT_NAMESPACES,
+	MEMORY_SCRIPT_TOUCH,
 	REDIS_MEMORY_NSCRIPTS
 };
 /* scripts[]: the checkpoint scripts, the conversation ops', then the memory ops'. */

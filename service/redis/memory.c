@@ -11,7 +11,7 @@
 #include "batch.h"
 
 extern const char lua_memory_put[], lua_memory_delete[], lua_memory_scan[], lua_memory_cleanup[],
-    lua_memory_namespaces[];
+    lua_memory_namespaces[], lua_memory_touch[];
 
 const char *const redis_memory_scripts[REDIS_MEMORY_NSCRIPTS] = {
     [MEMORY_SCRIPT_PUT] = lua_memory_put,
@@ -19,6 +19,7 @@ const char *const redis_memory_scripts[REDIS_MEMORY_NSCRIPTS] = {
     [MEMORY_SCRIPT_SCAN] = lua_memory_scan,
     [MEMORY_SCRIPT_CLEANUP] = lua_memory_cleanup,
     [MEMORY_SCRIPT_NAMESPACES] = lua_memory_namespaces,
+    [MEMORY_SCRIPT_TOUCH] = lua_memory_touch,
 };
 
 /* Items one cleanup script call deletes: a SCAN-sized batch, so Redis is
@@ -197,7 +198,7 @@ int redis_memory_put(struct store *s, const char *tenant, const struct mem_put *
 	if (redis_batch_send(&b, redis_store_conn(s), !req->if_match, err) < 0)
 		goto out;
 	const redisReply *rep = b.rep[0];
-	struct mem_ref ref = {req->ns, req->key, req->if_match};
+	struct mem_ref ref = {.ns = req->ns, .key = req->key, .if_match = req->if_match};
 	if (conditional_reply(rep, "memory put", &ref, im, err) < 0)
 		goto out;
 	if (rep->elements != 5) {
@@ -215,6 +216,61 @@ out:
 	return ret;
 }
 
+/* EVALSHA memory_touch.lua on the item of k (redis/lua/memory_touch.lua). */
+static void touch_cmd(struct redis_batch *b, struct store *s, struct item_keys *k)
+{
+	redis_batch_cmd(b, "EVALSHA");
+	redis_batch_str(b, redis_store_memory_sha(s, MEMORY_SCRIPT_TOUCH));
+	redis_batch_str(b, "4");
+	redis_batch_str(b, k->item.data);
+	redis_batch_str(b, k->index.data);
+	redis_batch_str(b, k->registry.data);
+	redis_batch_str(b, k->counter.data);
+	redis_batch_fmt(b, now_ms());
+}
+
+int redis_memory_refresh(struct store *s, const char *tenant, struct mem_item *items, size_t n,
+                         struct mem_error *err)
+{
+	size_t m = 0;
+	for (size_t i = 0; i < n; i++)
+		m += items[i].expires_ms > 0;
+	if (!m)
+		return 0;
+	struct item_keys *k = xcalloc(m, sizeof(*k));
+	size_t *at = xcalloc(m, sizeof(*at));
+	struct redis_batch b = {0};
+	int ret = -1;
+
+	for (size_t i = 0, j = 0; i < n; i++) {
+		if (items[i].expires_ms <= 0)
+			continue;
+		struct mem_ns ns = {(const char *const *)items[i].ns, items[i].nns};
+		item_keys_init(&k[j], s, tenant, &ns, items[i].key);
+		touch_cmd(&b, s, &k[j]);
+		at[j++] = i;
+	}
+	/* Refreshing twice is refreshing: a broken connection may repeat it. */
+	if (redis_batch_send(&b, redis_store_conn(s), true, err) < 0)
+		goto out;
+	for (size_t j = 0; j < m; j++) {
+		if (b.rep[j]->type == REDIS_REPLY_ERROR) {
+			redis_reply_fail(b.rep[j], err, "memory refresh");
+			goto out;
+		}
+		if (redis_reply_str(b.rep[j]) && b.rep[j]->len)
+			items[at[j]].expires_ms = redis_reply_ll(b.rep[j]);
+	}
+	ret = 0;
+out:
+	redis_batch_release(&b);
+	for (size_t j = 0; j < m; j++)
+		item_keys_release(&k[j]);
+	free(at);
+	free(k);
+	return ret;
+}
+
 int redis_memory_get(struct store *s, const char *tenant, const struct mem_ref *ref,
                      struct mem_item *out, struct mem_error *err)
 {
@@ -224,6 +280,11 @@ int redis_memory_get(struct store *s, const char *tenant, const struct mem_ref *
 
 	memset(out, 0, sizeof(*out));
 	item_keys_init(&k, s, tenant, &ref->ns, ref->key);
+	size_t at = 0; /* refresh_ttl: the touch goes first, so the read sees the new expiry */
+	if (ref->refresh_ttl) {
+		touch_cmd(&b, s, &k);
+		at = 1;
+	}
 	redis_batch_cmd(&b, "HMGET");
 	redis_batch_str(&b, k.item.data);
 	static const char *const fields[] = {"v", "ver", "c", "u", "x"};
@@ -233,7 +294,11 @@ int redis_memory_get(struct store *s, const char *tenant, const struct mem_ref *
 	redis_batch_str(&b, k.item.data);
 	if (redis_batch_send(&b, redis_store_conn(s), true, err) < 0)
 		goto out;
-	redisReply **rep = b.rep;
+	if (at && b.rep[0]->type == REDIS_REPLY_ERROR) {
+		redis_reply_fail(b.rep[0], err, "memory refresh");
+		goto out;
+	}
+	redisReply **rep = b.rep + at;
 	const redisReply *h = rep[0];
 	if (h->type == REDIS_REPLY_ARRAY && h->elements == 5) {
 		bool any = false;

@@ -31,6 +31,8 @@ int redis_memory_delete(struct store *s, const char *tenant, const struct mem_re
                         bool *deleted, struct mem_error *err);
 int redis_memory_scan(struct store *s, const char *tenant, const struct mem_scan *req,
                       struct mem_items *out, bool *more, struct mem_error *err);
+int redis_memory_refresh(struct store *s, const char *tenant, struct mem_item *items, size_t n,
+                         struct mem_error *err);
 int redis_memory_cleanup(struct store *s, const char *tenant, const struct mem_ns *prefix,
                          long long *deleted, struct mem_error *err);
 int redis_memory_namespaces(struct store *s, const char *tenant, const struct mem_ns *prefix,

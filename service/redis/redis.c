@@ -220,6 +220,7 @@ const struct store_ops redis_store_ops = {
     .memory_get = redis_memory_get,
     .memory_delete = redis_memory_delete,
     .memory_scan = redis_memory_scan,
+    .memory_refresh = redis_memory_refresh,
     .memory_cleanup = redis_memory_cleanup,
     .memory_namespaces = redis_memory_namespaces,
     .free = rs_free,

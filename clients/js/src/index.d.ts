@@ -82,10 +82,11 @@ export interface MemorydStoreOptions extends Partial<MemorydClientOptions> {
    */
   ttlSeconds?: number;
   /**
-   * LangGraph's TTLConfig (Python's names): defaultTtl in minutes, as ttlSeconds.
-   * refreshOnRead: true is refused (memoryd does not extend a TTL on reads).
+   * LangGraph's TTLConfig (Python's names): defaultTtl in minutes, as ttlSeconds;
+   * refreshOnRead (default true): get and search start the TTL of what they
+   * return again, in memoryd.
    */
-  ttl?: { defaultTtl?: number; refreshOnRead?: false };
+  ttl?: { defaultTtl?: number; refreshOnRead?: boolean };
   /** Use this client instead of building one from the options. */
   client?: MemorydClient;
 }
@@ -336,14 +337,22 @@ export declare class MemorydStore extends BaseStore {
   constructor(options: MemorydStoreOptions);
   client: MemorydClient;
   ttlSeconds?: number;
+  /** Whether get and search refresh TTLs when not told (ttl.refreshOnRead). */
+  refreshOnRead: boolean;
   /** Closes the connections of the client the store made (not of one passed as `client`). */
   end(): Promise<void>;
   batch<Op extends Operation[]>(operations: Op): Promise<OperationResults<Op>>;
   delete(namespace: string[], key: string): Promise<void>;
-  get(namespace: string[], key: string): Promise<MemorydItem | null>;
+  get(namespace: string[], key: string, options?: { refreshTtl?: boolean }): Promise<MemorydItem | null>;
   search(
     namespacePrefix: string[],
-    options?: { filter?: Record<string, any>; limit?: number; offset?: number; query?: string }
+    options?: {
+      filter?: Record<string, any>;
+      limit?: number;
+      offset?: number;
+      query?: string;
+      refreshTtl?: boolean;
+    }
   ): Promise<MemorydItem[]>;
   /** BaseStore's put; `options.ttlSeconds` overrides the store's TTL for this item. */
   put(

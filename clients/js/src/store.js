@@ -143,16 +143,16 @@ export class MemorydStore extends BaseStore {
     super();
     checkCount(options.ttlSeconds, "ttlSeconds", MAX_TTL);
     this.ttlSeconds = options.ttlSeconds;
-    // LangGraph's TTLConfig (Python's names): defaultTtl in minutes.
+    // LangGraph's TTLConfig (Python's names): defaultTtl in minutes;
+    // refreshOnRead true by default, as LangGraph's.
     const ttl = options.ttl;
+    this.refreshOnRead = true;
     if (ttl !== undefined && ttl !== null) {
       if (typeof ttl !== "object") throw refuse("ttl", "ttl must be { defaultTtl?, refreshOnRead? }");
-      if (ttl.refreshOnRead) {
-        throw refuse(
-          "ttl.refreshOnRead",
-          "refreshOnRead is not offered: memoryd runs an item's TTL from its last put (reads do not extend it)"
-        );
+      if (ttl.refreshOnRead !== undefined && typeof ttl.refreshOnRead !== "boolean") {
+        throw refuse("ttl.refreshOnRead", "refreshOnRead must be a boolean");
       }
+      this.refreshOnRead = ttl.refreshOnRead ?? true;
       if (ttl.defaultTtl !== undefined && ttl.defaultTtl !== null) {
         if (options.ttlSeconds !== undefined) throw refuse("ttl", "give ttl.defaultTtl or ttlSeconds, not both");
         this.ttlSeconds = minutesToSeconds(ttl.defaultTtl, "ttl.defaultTtl");
@@ -178,6 +178,26 @@ export class MemorydStore extends BaseStore {
     if (options.ttlSeconds !== undefined) op.ttlSeconds = options.ttlSeconds;
     if (options.ttl !== undefined) op.ttl = options.ttl;
     await (await this.batch([op]))[0];
+  }
+
+  /**
+   * BaseStore's get; `options.refreshTtl` (default: the store's
+   * ttl.refreshOnRead) starts the item's TTL again, in memoryd.
+   */
+  async get(namespace, key, options = {}) {
+    validateNamespace(namespace, { allowEmpty: true, allowReservedRoot: true });
+    const op = { namespace, key };
+    if (options.refreshTtl !== undefined) op.refreshTtl = options.refreshTtl;
+    return (await this.batch([op]))[0];
+  }
+
+  /** BaseStore's search; `options.refreshTtl` as for get, for every item answered. */
+  async search(namespacePrefix, options = {}) {
+    validateNamespace(namespacePrefix, { allowEmpty: true, allowReservedRoot: true });
+    const { filter, limit = 10, offset = 0, query, refreshTtl } = options;
+    const op = { namespacePrefix, filter, limit, offset, query };
+    if (refreshTtl !== undefined) op.refreshTtl = refreshTtl;
+    return (await this.batch([op]))[0];
   }
 
   /** BaseStore's delete, failing when memoryd fails it. */
@@ -286,7 +306,9 @@ export class MemorydStore extends BaseStore {
   }
 
   *_get(op) {
-    const r = yield { op: "get", namespace: op.namespace, key: op.key };
+    const wire = { op: "get", namespace: op.namespace, key: op.key };
+    if (op.refreshTtl ?? this.refreshOnRead) wire.refresh_ttl = true;
+    const r = yield wire;
     return r.item ? toItem(r.item) : null;
   }
 
@@ -322,6 +344,7 @@ export class MemorydStore extends BaseStore {
     if (limit === 0) return [];
     const base = { op: "search", namespace_prefix: op.namespacePrefix };
     if (filter) base.filter = filter;
+    if (op.refreshTtl ?? this.refreshOnRead) base.refresh_ttl = true;
     const items = [];
     // memoryd skips `offset` matches itself (up to MAX_OFFSET); beyond, or when
     // it cannot say how far it got, the skipping is done here.

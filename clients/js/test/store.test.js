@@ -258,6 +258,35 @@ describe("MemorydStore", () => {
     expect(() => new MemorydStore({ url, ttlSeconds: -1 })).toThrow(/ttlSeconds/);
   });
 
+  it("refreshes TTLs on read (ttl.refreshOnRead, true by default), in memoryd", async () => {
+    const tenant = `store-${randomUUID()}`;
+    const reader = newStore({ tenant }).store;
+    const still = newStore({ tenant, ttl: { refreshOnRead: false } }).store;
+    await reader.put(["fresh"], "a", { v: 1 }, undefined, { ttlSeconds: 600 });
+    await reader.put(["fresh"], "b", { v: 2 }, undefined, { ttlSeconds: 600 });
+    const expiry = async (key) => (await still.get(["fresh"], key)).expiresAt.getTime();
+    const a0 = await expiry("a");
+    const b0 = await expiry("b");
+    await sleep(1100);
+    expect(await expiry("a")).toBe(a0); // a read that does not refresh leaves it
+    expect((await still.search(["fresh"])).map((i) => i.expiresAt.getTime())).toEqual([b0, a0]);
+
+    const got = await reader.get(["fresh"], "a");
+    expect(got.expiresAt.getTime()).toBeGreaterThanOrEqual(a0 + 1000);
+    expect(await expiry("a")).toBe(got.expiresAt.getTime()); // stored, not only answered
+    const [found] = await reader.search(["fresh"], { filter: { v: 2 } });
+    expect(found.expiresAt.getTime()).toBeGreaterThanOrEqual(b0 + 1000);
+    expect(await expiry("b")).toBe(found.expiresAt.getTime());
+    // per call, either way
+    await sleep(1100);
+    expect((await reader.get(["fresh"], "a", { refreshTtl: false })).expiresAt.getTime()).toBe(
+      got.expiresAt.getTime()
+    );
+    expect((await still.get(["fresh"], "a", { refreshTtl: true })).expiresAt.getTime()).toBeGreaterThanOrEqual(
+      got.expiresAt.getTime() + 1000
+    );
+  });
+
   it("keeps tenants apart", async () => {
     const a = newStore().store;
     const b = newStore().store;

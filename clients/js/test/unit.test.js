@@ -319,7 +319,7 @@ describe("MemorydStore requests", () => {
     expect(err.message).toMatch(/operation 1 \(put\) failed: payload_too_large: value is 9 bytes/);
   });
 
-  it("TTL in LangGraph's terms: minutes per put, TTLConfig defaultTtl; refreshOnRead refused", async () => {
+  it("TTL in LangGraph's terms: minutes per put, TTLConfig defaultTtl and refreshOnRead", async () => {
     const fetch = recordingFetch([
       [200, { results: [{}, {}, {}, {}] }],
     ]);
@@ -332,7 +332,23 @@ describe("MemorydStore requests", () => {
       { namespace: ["a"], key: "k4", value: { v: 1 }, ttl: 0.01 },
     ]);
     expect(fetch.calls[0].body.operations.map((o) => o.ttl_seconds)).toEqual([90, 600, 0, 1]);
-    expect(() => new MemorydStore({ url: "http://x", ttl: { refreshOnRead: true } })).toThrow(/refreshOnRead is not offered/);
+    expect(() => new MemorydStore({ url: "http://x", ttl: { refreshOnRead: "yes" } })).toThrow(/must be a boolean/);
+    const reads = recordingFetch([
+      [200, { results: [{ item: null }, { items: [] }, { item: null }, { items: [] }] }],
+      [200, { results: [{ item: null }, { item: null }] }],
+    ]);
+    const refreshing = new MemorydStore({ url: "http://x", fetch: reads });
+    expect(refreshing.refreshOnRead).toBe(true);
+    await refreshing.batch([
+      { namespace: ["a"], key: "k" },
+      { namespacePrefix: ["a"] },
+      { namespace: ["a"], key: "k", refreshTtl: false },
+      { namespacePrefix: ["a"], refreshTtl: false },
+    ]);
+    expect(reads.calls[0].body.operations.map((o) => o.refresh_ttl)).toEqual([true, true, undefined, undefined]);
+    const still = new MemorydStore({ url: "http://x", fetch: reads, ttl: { refreshOnRead: false } });
+    await still.batch([{ namespace: ["a"], key: "k" }, { namespace: ["a"], key: "k", refreshTtl: true }]);
+    expect(reads.calls[1].body.operations.map((o) => o.refresh_ttl)).toEqual([undefined, true]);
     expect(() => new MemorydStore({ url: "http://x", ttl: { defaultTtl: 1 }, ttlSeconds: 5 })).toThrow(/not both/);
     await expect(store.put(["a"], "k", { v: 1 }, undefined, { ttl: -1 })).rejects.toThrow(/minutes > 0/);
   });

@@ -98,6 +98,42 @@ class Stored:
         got = self._redis("HGET", k, "v")
         return got[0] if got else None
 
+    def _memory_key(self, tenant: str, namespace: tuple[str, ...], key: str) -> str:
+        return f"{KEY_PREFIX}:memory:{{{_key_id(tenant)}}}:" + ":".join(
+            _key_id(x) for x in (*namespace, key)
+        )
+
+    def memory_ttl(self, tenant: str, namespace: tuple[str, ...], key: str) -> float:
+        """Seconds until the store expires the item (-1: never, -2: absent)."""
+        if self.primary == "postgres":
+            rows = self._pg(
+                "SELECT COALESCE(extract(epoch FROM expires_at - now()), -1)::float8"
+                " FROM memoryd.memory_items WHERE tenant = %s AND ns = %s AND key = %s",
+                tenant,
+                "\x1f".join(namespace),
+                key,
+            )
+            return float(rows[0][0]) if rows else -2
+        ms = int(self._redis("PTTL", self._memory_key(tenant, namespace, key))[0])
+        return ms / 1000 if ms >= 0 else ms
+
+    def memory_shorten(self, tenant: str, namespace: tuple[str, ...], key: str, s: int) -> None:
+        """Make the item expire in s seconds, as if it had been put long ago."""
+        if self.primary == "postgres":
+            self._pg(
+                "UPDATE memoryd.memory_items SET expires_at = now() + make_interval(secs => %s)"
+                " WHERE tenant = %s AND ns = %s AND key = %s",
+                s,
+                tenant,
+                "\x1f".join(namespace),
+                key,
+            )
+            return
+        k = self._memory_key(tenant, namespace, key)
+        x = str(int(self._redis("TIME")[0]) * 1000 + s * 1000)
+        self._redis("HSET", k, "x", x)
+        self._redis("EXPIRE", k, str(s))
+
     def conversation_rows(self, tenant: str, conversation: str) -> list[tuple[str, str]]:
         """(role, content) of each stored message, by seq."""
         if self.primary == "postgres":

@@ -118,8 +118,6 @@ def test_refused_before_anything_is_sent(url, tenant) -> None:
             assert e.value.status == 0 and e.value.code == "invalid_field"
     assert sent == []
     with pytest.raises(MemorydError):
-        MemorydStore(url, ttl={"default_ttl": 5})  # refresh_on_read (default True) cannot be honoured
-    with pytest.raises(MemorydError):
         MemorydStore(url, ttl={"refresh_on_read": False, "sweep_interval_minutes": 1})
 
 
@@ -136,6 +134,40 @@ def test_ttl_in_minutes(url, tenant) -> None:
             ).json()
             expires = datetime.fromisoformat(raw["expires_at"].replace("Z", "+00:00"))
             assert abs((expires - now) - timedelta(seconds=seconds)) < timedelta(seconds=5), (key, raw)
+
+
+def test_refresh_on_read(url, tenant, stored) -> None:
+    """TTLConfig.refresh_on_read (True by default, as LangGraph's): get and search start the
+    TTL of what they return again, on the store itself; refresh_ttl=False reads leave it."""
+    ns = ("refresh", "r")
+    with MemorydStore(url, tenant=tenant, ttl={"default_ttl": 10}) as store:
+        for key in ("got", "found", "kept"):
+            store.put(ns, key, {"k": key})
+            stored.memory_shorten(tenant, ns, key, 20)
+            assert 0 < stored.memory_ttl(tenant, ns, key) <= 20
+        assert store.get(ns, "kept", refresh_ttl=False).value == {"k": "kept"}
+        assert store.search(ns, filter={"k": "kept"}, refresh_ttl=False)[0].key == "kept"
+        assert stored.memory_ttl(tenant, ns, "kept") <= 20
+        item = store.get(ns, "got")
+        assert item is not None and item.value == {"k": "got"}
+        assert 590 <= stored.memory_ttl(tenant, ns, "got") <= 600
+        assert [i.key for i in store.search(ns, filter={"k": "found"})] == ["found"]
+        assert 590 <= stored.memory_ttl(tenant, ns, "found") <= 600
+        assert stored.memory_ttl(tenant, ns, "kept") <= 20
+        # the answer carries the new expiry
+        raw = httpx.get(
+            f"{url}/memory/items",
+            params={"namespace": json.dumps(list(ns)), "key": "kept", "refresh_ttl": "true"},
+            headers={"X-Tenant-Id": tenant},
+        ).json()
+        expires = datetime.fromisoformat(raw["expires_at"].replace("Z", "+00:00"))
+        left = expires - datetime.now(timezone.utc)
+        assert timedelta(seconds=590) <= left <= timedelta(seconds=601), raw
+    with MemorydStore(url, tenant=tenant, ttl={"refresh_on_read": False}) as store:
+        stored.memory_shorten(tenant, ns, "got", 20)
+        store.get(ns, "got")
+        store.search(ns)
+        assert stored.memory_ttl(tenant, ns, "got") <= 20
 
 
 async def test_async_store(url, tenant, stored) -> None:

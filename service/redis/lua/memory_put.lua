@@ -2,7 +2,8 @@
 -- step: the item, its namespace index, the tenant's namespace registry and
 -- version counter, every key with its TTL.
 -- KEYS[1] item hash (v value, ver version, c created ms, u updated ms,
---         x expires ms or "")
+--         x expires ms or "", t TTL seconds or 0, which a refresh on read
+--         (memory_touch.lua) starts again)
 -- KEYS[2] namespace index: zset of encoded item keys by version
 -- KEYS[3] tenant namespace registry: zset (score 0) of encoded namespace paths
 -- KEYS[4] tenant version counter
@@ -44,7 +45,7 @@ end
 local expires = ''
 if ttl > 0 then expires = string.format('%.0f', tonumber(now) + ttl * 1000) end
 redis.call('HSET', KEYS[1], 'v', ARGV[3], 'ver', ver, 'c', created or now, 'u', now,
-           'x', expires)
+           'x', expires, 't', ttl)
 if ttl > 0 then
   redis.call('EXPIRE', KEYS[1], ttl)
 else

@@ -127,12 +127,6 @@ class _StoreCore(BaseStore):
 
     def __init__(self, ttl: TTLConfig | None) -> None:
         if ttl is not None:
-            if ttl.get("refresh_on_read", True):
-                raise _refuse(
-                    "ttl",
-                    "memoryd does not refresh an item's TTL when it is read: pass "
-                    "TTLConfig(refresh_on_read=False, default_ttl=...)",
-                )
             if ttl.get("sweep_interval_minutes") is not None:
                 raise _refuse(
                     "ttl",
@@ -163,7 +157,12 @@ class _StoreCore(BaseStore):
         return steps
 
     def _get(self, op: GetOp) -> Step:
-        r = yield {"op": "get", "namespace": list(op.namespace), "key": op.key}
+        wire = {"op": "get", "namespace": list(op.namespace), "key": op.key}
+        # GetOp.refresh_ttl is already the store's TTLConfig.refresh_on_read
+        # applied (BaseStore.get); memoryd refreshes only items that expire.
+        if op.refresh_ttl:
+            wire["refresh_ttl"] = True
+        r = yield wire
         return _item(r["item"]) if r.get("item") else None
 
     def _put(self, op: PutOp) -> Step:
@@ -201,6 +200,8 @@ class _StoreCore(BaseStore):
         base: dict[str, Any] = {"op": "search", "namespace_prefix": list(op.namespace_prefix)}
         if flt:
             base["filter"] = flt
+        if op.refresh_ttl:
+            base["refresh_ttl"] = True
         items: list[Item] = []
         # memoryd skips `offset` matches itself (up to MAX_OFFSET); beyond, or when it
         # cannot say how far it got, the skipping is done here.
@@ -366,9 +367,10 @@ class MemorydStore(_StoreCore):
     """LangGraph's BaseStore over memoryd's /memory (blocking; urllib3).
 
     Options as MemorydSaver's (tenant, token, timeout, retry, headers, client),
-    and `ttl`, LangGraph's TTLConfig (refresh_on_read=False: memoryd does not
-    refresh on read); without it a put without ttl gets the server's
-    MEMORY_DEFAULT_TTL_SECONDS.
+    and `ttl`, LangGraph's TTLConfig: default_ttl (minutes) for puts without
+    one (without it, the server's MEMORY_DEFAULT_TTL_SECONDS) and
+    refresh_on_read (default True, as LangGraph's: get and search start the
+    TTL of what they return again, unless refresh_ttl=False is passed).
 
     >>> with MemorydStore.from_url("http://127.0.0.1:8080", tenant="acme") as store:
     ...     store.put(("users", "u1"), "diet", {"kind": "diet", "text": "vegetarian"})
