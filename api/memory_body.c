@@ -57,6 +57,7 @@ int mem_body_ref(struct body *b, size_t obj, bool is_delete, struct mem_args *a,
                  struct mem_ref *out, struct mem_error *err)
 {
 	const char *im = NULL;
+	int refresh = -1;
 
 	memset(a, 0, sizeof(*a));
 	memset(out, 0, sizeof(*out));
@@ -64,12 +65,15 @@ int mem_body_ref(struct body *b, size_t obj, bool is_delete, struct mem_args *a,
 	const struct body_field fields[] = {
 	    BODY_NS("namespace", BODY_REQUIRED, a->labels, &out->ns.n),
 	    BODY_STRING("key", BODY_REQUIRED, &out->key),
-	    BODY_STRING("if_match", BODY_OPTIONAL, &im), /* last: read for a delete only */
+	    /* the last one is the operation's own */
+	    is_delete ? (struct body_field)BODY_STRING("if_match", BODY_OPTIONAL, &im)
+	              : (struct body_field)BODY_BOOL("refresh_ttl", &refresh),
 	};
-	if (body_read(b, obj, fields, BODY_NFIELDS(fields) - !is_delete, err) < 0 ||
+	if (body_read(b, obj, fields, BODY_NFIELDS(fields), err) < 0 ||
 	    mem_body_if_match(im, &a->if_match, err) < 0)
 		return -1;
 	out->if_match = a->if_match;
+	out->refresh_ttl = refresh == 1;
 	return 0;
 }
 
@@ -77,6 +81,7 @@ int mem_body_search(struct body *b, size_t obj, struct mem_args *a, struct mem_s
                     struct mem_error *err)
 {
 	size_t f;
+	int refresh = -1;
 
 	memset(a, 0, sizeof(*a));
 	memset(out, 0, sizeof(*out));
@@ -91,9 +96,11 @@ int mem_body_search(struct body *b, size_t obj, struct mem_args *a, struct mem_s
 	    BODY_SIZE("limit", MEM_SEARCH_LIMIT_MAX, MEM_SEARCH_LIMIT_DEF, &out->limit),
 	    BODY_SIZE("offset", MEM_OFFSET_MAX, 0, &out->offset),
 	    BODY_STRING("cursor", BODY_OPTIONAL, &out->cursor),
+	    BODY_BOOL("refresh_ttl", &refresh),
 	};
 	if (body_read(b, obj, fields, BODY_NFIELDS(fields), err) < 0)
 		return -1;
+	out->refresh_ttl = refresh == 1;
 	if (f != BODY_ABSENT && b->doc.toks[f].size) {
 		body_compact(b, f, NULL, &a->json);
 		out->filter_json = a->json.data;
