@@ -200,7 +200,7 @@ describe("MemorydStore", () => {
     const sent = calls.map((c) => c.body.operations[0]);
     expect(sent).toHaveLength(3);
     expect(sent[0]).toMatchObject({ offset: 1, limit: 2, filter: { hit: true } });
-    expect(sent[1]).toEqual({ op: "search", namespace_prefix: ["deep"], filter: { hit: true }, limit: 3 });
+    expect(sent[1]).toEqual({ op: "search", namespace_prefix: ["deep"], filter: { hit: true }, limit: 3, refresh_ttl: true });
     expect(sent[2]).toMatchObject({ limit: 3, cursor: expect.any(String) });
     expect(sent[2].offset).toBeUndefined();
   });

@@ -239,7 +239,7 @@ describe("MemorydStore requests", () => {
     ]);
     expect(fetch.calls).toHaveLength(2);
     expect(fetch.calls[1].body.operations).toEqual([
-      { op: "get", namespace: ["a", "b"], key: "k2" },
+      { op: "get", namespace: ["a", "b"], key: "k2", refresh_ttl: true },
       { op: "put", namespace: ["a", "b"], key: "k3", value: { v: 1 } },
     ]);
     expect(results[0].key).toBe("k");
@@ -277,12 +277,12 @@ describe("MemorydStore requests", () => {
     expect(call.headers["x-tenant-id"]).toBe("acme");
     expect(call.headers.authorization).toBe("Bearer sekret");
     expect(call.body.operations).toEqual([
-      { op: "get", namespace: ["a", "b"], key: "k" },
+      { op: "get", namespace: ["a", "b"], key: "k", refresh_ttl: true },
       { op: "put", namespace: ["a", "b"], key: "k2", value: { y: "ü" }, ttl_seconds: 60 },
       { op: "delete", namespace: ["a", "b"], key: "k3" },
-      { op: "search", namespace_prefix: ["a"], filter: { x: { $eq: 1 }, z: [1, 2] }, limit: 5, offset: 2 },
+      { op: "search", namespace_prefix: ["a"], filter: { x: { $eq: 1 }, z: [1, 2] }, limit: 5, offset: 2, refresh_ttl: true },
       { op: "list_namespaces", prefix: ["a"], suffix: ["b"], limit: 10, offset: 0 },
-      { op: "get", namespace: ["none"], key: "k" },
+      { op: "get", namespace: ["none"], key: "k", refresh_ttl: true },
     ]);
     expect(results[0]).toEqual({
       namespace: ["a", "b"],

@@ -66,7 +66,8 @@ class Stored:
         import psycopg
 
         with psycopg.connect(os.environ["DATABASE_URL"], autocommit=True) as conn:
-            return list(conn.execute(sql, params).fetchall())
+            cur = conn.execute(sql, params)
+            return list(cur.fetchall()) if cur.description else []
 
     def checkpoint_ids(self, tenant: str, thread: str, ns: str = "") -> list[str]:
         """The thread's checkpoint ids in one namespace, sorted."""
