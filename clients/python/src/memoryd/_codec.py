@@ -216,7 +216,7 @@ def put_request(
     out: RunnableConfig = {
         "configurable": {"thread_id": tid, "checkpoint_ns": ns, "checkpoint_id": checkpoint["id"]}
     }
-    return Request("POST", "/checkpoints", body=body), out
+    return Request("POST", "/checkpoints", body=body, plain=True), out
 
 
 def writes_request(
@@ -243,6 +243,7 @@ def writes_request(
             "task_path": task_path or "",
             "writes": [{"channel": ch, **opaque(serde, v)} for ch, v in writes],
         },
+        plain=True,
     )
 
 

@@ -1,7 +1,8 @@
 """The HTTP layer shared by every class: one request shape, one error, retries.
 
-`SyncTransport` wraps a urllib3 connection pool (keep-alive, thread-safe),
-`AsyncTransport` an `aiohttp.ClientSession`. httpx was the first choice (one
+`SyncTransport` keeps its own HTTP/1.1 connections (keep-alive, thread-safe;
+urllib3 for https:// or a pool of the caller's), `AsyncTransport` an
+`aiohttp.ClientSession`. httpx was the first choice (one
 library for both forms); measured on this machine against a Release memoryd,
 16 coroutines getting a checkpoint in a loop did 313 req/s through
 httpx.AsyncClient (its pool polls every idle connection through anyio on each
@@ -15,7 +16,12 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import select
+import socket
+import struct
+import sys
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 from urllib.parse import quote
@@ -23,6 +29,11 @@ from urllib.parse import quote
 import aiohttp
 import urllib3
 from yarl import URL
+
+try:  # CPython wheels only (not PyPy): the stdlib json is the fallback
+    import orjson as _orjson
+except ImportError:  # pragma: no cover
+    _orjson = None  # type: ignore[assignment]
 
 __all__ = [
     "MemorydError",
@@ -103,6 +114,9 @@ class Request:
     allow: tuple[int, ...] = ()
     idempotent: bool = True
     headers: Mapping[str, str] = field(default_factory=dict)
+    # The body was built by _codec from JSON-exact parts (str keys; str, int, finite
+    # float, bool, None, dict, list): orjson may encode it (same bytes as json.dumps).
+    plain: bool = False
 
 
 @dataclass
@@ -117,10 +131,45 @@ def seg(value: str) -> str:
     return quote(str(value), safe="")
 
 
-def _encode_body(body: Any) -> bytes:
+if _orjson is not None:
+    # Anything orjson would write differently from json.dumps (str/int/dict/list
+    # subclasses, dataclasses, datetimes) goes to _not_plain and so back to json.
+    _ORJSON_OPTS = (
+        _orjson.OPT_PASSTHROUGH_SUBCLASS
+        | _orjson.OPT_PASSTHROUGH_DATACLASS
+        | _orjson.OPT_PASSTHROUGH_DATETIME
+    )
+
+
+def _not_plain(value: Any) -> Any:
+    raise TypeError
+
+
+def _encode_body(body: Any, plain: bool = False) -> bytes:
+    """Compact UTF-8 JSON. A put's body of 80 KB (mostly base64) takes json.dumps
+    0.65 ms (ensure_ascii=False) and orjson 5 us, with the same bytes; orjson is
+    used for bodies marked plain only, as it writes NaN as null where json.dumps
+    raises, and json.dumps does what orjson refuses (integers beyond 64 bits,
+    non-string keys)."""
+    if plain and _orjson is not None:
+        try:
+            return _orjson.dumps(body, default=_not_plain, option=_ORJSON_OPTS)
+        except TypeError:  # orjson.JSONEncodeError
+            pass
     return json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode(
         "utf-8"
     )
+
+
+def _decode_body(text: bytes) -> Any:
+    """JSON to Python values; None when it is not JSON. json.loads, not orjson:
+    orjson reads an integer beyond 64 bits as a float (a stored value would come
+    back changed), and the 80 KB checkpoint of a get costs json 0.17 ms, a
+    hundredth of a turn."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
 
 
 def _retry_after(headers: Mapping[str, str]) -> float | None:
@@ -167,7 +216,7 @@ class _Base:
         headers = dict(req.headers)
         content = None
         if req.body is not None:
-            content = _encode_body(req.body)
+            content = _encode_body(req.body, req.plain)
             headers["Content-Type"] = "application/json"
         target = req.path
         params = [(k, v) for k, v in (req.params or {}).items() if v is not None]
@@ -179,12 +228,7 @@ class _Base:
     def _result(
         req: Request, status: int, text: bytes, headers: Mapping[str, str], reason: str
     ) -> Response:
-        parsed: Any = None
-        if text:
-            try:
-                parsed = json.loads(text)
-            except ValueError:
-                parsed = None
+        parsed: Any = _decode_body(text) if text else None
         if 200 <= status < 300 or status in req.allow:
             return Response(status, parsed, headers)
         err = parsed.get("error") if isinstance(parsed, dict) else None
@@ -228,36 +272,352 @@ class _Base:
         return None, self._result(req, *answer)
 
 
+class _Headers(dict):  # type: ignore[type-arg]
+    """An answer's headers, names lowercased (get() takes any case)."""
+
+    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+        return dict.get(self, key.lower(), default)
+
+
+class BadAnswer(OSError):
+    """The connection ended, or carried something that is not an HTTP/1.1 answer
+    (a network error to the retry rules)."""
+
+
+class StaleConnection(BadAnswer):
+    """A kept-alive connection ended before any byte of the answer (the server
+    had closed it): the request can go again on a new connection."""
+
+
+_RECV = 65536
+_MAX_HEAD = 65536
+# Linux: the read and write timeouts are the socket's own (SO_RCVTIMEO,
+# SO_SNDTIMEO) on a blocking socket, so each send and recv is one system call;
+# a Python socket timeout polls before each of them.
+_KERNEL_TIMEOUTS = sys.platform.startswith("linux")
+# The server ends a connection idle for 250 ms or more when it drains (api/server.c,
+# close_idle) and after HTTP_CONNECTION_TIMEOUT_SECONDS (at least 1 s): one idle
+# for longer than this is checked for the server's close before it is used.
+_CHECK_IDLE = 0.2
+
+
+def _recv(sock: socket.socket, n: int) -> bytes:
+    try:
+        return sock.recv(n)
+    except BlockingIOError:  # SO_RCVTIMEO ran out
+        raise TimeoutError("timed out (reading the answer)") from None
+
+
+def _read_to(sock: socket.socket, buf: bytes, sep: bytes, what: str) -> tuple[bytes, int]:
+    """Reads on until buf holds sep: (buf, where sep starts)."""
+    while (i := buf.find(sep)) < 0:
+        if len(buf) > _MAX_HEAD:
+            raise BadAnswer(f"{what} is too long")
+        more = _recv(sock, _RECV)
+        if not more:
+            raise BadAnswer(f"the connection ended in {what}")
+        buf += more
+    return buf, i
+
+
+def _ended(sock: socket.socket) -> bool:
+    """Whether the server closed an idle connection (it is readable then)."""
+    try:
+        if hasattr(select, "poll"):
+            poll = select.poll()
+            poll.register(sock, select.POLLIN)
+            return bool(poll.poll(0))
+        return bool(select.select([sock], [], [], 0)[0])
+    except (OSError, ValueError):
+        return True
+
+
+class _Connections:
+    """Keep-alive HTTP/1.1 connections to one host, each carrying one request at a
+    time, taken and given back LIFO (a deque: thread-safe without a lock). A
+    request is one sendall (request line, headers and body together) and, for
+    an answer that fits, one recv. urllib3 polls before every send and recv,
+    sends the body apart, sets the socket's timeout anew and parses the headers
+    with the email package: a put and a get cost it 20 system calls here, 4,
+    and an 80 KB put about 0.25 ms of CPU beyond the JSON, 0.03 ms here (one
+    thread, measured against a Release memoryd). With 16 threads on one
+    interpreter lock each system call is a hand-over of the lock, which the
+    graph bench's threads queued on (clients/python/README.md)."""
+
+    def __init__(
+        self, host: str, port: int, timeout: float | None, connect_timeout: float | None, maxsize: int
+    ) -> None:
+        self.address = (host, port)
+        self.timeout = timeout
+        self.connect_timeout = connect_timeout
+        self.maxsize = maxsize
+        self.idle: deque[tuple[socket.socket, float]] = deque()
+        self.closed = False
+
+    def _connect(self) -> socket.socket:
+        sock = socket.create_connection(self.address, timeout=self.connect_timeout)
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if _KERNEL_TIMEOUTS and self.timeout is not None and self.timeout > 0:
+                sec = int(self.timeout)
+                usec = max(int((self.timeout - sec) * 1e6), 0 if sec else 1)  # 0 s: no timeout
+                tv = struct.pack("ll", sec, usec)
+                sock.settimeout(None)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, tv)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, tv)
+            else:
+                sock.settimeout(self.timeout)
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+
+    def _take(self, fresh: bool) -> tuple[socket.socket, bool]:
+        """A connection, and whether it was kept from an earlier request."""
+        while not fresh:
+            try:
+                sock, since = self.idle.pop()
+            except IndexError:
+                return self._connect(), False
+            if time.monotonic() - since < _CHECK_IDLE:
+                return sock, True
+            if not _ended(sock):
+                return sock, True
+            sock.close()
+        return self._connect(), False
+
+    def _give_back(self, sock: socket.socket) -> None:
+        if self.closed or len(self.idle) >= self.maxsize:
+            sock.close()
+        else:
+            self.idle.append((sock, time.monotonic()))
+
+    def request(
+        self, head: bytes, body: bytes | None, no_body: bool, retry_stale: bool
+    ) -> tuple[int, bytes, _Headers, str]:
+        """(status, body, headers, reason) of one exchange; OSError (a timeout
+        included) when it fails. A kept-alive connection the server had closed
+        is replaced once when retry_stale."""
+        data = head + body if body else head
+        fresh = False
+        while True:
+            sock, reused = self._take(fresh)
+            try:
+                try:
+                    sock.sendall(data)
+                except BlockingIOError:  # SO_SNDTIMEO ran out
+                    raise TimeoutError("timed out (sending the request)") from None
+                except (BrokenPipeError, ConnectionResetError) as e:
+                    # The server may have answered before the whole body was in
+                    # (413) and closed: its answer is the result.
+                    try:
+                        status, content, headers, reason, _ = self._answer(sock, no_body, False)
+                    except OSError:
+                        if reused:
+                            raise StaleConnection(str(e)) from e
+                        raise e from None
+                    sock.close()
+                    return status, content, headers, reason
+                status, content, headers, reason, keep = self._answer(sock, no_body, reused)
+            except StaleConnection:
+                sock.close()
+                if retry_stale:  # once, on a new connection
+                    retry_stale, fresh = False, True
+                    continue
+                raise
+            except BaseException:
+                sock.close()
+                raise
+            if keep:
+                self._give_back(sock)
+            else:
+                sock.close()
+            return status, content, headers, reason
+
+    @staticmethod
+    def _answer(
+        sock: socket.socket, no_body: bool, reused: bool
+    ) -> tuple[int, bytes, _Headers, str, bool]:
+        try:
+            buf = sock.recv(_RECV)
+        except BlockingIOError:
+            raise TimeoutError("timed out (reading the answer)") from None
+        except ConnectionResetError as e:
+            if reused:
+                raise StaleConnection(str(e)) from e
+            raise
+        if not buf:
+            if reused:
+                raise StaleConnection("the server closed the kept-alive connection")
+            raise BadAnswer("the server closed the connection without an answer")
+        while True:
+            buf, end = _read_to(sock, buf, b"\r\n\r\n", "the answer's headers")
+            lines = buf[:end].decode("latin-1").split("\r\n")
+            version, _, rest = lines[0].partition(" ")
+            code, _, reason = rest.partition(" ")
+            if not version.startswith("HTTP/") or not code.isdigit():
+                raise BadAnswer(f"not an HTTP answer: {lines[0][:80]!r}")
+            status = int(code)
+            headers = _Headers()
+            for line in lines[1:]:
+                name, sep, value = line.partition(":")
+                if not sep:
+                    raise BadAnswer(f"a malformed header line: {line[:80]!r}")
+                name, value = name.strip().lower(), value.strip()
+                headers[name] = f"{headers[name]}, {value}" if name in headers else value
+            buf = buf[end + 4 :]
+            if 100 <= status < 200 and status != 101:
+                continue  # an interim answer (100 Continue): the real one follows
+            break
+        connection = headers.get("connection", "").lower()
+        keep = "close" not in connection if version == "HTTP/1.1" else "keep-alive" in connection
+        if no_body or status in (204, 304):
+            return status, b"", headers, reason, keep and not buf
+        if "chunked" in headers.get("transfer-encoding", "").lower():
+            content, extra = _Connections._chunked(sock, buf)
+            return status, content, headers, reason, keep and not extra
+        length = headers.get("content-length")
+        if length is None:  # delimited by the end of the connection
+            parts = [buf]
+            while more := _recv(sock, _RECV):
+                parts.append(more)
+            return status, b"".join(parts), headers, reason, False
+        try:
+            n = int(length)
+        except ValueError:
+            raise BadAnswer(f"a bad Content-Length: {length[:40]!r}") from None
+        if len(buf) >= n:
+            return status, buf[:n], headers, reason, keep and len(buf) == n
+        whole = bytearray(n)
+        whole[: len(buf)] = buf
+        view, got = memoryview(whole), len(buf)
+        while got < n:
+            try:
+                k = sock.recv_into(view[got:])
+            except BlockingIOError:
+                raise TimeoutError("timed out (reading the answer)") from None
+            if k == 0:
+                raise BadAnswer(f"the connection ended {n - got} bytes before the answer's end")
+            got += k
+        return status, bytes(whole), headers, reason, keep
+
+    @staticmethod
+    def _chunked(sock: socket.socket, buf: bytes) -> tuple[bytes, bytes]:
+        """A chunked body: (the body, bytes read past its end)."""
+        parts: list[bytes] = []
+
+        def line() -> bytes:
+            nonlocal buf
+            buf, i = _read_to(sock, buf, b"\r\n", "a chunked answer's line")
+            out, buf = buf[:i], buf[i + 2 :]
+            return out
+
+        while True:
+            try:
+                size = int(line().split(b";", 1)[0].strip(), 16)
+            except ValueError:
+                raise BadAnswer("a bad chunk size") from None
+            if size == 0:
+                while line():  # trailers, up to the empty line
+                    pass
+                return b"".join(parts), buf
+            while len(buf) < size + 2:
+                more = _recv(sock, max(_RECV, size + 2 - len(buf)))
+                if not more:
+                    raise BadAnswer("the connection ended in a chunk")
+                buf += more
+            parts.append(buf[:size])
+            buf = buf[size + 2 :]
+
+    def close(self) -> None:
+        self.closed = True
+        while self.idle:
+            try:
+                sock, _ = self.idle.pop()
+            except IndexError:
+                break
+            sock.close()
+
+
+def _header_block(headers: Mapping[str, str]) -> str:
+    out = []
+    for k, v in headers.items():
+        k, v = str(k), str(v)
+        if not k or any(c in k for c in ":\r\n\0 \t") or any(c in v for c in "\r\n\0"):
+            raise ValueError(f"memoryd: an invalid header: {k!r}: {v!r}")
+        out.append(f"{k}: {v}\r\n")
+    return "".join(out)
+
+
 class SyncTransport(_Base):
-    """Blocking transport over one urllib3 connection pool (thread-safe, keep-alive)."""
+    """Blocking transport, thread-safe, keep-alive: for an http:// URL its own
+    HTTP/1.1 connections (_Connections); for https://, or when `client` (a
+    urllib3 pool) is given, urllib3."""
 
     def __init__(
         self, url: str, *, client: urllib3.HTTPConnectionPool | None = None, **kw: Any
     ) -> None:
         super().__init__(url, **kw)
         self._own = client is None
-        self.client = client or urllib3.connection_from_url(
-            self.url,
-            maxsize=64,
-            block=False,
-            timeout=urllib3.Timeout(connect=self.connect_timeout, read=self.timeout),
-            retries=False,
-        )
+        self.client = client
+        self._conns: _Connections | None = None
+        u = urllib3.util.parse_url(self.url)
+        if client is None and u.scheme == "http" and u.host:
+            port = u.port or 80
+            host = u.host.strip("[]")  # an IPv6 literal
+            self._conns = _Connections(host, port, self.timeout, self.connect_timeout, 64)
+            names = {k.lower() for k in self.headers}
+            self._static = _header_block(
+                self.headers if "host" in names else {"Host": u.netloc or u.host, **self.headers}
+            )
+        elif client is None:
+            self.client = urllib3.connection_from_url(
+                self.url,
+                maxsize=64,
+                block=False,
+                timeout=urllib3.Timeout(connect=self.connect_timeout, read=self.timeout),
+                retries=False,
+            )
+
+    def _head(self, method: str, target: str, b: dict[str, Any]) -> bytes:
+        content = b["content"]
+        extra = b["headers"]
+        head = f"{method} {target} HTTP/1.1\r\n{self._static}"
+        if extra:
+            head += _header_block(extra)
+        if content is not None or method in ("POST", "PUT", "PATCH"):
+            head += f"Content-Length: {len(content or b'')}\r\n"
+        return (head + "\r\n").encode("latin-1")
 
     def send(self, req: Request) -> Response:
         b = self._build(req)
-        headers = {**self.headers, **b["headers"]}
+        method, target = b["method"], self.prefix + b["url"]
+        if any(c in target for c in " \r\n\0") or any(c in method for c in " \r\n\0"):
+            raise ValueError(f"memoryd: an invalid request line: {method} {target!r}")
+        conns = self._conns
+        if conns is not None:
+            head = self._head(method, target, b)
+        else:
+            headers = {**self.headers, **b["headers"]}
         attempt = 0
         while True:
-            got, exc = None, None
-            try:
-                r = self.client.urlopen(
-                    b["method"], self.prefix + b["url"], body=b["content"], headers=headers,
-                    retries=False, redirect=False, assert_same_host=False,
-                )
-                got = (r.status, r.data, r.headers, r.reason or "")
-            except urllib3.exceptions.HTTPError as e:
-                exc = e
+            got: tuple[int, bytes, Mapping[str, str], str] | None = None
+            exc: Exception | None = None
+            if conns is not None:
+                try:
+                    got = conns.request(head, b["content"], method == "HEAD", req.idempotent)
+                except OSError as e:  # timeouts, resets, refusals, bad answers
+                    exc = e
+            else:
+                assert self.client is not None
+                try:
+                    r = self.client.urlopen(
+                        method, target, body=b["content"], headers=headers,
+                        retries=False, redirect=False, assert_same_host=False,
+                    )
+                    got = (r.status, r.data, r.headers, r.reason or "")
+                except urllib3.exceptions.HTTPError as e:
+                    exc = e
             delay, answer = self._outcome(req, attempt, got, exc)
             if answer is not None:
                 return answer
@@ -265,7 +625,9 @@ class SyncTransport(_Base):
             attempt += 1
 
     def close(self) -> None:
-        if self._own:
+        if self._conns is not None:
+            self._conns.close()
+        elif self._own and self.client is not None:
             self.client.close()
 
 
