@@ -1,3 +1,10 @@
+/*
+ * json_scan.c is one file of about 800 lines on purpose: the scanner of every
+ * request body (tokenizer, string and number validation, UTF-8, the word-
+ * at-a-time fast paths) is one hot loop whose helpers are static inline so
+ * the compiler can fold them into it; split across files they would not be.
+ * The interface and ownership are in json_scan.h.
+ */
 #include "json_scan.h"
 #include "xalloc.h"
 
