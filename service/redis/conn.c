@@ -129,7 +129,7 @@ static struct link *link_for(struct redis_conn *c, const char *host, int port)
 	o.host = l->host;
 	o.port = port;
 	o.db = 0; /* a cluster has database 0 only */
-	o.sentinel = NULL;
+	o.locator = NULL;
 	o.cluster = NULL;
 	l->node = redis_node_new(&o, c->health);
 	c->links = xrealloc(c->links, (c->nlinks + 1) * sizeof(*c->links));

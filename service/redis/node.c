@@ -24,7 +24,6 @@
 #include "../../common/log.h"
 #include "../../common/metrics.h"
 #include "../../common/xalloc.h"
-#include "sentinel.h"
 
 #define BACKOFF_MIN_MS 50
 #define BACKOFF_MAX_MS 500
@@ -46,10 +45,10 @@ struct redis_node {
 	long long next_try_ms; /* no attempt before this (monotonic ms) */
 	bool ever_connected;
 	char last_error[160];
-	/* where it connects: o.host and o.port, or the sentinel's answer */
+	/* where it connects: o.host and o.port, or the locator's answer */
 	char host[256];
 	int port;
-	unsigned long epoch; /* the sentinel's epoch host and port belong to */
+	unsigned long epoch; /* the locator's epoch host and port belong to */
 };
 
 const char *redis_state_name(enum redis_state s)
@@ -513,7 +512,7 @@ static int load_scripts(struct redis_node *c, struct mem_error *err)
 	return 0;
 }
 
-/* With a sentinel: the server must say it is the primary. */
+/* With a locator (the sentinels): the server must say it is the primary. */
 static int check_role(struct redis_node *c, struct mem_error *err)
 {
 	const char *argv[] = {"ROLE"};
@@ -527,15 +526,15 @@ static int check_role(struct redis_node *c, struct mem_error *err)
 	freeReplyObject(r);
 	if (primary)
 		return 0;
-	redis_sentinel_stale(c->o.sentinel, c->epoch);
+	c->o.locator->stale(c->o.locator->ctx, c->epoch);
 	return fail_io(c, err, "the sentinels' primary answers ROLE as a replica");
 }
 
 static int connect_once(struct redis_node *c, struct mem_error *err)
 {
 	long long deadline = now_ms() + c->o.connect_timeout_ms;
-	if (c->o.sentinel && redis_sentinel_master(c->o.sentinel, c->host, sizeof(c->host),
-	                                           &c->port, &c->epoch, err) < 0) {
+	if (c->o.locator && c->o.locator->primary(c->o.locator->ctx, c->host, sizeof(c->host),
+	                                          &c->port, &c->epoch, err) < 0) {
 		snprintf(c->last_error, sizeof(c->last_error), "%.159s", err ? err->message : "");
 		return -1;
 	}
@@ -557,14 +556,14 @@ static int connect_once(struct redis_node *c, struct mem_error *err)
 		if (simple_ok(c, 2, a, err, "SELECT") < 0)
 			goto fail;
 	}
-	if (c->o.sentinel && check_role(c, err) < 0)
+	if (c->o.locator && check_role(c, err) < 0)
 		goto fail;
 	if (load_scripts(c, err) < 0)
 		goto fail;
 	return 0;
 fail:
-	if (c->o.sentinel && c->fd >= 0)
-		redis_sentinel_stale(c->o.sentinel, c->epoch);
+	if (c->o.locator && c->fd >= 0)
+		c->o.locator->stale(c->o.locator->ctx, c->epoch);
 	conn_close(c);
 	return -1;
 }
@@ -636,11 +635,11 @@ static void free_replies(size_t n, redisReply **replies)
 }
 
 /* A connection that cannot be trusted to reach the primary any more: closed,
- * and with a sentinel, its address asked again. */
+ * and with a locator, its address asked again. */
 static void conn_drop(struct redis_node *c)
 {
-	if (c->o.sentinel)
-		redis_sentinel_stale(c->o.sentinel, c->epoch);
+	if (c->o.locator)
+		c->o.locator->stale(c->o.locator->ctx, c->epoch);
 	conn_close(c);
 }
 
@@ -650,7 +649,7 @@ int redis_node_pipeline(struct redis_node *c, size_t n, const struct redis_cmd *
 	for (size_t i = 0; i < n; i++)
 		replies[i] = NULL;
 	/* the sentinels moved the primary: this connection goes to the old one */
-	if (c->o.sentinel && c->fd >= 0 && redis_sentinel_epoch(c->o.sentinel) != c->epoch)
+	if (c->o.locator && c->fd >= 0 && c->o.locator->epoch(c->o.locator->ctx) != c->epoch)
 		conn_close(c);
 	bool was_connected = c->fd >= 0;
 	if (ensure_connected(c, false, err) < 0)

@@ -40,8 +40,19 @@ struct redis_health {
 };
 
 struct redis_tls; /* opaque: an SSL_CTX with its verification settings */
-struct redis_sentinel;
 struct redis_cluster;
+
+/* Who says where the primary is, when a node does not take its host and
+ * port from the options (redis/sentinel.h makes one from the sentinels):
+ * primary() is asked before each connect and gives an epoch, stale(epoch)
+ * says that answer proved wrong, epoch() moves when the primary does. */
+struct redis_locator {
+	void *ctx;
+	int (*primary)(void *ctx, char *host, size_t hostlen, int *port, unsigned long *epoch,
+	               struct mem_error *err);
+	void (*stale)(void *ctx, unsigned long epoch);
+	unsigned long (*epoch)(const void *ctx);
+};
 
 struct redis_conn_opts {
 	const char *host;
@@ -58,8 +69,8 @@ struct redis_conn_opts {
 	/* Borrowed; when set, host and port are ignored: the connection asks it
 	 * where the primary is before each connect, checks ROLE after, and
 	 * reconnects when its epoch moves, when a round trip fails and on a
-	 * READONLY answer (redis/sentinel.h). */
-	struct redis_sentinel *sentinel;
+	 * READONLY answer (REDIS_SENTINELS: redis/sentinel.h). */
+	const struct redis_locator *locator;
 	/* REDIS_WAIT_REPLICAS: > 0 ends every round trip with WAIT wait_replicas
 	 * wait_timeout_ms, and a round trip whose writes fewer replicas
 	 * acknowledged fails (MEM_EUNAVAILABLE) although the primary holds them. */

@@ -298,7 +298,7 @@ struct store *redis_store_new(const struct config *cfg, struct mem_error *err)
 	    .max_reconnect_attempts = (int)cfg->max_reconnect_attempts,
 	    .scripts = rs->scripts,
 	    .nscripts = NALLSCRIPTS,
-	    .sentinel = rs->sentinel,
+	    .locator = rs->sentinel ? redis_sentinel_locator(rs->sentinel) : NULL,
 	    .cluster = rs->cluster,
 	    .wait_replicas = (int)cfg->redis_wait_replicas,
 	    .wait_timeout_ms = (int)cfg->redis_wait_timeout_ms,

@@ -39,6 +39,7 @@ struct redis_sentinel {
 	pthread_t watcher;
 	bool watching;
 	int stop; /* atomic */
+	struct redis_locator locator;
 };
 
 static struct redis_node *sentinel_conn(struct redis_sentinel *s, const struct sentinel_addr *a)
@@ -133,6 +134,28 @@ void redis_sentinel_stale(struct redis_sentinel *s, unsigned long epoch)
 unsigned long redis_sentinel_epoch(const struct redis_sentinel *s)
 {
 	return __atomic_load_n(&s->epoch, __ATOMIC_ACQUIRE);
+}
+
+static int locate(void *ctx, char *host, size_t hostlen, int *port, unsigned long *epoch,
+                  struct mem_error *err)
+{
+	return redis_sentinel_master(ctx, host, hostlen, port, epoch, err);
+}
+
+static void locate_stale(void *ctx, unsigned long epoch)
+{
+	redis_sentinel_stale(ctx, epoch);
+}
+
+static unsigned long locate_epoch(const void *ctx)
+{
+	return redis_sentinel_epoch(ctx);
+}
+
+const struct redis_locator *redis_sentinel_locator(struct redis_sentinel *s)
+{
+	s->locator = (struct redis_locator){s, locate, locate_stale, locate_epoch};
+	return &s->locator;
 }
 
 static bool stopping(struct redis_sentinel *s)

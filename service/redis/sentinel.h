@@ -34,6 +34,9 @@ struct redis_sentinel *redis_sentinel_new(const char *addrs, const char *master,
 /* Stops the watcher; NULL is fine. */
 void redis_sentinel_free(struct redis_sentinel *s);
 
+/* The sentinels as a node's locator (redis/node.h); borrowed from s. */
+const struct redis_locator *redis_sentinel_locator(struct redis_sentinel *s);
+
 /*
  * The primary's address: host (NUL-terminated, at most hostlen - 1 bytes),
  * port and the epoch it belongs to. Asks the sentinels when the address is
