@@ -157,7 +157,7 @@ class _StoreCore(BaseStore):
         return steps
 
     def _get(self, op: GetOp) -> Step:
-        wire = {"op": "get", "namespace": list(op.namespace), "key": op.key}
+        wire: dict[str, Any] = {"op": "get", "namespace": list(op.namespace), "key": op.key}
         # GetOp.refresh_ttl is already the store's TTLConfig.refresh_on_read
         # applied (BaseStore.get); memoryd refreshes only items that expire.
         if op.refresh_ttl:
