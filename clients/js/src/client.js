@@ -297,8 +297,8 @@ export class MemorydClient {
   }
 
   /**
-   * Perform a request. `body` is a JSON value, or a string already holding
-   * the JSON text. Returns `{status, body, headers}` for 2xx responses (body
+   * Perform a request. `body` is a JSON value, or a string (or the UTF-8
+   * bytes, a Uint8Array) already holding the JSON text. Returns `{status, body, headers}` for 2xx responses (body
    * parsed as JSON when present), and for statuses listed in `allow`.
    * Throws MemorydError otherwise.
    *
@@ -307,7 +307,8 @@ export class MemorydClient {
    * `signal` aborts it (code "aborted"); `requestId` is sent as X-Request-Id.
    */
   async request(method, path, { body, allow, signal, idempotent = false, requestId } = {}) {
-    const payload = body === undefined || typeof body === "string" ? body : JSON.stringify(body);
+    const payload =
+      body === undefined || typeof body === "string" || body instanceof Uint8Array ? body : JSON.stringify(body);
     const sig = this.signal ? anySignal(this.signal, signal) : signal;
     const retry = idempotent ? this.retry : NO_RETRY;
     const t0 = retry.attempts > 1 ? Date.now() : 0;
@@ -415,7 +416,7 @@ export class MemorydClient {
   }
 
   /**
-   * POST /checkpoints (body: the request as a JSON value or as its JSON text);
+   * POST /checkpoints (body: the request as a JSON value, as its JSON text or its UTF-8 bytes);
    * returns the response body ({config}). An upsert: retried.
    */
   async putCheckpoint(body, opts) {
