@@ -1,5 +1,6 @@
 // Thin REST client for memoryd (see the memoryd v1 contract).
 import { Pool } from "undici";
+import { Http1Transport } from "./http1.js";
 
 /**
  * Error raised for any non-2xx memoryd response (and for network failures).
@@ -49,7 +50,7 @@ function buildQuery(params) {
 }
 
 /**
- * The default transport: an undici Pool of keep-alive connections to memoryd's
+ * The transport of an https: URL: an undici Pool of keep-alive connections to memoryd's
  * origin. undici's request API costs a fraction of the global fetch's CPU per
  * call (no WHATWG streams, Request/Response objects or per-call abort
  * plumbing), and a string body goes out in one write.
@@ -254,7 +255,7 @@ export class MemorydClient {
     }
     this.transport = fetchImpl
       ? new FetchTransport(this.url, fetchImpl)
-      : new PoolTransport(this.url, {
+      : new (new URL(this.url).protocol === "http:" ? Http1Transport : PoolTransport)(this.url, {
           maxConnections: maxConnections ?? 64,
           keepAliveTimeoutMs: keepAliveTimeoutMs ?? 4000,
         });

@@ -51,7 +51,8 @@ export interface MemorydClientOptions {
   headers?: Record<string, string>;
   /**
    * Send through this fetch instead of the client's own pool of keep-alive
-   * connections (an undici Pool): for tests, proxies or other runtimes.
+   * connections (its own HTTP/1.1 client; an undici Pool for https:): for
+   * tests, proxies or other runtimes.
    */
   fetch?: typeof fetch;
   /**
