@@ -1,5 +1,6 @@
 // Thin REST client for memoryd (see the memoryd v1 contract).
 import { Pool } from "undici";
+import { Http1Transport } from "./http1.js";
 
 /**
  * Error raised for any non-2xx memoryd response (and for network failures).
@@ -49,7 +50,7 @@ function buildQuery(params) {
 }
 
 /**
- * The default transport: an undici Pool of keep-alive connections to memoryd's
+ * The transport of an https: URL: an undici Pool of keep-alive connections to memoryd's
  * origin. undici's request API costs a fraction of the global fetch's CPU per
  * call (no WHATWG streams, Request/Response objects or per-call abort
  * plumbing), and a string body goes out in one write.
@@ -254,7 +255,7 @@ export class MemorydClient {
     }
     this.transport = fetchImpl
       ? new FetchTransport(this.url, fetchImpl)
-      : new PoolTransport(this.url, {
+      : new (new URL(this.url).protocol === "http:" ? Http1Transport : PoolTransport)(this.url, {
           maxConnections: maxConnections ?? 64,
           keepAliveTimeoutMs: keepAliveTimeoutMs ?? 4000,
         });
@@ -297,8 +298,8 @@ export class MemorydClient {
   }
 
   /**
-   * Perform a request. `body` is a JSON value, or a string already holding
-   * the JSON text. Returns `{status, body, headers}` for 2xx responses (body
+   * Perform a request. `body` is a JSON value, or a string (or the UTF-8
+   * bytes, a Uint8Array) already holding the JSON text. Returns `{status, body, headers}` for 2xx responses (body
    * parsed as JSON when present), and for statuses listed in `allow`.
    * Throws MemorydError otherwise.
    *
@@ -307,7 +308,8 @@ export class MemorydClient {
    * `signal` aborts it (code "aborted"); `requestId` is sent as X-Request-Id.
    */
   async request(method, path, { body, allow, signal, idempotent = false, requestId } = {}) {
-    const payload = body === undefined || typeof body === "string" ? body : JSON.stringify(body);
+    const payload =
+      body === undefined || typeof body === "string" || body instanceof Uint8Array ? body : JSON.stringify(body);
     const sig = this.signal ? anySignal(this.signal, signal) : signal;
     const retry = idempotent ? this.retry : NO_RETRY;
     const t0 = retry.attempts > 1 ? Date.now() : 0;
@@ -415,7 +417,7 @@ export class MemorydClient {
   }
 
   /**
-   * POST /checkpoints (body: the request as a JSON value or as its JSON text);
+   * POST /checkpoints (body: the request as a JSON value, as its JSON text or its UTF-8 bytes);
    * returns the response body ({config}). An upsert: retried.
    */
   async putCheckpoint(body, opts) {

@@ -51,7 +51,8 @@ export interface MemorydClientOptions {
   headers?: Record<string, string>;
   /**
    * Send through this fetch instead of the client's own pool of keep-alive
-   * connections (an undici Pool): for tests, proxies or other runtimes.
+   * connections (its own HTTP/1.1 client; an undici Pool for https:): for
+   * tests, proxies or other runtimes.
    */
   fetch?: typeof fetch;
   /**
@@ -226,7 +227,7 @@ export declare class MemorydClient {
   health(opts?: RequestOptions): Promise<{ status: string }>;
   ready(opts?: RequestOptions): Promise<Record<string, unknown>>;
   /** The request as a JSON value, or as its JSON text. */
-  putCheckpoint(body: Record<string, unknown> | string, opts?: RequestOptions): Promise<{ config: WireConfig }>;
+  putCheckpoint(body: Record<string, unknown> | string | Uint8Array, opts?: RequestOptions): Promise<{ config: WireConfig }>;
   getCheckpoint(
     threadId: string,
     params?: { checkpoint_ns?: string; checkpoint_id?: string },
@@ -242,7 +243,7 @@ export declare class MemorydClient {
     },
     opts?: RequestOptions
   ): Promise<{ checkpoints: WireTuple[]; truncated: boolean }>;
-  putWrites(threadId: string, body: Record<string, unknown>, opts?: RequestOptions): Promise<{ stored: number }>;
+  putWrites(threadId: string, body: Record<string, unknown> | string | Uint8Array, opts?: RequestOptions): Promise<{ stored: number }>;
   deleteThread(threadId: string, opts?: RequestOptions): Promise<void>;
   /** POST /memory/batch: one result (or `{error}`) per operation. */
   memoryBatch(operations: Array<Record<string, unknown>>, opts?: RequestOptions): Promise<Array<Record<string, any>>>;

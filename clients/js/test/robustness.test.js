@@ -2,6 +2,7 @@
 // client's undici pool against a small local HTTP server playing memoryd's
 // failures (resets, 503 with Retry-After, a server that never answers).
 import { createServer } from "node:http";
+import { createServer as createTcpServer } from "node:net";
 import { inspect } from "node:util";
 import { emptyCheckpoint } from "@langchain/langgraph-checkpoint";
 import { MemorydClient, MemorydError, MemorydSaver, MemorydStore } from "../src/index.js";
@@ -142,7 +143,7 @@ describe("timeouts and aborts", () => {
   let srv;
   afterEach(async () => srv?.close());
 
-  it("a server that does not answer: MemorydError code timeout (pool and fetch transports)", async () => {
+  it("a server that does not answer: MemorydError code timeout (own HTTP/1.1 and fetch transports)", async () => {
     srv = await scriptedServer([never()]);
     const client = new MemorydClient({ url: srv.url, timeoutMs: 200, retry: false });
     const t0 = Date.now();
@@ -230,5 +231,119 @@ describe("shape", () => {
     expect(MemorydSaver.fromConnString("http://h:1")).toBeInstanceOf(MemorydSaver);
     await expect(saver.setup()).resolves.toBeUndefined();
     await saver.end();
+  });
+});
+
+/** A TCP server answering each request (read up to its blank line and body) with `answer(n)`: raw bytes. */
+async function rawServer(answer) {
+  let n = 0;
+  const sockets = new Set();
+  let connections = 0;
+  const server = createTcpServer((socket) => {
+    connections += 1;
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+    let buf = "";
+    socket.on("data", (d) => {
+      buf += d.toString("latin1");
+      for (;;) {
+        const end = buf.indexOf("\r\n\r\n");
+        if (end < 0) return;
+        const len = Number(/content-length: (\d+)/i.exec(buf.slice(0, end))?.[1] ?? 0);
+        if (buf.length < end + 4 + len) return;
+        buf = buf.slice(end + 4 + len);
+        answer(++n, socket);
+      }
+    });
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    url: `http://127.0.0.1:${server.address().port}`,
+    connections: () => connections,
+    close: () =>
+      new Promise((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(resolve);
+      }),
+  };
+}
+
+describe("HTTP/1.1 transport (http: URLs)", () => {
+  let srv;
+  afterEach(async () => srv?.close());
+  const head = (status, extra = "") => `HTTP/1.1 ${status} X\r\ncontent-type: application/json\r\n${extra}`;
+
+  it("keeps a connection alive, reads a response split anywhere, chunked, or up to the close", async () => {
+    const body = JSON.stringify({ status: "ok", pad: "é".repeat(3000) });
+    srv = await rawServer((n, socket) => {
+      if (n === 1) {
+        // Content-Length, one byte a write.
+        const bytes = Buffer.from(`${head(200, `content-length: ${Buffer.byteLength(body)}\r\n`)}\r\n${body}`);
+        let i = 0;
+        const drip = () => {
+          if (i < bytes.length) socket.write(bytes.subarray(i, (i += 97)), () => setImmediate(drip));
+        };
+        drip();
+      } else if (n === 2) {
+        const a = body.slice(0, 10);
+        const b = body.slice(10);
+        socket.write(
+          `${head(200, "Transfer-Encoding: chunked\r\n")}\r\n${Buffer.byteLength(a).toString(16)}\r\n${a}\r\n` +
+            `${Buffer.byteLength(b).toString(16)};ext=1\r\n${b}\r\n0\r\nx-trailer: 1\r\n\r\n`
+        );
+      } else {
+        socket.end(`${head(200, "connection: close\r\n")}\r\n${body}`);
+      }
+    });
+    const client = new MemorydClient({ url: srv.url, retry: false });
+    expect((await client.health()).pad).toHaveLength(3000);
+    expect((await client.health()).pad).toHaveLength(3000);
+    expect(srv.connections()).toBe(1);
+    expect((await client.health()).pad).toHaveLength(3000);
+    expect((await client.health()).pad).toHaveLength(3000); // a new connection after the close
+    expect(srv.connections()).toBe(2);
+    await client.close();
+  });
+
+  it("204 and 1xx heads, headers of an error, requests queued beyond maxConnections", async () => {
+    srv = await rawServer((n, socket) => {
+      if (n === 1) socket.write(`HTTP/1.1 100 Continue\r\n\r\n${head(204)}\r\n`);
+      else if (n === 2) {
+        const e = JSON.stringify({ error: { code: "conflict", message: "no" } });
+        socket.write(`${head(409, `X-Request-Id: rid-9\r\ncontent-length: ${e.length}\r\n`)}\r\n${e}`);
+      }
+      else setTimeout(() => socket.write(`${head(200, "content-length: 2\r\n")}\r\n{}`), 5);
+    });
+    const client = new MemorydClient({ url: srv.url, retry: false, maxConnections: 2 });
+    await client.deleteThread("t");
+    const err = await client.health().catch((e) => e);
+    expect(err).toMatchObject({ status: 409, code: "conflict", requestId: "rid-9" });
+    const res = await Promise.all(Array.from({ length: 9 }, () => client.health()));
+    expect(res).toEqual(Array(9).fill({}));
+    expect(srv.connections()).toBeLessThanOrEqual(2);
+    await client.close();
+  });
+
+  it("an idle connection memoryd closed is not reused; a reset under a request is retried when safe", async () => {
+    srv = await rawServer((n, socket) => {
+      if (n === 2) socket.destroy();
+      else socket.write(`${head(200, "content-length: 2\r\n")}\r\n{}`);
+      if (n === 1) setTimeout(() => socket.end(), 5);
+    });
+    const client = new MemorydClient({ url: srv.url, retry: FAST });
+    await client.health();
+    await new Promise((r) => setTimeout(r, 50));
+    await client.health(); // a fresh connection (the idle one was closed), reset, then a third
+    expect(srv.connections()).toBe(3);
+    await client.close();
+  });
+
+  it("a response that is not HTTP, and a header value that would split the request, fail cleanly", async () => {
+    srv = await rawServer((n, socket) => socket.write("SSH-2.0-nope\r\n\r\n"));
+    const client = new MemorydClient({ url: srv.url, retry: false });
+    await expect(client.health()).rejects.toMatchObject({ status: 0, code: "network_error" });
+    const bad = new MemorydClient({ url: srv.url, retry: false, headers: { "x-a": "1\r\nx-b: 2" } });
+    await expect(bad.health()).rejects.toMatchObject({ status: 0 });
+    await Promise.all([client.close(), bad.close()]);
   });
 });
