@@ -14,8 +14,10 @@
 
 #define CLUSTER_REFRESH_MS 10000 /* the map is read again at least this often */
 #define CLUSTER_FORCE_GAP  100   /* forced reads (MOVED, a node down) at most this often */
-#define REDIRECTS_MAX      6     /* MOVED, ASK, TRYAGAIN answers one command may get */
-#define TRYAGAIN_FIRST_MS  25    /* then doubling: 25 + 50 + ... + 800 ms */
+#define REDIRECTS_MAX      6     /* MOVED and ASK answers one command may get */
+#define TRYAGAIN_FIRST_MS  25    /* then doubling up to TRYAGAIN_STEP_MS */
+#define TRYAGAIN_STEP_MS   200   /* the longest sleep: a promotion is seen within it */
+#define TRYAGAIN_BUDGET_MS 1500  /* TRYAGAIN, CLUSTERDOWN retried this long per round trip */
 
 /* One read of the map, shared by the connections that hold it. */
 struct snapshot {
@@ -295,25 +297,35 @@ static int send_group(struct link *l, const struct redis_cmd *cmds, const size_t
 	return rc;
 }
 
-/* One command again, after a redirection or a TRYAGAIN, until it is
- * answered otherwise (at most REDIRECTS_MAX times). */
+/* One command again, after a redirection (at most REDIRECTS_MAX) or a
+ * TRYAGAIN or CLUSTERDOWN (until *until, which the round trip's first sets
+ * TRYAGAIN_BUDGET_MS ahead), until it is answered otherwise. The sleeps
+ * stop growing at TRYAGAIN_STEP_MS: a cluster that is down while it
+ * promotes a replica serves again at once, and the commands waiting on it
+ * should not sleep through that. */
 static int follow(struct redis_conn *c, struct link *l, const struct redis_cmd *cmd,
-                  redisReply **reply, struct mem_error *err)
+                  redisReply **reply, long long *until, struct mem_error *err)
 {
 	long delay = TRYAGAIN_FIRST_MS;
-	for (int tries = 0; tries < REDIRECTS_MAX; tries++) {
+	for (int hops = 0; hops < REDIRECTS_MAX;) {
 		redisReply *r = *reply;
 		struct cluster_redirect to;
 		bool ask = false;
 		/* an empty endpoint is the host the command went to */
 		if (cluster_parse_redirect(r->str, r->len, l->host, &to) == 0) {
+			hops++;
 			if (to.kind == CLUSTER_MOVED && map_refresh(c, true, err) < 0)
 				return -1;
 			l = link_for(c, to.host, to.port);
 			ask = to.kind == CLUSTER_ASK;
 		} else if (reply_is(r, "TRYAGAIN") || reply_is(r, "CLUSTERDOWN")) {
-			sleep_ms(delay);
-			delay *= 2;
+			long long now = mono_ms();
+			if (!*until)
+				*until = now + TRYAGAIN_BUDGET_MS;
+			if (now >= *until)
+				return 0;
+			sleep_ms(delay < *until - now ? delay : (long)(*until - now));
+			delay = delay * 2 > TRYAGAIN_STEP_MS ? TRYAGAIN_STEP_MS : delay * 2;
 			if (map_refresh(c, reply_is(r, "CLUSTERDOWN"), err) < 0)
 				return -1;
 			int k = slot_node(c, cmd_slot(cmd));
@@ -525,8 +537,10 @@ static int cluster_pipeline(struct redis_conn *c, size_t n, const struct redis_c
 			goto out;
 		}
 	}
+	long long until = 0; /* the round trip's TRYAGAIN budget, from the first */
 	for (size_t j = 0; j < m; j++)
-		if (got[j]->type == REDIS_REPLY_ERROR && follow(c, lk[j], &x[j], &got[j], err) < 0)
+		if (got[j]->type == REDIS_REPLY_ERROR &&
+		    follow(c, lk[j], &x[j], &got[j], &until, err) < 0)
 			goto out;
 	fold(n, cmds, m, from, got, replies);
 	memset(got, 0, m * sizeof(*got));

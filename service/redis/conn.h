@@ -15,8 +15,8 @@
  *    keys");
  *  - MOVED: the map is read again and the command goes where it says; ASK:
  *    ASKING and the command go to the node named; TRYAGAIN and CLUSTERDOWN:
- *    sent again after 25, 50, ... ms, about 1.5 s in all. Each is safe to
- *    repeat: a redirected command did not run;
+ *    sent again after 25, 50, 100, then every 200 ms, for 1.5 s per round
+ *    trip. Each is safe to repeat: a redirected command did not run;
  *  - commands without a key (PING, INFO, BGSAVE, LASTSAVE) go to the
  *    primary of slot 0; SCAN walks every primary in turn (its cursor reads
  *    "<primary>:<cursor>", "0" once the last primary is done); DEL and
