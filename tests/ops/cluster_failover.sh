@@ -14,10 +14,15 @@
 #    replica and was answered 503. The cluster promotes a replica once the
 #    primary has been silent for the node timeout; memoryd writes on it within
 #    5 s of the promotion.
+#  - With argument "stop": as "wait", but the primary is SIGSTOPped, a host
+#    gone silent: its connections are neither refused nor closed, each round
+#    trip to it costs REDIS_SOCKET_TIMEOUT_MS. memoryd writes on the promoted
+#    replica within 5 s; the old primary is continued afterwards and comes
+#    back as a replica.
 # Then every write acknowledged over the run is read back through memoryd,
 # and the figures printed: the time to write again, the writers' gap on each
 # primary, the answers' statuses.
-# Usage: tests/ops/cluster_failover.sh [wait]   (MEMORYD_BIN from scripts/test)
+# Usage: tests/ops/cluster_failover.sh [wait|stop]   (MEMORYD_BIN from scripts/test)
 # CLUSTER_FAILOVER_KEEP=DIR keeps the work directory (see below).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -53,7 +58,10 @@ done
 linked() { [[ "$(rc "$1" ROLE | sed -n 4p)" == connected ]]; }
 knows() { [[ "$(rc "$1" CLUSTER NODES | grep -vc 'fail\|handshake\|noaddr')" == "$2" ]]; }
 
-if [[ $mode == wait ]]; then
+event="command"
+[[ $mode == wait ]] && event="kill"
+[[ $mode == stop ]] && event="stop"
+if [[ -n $mode ]]; then
     # A second replica for the target.
     p7="$(free_cluster_port)"
     start_redis_cluster_node "$MT_WORK/cluster" "$p7"
@@ -102,12 +110,12 @@ done
 say "$(wc -l <"$MT_WORK/ledger") writes acknowledged before the failover, every primary written"
 
 t_cmd="$(now_ns)"
+pid="" i=0
+for p in "${STARTED_REDIS_CLUSTER_PORTS[@]}"; do
+    [[ "$p" == "$target" ]] && pid="${STARTED_REDIS_CLUSTER_PIDS[i]}"
+    i=$((i + 1))
+done
 if [[ $mode == wait ]]; then
-    pid="" i=0
-    for p in "${STARTED_REDIS_CLUSTER_PORTS[@]}"; do
-        [[ "$p" == "$target" ]] && pid="${STARTED_REDIS_CLUSTER_PIDS[i]}"
-        i=$((i + 1))
-    done
     rpids=()
     for p in "${replicas[@]}"; do rpids+=("$(rc "$p" INFO server | tr -d '\r' | sed -n 's/^process_id://p')"); done
     kill -STOP "${rpids[@]}"
@@ -117,6 +125,10 @@ if [[ $mode == wait ]]; then
     t_cmd="$(now_ns)"
     kill -CONT "${rpids[@]}"
     what="SIGKILL of primary $target"
+elif [[ $mode == stop ]]; then
+    kill -STOP "$pid"
+    t_cmd="$(now_ns)"
+    what="SIGSTOP of primary $target"
 else
     rc "${replicas[0]}" CLUSTER FAILOVER >/dev/null
     what="CLUSTER FAILOVER of primary $target"
@@ -129,7 +141,7 @@ for _ in $(seq 1 300); do
 done
 [[ -n "$new" ]] || mt_fail "$what: no replica was promoted within 15 s"
 t_prom="$(now_ns)"
-say "$what: replica $new promoted $(((t_prom - t_cmd) / 1000000)) ms after the $([[ $mode == wait ]] && echo kill || echo command)"
+say "$what: replica $new promoted $(((t_prom - t_cmd) / 1000000)) ms after the $event"
 
 # memoryd writes on the new primary: a probe put found there.
 n=0
@@ -144,8 +156,8 @@ while :; do
 done
 t_ok="$(now_ns)"
 ms=$(((t_ok - t_prom) / 1000000))
-say "$what: memoryd writes on $new $ms ms after the promotion ($(((t_ok - t_cmd) / 1000000)) ms after the $([[ $mode == wait ]] && echo kill || echo command))"
-if [[ $mode == wait ]]; then
+say "$what: memoryd writes on $new $ms ms after the promotion ($(((t_ok - t_cmd) / 1000000)) ms after the $event)"
+if [[ -n $mode ]]; then
     ((ms <= 5000)) || mt_fail "$what: $ms ms (> 5000) from the promotion to a write on $new"
 else
     ((t_ok - t_cmd <= 5000000000)) ||
@@ -158,9 +170,15 @@ touch "$MT_WORK/stop"
 wait "$load"
 after="$(wc -l <"$MT_WORK/ledger")"
 ((after > before)) || mt_fail "the writers acknowledged nothing after the failover"
+if [[ $mode == stop ]]; then
+    kill -CONT "$pid"
+    back() { [[ "$(rc "$target" ROLE | sed -n 1p)" == slave ]]; }
+    mt_until 100 back || mt_fail "the old primary $target did not come back as a replica"
+    say "the old primary $target is back, a replica"
+fi
 rc "$new" CLUSTER NODES >"$MT_WORK/nodes"
 python3 "$LOAD" shards "$tenant" "$MT_WORK" "$MT_WORK/nodes" "$t_cmd" "$t_prom" |
-    sed "s/^/$name: primary /; s/T0/the $([[ $mode == wait ]] && echo kill || echo command)/g"
+    sed "s/^/$name: primary /; s/T0/the $event/g"
 say "answers over the run (status: count): $(cat "$MT_WORK/codes.json")"
 out="$(python3 "$LOAD" check "$MT_URL" "$tenant" "$MT_WORK")" ||
     mt_fail "acknowledged writes missing: $out"
