@@ -33,7 +33,8 @@ struct redis_cluster {
 	size_t nseeds;
 	struct snapshot *snap; /* under mu; NULL until first read */
 	unsigned long epoch;   /* under mu; moves with every new snapshot */
-	long long read_ms;     /* under mu; when snap was read (monotonic) */
+	long long read_ms;     /* under mu; when snap was read, or a read began (monotonic) */
+	bool reading;          /* under mu; a thread is reading the map (without mu) */
 };
 
 /* A node this thread talks to. */
@@ -145,11 +146,15 @@ static struct link *link_of_node(struct redis_conn *c, int k)
 	return link_for(c, n->host, n->port);
 }
 
-/* CLUSTER SLOTS from the primaries this thread knows, then the seeds. */
+/* CLUSTER SLOTS from the primaries this thread knows, then the seeds; first
+ * those this thread has an open connection to, then the others: a node that
+ * just failed a round trip (a host gone silent costs a whole socket timeout)
+ * is asked last. */
 static struct cluster_map *map_read(struct redis_conn *c, struct mem_error *err)
 {
 	size_t known = c->snap ? c->snap->nprimaries : 0;
-	for (size_t i = 0; i < known + c->cl->nseeds; i++) {
+	for (size_t k = 0; k < 2 * (known + c->cl->nseeds); k++) {
+		size_t i = k % (known + c->cl->nseeds);
 		const char *host;
 		int port;
 		if (i < known) {
@@ -161,6 +166,8 @@ static struct cluster_map *map_read(struct redis_conn *c, struct mem_error *err)
 			port = c->cl->seeds[i - known].port;
 		}
 		struct link *l = link_for(c, host, port);
+		if (redis_node_connected(l->node) != (k < known + c->cl->nseeds))
+			continue; /* open connections on the first pass, the rest on the second */
 		const char *argv[] = {"CLUSTER", "SLOTS"};
 		struct redis_cmd cmd = {2, argv, NULL};
 		redisReply *rep = NULL;
@@ -198,7 +205,9 @@ static void adopt(struct redis_conn *c)
 
 /* Make this thread's view current: adopt a newer shared map, or read one
  * when there is none, when it is older than CLUSTER_REFRESH_MS, or (force)
- * when this thread found it wrong. */
+ * when this thread found it wrong. One thread reads at a time, without the
+ * lock: the others go on with the map they have (a read that waits on a
+ * silent node must not stop the requests for the healthy ones). */
 static int map_refresh(struct redis_conn *c, bool force, struct mem_error *err)
 {
 	struct redis_cluster *cl = c->cl;
@@ -206,10 +215,17 @@ static int map_refresh(struct redis_conn *c, bool force, struct mem_error *err)
 	pthread_mutex_lock(&cl->mu);
 	long long now = mono_ms();
 	bool newer = cl->snap && cl->epoch != c->epoch;
-	bool due = !cl->snap || now - cl->read_ms >= CLUSTER_REFRESH_MS ||
-	           (force && !newer && now - cl->read_ms >= CLUSTER_FORCE_GAP);
+	bool due = !cl->snap ||
+	           (!cl->reading && (now - cl->read_ms >= CLUSTER_REFRESH_MS ||
+	                             (force && !newer && now - cl->read_ms >= CLUSTER_FORCE_GAP)));
 	if (due) {
+		cl->reading = true;
+		cl->read_ms = now;
+		pthread_mutex_unlock(&cl->mu);
 		struct cluster_map *m = map_read(c, err);
+		pthread_mutex_lock(&cl->mu);
+		cl->reading = false;
+		now = mono_ms();
 		if (m) {
 			if (!cl->snap || cl->snap->map->nprimaries != m->nprimaries)
 				log_info(NULL, "redis cluster map read",

@@ -150,6 +150,11 @@ static void conn_close(struct redis_node *c)
 	}
 }
 
+bool redis_node_connected(const struct redis_node *c)
+{
+	return c->fd >= 0;
+}
+
 void redis_node_free(struct redis_node *c)
 {
 	if (!c)
