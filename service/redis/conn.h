@@ -6,8 +6,10 @@
  * With a cluster (opts->cluster), the same calls route by hash slot:
  *  - the slot map (redis/cluster.h) is shared by the store's connections
  *    (struct redis_cluster, locked) and read with CLUSTER SLOTS, from a
- *    node it knows or a seed, before the first command, on MOVED, after a
- *    node's round trip fails, and every CLUSTER_REFRESH_MS;
+ *    node it knows or a seed (those this thread has open connections to
+ *    first), before the first command, on MOVED, after a node's round trip
+ *    fails, and every CLUSTER_REFRESH_MS; one thread reads it at a time,
+ *    without the lock, while the others use the map they have;
  *  - a round trip's commands go to the primaries serving their keys' slots:
  *    one sub-pipeline per node, the replies put back in the order sent. A
  *    command's key is its first (EVAL/EVALSHA: its first KEYS); memoryd's
