@@ -23,7 +23,9 @@
 # and the figures printed: the time to write again, the writers' gap on each
 # primary, the answers' statuses.
 # Usage: tests/ops/cluster_failover.sh [wait|stop]   (MEMORYD_BIN from scripts/test)
-# CLUSTER_FAILOVER_KEEP=DIR keeps the work directory (see below).
+# CLUSTER_FAILOVER_KEEP=DIR keeps the work directory (see below);
+# CLUSTER_FAILOVER_FULL_COVERAGE=no sets cluster-require-full-coverage no on
+# every node (the other primaries keep serving while one is down).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 # shellcheck source=scripts/lib.sh
@@ -40,6 +42,10 @@ mt_init "$name"
 LOAD="$ROOT/tests/ops/cluster_load.py"
 tenant=cf
 start_redis_cluster "$MT_WORK/cluster"
+coverage="${CLUSTER_FAILOVER_FULL_COVERAGE:-yes}"
+for p in "${STARTED_REDIS_CLUSTER_PORTS[@]}"; do
+    redis-cli -p "$p" CONFIG SET cluster-require-full-coverage "$coverage" >/dev/null
+done
 rc() { redis-cli -h 127.0.0.1 -p "$1" "${@:2}"; }
 role_is() { [[ "$(rc "$1" ROLE 2>/dev/null | head -1)" == "$2" ]]; }
 now_ns() { date +%s%N; }
@@ -66,6 +72,7 @@ if [[ -n $mode ]]; then
     p7="$(free_cluster_port)"
     start_redis_cluster_node "$MT_WORK/cluster" "$p7"
     mt_until 100 rc "$p7" PING >/dev/null 2>&1 || mt_fail "the seventh node never answered"
+    rc "$p7" CONFIG SET cluster-require-full-coverage "$coverage" >/dev/null
     redis-cli --cluster add-node "127.0.0.1:$p7" "127.0.0.1:$target" --cluster-slave \
         --cluster-master-id "$(rc "$target" CLUSTER MYID)" >"$MT_WORK/add-node.log" 2>&1 ||
         mt_fail "add-node: $(tail -3 "$MT_WORK/add-node.log")"
