@@ -18,6 +18,7 @@
 #define TRYAGAIN_FIRST_MS  25    /* then doubling up to TRYAGAIN_STEP_MS */
 #define TRYAGAIN_STEP_MS   200   /* the longest sleep: a promotion is seen within it */
 #define TRYAGAIN_BUDGET_MS 1500  /* TRYAGAIN, CLUSTERDOWN retried this long per round trip */
+#define SILENT_MS          500   /* a node whose round trip broke: one thread asks it this often */
 
 /* One read of the map, shared by the connections that hold it. */
 struct snapshot {
@@ -35,6 +36,15 @@ struct redis_cluster {
 	unsigned long epoch;   /* under mu; moves with every new snapshot */
 	long long read_ms;     /* under mu; when snap was read, or a read began (monotonic) */
 	bool reading;          /* under mu; a thread is reading the map (without mu) */
+	/* Nodes whose last round trip broke (timed out, refused, closed), and
+	 * when one thread may ask them again; the others are answered at once
+	 * until then, not after a socket timeout each. */
+	struct silent {
+		char *host;
+		int port;
+		long long retry_ms;
+	} * silent;     /* under mu */
+	size_t nsilent; /* under mu; read without it, as a hint */
 };
 
 /* A node this thread talks to. */
@@ -114,8 +124,61 @@ void redis_cluster_free(struct redis_cluster *cl)
 		return;
 	snap_release(cl->snap);
 	redis_addr_list_free(cl->seeds, cl->nseeds);
+	for (size_t i = 0; i < cl->nsilent; i++)
+		free(cl->silent[i].host);
+	free(cl->silent);
 	pthread_mutex_destroy(&cl->mu);
 	free(cl);
+}
+
+static struct silent *silent_find(struct redis_cluster *cl, const char *host, int port)
+{
+	for (size_t i = 0; i < cl->nsilent; i++)
+		if (cl->silent[i].port == port && !strcmp(cl->silent[i].host, host))
+			return &cl->silent[i];
+	return NULL;
+}
+
+/* Whether to send a round trip to host:port now: yes, unless its last one
+ * broke less than SILENT_MS ago; then the first thread to ask after that
+ * tries it (and the next SILENT_MS starts). */
+static bool node_try(struct redis_cluster *cl, const char *host, int port)
+{
+	if (!__atomic_load_n(&cl->nsilent, __ATOMIC_RELAXED))
+		return true;
+	bool go = true;
+	pthread_mutex_lock(&cl->mu);
+	struct silent *n = silent_find(cl, host, port);
+	long long now = mono_ms();
+	if (n && now < n->retry_ms)
+		go = false;
+	else if (n)
+		n->retry_ms = now + SILENT_MS;
+	pthread_mutex_unlock(&cl->mu);
+	return go;
+}
+
+/* What a round trip to host:port did: broke, or was answered. */
+static void node_mark(struct redis_cluster *cl, const char *host, int port, bool broke)
+{
+	if (!broke && !__atomic_load_n(&cl->nsilent, __ATOMIC_RELAXED))
+		return;
+	pthread_mutex_lock(&cl->mu);
+	struct silent *n = silent_find(cl, host, port);
+	if (broke && !n) {
+		cl->silent = xrealloc(cl->silent, (cl->nsilent + 1) * sizeof(*cl->silent));
+		n = &cl->silent[cl->nsilent];
+		*n = (struct silent){xstrdup(host), port, 0};
+		__atomic_store_n(&cl->nsilent, cl->nsilent + 1, __ATOMIC_RELAXED);
+	}
+	if (broke) {
+		n->retry_ms = mono_ms() + SILENT_MS;
+	} else if (n) {
+		free(n->host);
+		*n = cl->silent[cl->nsilent - 1];
+		__atomic_store_n(&cl->nsilent, cl->nsilent - 1, __ATOMIC_RELAXED);
+	}
+	pthread_mutex_unlock(&cl->mu);
 }
 
 /* ---------- this thread's nodes ---------- */
@@ -546,12 +609,23 @@ static int cluster_pipeline(struct redis_conn *c, size_t n, const struct redis_c
 		struct link *l = link_of_node(c, node[j]);
 		for (size_t i = 0; i < k; i++)
 			lk[idx[i]] = l;
+		if (!node_try(c->cl, l->host, l->port)) {
+			mem_fail(err, MEM_EUNAVAILABLE, NULL,
+			         "redis %s:%d: its last round trip broke; asked again within %d ms",
+			         l->host, l->port, SILENT_MS);
+			struct mem_error e2 = {0};
+			(void)map_refresh(c, true, &e2);
+			goto out;
+		}
 		if (send_group(l, x, idx, k, got, retry, err) < 0) {
+			/* broken, not a WAIT that fell short (the connection stays) */
+			node_mark(c->cl, l->host, l->port, !redis_node_connected(l->node));
 			/* a node down: its slots may have moved (a failover) */
 			struct mem_error e2 = {0};
 			(void)map_refresh(c, true, &e2);
 			goto out;
 		}
+		node_mark(c->cl, l->host, l->port, false);
 	}
 	long long until = 0; /* the round trip's TRYAGAIN budget, from the first */
 	for (size_t j = 0; j < m; j++)
