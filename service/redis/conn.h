@@ -10,6 +10,10 @@
  *    first), before the first command, on MOVED, after a node's round trip
  *    fails, and every CLUSTER_REFRESH_MS; one thread reads it at a time,
  *    without the lock, while the others use the map they have;
+ *  - a node whose round trip broke (timed out, refused, closed) is asked
+ *    by one thread every SILENT_MS; the other commands for it fail at once
+ *    until then (MEM_EUNAVAILABLE), so a silent host costs one socket
+ *    timeout per SILENT_MS, not one per request;
  *  - a round trip's commands go to the primaries serving their keys' slots:
  *    one sub-pipeline per node, the replies put back in the order sent. A
  *    command's key is its first (EVAL/EVALSHA: its first KEYS); memoryd's
