@@ -20,6 +20,8 @@
 #                                    one redis-server per DIR/<port>; exports REDIS_CLUSTER_NODES
 #                                    (host:port,... of all six) once every node says cluster_state:ok;
 #                                    sets STARTED_REDIS_CLUSTER_PORTS and STARTED_REDIS_CLUSTER_PIDS
+#   start_redis_cluster_node DIR PORT one cluster-enabled redis-server in DIR/PORT, in no cluster yet
+#                                    (as start_redis_cluster's); sets STARTED_REDIS_PID
 #   start_postgres DIR PORT          throwaway PostgreSQL cluster in DIR/data with database "memoryd";
 #                                    sets STARTED_DATABASE_URL
 #   stop_all                         stop everything started above (idempotent; use in a trap)
@@ -316,6 +318,21 @@ start_redis() {
     return 1
 }
 
+# start_redis_cluster_node DIR PORT: one cluster-enabled redis-server on PORT in DIR/PORT (in the
+# foreground, recorded for stop_all; cluster-node-timeout 2000), not yet part of any cluster;
+# sets STARTED_REDIS_PID. start_redis_cluster's nodes, or one more (redis-cli --cluster add-node).
+start_redis_cluster_node() {
+    local dir="$1" port="$2"
+    mkdir -p "$dir/$port"
+    redis-server --bind 127.0.0.1 --port "$port" --cluster-enabled yes \
+        --cluster-config-file "$dir/$port/nodes.conf" --cluster-node-timeout 2000 \
+        --save '' --appendonly no --dir "$dir/$port" --daemonize no --logfile '' \
+        --repl-diskless-sync-delay 0 --repl-ping-replica-period 1 \
+        >"$dir/$port/redis.log" 2>&1 </dev/null &
+    STARTED_REDIS_PID=$!
+    _MEMORYD_STARTED+=("redis $STARTED_REDIS_PID $dir/$port")
+}
+
 # start_redis_cluster DIR: six cluster-enabled redis-servers on free loopback ports (each in
 # DIR/<port>, in the foreground, recorded for stop_all like start_redis's), formed by
 # `redis-cli --cluster create` into 3 primaries with a replica each. Returns once every node
@@ -324,7 +341,7 @@ start_redis() {
 # A node that misses its peers for 2 s is failed over (cluster-node-timeout 2000).
 start_redis_cluster() {
     (($# == 1)) || { _lib_die "usage: start_redis_cluster DIR"; return 1; }
-    local dir="$1" ports=() pids=() port pid i
+    local dir="$1" ports=() pids=() port i
     command -v redis-server >/dev/null 2>&1 || { _lib_die "redis-server not installed"; return 1; }
     mkdir -p "$dir"
     dir="$(cd "$dir" && pwd)"
@@ -333,15 +350,8 @@ start_redis_cluster() {
         [[ " ${ports[*]} " == *" $port "* ]] || ports+=("$port")
     done
     for port in "${ports[@]}"; do
-        mkdir -p "$dir/$port"
-        redis-server --bind 127.0.0.1 --port "$port" --cluster-enabled yes \
-            --cluster-config-file "$dir/$port/nodes.conf" --cluster-node-timeout 2000 \
-            --save '' --appendonly no --dir "$dir/$port" --daemonize no --logfile '' \
-            --repl-diskless-sync-delay 0 --repl-ping-replica-period 1 \
-            >"$dir/$port/redis.log" 2>&1 </dev/null &
-        pid=$!
-        _MEMORYD_STARTED+=("redis $pid $dir/$port")
-        pids+=("$pid")
+        start_redis_cluster_node "$dir" "$port"
+        pids+=("$STARTED_REDIS_PID")
     done
     for ((i = 0; i < 6; i++)); do
         if ! _redis_cluster_until 100 "${pids[i]}" "$dir/${ports[i]}/redis.log" \

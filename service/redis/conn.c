@@ -14,8 +14,11 @@
 
 #define CLUSTER_REFRESH_MS 10000 /* the map is read again at least this often */
 #define CLUSTER_FORCE_GAP  100   /* forced reads (MOVED, a node down) at most this often */
-#define REDIRECTS_MAX      6     /* MOVED, ASK, TRYAGAIN answers one command may get */
-#define TRYAGAIN_FIRST_MS  25    /* then doubling: 25 + 50 + ... + 800 ms */
+#define REDIRECTS_MAX      6     /* MOVED and ASK answers one command may get */
+#define TRYAGAIN_FIRST_MS  25    /* then doubling up to TRYAGAIN_STEP_MS */
+#define TRYAGAIN_STEP_MS   200   /* the longest sleep: a promotion is seen within it */
+#define TRYAGAIN_BUDGET_MS 1500  /* TRYAGAIN, CLUSTERDOWN retried this long per round trip */
+#define SILENT_MS          500   /* a node whose round trip broke: one thread asks it this often */
 
 /* One read of the map, shared by the connections that hold it. */
 struct snapshot {
@@ -31,7 +34,17 @@ struct redis_cluster {
 	size_t nseeds;
 	struct snapshot *snap; /* under mu; NULL until first read */
 	unsigned long epoch;   /* under mu; moves with every new snapshot */
-	long long read_ms;     /* under mu; when snap was read (monotonic) */
+	long long read_ms;     /* under mu; when snap was read, or a read began (monotonic) */
+	bool reading;          /* under mu; a thread is reading the map (without mu) */
+	/* Nodes whose last round trip broke (timed out, refused, closed), and
+	 * when one thread may ask them again; the others are answered at once
+	 * until then, not after a socket timeout each. */
+	struct silent {
+		char *host;
+		int port;
+		long long retry_ms;
+	} * silent;     /* under mu */
+	size_t nsilent; /* under mu; read without it, as a hint */
 };
 
 /* A node this thread talks to. */
@@ -111,8 +124,61 @@ void redis_cluster_free(struct redis_cluster *cl)
 		return;
 	snap_release(cl->snap);
 	redis_addr_list_free(cl->seeds, cl->nseeds);
+	for (size_t i = 0; i < cl->nsilent; i++)
+		free(cl->silent[i].host);
+	free(cl->silent);
 	pthread_mutex_destroy(&cl->mu);
 	free(cl);
+}
+
+static struct silent *silent_find(struct redis_cluster *cl, const char *host, int port)
+{
+	for (size_t i = 0; i < cl->nsilent; i++)
+		if (cl->silent[i].port == port && !strcmp(cl->silent[i].host, host))
+			return &cl->silent[i];
+	return NULL;
+}
+
+/* Whether to send a round trip to host:port now: yes, unless its last one
+ * broke less than SILENT_MS ago; then the first thread to ask after that
+ * tries it (and the next SILENT_MS starts). */
+static bool node_try(struct redis_cluster *cl, const char *host, int port)
+{
+	if (!__atomic_load_n(&cl->nsilent, __ATOMIC_RELAXED))
+		return true;
+	bool go = true;
+	pthread_mutex_lock(&cl->mu);
+	struct silent *n = silent_find(cl, host, port);
+	long long now = mono_ms();
+	if (n && now < n->retry_ms)
+		go = false;
+	else if (n)
+		n->retry_ms = now + SILENT_MS;
+	pthread_mutex_unlock(&cl->mu);
+	return go;
+}
+
+/* What a round trip to host:port did: broke, or was answered. */
+static void node_mark(struct redis_cluster *cl, const char *host, int port, bool broke)
+{
+	if (!broke && !__atomic_load_n(&cl->nsilent, __ATOMIC_RELAXED))
+		return;
+	pthread_mutex_lock(&cl->mu);
+	struct silent *n = silent_find(cl, host, port);
+	if (broke && !n) {
+		cl->silent = xrealloc(cl->silent, (cl->nsilent + 1) * sizeof(*cl->silent));
+		n = &cl->silent[cl->nsilent];
+		*n = (struct silent){xstrdup(host), port, 0};
+		__atomic_store_n(&cl->nsilent, cl->nsilent + 1, __ATOMIC_RELAXED);
+	}
+	if (broke) {
+		n->retry_ms = mono_ms() + SILENT_MS;
+	} else if (n) {
+		free(n->host);
+		*n = cl->silent[cl->nsilent - 1];
+		__atomic_store_n(&cl->nsilent, cl->nsilent - 1, __ATOMIC_RELAXED);
+	}
+	pthread_mutex_unlock(&cl->mu);
 }
 
 /* ---------- this thread's nodes ---------- */
@@ -143,11 +209,15 @@ static struct link *link_of_node(struct redis_conn *c, int k)
 	return link_for(c, n->host, n->port);
 }
 
-/* CLUSTER SLOTS from the primaries this thread knows, then the seeds. */
+/* CLUSTER SLOTS from the primaries this thread knows, then the seeds; first
+ * those this thread has an open connection to, then the others: a node that
+ * just failed a round trip (a host gone silent costs a whole socket timeout)
+ * is asked last. */
 static struct cluster_map *map_read(struct redis_conn *c, struct mem_error *err)
 {
 	size_t known = c->snap ? c->snap->nprimaries : 0;
-	for (size_t i = 0; i < known + c->cl->nseeds; i++) {
+	for (size_t k = 0; k < 2 * (known + c->cl->nseeds); k++) {
+		size_t i = k % (known + c->cl->nseeds);
 		const char *host;
 		int port;
 		if (i < known) {
@@ -159,6 +229,8 @@ static struct cluster_map *map_read(struct redis_conn *c, struct mem_error *err)
 			port = c->cl->seeds[i - known].port;
 		}
 		struct link *l = link_for(c, host, port);
+		if (redis_node_connected(l->node) != (k < known + c->cl->nseeds))
+			continue; /* open connections on the first pass, the rest on the second */
 		const char *argv[] = {"CLUSTER", "SLOTS"};
 		struct redis_cmd cmd = {2, argv, NULL};
 		redisReply *rep = NULL;
@@ -196,7 +268,9 @@ static void adopt(struct redis_conn *c)
 
 /* Make this thread's view current: adopt a newer shared map, or read one
  * when there is none, when it is older than CLUSTER_REFRESH_MS, or (force)
- * when this thread found it wrong. */
+ * when this thread found it wrong. One thread reads at a time, without the
+ * lock: the others go on with the map they have (a read that waits on a
+ * silent node must not stop the requests for the healthy ones). */
 static int map_refresh(struct redis_conn *c, bool force, struct mem_error *err)
 {
 	struct redis_cluster *cl = c->cl;
@@ -204,10 +278,17 @@ static int map_refresh(struct redis_conn *c, bool force, struct mem_error *err)
 	pthread_mutex_lock(&cl->mu);
 	long long now = mono_ms();
 	bool newer = cl->snap && cl->epoch != c->epoch;
-	bool due = !cl->snap || now - cl->read_ms >= CLUSTER_REFRESH_MS ||
-	           (force && !newer && now - cl->read_ms >= CLUSTER_FORCE_GAP);
+	bool due = !cl->snap ||
+	           (!cl->reading && (now - cl->read_ms >= CLUSTER_REFRESH_MS ||
+	                             (force && !newer && now - cl->read_ms >= CLUSTER_FORCE_GAP)));
 	if (due) {
+		cl->reading = true;
+		cl->read_ms = now;
+		pthread_mutex_unlock(&cl->mu);
 		struct cluster_map *m = map_read(c, err);
+		pthread_mutex_lock(&cl->mu);
+		cl->reading = false;
+		now = mono_ms();
 		if (m) {
 			if (!cl->snap || cl->snap->map->nprimaries != m->nprimaries)
 				log_info(NULL, "redis cluster map read",
@@ -295,25 +376,35 @@ static int send_group(struct link *l, const struct redis_cmd *cmds, const size_t
 	return rc;
 }
 
-/* One command again, after a redirection or a TRYAGAIN, until it is
- * answered otherwise (at most REDIRECTS_MAX times). */
+/* One command again, after a redirection (at most REDIRECTS_MAX) or a
+ * TRYAGAIN or CLUSTERDOWN (until *until, which the round trip's first sets
+ * TRYAGAIN_BUDGET_MS ahead), until it is answered otherwise. The sleeps
+ * stop growing at TRYAGAIN_STEP_MS: a cluster that is down while it
+ * promotes a replica serves again at once, and the commands waiting on it
+ * should not sleep through that. */
 static int follow(struct redis_conn *c, struct link *l, const struct redis_cmd *cmd,
-                  redisReply **reply, struct mem_error *err)
+                  redisReply **reply, long long *until, struct mem_error *err)
 {
 	long delay = TRYAGAIN_FIRST_MS;
-	for (int tries = 0; tries < REDIRECTS_MAX; tries++) {
+	for (int hops = 0; hops < REDIRECTS_MAX;) {
 		redisReply *r = *reply;
 		struct cluster_redirect to;
 		bool ask = false;
 		/* an empty endpoint is the host the command went to */
 		if (cluster_parse_redirect(r->str, r->len, l->host, &to) == 0) {
+			hops++;
 			if (to.kind == CLUSTER_MOVED && map_refresh(c, true, err) < 0)
 				return -1;
 			l = link_for(c, to.host, to.port);
 			ask = to.kind == CLUSTER_ASK;
 		} else if (reply_is(r, "TRYAGAIN") || reply_is(r, "CLUSTERDOWN")) {
-			sleep_ms(delay);
-			delay *= 2;
+			long long now = mono_ms();
+			if (!*until)
+				*until = now + TRYAGAIN_BUDGET_MS;
+			if (now >= *until)
+				return 0;
+			sleep_ms(delay < *until - now ? delay : (long)(*until - now));
+			delay = delay * 2 > TRYAGAIN_STEP_MS ? TRYAGAIN_STEP_MS : delay * 2;
 			if (map_refresh(c, reply_is(r, "CLUSTERDOWN"), err) < 0)
 				return -1;
 			int k = slot_node(c, cmd_slot(cmd));
@@ -518,15 +609,28 @@ static int cluster_pipeline(struct redis_conn *c, size_t n, const struct redis_c
 		struct link *l = link_of_node(c, node[j]);
 		for (size_t i = 0; i < k; i++)
 			lk[idx[i]] = l;
+		if (!node_try(c->cl, l->host, l->port)) {
+			mem_fail(err, MEM_EUNAVAILABLE, NULL,
+			         "redis %s:%d: its last round trip broke; asked again within %d ms",
+			         l->host, l->port, SILENT_MS);
+			struct mem_error e2 = {0};
+			(void)map_refresh(c, true, &e2);
+			goto out;
+		}
 		if (send_group(l, x, idx, k, got, retry, err) < 0) {
+			/* broken, not a WAIT that fell short (the connection stays) */
+			node_mark(c->cl, l->host, l->port, !redis_node_connected(l->node));
 			/* a node down: its slots may have moved (a failover) */
 			struct mem_error e2 = {0};
 			(void)map_refresh(c, true, &e2);
 			goto out;
 		}
+		node_mark(c->cl, l->host, l->port, false);
 	}
+	long long until = 0; /* the round trip's TRYAGAIN budget, from the first */
 	for (size_t j = 0; j < m; j++)
-		if (got[j]->type == REDIS_REPLY_ERROR && follow(c, lk[j], &x[j], &got[j], err) < 0)
+		if (got[j]->type == REDIS_REPLY_ERROR &&
+		    follow(c, lk[j], &x[j], &got[j], &until, err) < 0)
 			goto out;
 	fold(n, cmds, m, from, got, replies);
 	memset(got, 0, m * sizeof(*got));

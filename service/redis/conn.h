@@ -6,8 +6,14 @@
  * With a cluster (opts->cluster), the same calls route by hash slot:
  *  - the slot map (redis/cluster.h) is shared by the store's connections
  *    (struct redis_cluster, locked) and read with CLUSTER SLOTS, from a
- *    node it knows or a seed, before the first command, on MOVED, after a
- *    node's round trip fails, and every CLUSTER_REFRESH_MS;
+ *    node it knows or a seed (those this thread has open connections to
+ *    first), before the first command, on MOVED, after a node's round trip
+ *    fails, and every CLUSTER_REFRESH_MS; one thread reads it at a time,
+ *    without the lock, while the others use the map they have;
+ *  - a node whose round trip broke (timed out, refused, closed) is asked
+ *    by one thread every SILENT_MS; the other commands for it fail at once
+ *    until then (MEM_EUNAVAILABLE), so a silent host costs one socket
+ *    timeout per SILENT_MS, not one per request;
  *  - a round trip's commands go to the primaries serving their keys' slots:
  *    one sub-pipeline per node, the replies put back in the order sent. A
  *    command's key is its first (EVAL/EVALSHA: its first KEYS); memoryd's
@@ -15,8 +21,8 @@
  *    keys");
  *  - MOVED: the map is read again and the command goes where it says; ASK:
  *    ASKING and the command go to the node named; TRYAGAIN and CLUSTERDOWN:
- *    sent again after 25, 50, ... ms, about 1.5 s in all. Each is safe to
- *    repeat: a redirected command did not run;
+ *    sent again after 25, 50, 100, then every 200 ms, for 1.5 s per round
+ *    trip. Each is safe to repeat: a redirected command did not run;
  *  - commands without a key (PING, INFO, BGSAVE, LASTSAVE) go to the
  *    primary of slot 0; SCAN walks every primary in turn (its cursor reads
  *    "<primary>:<cursor>", "0" once the last primary is done); DEL and

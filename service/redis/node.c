@@ -44,6 +44,7 @@ struct redis_node {
 	int backoff_ms;
 	long long next_try_ms; /* no attempt before this (monotonic ms) */
 	bool ever_connected;
+	bool timed_out; /* the last failure was a timeout, not a closed connection */
 	char last_error[160];
 	/* where it connects: o.host and o.port, or the locator's answer */
 	char host[256];
@@ -149,6 +150,11 @@ static void conn_close(struct redis_node *c)
 	}
 }
 
+bool redis_node_connected(const struct redis_node *c)
+{
+	return c->fd >= 0;
+}
+
 void redis_node_free(struct redis_node *c)
 {
 	if (!c)
@@ -177,7 +183,15 @@ static int wait_fd(int fd, short events, long long deadline)
 static int fail_io(struct redis_node *c, struct mem_error *err, const char *what)
 {
 	snprintf(c->last_error, sizeof(c->last_error), "%s", what);
+	c->timed_out = false;
 	return mem_fail(err, MEM_EUNAVAILABLE, NULL, "redis %s:%d: %s", c->host, c->port, what);
+}
+
+static int fail_timeout(struct redis_node *c, struct mem_error *err, const char *what)
+{
+	fail_io(c, err, what);
+	c->timed_out = true;
+	return -1;
 }
 
 static int tcp_connect(struct redis_node *c, long long deadline, struct mem_error *err)
@@ -303,7 +317,7 @@ static int io_write_all(struct redis_node *c, const char *p, size_t n, long long
 			continue;
 		}
 		if (wait_fd(c->fd, want, deadline) < 0)
-			return fail_io(c, err, "write timed out");
+			return fail_timeout(c, err, "write timed out");
 	}
 	return 0;
 }
@@ -316,7 +330,7 @@ static int io_read_some(struct redis_node *c, long long deadline, bool wait_firs
 {
 	char chunk[READ_CHUNK];
 	if (wait_first && !(c->ssl && SSL_pending(c->ssl)) && wait_fd(c->fd, POLLIN, deadline) < 0)
-		return fail_io(c, err, "read timed out");
+		return fail_timeout(c, err, "read timed out");
 	for (;;) {
 		ssize_t r;
 		short want = POLLIN;
@@ -350,7 +364,7 @@ static int io_read_some(struct redis_node *c, long long deadline, bool wait_firs
 			return 0;
 		}
 		if (wait_fd(c->fd, want, deadline) < 0)
-			return fail_io(c, err, "read timed out");
+			return fail_timeout(c, err, "read timed out");
 	}
 }
 
@@ -654,6 +668,7 @@ int redis_node_pipeline(struct redis_node *c, size_t n, const struct redis_cmd *
 	bool was_connected = c->fd >= 0;
 	if (ensure_connected(c, false, err) < 0)
 		return -1;
+	c->timed_out = false;
 	int rc = raw_pipeline(c, n, cmds, replies, err);
 	if (rc == -2)
 		return -1; /* too few replicas: the connection is fine */
@@ -661,11 +676,15 @@ int redis_node_pipeline(struct redis_node *c, size_t n, const struct redis_cmd *
 	if (readonly || rc < 0) {
 		/* READONLY: the server was demoted under us, nothing was written.
 		 * Broken: a connection that was idle may have been closed by a
-		 * server restart; one immediate reconnect makes that invisible. */
+		 * server restart; one immediate reconnect makes that invisible.
+		 * Timed out: the server is slow or gone, not restarted, and a
+		 * second try would wait as long; not retried at once, but under
+		 * Sentinel, which may name another primary by now. */
+		bool timed_out = rc < 0 && c->timed_out && !c->o.sentinel;
 		conn_drop(c);
 		if (readonly && !retry_idempotent)
 			return 0;
-		if (!readonly && (!retry_idempotent || !was_connected))
+		if (!readonly && (!retry_idempotent || !was_connected || timed_out))
 			goto down;
 		free_replies(n, replies);
 		if (ensure_connected(c, true, err) < 0)

@@ -95,6 +95,9 @@ void redis_tls_free(struct redis_tls *tls);
 /* opts' strings must outlive the connection. Never fails: connecting is lazy. */
 struct redis_node *redis_node_new(const struct redis_conn_opts *opts, struct redis_health *health);
 void redis_node_free(struct redis_node *c);
+/* Whether the connection is open now (its last round trip did not break it);
+ * asks nothing of the server. */
+bool redis_node_connected(const struct redis_node *c);
 
 /*
  * Send n commands in one round trip and read their n replies into replies[]

@@ -105,8 +105,9 @@ check_kustomize() {
 check_k8s_schemas() {
     need_node_modules
     build_all >/dev/null
-    # The demo overlay brings its own Redis and PostgreSQL: its URLs must name them.
-    local args=(--readme "$ROOT/README.md" --self-contained overlays/demo) k
+    # The demo and ha overlays bring their own Redis and PostgreSQL: memoryd's hosts must
+    # name them.
+    local args=(--readme "$ROOT/README.md" --self-contained overlays/demo --self-contained overlays/ha) k
     while read -r k; do
         args+=("$k=$TMP/${k//\//_}.yaml")
     done < <(kustomizations)

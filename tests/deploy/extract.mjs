@@ -5,8 +5,10 @@
 //        node extract.mjs env BUILT.yaml [LOOPBACK_PORT]
 //          the environment memoryd's pods get (envFrom of the memoryd container: ConfigMap
 //          data, Secret stringData and data), as NUL-terminated NAME=VALUE; with
-//          LOOPBACK_PORT, REDIS_URL and DATABASE_URL keep everything but their host and port,
-//          which become 127.0.0.1:LOOPBACK_PORT (so that a test contacts no other machine)
+//          LOOPBACK_PORT, REDIS_URL and DATABASE_URL keep everything but their hosts and
+//          ports (a DATABASE_URL may have several), and REDIS_CLUSTER_NODES and
+//          REDIS_SENTINELS keep their number of entries: each becomes 127.0.0.1:LOOPBACK_PORT
+//          (so that a test contacts no other machine)
 import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { parseAllDocuments, stringify } from "yaml";
@@ -42,13 +44,16 @@ if (command === "rules" && outdir) {
   }
   for (const e of c.env ?? []) if (typeof e.value === "string") env[e.name] = e.value;
   if (loopbackPort) {
+    const loopback = `127.0.0.1:${loopbackPort}`;
     for (const k of ["REDIS_URL", "DATABASE_URL"]) {
       if (env[k] === undefined) continue;
-      const u = new URL(env[k]);
-      u.hostname = "127.0.0.1";
-      u.port = loopbackPort;
-      if (u.hostname !== "127.0.0.1" || u.port !== loopbackPort) die(`cannot point ${k} at 127.0.0.1`);
-      env[k] = u.toString();
+      // scheme://[userinfo@]host[:port][,host[:port]...][/...]: every host replaced
+      const m = /^([a-z]+:\/\/(?:[^@/]*@)?)([^/?#]+)(.*)$/s.exec(env[k]);
+      if (!m) die(`cannot point ${k} at 127.0.0.1: no host in it`);
+      env[k] = m[1] + m[2].split(",").map(() => loopback).join(",") + m[3];
+    }
+    for (const k of ["REDIS_CLUSTER_NODES", "REDIS_SENTINELS"]) {
+      if (env[k] !== undefined) env[k] = env[k].split(",").map(() => loopback).join(",");
     }
   }
   process.stdout.write(Object.entries(env).map(([k, v]) => `${k}=${v}\0`).join(""));

@@ -1,8 +1,11 @@
 // Validates the output of `kubectl kustomize` for k8s/base and each overlay.
 //
 // Usage: node validate-k8s.mjs --readme README.md [--self-contained NAME]... NAME=FILE ...
-//   --self-contained NAME: in build NAME, REDIS_URL and DATABASE_URL of memoryd's Secret
-//   must name Services (and ports) of that same build.
+//   --self-contained NAME: in build NAME, every host memoryd is given (REDIS_URL and
+//   DATABASE_URL of its Secret, every host of a several-host DATABASE_URL, and
+//   REDIS_CLUSTER_NODES and REDIS_SENTINELS of its ConfigMap) must name a Service of that
+//   same build with that port, or a pod of one of its StatefulSets through the StatefulSet's
+//   headless Service (name-N.service, N below its replicas).
 //
 // For every object of every build:
 //   1. schema: kubernetes-models@4 validates it (types, required fields, enums, formats);
@@ -406,13 +409,30 @@ function checkBuild(build, objs) {
     if (secretData.DATABASE_URL !== undefined && !/^postgres(ql)?:\/\/[^/]+/.test(secretData.DATABASE_URL)) problem(where(secret), "DATABASE_URL must be postgresql://");
   }
   if (build.selfContained && secret) {
+    // host[:port] -> the Service it reaches: "svc[.namespace...]" or "sts-N.svc[...]".
+    const reach = (o, k, entry, defPort) => {
+      const m = /^(\[[^\]]*\]|[^:]*)(?::(\d+))?$/.exec(entry);
+      const host = m?.[1] ?? entry;
+      const port = Number(m?.[2] || defPort);
+      const [first, second] = host.split(".");
+      const pod = /^(.+)-(\d+)$/.exec(first);
+      const sts = pod && second && find("StatefulSet", pod[1]);
+      let svc;
+      if (sts && sts.spec?.serviceName === second) {
+        svc = find("Service", second);
+        if (Number(pod[2]) >= (sts.spec?.replicas ?? 1)) problem(where(o), `${k}: ${host}: StatefulSet ${sts.metadata.name} has ${sts.spec?.replicas ?? 1} pods`);
+      } else svc = find("Service", first);
+      if (!svc) problem(where(o), `${k}: host ${host} is no Service of this build, nor a pod of a StatefulSet through its Service`);
+      else if (!(svc.spec?.ports ?? []).some((p) => p.port === port)) problem(where(o), `${k}: Service ${svc.metadata.name} has no port ${port}`);
+    };
     for (const k of ["REDIS_URL", "DATABASE_URL"]) {
-      let url;
-      try { url = new URL(secretData[k]); } catch { problem(where(secret), `${k} is not a URL`); continue; }
-      const svc = find("Service", url.hostname.split(".")[0]);
-      const port = Number(url.port || (k === "REDIS_URL" ? 6379 : 5432));
-      if (!svc) problem(where(secret), `${k}: host ${url.hostname} is no Service of this build`);
-      else if (!(svc.spec?.ports ?? []).some((p) => p.port === port)) problem(where(secret), `${k}: Service ${svc.metadata.name} has no port ${port}`);
+      // scheme://[user[:password]@]host[:port][,host[:port]...][/...]: libpq takes several hosts
+      const hosts = /^[a-z]+:\/\/(?:[^@/]*@)?([^/?#]*)/.exec(secretData[k] ?? "")?.[1];
+      if (!hosts) { problem(where(secret), `${k} is not a URL with a host`); continue; }
+      for (const h of hosts.split(",")) reach(secret, k, h, k === "REDIS_URL" ? 6379 : 5432);
+    }
+    for (const k of ["REDIS_CLUSTER_NODES", "REDIS_SENTINELS"]) {
+      for (const h of (cm?.data?.[k] ?? "").split(",").filter(Boolean)) reach(cm, k, h, k === "REDIS_SENTINELS" ? 26379 : 6379);
     }
   }
 
