@@ -678,9 +678,9 @@ int redis_node_pipeline(struct redis_node *c, size_t n, const struct redis_cmd *
 		 * Broken: a connection that was idle may have been closed by a
 		 * server restart; one immediate reconnect makes that invisible.
 		 * Timed out: the server is slow or gone, not restarted, and a
-		 * second try would wait as long; not retried at once, but under
-		 * Sentinel, which may name another primary by now. */
-		bool timed_out = rc < 0 && c->timed_out && !c->o.sentinel;
+		 * second try would wait as long; not retried at once, but with a
+		 * locator (Sentinel), which may name another primary by now. */
+		bool timed_out = rc < 0 && c->timed_out && !c->o.locator;
 		conn_drop(c);
 		if (readonly && !retry_idempotent)
 			return 0;
