@@ -1,7 +1,7 @@
 # The Python client (clients/python) against a real memoryd: its pytest suite,
 # LangGraph's checkpointer conformance suite (langgraph-checkpoint-conformance)
 # included, once with Redis primary and once with PostgreSQL primary.
-# scripts/test builds the virtual environment from requirements-test.txt.
+# scripts/test builds the virtual environment from requirements.txt and requirements-test.txt.
 set(MEMORYD_PY_ENV env PYTHONPATH=${PROJECT_SOURCE_DIR}/clients/python/src PYTHONDONTWRITEBYTECODE=1)
 set(MEMORYD_PY_TEST ${CMAKE_BINARY_DIR}/venv-python/bin/python -m pytest -p no:cacheprovider -q -rfEs
     --rootdir=${PROJECT_SOURCE_DIR}/clients/python ${PROJECT_SOURCE_DIR}/clients/python/tests)

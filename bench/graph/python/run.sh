@@ -33,7 +33,8 @@ trap 'exit 130' INT TERM
 
 main() {
 	build_memoryd
-	ensure_venv "$BUILD/venv-python" "$ROOT/clients/python/requirements-test.txt"
+	ensure_venv "$BUILD/venv-python" "$ROOT/clients/python/requirements.txt" \
+		"$ROOT/clients/python/requirements-test.txt"
 	WORK=$(mktemp -d "${TMPDIR:-/tmp}/memoryd-bench-graph-py.XXXXXX")
 	chmod 755 "$WORK" # the postgres user must reach $WORK/pg
 	start_postgres "$WORK/pg" "$(free_port)"
