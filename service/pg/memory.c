@@ -150,6 +150,23 @@ out:
 	return ret;
 }
 
+/* An item's TTL for a refresh: a row without ttl_seconds (put before 0008)
+ * takes expires_at - updated_at. */
+#define REFRESH_TTL                                                                                \
+	"COALESCE(i.ttl_seconds, round(extract(epoch FROM i.expires_at - i.updated_at))::int8)"
+
+#define ITEM_COLS "value, version," MS("created_at") "," MS("updated_at") "," MS("expires_at")
+#define THE_ITEM  " tenant = $1::text AND ns = $2::text AND key = $3::text"
+#define GET_ITEM  "SELECT " ITEM_COLS " FROM memoryd.memory_items WHERE" THE_ITEM " AND" LIVE
+/* The get with refresh_ttl in one statement: the item's TTL starts again
+ * (an item that expires), or it is read as it is (one that does not). */
+#define GET_REFRESHED                                                                              \
+	"WITH t AS (UPDATE memoryd.memory_items AS i SET ttl_seconds = " REFRESH_TTL ","           \
+	" expires_at = now() + make_interval(secs => (" REFRESH_TTL ")::float8)"                   \
+	" WHERE" THE_ITEM " AND i.expires_at > now() AND " REFRESH_TTL " > 0"                      \
+	" RETURNING i.value, i.version, i.created_at, i.updated_at, i.expires_at)"                 \
+	" SELECT " ITEM_COLS " FROM t UNION ALL " GET_ITEM " AND NOT EXISTS (SELECT 1 FROM t)"
+
 int pg_memory_get(struct store *s, const char *tenant, const struct mem_ref *ref,
                   struct mem_item *out, struct mem_error *err)
 {
@@ -159,11 +176,7 @@ int pg_memory_get(struct store *s, const char *tenant, const struct mem_ref *ref
 	memset(out, 0, sizeof(*out));
 	q_init(&q, tenant, &ref->ns);
 	pg_params_text(&q.p, ref->key);
-	if (q_run(&q, s,
-	          "SELECT value, version," MS("created_at") "," MS("updated_at") "," MS(
-	              "expires_at") " FROM memoryd.memory_items WHERE tenant = $1::text"
-	                            " AND ns = $2::text AND key = $3::text AND" LIVE,
-	          err) < 0)
+	if (q_run(&q, s, ref->refresh_ttl ? GET_REFRESHED : GET_ITEM, err) < 0)
 		goto out;
 	if (PQntuples(q.res) != 1) {
 		mem_fail(err, MEM_ENOT_FOUND, "key", "no memory item %s in that namespace",
@@ -179,10 +192,6 @@ int pg_memory_get(struct store *s, const char *tenant, const struct mem_ref *ref
 	out->key = xstrdup(ref->key);
 	out->ns = ns_split(q.ns, &out->nns);
 	out->store_key = row_name(tenant, out->ns, out->nns, ref->key);
-	if (ref->refresh_ttl && pg_memory_refresh(s, tenant, out, 1, err) < 0) {
-		mem_item_release(out);
-		goto out;
-	}
 	ret = 0;
 out:
 	q_release(&q);
@@ -298,11 +307,7 @@ out:
 }
 
 /* Rows are locked in key order, so two refreshes of the same items cannot
- * deadlock; a row without ttl_seconds (put before 0008) takes
- * expires_at - updated_at. */
-#define REFRESH_TTL                                                                                \
-	"COALESCE(i.ttl_seconds, round(extract(epoch FROM i.expires_at - i.updated_at))::int8)"
-
+ * deadlock. */
 int pg_memory_refresh(struct store *s, const char *tenant, struct mem_item *items, size_t n,
                       struct mem_error *err)
 {

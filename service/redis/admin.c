@@ -109,14 +109,8 @@ int redis_admin_ttl_repair(struct store *s, struct admin_counts *out, struct mem
 
 	memset(out, 0, sizeof(*out));
 	do {
-		const char *av[] = {"SCAN", cursor, "MATCH", pattern, "COUNT", SCAN_COUNT};
-		if (redis_conn_command(conn, &scan, err, 6, av, NULL) < 0)
+		if (redis_scan_step(conn, cursor, pattern, SCAN_COUNT, &scan, err) < 0)
 			goto out;
-		if (scan->type != REDIS_REPLY_ARRAY || scan->elements != 2) {
-			redis_reply_fail(scan, err, "SCAN");
-			goto out;
-		}
-		snprintf(cursor, sizeof(cursor), "%s", scan->element[0]->str);
 		redisReply *keys = scan->element[1];
 		size_t n = keys->elements;
 		struct redis_batch ttls = {0}, fix = {0};
@@ -301,14 +295,8 @@ static int unlink_matching(struct store *s, const char *pattern, struct admin_co
 	int ret = -1;
 
 	do {
-		const char *av[] = {"SCAN", cursor, "MATCH", pattern, "COUNT", SCAN_COUNT};
-		if (redis_conn_command(conn, &scan, err, 6, av, NULL) < 0)
+		if (redis_scan_step(conn, cursor, pattern, SCAN_COUNT, &scan, err) < 0)
 			goto out;
-		if (scan->type != REDIS_REPLY_ARRAY || scan->elements != 2) {
-			redis_reply_fail(scan, err, "SCAN");
-			goto out;
-		}
-		snprintf(cursor, sizeof(cursor), "%s", scan->element[0]->str);
 		redisReply *keys = scan->element[1];
 		out->scanned += (long long)keys->elements;
 		if (keys->elements) {

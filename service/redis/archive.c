@@ -26,15 +26,9 @@ int redis_store_scan_refs(struct store *s, char cursor[32], const char *head, co
 	int ret = -1;
 
 	memset(out, 0, sizeof(*out));
-	const char *av[] = {"SCAN", cursor, "MATCH", pattern, "COUNT", ARCHIVE_SCAN_COUNT};
-	if (redis_conn_command(redis_store_conn(s), &scan, err, 6, av, NULL) < 0)
+	if (redis_scan_step(redis_store_conn(s), cursor, pattern, ARCHIVE_SCAN_COUNT, &scan, err) <
+	    0)
 		goto out;
-	if (scan->type != REDIS_REPLY_ARRAY || scan->elements != 2 ||
-	    !redis_reply_str(scan->element[0]) || scan->element[1]->type != REDIS_REPLY_ARRAY) {
-		redis_reply_fail(scan, err, "SCAN");
-		goto out;
-	}
-	snprintf(cursor, 32, "%s", scan->element[0]->str);
 	const redisReply *keys = scan->element[1];
 	out->v = xcalloc(keys->elements + 1, sizeof(*out->v));
 	for (size_t i = 0; i < keys->elements; i++) {

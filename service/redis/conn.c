@@ -7,6 +7,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "../../common/clock.h"
 #include "../../common/log.h"
 #include "../../common/redis_url.h"
 #include "../../common/xalloc.h"
@@ -64,13 +65,6 @@ struct redis_conn {
 	struct link **links;
 	size_t nlinks;
 };
-
-static long long mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void sleep_ms(long ms)
 {
@@ -149,7 +143,7 @@ static bool node_try(struct redis_cluster *cl, const char *host, int port)
 	bool go = true;
 	pthread_mutex_lock(&cl->mu);
 	struct silent *n = silent_find(cl, host, port);
-	long long now = mono_ms();
+	long long now = clock_mono_ms();
 	if (n && now < n->retry_ms)
 		go = false;
 	else if (n)
@@ -172,7 +166,7 @@ static void node_mark(struct redis_cluster *cl, const char *host, int port, bool
 		__atomic_store_n(&cl->nsilent, cl->nsilent + 1, __ATOMIC_RELAXED);
 	}
 	if (broke) {
-		n->retry_ms = mono_ms() + SILENT_MS;
+		n->retry_ms = clock_mono_ms() + SILENT_MS;
 	} else if (n) {
 		free(n->host);
 		*n = cl->silent[cl->nsilent - 1];
@@ -276,7 +270,7 @@ static int map_refresh(struct redis_conn *c, bool force, struct mem_error *err)
 	struct redis_cluster *cl = c->cl;
 	int ret = 0;
 	pthread_mutex_lock(&cl->mu);
-	long long now = mono_ms();
+	long long now = clock_mono_ms();
 	bool newer = cl->snap && cl->epoch != c->epoch;
 	bool due = !cl->snap ||
 	           (!cl->reading && (now - cl->read_ms >= CLUSTER_REFRESH_MS ||
@@ -288,7 +282,7 @@ static int map_refresh(struct redis_conn *c, bool force, struct mem_error *err)
 		struct cluster_map *m = map_read(c, err);
 		pthread_mutex_lock(&cl->mu);
 		cl->reading = false;
-		now = mono_ms();
+		now = clock_mono_ms();
 		if (m) {
 			if (!cl->snap || cl->snap->map->nprimaries != m->nprimaries)
 				log_info(NULL, "redis cluster map read",
@@ -398,7 +392,7 @@ static int follow(struct redis_conn *c, struct link *l, const struct redis_cmd *
 			l = link_for(c, to.host, to.port);
 			ask = to.kind == CLUSTER_ASK;
 		} else if (reply_is(r, "TRYAGAIN") || reply_is(r, "CLUSTERDOWN")) {
-			long long now = mono_ms();
+			long long now = clock_mono_ms();
 			if (!*until)
 				*until = now + TRYAGAIN_BUDGET_MS;
 			if (now >= *until)
@@ -466,8 +460,8 @@ static size_t expand(size_t n, const struct redis_cmd *cmds, struct redis_cmd **
 
 /* The replies of the expanded commands back onto the caller's: a DEL's
  * counts added up (the first error answers for it). */
-static void fold(size_t n, const struct redis_cmd *cmds, size_t m, const size_t *from,
-                 redisReply **got, redisReply **replies)
+static void fold(const struct redis_cmd *cmds, size_t m, const size_t *from, redisReply **got,
+                 redisReply **replies)
 {
 	for (size_t j = 0; j < m; j++) {
 		size_t i = from[j];
@@ -489,7 +483,6 @@ static void fold(size_t n, const struct redis_cmd *cmds, size_t m, const size_t 
 		}
 		freeReplyObject(got[j]);
 	}
-	(void)n;
 }
 
 static void free_all(size_t n, redisReply **r)
@@ -632,7 +625,7 @@ static int cluster_pipeline(struct redis_conn *c, size_t n, const struct redis_c
 		if (got[j]->type == REDIS_REPLY_ERROR &&
 		    follow(c, lk[j], &x[j], &got[j], &until, err) < 0)
 			goto out;
-	fold(n, cmds, m, from, got, replies);
+	fold(cmds, m, from, got, replies);
 	memset(got, 0, m * sizeof(*got));
 	ret = 0;
 out:

@@ -11,6 +11,7 @@
 #include "../../common/xalloc.h"
 #include "archive.h"
 #include "batch.h"
+#include "keys.h"
 
 extern const char lua_conv_append[], lua_conv_read[], lua_conv_meta[], lua_conv_delete[],
     lua_conv_overflow[], lua_conv_trim[], lua_conv_archive[];
@@ -84,18 +85,9 @@ static void index_touch(struct redis_batch *b, const struct rconv *c, const char
                         const char *customer, const char *id)
 {
 	struct buf k = {0};
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
 	conv_key(&k, c, "customer", tenant, customer);
-	char *key = xstrndup(k.data, k.len);
-	size_t kl = k.len;
-	redis_batch_cmd(b, "ZADD");
-	redis_batch_buf(b, &k);
-	redis_batch_fmt(b, (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
-	redis_batch_str(b, id);
-	redis_batch_cmd(b, "PEXPIRE");
-	redis_batch_own(b, key, kl);
-	redis_batch_fmt(b, (long long)c->ttl * 1000);
+	redis_index_touch(b, &k, id, c->ttl);
+	buf_release(&k);
 }
 
 /* ---------- replies ---------- */

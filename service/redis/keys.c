@@ -112,3 +112,25 @@ bad:
 	*nparts = 0;
 	return -1;
 }
+
+int redis_scan_step(struct redis_conn *conn, char cursor[32], const char *pattern,
+                    const char *count, redisReply **scan, struct mem_error *err)
+{
+	const char *av[] = {"SCAN", cursor, "MATCH", pattern, "COUNT", count};
+	*scan = NULL;
+	if (redis_conn_command(conn, scan, err, 6, av, NULL) < 0)
+		return -1;
+	redisReply *r = *scan;
+	bool ok = r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+	          redis_reply_str(r->element[0]) && r->element[1]->type == REDIS_REPLY_ARRAY;
+	for (size_t i = 0; ok && i < r->element[1]->elements; i++)
+		ok = redis_reply_str(r->element[1]->element[i]);
+	if (!ok) {
+		redis_reply_fail(r, err, "SCAN");
+		freeReplyObject(r);
+		*scan = NULL;
+		return -1;
+	}
+	snprintf(cursor, 32, "%s", r->element[0]->str);
+	return 0;
+}

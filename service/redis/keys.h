@@ -44,4 +44,11 @@ int redis_tag_ref(const char *tag, size_t n, struct store_ref *out);
 int redis_key_components(const struct redis_store *rs, const char *k, size_t n, char *kind,
                          size_t kind_max, char **parts, size_t max, size_t *nparts);
 
+/* One SCAN step over the keys matching pattern, count at a time: cursor
+ * ("0" to start) moves on ("0" when done); *scan is the reply (caller
+ * frees), its element[1] the keys, each a string. On a cluster the cursor
+ * walks every primary (redis/conn.h). -1 and err on a failed or odd reply. */
+int redis_scan_step(struct redis_conn *conn, char cursor[32], const char *pattern,
+                    const char *count, redisReply **scan, struct mem_error *err) MEM_MUST_CHECK;
+
 #endif

@@ -21,6 +21,7 @@
 #include <openssl/x509v3.h>
 
 #include "../../common/buf.h"
+#include "../../common/clock.h"
 #include "../../common/log.h"
 #include "../../common/metrics.h"
 #include "../../common/xalloc.h"
@@ -63,13 +64,6 @@ const char *redis_state_name(enum redis_state s)
 		return "error";
 	}
 	return "error";
-}
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static long long now_us(void)
@@ -167,7 +161,7 @@ void redis_node_free(struct redis_node *c)
 static int wait_fd(int fd, short events, long long deadline)
 {
 	for (;;) {
-		long long left = deadline - now_ms();
+		long long left = deadline - clock_mono_ms();
 		if (left <= 0)
 			return -1;
 		struct pollfd p = {.fd = fd, .events = events};
@@ -466,7 +460,7 @@ static int raw_pipeline_once(struct redis_node *c, size_t n, const struct redis_
 		buf_append(&out, cmd, (size_t)len);
 		free(cmd);
 	}
-	long long deadline = now_ms() + c->o.socket_timeout_ms;
+	long long deadline = clock_mono_ms() + c->o.socket_timeout_ms;
 	long long started_us = now_us();
 	if (io_write_all(c, out.data, out.len, deadline, err) < 0)
 		goto out;
@@ -546,7 +540,7 @@ static int check_role(struct redis_node *c, struct mem_error *err)
 
 static int connect_once(struct redis_node *c, struct mem_error *err)
 {
-	long long deadline = now_ms() + c->o.connect_timeout_ms;
+	long long deadline = clock_mono_ms() + c->o.connect_timeout_ms;
 	if (c->o.locator && c->o.locator->primary(c->o.locator->ctx, c->host, sizeof(c->host),
 	                                          &c->port, &c->epoch, err) < 0) {
 		snprintf(c->last_error, sizeof(c->last_error), "%.159s", err ? err->message : "");
@@ -592,7 +586,7 @@ static int ensure_connected(struct redis_node *c, bool force_now, struct mem_err
 {
 	if (c->fd >= 0)
 		return 0;
-	long long now = now_ms();
+	long long now = clock_mono_ms();
 	if (!force_now && now < c->next_try_ms)
 		return mem_fail(err, MEM_EUNAVAILABLE, NULL, "redis %s:%d is %s (attempt %d): %s",
 		                c->host, c->port,
@@ -613,14 +607,14 @@ static int ensure_connected(struct redis_node *c, bool force_now, struct mem_err
 	}
 	c->failures++;
 	if (c->failures >= c->o.max_reconnect_attempts) {
-		c->next_try_ms = now_ms() + ERROR_RETRY_MS;
+		c->next_try_ms = clock_mono_ms() + ERROR_RETRY_MS;
 		publish(c, REDIS_STATE_ERROR);
 		if (c->failures == c->o.max_reconnect_attempts)
 			log_error(NULL, "redis connection in error state", LF_STR("host", c->host),
 			          LF_INT("port", c->port), LF_INT("attempts", c->failures),
 			          LF_STR("error", c->last_error));
 	} else {
-		c->next_try_ms = now_ms() + c->backoff_ms;
+		c->next_try_ms = clock_mono_ms() + c->backoff_ms;
 		c->backoff_ms =
 		    c->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : c->backoff_ms * 2;
 		publish(c, REDIS_STATE_RECONNECTING);
@@ -712,7 +706,7 @@ broken:
 	conn_close(c);
 down:
 	c->failures++;
-	c->next_try_ms = now_ms();
+	c->next_try_ms = clock_mono_ms();
 	publish(c, REDIS_STATE_RECONNECTING);
 	return -1;
 }
@@ -729,9 +723,9 @@ int redis_node_wait_reply(struct redis_node *c, redisReply **reply, int wait_ms,
 		goto broken;
 	if (!r) {
 		if (!(c->ssl && SSL_pending(c->ssl)) &&
-		    wait_fd(c->fd, POLLIN, now_ms() + wait_ms) < 0)
+		    wait_fd(c->fd, POLLIN, clock_mono_ms() + wait_ms) < 0)
 			return 0;
-		if (io_read_some(c, now_ms() + c->o.socket_timeout_ms, false, err) < 0)
+		if (io_read_some(c, clock_mono_ms() + c->o.socket_timeout_ms, false, err) < 0)
 			goto closed;
 		if (redisReaderGetReply(c->reader, &r) != REDIS_OK)
 			goto broken;
