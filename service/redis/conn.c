@@ -350,26 +350,6 @@ static int slot_node(const struct redis_conn *c, long slot)
 	return c->snap->map->slot_node[slot];
 }
 
-/*
- * Send cmds[idx[0..k)] to one link as one round trip; their replies into
- * replies[idx[j]].
- */
-static int send_group(struct link *l, const struct redis_cmd *cmds, const size_t *idx, size_t k,
-                      redisReply **replies, bool retry, struct mem_error *err)
-{
-	struct redis_cmd *sub = xcalloc(k, sizeof(*sub));
-	redisReply **rep = xcalloc(k, sizeof(*rep));
-	for (size_t j = 0; j < k; j++)
-		sub[j] = cmds[idx[j]];
-	int rc = redis_node_pipeline(l->node, k, sub, rep, retry, err);
-	if (rc == 0)
-		for (size_t j = 0; j < k; j++)
-			replies[idx[j]] = rep[j];
-	free(sub);
-	free(rep);
-	return rc;
-}
-
 /* One command again, after a redirection (at most REDIRECTS_MAX) or a
  * TRYAGAIN or CLUSTERDOWN (until *until, which the round trip's first sets
  * TRYAGAIN_BUDGET_MS ahead), until it is answered otherwise. The sleeps
@@ -559,7 +539,9 @@ static int cluster_pipeline(struct redis_conn *c, size_t n, const struct redis_c
 	int *node = NULL;
 	struct link **lk = NULL; /* where each command went (a map read may renumber nodes) */
 	bool *sent = NULL;
-	redisReply **got = NULL;
+	redisReply **got = NULL, **rep = NULL;
+	struct redis_cmd *sub = NULL;              /* the commands, node by node */
+	size_t *gfirst = NULL, *gn = NULL, ng = 0; /* each node's, in sub */
 	int ret = -1;
 
 	if (map_refresh(c, false, err) < 0)
@@ -572,6 +554,10 @@ static int cluster_pipeline(struct redis_conn *c, size_t n, const struct redis_c
 	idx = xcalloc(m + 1, sizeof(*idx));
 	got = xcalloc(m + 1, sizeof(*got));
 	lk = xcalloc(m + 1, sizeof(*lk));
+	rep = xcalloc(m + 1, sizeof(*rep));
+	sub = xcalloc(m + 1, sizeof(*sub));
+	gfirst = xcalloc(m + 1, sizeof(*gfirst));
+	gn = xcalloc(m + 1, sizeof(*gn));
 	for (int pass = 0;; pass++) {
 		bool unserved = false;
 		for (size_t j = 0; j < m; j++) {
@@ -589,19 +575,27 @@ static int cluster_pipeline(struct redis_conn *c, size_t n, const struct redis_c
 			goto out;
 		}
 	}
-	/* one round trip per node, in the order nodes first appear */
-	for (size_t j = 0; j < m; j++) {
+	/* one round trip per node, in the order nodes first appear, all out
+	 * at once: every node's commands are written, then each node's
+	 * replies read (a request that writes two slots waits for the slower
+	 * node, not for both in turn) */
+	for (size_t j = 0; j < m; j++)
+		lk[j] = link_of_node(c, node[j]);
+	for (size_t j = 0, k = 0; j < m; j++) {
 		if (sent[j])
 			continue;
-		size_t k = 0;
+		gfirst[ng] = k;
 		for (size_t i = j; i < m; i++)
-			if (!sent[i] && node[i] == node[j]) {
-				idx[k++] = i;
+			if (!sent[i] && lk[i] == lk[j]) {
+				idx[k] = i;
+				sub[k++] = x[i];
 				sent[i] = true;
 			}
-		struct link *l = link_of_node(c, node[j]);
-		for (size_t i = 0; i < k; i++)
-			lk[idx[i]] = l;
+		gn[ng] = k - gfirst[ng];
+		ng++;
+	}
+	for (size_t g = 0; g < ng; g++) {
+		struct link *l = lk[idx[gfirst[g]]];
 		if (!node_try(c->cl, l->host, l->port)) {
 			mem_fail(err, MEM_EUNAVAILABLE, NULL,
 			         "redis %s:%d: its last round trip broke; asked again within %d ms",
@@ -610,15 +604,33 @@ static int cluster_pipeline(struct redis_conn *c, size_t n, const struct redis_c
 			(void)map_refresh(c, true, &e2);
 			goto out;
 		}
-		if (send_group(l, x, idx, k, got, retry, err) < 0) {
+	}
+	for (size_t g = 0; g < ng; g++)
+		redis_node_send(lk[idx[gfirst[g]]]->node, gn[g], sub + gfirst[g]);
+	bool failed = false;
+	for (size_t g = 0; g < ng; g++) {
+		struct link *l = lk[idx[gfirst[g]]];
+		struct mem_error e2 = {0};
+		/* every node's replies are read, after a failure too: a connection
+		 * is left with nothing outstanding */
+		if (redis_node_recv(l->node, gn[g], sub + gfirst[g], rep + gfirst[g], retry,
+		                    failed ? &e2 : err) < 0) {
 			/* broken, not a WAIT that fell short (the connection stays) */
 			node_mark(c->cl, l->host, l->port, !redis_node_connected(l->node));
-			/* a node down: its slots may have moved (a failover) */
-			struct mem_error e2 = {0};
-			(void)map_refresh(c, true, &e2);
-			goto out;
+			failed = true;
+			continue;
 		}
 		node_mark(c->cl, l->host, l->port, false);
+	}
+	for (size_t k = 0; k < m; k++) {
+		got[idx[k]] = rep[k];
+		rep[k] = NULL;
+	}
+	if (failed) {
+		/* a node down: its slots may have moved (a failover) */
+		struct mem_error e2 = {0};
+		(void)map_refresh(c, true, &e2);
+		goto out;
 	}
 	long long until = 0; /* the round trip's TRYAGAIN budget, from the first */
 	for (size_t j = 0; j < m; j++)
@@ -630,9 +642,14 @@ static int cluster_pipeline(struct redis_conn *c, size_t n, const struct redis_c
 	ret = 0;
 out:
 	free_all(m, got);
+	free_all(m, rep);
 	if (ret < 0)
 		free_all(n, replies);
 	free(got);
+	free(rep);
+	free(sub);
+	free(gfirst);
+	free(gn);
 	free(lk);
 	free(idx);
 	free(sent);

@@ -15,7 +15,11 @@
  *    until then (MEM_EUNAVAILABLE), so a silent host costs one socket
  *    timeout per SILENT_MS, not one per request;
  *  - a round trip's commands go to the primaries serving their keys' slots:
- *    one sub-pipeline per node, the replies put back in the order sent. A
+ *    one sub-pipeline per node, all written before any node's replies are
+ *    read (redis_node_send, then redis_node_recv), so a round trip over two
+ *    nodes waits for the slower, not for both in turn; the replies are put
+ *    back in the order sent. A node that failed (its replies are still
+ *    read from the others) fails the round trip. A
  *    command's key is its first (EVAL/EVALSHA: its first KEYS); memoryd's
  *    scripts keep what they touch in one slot (hash tags, README "Redis
  *    keys");

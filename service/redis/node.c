@@ -51,6 +51,18 @@ struct redis_node {
 	char host[256];
 	int port;
 	unsigned long epoch; /* the locator's epoch host and port belong to */
+	/* A round trip between redis_node_send and redis_node_recv: the
+	 * WAIT after the commands (its reply read and checked), the round trip's
+	 * deadline, and how the send went (its error in send_err). */
+	struct {
+		bool wait;
+		long long deadline;
+		long long started_us;
+		int rc;             /* the write's: 0 or -1 */
+		bool connected;     /* false: not connected (send_err says why) */
+		bool was_connected; /* open before this round trip */
+		struct mem_error send_err;
+	} rt;
 };
 
 const char *redis_state_name(enum redis_state s)
@@ -161,14 +173,15 @@ void redis_node_free(struct redis_node *c)
 static int wait_fd(int fd, short events, long long deadline)
 {
 	for (;;) {
+		/* past the deadline, what is ready now still counts: a cluster's
+		 * round trip reads one node's replies after another's, and those
+		 * that came meanwhile were in time */
 		long long left = deadline - clock_mono_ms();
-		if (left <= 0)
-			return -1;
 		struct pollfd p = {.fd = fd, .events = events};
-		int r = poll(&p, 1, (int)left);
+		int r = poll(&p, 1, left > 0 ? (int)left : 0);
 		if (r > 0)
 			return 0;
-		if (r < 0 && errno == EINTR)
+		if (r < 0 && errno == EINTR && left > 0)
 			continue;
 		return -1;
 	}
@@ -396,76 +409,51 @@ void redis_conn_forget_replicas(void)
 	last_replicas = -1;
 }
 
-static int raw_pipeline_once(struct redis_node *c, size_t n, const struct redis_cmd *cmds,
-                             redisReply **replies, struct mem_error *err);
-
-/* Raw round trip on an established connection; no retry, no reconnect. With
- * wait_replicas, a WAIT ends it: its reply is checked here, not returned. */
-static int raw_pipeline(struct redis_node *c, size_t n, const struct redis_cmd *cmds,
-                        redisReply **replies, struct mem_error *err)
+/* Write n commands on an established connection, and with may_wait and
+ * wait_replicas (unless they never write) a WAIT after them; raw_recv reads
+ * the replies. The round trip's deadline starts here. No retry, no
+ * reconnect. */
+static int raw_send(struct redis_node *c, size_t n, const struct redis_cmd *cmds, bool may_wait,
+                    struct mem_error *err)
 {
-	last_replicas = -1;
-	if (c->o.wait_replicas <= 0 || never_writes(n, cmds))
-		return raw_pipeline_once(c, n, cmds, replies, err);
+	struct buf out = {0};
+	int ret = -1;
+	c->rt.wait = may_wait && c->o.wait_replicas > 0 && !never_writes(n, cmds);
 	char nrep[16], tmo[16];
 	snprintf(nrep, sizeof(nrep), "%d", c->o.wait_replicas);
 	snprintf(tmo, sizeof(tmo), "%d", c->o.wait_timeout_ms);
 	const char *wait_argv[] = {"WAIT", nrep, tmo};
-	struct redis_cmd *all = xcalloc(n + 1, sizeof(*all));
-	redisReply **rep = xcalloc(n + 1, sizeof(*rep));
-	memcpy(all, cmds, n * sizeof(*all));
-	all[n] = (struct redis_cmd){.argc = 3, .argv = wait_argv, .argvlen = NULL};
-	int ret = raw_pipeline_once(c, n + 1, all, rep, err);
-	if (ret == 0) {
-		memcpy(replies, rep, n * sizeof(*rep));
-		redisReply *w = rep[n];
-		if (w->type == REDIS_REPLY_INTEGER && w->integer >= c->o.wait_replicas) {
-			last_replicas = (int)w->integer;
-		} else if (w->type == REDIS_REPLY_ERROR && has_readonly(n, replies)) {
-			/* a replica now (WAIT is refused there too): the caller
-			 * reconnects to the primary */
-		} else {
-			mem_fail(err, MEM_EUNAVAILABLE, NULL,
-			         "redis %s:%d: %lld of %d replicas acknowledged the write within "
-			         "%d ms (REDIS_WAIT_REPLICAS); the primary holds it",
-			         c->host, c->port,
-			         w->type == REDIS_REPLY_INTEGER ? (long long)w->integer : -1LL,
-			         c->o.wait_replicas, c->o.wait_timeout_ms);
-			for (size_t i = 0; i < n; i++) {
-				freeReplyObject(replies[i]);
-				replies[i] = NULL;
-			}
-			ret = -2; /* the connection is fine: no reconnect */
-		}
-		freeReplyObject(w);
-	}
-	free(all);
-	free(rep);
-	return ret;
-}
-
-/* Raw round trip on an established connection; no retry, no reconnect. */
-static int raw_pipeline_once(struct redis_node *c, size_t n, const struct redis_cmd *cmds,
-                             redisReply **replies, struct mem_error *err)
-{
-	struct buf out = {0};
-	int ret = -1;
-	for (size_t i = 0; i < n; i++) {
-		char *cmd = NULL;
-		int len = redisFormatCommandArgv(&cmd, cmds[i].argc, cmds[i].argv, cmds[i].argvlen);
+	const struct redis_cmd wait = {.argc = 3, .argv = wait_argv, .argvlen = NULL};
+	for (size_t i = 0; i < n + c->rt.wait; i++) {
+		const struct redis_cmd *cmd = i < n ? &cmds[i] : &wait;
+		char *s = NULL;
+		int len = redisFormatCommandArgv(&s, cmd->argc, cmd->argv, cmd->argvlen);
 		if (len < 0) {
 			mem_fail(err, MEM_EINTERNAL, NULL, "cannot format a Redis command");
 			goto out;
 		}
-		buf_append(&out, cmd, (size_t)len);
-		free(cmd);
+		buf_append(&out, s, (size_t)len);
+		free(s);
 	}
-	long long deadline = clock_mono_ms() + c->o.socket_timeout_ms;
-	long long started_us = now_us();
-	if (io_write_all(c, out.data, out.len, deadline, err) < 0)
-		goto out;
+	c->rt.deadline = clock_mono_ms() + c->o.socket_timeout_ms;
+	c->rt.started_us = now_us();
+	ret = io_write_all(c, out.data, out.len, c->rt.deadline, err);
+out:
+	buf_release(&out);
+	return ret;
+}
+
+/* Read the replies of raw_send's commands into replies[0..n), waiting until
+ * its deadline. A WAIT that ends the round trip is checked here, not
+ * returned: -2 when too few replicas acknowledged (the connection is fine;
+ * no reconnect). */
+static int raw_recv(struct redis_node *c, size_t n, redisReply **replies, struct mem_error *err)
+{
+	redisReply *w = NULL; /* WAIT's */
+	int ret = -1;
+	last_replicas = -1;
 	bool first_read = true;
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n + c->rt.wait; i++) {
 		void *r = NULL;
 		for (;;) {
 			if (redisReaderGetReply(c->reader, &r) != REDIS_OK) {
@@ -474,31 +462,55 @@ static int raw_pipeline_once(struct redis_node *c, size_t n, const struct redis_
 			}
 			if (r)
 				break;
-			if (io_read_some(c, deadline, first_read, err) < 0)
+			if (io_read_some(c, c->rt.deadline, first_read, err) < 0)
 				goto out;
 			first_read = false;
 		}
-		replies[i] = r;
+		*(i < n ? &replies[i] : &w) = r;
 	}
 	__atomic_add_fetch(&c->health->commands, 1, __ATOMIC_RELAXED);
-	metrics_redis_latency((double)(now_us() - started_us) / 1000.0);
+	metrics_redis_latency((double)(now_us() - c->rt.started_us) / 1000.0);
 	ret = 0;
+	if (!w)
+		return 0;
+	if (w->type == REDIS_REPLY_INTEGER && w->integer >= c->o.wait_replicas) {
+		last_replicas = (int)w->integer;
+	} else if (w->type == REDIS_REPLY_ERROR && has_readonly(n, replies)) {
+		/* a replica now (WAIT is refused there too): the caller
+		 * reconnects to the primary */
+	} else {
+		mem_fail(err, MEM_EUNAVAILABLE, NULL,
+		         "redis %s:%d: %lld of %d replicas acknowledged the write within "
+		         "%d ms (REDIS_WAIT_REPLICAS); the primary holds it",
+		         c->host, c->port,
+		         w->type == REDIS_REPLY_INTEGER ? (long long)w->integer : -1LL,
+		         c->o.wait_replicas, c->o.wait_timeout_ms);
+		ret = -2; /* the connection is fine: no reconnect */
+	}
 out:
 	if (ret < 0)
 		for (size_t i = 0; i < n; i++) {
 			freeReplyObject(replies[i]);
 			replies[i] = NULL;
 		}
-	buf_release(&out);
+	freeReplyObject(w);
 	return ret;
 }
 
+/* Raw round trip on an established connection: raw_send, then raw_recv. */
+static int raw_pipeline(struct redis_node *c, size_t n, const struct redis_cmd *cmds,
+                        redisReply **replies, bool may_wait, struct mem_error *err)
+{
+	if (raw_send(c, n, cmds, may_wait, err) < 0)
+		return -1;
+	return raw_recv(c, n, replies, err);
+}
 static int simple_ok(struct redis_node *c, int argc, const char **argv, struct mem_error *err,
                      const char *what)
 {
 	redisReply *r = NULL;
 	struct redis_cmd cmd = {.argc = argc, .argv = argv, .argvlen = NULL};
-	if (raw_pipeline_once(c, 1, &cmd, &r, err) < 0)
+	if (raw_pipeline(c, 1, &cmd, &r, false, err) < 0)
 		return -1;
 	int ret = 0;
 	if (r->type == REDIS_REPLY_ERROR) {
@@ -526,7 +538,7 @@ static int check_role(struct redis_node *c, struct mem_error *err)
 	const char *argv[] = {"ROLE"};
 	struct redis_cmd cmd = {.argc = 1, .argv = argv, .argvlen = NULL};
 	redisReply *r = NULL;
-	if (raw_pipeline_once(c, 1, &cmd, &r, err) < 0)
+	if (raw_pipeline(c, 1, &cmd, &r, false, err) < 0)
 		return -1;
 	bool primary = r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
 	               r->element[0]->type == REDIS_REPLY_STRING &&
@@ -651,19 +663,34 @@ static void conn_drop(struct redis_node *c)
 	conn_close(c);
 }
 
-int redis_node_pipeline(struct redis_node *c, size_t n, const struct redis_cmd *cmds,
-                        redisReply **replies, bool retry_idempotent, struct mem_error *err)
+void redis_node_send(struct redis_node *c, size_t n, const struct redis_cmd *cmds)
 {
-	for (size_t i = 0; i < n; i++)
-		replies[i] = NULL;
+	mem_error_clear(&c->rt.send_err);
+	c->rt.rc = -1;
 	/* the sentinels moved the primary: this connection goes to the old one */
 	if (c->o.locator && c->fd >= 0 && c->o.locator->epoch(c->o.locator->ctx) != c->epoch)
 		conn_close(c);
-	bool was_connected = c->fd >= 0;
-	if (ensure_connected(c, false, err) < 0)
-		return -1;
+	c->rt.was_connected = c->fd >= 0;
+	c->rt.connected = ensure_connected(c, false, &c->rt.send_err) == 0;
+	if (!c->rt.connected)
+		return;
 	c->timed_out = false;
-	int rc = raw_pipeline(c, n, cmds, replies, err);
+	c->rt.rc = raw_send(c, n, cmds, true, &c->rt.send_err);
+}
+
+int redis_node_recv(struct redis_node *c, size_t n, const struct redis_cmd *cmds,
+                    redisReply **replies, bool retry_idempotent, struct mem_error *err)
+{
+	for (size_t i = 0; i < n; i++)
+		replies[i] = NULL;
+	if (!c->rt.connected || c->rt.rc < 0) {
+		if (err)
+			*err = c->rt.send_err;
+		if (!c->rt.connected)
+			return -1;
+	}
+	bool was_connected = c->rt.was_connected;
+	int rc = c->rt.rc < 0 ? -1 : raw_recv(c, n, replies, err);
 	if (rc == -2)
 		return -1; /* too few replicas: the connection is fine */
 	bool readonly = rc == 0 && has_readonly(n, replies);
@@ -683,7 +710,7 @@ int redis_node_pipeline(struct redis_node *c, size_t n, const struct redis_cmd *
 		free_replies(n, replies);
 		if (ensure_connected(c, true, err) < 0)
 			return -1;
-		rc = raw_pipeline(c, n, cmds, replies, err);
+		rc = raw_pipeline(c, n, cmds, replies, true, err);
 		if (rc == -2)
 			return -1;
 		if (rc < 0) {
@@ -695,7 +722,7 @@ int redis_node_pipeline(struct redis_node *c, size_t n, const struct redis_cmd *
 		free_replies(n, replies);
 		if (load_scripts(c, err) < 0)
 			goto broken;
-		rc = raw_pipeline(c, n, cmds, replies, err);
+		rc = raw_pipeline(c, n, cmds, replies, true, err);
 		if (rc == -2)
 			return -1;
 		if (rc < 0)
@@ -709,6 +736,13 @@ down:
 	c->next_try_ms = clock_mono_ms();
 	publish(c, REDIS_STATE_RECONNECTING);
 	return -1;
+}
+
+int redis_node_pipeline(struct redis_node *c, size_t n, const struct redis_cmd *cmds,
+                        redisReply **replies, bool retry_idempotent, struct mem_error *err)
+{
+	redis_node_send(c, n, cmds);
+	return redis_node_recv(c, n, cmds, replies, retry_idempotent, err);
 }
 
 int redis_node_wait_reply(struct redis_node *c, redisReply **reply, int wait_ms,

@@ -113,6 +113,21 @@ int redis_node_pipeline(struct redis_node *c, size_t n, const struct redis_cmd *
                         struct mem_error *err) MEM_MUST_CHECK;
 
 /*
+ * redis_node_pipeline in two halves, so that one thread can have round
+ * trips out to several nodes at once (redis/conn.h: a cluster's): send
+ * writes the commands (connecting first as the pipeline does; its failure
+ * is kept for recv to report), recv reads their replies and does all the
+ * rest of the pipeline above: NOSCRIPT, READONLY, a broken connection's
+ * retry, WAIT. Every send must be followed by one recv of the same
+ * commands on that connection before its next use; the round trip's
+ * socket timeout runs from the send.
+ */
+void redis_node_send(struct redis_node *c, size_t n, const struct redis_cmd *cmds);
+int redis_node_recv(struct redis_node *c, size_t n, const struct redis_cmd *cmds,
+                    redisReply **replies, bool retry_idempotent,
+                    struct mem_error *err) MEM_MUST_CHECK;
+
+/*
  * For a connection that SUBSCRIBEd (redis_node_command sent it): the next
  * message, waiting up to wait_ms. 1 and *reply (caller frees), 0 when none
  * came in time, -1 and err when the connection broke (it is closed; the next
