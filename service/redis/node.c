@@ -419,9 +419,11 @@ static int raw_send(struct redis_node *c, size_t n, const struct redis_cmd *cmds
 	struct buf out = {0};
 	int ret = -1;
 	c->rt.wait = may_wait && c->o.wait_replicas > 0 && !never_writes(n, cmds);
-	char nrep[16], tmo[16];
-	snprintf(nrep, sizeof(nrep), "%d", c->o.wait_replicas);
-	snprintf(tmo, sizeof(tmo), "%d", c->o.wait_timeout_ms);
+	char nrep[16] = "", tmo[16] = "";
+	if (c->rt.wait) {
+		snprintf(nrep, sizeof(nrep), "%d", c->o.wait_replicas);
+		snprintf(tmo, sizeof(tmo), "%d", c->o.wait_timeout_ms);
+	}
 	const char *wait_argv[] = {"WAIT", nrep, tmo};
 	const struct redis_cmd wait = {.argc = 3, .argv = wait_argv, .argvlen = NULL};
 	for (size_t i = 0; i < n + c->rt.wait; i++) {
