@@ -27,7 +27,7 @@ def test_wheel(tmp_path) -> None:
         meta = z.read(next(n for n in names if n.endswith("METADATA"))).decode()
     assert "Name: langgraph-checkpoint-memoryd" in meta
     assert "Requires-Python: >=3.10" in meta
-    for dep in ("langgraph-checkpoint", "langchain-core", "urllib3", "aiohttp", "orjson"):
+    for dep in ("langgraph-checkpoint", "langchain-core", "urllib3", "aiohttp", "orjson", "pybase64"):
         assert f"Requires-Dist: {dep}" in meta, dep
     # Everything the package exports imports from the installed form too.
     import memoryd

@@ -1,11 +1,12 @@
-"""The blocking classes' own HTTP/1.1 connections (SyncTransport without a
-`client`), against a scripted server on a loopback socket: what goes on the
-wire, keep-alive and the server's closes, answers framed every way HTTP/1.1
-allows, timeouts and retries. The same calls against memoryd are in the
-other files."""
+"""The classes' own HTTP/1.1 connections (SyncTransport and AsyncTransport
+without a `client`), against a scripted server on a loopback socket: what goes
+on the wire, keep-alive and the server's closes, answers framed every way
+HTTP/1.1 allows, timeouts and retries. The same calls against memoryd are in
+the other files."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 import time
@@ -13,8 +14,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from memoryd import MemorydError, MemorydSaver, RetryPolicy
-from memoryd._http import Request, SyncTransport
+from memoryd import AsyncMemorydSaver, MemorydError, MemorydSaver, RetryPolicy
+from memoryd._http import AsyncTransport, Request, Response, SyncTransport
 
 OK = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{\"ok\":true}"
 
@@ -92,6 +93,36 @@ def scripted() -> Iterator[Callable[..., Scripted]]:
         s.close()
 
 
+class OnLoop:
+    """An AsyncTransport driven as a SyncTransport is: each send run on one event loop."""
+
+    def __init__(self, url: str, **kw: object) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.t = AsyncTransport(url, **kw)  # type: ignore[arg-type]
+
+    def send(self, req: Request) -> Response:
+        return self.loop.run_until_complete(self.t.send(req))
+
+    def close(self) -> None:
+        if not self.loop.is_closed():
+            self.loop.run_until_complete(self.t.aclose())
+            self.loop.close()
+
+
+@pytest.fixture(params=["sync", "async"])
+def transport(request) -> Iterator[Callable[..., SyncTransport | OnLoop]]:
+    """SyncTransport, then AsyncTransport: the same tests for both."""
+    made: list[SyncTransport | OnLoop] = []
+
+    def make(url: str, **kw: object) -> SyncTransport | OnLoop:
+        made.append(SyncTransport(url, **kw) if request.param == "sync" else OnLoop(url, **kw))  # type: ignore[arg-type]
+        return made[-1]
+
+    yield make
+    for t in made:
+        t.close()
+
+
 def answer(raw: bytes, keep: bool = True) -> Handler:
     def handle(conn: socket.socket, _req: bytes) -> bool:
         conn.sendall(raw)
@@ -100,9 +131,9 @@ def answer(raw: bytes, keep: bool = True) -> Handler:
     return handle
 
 
-def test_one_write_per_request_and_keep_alive(scripted) -> None:
+def test_one_write_per_request_and_keep_alive(scripted, transport) -> None:
     srv = scripted(answer(OK))
-    t = SyncTransport(srv.url + "/base", tenant="acme ✓".encode().decode("latin-1"), token="tok",
+    t = transport(srv.url + "/base", tenant="acme ✓".encode().decode("latin-1"), token="tok",
                       headers={"X-Request-Id": "r-1"})
     for i in range(3):
         r = t.send(Request("POST", "/checkpoints", params={"a b": "c/d", "none": None}, body={"i": i, "é": "✓"}))
@@ -122,36 +153,36 @@ def test_one_write_per_request_and_keep_alive(scripted) -> None:
     assert body == '{"i":0,"é":"✓"}'.encode()
 
 
-def test_server_close_is_not_an_attempt(scripted) -> None:
+def test_server_close_is_not_an_attempt(scripted, transport) -> None:
     # The server closes each connection after its answer, without saying so, and
     # drops the next request on it: the request goes again on a new connection,
     # even with no retries allowed.
     srv = scripted(answer(OK, keep=False))
-    t = SyncTransport(srv.url, retry=RetryPolicy(retries=0))
+    t = transport(srv.url, retry=RetryPolicy(retries=0))
     for _ in range(3):
         assert t.send(Request("GET", "/x")).status == 200
         time.sleep(0.05)  # the close has arrived
     assert srv.connections == 3
 
 
-def test_idle_connection_closed_by_server_is_checked(scripted) -> None:
+def test_idle_connection_closed_by_server_is_checked(scripted, transport) -> None:
     srv = scripted(answer(OK, keep=False))
-    t = SyncTransport(srv.url, retry=RetryPolicy(retries=0))
+    t = transport(srv.url, retry=RetryPolicy(retries=0))
     assert t.send(Request("GET", "/x")).status == 200
     time.sleep(0.3)  # idle longer than _CHECK_IDLE: looked at before use
     assert t.send(Request("GET", "/x")).status == 200
     assert len(srv.requests) == 2 and srv.connections == 2
 
 
-def test_connection_close_header(scripted) -> None:
+def test_connection_close_header(scripted, transport) -> None:
     srv = scripted(answer(b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\n{}"))
-    t = SyncTransport(srv.url)
+    t = transport(srv.url)
     for _ in range(2):
         assert t.send(Request("GET", "/x")).body == {}
     assert srv.connections == 2
 
 
-def test_answers_framed_each_way(scripted) -> None:
+def test_answers_framed_each_way(scripted, transport) -> None:
     big = b'{"v":"' + b"x" * 300_000 + b'"}'
     srv = scripted(
         answer(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n[]"),
@@ -161,7 +192,7 @@ def test_answers_framed_each_way(scripted) -> None:
         answer(b"HTTP/1.1 204 No Content\r\n\r\n"),
         answer(b"HTTP/1.0 200 OK\r\n\r\n[1]", keep=False),
     )
-    t = SyncTransport(srv.url)
+    t = transport(srv.url)
     assert t.send(Request("GET", "/1")).body == []
     assert t.send(Request("GET", "/2")).body == {"v": "x" * 300_000}
     assert t.send(Request("GET", "/3")).body == {"a": 1}
@@ -170,24 +201,24 @@ def test_answers_framed_each_way(scripted) -> None:
     assert srv.connections == 1
 
 
-def test_503_retry_after_and_error_fields(scripted) -> None:
+def test_503_retry_after_and_error_fields(scripted, transport) -> None:
     body = b'{"error":{"code":"store_unavailable","message":"no redis"}}'
     unavailable = (b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 0.3\r\nX-Request-Id: rid-9\r\n"
                    b"Content-Length: %d\r\n\r\n" % len(body) + body)
     srv = scripted(answer(unavailable), answer(OK))
-    t = SyncTransport(srv.url, retry=RetryPolicy(retries=1))
+    t = transport(srv.url, retry=RetryPolicy(retries=1))
     t0 = time.monotonic()
     assert t.send(Request("GET", "/x")).status == 200
     assert time.monotonic() - t0 >= 0.29
     srv = scripted(answer(unavailable))
-    t = SyncTransport(srv.url, retry=RetryPolicy(retries=1, max_delay=0.01))
+    t = transport(srv.url, retry=RetryPolicy(retries=1, max_delay=0.01))
     with pytest.raises(MemorydError) as e:
         t.send(Request("GET", "/x"))
     assert (e.value.status, e.value.code, e.value.request_id) == (503, "store_unavailable", "rid-9")
     assert len(srv.requests) == 2
 
 
-def test_answer_before_the_whole_body(scripted) -> None:
+def test_answer_before_the_whole_body(transport) -> None:
     # As memoryd's 413: answered once the headers are in, and closed with the
     # body unread; the client, still sending, takes the answer.
     srv = socket.create_server(("127.0.0.1", 0))
@@ -205,7 +236,7 @@ def test_answer_before_the_whole_body(scripted) -> None:
 
     th = threading.Thread(target=serve, daemon=True)
     th.start()
-    t = SyncTransport(f"http://127.0.0.1:{srv.getsockname()[1]}", retry=RetryPolicy(retries=0))
+    t = transport(f"http://127.0.0.1:{srv.getsockname()[1]}", retry=RetryPolicy(retries=0))
     with pytest.raises(MemorydError) as e:
         t.send(Request("POST", "/x", body={"v": "x" * 20_000_000}))
     assert (e.value.status, e.value.code) == (413, "payload_too_large")
@@ -213,13 +244,13 @@ def test_answer_before_the_whole_body(scripted) -> None:
     srv.close()
 
 
-def test_read_timeout_is_retried_then_a_network_error(scripted) -> None:
+def test_read_timeout_is_retried_then_a_network_error(scripted, transport) -> None:
     def silent(conn: socket.socket, _req: bytes) -> bool:
         time.sleep(1.0)
         return False
 
     srv = scripted(silent)
-    t = SyncTransport(srv.url, timeout=0.2, retry=RetryPolicy(retries=1, base_delay=0.01))
+    t = transport(srv.url, timeout=0.2, retry=RetryPolicy(retries=1, base_delay=0.01))
     t0 = time.monotonic()
     with pytest.raises(MemorydError) as e:
         t.send(Request("GET", "/x"))
@@ -229,10 +260,10 @@ def test_read_timeout_is_retried_then_a_network_error(scripted) -> None:
     assert 0.4 <= time.monotonic() - t0 < 1.5
 
 
-def test_bad_answers_are_network_errors(scripted) -> None:
+def test_bad_answers_are_network_errors(scripted, transport) -> None:
     srv = scripted(answer(b"SSH-2.0-OpenSSH\r\n\r\n"),
                    answer(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n{}", keep=False))
-    t = SyncTransport(srv.url, retry=RetryPolicy(retries=0))
+    t = transport(srv.url, retry=RetryPolicy(retries=0))
     for _ in range(2):
         with pytest.raises(MemorydError) as e:
             t.send(Request("GET", "/x"))
@@ -275,3 +306,57 @@ def test_threads_share_the_connections(scripted) -> None:
     assert not errors
     assert len(srv.requests) == 400 and srv.connections <= 8
     t.close()
+
+
+def test_refused_connection_retried_async() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens there
+
+    async def get() -> None:
+        async with AsyncMemorydSaver.from_url(
+            f"http://127.0.0.1:{port}", retry=RetryPolicy(retries=2, base_delay=0.01)
+        ) as saver:
+            await saver.aget_tuple({"configurable": {"thread_id": "t"}})
+
+    with pytest.raises(MemorydError) as e:
+        asyncio.run(get())
+    assert (e.value.status, e.value.code) == (0, "network_error")
+    assert "after 3 attempt(s)" in str(e.value)
+
+
+def test_coroutines_share_the_connections(scripted) -> None:
+    srv = scripted(answer(OK))
+
+    async def run() -> None:
+        t = AsyncTransport(srv.url)
+
+        async def loop() -> None:
+            for _ in range(50):
+                assert (await t.send(Request("POST", "/x", body={"k": "v" * 1000}))).body == {"ok": True}
+
+        await asyncio.gather(*(loop() for _ in range(8)))
+        await t.aclose()
+
+    asyncio.run(run())
+    assert len(srv.requests) == 400 and srv.connections <= 8
+
+
+def test_cancelled_request_drops_its_connection(scripted) -> None:
+    def slow(conn: socket.socket, _req: bytes) -> bool:
+        time.sleep(0.3)
+        conn.sendall(OK)
+        return True
+
+    srv = scripted(slow, answer(OK))
+
+    async def run() -> None:
+        t = AsyncTransport(srv.url)
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(t.send(Request("GET", "/x")), 0.05)
+        # The late answer to the cancelled request is never taken for the next one's.
+        assert (await t.send(Request("GET", "/y"))).body == {"ok": True}
+        await t.aclose()
+
+    asyncio.run(run())
+    assert srv.connections == 2

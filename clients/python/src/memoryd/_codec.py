@@ -34,6 +34,11 @@ from langchain_core.runnables import RunnableConfig
 
 from ._http import MemorydError, Request, refuse, seg
 
+try:  # SIMD base64 (CPython wheels); the stdlib's is the fallback
+    import pybase64 as _pybase64
+except ImportError:  # pragma: no cover
+    _pybase64 = None  # type: ignore[assignment]
+
 TYPED_KEY = "__memoryd_typed__"
 MAX_PAGE = 1000  # contract: list limit 1..1000
 _INT64 = 2**63
@@ -58,10 +63,24 @@ def _exact(v: Any) -> bool:
 
 
 def b64(data: bytes) -> str:
+    """The base64 of a channel value. The stdlib takes 89 us for the 58 KB of the
+    bench's message list (and 119 us to decode its 78 KB back), pybase64 1.5 us
+    (4 us): a put or a get carries it each step."""
+    if _pybase64 is not None:
+        return _pybase64.b64encode_as_string(bytes(data))
     return base64.b64encode(bytes(data)).decode("ascii")
 
 
 def unb64(data: str | None) -> bytes:
+    """base64.b64decode's answer: pybase64's validating decoder takes what is
+    strictly base64 (all a client writes), the stdlib the rest (characters
+    outside the alphabet skipped, data after padding ignored, bad padding an
+    error)."""
+    if _pybase64 is not None and data:
+        try:
+            return _pybase64.b64decode(data, validate=True)
+        except ValueError:  # binascii.Error
+            pass
     return base64.b64decode(data or "")
 
 

@@ -1,8 +1,9 @@
 """The HTTP layer shared by every class: one request shape, one error, retries.
 
 `SyncTransport` keeps its own HTTP/1.1 connections (keep-alive, thread-safe;
-urllib3 for https:// or a pool of the caller's), `AsyncTransport` an
-`aiohttp.ClientSession`. httpx was the first choice (one
+urllib3 for https:// or a pool of the caller's), `AsyncTransport` its own on
+the event loop (an `aiohttp.ClientSession` for https:// or the caller's
+session). httpx was the first choice (one
 library for both forms); measured on this machine against a Release memoryd,
 16 coroutines getting a checkpoint in a loop did 313 req/s through
 httpx.AsyncClient (its pool polls every idle connection through anyio on each
@@ -320,6 +321,43 @@ def _read_to(sock: socket.socket, buf: bytes, sep: bytes, what: str) -> tuple[by
     return buf, i
 
 
+def _parse_head(head: bytes) -> tuple[str, int, str, _Headers]:
+    """(version, status, reason, headers) of an answer's head (up to the blank line)."""
+    lines = head.decode("latin-1").split("\r\n")
+    version, _, rest = lines[0].partition(" ")
+    code, _, reason = rest.partition(" ")
+    if not version.startswith("HTTP/") or not code.isdigit():
+        raise BadAnswer(f"not an HTTP answer: {lines[0][:80]!r}")
+    headers = _Headers()
+    for line in lines[1:]:
+        name, sep, value = line.partition(":")
+        if not sep:
+            raise BadAnswer(f"a malformed header line: {line[:80]!r}")
+        name, value = name.strip().lower(), value.strip()
+        headers[name] = f"{headers[name]}, {value}" if name in headers else value
+    return version, int(code), reason, headers
+
+
+def _interim(status: int) -> bool:
+    """An interim answer (100 Continue): the real one follows."""
+    return 100 <= status < 200 and status != 101
+
+
+def _keep_alive(version: str, headers: _Headers) -> bool:
+    connection = headers.get("connection", "").lower()
+    return "close" not in connection if version == "HTTP/1.1" else "keep-alive" in connection
+
+
+def _content_length(headers: _Headers) -> int | None:
+    length = headers.get("content-length")
+    if length is None:
+        return None
+    try:
+        return int(length)
+    except ValueError:
+        raise BadAnswer(f"a bad Content-Length: {length[:40]!r}") from None
+
+
 def _ended(sock: socket.socket) -> bool:
     """Whether the server closed an idle connection (it is readable then)."""
     try:
@@ -452,40 +490,22 @@ class _Connections:
             raise BadAnswer("the server closed the connection without an answer")
         while True:
             buf, end = _read_to(sock, buf, b"\r\n\r\n", "the answer's headers")
-            lines = buf[:end].decode("latin-1").split("\r\n")
-            version, _, rest = lines[0].partition(" ")
-            code, _, reason = rest.partition(" ")
-            if not version.startswith("HTTP/") or not code.isdigit():
-                raise BadAnswer(f"not an HTTP answer: {lines[0][:80]!r}")
-            status = int(code)
-            headers = _Headers()
-            for line in lines[1:]:
-                name, sep, value = line.partition(":")
-                if not sep:
-                    raise BadAnswer(f"a malformed header line: {line[:80]!r}")
-                name, value = name.strip().lower(), value.strip()
-                headers[name] = f"{headers[name]}, {value}" if name in headers else value
+            version, status, reason, headers = _parse_head(buf[:end])
             buf = buf[end + 4 :]
-            if 100 <= status < 200 and status != 101:
-                continue  # an interim answer (100 Continue): the real one follows
-            break
-        connection = headers.get("connection", "").lower()
-        keep = "close" not in connection if version == "HTTP/1.1" else "keep-alive" in connection
+            if not _interim(status):
+                break
+        keep = _keep_alive(version, headers)
         if no_body or status in (204, 304):
             return status, b"", headers, reason, keep and not buf
         if "chunked" in headers.get("transfer-encoding", "").lower():
             content, extra = _Connections._chunked(sock, buf)
             return status, content, headers, reason, keep and not extra
-        length = headers.get("content-length")
-        if length is None:  # delimited by the end of the connection
+        n = _content_length(headers)
+        if n is None:  # delimited by the end of the connection
             parts = [buf]
             while more := _recv(sock, _RECV):
                 parts.append(more)
             return status, b"".join(parts), headers, reason, False
-        try:
-            n = int(length)
-        except ValueError:
-            raise BadAnswer(f"a bad Content-Length: {length[:40]!r}") from None
         if len(buf) >= n:
             return status, buf[:n], headers, reason, keep and len(buf) == n
         whole = bytearray(n)
@@ -539,6 +559,264 @@ class _Connections:
             sock.close()
 
 
+def _chunked_in(buf: bytes, i: int) -> tuple[bytes, int] | None:
+    """A chunked body starting at buf[i:]: (the body, where it ends), or None
+    while it is not all in."""
+    parts: list[bytes] = []
+    while True:
+        j = buf.find(b"\r\n", i)
+        if j < 0:
+            return None
+        try:
+            size = int(buf[i:j].split(b";", 1)[0].strip(), 16)
+        except ValueError:
+            raise BadAnswer("a bad chunk size") from None
+        i = j + 2
+        if size == 0:
+            while True:  # trailers, up to the empty line
+                j = buf.find(b"\r\n", i)
+                if j < 0:
+                    return None
+                if j == i:
+                    return b"".join(parts), j + 2
+                i = j + 2
+        if len(buf) < i + size + 2:
+            return None
+        parts.append(buf[i : i + size])
+        i += size + 2
+
+
+class _AsyncConnection(asyncio.Protocol):
+    """One keep-alive HTTP/1.1 connection on the event loop, one request at a
+    time: the answer is read by data_received into a buffer and handed to the
+    waiting request when it is whole."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.transport: asyncio.Transport | None = None
+        self.waiter: asyncio.Future[tuple[int, bytes, _Headers, str, bool]] | None = None
+        self.closed = False
+        self.idle_since = 0.0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        waiter = self.waiter
+        if waiter is None or waiter.done():
+            return
+        if not self.buf:
+            if self.reused:
+                waiter.set_exception(StaleConnection("the server closed the kept-alive connection"))
+            else:
+                waiter.set_exception(BadAnswer("the server closed the connection without an answer"))
+            return
+        try:
+            got = self._whole(eof=True)
+        except BadAnswer as e:
+            waiter.set_exception(e)
+            return
+        if got is None:
+            waiter.set_exception(BadAnswer("the connection ended before the answer's end"))
+        else:
+            waiter.set_result(got)
+
+    def data_received(self, data: bytes) -> None:
+        waiter = self.waiter
+        if waiter is None or waiter.done():  # bytes nobody asked for: not reusable
+            self.abort()
+            return
+        self.buf += data
+        self.last = self.loop.time()
+        try:
+            got = self._whole(eof=False)
+        except BadAnswer as e:
+            waiter.set_exception(e)
+            return
+        if got is not None:
+            waiter.set_result(got)
+
+    def _whole(self, eof: bool) -> tuple[int, bytes, _Headers, str, bool] | None:
+        """The answer when the buffer holds all of it, else None (BadAnswer when
+        it cannot be one)."""
+        if self.head is None:
+            buf = self.buf
+            while True:
+                end = buf.find(b"\r\n\r\n")
+                if end < 0:
+                    if len(buf) > _MAX_HEAD:
+                        raise BadAnswer("the answer's headers is too long")
+                    if eof:
+                        raise BadAnswer("the connection ended in the answer's headers")
+                    self.buf = buf
+                    return None
+                version, status, reason, headers = _parse_head(buf[:end])
+                buf = buf[end + 4 :]
+                if not _interim(status):
+                    break
+            self.buf = buf
+            keep = _keep_alive(version, headers)
+            if self.no_body or status in (204, 304):
+                self.head = (status, reason, headers, keep, 0)
+            elif "chunked" in headers.get("transfer-encoding", "").lower():
+                self.head = (status, reason, headers, keep, -1)
+            else:
+                n = _content_length(headers)
+                self.head = (status, reason, headers, keep, -2 if n is None else n)
+        status, reason, headers, keep, n = self.head
+        buf = self.buf
+        if n >= 0:
+            if len(buf) < n:
+                if eof:
+                    raise BadAnswer(f"the connection ended {n - len(buf)} bytes before the answer's end")
+                return None
+            return status, buf[:n], headers, reason, keep and len(buf) == n
+        if n == -1:
+            chunked = _chunked_in(buf, 0)
+            if chunked is None:
+                if eof:
+                    raise BadAnswer("the connection ended in a chunked answer")
+                return None
+            return status, chunked[0], headers, reason, keep and chunked[1] == len(buf)
+        # Delimited by the end of the connection.
+        return (status, buf, headers, reason, False) if eof else None
+
+    async def request(
+        self, data: bytes, no_body: bool, reused: bool, timeout: float | None
+    ) -> tuple[int, bytes, _Headers, str, bool]:
+        """(status, body, headers, reason, keep) of one exchange; OSError (a timeout
+        included) when it fails."""
+        loop = self.loop
+        waiter: asyncio.Future[tuple[int, bytes, _Headers, str, bool]] = loop.create_future()
+        self.waiter, self.buf, self.head = waiter, b"", None
+        self.no_body, self.reused = no_body, reused
+        self.last = loop.time()
+        assert self.transport is not None
+        self.transport.write(data)
+        timer = None
+        if timeout is not None and timeout > 0:
+            timer = loop.call_at(self.last + timeout, self._timed_out, timeout)
+        try:
+            return await waiter
+        finally:
+            self.waiter = None
+            if timer is not None:
+                timer.cancel()
+
+    def _timed_out(self, timeout: float) -> None:
+        """The read timeout: `timeout` seconds without a byte of the answer."""
+        waiter = self.waiter
+        if waiter is None or waiter.done():
+            return
+        due = self.last + timeout
+        if self.loop.time() < due:
+            self.loop.call_at(due, self._timed_out, timeout)
+        else:
+            waiter.set_exception(TimeoutError("timed out (reading the answer)"))
+
+    def abort(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.abort()
+
+    buf = b""
+    head: tuple[int, str, _Headers, bool, int] | None = None
+    no_body = reused = False
+    last = 0.0
+
+
+class _AsyncConnections:
+    """_Connections for asyncio: keep-alive HTTP/1.1 connections (_AsyncConnection)
+    to one host, taken and given back LIFO, at most `limit` open at once (as
+    aiohttp's connector, which this replaces for http:// URLs). A request is one
+    write of head and body, and its answer is read without a task or a stream:
+    aiohttp spent about 0.2 ms of CPU a request here beyond this (clients/python/README.md)."""
+
+    def __init__(
+        self, host: str, port: int, timeout: float | None, connect_timeout: float | None, limit: int
+    ) -> None:
+        self.address = (host, port)
+        self.timeout = timeout
+        self.connect_timeout = connect_timeout
+        self.limit = limit
+        self.idle: list[_AsyncConnection] = []
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.slots: asyncio.Semaphore | None = None
+        self.closed = False
+
+    async def _connect(self, loop: asyncio.AbstractEventLoop) -> _AsyncConnection:
+        made = loop.create_connection(lambda: _AsyncConnection(loop), *self.address)
+        if self.connect_timeout is not None and self.connect_timeout > 0:
+            try:
+                _, conn = await asyncio.wait_for(made, self.connect_timeout)
+            except asyncio.TimeoutError:
+                raise TimeoutError("timed out (connecting)") from None
+        else:
+            _, conn = await made
+        return conn
+
+    def _take(self) -> _AsyncConnection | None:
+        """A kept connection still open, or None."""
+        idle = self.idle
+        while idle:
+            conn = idle.pop()
+            transport = conn.transport
+            if not conn.closed and transport is not None and not transport.is_closing():
+                return conn
+            conn.abort()
+        return None
+
+    async def request(
+        self, data: bytes, no_body: bool, retry_stale: bool
+    ) -> tuple[int, bytes, _Headers, str]:
+        """(status, body, headers, reason) of one exchange; OSError (a timeout
+        included) when it fails. A kept-alive connection the server had closed
+        is replaced once when retry_stale."""
+        loop = asyncio.get_running_loop()
+        if loop is not self.loop:  # first use, or a new loop: the old one's connections are unusable
+            for conn in self.idle:
+                conn.closed = True
+            self.idle, self.loop, self.slots = [], loop, asyncio.Semaphore(self.limit)
+        slots = self.slots
+        assert slots is not None
+        async with slots:
+            fresh = False
+            while True:
+                kept = None if fresh else self._take()
+                reused = kept is not None
+                conn = kept if kept is not None else await self._connect(loop)
+                try:
+                    status, content, headers, reason, keep = await conn.request(
+                        data, no_body, reused, self.timeout
+                    )
+                except StaleConnection:
+                    conn.abort()
+                    if retry_stale:  # once, on a new connection
+                        retry_stale, fresh = False, True
+                        continue
+                    raise
+                except BaseException:
+                    conn.abort()
+                    raise
+                if keep and not conn.closed and not self.closed and len(self.idle) < self.limit:
+                    self.idle.append(conn)
+                else:
+                    conn.abort()
+                return status, content, headers, reason
+
+    def close(self) -> bool:
+        """Closes the idle connections (those in use close when their request ends):
+        whether there were any."""
+        self.closed = True
+        idle, self.idle = self.idle, []
+        for conn in idle:
+            if conn.transport is not None:
+                conn.transport.close()
+            conn.closed = True
+        return bool(idle)
+
+
 def _header_block(headers: Mapping[str, str]) -> str:
     out = []
     for k, v in headers.items():
@@ -547,6 +825,23 @@ def _header_block(headers: Mapping[str, str]) -> str:
             raise ValueError(f"memoryd: an invalid header: {k!r}: {v!r}")
         out.append(f"{k}: {v}\r\n")
     return "".join(out)
+
+
+def _check_line(method: str, target: str) -> None:
+    if any(c in target for c in " \r\n\0") or any(c in method for c in " \r\n\0"):
+        raise ValueError(f"memoryd: an invalid request line: {method} {target!r}")
+
+
+def _request_head(method: str, target: str, static: str, b: dict[str, Any]) -> bytes:
+    """The request line and headers of a request on our own connections."""
+    content = b["content"]
+    extra = b["headers"]
+    head = f"{method} {target} HTTP/1.1\r\n{static}"
+    if extra:
+        head += _header_block(extra)
+    if content is not None or method in ("POST", "PUT", "PATCH"):
+        head += f"Content-Length: {len(content or b'')}\r\n"
+    return (head + "\r\n").encode("latin-1")
 
 
 class SyncTransport(_Base):
@@ -579,24 +874,13 @@ class SyncTransport(_Base):
                 retries=False,
             )
 
-    def _head(self, method: str, target: str, b: dict[str, Any]) -> bytes:
-        content = b["content"]
-        extra = b["headers"]
-        head = f"{method} {target} HTTP/1.1\r\n{self._static}"
-        if extra:
-            head += _header_block(extra)
-        if content is not None or method in ("POST", "PUT", "PATCH"):
-            head += f"Content-Length: {len(content or b'')}\r\n"
-        return (head + "\r\n").encode("latin-1")
-
     def send(self, req: Request) -> Response:
         b = self._build(req)
         method, target = b["method"], self.prefix + b["url"]
-        if any(c in target for c in " \r\n\0") or any(c in method for c in " \r\n\0"):
-            raise ValueError(f"memoryd: an invalid request line: {method} {target!r}")
+        _check_line(method, target)
         conns = self._conns
         if conns is not None:
-            head = self._head(method, target, b)
+            head = _request_head(method, target, self._static, b)
         else:
             headers = {**self.headers, **b["headers"]}
         attempt = 0
@@ -632,13 +916,25 @@ class SyncTransport(_Base):
 
 
 class AsyncTransport(_Base):
-    """Asyncio transport over one `aiohttp.ClientSession` (pooled), made on first
-    use inside the running loop unless one is given."""
+    """Asyncio transport: for an http:// URL its own keep-alive HTTP/1.1
+    connections (_AsyncConnections); for https://, or when `client` is given,
+    one `aiohttp.ClientSession` (pooled), made on first use inside the running
+    loop unless given."""
 
     def __init__(self, url: str, *, client: aiohttp.ClientSession | None = None, **kw: Any) -> None:
         super().__init__(url, **kw)
         self._own = client is None
         self.client = client
+        self._conns: _AsyncConnections | None = None
+        u = urllib3.util.parse_url(self.url)
+        if client is None and u.scheme == "http" and u.host:
+            self._conns = _AsyncConnections(
+                u.host.strip("[]"), u.port or 80, self.timeout, self.connect_timeout, 64
+            )
+            names = {k.lower() for k in self.headers}
+            self._static = _header_block(
+                self.headers if "host" in names else {"Host": u.netloc or u.host, **self.headers}
+            )
 
     def _session(self) -> aiohttp.ClientSession:
         if self.client is None:
@@ -653,6 +949,8 @@ class AsyncTransport(_Base):
 
     async def send(self, req: Request) -> Response:
         b = self._build(req)
+        if self._conns is not None:
+            return await self._send_own(req, b)
         url = self.url + b["url"]  # the base URL's path included
         headers = b["headers"] if self._own else {**self.headers, **b["headers"]}
         attempt = 0
@@ -671,6 +969,30 @@ class AsyncTransport(_Base):
             await asyncio.sleep(delay or 0)
             attempt += 1
 
+    async def _send_own(self, req: Request, b: dict[str, Any]) -> Response:
+        conns = self._conns
+        assert conns is not None
+        method, target = b["method"], self.prefix + b["url"]
+        _check_line(method, target)
+        data = _request_head(method, target, self._static, b)
+        if b["content"]:
+            data += b["content"]
+        attempt = 0
+        while True:
+            got: tuple[int, bytes, Mapping[str, str], str] | None = None
+            exc: Exception | None = None
+            try:
+                got = await conns.request(data, method == "HEAD", req.idempotent)
+            except OSError as e:  # timeouts, resets, refusals, bad answers
+                exc = e
+            delay, answer = self._outcome(req, attempt, got, exc)
+            if answer is not None:
+                return answer
+            await asyncio.sleep(delay or 0)
+            attempt += 1
+
     async def aclose(self) -> None:
+        if self._conns is not None and self._conns.close():
+            await asyncio.sleep(0)  # the transports' closes run on the next loop pass
         if self._own and self.client is not None:
             await self.client.close()

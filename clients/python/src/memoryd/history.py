@@ -159,7 +159,7 @@ class MemorydChatMessageHistory(BaseChatMessageHistory):
     def close(self) -> None:
         self.transport.close()
 
-    # ---- async (its own aiohttp session, made on first use) -------------------------------
+    # ---- async (its own asyncio transport, made on first use) -------------------------------
 
     def _atransport(self) -> AsyncTransport:
         if self._async is None:

@@ -212,7 +212,8 @@ class MemorydSaver(_Common):
 
 
 class AsyncMemorydSaver(_Common):
-    """The asyncio form of `MemorydSaver` (aiohttp, pooled; _http.py says why not httpx).
+    """The asyncio form of `MemorydSaver` (keep-alive connections on the event loop,
+    aiohttp for https://; _http.py says why not httpx).
 
     >>> async with AsyncMemorydSaver.from_url("http://127.0.0.1:8080", tenant="acme") as saver:
     ...     graph = builder.compile(checkpointer=saver)

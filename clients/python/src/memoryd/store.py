@@ -426,7 +426,7 @@ class MemorydStore(_StoreCore):
 
 
 class AsyncMemorydStore(_StoreCore):
-    """The asyncio form of `MemorydStore` (aiohttp).
+    """The asyncio form of `MemorydStore` (connections on the event loop; aiohttp for https://).
 
     >>> async with AsyncMemorydStore.from_url("http://127.0.0.1:8080", tenant="acme") as store:
     ...     await store.aput(("users", "u1"), "diet", {"kind": "diet"})
