@@ -24,6 +24,7 @@
 #include "../../common/clock.h"
 #include "../../common/log.h"
 #include "../../common/metrics.h"
+#include "../../common/pace.h"
 #include "../../common/xalloc.h"
 
 #define BACKOFF_MIN_MS 50
@@ -444,9 +445,22 @@ static int raw_pipeline(struct redis_node *c, size_t n, const struct redis_cmd *
 	return ret;
 }
 
-/* Raw round trip on an established connection; no retry, no reconnect. */
+static int raw_pipeline_io(struct redis_node *c, size_t n, const struct redis_cmd *cmds,
+                           redisReply **replies, struct mem_error *err);
+
+/* Raw round trip on an established connection; no retry, no reconnect. On
+ * a heavy request's thread, paced (common/pace.h). */
 static int raw_pipeline_once(struct redis_node *c, size_t n, const struct redis_cmd *cmds,
                              redisReply **replies, struct mem_error *err)
+{
+	long long began = pace_begin();
+	int ret = raw_pipeline_io(c, n, cmds, replies, err);
+	pace_end(began);
+	return ret;
+}
+
+static int raw_pipeline_io(struct redis_node *c, size_t n, const struct redis_cmd *cmds,
+                           redisReply **replies, struct mem_error *err)
 {
 	struct buf out = {0};
 	int ret = -1;
