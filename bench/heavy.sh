@@ -19,7 +19,7 @@
 # are the medians over the rounds of each kind's p50 and p99, and the ratio
 # of the p99 medians. Each round is printed too, with memoryd's own view:
 # the share of the phase's gets memoryd took over 2.5 ms (its /metrics
-# histogram, request line in to response out), which tells a tail of
+# histogram, headers in to response sent), which tells a tail of
 # memoryd's (its Redis round trip included) from one of the scheduling of
 # the client and the kernel around it.
 #
