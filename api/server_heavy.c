@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "../common/log.h"
+#include "../common/pace.h"
 #include "../common/xalloc.h"
 #include "../service/service.h"
 #include "server_internal.h"
@@ -55,6 +56,10 @@ static void *heavy_main(void *arg)
 	if (setpriority(PRIO_PROCESS, (id_t)gettid(), HEAVY_NICE) < 0)
 		log_warn(NULL, "cannot lower the priority of a heavy request thread",
 		         LF_STR("detail", strerror(errno)));
+	/* and below them at Redis, which runs one script or pipeline at a
+	 * time: the heavy threads' round trips go one at a time, each followed
+	 * by a pause as long (common/pace.h) */
+	pace_mark_heavy();
 	for (;;) {
 		pthread_mutex_lock(&p->lock);
 		while (!p->n && !p->stop)

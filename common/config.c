@@ -152,9 +152,10 @@ static const struct cfg_entry table[] = {
     {"HEAVY_THREADS", CFG_INT, "2", 1, 256, OFF(heavy_threads), 0, NULL,
      "threads that run the expensive requests (checkpoint lists, memory search, batch, "
      "namespaces and cleanup, conversation lists and pages, admin calls) apart from the HTTP "
-     "workers and at a lower priority, so these never hold up a get; more than the cores "
-     "memoryd may use adds no throughput. At most 16 per thread wait; beyond, 503 with "
-     "Retry-After"},
+     "workers and at a lower priority, so these never hold up a get; their Redis round trips "
+     "go one at a time, each followed by a pause as long, so they take at most half of "
+     "Redis's time; more than the cores memoryd may use adds no throughput. At most 16 per "
+     "thread wait; beyond, 503 with Retry-After"},
     {"MAX_BODY_BYTES", CFG_INT, "8388608", 1024, 1073741824, OFF(max_body_bytes), 0, NULL,
      "largest request body accepted; larger ones get 413 before they are read"},
     {"RESPONSE_MAX_BYTES", CFG_INT, "4194304", 1024, 1073741824, OFF(response_max_bytes), 0, NULL,

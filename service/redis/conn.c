@@ -9,6 +9,7 @@
 
 #include "../../common/clock.h"
 #include "../../common/log.h"
+#include "../../common/pace.h"
 #include "../../common/redis_url.h"
 #include "../../common/xalloc.h"
 #include "cluster.h"
@@ -689,14 +690,22 @@ void redis_conn_free(struct redis_conn *c)
 	free(c);
 }
 
+/* On a heavy request's thread the whole round trip, every node of it, is
+ * paced (common/pace.h). */
 int redis_conn_pipeline(struct redis_conn *c, size_t n, const struct redis_cmd *cmds,
                         redisReply **replies, bool retry_idempotent, struct mem_error *err)
 {
-	if (c->single)
-		return redis_node_pipeline(c->single, n, cmds, replies, retry_idempotent, err);
-	for (size_t i = 0; i < n; i++)
-		replies[i] = NULL;
-	return cluster_pipeline(c, n, cmds, replies, retry_idempotent, err);
+	long long began = pace_begin();
+	int ret;
+	if (c->single) {
+		ret = redis_node_pipeline(c->single, n, cmds, replies, retry_idempotent, err);
+	} else {
+		for (size_t i = 0; i < n; i++)
+			replies[i] = NULL;
+		ret = cluster_pipeline(c, n, cmds, replies, retry_idempotent, err);
+	}
+	pace_end(began);
+	return ret;
 }
 
 int redis_conn_command(struct redis_conn *c, redisReply **reply, struct mem_error *err, int argc,

@@ -1025,6 +1025,67 @@ START_TEST(test_search_filter_with_nul)
 }
 END_TEST
 
+/* One batch putting n items, item i holding {"i": i}: in namespace
+ * ["wb", "n<i>"] under key "k" each (spread), or all in ["bc"] under key
+ * "k<i>". */
+static void put_numbered(int n, bool spread)
+{
+	char *ops = strdup("{\"operations\":[");
+	for (int i = 0; i < n; i++) {
+		char *where = spread ? it_strfmt("[\"wb\",\"n%03d\"],\"key\":\"k\"", i)
+		                     : it_strfmt("[\"bc\"],\"key\":\"k%03d\"", i);
+		char *next = it_strfmt("%s%s{\"op\":\"put\",\"namespace\":%s,\"value\":{\"i\":%d}}",
+		                       ops, i ? "," : "", where, i);
+		free(where);
+		free(ops);
+		ops = next;
+	}
+	char *body = it_strfmt("%s]}", ops);
+	it_response *r = mem_post(tenant, "/memory/batch", body);
+	it_expect_status(r, 200);
+	ck_assert(json_is_false(json_object_get(r->json, "truncated")));
+	it_response_free(r);
+	free(body);
+	free(ops);
+}
+
+/* A scan reads at most 64 items a script call (redis/memory.c
+ * SCAN_CALL_ITEMS: a script holds Redis until it ends, and a get waits
+ * behind it): a page of 150 items of one namespace takes three 'items'
+ * calls, and still comes whole and newest first. */
+START_TEST(test_search_reads_in_bounded_calls)
+{
+	if (on_pg() || it_redis_is_cluster())
+		return; /* the Redis scripts, counted with MONITOR (one node) */
+	enum { N = 150 };
+	put_numbered(N, false);
+
+	char *enc = it_key_enc(tenant);
+	char *reg = it_strfmt("memory-namespaces:{%s}", enc);
+	char *mark = it_strfmt("scan-end-%s", tenant);
+	redisContext *m = it_redis_monitor();
+	it_response *r =
+	    mem_post(tenant, "/memory/search", "{\"namespace_prefix\":[\"bc\"],\"limit\":150}");
+	it_expect_status(r, 200);
+	freeReplyObject(redisCommand(rc, "ECHO %s", mark));
+	const char *items[] = {"\"EVALSHA\"", reg, "\"items\"", NULL};
+	const char *end[] = {"\"ECHO\"", mark, NULL};
+	long calls = it_redis_monitor_count(m, items, end);
+	redisFree(m);
+	ck_assert_msg(calls == 3, "%ld 'items' calls for %d items, want 3 of at most 64", calls, N);
+	json_t *got = json_object_get(r->json, "items");
+	ck_assert_int_eq(json_array_size(got), N);
+	for (int i = 0; i < N; i++) {
+		json_t *v = json_object_get(json_array_get(got, (size_t)i), "value");
+		ck_assert_int_eq(json_integer_value(json_object_get(v, "i")), N - 1 - i);
+	}
+	it_response_free(r);
+	free(mark);
+	free(reg);
+	free(enc);
+}
+END_TEST
+
 /* MEMORY_WORK_BUDGET (run with 2000 in integration_memory_settings): a
  * search over 300 namespaces walks them in bounded script calls and still
  * answers newest first; a batch shares one budget, so its searches past it
@@ -1037,25 +1098,14 @@ START_TEST(test_work_budget_bounds_scans_and_batches)
 	if (it_redis_is_cluster())
 		return; /* MONITOR sees one node of a cluster: not run there */
 	enum { NS = 300 };
-	char *ops = strdup("{\"operations\":[");
-	for (int i = 0; i < NS; i++) {
-		char *next = it_strfmt("%s%s{\"op\":\"put\",\"namespace\":[\"wb\",\"n%03d\"],"
-		                       "\"key\":\"k\",\"value\":{\"i\":%d}}",
-		                       ops, i ? "," : "", i, i);
-		free(ops);
-		ops = next;
-	}
-	char *body = it_strfmt("%s]}", ops);
-	it_response *r = mem_post(tenant, "/memory/batch", body);
-	it_expect_status(r, 200);
-	ck_assert(json_is_false(json_object_get(r->json, "truncated")));
-	it_response_free(r);
+	put_numbered(NS, true);
 
 	/* one search: bounded steps over the namespaces, then one read */
 	char *enc = it_key_enc(tenant);
 	char *reg = it_strfmt("memory-namespaces:{%s}", enc);
 	redisContext *m = it_redis_monitor();
-	r = mem_post(tenant, "/memory/search", "{\"namespace_prefix\":[\"wb\"],\"limit\":5}");
+	it_response *r =
+	    mem_post(tenant, "/memory/search", "{\"namespace_prefix\":[\"wb\"],\"limit\":5}");
 	it_expect_status(r, 200);
 	const char *step[] = {"\"EVALSHA\"", reg, "\"cands\"", "\"16\"", NULL};
 	const char *last[] = {"\"EVALSHA\"", reg, "\"items\"", NULL};
@@ -1073,8 +1123,7 @@ START_TEST(test_work_budget_bounds_scans_and_batches)
 	it_response_free(r);
 
 	/* five such searches in a batch: the budget pays for three */
-	free(body);
-	body = strdup("{\"operations\":[");
+	char *body = strdup("{\"operations\":[");
 	for (int i = 0; i < 5; i++) {
 		char *next = it_strfmt("%s%s{\"op\":\"search\",\"namespace_prefix\":[\"wb\"],"
 		                       "\"limit\":1}",
@@ -1104,7 +1153,6 @@ START_TEST(test_work_budget_bounds_scans_and_batches)
 	it_response_free(r);
 	free(b2);
 	free(body);
-	free(ops);
 	free(reg);
 	free(enc);
 }
@@ -1201,6 +1249,7 @@ int main(void)
 	tcase_add_test(tcase(s, "batch", 30), test_batch_one_round_trip);
 	tcase_add_test(tcase(s, "bad_input", 30), test_bad_input);
 	tcase_add_test(tcase(s, "budget", 60), test_work_budget_bounds_scans_and_batches);
+	tcase_add_test(tcase(s, "scan_calls", 60), test_search_reads_in_bounded_calls);
 	tcase_add_test(tcase(s, "bytes", 60), test_search_pages_end_at_response_max_bytes);
 	it_http_global_init();
 	int rc_ = it_run_suite(s);

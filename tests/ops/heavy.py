@@ -12,6 +12,17 @@ and bench/heavy.sh.
       CONNECTIONS processes, each on one keep-alive connection, sending
       heavy requests of KIND (search, list, mix) back to back for SECONDS;
       prints {"requests", "statuses", "p50_ms", "max_ms"}.
+  heavy.py phases URL TENANT CONNECTIONS KIND ROUNDS WARMUP -- CMD...
+      bench/heavy.sh: ROUNDS rounds of two phases, CMD alone and CMD while
+      CONNECTIONS keep-alive connections send heavy requests of KIND back
+      to back (they begin WARMUP seconds before CMD; an alone phase begins
+      once every heavy request sent has been answered). Odd rounds run
+      alone then beside, even ones beside then alone, so a drift of the
+      machine's load falls on both. CMD runs with PHASE=alone or beside in
+      its environment. One JSON line a phase: {"round", "phase", "result":
+      CMD's last stdout line, parsed, "server": the share of the phase's
+      get-latest requests memoryd itself took over 1, 2.5, 5 and 10 ms (its
+      /metrics histogram), "heavy": the phase's heavy requests, as load's}.
   heavy.py gets URL TENANT SECONDS
       get-latest (GET /checkpoints/bench-get-N) back to back on one
       keep-alive connection for SECONDS; prints {"requests", "statuses",
@@ -20,6 +31,9 @@ and bench/heavy.sh.
 import http.client
 import json
 import multiprocessing
+import os
+import queue
+import subprocess
 import sys
 import time
 import urllib.parse
@@ -130,6 +144,101 @@ def load(url, tenant, nconn, seconds, kind):
     print(json.dumps(summary(lat, statuses)))
 
 
+def toggled_worker(url, tenant, kind, go, busy, out):
+    """Heavy requests back to back while go is set. busy counts requests
+    under way: it goes up before go is read, so once go is cleared and busy
+    is 0, no request is under way or about to be sent."""
+    c = conn_for(url)
+    n = 0
+    while True:
+        with busy.get_lock():
+            busy.value += 1
+        if not go.is_set():
+            with busy.get_lock():
+                busy.value -= 1
+            go.wait()
+            continue
+        t0 = time.monotonic()
+        try:
+            st, _ = heavy_request(c, tenant, kind, n)
+        except (OSError, http.client.HTTPException):
+            st = "error"
+            c.close()
+            c = conn_for(url)
+        out.put(((time.monotonic() - t0) * 1e3, st))
+        n += 1
+        with busy.get_lock():
+            busy.value -= 1
+
+
+GET_ROUTE = 'http_request_duration_seconds_bucket{route="/checkpoints/{thread_id}",le="'
+
+
+def get_buckets(url):
+    """memoryd's histogram of get-latest durations: {le: count}."""
+    c = conn_for(url)
+    c.request("GET", "/metrics")
+    text = c.getresponse().read().decode()
+    c.close()
+    out = {}
+    for line in text.splitlines():
+        if line.startswith(GET_ROUTE):
+            le, n = line[len(GET_ROUTE):].split('"} ')
+            out[le] = float(n)
+    return out
+
+
+def over(before, after):
+    d = {le: after[le] - before.get(le, 0) for le in after}
+    total = d.get("+Inf", 0)
+    return {"over_%s_ms" % name: round(1 - d[le] / total, 5) if total else None
+            for name, le in (("1", "0.001"), ("2_5", "0.0025"), ("5", "0.005"), ("10", "0.01"))}
+
+
+def phases(url, tenant, nconn, kind, rounds, warmup, cmd):
+    go, busy, out = multiprocessing.Event(), multiprocessing.Value("i", 0), multiprocessing.Queue()
+    ps = [multiprocessing.Process(target=toggled_worker, args=(url, tenant, kind, go, busy, out),
+                                  daemon=True) for _ in range(nconn)]
+    for p in ps:
+        p.start()
+
+    def drain():
+        lat, statuses = [], {}
+        while True:
+            try:
+                ms, st = out.get_nowait()
+            except queue.Empty:
+                return lat, statuses
+            lat.append(ms)
+            statuses[st] = statuses.get(st, 0) + 1
+
+    def run(rnd, phase):
+        if phase == "beside":
+            drain()
+            go.set()
+            time.sleep(warmup)
+        b0 = get_buckets(url)
+        r = subprocess.run(cmd, env=dict(os.environ, PHASE=phase), stdout=subprocess.PIPE,
+                           check=True, text=True)
+        server = over(b0, get_buckets(url))
+        heavy = None
+        if phase == "beside":
+            go.clear()
+            while busy.value:
+                time.sleep(0.01)
+            time.sleep(0.05)  # the last answers reach the queue
+            heavy = summary(*drain())
+        line = r.stdout.strip().splitlines()[-1]
+        print(json.dumps({"round": rnd, "phase": phase, "result": json.loads(line),
+                          "server": server, "heavy": heavy}), flush=True)
+
+    for rnd in range(1, rounds + 1):
+        for phase in (("alone", "beside") if rnd % 2 else ("beside", "alone")):
+            run(rnd, phase)
+    for p in ps:
+        p.terminate()
+
+
 def gets(url, tenant, seconds):
     c = conn_for(url)
     lat, statuses, n = [], {}, 0
@@ -149,6 +258,10 @@ def main():
         seed(url, tenant, int(sys.argv[4]), int(sys.argv[5]))
     elif cmd == "load":
         load(url, tenant, int(sys.argv[4]), float(sys.argv[5]), sys.argv[6])
+    elif cmd == "phases":
+        i = sys.argv.index("--")
+        phases(url, tenant, int(sys.argv[4]), sys.argv[5], int(sys.argv[6]), float(sys.argv[7]),
+               sys.argv[i + 1:])
     elif cmd == "gets":
         gets(url, tenant, float(sys.argv[4]))
     else:
