@@ -168,7 +168,6 @@ int redis_checkpoint_put(struct store *s, const char *tenant, const struct cp_pu
 	    index_refresh(rs, tenant, r->thread_id, now_us / 1000, err) < 0)
 		goto out;
 	ret = 0;
-	ret = 0;
 out:
 	redis_batch_release(&a);
 	buf_release(&b);
