@@ -376,16 +376,17 @@ static void replay_op(struct worker *w, redisContext *c, struct replay_state *st
 }
 
 /*
- * --mode script mirrors memoryd's put (service/redis/checkpoints.c, redis_checkpoint_put): one
- * pipeline of EVALSHA of --script (service/redis/lua/checkpoint_put.lua, its
- * KEYS/ARGV layout), then ZADD, PEXPIRE and ZREMRANGEBYSCORE of the tenant's
- * thread index. Three blobs, each also listed as a referenced version.
+ * --mode script mirrors memoryd's put (service/redis/checkpoints.c, redis_checkpoint_put):
+ * EVALSHA of --script (service/redis/lua/checkpoint_put.lua, its KEYS/ARGV
+ * layout); when it answers 1 (the thread's index entry is due), ZADD and
+ * PEXPIRE of the tenant's thread index, then SET ... XX of the thread's
+ * marker. Three blobs, each also listed as a referenced version.
  */
 struct script_state {
 	char thread[32], cid[40], parent[40], ckpt_key[160], zset_key[128],
 		keys_key[128], ns_key[128], writes_key[160], threads_key[64],
-		blob_key[NBLOBS][192], ttl[16], ttl_ms[24], now[24], prune[24],
-		channels[256], gen[24];
+		head_key[128], mark_key[128], blob_key[NBLOBS][192], ttl[16],
+		keep_ms[24], every_ms[24], now[24], channels[256], gen[24];
 	char *checkpoint, *blob[NBLOBS];
 	size_t blob_len;
 	const char *metadata;
@@ -410,7 +411,9 @@ static void script_init(struct script_state *st)
 	}
 	st->metadata = "{\"source\":\"loop\",\"step\":1}";
 	snprintf(st->ttl, sizeof(st->ttl), "%d", opt.ttl);
-	snprintf(st->ttl_ms, sizeof(st->ttl_ms), "%lld", (long long)opt.ttl * 1000);
+	/* as memoryd: entries refreshed every TTL / 10, the index kept TTL + that */
+	snprintf(st->every_ms, sizeof(st->every_ms), "%lld", (long long)opt.ttl * 100);
+	snprintf(st->keep_ms, sizeof(st->keep_ms), "%lld", (long long)opt.ttl * 1100);
 	snprintf(st->threads_key, sizeof(st->threads_key), "%s:threads:{default}", opt.prefix);
 }
 
@@ -420,8 +423,9 @@ static void script_op(struct worker *w, redisContext *c, struct script_state *st
 	/* Each connection writes to its own threads, ids increasing per thread. */
 	int thread = opt.thread_spread > 0 ? (int)((unsigned long long)w->idx +
 		     seq * (unsigned long long)opt.conns) % opt.thread_spread : w->idx;
-	const char *argv[3 + 5 + 2 * NBLOBS + 8 + NBLOBS + 1];
-	size_t argvlen[3 + 5 + 2 * NBLOBS + 8 + NBLOBS + 1];
+	const char *argv[3 + 7 + 2 * NBLOBS + 8 + NBLOBS + 2];
+	size_t argvlen[3 + 7 + 2 * NBLOBS + 8 + NBLOBS + 2];
+	redisReply *due;
 	char numkeys[8], nb[8];
 	struct timespec ts;
 	long long now_ms;
@@ -440,6 +444,9 @@ static void script_op(struct worker *w, redisContext *c, struct script_state *st
 	snprintf(st->ns_key, sizeof(st->ns_key), TAG ":ns", opt.prefix, "thread", st->thread);
 	snprintf(st->writes_key, sizeof(st->writes_key), TAG "::%s", opt.prefix, "writes",
 		 st->thread, st->cid);
+	snprintf(st->head_key, sizeof(st->head_key), TAG ":", opt.prefix, "head", st->thread);
+	snprintf(st->mark_key, sizeof(st->mark_key), TAG ":indexed", opt.prefix, "thread",
+		 st->thread);
 	for (int b = 0; b < NBLOBS; b++)
 		snprintf(st->blob_key[b], sizeof(st->blob_key[b]), TAG "::ch%d:%s.%d",
 			 opt.prefix, "blob", st->thread, b, st->cid, b);
@@ -449,8 +456,7 @@ static void script_op(struct worker *w, redisContext *c, struct script_state *st
 	snprintf(st->now, sizeof(st->now), "%lld", now_ms);
 	snprintf(st->gen, sizeof(st->gen), "%lld",
 		 (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000);
-	snprintf(st->prune, sizeof(st->prune), "(%lld", now_ms - (long long)opt.ttl * 1000);
-	snprintf(numkeys, sizeof(numkeys), "%d", 5 + 2 * NBLOBS);
+	snprintf(numkeys, sizeof(numkeys), "%d", 7 + 2 * NBLOBS);
 	snprintf(nb, sizeof(nb), "%d", NBLOBS);
 
 #define ARG(s, l) (argv[n] = (s), argvlen[n++] = (l))
@@ -463,6 +469,8 @@ static void script_op(struct worker *w, redisContext *c, struct script_state *st
 	SARG(st->keys_key);
 	SARG(st->ns_key);
 	SARG(st->writes_key);
+	SARG(st->head_key);
+	SARG(st->mark_key);
 	for (int b = 0; b < NBLOBS; b++)
 		SARG(st->blob_key[b]); /* blobs written */
 	for (int b = 0; b < NBLOBS; b++)
@@ -478,20 +486,26 @@ static void script_op(struct worker *w, redisContext *c, struct script_state *st
 	for (int b = 0; b < NBLOBS; b++)
 		ARG(st->blob[b], st->blob_len);
 	SARG(st->gen); /* the head's candidate generation: microseconds */
+	SARG(st->every_ms);
 #undef SARG
 #undef ARG
-	if (redisAppendCommandArgv(c, n, argv, argvlen) != REDIS_OK ||
-	    redisAppendCommand(c, "ZADD %s %s %s", st->threads_key, st->now, st->thread) != REDIS_OK ||
-	    redisAppendCommand(c, "PEXPIRE %s %s", st->threads_key, st->ttl_ms) != REDIS_OK ||
-	    redisAppendCommand(c, "ZREMRANGEBYSCORE %s -inf %s", st->threads_key, st->prune) != REDIS_OK)
+	due = redisCommandArgv(c, n, argv, argvlen);
+	if (!due || due->type != REDIS_REPLY_INTEGER || due->integer != 1) {
+		check_reply(w, c, due);
+		return;
+	}
+	freeReplyObject(due);
+	if (redisAppendCommand(c, "ZADD %s %s %s", st->threads_key, st->now, st->thread) != REDIS_OK ||
+	    redisAppendCommand(c, "PEXPIRE %s %s", st->threads_key, st->keep_ms) != REDIS_OK)
 		die("connection %d: %s", w->idx, c->errstr);
-	for (int k = 0; k < 4; k++) {
+	for (int k = 0; k < 2; k++) {
 		void *r = NULL;
 
 		if (redisGetReply(c, &r) != REDIS_OK)
 			r = NULL;
 		check_reply(w, c, r);
 	}
+	check_reply(w, c, redisCommand(c, "SET %s %s XX EX %s", st->mark_key, st->now, st->ttl));
 }
 
 static void *worker_main(void *arg)

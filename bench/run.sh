@@ -162,6 +162,9 @@ main() {
 		for ((i = 0; i < 2 * HTTP_THREADS; i++)); do
 			post_checkpoint bench-warmup "1ef-warmup-$i" null
 		done
+		# The captured thread's index entry is fresh: the captured put is the
+		# common one, without the tenant's thread index (see redis_checkpoint_put).
+		post_checkpoint "$MARK_THREAD" 1ef-warmup-mark null
 		capture "$WORK/put.replay" "$MARK_CID" \
 			post_checkpoint "$MARK_THREAD" "$MARK_CID" "\"$MARK_PARENT\""
 		if grep -q "$MARK_CID" "$WORK/put.replay"; then

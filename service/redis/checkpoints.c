@@ -22,6 +22,60 @@
 
 /* ---------- put ---------- */
 
+/*
+ * The tenant's thread index (P:threads:{tenant}, a zset: thread -> ms) lists
+ * the threads a list without thread_id reads. A put does not write it: its
+ * script reports when the thread's entry is due, when the thread's marker
+ * (P:thread:TAG:indexed, in its registry, with the thread's TTL) is new or
+ * index_every_ms (TTL / 10) or more from the put's clock. Then, in a round
+ * trip of its own, the entry gets the put's time and the index a TTL of
+ * TTL + index_every_ms; once that has succeeded, a third round trip sets the
+ * marker to that time, only if the marker still exists (XX: a thread deleted
+ * meanwhile does not get a marker outside its registry). So while the
+ * marker says "indexed at m", the entry's score is m or later, and a thread
+ * whose last put was at p has an entry newer than p - index_every_ms and
+ * keys until p + TTL: a list prunes entries older than TTL + index_every_ms,
+ * and the index outlives its last touch by as much. A failed index write
+ * fails the put (as when it was in the put's round trip; a retry is safe)
+ * and leaves the marker as it was, so the next put asks again; a failed
+ * marker write only makes the next put write the index again.
+ */
+static int index_refresh(struct redis_store *rs, const char *tenant, const char *thread,
+                         long long at_ms, struct mem_error *err)
+{
+	struct redis_batch idx = {0}, mark = {0};
+	struct buf b = {0};
+	int ret = -1;
+
+	redis_key_tenant_index(&b, rs, tenant);
+	redis_index_touch(&idx, &b, thread, at_ms, (long long)rs->ttl * 1000 + rs->index_every_ms);
+	if (redis_batch_send(&idx, redis_store_conn(&rs->base), true, err) < 0)
+		goto out;
+	for (size_t i = 0; i < idx.n; i++)
+		if (idx.rep[i]->type != REDIS_REPLY_INTEGER) {
+			redis_reply_fail(idx.rep[i], err, "thread index update");
+			goto out;
+		}
+	ret = 0;
+	redis_key_thread_indexed(&b, rs, tenant, thread);
+	redis_batch_cmd(&mark, "SET");
+	redis_batch_buf(&mark, &b);
+	redis_batch_fmt(&mark, at_ms);
+	redis_batch_str(&mark, "XX");
+	redis_batch_str(&mark, "EX");
+	redis_batch_str(&mark, rs->ttl_str);
+	struct mem_error merr = {0};
+	int mrc = redis_batch_send(&mark, redis_store_conn(&rs->base), true, &merr);
+	if (mrc < 0 || mark.rep[0]->type == REDIS_REPLY_ERROR)
+		log_warn(NULL, "thread index marker not advanced", LF_STR("thread_id", thread),
+		         LF_STR("error", mrc < 0 ? merr.message : mark.rep[0]->str));
+out:
+	redis_batch_release(&idx);
+	redis_batch_release(&mark);
+	buf_release(&b);
+	return ret;
+}
+
 int redis_checkpoint_put(struct store *s, const char *tenant, const struct cp_put *r,
                          struct mem_error *err)
 {
@@ -39,7 +93,7 @@ int redis_checkpoint_put(struct store *s, const char *tenant, const struct cp_pu
 
 	redis_batch_cmd(&a, "EVALSHA");
 	redis_batch_str(&a, rs->sha[SCRIPT_PUT]);
-	redis_batch_fmt(&a, (long long)(6 + r->nblobs + nrefresh));
+	redis_batch_fmt(&a, (long long)(7 + r->nblobs + nrefresh));
 	redis_key_thread_base(&b, rs, "checkpoint", tenant, r->thread_id);
 	redis_key_part(&b, r->ns);
 	redis_key_part(&b, r->checkpoint_id);
@@ -58,6 +112,8 @@ int redis_checkpoint_put(struct store *s, const char *tenant, const struct cp_pu
 	redis_key_part(&b, r->checkpoint_id);
 	redis_batch_buf(&a, &b);
 	redis_key_head(&b, rs, tenant, r->thread_id, r->ns);
+	redis_batch_buf(&a, &b);
+	redis_key_thread_indexed(&b, rs, tenant, r->thread_id);
 	redis_batch_buf(&a, &b);
 	for (size_t i = 0; i < r->nblobs; i++) {
 		redis_key_thread_base(&b, rs, "blob", tenant, r->thread_id);
@@ -98,22 +154,23 @@ int redis_checkpoint_put(struct store *s, const char *tenant, const struct cp_pu
 	}
 	struct timespec now;
 	clock_gettime(CLOCK_REALTIME, &now);
-	redis_batch_fmt(&a, (long long)now.tv_sec * 1000000 + now.tv_nsec / 1000);
-	/* The tenant's thread index has its own hash tag (the tenant's), so it
-	 * cannot live in the thread's script on a cluster: it is updated in the
-	 * same round trip. Entries idle longer than the TTL are pruned when the
-	 * index is read. */
-	redis_key_tenant_index(&b, rs, tenant);
-	redis_index_touch(&a, &b, r->thread_id, rs->ttl);
+	long long now_us = (long long)now.tv_sec * 1000000 + now.tv_nsec / 1000;
+	redis_batch_fmt(&a, now_us);
+	redis_batch_fmt(&a, rs->index_every_ms);
 
 	if (redis_batch_send(&a, redis_store_conn(s), true, err) < 0)
 		goto out;
-	for (int i = 0; i < 3; i++)
-		if (a.rep[i]->type != REDIS_REPLY_INTEGER) {
-			redis_reply_fail(a.rep[i], err,
-			                 i ? "thread index update" : "checkpoint put");
-			goto out;
-		}
+	if (a.rep[0]->type != REDIS_REPLY_INTEGER) {
+		redis_reply_fail(a.rep[0], err, "checkpoint put");
+		goto out;
+	}
+	/* The tenant's thread index has its own hash tag (the tenant's), so it
+	 * cannot live in the thread's script, and on a cluster it is on another
+	 * primary for most threads: it is written only when the script says the
+	 * thread's entry is due, index_every_ms after the last write. */
+	if (a.rep[0]->integer == 1 &&
+	    index_refresh(rs, tenant, r->thread_id, now_us / 1000, err) < 0)
+		goto out;
 	ret = 0;
 out:
 	redis_batch_release(&a);
@@ -360,7 +417,9 @@ int redis_checkpoint_list(struct store *s, const char *tenant, const struct cp_l
 		redis_batch_cmd(&idx, "ZREMRANGEBYSCORE");
 		redis_batch_str(&idx, b.data);
 		redis_batch_str(&idx, "-inf");
-		char *cutoff = xasprintf("(%lld", redis_wall_ms() - (long long)rs->ttl * 1000);
+		/* an active thread's entry may be index_every_ms behind its last put */
+		char *cutoff = xasprintf("(%lld", redis_wall_ms() - (long long)rs->ttl * 1000 -
+		                                      rs->index_every_ms);
 		redis_batch_own(&idx, cutoff, strlen(cutoff));
 		redis_batch_cmd(&idx, "ZRANGE");
 		redis_batch_str(&idx, b.data);

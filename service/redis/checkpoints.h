@@ -1,9 +1,10 @@
 /*
  * redis/checkpoints: the checkpoint ops (store_ops.checkpoint_*,
  * thread_delete) of the Redis store, over the keys redis/redis.h lays out.
- * Each write is one Lua script (checkpoint_put.lua, checkpoint_writes.lua)
- * with the tenant's thread index updated in the same round trip; a get is
- * one script, a list a few pipelined round trips. redis/redis.c puts these
+ * Each write is one Lua script (checkpoint_put.lua, checkpoint_writes.lua);
+ * a put also writes the tenant's thread index, in round trips of its own,
+ * when its script says the thread's entry is due (about once per TTL / 10
+ * per thread); a get is one script, a list a few pipelined round trips. redis/redis.c puts these
  * in redis_store_ops.
  */
 #ifndef MEMORYD_REDIS_CHECKPOINTS_H

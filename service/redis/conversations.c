@@ -86,7 +86,7 @@ static void index_touch(struct redis_batch *b, const struct rconv *c, const char
 {
 	struct buf k = {0};
 	conv_key(&k, c, "customer", tenant, customer);
-	redis_index_touch(b, &k, id, c->ttl);
+	redis_index_touch(b, &k, id, redis_wall_ms(), (long long)c->ttl * 1000);
 	buf_release(&k);
 }
 

@@ -80,6 +80,9 @@ struct redis_store {
 	char sha[NALLSCRIPTS][41]; /* the conversation ops keep theirs (redis/conversations.c) */
 	long ttl;
 	char *ttl_str;
+	/* ms between refreshes of a thread's entry in its tenant's thread index
+	 * (CHECKPOINT_TTL_SECONDS / 10): see redis_checkpoint_put */
+	long long index_every_ms;
 	char *mem_ttl_str;   /* MEMORY_DEFAULT_TTL_SECONDS, for ttl-repair */
 	bool mem_persistent; /* MEMORY_ALLOW_PERSISTENT: /memory keys may lack a TTL */
 	char *prefix;

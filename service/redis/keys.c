@@ -45,21 +45,29 @@ void redis_key_tenant_index(struct buf *b, const struct redis_store *rs, const c
 	buf_putc(b, '}');
 }
 
-/* ZADD <key> <now ms> <member> and PEXPIRE <key> <ttl ms>: two commands of
+void redis_key_thread_indexed(struct buf *b, const struct redis_store *rs, const char *tenant,
+                              const char *thread)
+{
+	redis_key_thread_base(b, rs, "thread", tenant, thread);
+	buf_puts(b, ":indexed");
+}
+
+/* ZADD <key> <at_ms> <member> and PEXPIRE <key> <keep_ms>: two commands of
  * b that list member in an index (a tenant's threads, a customer's
- * conversations) and keep the index as long as its newest entry. Takes
- * key's bytes. */
-void redis_index_touch(struct redis_batch *b, struct buf *key, const char *member, long ttl_seconds)
+ * conversations) and keep the index as long as its newest entry needs.
+ * Takes key's bytes. */
+void redis_index_touch(struct redis_batch *b, struct buf *key, const char *member, long long at_ms,
+                       long long keep_ms)
 {
 	char *k = xstrndup(key->data, key->len);
 	size_t kl = key->len;
 	redis_batch_cmd(b, "ZADD");
 	redis_batch_buf(b, key);
-	redis_batch_fmt(b, redis_wall_ms());
+	redis_batch_fmt(b, at_ms);
 	redis_batch_str(b, member);
 	redis_batch_cmd(b, "PEXPIRE");
 	redis_batch_own(b, k, kl);
-	redis_batch_fmt(b, (long long)ttl_seconds * 1000);
+	redis_batch_fmt(b, keep_ms);
 }
 /* The tenant and id inside a hash tag, "<tenant>:<id>" (encoded). */
 int redis_tag_ref(const char *tag, size_t n, struct store_ref *out)

@@ -25,15 +25,20 @@ void redis_key_part(struct buf *b, const char *s);
 /* P:head:TAG:<ns>: "<generation>|<latest checkpoint id>" of a namespace. */
 void redis_key_head(struct buf *b, const struct redis_store *rs, const char *tenant,
                     const char *thread, const char *ns);
-/* P:threads:{<tenant>}: the tenant's threads by last put. */
+/* P:threads:{<tenant>}: the tenant's threads by last put (at most
+ * index_every_ms behind it: see redis_checkpoint_put). */
 void redis_key_tenant_index(struct buf *b, const struct redis_store *rs, const char *tenant);
+/* P:thread:TAG:indexed: when the thread's entry in that index was last
+ * written (ms), "0" before it was. */
+void redis_key_thread_indexed(struct buf *b, const struct redis_store *rs, const char *tenant,
+                              const char *thread);
 
-/* ZADD <key> <now ms> <member> and PEXPIRE <key> <ttl ms>: two commands of
+/* ZADD <key> <at_ms> <member> and PEXPIRE <key> <keep_ms>: two commands of
  * b that list member in an index (a tenant's threads, a customer's
- * conversations) and keep the index as long as its newest entry. Takes
- * key's bytes (key is left empty). */
-void redis_index_touch(struct redis_batch *b, struct buf *key, const char *member,
-                       long ttl_seconds);
+ * conversations) and keep the index as long as its newest entry needs.
+ * Takes key's bytes (key is left empty). */
+void redis_index_touch(struct redis_batch *b, struct buf *key, const char *member, long long at_ms,
+                       long long keep_ms);
 
 /* The tenant and id inside a hash tag, "<tenant>:<id>" (encoded), decoded
  * into out (caller frees both). -1 when either does not decode. */

@@ -266,6 +266,7 @@ struct store *redis_store_new(const struct config *cfg, struct mem_error *err)
 	rs->prefix = xstrdup(cfg->key_prefix);
 	rs->ttl = cfg->checkpoint_ttl_seconds;
 	rs->ttl_str = xasprintf("%ld", rs->ttl);
+	rs->index_every_ms = (long long)rs->ttl * 100;
 	rs->mem_ttl_str = xasprintf("%ld", cfg->memory_default_ttl_seconds);
 	rs->mem_persistent = cfg->memory_allow_persistent != 0;
 	rs->scripts[SCRIPT_PUT] = lua_checkpoint_put;

@@ -8,9 +8,13 @@
  *   P:blob:TAG:<ns>:<channel>:<version>      string: type NUL bytes
  *   P:writes:TAG:<ns>:<checkpoint_id>        hash: pending writes
  *   P:thread:TAG:keys, P:thread:TAG:ns       sets: every key, every namespace
- *   P:threads:{<tenant>}                     zset: the tenant's threads by last put
+ *   P:thread:TAG:indexed                     string: ms of the thread's last
+ *                                            write to P:threads:{<tenant>}
+ *   P:threads:{<tenant>}                     zset: the tenant's threads by last
+ *                                            put (refreshed every TTL / 10)
  * Every key carries CHECKPOINT_TTL_SECONDS, set by the same script or
- * pipeline that writes it.
+ * pipeline that writes it (P:threads:{<tenant>} TTL + TTL / 10: its entries
+ * are up to TTL / 10 behind the threads' last puts).
  *
  * The store's header for service/ (service.c also reads conn.h's replica
  * acknowledgements, redis_conn_last_replicas; tests use cluster.h). The

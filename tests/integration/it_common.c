@@ -157,6 +157,19 @@ char *it_key_thread_ns(const char *tenant, const char *thread)
 	return k;
 }
 
+char *it_key_thread_indexed(const char *tenant, const char *thread)
+{
+	char *tag = it_tag(tenant, thread);
+	char *k = it_strfmt("%s:thread:%s:indexed", it_key_prefix(), tag);
+	free(tag);
+	return k;
+}
+
+long long it_index_every_ms(void)
+{
+	return (long long)it_configured_ttl() * 100;
+}
+
 char *it_key_threads(const char *tenant)
 {
 	char *t = it_key_enc(tenant);

@@ -42,6 +42,11 @@ char *it_key_thread_ns(const char *tenant, const char *thread);
 /* P:head:TAG:<ns>: "<generation>|<latest id>", validates cached latest tuples */
 char *it_key_head(const char *tenant, const char *thread, const char *ns);
 char *it_key_threads(const char *tenant);
+/* P:thread:TAG:indexed: when the thread's entry in it_key_threads was last
+ * written (ms; "0" before). */
+char *it_key_thread_indexed(const char *tenant, const char *thread);
+/* ms between refreshes of a thread's entry in it_key_threads (TTL / 10). */
+long long it_index_every_ms(void);
 
 /* Redis Cluster hash slot (CRC16/XMODEM of the hash tag, mod 16384). */
 unsigned it_keyslot(const char *key, size_t len);

@@ -207,6 +207,12 @@ START_TEST(test_put_then_get_latest_and_by_id_round_trip)
 	ck_assert_msg(it_redis_card(rc, "SCARD", kn) == 1, "%s should hold 1 namespace", kn);
 	char *kt = it_key_threads(tenant);
 	ck_assert_msg(it_redis_card(rc, "ZCARD", kt) == 1, "%s should hold 1 thread", kt);
+	char *ki = it_key_thread_indexed(tenant, thread);
+	char *itype = it_redis_type(rc, ki);
+	ck_assert_msg(strcmp(itype, "string") == 0, "%s: type %s, expected string", ki, itype);
+	ck_assert_msg(it_strlist_contains(&members, ki), "%s does not list %s", kk, ki);
+	free(itype);
+	free(ki);
 
 	it_strlist_free(&fields);
 	it_strlist_free(&members);
@@ -1049,6 +1055,8 @@ START_TEST(test_delete_thread_removes_every_key_in_every_namespace)
 	it_redis_thread_keys(rc, tenant, victim, &before);
 	ck_assert_msg(before.n >= 8, "expected >= 8 keys for the thread before delete, found %zu",
 	              before.n);
+	char *ki = it_key_thread_indexed(tenant, victim);
+	ck_assert_msg(it_strlist_contains(&before, ki), "%s missing before delete", ki);
 	it_redis_thread_keys(rc, tenant, keep, &kept_before);
 
 	it_response *r = it_delete(tenant, victim);
@@ -1061,6 +1069,8 @@ START_TEST(test_delete_thread_removes_every_key_in_every_namespace)
 	it_redis_thread_keys(rc, tenant, victim, &after);
 	ck_assert_msg(after.n == 0, "%zu key(s) of the deleted thread remain, e.g. %s", after.n,
 	              after.n ? after.v[0] : "");
+	ck_assert_msg(!it_redis_exists(rc, ki), "%s survived the delete", ki);
+	free(ki);
 	it_strlist kept_after = {0};
 	it_redis_thread_keys(rc, tenant, keep, &kept_after);
 	ck_assert_msg(kept_after.n == kept_before.n && kept_after.n > 0,
@@ -1225,6 +1235,144 @@ START_TEST(test_put_after_delete_starts_fresh)
 	int want[] = {1};
 	expect_ids(cps, want, 1, "list after delete and re-put");
 	json_decref(cps);
+	/* the delete took the thread's index marker too: the new put indexed
+	 * the thread again, so a list across threads finds it */
+	cps = it_list_ok(tenant, NULL);
+	expect_ids(cps, want, 1, "list without thread_id after delete and re-put");
+	json_decref(cps);
+}
+END_TEST
+
+/* ===================================================================== */
+/* the tenant's thread index                                              */
+/* ===================================================================== */
+
+/* The thread's index marker as a number; -1 when absent. */
+static long long marker_of(const char *t, const char *thread)
+{
+	char *ki = it_key_thread_indexed(t, thread);
+	redisReply *r = redisCommand(rc, "GET %s", ki);
+	ck_assert_msg(r && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_NIL), "GET %s",
+	              ki);
+	long long v = r->type == REDIS_REPLY_STRING ? strtoll(r->str, NULL, 10) : -1;
+	freeReplyObject(r);
+	free(ki);
+	return v;
+}
+
+static double index_score(const char *t, const char *thread)
+{
+	char *kt = it_key_threads(t);
+	double score = -1;
+	if (it_redis_zscore(rc, kt, thread, &score) != 0)
+		score = -1;
+	free(kt);
+	return score;
+}
+
+static long long wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A put writes the thread's index entry when the thread's marker says it is
+ * due (new, or index_every_ms old), and only then; the marker then holds the
+ * entry's score. */
+START_TEST(test_thread_index_entry_is_refreshed_only_when_due)
+{
+	const char *thread = "thread-due";
+	long long t0 = wall_ms();
+	put_simple(tenant, thread, "", 1, 0, NULL);
+	double s1 = index_score(tenant, thread);
+	long long m1 = marker_of(tenant, thread);
+	ck_assert_msg(s1 >= (double)t0 - 1000, "first put: index score %.0f, put at %lld", s1, t0);
+	ck_assert_msg((double)m1 == s1, "first put: marker %lld, index score %.0f", m1, s1);
+
+	sleep_ms(20);
+	put_simple(tenant, thread, "", 2, 1, NULL);
+	put_simple(tenant, thread, "sub", 3, 0, NULL);
+	ck_assert_msg(index_score(tenant, thread) == s1 && marker_of(tenant, thread) == m1,
+	              "puts within the interval rewrote the index entry (%.0f, marker %lld)",
+	              index_score(tenant, thread), marker_of(tenant, thread));
+
+	/* as if the last refresh was one interval ago: the next put is due */
+	char *ki = it_key_thread_indexed(tenant, thread);
+	long long old = wall_ms() - it_index_every_ms() - 1;
+	redisReply *r = redisCommand(rc, "SET %s %lld XX KEEPTTL", ki, old);
+	ck_assert_msg(r && r->type == REDIS_REPLY_STATUS, "SET %s", ki);
+	freeReplyObject(r);
+	long long t1 = wall_ms();
+	put_simple(tenant, thread, "", 4, 2, NULL);
+	double s2 = index_score(tenant, thread);
+	long long m2 = marker_of(tenant, thread);
+	ck_assert_msg(s2 >= (double)t1 - 1000 && s2 > s1,
+	              "due put: index score %.0f, before %.0f, put at %lld", s2, s1, t1);
+	ck_assert_msg((double)m2 == s2, "due put: marker %lld, index score %.0f", m2, s2);
+	long long ttl = ttl_settled(ki);
+	ck_assert_msg(ttl > it_configured_ttl() - 60 && ttl <= it_configured_ttl(), "%s: TTL %lld",
+	              ki, ttl);
+	free(ki);
+}
+END_TEST
+
+/* A thread whose entry is up to one refresh interval older than the TTL
+ * (its last puts were not due) is still listed; one older than that is
+ * pruned. */
+START_TEST(test_list_across_threads_allows_for_the_refresh_interval)
+{
+	put_simple(tenant, "thread-active", "", 1, 0, NULL);
+	put_simple(tenant, "thread-gone", "", 2, 0, NULL);
+	char *kt = it_key_threads(tenant);
+	long long ttl_ms = (long long)it_configured_ttl() * 1000, every = it_index_every_ms();
+	redisReply *r =
+	    redisCommand(rc, "ZADD %s %lld thread-active %lld thread-gone", kt,
+	                 wall_ms() - ttl_ms - every / 2, wall_ms() - ttl_ms - every - 60000);
+	ck_assert_msg(r && r->type == REDIS_REPLY_INTEGER, "ZADD %s", kt);
+	freeReplyObject(r);
+	json_t *cps = it_list_ok(tenant, NULL);
+	int want[] = {1};
+	expect_ids(cps, want, 1, "list without thread_id");
+	json_decref(cps);
+	ck_assert_msg(index_score(tenant, "thread-active") > 0, "the active thread was pruned");
+	ck_assert_msg(index_score(tenant, "thread-gone") < 0, "the stale entry was not pruned");
+	free(kt);
+}
+END_TEST
+
+/* When the index write fails, the put fails and the marker stays as it was:
+ * the next put writes the index. */
+START_TEST(test_failed_index_write_leaves_the_marker_due)
+{
+	const char *thread = "thread-fail";
+	char *kt = it_key_threads(tenant);
+	/* a string where the index should be: ZADD answers WRONGTYPE */
+	redisReply *r = redisCommand(rc, "SET %s x EX 60", kt);
+	freeReplyObject(r);
+	char *id = it_cp_id(1);
+	json_t *cv = json_pack("{s:s}", "state", "00001");
+	json_t *blobs = json_pack("[o]", it_blob("state", json_string("00001"), "json", "1", 1));
+	it_response *resp = it_put(
+	    tenant, it_put_body(thread, "", id, NULL, it_checkpoint(id, cv), json_object(), blobs));
+	ck_assert_msg(resp->status >= 500, "put with a broken index: %s", resp->desc);
+	it_response_free(resp);
+	ck_assert_msg(marker_of(tenant, thread) == 0, "marker %lld after a failed index write",
+	              marker_of(tenant, thread));
+
+	r = redisCommand(rc, "DEL %s", kt);
+	freeReplyObject(r);
+	put_simple(tenant, thread, "", 2, 0, NULL);
+	double s = index_score(tenant, thread);
+	ck_assert_msg(s > 0 && (double)marker_of(tenant, thread) == s,
+	              "after the index came back: score %.0f, marker %lld", s,
+	              marker_of(tenant, thread));
+	json_t *cps = it_list_ok(tenant, NULL);
+	int want[] = {2, 1};
+	expect_ids(cps, want, 2, "list without thread_id");
+	json_decref(cps);
+	free(id);
+	free(kt);
 }
 END_TEST
 
@@ -1304,9 +1452,12 @@ START_TEST(test_keys_prefixed_have_ttl_and_share_hash_slot_per_thread)
 			              "key %s is in slot %u, thread tag %s is in slot %u", tk.v[i],
 			              slot, tag, want);
 			const char *k = tk.v[i] + strlen(pc);
+			size_t kl = strlen(k);
 			int data_key = strncmp(k, "checkpoint:", 11) == 0 ||
 			               strncmp(k, "checkpoints:", 12) == 0 ||
-			               strncmp(k, "blob:", 5) == 0 || strncmp(k, "writes:", 7) == 0;
+			               strncmp(k, "blob:", 5) == 0 ||
+			               strncmp(k, "writes:", 7) == 0 ||
+			               (kl > 8 && strcmp(k + kl - 8, ":indexed") == 0);
 			if (data_key)
 				ck_assert_msg(it_strlist_contains(&members, tk.v[i]),
 				              "%s is not listed in %s", tk.v[i], kk);
@@ -1380,6 +1531,7 @@ START_TEST(test_special_characters_are_encoded_in_keys)
 	    it_key_thread_keys(t, thread),
 	    it_key_thread_ns(t, thread),
 	    it_key_head(t, thread, ns),
+	    it_key_thread_indexed(t, thread),
 	    it_key_threads(t),
 	};
 	for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
@@ -1389,7 +1541,7 @@ START_TEST(test_special_characters_are_encoded_in_keys)
 	}
 	it_strlist keys = {0};
 	it_redis_tenant_keys(rc, t, &keys);
-	ck_assert_msg(keys.n == 8, "expected exactly 8 keys for the tenant, found %zu", keys.n);
+	ck_assert_msg(keys.n == 9, "expected exactly 9 keys for the tenant, found %zu", keys.n);
 	it_strlist_free(&keys);
 
 	it_response *r = it_delete(t, thread);
@@ -1504,12 +1656,24 @@ START_TEST(test_ttl_matches_checkpoint_ttl_seconds)
 	it_strlist keys = {0};
 	it_redis_tenant_keys(rc, tenant, &keys);
 	ck_assert_msg(keys.n >= 8, "expected >= 8 keys, found %zu", keys.n);
+	/* the tenant's thread index outlives its entries' last refresh by the
+	 * TTL and the refresh interval (TTL / 10), every other key the TTL */
+	char *kt = it_key_threads(tenant);
+	bool seen_index = false;
 	for (size_t i = 0; i < keys.n; i++) {
 		long long ttl = ttl_settled(keys.v[i]);
-		ck_assert_msg(ttl <= want && ttl >= want - 60,
-		              "key %s: TTL %lld, expected close to CHECKPOINT_TTL_SECONDS=%ld",
-		              keys.v[i], ttl, want);
+		long w = want;
+		if (!strcmp(keys.v[i], kt)) {
+			w = want + (long)(it_index_every_ms() / 1000);
+			seen_index = true;
+		}
+		ck_assert_msg(
+		    ttl <= w && ttl >= w - 60,
+		    "key %s: TTL %lld, expected close to %ld (CHECKPOINT_TTL_SECONDS=%ld)",
+		    keys.v[i], ttl, w, want);
 	}
+	ck_assert_msg(seen_index, "no %s", kt);
+	free(kt);
 	it_strlist_free(&keys);
 }
 END_TEST
@@ -2087,6 +2251,11 @@ int main(void)
 	tcase_add_test(t, test_put_after_delete_starts_fresh);
 	tcase_add_test(t, test_delete_of_a_large_thread_is_done_in_bounded_steps);
 	tcase_add_test(t, test_list_reads_a_bounded_range_of_the_index);
+
+	t = tc(s, "thread_index", 30);
+	tcase_add_test(t, test_thread_index_entry_is_refreshed_only_when_due);
+	tcase_add_test(t, test_list_across_threads_allows_for_the_refresh_interval);
+	tcase_add_test(t, test_failed_index_write_leaves_the_marker_due);
 
 	t = tc(s, "hygiene", 60);
 	tcase_add_test(t, test_keys_prefixed_have_ttl_and_share_hash_slot_per_thread);

@@ -201,10 +201,15 @@ START_TEST(test_keys_written_over_tls_have_prefix_ttl_and_layout)
 	size_t n = tenant_keys(&keys);
 	ck_assert_msg(n >= 8, "expected >= 8 keys for the tenant in the TLS Redis, found %zu", n);
 	char *pc = it_strfmt("%s:", it_key_prefix());
-	long want = it_configured_ttl();
+	/* the tenant's thread index: the TTL and the refresh interval (TTL / 10)
+	 * of its entries; every other key: the TTL */
+	char *kt = it_key_threads(tenant);
 	for (size_t i = 0; i < n; i++) {
 		ck_assert_msg(strncmp(keys[i], pc, strlen(pc)) == 0,
 		              "key %s does not start with %s", keys[i], pc);
+		long want = it_configured_ttl();
+		if (!strcmp(keys[i], kt))
+			want += (long)(it_index_every_ms() / 1000);
 		const char *w[] = {"TTL", keys[i], NULL};
 		char *s = rcli(w);
 		long ttl = strtol(s, NULL, 10);
@@ -212,6 +217,7 @@ START_TEST(test_keys_written_over_tls_have_prefix_ttl_and_layout)
 		              "key %s: TTL %ld, expected close to %ld", keys[i], ttl, want);
 		free(s);
 	}
+	free(kt);
 	char *id2 = it_cp_id(2);
 	char *expect[] = {it_key_checkpoint(tenant, "tls-keys", "", id2),
 	                  it_key_checkpoints(tenant, "tls-keys", ""),
@@ -220,6 +226,7 @@ START_TEST(test_keys_written_over_tls_have_prefix_ttl_and_layout)
 	                  it_key_writes(tenant, "tls-keys", "", id2),
 	                  it_key_thread_keys(tenant, "tls-keys"),
 	                  it_key_thread_ns(tenant, "tls-keys"),
+	                  it_key_thread_indexed(tenant, "tls-keys"),
 	                  it_key_threads(tenant)};
 	for (size_t i = 0; i < sizeof expect / sizeof expect[0]; i++) {
 		int found = 0;

@@ -5,11 +5,18 @@
 -- KEYS[5] pending writes hash of this checkpoint (TTL refreshed when present)
 -- KEYS[6] ns head: "<generation>|<latest checkpoint id>", the version that
 --         validates cached copies of the latest tuple
--- KEYS[7 .. 6+nb] blobs to write; KEYS[7+nb ..] blobs the checkpoint
+-- KEYS[7] thread index marker: when (ms, the callers' clock) the caller
+--         last wrote the thread's entry in the tenant's thread index; "0"
+--         not yet. Created here (and registered); only the caller advances
+--         it, after that write (SET ... XX)
+-- KEYS[8 .. 7+nb] blobs to write; KEYS[8+nb ..] blobs the checkpoint
 -- references (TTL refreshed so a live thread never loses a channel value)
 -- ARGV: ttl, checkpoint_id, checkpoint, metadata, parent, channels, ns, nb,
 --       then nb blob values, then the head's candidate generation (the
---       caller's clock in microseconds; the head's generation only grows)
+--       caller's clock in microseconds; the head's generation only grows),
+--       then index_every (ms between refreshes of the thread's index entry)
+-- Reply: 1 when the thread's index entry is due a refresh (the marker is
+--        new, or index_every or more away from now), else 0
 --
 -- Each redis.call has a fixed cost (about 9,000 instructions in Redis 7.0,
 -- whatever it carries), so the common path makes as few as it can: the registry gets only the keys this put
@@ -27,10 +34,10 @@ redis.call('ZADD', KEYS[2], 0, id)
 redis.call('EXPIRE', KEYS[2], ttl)
 local reg = {KEYS[1]}
 for i = 1, nb do
-  redis.call('SET', KEYS[6 + i], ARGV[8 + i], 'EX', ttl)
-  reg[#reg + 1] = KEYS[6 + i]
+  redis.call('SET', KEYS[7 + i], ARGV[8 + i], 'EX', ttl)
+  reg[#reg + 1] = KEYS[7 + i]
 end
-for i = 7 + nb, #KEYS do
+for i = 8 + nb, #KEYS do
   redis.call('EXPIRE', KEYS[i], ttl)
 end
 if not fresh then
@@ -41,9 +48,22 @@ if redis.call('SADD', KEYS[4], ARGV[7]) == 1 then
   reg[#reg + 1] = KEYS[6]
 end
 redis.call('EXPIRE', KEYS[4], ttl)
+local gen = ARGV[9 + nb]
+-- The tenant's thread index has the tenant's hash tag, so the caller writes
+-- it, in a round trip of its own, only when this says it is due.
+local now = math.floor(tonumber(gen) / 1000)
+local mark = redis.call('GET', KEYS[7])
+local due = 0
+if not mark then
+  redis.call('SET', KEYS[7], '0', 'EX', ttl)
+  reg[#reg + 1] = KEYS[7]
+  due = 1
+elseif math.abs(now - (tonumber(mark) or 0)) >= tonumber(ARGV[10 + nb]) then
+  -- abs: a marker from a clock ahead of this one is due too
+  due = 1
+end
 redis.call('SADD', KEYS[3], unpack(reg))
 redis.call('EXPIRE', KEYS[3], ttl)
-local gen = ARGV[9 + nb]
 local old = redis.call('SET', KEYS[6], gen .. '|' .. id, 'GET', 'EX', ttl)
 if old then
   local bar = string.find(old, '|', 1, true)
@@ -63,4 +83,4 @@ else
     redis.call('SET', KEYS[6], gen .. '|' .. top, 'EX', ttl)
   end
 end
-return 1
+return due
