@@ -414,12 +414,15 @@ static int item_from_scan(const redisReply *e, const struct buf *item_base, stru
  * namespaces. At 256 items a call (before), 'items' held Redis 1.4 ms and
  * 'cands' 0.65 ms (SLOWLOG), and a get beside 8 searches waited behind
  * them: 6 to 25% of gets took memoryd over 2.5 ms (bench/heavy.sh, a
- * shared 2-core machine); at 64, about 0.4 and 0.2 ms, and 0.1 to 4%.
- * The price: a prefix of many namespaces is walked once a scan, four times
- * as often as at 256, so its search spends MEMORY_WORK_BUDGET sooner (and
- * pages with a cursor).
+ * shared 2-core machine); at 64, about 0.4 and 0.2 ms, and 0.1 to 4%,
+ * but on a quiet machine a get's p99 beside 8 heavy connections was still
+ * 2.6x its p99 alone; at 32 (with lists at 4 tuples a round trip), 1.89x
+ * and 1.98x in two runs. The price: a prefix of many namespaces is walked
+ * once a scan, eight times as often as at 256, so its search spends
+ * MEMORY_WORK_BUDGET sooner (and pages with a cursor), and fewer heavy
+ * requests end while gets run.
  */
-#define SCAN_CALL_ITEMS   64
+#define SCAN_CALL_ITEMS   32
 #define SCAN_STEP_ENTRIES 1024
 
 /* A candidate of a scan: an index entry (encoded ns path, encoded key). */
