@@ -60,8 +60,16 @@ static void set_master(struct redis_sentinel *s, const char *host, int port, con
 {
 	bool moved = !s->known || s->port != port || strcmp(s->host, host);
 	s->known = true;
-	if (!moved)
+	if (!moved) {
+		/* A message naming the address already known (the per-second ask
+		 * or a reconnect found it first): said, so an operator sees the
+		 * sentinels' messages arrive. Rare: one or two per failover. */
+		if (how[0] == '+')
+			log_info(NULL, "redis primary confirmed by sentinel",
+			         LF_STR("master", s->master), LF_STR("host", host),
+			         LF_INT("port", port), LF_STR("how", how));
 		return;
+	}
 	snprintf(s->host, sizeof(s->host), "%s", host);
 	s->port = port;
 	__atomic_store_n(&s->epoch, s->epoch + 1, __ATOMIC_RELEASE);
