@@ -79,14 +79,23 @@ static void script_head(struct redis_batch *cmd, const struct rconv *c, int scri
 	}
 }
 
+/* Seconds between refreshes of a conversation's entry in its customer's
+ * index (conv_append.lua's index_every): a tenth of the TTL. */
+static long long index_every(const struct rconv *c)
+{
+	return c->ttl / 10 > 0 ? c->ttl / 10 : 1;
+}
+
 /* ZADD + PEXPIRE of the customer's index, two commands of b: the
- * conversation is listed for it. */
+ * conversation is listed for it. The index outlives its last refresh by the
+ * TTL and one refresh interval, as the conversation may outlive it: an
+ * append inside the interval extends the conversation, not the index. */
 static void index_touch(struct redis_batch *b, const struct rconv *c, const char *tenant,
                         const char *customer, const char *id)
 {
 	struct buf k = {0};
 	conv_key(&k, c, "customer", tenant, customer);
-	redis_index_touch(b, &k, id, redis_wall_ms(), (long long)c->ttl * 1000);
+	redis_index_touch(b, &k, id, redis_wall_ms(), ((long long)c->ttl + index_every(c)) * 1000);
 	buf_release(&k);
 }
 
@@ -134,7 +143,7 @@ int rconv_append(struct store *s, const char *tenant, const struct conv_append *
 		redis_batch_str(&ev, "");
 	redis_batch_str(&ev, r->customer_id ? r->customer_id : "");
 	redis_batch_str(&ev, r->metadata_json ? r->metadata_json : "");
-	redis_batch_fmt(&ev, c->ttl / 10 > 0 ? c->ttl / 10 : 1);
+	redis_batch_fmt(&ev, index_every(c));
 	if (r->base_seq >= 0)
 		redis_batch_fmt(&ev, r->base_seq);
 	else
@@ -198,15 +207,30 @@ int rconv_append(struct store *s, const char *tenant, const struct conv_append *
 			out->stored++;
 	}
 	if (redis_reply_str(a->element[5]) && a->element[5]->len) {
-		/* The index of the conversation's customer is due a refresh. A
-		 * failure here loses nothing: the next append asks again. */
+		/* The index of the conversation's customer is due a refresh. The
+		 * script has marked it done (indexed_at); when the write fails the
+		 * mark is taken back, so the next append asks again. */
 		char *customer = xstrndup(a->element[5]->str, a->element[5]->len);
 		struct mem_error ierr = {0};
 		index_touch(&index, c, tenant, customer, r->conversation_id);
-		if (run(s, &index, true, "customer index", &ierr) < 0)
+		if (run(s, &index, true, "customer index", &ierr) < 0) {
 			log_warn(NULL, "customer index refresh failed",
 			         LF_STR("conversation_id", r->conversation_id),
 			         LF_STR("error", ierr.message));
+			struct redis_batch undo = {0};
+			struct buf k = {0};
+			struct mem_error uerr = {0};
+			conv_key(&k, c, "meta", tenant, r->conversation_id);
+			redis_batch_cmd(&undo, "HDEL");
+			redis_batch_buf(&undo, &k);
+			redis_batch_str(&undo, "indexed_at");
+			if (run(s, &undo, true, "customer index mark", &uerr) < 0)
+				log_warn(NULL, "customer index mark not taken back",
+				         LF_STR("conversation_id", r->conversation_id),
+				         LF_STR("error", uerr.message));
+			buf_release(&k);
+			redis_batch_release(&undo);
+		}
 		free(customer);
 	}
 	ret = 0;
