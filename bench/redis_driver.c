@@ -18,7 +18,9 @@
  *           argument is replaced by a same-length string whose last 12
  *           characters count up, so each put writes a fresh checkpoint.
  *
- * Each mode also takes --conns, --seconds, --name; see usage().
+ * Each mode also takes --conns, --seconds, --name, and --ops (stop each
+ * connection after that many operations, within --seconds: a fixed amount
+ * of work, to count instructions); see usage().
  *
  * Build: cc -O2 -pthread bench/redis_driver.c -lhiredis
  */
@@ -59,6 +61,7 @@ enum { SUB_CID, SUB_PARENT, SUB_THREAD, SUB_KINDS };
 static struct {
 	const char *host, *name, *mode, *script_file, *replay_file, *prefix;
 	int port, conns, seconds, ttl, thread_spread;
+	unsigned long long ops; /* per connection; 0: until --seconds */
 	size_t value_size, blob_size, checkpoint_size;
 	const char *markers[SUB_KINDS];
 	/* filled in by setup */
@@ -380,7 +383,8 @@ static void replay_op(struct worker *w, redisContext *c, struct replay_state *st
  * EVALSHA of --script (service/redis/lua/checkpoint_put.lua, its KEYS/ARGV
  * layout); when it answers 1 (the thread's index entry is due), ZADD and
  * PEXPIRE of the tenant's thread index, then SET ... XX of the thread's
- * marker. Three blobs, each also listed as a referenced version.
+ * marker. Three new blobs: like memoryd, no referenced version is listed
+ * for its TTL when the put writes its blob (the SET gives it one).
  */
 struct script_state {
 	char thread[32], cid[40], parent[40], ckpt_key[160], zset_key[128],
@@ -423,8 +427,8 @@ static void script_op(struct worker *w, redisContext *c, struct script_state *st
 	/* Each connection writes to its own threads, ids increasing per thread. */
 	int thread = opt.thread_spread > 0 ? (int)((unsigned long long)w->idx +
 		     seq * (unsigned long long)opt.conns) % opt.thread_spread : w->idx;
-	const char *argv[3 + 7 + 2 * NBLOBS + 8 + NBLOBS + 2];
-	size_t argvlen[3 + 7 + 2 * NBLOBS + 8 + NBLOBS + 2];
+	const char *argv[3 + 7 + NBLOBS + 8 + NBLOBS + 2];
+	size_t argvlen[3 + 7 + NBLOBS + 8 + NBLOBS + 2];
 	redisReply *due;
 	char numkeys[8], nb[8];
 	struct timespec ts;
@@ -456,7 +460,7 @@ static void script_op(struct worker *w, redisContext *c, struct script_state *st
 	snprintf(st->now, sizeof(st->now), "%lld", now_ms);
 	snprintf(st->gen, sizeof(st->gen), "%lld",
 		 (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000);
-	snprintf(numkeys, sizeof(numkeys), "%d", 7 + 2 * NBLOBS);
+	snprintf(numkeys, sizeof(numkeys), "%d", 7 + NBLOBS);
 	snprintf(nb, sizeof(nb), "%d", NBLOBS);
 
 #define ARG(s, l) (argv[n] = (s), argvlen[n++] = (l))
@@ -472,9 +476,7 @@ static void script_op(struct worker *w, redisContext *c, struct script_state *st
 	SARG(st->head_key);
 	SARG(st->mark_key);
 	for (int b = 0; b < NBLOBS; b++)
-		SARG(st->blob_key[b]); /* blobs written */
-	for (int b = 0; b < NBLOBS; b++)
-		SARG(st->blob_key[b]); /* versions referenced */
+		SARG(st->blob_key[b]); /* blobs written (no other version referenced) */
 	SARG(st->ttl);
 	SARG(st->cid);
 	ARG(st->checkpoint, opt.checkpoint_size);
@@ -525,7 +527,7 @@ static void *worker_main(void *arg)
 	for (;;) {
 		uint64_t t0 = now_ns(), t1;
 
-		if (t0 >= t_deadline)
+		if (t0 >= t_deadline || (opt.ops && seq >= opt.ops))
 			break;
 		if (mode == 'g')
 			check_reply(w, c, redisCommand(c, "GET %s:value", opt.prefix));
@@ -619,7 +621,7 @@ static void setup(void)
 
 static void usage(void)
 {
-	fputs("usage: redis_driver [--host H] [--port P] [--conns N] [--seconds S]\n"
+	fputs("usage: redis_driver [--host H] [--port P] [--conns N] [--seconds S] [--ops N]\n"
 	      "  [--name LABEL] --mode get|script|replay\n"
 	      "  get:    [--value-size BYTES]\n"
 	      "  script: --script FILE [--blob-size BYTES] [--checkpoint-size BYTES]\n"
@@ -648,7 +650,7 @@ int main(int argc, char **argv)
 		{ "blob-size", 1, 0, 'B' }, { "checkpoint-size", 1, 0, 'C' },
 		{ "ttl", 1, 0, 't' }, { "prefix", 1, 0, 'P' }, { "thread-spread", 1, 0, 'T' },
 		{ "replay", 1, 0, 'r' }, { "sub-cid", 1, 0, 1 }, { "sub-parent", 1, 0, 2 },
-		{ "sub-thread", 1, 0, 3 }, { 0, 0, 0, 0 },
+		{ "sub-thread", 1, 0, 3 }, { "ops", 1, 0, 4 }, { 0, 0, 0, 0 },
 	};
 	struct worker *ws;
 	uint64_t *all, t_last = 0;
@@ -677,6 +679,7 @@ int main(int argc, char **argv)
 		case 1: opt.markers[SUB_CID] = optarg; break;
 		case 2: opt.markers[SUB_PARENT] = optarg; break;
 		case 3: opt.markers[SUB_THREAD] = optarg; break;
+		case 4: opt.ops = parse_size(optarg, "--ops"); break;
 		default: usage();
 		}
 	}

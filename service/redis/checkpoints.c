@@ -40,7 +40,10 @@
  * and the index outlives its last touch by as much. A failed index write
  * fails the put (as when it was in the put's round trip; a retry is safe)
  * and leaves the marker as it was, so the next put asks again; a failed
- * marker write only makes the next put write the index again.
+ * marker write only makes the next put write the index again. The script of
+ * a due put also gives the thread's namespace set and every namespace's
+ * index TTL + 2 * index_every_ms, which other puts leave alone (see
+ * checkpoint_put.lua).
  */
 static int index_refresh(struct redis_store *rs, const char *tenant, const char *thread,
                          long long at_ms, struct mem_error *err)

@@ -14,7 +14,9 @@
  *                                            put (refreshed every TTL / 10)
  * Every key carries CHECKPOINT_TTL_SECONDS, set by the same script or
  * pipeline that writes it (P:threads:{<tenant>} TTL + TTL / 10: its entries
- * are up to TTL / 10 behind the threads' last puts).
+ * are up to TTL / 10 behind the threads' last puts; P:thread:TAG:ns and
+ * P:checkpoints:TAG:<ns> TTL + 2 * TTL / 10, given with a new namespace and
+ * when the thread's entry is due, not with every put).
  *
  * The store's header for service/ (service.c also reads conn.h's replica
  * acknowledgements, redis_conn_last_replicas; tests use cluster.h). The

@@ -1297,6 +1297,29 @@ START_TEST(test_thread_index_entry_is_refreshed_only_when_due)
 	              "puts within the interval rewrote the index entry (%.0f, marker %lld)",
 	              index_score(tenant, thread), marker_of(tenant, thread));
 
+	/* the namespace set and the namespace indexes get their TTL with a new
+	 * namespace or a due put, not with every put */
+	char *kx = it_key_checkpoints(tenant, thread, ""),
+	     *ks = it_key_checkpoints(tenant, thread, "sub"),
+	     *kn = it_key_thread_ns(tenant, thread);
+	const char *kept[] = {kx, ks, kn};
+	long long keep = it_configured_ttl() + 2 * it_index_every_ms() / 1000;
+	for (size_t i = 0; i < 3; i++) {
+		long long t = ttl_settled(kept[i]);
+		ck_assert_msg(t > keep - 60 && t <= keep, "%s: TTL %lld, expected %lld", kept[i], t,
+		              keep);
+		redisReply *e = redisCommand(rc, "EXPIRE %s 1000", kept[i]);
+		ck_assert_msg(e && e->type == REDIS_REPLY_INTEGER && e->integer == 1, "EXPIRE %s",
+		              kept[i]);
+		freeReplyObject(e);
+	}
+	put_simple(tenant, thread, "sub", 5, 3, NULL);
+	for (size_t i = 0; i < 3; i++) {
+		long long t = ttl_settled(kept[i]);
+		ck_assert_msg(t > 0 && t <= 1000, "%s: TTL %lld after a put that was not due",
+		              kept[i], t);
+	}
+
 	/* as if the last refresh was one interval ago: the next put is due */
 	char *ki = it_key_thread_indexed(tenant, thread);
 	long long old = wall_ms() - it_index_every_ms() - 1;
@@ -1313,6 +1336,15 @@ START_TEST(test_thread_index_entry_is_refreshed_only_when_due)
 	long long ttl = ttl_settled(ki);
 	ck_assert_msg(ttl > it_configured_ttl() - 60 && ttl <= it_configured_ttl(), "%s: TTL %lld",
 	              ki, ttl);
+	/* the due put (to "") gave every namespace's index and the set theirs */
+	for (size_t i = 0; i < 3; i++) {
+		long long t = ttl_settled(kept[i]);
+		ck_assert_msg(t > keep - 60 && t <= keep,
+		              "%s: TTL %lld after a due put, expected %lld", kept[i], t, keep);
+	}
+	free(kx);
+	free(ks);
+	free(kn);
 	free(ki);
 }
 END_TEST
@@ -1657,15 +1689,25 @@ START_TEST(test_ttl_matches_checkpoint_ttl_seconds)
 	it_redis_tenant_keys(rc, tenant, &keys);
 	ck_assert_msg(keys.n >= 8, "expected >= 8 keys, found %zu", keys.n);
 	/* the tenant's thread index outlives its entries' last refresh by the
-	 * TTL and the refresh interval (TTL / 10), every other key the TTL */
+	 * TTL and the refresh interval (TTL / 10); a thread's namespace set and
+	 * namespace indexes, refreshed only with a new namespace or a due
+	 * index entry, by the TTL and two intervals; every other key the TTL */
 	char *kt = it_key_threads(tenant);
-	bool seen_index = false;
+	bool seen_index = false, seen_ns = false, seen_ns_index = false;
 	for (size_t i = 0; i < keys.n; i++) {
 		long long ttl = ttl_settled(keys.v[i]);
 		long w = want;
-		if (!strcmp(keys.v[i], kt)) {
+		const char *k = keys.v[i];
+		size_t kl = strlen(k);
+		if (!strcmp(k, kt)) {
 			w = want + (long)(it_index_every_ms() / 1000);
 			seen_index = true;
+		} else if (strstr(k, ":checkpoints:{") || (kl > 3 && !strcmp(k + kl - 3, ":ns"))) {
+			w = want + (long)(2 * it_index_every_ms() / 1000);
+			if (strstr(k, ":checkpoints:{"))
+				seen_ns_index = true;
+			else
+				seen_ns = true;
 		}
 		ck_assert_msg(
 		    ttl <= w && ttl >= w - 60,
@@ -1673,6 +1715,8 @@ START_TEST(test_ttl_matches_checkpoint_ttl_seconds)
 		    keys.v[i], ttl, w, want);
 	}
 	ck_assert_msg(seen_index, "no %s", kt);
+	ck_assert_msg(seen_ns && seen_ns_index, "no namespace set (%d) or index (%d)", seen_ns,
+	              seen_ns_index);
 	free(kt);
 	it_strlist_free(&keys);
 }

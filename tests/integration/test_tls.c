@@ -202,14 +202,18 @@ START_TEST(test_keys_written_over_tls_have_prefix_ttl_and_layout)
 	ck_assert_msg(n >= 8, "expected >= 8 keys for the tenant in the TLS Redis, found %zu", n);
 	char *pc = it_strfmt("%s:", it_key_prefix());
 	/* the tenant's thread index: the TTL and the refresh interval (TTL / 10)
-	 * of its entries; every other key: the TTL */
-	char *kt = it_key_threads(tenant);
+	 * of its entries; the thread's namespace set and namespace index: the
+	 * TTL and two intervals; every other key: the TTL */
+	char *kt = it_key_threads(tenant), *kn = it_key_thread_ns(tenant, "tls-keys"),
+	     *kx = it_key_checkpoints(tenant, "tls-keys", "");
 	for (size_t i = 0; i < n; i++) {
 		ck_assert_msg(strncmp(keys[i], pc, strlen(pc)) == 0,
 		              "key %s does not start with %s", keys[i], pc);
 		long want = it_configured_ttl();
 		if (!strcmp(keys[i], kt))
 			want += (long)(it_index_every_ms() / 1000);
+		else if (!strcmp(keys[i], kn) || !strcmp(keys[i], kx))
+			want += (long)(2 * it_index_every_ms() / 1000);
 		const char *w[] = {"TTL", keys[i], NULL};
 		char *s = rcli(w);
 		long ttl = strtol(s, NULL, 10);
@@ -218,6 +222,8 @@ START_TEST(test_keys_written_over_tls_have_prefix_ttl_and_layout)
 		free(s);
 	}
 	free(kt);
+	free(kn);
+	free(kx);
 	char *id2 = it_cp_id(2);
 	char *expect[] = {it_key_checkpoint(tenant, "tls-keys", "", id2),
 	                  it_key_checkpoints(tenant, "tls-keys", ""),

@@ -19,19 +19,36 @@
 --        new, or index_every or more away from now), else 0
 --
 -- Each redis.call has a fixed cost (about 9,000 instructions in Redis 7.0,
--- whatever it carries), so the common path makes as few as it can: the registry gets only the keys this put
--- creates (the index and head once per namespace; the writes hash is the
--- writes script's), a new checkpoint has no writes hash to refresh, and the
--- head is swapped in one SET ... GET, put right only when this put was not
--- the latest or the clock went back.
+-- whatever it carries), so the common put (a namespace with a head, the
+-- thread's entry not due) makes ten for three new blobs: HSET and EXPIRE of
+-- the checkpoint, ZADD to the index, a SET EX per new blob (an EXPIRE per
+-- referenced one), the head swapped in one SET ... GET, GET of the marker,
+-- SADD and EXPIRE of the registry. The registry's EXPIRE is the archiver's
+-- sign of a write, so every put and every write gives it the TTL. The
+-- namespace set and the namespaces' indexes only need to outlive the
+-- thread's data: they get TTL + 2 * index_every when the namespace is new
+-- (it has no head) and, every namespace of the thread, when the thread's
+-- index entry is due, which a put finds at least every index_every (the
+-- callers' clocks may differ by up to another index_every). So a put that
+-- is not due leaves them at least TTL after it. The registry gets only the
+-- keys this put creates (the index and head once per namespace; the writes
+-- hash is the writes script's), and a new checkpoint has no writes hash to
+-- refresh.
+local function enc(s) -- as memoryd encodes ids in keys
+  return (string.gsub(s, '[%%:{}%*%?%[%]\\ %c]', function(c)
+    return string.format('%%%02X', string.byte(c))
+  end))
+end
 local ttl = ARGV[1]
 local nb = tonumber(ARGV[8])
 local id = ARGV[2]
+local ns = ARGV[7]
+local gen = ARGV[9 + nb]
+local every = tonumber(ARGV[10 + nb])
 local fresh = redis.call('HSET', KEYS[1], 'checkpoint', ARGV[3], 'metadata', ARGV[4],
                          'parent', ARGV[5], 'channels', ARGV[6]) == 4
 redis.call('EXPIRE', KEYS[1], ttl)
 redis.call('ZADD', KEYS[2], 0, id)
-redis.call('EXPIRE', KEYS[2], ttl)
 local reg = {KEYS[1]}
 for i = 1, nb do
   redis.call('SET', KEYS[7 + i], ARGV[8 + i], 'EX', ttl)
@@ -43,12 +60,7 @@ end
 if not fresh then
   redis.call('EXPIRE', KEYS[5], ttl)
 end
-if redis.call('SADD', KEYS[4], ARGV[7]) == 1 then
-  reg[#reg + 1] = KEYS[2]
-  reg[#reg + 1] = KEYS[6]
-end
-redis.call('EXPIRE', KEYS[4], ttl)
-local gen = ARGV[9 + nb]
+local old = redis.call('SET', KEYS[6], gen .. '|' .. id, 'GET', 'EX', ttl)
 -- The tenant's thread index has the tenant's hash tag, so the caller writes
 -- it, in a round trip of its own, only when this says it is due.
 local now = math.floor(tonumber(gen) / 1000)
@@ -58,13 +70,31 @@ if not mark then
   redis.call('SET', KEYS[7], '0', 'EX', ttl)
   reg[#reg + 1] = KEYS[7]
   due = 1
-elseif math.abs(now - (tonumber(mark) or 0)) >= tonumber(ARGV[10 + nb]) then
+elseif math.abs(now - (tonumber(mark) or 0)) >= every then
   -- abs: a marker from a clock ahead of this one is due too
   due = 1
 end
+local keep = tonumber(ttl) * 1000 + 2 * every
+if not old then
+  -- a new namespace (or one whose head went): listed, registered, kept
+  redis.call('SADD', KEYS[4], ns)
+  reg[#reg + 1] = KEYS[2]
+  reg[#reg + 1] = KEYS[6]
+  if due == 0 then
+    redis.call('PEXPIRE', KEYS[2], keep)
+    redis.call('PEXPIRE', KEYS[4], keep)
+  end
+end
+if due == 1 then
+  -- every namespace's index (keys of this thread: KEYS[2] without its ns)
+  local base = string.sub(KEYS[2], 1, #KEYS[2] - #enc(ns))
+  for _, n in ipairs(redis.call('SMEMBERS', KEYS[4])) do
+    redis.call('PEXPIRE', base .. enc(n), keep)
+  end
+  redis.call('PEXPIRE', KEYS[4], keep)
+end
 redis.call('SADD', KEYS[3], unpack(reg))
 redis.call('EXPIRE', KEYS[3], ttl)
-local old = redis.call('SET', KEYS[6], gen .. '|' .. id, 'GET', 'EX', ttl)
 if old then
   local bar = string.find(old, '|', 1, true)
   local og, latest = tonumber(string.sub(old, 1, bar - 1)), string.sub(old, bar + 1)
