@@ -1,6 +1,7 @@
 """The JSON the clients send: the savers' bodies (Request.plain) go through
 orjson, every other body through json.dumps, with the same bytes either way
-and json's errors for what JSON cannot carry; answers are read by json.loads."""
+and json's errors for what JSON cannot carry; answers are read as json.loads
+reads them (through orjson when that gives the same)."""
 
 from __future__ import annotations
 
@@ -44,3 +45,15 @@ def test_decode() -> None:
     assert _decode_body(b'{"big":123456789012345678901234567890}')["big"] == 123456789012345678901234567890
     assert _decode_body(b"<html>") is None
     assert _decode_body(b"\xff\xfe") is None
+    # orjson reads these, json.loads the rest: the answers are json.loads' throughout.
+    for text in (
+        b'{"a":{"b":[{"c":18446744073709551616}]},"f":[[0.1]]}',  # a float, and a big integer beside it
+        b'{"x":[1,{"y":-9223372036854775809}]}',  # alone: orjson reads it as a float
+        b'{"s":"\\ud800","t":"\\ud83d\\ude00"}',  # a lone surrogate (orjson refuses it)
+        '{"é":["ü",true,null,9223372036854775807,-1,{}]}'.encode(),
+        '{"é":1}'.encode("utf-16"),  # json.loads detects UTF-16 and -32
+        b'{"a":1,"b":2,"a":3}',
+    ):
+        got = _decode_body(text)
+        assert got == json.loads(text) and repr(got) == repr(json.loads(text)), text
+    assert type(_decode_body(b'{"x":[1,{"y":-9223372036854775809}]}')["x"][1]["y"]) is int

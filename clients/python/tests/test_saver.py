@@ -113,6 +113,61 @@ async def test_graph_async_and_time_travel(url, tenant, stored) -> None:
         assert stored.checkpoint_ids(tenant, thread) == sorted(ids)
 
 
+def test_list_of_one_checkpoint_is_one_get(url, tenant) -> None:
+    """list() with a thread, a namespace and a checkpoint id asks for that
+    checkpoint (one GET /checkpoints/{thread}), not for the thread's pages; with
+    a filter, or without a namespace, it still walks the pages."""
+    thread = "one-" + uuid.uuid4().hex
+    sent: list = []
+    with MemorydSaver(url, tenant=tenant, client=_counting_client(sent, url)) as saver:
+        graph = _builder().compile(checkpointer=saver)
+        cfg = {"configurable": {"thread_id": thread}}
+        graph.invoke({"messages": ["a"], "turns": 0}, cfg)
+        history = list(saver.list(cfg))
+        ids = [t.config["configurable"]["checkpoint_id"] for t in history]
+        assert len(ids) == 4
+        one = {"configurable": {"thread_id": thread, "checkpoint_ns": "", "checkpoint_id": ids[2]}}
+        del sent[:]
+        got = list(saver.list(one))
+        assert [p for p, _ in sent] == [f"/checkpoints/{thread}"]
+        assert len(got) == 1 and got[0].config == history[2].config
+        assert got[0].checkpoint == history[2].checkpoint and got[0].metadata == history[2].metadata
+        assert got[0].parent_config == history[2].parent_config
+        # `before` at or older than the id: nothing, and nothing sent.
+        del sent[:]
+        assert list(saver.list(one, before={"configurable": {"checkpoint_id": ids[2]}})) == []
+        assert list(saver.list(one, before={"configurable": {"checkpoint_id": ids[3]}})) == []
+        assert sent == []
+        newer = list(saver.list(one, before={"configurable": {"checkpoint_id": ids[1]}}))
+        assert [t.config for t in newer] == [history[2].config]
+        # An id the thread does not have: nothing (the get's 404).
+        missing = {"configurable": {**one["configurable"], "checkpoint_id": ids[2][:-4] + "ffff"}}
+        assert list(saver.list(missing)) == []
+        # With a filter, and with no namespace (all of them), the pages as before.
+        del sent[:]
+        step = history[2].metadata["step"]
+        assert [t.config for t in saver.list(one, filter={"step": step})] == [history[2].config]
+        assert [t.config for t in saver.list(one, filter={"step": step + 100})] == []
+        no_ns = {"configurable": {"thread_id": thread, "checkpoint_id": ids[2]}}
+        assert [t.config for t in saver.list(no_ns)] == [history[2].config]
+        assert [p for p, _ in sent] == ["/checkpoints"] * 3
+
+
+async def test_alist_of_one_checkpoint(url, tenant) -> None:
+    thread = "aone-" + uuid.uuid4().hex
+    async with AsyncMemorydSaver.from_url(url, tenant=tenant) as saver:
+        graph = _builder().compile(checkpointer=saver)
+        cfg = {"configurable": {"thread_id": thread}}
+        await graph.ainvoke({"messages": ["a"], "turns": 0}, cfg)
+        history = [t async for t in saver.alist(cfg)]
+        one = {"configurable": {**history[1].config["configurable"], "checkpoint_ns": ""}}
+        got = [t async for t in saver.alist(one)]
+        assert [t.config for t in got] == [history[1].config]
+        assert got[0].checkpoint == history[1].checkpoint
+        missing = {"configurable": {**one["configurable"], "checkpoint_id": "0" * 36}}
+        assert [t async for t in saver.alist(missing)] == []
+
+
 def test_large_and_unicode_values(url, tenant, stored) -> None:
     # 3 MB of channel value (4 MB once base64'd; MAX_BODY_BYTES is 8 MiB), and ids,
     # namespaces, metadata and writes in several scripts.

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import base64
 import math
-from collections.abc import Generator
+from collections.abc import Generator, Iterable
 from typing import Any, Mapping
 
 from langgraph.checkpoint.base import (
@@ -45,21 +45,37 @@ _INT64 = 2**63
 
 
 def _exact(v: Any) -> bool:
-    """True when json.loads(json.dumps(v)) == v with the same types throughout."""
+    """True when json.loads(json.dumps(v)) == v with the same types throughout.
+    Loops rather than all() over a generator, strings checked in place: a
+    checkpoint's versions and versions_seen (about 25 values) take 3.5 us
+    instead of 5, twice a put."""
     t = type(v)
-    if v is None or t is bool:
-        return True
     if t is str:
         return "\x00" not in v
+    if t is dict:
+        for k in v:
+            if type(k) is not str or "\x00" in k:
+                return False
+        return _all_exact(v.values())
+    if t is list:
+        return _all_exact(v)
+    if v is None or t is bool:
+        return True
     if t is int:
         return -_INT64 <= v < _INT64
     if t is float:
         return math.isfinite(v)
-    if t is dict:
-        return all(type(k) is str and "\x00" not in k and _exact(x) for k, x in v.items())
-    if t is list:
-        return all(_exact(x) for x in v)
     return False
+
+
+def _all_exact(values: Iterable[Any]) -> bool:
+    for x in values:
+        if type(x) is str:
+            if "\x00" in x:
+                return False
+        elif not _exact(x):
+            return False
+    return True
 
 
 def b64(data: bytes) -> str:
@@ -337,7 +353,8 @@ def list_plan(
     limit: int | None,
 ) -> Generator[tuple[str, Any], Any, None]:
     """The pages of a list: yields ("send", Request) and is sent the answer's body,
-    and yields ("item", wire tuple) for each checkpoint to return, newest first."""
+    ("get", Request) and is sent the whole Response, and yields ("item", wire
+    tuple) for each checkpoint to return, newest first."""
     configurable = (config or {}).get("configurable") or {}
     tid = configurable.get("thread_id")
     ns = configurable.get("checkpoint_ns")
@@ -347,6 +364,15 @@ def list_plan(
     if remaining is not None and remaining <= 0:
         return
     wire_filter = filter_json(filter)
+    if only is not None and tid is not None and ns is not None and wire_filter is None:
+        # One checkpoint of one namespace: one get, not a walk over the thread's
+        # pages (as the JS client).
+        if cursor is not None and not str(only) < cursor:
+            return
+        resp = yield "get", parent_request(str(tid), str(ns), str(only))
+        if resp.status == 200:
+            yield "item", resp.body
+        return
     while True:
         size = MAX_PAGE if remaining is None or only is not None else min(remaining, MAX_PAGE)
         body = yield "send", list_request(

@@ -92,16 +92,21 @@ class MemorydSaver(_Common):
     # ---- sync ------------------------------------------------------------------------
 
     def _drive(self, plan: Any) -> Iterator[Any]:
-        """Runs a plan (codec.list_plan, codec.copy_plan): sends what it asks for,
-        yields what it gives out."""
+        """Runs a plan (codec.list_plan, codec.copy_plan): sends what it asks for
+        ("send": the plan is sent the answer's body, "get": the Response), yields
+        what it gives out."""
         reply = None
         while True:
             try:
                 kind, x = plan.send(reply)
             except StopIteration:
                 return
-            reply = self.transport.send(x).body if kind == "send" else None
-            if kind != "send":
+            if kind == "send":
+                reply = self.transport.send(x).body
+            elif kind == "get":
+                reply = self.transport.send(x)
+            else:
+                reply = None
                 yield x
 
     def _finish(self, wire: Any) -> CheckpointTuple:
@@ -273,8 +278,12 @@ class AsyncMemorydSaver(_Common):
                 kind, x = plan.send(reply)
             except StopIteration:
                 return
-            reply = (await self.transport.send(x)).body if kind == "send" else None
-            if kind != "send":
+            if kind == "send":
+                reply = (await self.transport.send(x)).body
+            elif kind == "get":
+                reply = await self.transport.send(x)
+            else:
+                reply = None
                 yield x
 
     async def _finish(self, wire: Any) -> CheckpointTuple:
