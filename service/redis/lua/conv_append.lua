@@ -17,7 +17,6 @@
 --         duplicate flags...}
 --        {'conflict', last_seq} | {'customer', current customer_id} |
 --        {'missing'} (a new conversation, and base is unknown)
-local ttl = tonumber(ARGV[1])
 local max = tonumber(ARGV[2])
 local n = tonumber(ARGV[9])
 local t = redis.call('TIME')
@@ -95,7 +94,13 @@ if customer ~= '' and (index ~= '' or ARGV[5] ~= '') then
   redis.call('HSET', KEYS[1], 'indexed_at', now)
 end
 local overflow = 0
-local held = redis.call('ZCARD', KEYS[2])
+-- every message held has a seq of its own in [1, last_seq] (only this
+-- script adds them, each above last_seq), so a conversation numbered up to
+-- max holds at most max: no count needed (were the meta hash lost alone, as
+-- an eviction may, the next messages would go uncounted until last_seq
+-- passed max)
+local held = 0
+if last + fresh > max then held = redis.call('ZCARD', KEYS[2]) end
 if held > max then
   if ARGV[3] == 'delete' then
     local old = redis.call('ZRANGE', KEYS[2], 0, held - max - 1)
@@ -108,7 +113,9 @@ if held > max then
     overflow = held - max
   end
 end
-redis.call('EXPIRE', KEYS[1], ttl)
-redis.call('EXPIRE', KEYS[2], ttl)
-if redis.call('EXISTS', KEYS[3]) == 1 then redis.call('EXPIRE', KEYS[3], ttl) end
+-- the TTL as sent (a number would be formatted again for each call); EXPIRE
+-- leaves a key that does not exist (ids, when no message had an id) as it is
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+redis.call('EXPIRE', KEYS[2], ARGV[1])
+redis.call('EXPIRE', KEYS[3], ARGV[1])
 return ok(created and last == 0, overflow, index)
