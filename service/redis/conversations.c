@@ -79,14 +79,22 @@ static void script_head(struct redis_batch *cmd, const struct rconv *c, int scri
 	}
 }
 
+/* Seconds between writes of a conversation's entry in its customer's index
+ * (conv_append.lua's index_every): a tenth of the TTL. */
+static long long index_every(const struct rconv *c)
+{
+	return c->ttl / 10 > 0 ? c->ttl / 10 : 1;
+}
+
 /* ZADD + PEXPIRE of the customer's index, two commands of b: the
- * conversation is listed for it. */
+ * conversation is listed for it. The index outlives the TTL by index_every,
+ * as an append writes the entry only that often. */
 static void index_touch(struct redis_batch *b, const struct rconv *c, const char *tenant,
                         const char *customer, const char *id)
 {
 	struct buf k = {0};
 	conv_key(&k, c, "customer", tenant, customer);
-	redis_index_touch(b, &k, id, redis_wall_ms(), (long long)c->ttl * 1000);
+	redis_index_touch(b, &k, id, redis_wall_ms(), (c->ttl + index_every(c)) * 1000);
 	buf_release(&k);
 }
 
@@ -134,7 +142,7 @@ int rconv_append(struct store *s, const char *tenant, const struct conv_append *
 		redis_batch_str(&ev, "");
 	redis_batch_str(&ev, r->customer_id ? r->customer_id : "");
 	redis_batch_str(&ev, r->metadata_json ? r->metadata_json : "");
-	redis_batch_fmt(&ev, c->ttl / 10 > 0 ? c->ttl / 10 : 1);
+	redis_batch_fmt(&ev, index_every(c));
 	if (r->base_seq >= 0)
 		redis_batch_fmt(&ev, r->base_seq);
 	else
@@ -152,8 +160,6 @@ int rconv_append(struct store *s, const char *tenant, const struct conv_append *
 			redis_batch_fmt(&ev, r->known_seqs[i]);
 		else
 			redis_batch_str(&ev, "");
-	if (r->customer_id && *r->customer_id)
-		index_touch(&ev, c, tenant, r->customer_id, r->conversation_id);
 	/* Not resent on a broken connection: a batch without ids would be
 	 * stored twice. The caller retries (with ids, safely). */
 	if (run(s, &ev, false, "conversation append", err) < 0)
@@ -198,16 +204,27 @@ int rconv_append(struct store *s, const char *tenant, const struct conv_append *
 			out->stored++;
 	}
 	if (redis_reply_str(a->element[5]) && a->element[5]->len) {
-		/* The index of the conversation's customer is due a refresh. A
-		 * failure here loses nothing: the next append asks again. */
+		/* The conversation's entry in its customer's index is due (the
+		 * script says when: the index has the customer's hash tag, on a
+		 * cluster most often another primary's). When this append named
+		 * the customer, a failure fails it, as when the entry was written
+		 * in the append's round trip; otherwise it is logged. When this
+		 * append set the customer, the next one writes the entry again
+		 * (mending a failure here); a failed refresh is asked again
+		 * index_every later. */
 		char *customer = xstrndup(a->element[5]->str, a->element[5]->len);
 		struct mem_error ierr = {0};
 		index_touch(&index, c, tenant, customer, r->conversation_id);
-		if (run(s, &index, true, "customer index", &ierr) < 0)
+		int irc = run(s, &index, true, "customer index", &ierr);
+		free(customer);
+		if (irc < 0 && r->customer_id && *r->customer_id) {
+			*err = ierr;
+			goto out;
+		}
+		if (irc < 0)
 			log_warn(NULL, "customer index refresh failed",
 			         LF_STR("conversation_id", r->conversation_id),
 			         LF_STR("error", ierr.message));
-		free(customer);
 	}
 	ret = 0;
 out:
