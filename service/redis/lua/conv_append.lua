@@ -90,18 +90,16 @@ if customer ~= '' and
    (named or now - tonumber(meta[3] or '0') > tonumber(ARGV[7]) * 1000) then
   index = customer
 end
--- the meta hash's fields, in one HSET
-local set = {}
-local function field(k, v) set[#set + 1] = k; set[#set + 1] = v end
-if created then field('created_at', now); field('epoch', t[1] .. '.' .. t[2]) end
-if named then
-  field('customer_id', customer); field('indexed_at', 0)
-elseif index ~= '' then
-  field('indexed_at', now)
+if created then
+  redis.call('HSET', KEYS[1], 'created_at', now, 'epoch', t[1] .. '.' .. t[2])
 end
-if ARGV[6] ~= '' then field('metadata', ARGV[6]) end
-if fresh > 0 then field('last_seq', last + fresh); field('updated_at', now) end
-if #set > 0 then redis.call('HSET', KEYS[1], unpack(set)) end
+if named then
+  redis.call('HSET', KEYS[1], 'customer_id', customer, 'indexed_at', 0)
+elseif index ~= '' then
+  redis.call('HSET', KEYS[1], 'indexed_at', now)
+end
+if ARGV[6] ~= '' then redis.call('HSET', KEYS[1], 'metadata', ARGV[6]) end
+if fresh > 0 then redis.call('HSET', KEYS[1], 'last_seq', last + fresh, 'updated_at', now) end
 local overflow = 0
 -- every message held has a seq of its own in [1, last_seq] (only this
 -- script adds them, each above last_seq), so a conversation numbered up to
