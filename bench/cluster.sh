@@ -11,7 +11,9 @@
 # spreads. A benchmark, not a test: exits 0 when the run completed.
 # Environment: BENCH_CONNS (32), BENCH_SECONDS (10), ROUNDS (2), WRK_THREADS
 # (1), HTTP_THREADS (8), SPREAD (96: LangGraph threads per wrk thread, and
-# conversations), BENCH_BUILD_DIR (build-bench), BENCH_KEEP (1 keeps logs).
+# conversations), CUSTOMERS (0: appends name no customer_id; N: each
+# conversation's appends name one of N customers, bench/conv.lua),
+# BENCH_BUILD_DIR (build-bench), BENCH_KEEP (1 keeps logs).
 set -euo pipefail
 
 ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
@@ -23,6 +25,7 @@ ROUNDS=${ROUNDS:-2}
 WRK_THREADS=${WRK_THREADS:-1} # see bench/README.md: a second one only competes for the cores
 HTTP_THREADS=${HTTP_THREADS:-8}
 SPREAD=${SPREAD:-96}
+CUSTOMERS=${CUSTOMERS:-0}
 TENANT=bench
 BLOB_B64=3300
 MEMORYD_BIN=$BUILD/memoryd
@@ -137,7 +140,7 @@ phase() {
 	flush "$which"
 	m0=$(memoryd_cpu "$which")
 	log "phase $name: wrk -t$WRK_THREADS -c$CONNS -d${DURATION}s"
-	BENCH_DIR=$BENCH BENCH_NAME=$name BENCH_OP=append NCONV=$SPREAD THREAD_SPREAD=$SPREAD \
+	BENCH_DIR=$BENCH BENCH_NAME=$name BENCH_OP=append NCONV=$SPREAD THREAD_SPREAD=$SPREAD CUSTOMERS=$CUSTOMERS \
 		BLOB_B64=$BLOB_B64 TENANT=$TENANT wrk -t"$WRK_THREADS" -c"$CONNS" -d"${DURATION}s" \
 		--latency -s "$script" "http://127.0.0.1:${!port}" >"$WORK/$name.txt" ||
 		die "wrk failed: $(cat "$WORK/$name.txt")"

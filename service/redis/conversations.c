@@ -79,17 +79,16 @@ static void script_head(struct redis_batch *cmd, const struct rconv *c, int scri
 	}
 }
 
-/* Seconds between refreshes of a conversation's entry in its customer's
- * index (conv_append.lua's index_every): a tenth of the TTL. */
+/* Seconds between writes of a conversation's entry in its customer's index
+ * (conv_append.lua's index_every): a tenth of the TTL. */
 static long long index_every(const struct rconv *c)
 {
 	return c->ttl / 10 > 0 ? c->ttl / 10 : 1;
 }
 
 /* ZADD + PEXPIRE of the customer's index, two commands of b: the
- * conversation is listed for it. The index outlives its last refresh by the
- * TTL and one refresh interval, as the conversation may outlive it: an
- * append inside the interval extends the conversation, not the index. */
+ * conversation is listed for it. The index outlives the TTL by index_every,
+ * as an append writes the entry only that often. */
 static void index_touch(struct redis_batch *b, const struct rconv *c, const char *tenant,
                         const char *customer, const char *id)
 {
@@ -121,6 +120,25 @@ static int run(struct store *s, struct redis_batch *b, bool idempotent, const ch
 		if (b->rep[i]->type == REDIS_REPLY_ERROR)
 			return redis_reply_fail(b->rep[i], err, what);
 	return 0;
+}
+
+/* After a failed write of the customer's index: the conversation's entry is
+ * due again (best effort; logged when it fails too). */
+static void index_mark_undo(struct store *s, const struct rconv *c, const char *tenant,
+                            const char *id)
+{
+	struct redis_batch undo = {0};
+	struct buf k = {0};
+	struct mem_error err = {0};
+	conv_key(&k, c, "meta", tenant, id);
+	redis_batch_cmd(&undo, "HDEL");
+	redis_batch_buf(&undo, &k);
+	redis_batch_str(&undo, "indexed_at");
+	if (run(s, &undo, true, "customer index mark", &err) < 0)
+		log_warn(NULL, "customer index mark not taken back", LF_STR("conversation_id", id),
+		         LF_STR("error", err.message));
+	buf_release(&k);
+	redis_batch_release(&undo);
 }
 
 /* ---------- append ---------- */
@@ -161,8 +179,6 @@ int rconv_append(struct store *s, const char *tenant, const struct conv_append *
 			redis_batch_fmt(&ev, r->known_seqs[i]);
 		else
 			redis_batch_str(&ev, "");
-	if (r->customer_id && *r->customer_id)
-		index_touch(&ev, c, tenant, r->customer_id, r->conversation_id);
 	/* Not resent on a broken connection: a batch without ids would be
 	 * stored twice. The caller retries (with ids, safely). */
 	if (run(s, &ev, false, "conversation append", err) < 0)
@@ -207,31 +223,28 @@ int rconv_append(struct store *s, const char *tenant, const struct conv_append *
 			out->stored++;
 	}
 	if (redis_reply_str(a->element[5]) && a->element[5]->len) {
-		/* The index of the conversation's customer is due a refresh. The
-		 * script has marked it done (indexed_at); when the write fails the
-		 * mark is taken back, so the next append asks again. */
+		/* The conversation's entry in its customer's index is due (the
+		 * script says when: the index has the customer's hash tag, on a
+		 * cluster most often another primary's). When the write fails the
+		 * script's mark (indexed_at) is taken back, so the next append
+		 * writes it, a retry of this one included. When this append named
+		 * the customer, a failure fails it, as when the entry was written
+		 * in the append's round trip; otherwise it is logged. */
 		char *customer = xstrndup(a->element[5]->str, a->element[5]->len);
 		struct mem_error ierr = {0};
 		index_touch(&index, c, tenant, customer, r->conversation_id);
-		if (run(s, &index, true, "customer index", &ierr) < 0) {
+		int irc = run(s, &index, true, "customer index", &ierr);
+		free(customer);
+		if (irc < 0)
+			index_mark_undo(s, c, tenant, r->conversation_id);
+		if (irc < 0 && r->customer_id && *r->customer_id) {
+			*err = ierr;
+			goto out;
+		}
+		if (irc < 0)
 			log_warn(NULL, "customer index refresh failed",
 			         LF_STR("conversation_id", r->conversation_id),
 			         LF_STR("error", ierr.message));
-			struct redis_batch undo = {0};
-			struct buf k = {0};
-			struct mem_error uerr = {0};
-			conv_key(&k, c, "meta", tenant, r->conversation_id);
-			redis_batch_cmd(&undo, "HDEL");
-			redis_batch_buf(&undo, &k);
-			redis_batch_str(&undo, "indexed_at");
-			if (run(s, &undo, true, "customer index mark", &uerr) < 0)
-				log_warn(NULL, "customer index mark not taken back",
-				         LF_STR("conversation_id", r->conversation_id),
-				         LF_STR("error", uerr.message));
-			buf_release(&k);
-			redis_batch_release(&undo);
-		}
-		free(customer);
 	}
 	ret = 0;
 out:

@@ -854,13 +854,13 @@ START_TEST(test_every_key_has_ttl_and_one_hash_slot)
 			continue;
 		mine++;
 		long long t = it_redis_ttl(rc, keys.v[i]);
-		/* the customer's index lives a refresh interval (a tenth of the
-		 * TTL) longer than what it lists */
-		long want =
-		    strstr(keys.v[i], ":customer:") ? ttl + (ttl / 10 > 0 ? ttl / 10 : 1) : ttl;
+		/* the customer's index a tenth more: an append writes its entry
+		 * only a tenth of the TTL after the last */
+		bool index = strstr(keys.v[i], ":customer:") != NULL;
+		long want = index ? ttl + (ttl / 10 > 0 ? ttl / 10 : 1) : ttl;
 		ck_assert_msg(t > want - 60 && t <= want, "%s has TTL %lld, want %ld", keys.v[i], t,
 		              want);
-		if (strstr(keys.v[i], ":customer:"))
+		if (index)
 			continue; /* the customer's index has the customer's tag */
 		ck_assert_msg(it_keyslot(keys.v[i], strlen(keys.v[i])) == slot,
 		              "%s is not in the conversation's hash slot", keys.v[i]);
@@ -883,6 +883,54 @@ START_TEST(test_every_key_has_ttl_and_one_hash_slot)
 	free(tag);
 	free(pattern);
 	it_strlist_free(&keys);
+	redisFree(rc);
+}
+END_TEST
+
+/* The conversation's entry in its customer's index (another hash slot): the
+ * append that sets the customer writes it and so does the next (mending a
+ * failed first write), then only when it is due, a tenth of the TTL after
+ * the last, not every append that names the customer. */
+START_TEST(test_customer_index_written_when_due)
+{
+	const char *cid = "idx-due";
+	json_decref(append_ok(
+	    cid,
+	    json_pack("{s:s,s:[o]}", "customer_id", "cu-due", "messages", msg("user", "a", NULL)),
+	    201));
+	redisContext *rc = it_redis_connect();
+	char *index = conv_key("customer", "cu-due");
+	/* as if the first write had failed: the next append writes it */
+	redisReply *x = redisCommand(rc, "ZREM %s %s", index, cid);
+	ck_assert_int_eq(x->integer, 1);
+	freeReplyObject(x);
+	json_decref(append_ok(
+	    cid,
+	    json_pack("{s:s,s:[o]}", "customer_id", "cu-due", "messages", msg("user", "b", NULL)),
+	    200));
+	x = redisCommand(rc, "ZSCORE %s %s", index, cid);
+	ck_assert_int_eq(x->type, REDIS_REPLY_STRING);
+	freeReplyObject(x);
+	/* then not before it is due: appends naming the customer or not leave
+	 * the entry as it is */
+	x = redisCommand(rc, "ZADD %s 7 %s", index, cid);
+	freeReplyObject(x);
+	json_decref(append_ok(
+	    cid,
+	    json_pack("{s:s,s:[o]}", "customer_id", "cu-due", "messages", msg("user", "c", NULL)),
+	    200));
+	json_decref(append_ok(cid, one("d", NULL), 200));
+	x = redisCommand(rc, "ZSCORE %s %s", index, cid);
+	ck_assert_int_eq(x->type, REDIS_REPLY_STRING);
+	ck_assert_str_eq(x->str, "7");
+	freeReplyObject(x);
+	json_t *l = get_json("/conversations?customer_id=cu-due", 200);
+	json_t *cs = json_object_get(l, "conversations");
+	ck_assert_int_eq(json_array_size(cs), 1);
+	ck_assert_str_eq(jstr(json_array_get(cs, 0), "conversation_id"), cid);
+	ck_assert_int_eq(jint(json_array_get(cs, 0), "message_count"), 4);
+	json_decref(l);
+	free(index);
 	redisFree(rc);
 }
 END_TEST
@@ -1336,6 +1384,7 @@ static Suite *suite(void)
 	tcase_set_timeout(t, 120);
 	tcase_add_test(t, test_every_key_has_ttl_and_one_hash_slot);
 	tcase_add_test(t, test_failed_customer_index_refresh_is_asked_again);
+	tcase_add_test(t, test_customer_index_written_when_due);
 	suite_add_tcase(s, t);
 
 	t = tcase_create("pg_rows");

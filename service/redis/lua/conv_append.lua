@@ -5,7 +5,7 @@
 -- ARGV: ttl, max_messages, trim ('delete': drop the oldest beyond
 --       max_messages; 'keep': leave them for the archiver and report how many),
 --       expected_seq ('' none), customer_id ('' keep), metadata ('' keep),
---       index_every (seconds between customer index refreshes), base (the last
+--       index_every (seconds between customer index writes), base (the last
 --       seq of history kept elsewhere, where a new conversation's numbering
 --       continues; '': unknown, so a new conversation is not created), n,
 --       then per message: id ('' none), role, metadata, content; then
@@ -13,11 +13,11 @@
 --       id ('' none): for a new conversation, such a message is a retry of
 --       what is stored there, answered as a duplicate and not stored again
 -- Reply: {'ok', created (new here, and no history elsewhere), count_before,
---         last_seq, overflow, customer to index ('' none), seqs...,
+--         last_seq, overflow, customer whose index entry is due ('' none),
+--         seqs...,
 --         duplicate flags...}
 --        {'conflict', last_seq} | {'customer', current customer_id} |
 --        {'missing'} (a new conversation, and base is unknown)
-local ttl = tonumber(ARGV[1])
 local max = tonumber(ARGV[2])
 local n = tonumber(ARGV[9])
 local t = redis.call('TIME')
@@ -75,27 +75,39 @@ if fresh > 0 then
     end
   end
 end
+-- a customer named for the first time is set (another was refused above)
+local named = ARGV[5] ~= '' and ARGV[5] ~= customer
+if named then customer = ARGV[5] end
+-- The customer index has the customer's hash tag, so this script cannot
+-- write it, and on a Redis Cluster it is on another primary for most
+-- conversations: the caller writes the conversation's entry, in a round trip
+-- of its own, when this returns the customer, which is when the entry is
+-- due: the customer is set here, or indexed_at is index_every seconds old.
+-- Setting the customer leaves indexed_at 0, so the next append writes the
+-- entry again (one failed write is mended there); then indexed_at is now.
+local index = ''
+if customer ~= '' and
+   (named or now - tonumber(meta[3] or '0') > tonumber(ARGV[7]) * 1000) then
+  index = customer
+end
 if created then
   redis.call('HSET', KEYS[1], 'created_at', now, 'epoch', t[1] .. '.' .. t[2])
 end
-if ARGV[5] ~= '' then
-  redis.call('HSET', KEYS[1], 'customer_id', ARGV[5])
-  customer = ARGV[5]
+if named then
+  redis.call('HSET', KEYS[1], 'customer_id', customer, 'indexed_at', 0)
+elseif index ~= '' then
+  redis.call('HSET', KEYS[1], 'indexed_at', now)
 end
 if ARGV[6] ~= '' then redis.call('HSET', KEYS[1], 'metadata', ARGV[6]) end
 if fresh > 0 then redis.call('HSET', KEYS[1], 'last_seq', last + fresh, 'updated_at', now) end
--- the customer index has its own hash tag: the caller refreshes it, and is
--- asked to when it was not done for index_every seconds
-local index = ''
-if customer ~= '' and ARGV[5] == '' and
-   now - tonumber(meta[3] or '0') > tonumber(ARGV[7]) * 1000 then
-  index = customer
-end
-if customer ~= '' and (index ~= '' or ARGV[5] ~= '') then
-  redis.call('HSET', KEYS[1], 'indexed_at', now)
-end
 local overflow = 0
-local held = redis.call('ZCARD', KEYS[2])
+-- every message held has a seq of its own in [1, last_seq] (only this
+-- script adds them, each above last_seq), so a conversation numbered up to
+-- max holds at most max: no count needed (were the meta hash lost alone, as
+-- an eviction may, the next messages would go uncounted until last_seq
+-- passed max)
+local held = 0
+if last + fresh > max then held = redis.call('ZCARD', KEYS[2]) end
 if held > max then
   if ARGV[3] == 'delete' then
     local old = redis.call('ZRANGE', KEYS[2], 0, held - max - 1)
@@ -108,7 +120,9 @@ if held > max then
     overflow = held - max
   end
 end
-redis.call('EXPIRE', KEYS[1], ttl)
-redis.call('EXPIRE', KEYS[2], ttl)
-if redis.call('EXISTS', KEYS[3]) == 1 then redis.call('EXPIRE', KEYS[3], ttl) end
+-- the TTL as sent (a number would be formatted again for each call); EXPIRE
+-- leaves a key that does not exist (ids, when no message had an id) as it is
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+redis.call('EXPIRE', KEYS[2], ARGV[1])
+redis.call('EXPIRE', KEYS[3], ARGV[1])
 return ok(created and last == 0, overflow, index)
