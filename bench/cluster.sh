@@ -13,7 +13,8 @@
 # (1), HTTP_THREADS (8), SPREAD (96: LangGraph threads per wrk thread, and
 # conversations), CUSTOMERS (0: appends name no customer_id; N: each
 # conversation's appends name one of N customers, bench/conv.lua),
-# BENCH_BUILD_DIR (build-bench), BENCH_KEEP (1 keeps logs).
+# BENCH_BUILD_DIR (build-bench), MEMORYD_BIN (the build's memoryd: another build
+# to measure), BENCH_KEEP (1 keeps logs).
 set -euo pipefail
 
 ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
@@ -28,7 +29,7 @@ SPREAD=${SPREAD:-96}
 CUSTOMERS=${CUSTOMERS:-0}
 TENANT=bench
 BLOB_B64=3300
-MEMORYD_BIN=$BUILD/memoryd
+MEMORYD_BIN=${MEMORYD_BIN:-$BUILD/memoryd}
 RESULTS=$BUILD/bench-cluster-results.jsonl
 PID_single='' PID_cluster='' WORK=''
 
