@@ -10,7 +10,7 @@
 # from INFO commandstats (reset before the phase): how evenly the Redis work
 # spreads. A benchmark, not a test: exits 0 when the run completed.
 # Environment: BENCH_CONNS (32), BENCH_SECONDS (10), ROUNDS (2), WRK_THREADS
-# (1), HTTP_THREADS (8), SPREAD (96: LangGraph threads per wrk thread, and
+# (1), HTTP_THREADS (24), SPREAD (96: LangGraph threads per wrk thread, and
 # conversations), CUSTOMERS (0: appends name no customer_id; N: each
 # conversation's appends name one of N customers, bench/conv.lua),
 # BENCH_BUILD_DIR (build-bench), MEMORYD_BIN (the build's memoryd: another build
@@ -24,7 +24,10 @@ CONNS=${BENCH_CONNS:-32}
 DURATION=${BENCH_SECONDS:-10}
 ROUNDS=${ROUNDS:-2}
 WRK_THREADS=${WRK_THREADS:-1} # see bench/README.md: a second one only competes for the cores
-HTTP_THREADS=${HTTP_THREADS:-8}
+# Both memoryds get the same HTTP_THREADS. A worker thread holds one Redis
+# round trip at a time: at 8, one Redis has 8 in flight and each of the three
+# primaries under 3 (README, Redis Cluster: about 8 a primary).
+HTTP_THREADS=${HTTP_THREADS:-24}
 SPREAD=${SPREAD:-96}
 CUSTOMERS=${CUSTOMERS:-0}
 TENANT=bench
