@@ -21,6 +21,7 @@
 #define TRYAGAIN_STEP_MS   200   /* the longest sleep: a promotion is seen within it */
 #define TRYAGAIN_BUDGET_MS 1500  /* TRYAGAIN, CLUSTERDOWN retried this long per round trip */
 #define SILENT_MS          500   /* a node whose round trip broke: one thread asks it this often */
+#define RT_INLINE          16    /* a round trip of up to this many commands allocates nothing */
 
 /* One read of the map, shared by the connections that hold it. */
 struct snapshot {
@@ -324,14 +325,15 @@ static long cmd_slot(const struct redis_cmd *cmd)
 	static const char *const keyless[] = {"PING",    "INFO",   "SCAN",  "BGSAVE", "LASTSAVE",
 	                                      "TIME",    "WAIT",   "ROLE",  "DBSIZE", "SCRIPT",
 	                                      "CLUSTER", "CLIENT", "CONFIG"};
-	for (size_t i = 0; i < sizeof(keyless) / sizeof(*keyless); i++)
-		if (is_cmd(cmd, keyless[i]))
-			return -1;
 	int at = 1;
-	if (is_cmd(cmd, "EVALSHA") || is_cmd(cmd, "EVAL")) {
+	if (is_cmd(cmd, "EVALSHA") || is_cmd(cmd, "EVAL")) { /* most of what memoryd sends */
 		if (cmd->argc < 4 || atoi(cmd->argv[2]) < 1)
 			return -1;
 		at = 3;
+	} else {
+		for (size_t i = 0; i < sizeof(keyless) / sizeof(*keyless); i++)
+			if (is_cmd(cmd, keyless[i]))
+				return -1;
 	}
 	if (cmd->argc <= at)
 		return -1;
@@ -407,7 +409,9 @@ static bool multi_key(const struct redis_cmd *cmd)
 	return (is_cmd(cmd, "DEL") || is_cmd(cmd, "UNLINK")) && cmd->argc > 2;
 }
 
-/* DEL/UNLINK k1 k2 ... as one command per key (keys of several slots). */
+/* DEL/UNLINK k1 k2 ... as one command per key (keys of several slots).
+ * Without such a command, the commands are cmds as they are: *out, *from,
+ * *argv and *argvlen NULL; else allocated (the caller frees them). */
 static size_t expand(size_t n, const struct redis_cmd *cmds, struct redis_cmd **out, size_t **from,
                      const char ***argv, size_t **argvlen)
 {
@@ -416,14 +420,21 @@ static size_t expand(size_t n, const struct redis_cmd *cmds, struct redis_cmd **
 		m += multi_key(&cmds[i]) ? (size_t)cmds[i].argc - 1 : 1;
 		nargs += multi_key(&cmds[i]) ? 2 * ((size_t)cmds[i].argc - 1) : 0;
 	}
-	*out = xcalloc(m + 1, sizeof(**out));
+	*out = NULL;
+	*from = NULL;
+	*argv = NULL;
+	*argvlen = NULL;
+	if (!nargs)
+		return m;
+	struct redis_cmd *x = xcalloc(m + 1, sizeof(*x));
+	*out = x;
 	*from = xcalloc(m + 1, sizeof(**from));
 	*argv = xcalloc(nargs + 1, sizeof(**argv));
 	*argvlen = xcalloc(nargs + 1, sizeof(**argvlen));
 	size_t j = 0, a = 0;
 	for (size_t i = 0; i < n; i++) {
 		if (!multi_key(&cmds[i])) {
-			(*out)[j] = cmds[i];
+			x[j] = cmds[i];
 			(*from)[j++] = i;
 			continue;
 		}
@@ -432,7 +443,7 @@ static size_t expand(size_t n, const struct redis_cmd *cmds, struct redis_cmd **
 			(*argvlen)[a] = arg_len(&cmds[i], 0);
 			(*argv)[a + 1] = cmds[i].argv[k];
 			(*argvlen)[a + 1] = arg_len(&cmds[i], k);
-			(*out)[j] = (struct redis_cmd){2, *argv + a, *argvlen + a};
+			x[j] = (struct redis_cmd){2, *argv + a, *argvlen + a};
 			(*from)[j++] = i;
 		}
 	}
@@ -445,7 +456,7 @@ static void fold(const struct redis_cmd *cmds, size_t m, const size_t *from, red
                  redisReply **replies)
 {
 	for (size_t j = 0; j < m; j++) {
-		size_t i = from[j];
+		size_t i = from ? from[j] : j;
 		if (!multi_key(&cmds[i])) {
 			replies[i] = got[j];
 			continue;
@@ -530,35 +541,59 @@ static int cluster_scan(struct redis_conn *c, const struct redis_cmd *cmd, redis
 	return 0;
 }
 
+/* Room for m items of size bytes each: inline (RT_INLINE of them, zeroed)
+ * when they fit, else allocated (zeroed; scratch_free frees it). */
+static void *scratch(void *inline_room, size_t m, size_t size)
+{
+	if (m <= RT_INLINE)
+		return memset(inline_room, 0, m * size);
+	return xcalloc(m, size);
+}
+
+static void scratch_free(void *p, const void *inline_room)
+{
+	if (p != inline_room)
+		free(p);
+}
+
 static int cluster_pipeline(struct redis_conn *c, size_t n, const struct redis_cmd *cmds,
                             redisReply **replies, bool retry, struct mem_error *err)
 {
-	struct redis_cmd *x = NULL;
-	size_t *from = NULL, *idx = NULL, m = 0;
+	struct redis_cmd *xown = NULL;
+	const struct redis_cmd *x = cmds; /* the commands, expanded */
+	size_t *from = NULL, m = 0;
 	const char **xargv = NULL;
 	size_t *xlen = NULL;
-	int *node = NULL;
-	struct link **lk = NULL; /* where each command went (a map read may renumber nodes) */
-	bool *sent = NULL;
-	redisReply **got = NULL, **rep = NULL;
-	struct redis_cmd *sub = NULL;              /* the commands, node by node */
-	size_t *gfirst = NULL, *gn = NULL, ng = 0; /* each node's, in sub */
+	/* A round trip's bookkeeping, by command (after expand) or in sub's
+	 * order: on the stack for up to RT_INLINE commands (an append's, a
+	 * put's, a get's; not a conversation list's batch of metadata reads or
+	 * a DEL of many keys), no allocation. */
+	int node_in[RT_INLINE], *node = node_in;
+	struct link *lk_in[RT_INLINE], **lk = lk_in; /* where each command went (a map read
+	                                              * may renumber nodes) */
+	bool sent_in[RT_INLINE], *sent = sent_in;
+	redisReply *got_in[RT_INLINE], **got = got_in, *rep_in[RT_INLINE], **rep = rep_in;
+	struct redis_cmd sub_in[RT_INLINE], *sub = sub_in; /* the commands, node by node */
+	size_t idx_in[RT_INLINE], *idx = idx_in;
+	size_t gfirst_in[RT_INLINE], *gfirst = gfirst_in, gn_in[RT_INLINE], *gn = gn_in, ng = 0;
 	int ret = -1;
 
 	if (map_refresh(c, false, err) < 0)
 		return -1;
 	if (n == 1 && is_cmd(&cmds[0], "SCAN"))
 		return cluster_scan(c, &cmds[0], replies, err);
-	m = expand(n, cmds, &x, &from, &xargv, &xlen);
-	node = xcalloc(m + 1, sizeof(*node));
-	sent = xcalloc(m + 1, sizeof(*sent));
-	idx = xcalloc(m + 1, sizeof(*idx));
-	got = xcalloc(m + 1, sizeof(*got));
-	lk = xcalloc(m + 1, sizeof(*lk));
-	rep = xcalloc(m + 1, sizeof(*rep));
-	sub = xcalloc(m + 1, sizeof(*sub));
-	gfirst = xcalloc(m + 1, sizeof(*gfirst));
-	gn = xcalloc(m + 1, sizeof(*gn));
+	m = expand(n, cmds, &xown, &from, &xargv, &xlen);
+	if (xown)
+		x = xown;
+	node = scratch(node_in, m, sizeof(*node));
+	sent = scratch(sent_in, m, sizeof(*sent));
+	idx = scratch(idx_in, m, sizeof(*idx));
+	got = scratch(got_in, m, sizeof(*got));
+	lk = scratch(lk_in, m, sizeof(*lk));
+	rep = scratch(rep_in, m, sizeof(*rep));
+	sub = scratch(sub_in, m, sizeof(*sub));
+	gfirst = scratch(gfirst_in, m, sizeof(*gfirst));
+	gn = scratch(gn_in, m, sizeof(*gn));
 	for (int pass = 0;; pass++) {
 		bool unserved = false;
 		for (size_t j = 0; j < m; j++) {
@@ -646,16 +681,16 @@ out:
 	free_all(m, rep);
 	if (ret < 0)
 		free_all(n, replies);
-	free(got);
-	free(rep);
-	free(sub);
-	free(gfirst);
-	free(gn);
-	free(lk);
-	free(idx);
-	free(sent);
-	free(node);
-	free(x);
+	scratch_free(got, got_in);
+	scratch_free(rep, rep_in);
+	scratch_free(sub, sub_in);
+	scratch_free(gfirst, gfirst_in);
+	scratch_free(gn, gn_in);
+	scratch_free(lk, lk_in);
+	scratch_free(idx, idx_in);
+	scratch_free(sent, sent_in);
+	scratch_free(node, node_in);
+	free(xown);
 	free(from);
 	free(xargv);
 	free(xlen);
