@@ -224,6 +224,20 @@ def test_answer_in_pieces_and_a_large_one_then_small(scripted, transport) -> Non
     assert srv.connections == 1
 
 
+def test_bodies_one_after_another_on_a_connection(scripted, transport) -> None:
+    # The asyncio connection joins a request's parts in a buffer it keeps: each
+    # body on the wire is its own, longer or shorter than the one before.
+    srv = scripted(answer(OK))
+    t = transport(srv.url)
+    sizes = [100_000, 10, 2_000_000, 50_000, 3]
+    for i, size in enumerate(sizes):
+        parts = [b'{"i":%d,"v":"' % i, b"abc"[i % 3 :] * size, b'"}']
+        assert t.send(Request("POST", "/x", content=parts)).status == 200
+    assert srv.connections == 1
+    for i, size in enumerate(sizes):
+        assert srv.requests[i].partition(b"\r\n\r\n")[2] == b'{"i":%d,"v":"' % i + b"abc"[i % 3 :] * size + b'"}'
+
+
 @pytest.mark.parametrize("n", [1, 3, 200])
 def test_body_in_parts(scripted, transport, n) -> None:
     # Request.content: sent as the parts joined (one sendmsg, or joined when there

@@ -650,6 +650,7 @@ class _AsyncConnection(asyncio.BufferedProtocol):
         self.closed = False
         self.idle_since = 0.0
         self.rbuf = bytearray(_RECV)
+        self.wbuf = bytearray()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -750,10 +751,10 @@ class _AsyncConnection(asyncio.BufferedProtocol):
         return (status, bytes(memoryview(rbuf)[start:fill]), headers, reason, False) if eof else None
 
     async def request(
-        self, data: bytes, no_body: bool, reused: bool, timeout: float | None
+        self, data: list[bytes], no_body: bool, reused: bool, timeout: float | None
     ) -> tuple[int, bytes, _Headers, str, bool]:
-        """(status, body, headers, reason, keep) of one exchange; OSError (a timeout
-        included) when it fails."""
+        """(status, body, headers, reason, keep) of one exchange, the request given
+        in parts; OSError (a timeout included) when it fails."""
         loop = self.loop
         waiter: asyncio.Future[tuple[int, bytes, _Headers, str, bool]] = loop.create_future()
         self.waiter, self.head, self.fill, self.start, self.need = waiter, None, 0, 0, 0
@@ -761,8 +762,7 @@ class _AsyncConnection(asyncio.BufferedProtocol):
             self.rbuf = bytearray(_RECV)
         self.no_body, self.reused = no_body, reused
         self.last = loop.time()
-        assert self.transport is not None
-        self.transport.write(data)
+        self._write(data)
         timer = None
         if timeout is not None and timeout > 0:
             timer = loop.call_at(self.last + timeout, self._timed_out, timeout)
@@ -772,6 +772,29 @@ class _AsyncConnection(asyncio.BufferedProtocol):
             self.waiter = None
             if timer is not None:
                 timer.cancel()
+
+    def _write(self, parts: list[bytes]) -> None:
+        """Writes the parts as one, joined in the connection's own buffer (kept
+        from one request to the next, as the read buffer): the transport sends
+        at once what it can and copies the rest."""
+        transport = self.transport
+        assert transport is not None
+        if len(parts) == 1:
+            transport.write(parts[0])
+            return
+        total = sum(map(len, parts))
+        wbuf = self.wbuf
+        # Not while a transport holds on to the buffer of the last request (uvloop's may).
+        if len(wbuf) < total or transport.get_write_buffer_size():
+            wbuf = bytearray(max(total, len(wbuf)))
+            if total <= _KEEP_RBUF:
+                self.wbuf = wbuf
+        at = 0
+        for part in parts:
+            end = at + len(part)
+            wbuf[at:end] = part
+            at = end
+        transport.write(memoryview(wbuf)[:total])
 
     def _timed_out(self, timeout: float) -> None:
         """The read timeout: `timeout` seconds without a byte of the answer."""
@@ -837,7 +860,7 @@ class _AsyncConnections:
         return None
 
     async def request(
-        self, data: bytes, no_body: bool, retry_stale: bool
+        self, data: list[bytes], no_body: bool, retry_stale: bool
     ) -> tuple[int, bytes, _Headers, str]:
         """(status, body, headers, reason) of one exchange; OSError (a timeout
         included) when it fails. A kept-alive connection the server had closed
@@ -1055,9 +1078,7 @@ class AsyncTransport(_Base):
         assert conns is not None
         method, target = b["method"], self.prefix + b["url"]
         _check_line(method, target)
-        data = _request_head(method, target, self._static, b)
-        if b["content"]:
-            data = b"".join([data, *b["content"]])
+        data = [_request_head(method, target, self._static, b), *(b["content"] or ())]
         attempt = 0
         while True:
             got: tuple[int, bytes, Mapping[str, str], str] | None = None
