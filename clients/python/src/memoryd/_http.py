@@ -640,8 +640,9 @@ class _AsyncConnection(asyncio.BufferedProtocol):
     A plain Protocol is handed a new bytes object by each read, which the
     event loop allocates at 256 KB and shrinks, and the buffer of a larger
     answer was copied again with each read: fresh memory whose pages the
-    kernel faults in (with the puts' bodies, about 180 faults a turn of the
-    graph bench; clients/python/README.md)."""
+    kernel faults in when the heap is small (with the puts' bodies, about 180
+    faults a turn of a replay of the graph bench's saver calls;
+    clients/python/README.md)."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
