@@ -8,7 +8,10 @@ savers rotating each round. BENCH_GRAPH_MODE: async (default: ainvoke on one
 event loop; AsyncPostgresSaver on a 16-connection pool, AsyncMemorydSaver),
 sync (invoke from 16 OS threads; PostgresSaver on a pool, MemorydSaver), or
 both. Prints turns/s
-(the median round), p50/p99 of one turn (every round's turns), and ratios; the
+(the median round), the process's CPU ms a turn (the median round: user and
+system time of this process, every thread, so the Python client's and
+LangGraph's, not the server's; a figure that moves less than turns/s when other
+work shares the cores), p50/p99 of one turn (every round's turns), and ratios; the
 last line is JSON. A benchmark, not a test: exit 0 whatever the numbers,
 unless BENCH_ENFORCE=1 and a target is missed (MemorydSaver at least 2x
 PostgresSaver's turns/s and 0.5x InMemorySaver's).
@@ -164,10 +167,13 @@ async def run_mode(mode: str) -> dict:
 
     rates: dict[str, list[float]] = {n: [] for n in names}
     lats: dict[str, list[float]] = {n: [] for n in names}
+    cpus: dict[str, list[float]] = {n: [] for n in names}
     for r in range(ROUNDS):
         order = names[r % len(names):] + names[: r % len(names)]
         for name in order:
+            cpu0 = time.process_time()
             secs, lat = await one(name, f"r{r}-{name}-{uuid.uuid4().hex[:6]}")
+            cpus[name].append((time.process_time() - cpu0) * 1000 / (THREADS * TURNS))
             rates[name].append(THREADS * TURNS / secs)
             lats[name] += lat
             print(f"{mode} round {r + 1} {name:14s} {THREADS * TURNS / secs:8.1f} turns/s", file=sys.stderr)
@@ -180,13 +186,16 @@ async def run_mode(mode: str) -> dict:
     how = "ainvoke, one event loop" if mode == "async" else f"invoke, {THREADS} OS threads"
     print(f"\nLangGraph graph bench, {mode} ({how}; plan, act, reply; ~1.5 KB per turn): "
           f"{THREADS} threads x {TURNS} turns, {ROUNDS} rounds")
-    print(f"{'saver':15s} {'turns/s':>9s} {'p50 ms':>8s} {'p99 ms':>8s}   (turns/s of each round)")
+    print(f"{'saver':15s} {'turns/s':>9s} {'CPU ms':>8s} {'p50 ms':>8s} {'p99 ms':>8s}   (turns/s of each round)")
     for name in names:
         rate = statistics.median(rates[name])
         p50, p99 = pct(lats[name], 50) * 1000, pct(lats[name], 99) * 1000
-        result["savers"][name] = {"turns_per_s": round(rate, 1), "p50_ms": round(p50, 2),
+        cpu = statistics.median(cpus[name])
+        result["savers"][name] = {"turns_per_s": round(rate, 1), "cpu_ms_per_turn": round(cpu, 2),
+                                  "p50_ms": round(p50, 2),
                                   "p99_ms": round(p99, 2), "rounds": [round(x, 1) for x in rates[name]]}
-        print(f"{name:15s} {rate:9.1f} {p50:8.2f} {p99:8.2f}   {', '.join(f'{x:.1f}' for x in rates[name])}")
+        print(f"{name:15s} {rate:9.1f} {cpu:8.2f} {p50:8.2f} {p99:8.2f}   "
+              f"{', '.join(f'{x:.1f}' for x in rates[name])}")
     m = result["savers"]["MemorydSaver"]["turns_per_s"]
     vs_pg = m / result["savers"]["PostgresSaver"]["turns_per_s"]
     vs_mem = m / result["savers"]["InMemorySaver"]["turns_per_s"]

@@ -10,6 +10,7 @@ import math
 
 import pytest
 
+from memoryd._codec import with_data
 from memoryd._http import _decode_body, _encode_body
 
 
@@ -57,3 +58,20 @@ def test_decode() -> None:
         got = _decode_body(text)
         assert got == json.loads(text) and repr(got) == repr(json.loads(text)), text
     assert type(_decode_body(b'{"x":[1,{"y":-9223372036854775809}]}')["x"][1]["y"]) is int
+
+
+@pytest.mark.parametrize(
+    "items",
+    [
+        [],
+        [({"channel": "c ✓", "type": "empty"}, None)],
+        [({"channel": "a", "version": 2, "type": "msgpack"}, b"QUJD"), ({"channel": "b", "type": "empty"}, None),
+         ({"channel": "c", "version": "00.1", "type": "json"}, b"")],
+        [({"channel": "x", "type": "bytes"}, b"eHl6" * 30_000)] * 3,
+    ],
+)
+def test_with_data_is_the_whole_body_encoded(items) -> None:
+    body = {"thread_id": "t ✓", "n": 1, "checkpoint": {"v": [1, None]}}
+    whole = {**body, "blobs": [{**fields, **({} if data is None else {"data": data.decode()})}
+                               for fields, data in items]}
+    assert b"".join(with_data(body, b"blobs", items)) == _stdlib(whole)

@@ -201,6 +201,57 @@ def test_answers_framed_each_way(scripted, transport) -> None:
     assert srv.connections == 1
 
 
+def test_answer_in_pieces_and_a_large_one_then_small(scripted, transport) -> None:
+    # Read into the connection's own buffer: a head and body trickling in, one
+    # answer larger than the buffer is kept for, then small answers on the same
+    # connection (nothing of the larger one left over).
+    big = b'{"v":"' + b"y" * 1_500_000 + b'"}'
+
+    def trickle(conn: socket.socket, _req: bytes) -> bool:
+        raw = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % 70_000 + b'["' + b"z" * 69_996 + b'"]'
+        for i in range(0, len(raw), 7_000):
+            conn.sendall(raw[i : i + 7_000])
+            time.sleep(0.002)
+        return True
+
+    srv = scripted(trickle, answer(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(big) + big),
+                   answer(OK))
+    t = transport(srv.url)
+    assert t.send(Request("GET", "/1")).body == ["z" * 69_996]
+    assert t.send(Request("GET", "/2")).body == {"v": "y" * 1_500_000}
+    for _ in range(2):
+        assert t.send(Request("GET", "/3")).body == {"ok": True}
+    assert srv.connections == 1
+
+
+def test_bodies_one_after_another_on_a_connection(scripted, transport) -> None:
+    # The asyncio connection joins a request's parts in a buffer it keeps: each
+    # body on the wire is its own, longer or shorter than the one before.
+    srv = scripted(answer(OK))
+    t = transport(srv.url)
+    sizes = [100_000, 10, 2_000_000, 50_000, 3]
+    for i, size in enumerate(sizes):
+        parts = [b'{"i":%d,"v":"' % i, b"abc"[i % 3 :] * size, b'"}']
+        assert t.send(Request("POST", "/x", content=parts)).status == 200
+    assert srv.connections == 1
+    for i, size in enumerate(sizes):
+        assert srv.requests[i].partition(b"\r\n\r\n")[2] == b'{"i":%d,"v":"' % i + b"abc"[i % 3 :] * size + b'"}'
+
+
+@pytest.mark.parametrize("n", [1, 3, 200])
+def test_body_in_parts(scripted, transport, n) -> None:
+    # Request.content: sent as the parts joined (one sendmsg, or joined when there
+    # are too many parts for one), with their whole length.
+    parts = [b'{"a":['] + [b'"' + b"p" * (i * 50) + b'",' for i in range(n - 1)] + [b"1]}"]
+    srv = scripted(answer(OK))
+    t = transport(srv.url)
+    assert t.send(Request("POST", "/x", content=parts)).status == 200
+    head, _, body = srv.requests[0].partition(b"\r\n\r\n")
+    assert body == b"".join(parts)
+    assert b"Content-Length: %d\r\n" % len(body) in head + b"\r\n"
+    assert b"Content-Type: application/json" in head
+
+
 def test_503_retry_after_and_error_fields(scripted, transport) -> None:
     body = b'{"error":{"code":"store_unavailable","message":"no redis"}}'
     unavailable = (b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 0.3\r\nX-Request-Id: rid-9\r\n"

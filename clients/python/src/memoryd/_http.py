@@ -119,6 +119,9 @@ class Request:
     # The body was built by _codec from JSON-exact parts (str keys; str, int, finite
     # float, bool, None, dict, list): orjson may encode it (same bytes as json.dumps).
     plain: bool = False
+    # The body already encoded (instead of `body`): JSON in parts, sent one after
+    # the other (_codec.with_data).
+    content: list[bytes] | None = None
 
 
 @dataclass
@@ -238,11 +241,13 @@ class _Base:
 
     def _build(self, req: Request) -> dict[str, Any]:
         """method, url (the path and query, percent-encoded: a space as %20, never
-        "+"), content and headers of a request."""
+        "+"), content (the body's parts, or None) and headers of a request."""
         headers = dict(req.headers)
-        content = None
-        if req.body is not None:
-            content = _encode_body(req.body, req.plain)
+        content = req.content
+        if content is not None:
+            headers["Content-Type"] = "application/json"
+        elif req.body is not None:
+            content = [_encode_body(req.body, req.plain)]
             headers["Content-Type"] = "application/json"
         target = req.path
         params = [(k, v) for k, v in (req.params or {}).items() if v is not None]
@@ -317,6 +322,9 @@ class StaleConnection(BadAnswer):
 
 _RECV = 65536
 _MAX_HEAD = 65536
+# A connection's read buffer grows to the largest answer; beyond this it is
+# dropped after the answer rather than kept.
+_KEEP_RBUF = 1 << 20
 # Linux: the read and write timeouts are the socket's own (SO_RCVTIMEO,
 # SO_SNDTIMEO) on a blocking socket, so each send and recv is one system call;
 # a Python socket timeout polls before each of them.
@@ -325,6 +333,20 @@ _KERNEL_TIMEOUTS = sys.platform.startswith("linux")
 # close_idle) and after HTTP_CONNECTION_TIMEOUT_SECONDS (at least 1 s): one idle
 # for longer than this is checked for the server's close before it is used.
 _CHECK_IDLE = 0.2
+
+
+# Few enough buffers for one sendmsg (IOV_MAX is 1024 on Linux).
+_MAX_PARTS = 64 if hasattr(socket.socket, "sendmsg") else 0
+
+
+def _send(sock: socket.socket, parts: list[bytes]) -> None:
+    """sendall of the parts joined, in one system call when they go at once."""
+    if len(parts) > _MAX_PARTS:
+        sock.sendall(b"".join(parts))
+        return
+    n = sock.sendmsg(parts)
+    if n < sum(map(len, parts)):  # a short write: the rest as sendall would
+        sock.sendall(b"".join(parts)[n:])
 
 
 def _recv(sock: socket.socket, n: int) -> bytes:
@@ -346,7 +368,7 @@ def _read_to(sock: socket.socket, buf: bytes, sep: bytes, what: str) -> tuple[by
     return buf, i
 
 
-def _parse_head(head: bytes) -> tuple[str, int, str, _Headers]:
+def _parse_head(head: bytes | bytearray) -> tuple[str, int, str, _Headers]:
     """(version, status, reason, headers) of an answer's head (up to the blank line)."""
     lines = head.decode("latin-1").split("\r\n")
     version, _, rest = lines[0].partition(" ")
@@ -398,7 +420,7 @@ def _ended(sock: socket.socket) -> bool:
 class _Connections:
     """Keep-alive HTTP/1.1 connections to one host, each carrying one request at a
     time, taken and given back LIFO (a deque: thread-safe without a lock). A
-    request is one sendall (request line, headers and body together) and, for
+    request is one sendmsg (request line, headers and the body's parts) and, for
     an answer that fits, one recv. urllib3 polls before every send and recv,
     sends the body apart, sets the socket's timeout anew and parses the headers
     with the email package: a put and a get cost it 20 system calls here, 4,
@@ -456,18 +478,18 @@ class _Connections:
             self.idle.append((sock, time.monotonic()))
 
     def request(
-        self, head: bytes, body: bytes | None, no_body: bool, retry_stale: bool
+        self, head: bytes, body: list[bytes], no_body: bool, retry_stale: bool
     ) -> tuple[int, bytes, _Headers, str]:
-        """(status, body, headers, reason) of one exchange; OSError (a timeout
-        included) when it fails. A kept-alive connection the server had closed
-        is replaced once when retry_stale."""
-        data = head + body if body else head
+        """(status, body, headers, reason) of one exchange, the body given in parts;
+        OSError (a timeout included) when it fails. A kept-alive connection the
+        server had closed is replaced once when retry_stale."""
+        data = [head, *body]
         fresh = False
         while True:
             sock, reused = self._take(fresh)
             try:
                 try:
-                    sock.sendall(data)
+                    _send(sock, data)
                 except BlockingIOError:  # SO_SNDTIMEO ran out
                     raise TimeoutError("timed out (sending the request)") from None
                 except (BrokenPipeError, ConnectionResetError) as e:
@@ -611,10 +633,16 @@ def _chunked_in(buf: bytes, i: int) -> tuple[bytes, int] | None:
         i += size + 2
 
 
-class _AsyncConnection(asyncio.Protocol):
+class _AsyncConnection(asyncio.BufferedProtocol):
     """One keep-alive HTTP/1.1 connection on the event loop, one request at a
-    time: the answer is read by data_received into a buffer and handed to the
-    waiting request when it is whole."""
+    time: the answer is read into the connection's own buffer (kept from one
+    answer to the next) and handed to the waiting request when it is whole.
+    A plain Protocol is handed a new bytes object by each read, which the
+    event loop allocates at 256 KB and shrinks, and the buffer of a larger
+    answer was copied again with each read: fresh memory whose pages the
+    kernel faults in when the heap is small (with the puts' bodies, about 180
+    faults a turn of a replay of the graph bench's saver calls;
+    clients/python/README.md)."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
@@ -622,6 +650,8 @@ class _AsyncConnection(asyncio.Protocol):
         self.waiter: asyncio.Future[tuple[int, bytes, _Headers, str, bool]] | None = None
         self.closed = False
         self.idle_since = 0.0
+        self.rbuf = bytearray(_RECV)
+        self.wbuf = bytearray()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -631,7 +661,7 @@ class _AsyncConnection(asyncio.Protocol):
         waiter = self.waiter
         if waiter is None or waiter.done():
             return
-        if not self.buf:
+        if not self.fill:
             if self.reused:
                 waiter.set_exception(StaleConnection("the server closed the kept-alive connection"))
             else:
@@ -647,12 +677,21 @@ class _AsyncConnection(asyncio.Protocol):
         else:
             waiter.set_result(got)
 
-    def data_received(self, data: bytes) -> None:
+    def get_buffer(self, sizehint: int) -> memoryview:
+        rbuf, fill = self.rbuf, self.fill
+        if len(rbuf) - fill < _RECV // 4 or len(rbuf) < self.need:
+            # Grown in a new buffer: the event loop may still hold a view of the old one.
+            grown = bytearray(max(len(rbuf) * 2, self.need))
+            grown[:fill] = memoryview(rbuf)[:fill]
+            self.rbuf = rbuf = grown
+        return memoryview(rbuf)[fill:]
+
+    def buffer_updated(self, nbytes: int) -> None:
         waiter = self.waiter
         if waiter is None or waiter.done():  # bytes nobody asked for: not reusable
             self.abort()
             return
-        self.buf += data
+        self.fill += nbytes
         self.last = self.loop.time()
         try:
             got = self._whole(eof=False)
@@ -665,22 +704,23 @@ class _AsyncConnection(asyncio.Protocol):
     def _whole(self, eof: bool) -> tuple[int, bytes, _Headers, str, bool] | None:
         """The answer when the buffer holds all of it, else None (BadAnswer when
         it cannot be one)."""
+        rbuf, fill = self.rbuf, self.fill
         if self.head is None:
-            buf = self.buf
+            start = self.start
             while True:
-                end = buf.find(b"\r\n\r\n")
+                end = rbuf.find(b"\r\n\r\n", start, fill)
                 if end < 0:
-                    if len(buf) > _MAX_HEAD:
+                    if fill - start > _MAX_HEAD:
                         raise BadAnswer("the answer's headers is too long")
                     if eof:
                         raise BadAnswer("the connection ended in the answer's headers")
-                    self.buf = buf
+                    self.start = start
                     return None
-                version, status, reason, headers = _parse_head(buf[:end])
-                buf = buf[end + 4 :]
+                version, status, reason, headers = _parse_head(rbuf[start:end])
+                start = end + 4
                 if not _interim(status):
                     break
-            self.buf = buf
+            self.start = start
             keep = _keep_alive(version, headers)
             if self.no_body or status in (204, 304):
                 self.head = (status, reason, headers, keep, 0)
@@ -689,15 +729,19 @@ class _AsyncConnection(asyncio.Protocol):
             else:
                 n = _content_length(headers)
                 self.head = (status, reason, headers, keep, -2 if n is None else n)
+                if n is not None:
+                    self.need = start + n  # the whole answer in one buffer
         status, reason, headers, keep, n = self.head
-        buf = self.buf
+        start = self.start
+        got = fill - start
         if n >= 0:
-            if len(buf) < n:
+            if got < n:
                 if eof:
-                    raise BadAnswer(f"the connection ended {n - len(buf)} bytes before the answer's end")
+                    raise BadAnswer(f"the connection ended {n - got} bytes before the answer's end")
                 return None
-            return status, buf[:n], headers, reason, keep and len(buf) == n
+            return status, bytes(memoryview(rbuf)[start : start + n]), headers, reason, keep and got == n
         if n == -1:
+            buf = bytes(memoryview(rbuf)[start:fill])
             chunked = _chunked_in(buf, 0)
             if chunked is None:
                 if eof:
@@ -705,20 +749,21 @@ class _AsyncConnection(asyncio.Protocol):
                 return None
             return status, chunked[0], headers, reason, keep and chunked[1] == len(buf)
         # Delimited by the end of the connection.
-        return (status, buf, headers, reason, False) if eof else None
+        return (status, bytes(memoryview(rbuf)[start:fill]), headers, reason, False) if eof else None
 
     async def request(
-        self, data: bytes, no_body: bool, reused: bool, timeout: float | None
+        self, data: list[bytes], no_body: bool, reused: bool, timeout: float | None
     ) -> tuple[int, bytes, _Headers, str, bool]:
-        """(status, body, headers, reason, keep) of one exchange; OSError (a timeout
-        included) when it fails."""
+        """(status, body, headers, reason, keep) of one exchange, the request given
+        in parts; OSError (a timeout included) when it fails."""
         loop = self.loop
         waiter: asyncio.Future[tuple[int, bytes, _Headers, str, bool]] = loop.create_future()
-        self.waiter, self.buf, self.head = waiter, b"", None
+        self.waiter, self.head, self.fill, self.start, self.need = waiter, None, 0, 0, 0
+        if len(self.rbuf) > _KEEP_RBUF:  # an answer larger than most: not kept
+            self.rbuf = bytearray(_RECV)
         self.no_body, self.reused = no_body, reused
         self.last = loop.time()
-        assert self.transport is not None
-        self.transport.write(data)
+        self._write(data)
         timer = None
         if timeout is not None and timeout > 0:
             timer = loop.call_at(self.last + timeout, self._timed_out, timeout)
@@ -728,6 +773,29 @@ class _AsyncConnection(asyncio.Protocol):
             self.waiter = None
             if timer is not None:
                 timer.cancel()
+
+    def _write(self, parts: list[bytes]) -> None:
+        """Writes the parts as one, joined in the connection's own buffer (kept
+        from one request to the next, as the read buffer): the transport sends
+        at once what it can and copies the rest."""
+        transport = self.transport
+        assert transport is not None
+        if len(parts) == 1:
+            transport.write(parts[0])
+            return
+        total = sum(map(len, parts))
+        wbuf = self.wbuf
+        # Not while a transport holds on to the buffer of the last request (uvloop's may).
+        if len(wbuf) < total or transport.get_write_buffer_size():
+            wbuf = bytearray(max(total, len(wbuf)))
+            if total <= _KEEP_RBUF:
+                self.wbuf = wbuf
+        at = 0
+        for part in parts:
+            end = at + len(part)
+            wbuf[at:end] = part
+            at = end
+        transport.write(memoryview(wbuf)[:total])
 
     def _timed_out(self, timeout: float) -> None:
         """The read timeout: `timeout` seconds without a byte of the answer."""
@@ -745,7 +813,7 @@ class _AsyncConnection(asyncio.Protocol):
         if self.transport is not None:
             self.transport.abort()
 
-    buf = b""
+    fill = start = need = 0
     head: tuple[int, str, _Headers, bool, int] | None = None
     no_body = reused = False
     last = 0.0
@@ -793,7 +861,7 @@ class _AsyncConnections:
         return None
 
     async def request(
-        self, data: bytes, no_body: bool, retry_stale: bool
+        self, data: list[bytes], no_body: bool, retry_stale: bool
     ) -> tuple[int, bytes, _Headers, str]:
         """(status, body, headers, reason) of one exchange; OSError (a timeout
         included) when it fails. A kept-alive connection the server had closed
@@ -864,6 +932,10 @@ _JSON_HEADERS = {"Content-Type": "application/json"}
 _JSON_TYPE = "Content-Type: application/json\r\n"
 
 
+def _joined(parts: list[bytes] | None) -> bytes | None:
+    return None if parts is None else b"".join(parts)
+
+
 def _request_head(method: str, target: str, static: str, b: dict[str, Any]) -> bytes:
     """The request line and headers of a request on our own connections."""
     content = b["content"]
@@ -873,7 +945,7 @@ def _request_head(method: str, target: str, static: str, b: dict[str, Any]) -> b
         # A JSON body's only header (every body the classes send), as _header_block writes it.
         head += _JSON_TYPE if extra == _JSON_HEADERS else _header_block(extra)
     if content is not None or method in ("POST", "PUT", "PATCH"):
-        head += f"Content-Length: {len(content or b'')}\r\n"
+        head += f"Content-Length: {sum(map(len, content)) if content else 0}\r\n"
     return (head + "\r\n").encode("latin-1")
 
 
@@ -922,14 +994,14 @@ class SyncTransport(_Base):
             exc: Exception | None = None
             if conns is not None:
                 try:
-                    got = conns.request(head, b["content"], method == "HEAD", req.idempotent)
+                    got = conns.request(head, b["content"] or [], method == "HEAD", req.idempotent)
                 except OSError as e:  # timeouts, resets, refusals, bad answers
                     exc = e
             else:
                 assert self.client is not None
                 try:
                     r = self.client.urlopen(
-                        method, target, body=b["content"], headers=headers,
+                        method, target, body=_joined(b["content"]), headers=headers,
                         retries=False, redirect=False, assert_same_host=False,
                     )
                     got = (r.status, r.data, r.headers, r.reason or "")
@@ -991,7 +1063,7 @@ class AsyncTransport(_Base):
             got, exc = None, None
             try:
                 async with self._session().request(
-                    b["method"], URL(url, encoded=True), data=b["content"], headers=headers
+                    b["method"], URL(url, encoded=True), data=_joined(b["content"]), headers=headers
                 ) as r:
                     got = (r.status, await r.read(), r.headers, r.reason or "")
             except (aiohttp.ClientError, asyncio.TimeoutError) as e:
@@ -1007,9 +1079,7 @@ class AsyncTransport(_Base):
         assert conns is not None
         method, target = b["method"], self.prefix + b["url"]
         _check_line(method, target)
-        data = _request_head(method, target, self._static, b)
-        if b["content"]:
-            data += b["content"]
+        data = [_request_head(method, target, self._static, b), *(b["content"] or ())]
         attempt = 0
         while True:
             got: tuple[int, bytes, Mapping[str, str], str] | None = None
