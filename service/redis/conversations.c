@@ -235,16 +235,16 @@ int rconv_append(struct store *s, const char *tenant, const struct conv_append *
 		index_touch(&index, c, tenant, customer, r->conversation_id);
 		int irc = run(s, &index, true, "customer index", &ierr);
 		free(customer);
-		if (irc < 0)
+		if (irc < 0) {
 			index_mark_undo(s, c, tenant, r->conversation_id);
-		if (irc < 0 && r->customer_id && *r->customer_id) {
-			*err = ierr;
-			goto out;
-		}
-		if (irc < 0)
+			if (r->customer_id && *r->customer_id) {
+				*err = ierr;
+				goto out;
+			}
 			log_warn(NULL, "customer index refresh failed",
 			         LF_STR("conversation_id", r->conversation_id),
 			         LF_STR("error", ierr.message));
+		}
 	}
 	ret = 0;
 out:

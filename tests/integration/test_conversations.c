@@ -1348,6 +1348,54 @@ START_TEST(test_failed_customer_index_refresh_is_asked_again)
 }
 END_TEST
 
+/* An append that names its customer fails when the customer's index cannot
+ * be written, as when the entry was written in the append's own round trip:
+ * its messages are stored and the mark taken back, so the retry (the same
+ * message ids) stores nothing twice and writes the entry. */
+START_TEST(test_failed_customer_index_fails_the_naming_append)
+{
+	if (primary_is_pg())
+		return;
+	const char *cid = "named-bad";
+	redisContext *rc = it_redis_connect();
+	char *meta = conv_key("meta", cid);
+	char *ctag = it_tag(tenant, "cu-bad");
+	char *ck = it_strfmt("%s:customer:%s", conv_prefix(), ctag);
+	free(ctag);
+	/* a string where the customer's index is: its ZADD fails */
+	freeReplyObject(redisCommand(rc, "SET %s x EX 60", ck));
+	json_t *body =
+	    json_pack("{s:s,s:[o]}", "customer_id", "cu-bad", "messages", msg("user", "a", "nb-1"));
+	it_response *r = append_raw(tenant, cid, json_incref(body));
+	it_expect_error(r, 500, "internal", NULL);
+	it_response_free(r);
+	expect_held(cid, 1, 1);
+	redisReply *x = redisCommand(rc, "HGET %s indexed_at", meta);
+	ck_assert_msg(x && x->type == REDIS_REPLY_NIL,
+	              "indexed_at kept after a failed index write");
+	freeReplyObject(x);
+	/* the index back: the retry is a duplicate, and lists the conversation */
+	freeReplyObject(redisCommand(rc, "DEL %s", ck));
+	json_t *again = append_ok(cid, body, 200);
+	ck_assert_int_eq(jint(again, "stored"), 0);
+	ck_assert(json_is_true(
+	    json_object_get(json_array_get(json_object_get(again, "messages"), 0), "duplicate")));
+	json_decref(again);
+	expect_held(cid, 1, 1);
+	x = redisCommand(rc, "ZSCORE %s %s", ck, cid);
+	ck_assert_msg(x && x->type == REDIS_REPLY_STRING, "the retry did not write the entry");
+	freeReplyObject(x);
+	json_t *l = get_json("/conversations?customer_id=cu-bad", 200);
+	json_t *cs = json_object_get(l, "conversations");
+	ck_assert_int_eq(json_array_size(cs), 1);
+	ck_assert_str_eq(jstr(json_array_get(cs, 0), "conversation_id"), cid);
+	json_decref(l);
+	free(ck);
+	free(meta);
+	redisFree(rc);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("conversations");
@@ -1384,6 +1432,7 @@ static Suite *suite(void)
 	tcase_set_timeout(t, 120);
 	tcase_add_test(t, test_every_key_has_ttl_and_one_hash_slot);
 	tcase_add_test(t, test_failed_customer_index_refresh_is_asked_again);
+	tcase_add_test(t, test_failed_customer_index_fails_the_naming_append);
 	tcase_add_test(t, test_customer_index_written_when_due);
 	suite_add_tcase(s, t);
 

@@ -244,10 +244,9 @@ class _Base:
         "+"), content (the body's parts, or None) and headers of a request."""
         headers = dict(req.headers)
         content = req.content
-        if content is not None:
-            headers["Content-Type"] = "application/json"
-        elif req.body is not None:
+        if content is None and req.body is not None:
             content = [_encode_body(req.body, req.plain)]
+        if content is not None:
             headers["Content-Type"] = "application/json"
         target = req.path
         params = [(k, v) for k, v in (req.params or {}).items() if v is not None]
