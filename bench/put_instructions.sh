@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
-# bench/put_instructions.sh: redis-server's instructions per put script call
-# (callgrind), for memoryd's put script and bench/put_simple.lua (or the
+# bench/put_instructions.sh: redis-server's instructions per checkpoint put
+# (callgrind), for memoryd's put (its blob SETs, registry SADD and EXPIRE,
+# and checkpoint_put.lua, in one round trip) and bench/put_simple.lua (or the
 # scripts given), each on a throwaway redis-server under valgrind. Counts
-# only what runs inside EVALSHA (--toggle-collect=evalShaCommand): what INFO
-# commandstats' usec_per_call of bench/run.sh times, without the timer's
-# noise. A benchmark, not a test. See bench/README.md.
+# what runs inside the commands a put sends (--toggle-collect=processCommand:
+# each top-level command, with what a script calls), without reading and
+# parsing the requests or writing replies: Redis's time per put, as INFO
+# commandstats' usec_per_call times one command, without the timer's noise.
+# A benchmark, not a test. See bench/README.md.
 #   bench/put_instructions.sh [SCRIPT...]
+#   service/redis/lua/checkpoint_put.lua runs as memoryd sends it
+#   (redis_driver --mode script); any other script gets put_simple.lua's
+#   KEYS and ARGV (--mode simple).
 #   PUT_OPS=800 PUT_THREADS=4: puts per run, and the threads they spread over
 set -euo pipefail
 
@@ -38,10 +44,11 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/memoryd-putins.XXXXXX")
 
 # count SCRIPT: one line, "<script> <puts> <instructions per put>"
 count() {
-	local script=$1 port out calls ir
+	local script=$1 port out calls ir mode=simple
+	[[ $(basename -- "$script") == checkpoint_put.lua ]] && mode=script
 	port=$(free_port)
 	out="$WORK/cg.$port"
-	valgrind --tool=callgrind --toggle-collect=evalShaCommand --callgrind-out-file="$out" \
+	valgrind --tool=callgrind --toggle-collect=processCommand --callgrind-out-file="$out" \
 		redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
 		--dir "$WORK" >"$WORK/valgrind.log" 2>&1 &
 	REDIS_PID=$!
@@ -51,12 +58,12 @@ count() {
 	done
 	# the script loaded and a first put per thread (new threads), then zeroed
 	"$BUILD/redis_driver" --port "$port" --conns 1 --seconds 600 --ops "$THREADS" \
-		--thread-spread "$THREADS" --prefix warm --mode script --script "$script" \
+		--thread-spread "$THREADS" --prefix warm --mode "$mode" --script "$script" \
 		--blob-size "$BLOB_RAW" >/dev/null
 	redis-cli -p "$port" config resetstat >/dev/null
 	callgrind_control -z "$REDIS_PID" >/dev/null 2>&1
 	"$BUILD/redis_driver" --port "$port" --conns 1 --seconds 600 --ops "$OPS" \
-		--thread-spread "$THREADS" --prefix warm --mode script --script "$script" \
+		--thread-spread "$THREADS" --prefix warm --mode "$mode" --script "$script" \
 		--blob-size "$BLOB_RAW" >/dev/null
 	callgrind_control -d "$REDIS_PID" >/dev/null 2>&1
 	calls=$(redis-cli -p "$port" info commandstats | tr -d '\r' |

@@ -2,13 +2,13 @@
 -- phase): the least a checkpoint put can be. One HSET of the checkpoint, its
 -- metadata and its blobs (the same bytes memoryd's put stores), the id in an
 -- index, and the two keys' EXPIREs; no registry, no head, no blob keys of
--- their own. KEYS and ARGV as service/redis/lua/checkpoint_put.lua's, so
--- redis_driver --mode script runs either.
-local nb = tonumber(ARGV[8])
+-- their own. redis_driver --mode simple sends it:
+-- KEYS[1] the hash, KEYS[2] the index, KEYS[3 ..] the blobs' field names;
+-- ARGV ttl, checkpoint id, checkpoint, metadata, then the blobs.
 local fields = {'checkpoint', ARGV[3], 'metadata', ARGV[4]}
-for i = 1, nb do
-  fields[#fields + 1] = KEYS[6 + i]
-  fields[#fields + 1] = ARGV[8 + i]
+for i = 3, #KEYS do
+  fields[#fields + 1] = KEYS[i]
+  fields[#fields + 1] = ARGV[2 + i]
 end
 redis.call('HSET', KEYS[1], unpack(fields))
 redis.call('EXPIRE', KEYS[1], ARGV[1])

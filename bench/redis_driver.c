@@ -11,6 +11,8 @@
  *   script  what memoryd's put sends (see script_op), with the put script
  *           read from --script (service/redis/lua/checkpoint_put.lua): for runs
  *           without memoryd, or when the replay capture fails.
+ *   simple  bench/put_simple.lua's put (see simple_op), the yardstick for
+ *           Redis time per put: one EVALSHA of --script with the payload.
  *   replay  the commands in --replay FILE (lines of `redis-cli MONITOR`
  *           output, as memoryd issued them for one request), sent back to
  *           back on one connection for each operation. Every occurrence of
@@ -380,11 +382,17 @@ static void replay_op(struct worker *w, redisContext *c, struct replay_state *st
 
 /*
  * --mode script mirrors memoryd's put (service/redis/checkpoints.c, redis_checkpoint_put):
- * EVALSHA of --script (service/redis/lua/checkpoint_put.lua, its KEYS/ARGV
- * layout); when it answers 1 (the thread's index entry is due), ZADD and
- * PEXPIRE of the tenant's thread index, then SET ... XX of the thread's
- * marker. Three new blobs: like memoryd, no referenced version is listed
- * for its TTL when the put writes its blob (the SET gives it one).
+ * in one round trip, SADD of the three new blobs' keys to the thread's
+ * registry and its EXPIRE, a SET ... EX per blob, then EVALSHA of --script
+ * (service/redis/lua/checkpoint_put.lua, its KEYS/ARGV layout); when that
+ * answers 1 (the thread's index entry is due), ZADD and PEXPIRE of the
+ * tenant's thread index, then SET ... XX of the thread's marker. Like
+ * memoryd, no referenced version is listed for its TTL when the put writes
+ * its blob (the SET gives it one).
+ *
+ * --mode simple sends bench/put_simple.lua's put: one EVALSHA, KEYS the
+ * checkpoint hash, the index and the blobs' field names, ARGV ttl, id,
+ * checkpoint, metadata and the blobs.
  */
 struct script_state {
 	char thread[32], cid[40], parent[40], ckpt_key[160], zset_key[128],
@@ -421,22 +429,15 @@ static void script_init(struct script_state *st)
 	snprintf(st->threads_key, sizeof(st->threads_key), "%s:threads:{default}", opt.prefix);
 }
 
-static void script_op(struct worker *w, redisContext *c, struct script_state *st,
-		      unsigned long long seq)
+/* The keys and ids of put seq of connection w. */
+static void script_names(struct worker *w, struct script_state *st, unsigned long long seq)
 {
 	/* Each connection writes to its own threads, ids increasing per thread. */
 	int thread = opt.thread_spread > 0 ? (int)((unsigned long long)w->idx +
 		     seq * (unsigned long long)opt.conns) % opt.thread_spread : w->idx;
-	const char *argv[3 + 7 + NBLOBS + 8 + NBLOBS + 2];
-	size_t argvlen[3 + 7 + NBLOBS + 8 + NBLOBS + 2];
-	redisReply *due;
-	char numkeys[8], nb[8];
 	struct timespec ts;
-	long long now_ms;
-	int n = 0;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
-	now_ms = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 	snprintf(st->thread, sizeof(st->thread), "bench-t%d", thread);
 	snprintf(st->cid, sizeof(st->cid), "1ef%02d%015llu", w->idx, seq + 1);
 	snprintf(st->parent, sizeof(st->parent), "1ef%02d%015llu", w->idx, seq);
@@ -457,17 +458,34 @@ static void script_op(struct worker *w, redisContext *c, struct script_state *st
 #undef TAG
 	snprintf(st->channels, sizeof(st->channels), "ch0:%s.0\nch1:%s.1\nch2:%s.2\n",
 		 st->cid, st->cid, st->cid);
-	snprintf(st->now, sizeof(st->now), "%lld", now_ms);
+	snprintf(st->now, sizeof(st->now), "%lld",
+		 (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
 	snprintf(st->gen, sizeof(st->gen), "%lld",
 		 (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000);
-	snprintf(numkeys, sizeof(numkeys), "%d", 7 + NBLOBS);
-	snprintf(nb, sizeof(nb), "%d", NBLOBS);
+}
 
+static void script_op(struct worker *w, redisContext *c, struct script_state *st,
+		      unsigned long long seq)
+{
+	const char *argv[3 + 7 + 9];
+	size_t argvlen[3 + 7 + 9];
+	redisReply *due;
+	int n = 0;
+
+	script_names(w, st, seq);
+	if (redisAppendCommand(c, "SADD %s %s %s %s", st->keys_key, st->blob_key[0],
+			       st->blob_key[1], st->blob_key[2]) != REDIS_OK ||
+	    redisAppendCommand(c, "EXPIRE %s %s", st->keys_key, st->ttl) != REDIS_OK)
+		die("connection %d: %s", w->idx, c->errstr);
+	for (int b = 0; b < NBLOBS; b++)
+		if (redisAppendCommand(c, "SET %s %b EX %s", st->blob_key[b], st->blob[b],
+				       st->blob_len, st->ttl) != REDIS_OK)
+			die("connection %d: %s", w->idx, c->errstr);
 #define ARG(s, l) (argv[n] = (s), argvlen[n++] = (l))
 #define SARG(s) ARG((s), strlen(s))
 	SARG("EVALSHA");
 	SARG(opt.sha);
-	SARG(numkeys);
+	SARG("7");
 	SARG(st->ckpt_key);
 	SARG(st->zset_key);
 	SARG(st->keys_key);
@@ -475,8 +493,6 @@ static void script_op(struct worker *w, redisContext *c, struct script_state *st
 	SARG(st->writes_key);
 	SARG(st->head_key);
 	SARG(st->mark_key);
-	for (int b = 0; b < NBLOBS; b++)
-		SARG(st->blob_key[b]); /* blobs written (no other version referenced) */
 	SARG(st->ttl);
 	SARG(st->cid);
 	ARG(st->checkpoint, opt.checkpoint_size);
@@ -484,14 +500,21 @@ static void script_op(struct worker *w, redisContext *c, struct script_state *st
 	SARG(st->parent);
 	SARG(st->channels);
 	SARG("");
-	SARG(nb);
-	for (int b = 0; b < NBLOBS; b++)
-		ARG(st->blob[b], st->blob_len);
 	SARG(st->gen); /* the head's candidate generation: microseconds */
 	SARG(st->every_ms);
 #undef SARG
 #undef ARG
-	due = redisCommandArgv(c, n, argv, argvlen);
+	if (redisAppendCommandArgv(c, n, argv, argvlen) != REDIS_OK)
+		die("connection %d: %s", w->idx, c->errstr);
+	for (int k = 0; k < 2 + NBLOBS; k++) {
+		void *r = NULL;
+
+		if (redisGetReply(c, &r) != REDIS_OK)
+			r = NULL;
+		check_reply(w, c, r);
+	}
+	if (redisGetReply(c, (void **)&due) != REDIS_OK)
+		due = NULL;
 	if (!due || due->type != REDIS_REPLY_INTEGER || due->integer != 1) {
 		check_reply(w, c, due);
 		return;
@@ -510,18 +533,48 @@ static void script_op(struct worker *w, redisContext *c, struct script_state *st
 	check_reply(w, c, redisCommand(c, "SET %s %s XX EX %s", st->mark_key, st->now, st->ttl));
 }
 
+static void simple_op(struct worker *w, redisContext *c, struct script_state *st,
+		      unsigned long long seq)
+{
+	const char *argv[3 + 2 + NBLOBS + 4 + NBLOBS];
+	size_t argvlen[3 + 2 + NBLOBS + 4 + NBLOBS];
+	char numkeys[8];
+	int n = 0;
+
+	script_names(w, st, seq);
+	snprintf(numkeys, sizeof(numkeys), "%d", 2 + NBLOBS);
+#define ARG(s, l) (argv[n] = (s), argvlen[n++] = (l))
+#define SARG(s) ARG((s), strlen(s))
+	SARG("EVALSHA");
+	SARG(opt.sha);
+	SARG(numkeys);
+	SARG(st->ckpt_key);
+	SARG(st->zset_key);
+	for (int b = 0; b < NBLOBS; b++)
+		SARG(st->blob_key[b]);
+	SARG(st->ttl);
+	SARG(st->cid);
+	ARG(st->checkpoint, opt.checkpoint_size);
+	SARG(st->metadata);
+	for (int b = 0; b < NBLOBS; b++)
+		ARG(st->blob[b], st->blob_len);
+#undef SARG
+#undef ARG
+	check_reply(w, c, redisCommandArgv(c, n, argv, argvlen));
+}
+
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
 	redisContext *c = connect_redis();
 	struct replay_state rs = { 0 };
 	struct script_state ss = { 0 };
-	int mode = opt.mode[0]; /* g, s, r */
+	int mode = !strcmp(opt.mode, "simple") ? 'S' : opt.mode[0]; /* g, s, S, r */
 	unsigned long long seq = 0;
 
 	if (mode == 'r')
 		replay_init(&rs);
-	else if (mode == 's')
+	else if (mode == 's' || mode == 'S')
 		script_init(&ss);
 	pthread_barrier_wait(&start_barrier);
 	for (;;) {
@@ -533,6 +586,8 @@ static void *worker_main(void *arg)
 			check_reply(w, c, redisCommand(c, "GET %s:value", opt.prefix));
 		else if (mode == 's')
 			script_op(w, c, &ss, seq);
+		else if (mode == 'S')
+			simple_op(w, c, &ss, seq);
 		else
 			replay_op(w, c, &rs, seq);
 		seq++;
@@ -594,12 +649,12 @@ static void setup(void)
 		memset(v, 'v', opt.value_size);
 		r = redisCommand(c, "SET %s:value %b", opt.prefix, v, opt.value_size);
 		free(v);
-	} else if (!strcmp(opt.mode, "script")) {
+	} else if (!strcmp(opt.mode, "script") || !strcmp(opt.mode, "simple")) {
 		size_t len;
 		char *text;
 
 		if (!opt.script_file)
-			die("--mode script needs --script FILE");
+			die("--mode %s needs --script FILE", opt.mode);
 		text = read_file(opt.script_file, &len);
 		r = redisCommand(c, "SCRIPT LOAD %b", text, len);
 		free(text);
@@ -611,7 +666,7 @@ static void setup(void)
 		load_replay();
 		r = redisCommand(c, "PING");
 	} else {
-		die("unknown --mode %s (get, script, replay)", opt.mode);
+		die("unknown --mode %s (get, script, simple, replay)", opt.mode);
 	}
 	if (!r || r->type == REDIS_REPLY_ERROR)
 		die("setup: %s", r ? r->str : c->errstr);
@@ -622,7 +677,7 @@ static void setup(void)
 static void usage(void)
 {
 	fputs("usage: redis_driver [--host H] [--port P] [--conns N] [--seconds S] [--ops N]\n"
-	      "  [--name LABEL] --mode get|script|replay\n"
+	      "  [--name LABEL] --mode get|script|simple|replay\n"
 	      "  get:    [--value-size BYTES]\n"
 	      "  script: --script FILE [--blob-size BYTES] [--checkpoint-size BYTES]\n"
 	      "          [--ttl S] [--prefix P] [--thread-spread N]\n"

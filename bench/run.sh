@@ -28,7 +28,7 @@ MARK_CID=1efcafe0-0000-4000-8000-000000000000
 MARK_PARENT=1efcafe0-0000-4000-7000-000000000000
 MARK_THREAD=bench-capture-000000000000
 
-REDIS_PID='' MEMORYD_PID='' MONITOR_PID='' SAMPLER_PID='' WORK='' MEMORYD_PUT_US=''
+REDIS_PID='' MEMORYD_PID='' MONITOR_PID='' SAMPLER_PID='' WORK='' PUT_CPU_US=''
 
 # shellcheck source=bench/lib.sh
 . "$BENCH/lib.sh"
@@ -104,6 +104,31 @@ evalsha_us() {
 		sed -n 's/^cmdstat_evalsha:.*usec_per_call=\([0-9.]*\).*/\1/p'
 }
 
+# EVALSHA calls since the last CONFIG RESETSTAT: one per put.
+evalsha_calls() {
+	rcli info commandstats | tr -d '\r' | sed -n 's/^cmdstat_evalsha:calls=\([0-9]*\).*/\1/p'
+}
+
+# Redis's CPU seconds so far (INFO cpu, user + system).
+redis_cpu_s() {
+	rcli info cpu | tr -d '\r' | awk -F: '/^used_cpu_(user|sys):/ { s += $2 } END { printf "%.6f", s }'
+}
+
+# put_phase NAME ARGS...: run_driver, then set PUT_CPU_US to Redis's CPU per
+# put over the phase. memoryd's put is several commands (the blobs' SETs
+# ahead of its script), and INFO commandstats counts a script's commands
+# twice (in EVALSHA's time and their own), so a put's Redis time is read
+# from Redis's CPU; both phases pay the same per round trip.
+put_phase() {
+	local c0 c1
+	rcli config resetstat >/dev/null
+	c0=$(redis_cpu_s)
+	run_driver "$@"
+	c1=$(redis_cpu_s)
+	PUT_CPU_US=$(awk -v a="$c0" -v b="$c1" -v n="$(evalsha_calls)" \
+		'BEGIN { if (n > 0) printf "%.1f", (b - a) * 1e6 / n }')
+}
+
 summary() {
 	local put_kind=$1 mput rput mget rget p99 hwm
 	mput=$(field memoryd_put rps) rput=$(field "$put_kind" ops_per_s)
@@ -132,7 +157,7 @@ summary() {
 	check "put p99 at $CONNS conns (ms)" "$p99" '<' 3
 	local mus sus
 	mus=$(field redis_time_per_put memoryd_put_us) sus=$(field redis_time_per_put simple_put_us)
-	check "Redis us/put (memoryd / simple)" \
+	check "Redis CPU us/put (memoryd / simple)" \
 		"$(awk -v a="$mus" -v b="$sus" 'BEGIN { if (a > 0 && b > 0) printf "%.2f", a / b }')" '<' 1.3
 	check "get ratio (memoryd / redis GET)" \
 		"$(awk -v a="$mget" -v b="$rget" 'BEGIN { if (b > 0) printf "%.2f", a / b }')" '>=' 0.5
@@ -178,9 +203,7 @@ main() {
 		fi
 		rcli flushall >/dev/null
 
-		rcli config resetstat >/dev/null
 		run_wrk memoryd_put "$BENCH/put.lua"
-		MEMORYD_PUT_US=$(evalsha_us)
 		local zc
 		zc=$(rcli --scan --pattern '*:checkpoints:{bench:bench-w0-1}:*' | head -1)
 		if [[ -n $zc ]]; then
@@ -190,14 +213,18 @@ main() {
 		fi
 	fi
 	rcli flushall >/dev/null
-	run_driver "$put_kind" "${put_args[@]}"
+	local memoryd_us memoryd_script_us
+	put_phase "$put_kind" "${put_args[@]}"
+	memoryd_us=$PUT_CPU_US memoryd_script_us=$(evalsha_us)
 	rcli flushall >/dev/null
 	# The yardstick for Redis time per put: bench/put_simple.lua, same payload.
-	rcli config resetstat >/dev/null
-	run_driver redis_put_simple --mode script --script "$BENCH/put_simple.lua" --blob-size "$BLOB_RAW"
-	jq -nc --arg m "${MEMORYD_PUT_US:-}" --arg s "$(evalsha_us)" \
+	put_phase redis_put_simple --mode simple --script "$BENCH/put_simple.lua" --blob-size "$BLOB_RAW"
+	jq -nc --arg m "$memoryd_us" --arg s "$PUT_CPU_US" --arg ms "$memoryd_script_us" \
+		--arg ss "$(evalsha_us)" \
 		'{name: "redis_time_per_put", memoryd_put_us: ($m | tonumber? // null),
-		  simple_put_us: ($s | tonumber? // null)}' | tee -a "$RESULTS"
+		  simple_put_us: ($s | tonumber? // null),
+		  memoryd_script_us: ($ms | tonumber? // null), simple_script_us: ($ss | tonumber? // null)}' |
+		tee -a "$RESULTS"
 	rcli flushall >/dev/null
 
 	if [[ $REDIS_ONLY != 1 ]]; then

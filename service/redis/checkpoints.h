@@ -1,7 +1,8 @@
 /*
  * redis/checkpoints: the checkpoint ops (store_ops.checkpoint_*,
  * thread_delete) of the Redis store, over the keys redis/redis.h lays out.
- * Each write is one Lua script (checkpoint_put.lua, checkpoint_writes.lua);
+ * Each write is one round trip around one Lua script (checkpoint_put.lua
+ * after the put's new blobs as plain SETs, checkpoint_writes.lua);
  * a put also writes the tenant's thread index, in round trips of its own,
  * when its script says the thread's entry is due (about once per TTL / 10
  * per thread); a get is one script, a list a few pipelined round trips. redis/redis.c puts these

@@ -1215,15 +1215,6 @@ static it_response *req_a(const char *method, const char *path, const char *t, b
 	return r;
 }
 
-static void expect_no_redis_keys(redisContext *rc, const char *t, const char *thread)
-{
-	it_strlist keys = {0};
-	it_redis_thread_keys(rc, t, thread, &keys);
-	ck_assert_msg(keys.n == 0, "%zu key(s) of %s left in redis, e.g. %s", keys.n, thread,
-	              keys.n ? keys.v[0] : "");
-	it_strlist_free(&keys);
-}
-
 /* Written while Redis was primary (no dual write), deleted while PostgreSQL
  * is: a thread, one checkpoint, a conversation, a /memory item and a whole
  * tenant stay deleted after the failback, in the answers and in Redis. */
@@ -1302,8 +1293,8 @@ START_TEST(test_deletes_reach_redis_while_postgres_is_primary)
 	it_response_free(r);
 
 	redisContext *rc = it_redis_connect();
-	expect_no_redis_keys(rc, tenant, "z1");
-	expect_no_redis_keys(rc, tenant, "conv-z");
+	it_redis_expect_thread_empty(rc, tenant, "z1", "the deletes");
+	it_redis_expect_thread_empty(rc, tenant, "conv-z", "the deletes");
 	char *ck = it_key_checkpoint(tenant, "z2", "", cp2);
 	ck_assert_int_eq(it_redis_exists(rc, ck), 0);
 	free(ck);

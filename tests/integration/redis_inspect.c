@@ -522,6 +522,16 @@ void it_redis_expect_tenant_empty(redisContext *c, const char *tenant, const cha
 	it_strlist_free(&keys);
 }
 
+void it_redis_expect_thread_empty(redisContext *c, const char *tenant, const char *thread,
+                                  const char *after)
+{
+	it_strlist keys = {0};
+	it_redis_thread_keys(c, tenant, thread, &keys);
+	ck_assert_msg(keys.n == 0, "after %s, Redis holds %zu key(s) of %s, e.g. %s", after, keys.n,
+	              thread, keys.n ? keys.v[0] : "");
+	it_strlist_free(&keys);
+}
+
 redisContext *it_redis_monitor(void)
 {
 	redisContext *m = it_redis_connect();

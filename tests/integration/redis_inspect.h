@@ -72,5 +72,8 @@ void it_redis_thread_keys(redisContext *c, const char *tenant, const char *threa
 void it_redis_tenant_keys(redisContext *c, const char *tenant, it_strlist *out);
 /* Fails the test when any key of the tenant exists. */
 void it_redis_expect_tenant_empty(redisContext *c, const char *tenant, const char *after);
+/* Fails the test when any key of the thread exists. */
+void it_redis_expect_thread_empty(redisContext *c, const char *tenant, const char *thread,
+                                  const char *after);
 
 #endif

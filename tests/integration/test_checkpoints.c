@@ -1035,6 +1035,74 @@ START_TEST(test_cached_latest_follows_every_change)
 }
 END_TEST
 
+/* DELETE of the thread answers 204 and leaves none of its keys in Redis. */
+static void delete_leaves_no_key(const char *t, const char *thread)
+{
+	it_response *r = it_delete(t, thread);
+	it_expect_status(r, 204);
+	it_response_free(r);
+	it_redis_expect_thread_empty(rc, t, thread, "its DELETE");
+}
+
+/* A put sends its new blobs as plain SETs ahead of its script, in the same
+ * round trip (redis_checkpoint_put). When the script then fails, here because
+ * the checkpoint's key is held by a string, the put fails, its checkpoint is
+ * nowhere, and the blobs it wrote are registered with the thread and expire
+ * with the TTL; the retry stores each once, and a delete takes them all. */
+START_TEST(test_failed_put_script_leaves_its_blobs_registered_and_expiring)
+{
+	const char *thread = "thread-script-fails";
+	char *id = it_cp_id(1);
+	char *kc = it_key_checkpoint(tenant, thread, "", id);
+	char *kb = it_key_blob(tenant, thread, "", "a", "1");
+	char *kk = it_key_thread_keys(tenant, thread);
+	redisReply *rr = it_redis_command(rc, "SET %s %s EX %d", kc, "in-the-way", 600);
+	ck_assert_msg(rr && rr->type == REDIS_REPLY_STATUS, "SET of %s failed", kc);
+	freeReplyObject(rr);
+
+	json_t *cv = json_pack("{s:s}", "a", "1");
+	json_t *body =
+	    it_put_body(thread, "", id, NULL, it_checkpoint(id, cv), NULL,
+	                json_pack("[o]", it_blob("a", json_string("1"), "json", "A1", 2)));
+	it_response *r = it_put(tenant, json_incref(body));
+	it_expect_error(r, 500, "internal", NULL);
+	it_response_free(r);
+	it_response *g = it_get(tenant, thread, NULL, NULL);
+	it_expect_status(g, 404);
+	it_response_free(g);
+	ck_assert_msg(it_redis_exists(rc, kb), "the failed put's blob %s is not there", kb);
+	long long tb = ttl_settled(kb), tk = ttl_settled(kk);
+	ck_assert_msg(tb > 0 && tb <= it_configured_ttl(), "%s: TTL %lld", kb, tb);
+	ck_assert_msg(tk > 0 && tk <= it_configured_ttl(), "%s: TTL %lld", kk, tk);
+	it_strlist members = {0};
+	it_redis_smembers(rc, kk, &members);
+	ck_assert_msg(members.n == 1 && it_strlist_contains(&members, kb),
+	              "%s should list the blob alone (%zu members)", kk, members.n);
+	it_strlist_free(&members);
+
+	/* the obstacle gone, the retry stores the checkpoint and the blob once */
+	rr = it_redis_command(rc, "DEL %s", kc);
+	freeReplyObject(rr);
+	it_put_ok(tenant, body);
+	json_t *t = it_get_ok(tenant, thread, NULL, NULL);
+	it_expect_channel_value(t, "a", "json", "A1", 2);
+	json_decref(t);
+	it_redis_smembers(rc, kk, &members);
+	size_t blobs = 0;
+	for (size_t i = 0; i < members.n; i++)
+		blobs += strcmp(members.v[i], kb) == 0;
+	ck_assert_msg(blobs == 1 && it_strlist_contains(&members, kc),
+	              "%s should list the blob once and the checkpoint", kk);
+	it_strlist_free(&members);
+
+	delete_leaves_no_key(tenant, thread);
+	free(id);
+	free(kc);
+	free(kb);
+	free(kk);
+}
+END_TEST
+
 START_TEST(test_delete_thread_removes_every_key_in_every_namespace)
 {
 	const char *victim = "thread-del";
@@ -1579,14 +1647,7 @@ START_TEST(test_special_characters_are_encoded_in_keys)
 	ck_assert_msg(keys.n == 9, "expected exactly 9 keys for the tenant, found %zu", keys.n);
 	it_strlist_free(&keys);
 
-	it_response *r = it_delete(t, thread);
-	it_expect_status(r, 204);
-	it_response_free(r);
-	it_strlist left = {0};
-	it_redis_thread_keys(rc, t, thread, &left);
-	ck_assert_msg(left.n == 0, "delete left %zu key(s), e.g. %s", left.n,
-	              left.n ? left.v[0] : "");
-	it_strlist_free(&left);
+	delete_leaves_no_key(t, thread);
 	free(t);
 }
 END_TEST
@@ -2254,6 +2315,7 @@ int main(void)
 
 	t = tc(s, "roundtrip", 60);
 	tcase_add_test(t, test_put_then_get_latest_and_by_id_round_trip);
+	tcase_add_test(t, test_failed_put_script_leaves_its_blobs_registered_and_expiring);
 	tcase_add_test(t, test_parent_config_present_for_child_absent_for_root);
 	tcase_add_test(t, test_null_parent_and_missing_metadata_mean_root_and_empty_object);
 	tcase_add_test(t, test_put_same_id_again_overwrites);

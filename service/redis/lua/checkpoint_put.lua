@@ -1,5 +1,10 @@
--- Upsert one checkpoint with the blobs of its new channel versions, in one
--- atomic step, every key with its TTL.
+-- Upsert one checkpoint, in one atomic step, every key with its TTL. The
+-- blobs of its new channel versions are not arguments here: memoryd sends
+-- them in the same round trip, before this script, as plain SET ... EX
+-- (registered in the thread's key registry first). Redis's Lua hashes every
+-- byte of every string it is given, so a 58 KB value costs a script about
+-- 67 us, where a SET of it costs 1.5 us (INFO commandstats); see
+-- redis_checkpoint_put for what this means when the script fails.
 -- KEYS[1] checkpoint hash   KEYS[2] ns index (zset of checkpoint ids)
 -- KEYS[3] thread key registry (set)   KEYS[4] thread namespaces (set)
 -- KEYS[5] pending writes hash of this checkpoint (TTL refreshed when present)
@@ -9,52 +14,46 @@
 --         last wrote the thread's entry in the tenant's thread index; "0"
 --         not yet. Created here (and registered); only the caller advances
 --         it, after that write (SET ... XX)
--- KEYS[8 .. 7+nb] blobs to write; KEYS[8+nb ..] blobs the checkpoint
--- references (TTL refreshed so a live thread never loses a channel value)
--- ARGV: ttl, checkpoint_id, checkpoint, metadata, parent, channels, ns, nb,
---       then nb blob values, then the head's candidate generation (the
---       caller's clock in microseconds; the head's generation only grows),
---       then index_every (ms between refreshes of the thread's index entry)
+-- KEYS[8 ..] blobs the checkpoint references and this put does not write
+-- (TTL refreshed so a live thread never loses a channel value)
+-- ARGV: ttl, checkpoint_id, checkpoint, metadata, parent, channels, ns,
+--       then the head's candidate generation (the caller's clock in
+--       microseconds; the head's generation only grows), then index_every
+--       (ms between refreshes of the thread's index entry)
 -- Reply: 1 when the thread's index entry is due a refresh (the marker is
 --        new, or index_every or more away from now), else 0
 --
 -- Each redis.call has a fixed cost (about 9,000 instructions in Redis 7.0,
 -- whatever it carries), so the common put (a namespace with a head, the
--- thread's entry not due) makes ten for three new blobs: HSET and EXPIRE of
--- the checkpoint, ZADD to the index, a SET EX per new blob (an EXPIRE per
--- referenced one), the head swapped in one SET ... GET, GET of the marker,
--- SADD and EXPIRE of the registry. The registry's EXPIRE is the archiver's
--- sign of a write, so every put and every write gives it the TTL. The
--- namespace set and the namespaces' indexes only need to outlive the
--- thread's data: they get TTL + 2 * index_every when the namespace is new
--- (it has no head) and, every namespace of the thread, when the thread's
--- index entry is due, which a put finds at least every index_every (the
--- callers' clocks may differ by up to another index_every). So a put that
--- is not due leaves them at least TTL after it. The registry gets only the
--- keys this put creates (the index and head once per namespace; the writes
--- hash is the writes script's), and a new checkpoint has no writes hash to
--- refresh.
+-- thread's entry not due) makes seven: HSET and EXPIRE of the checkpoint,
+-- ZADD to the index, the head swapped in one SET ... GET, GET of the marker,
+-- SADD and EXPIRE of the registry, and an EXPIRE per referenced blob. The
+-- registry's EXPIRE is the archiver's sign of a write, so every put and every
+-- write gives it the TTL. The namespace set and the namespaces' indexes only
+-- need to outlive the thread's data: they get TTL + 2 * index_every when the
+-- namespace is new (it has no head) and, every namespace of the thread, when
+-- the thread's index entry is due, which a put finds at least every
+-- index_every (the callers' clocks may differ by up to another index_every).
+-- So a put that is not due leaves them at least TTL after it. The registry
+-- gets only the keys this script creates (the index and head once per
+-- namespace; the writes hash is the writes script's, the blobs memoryd's),
+-- and a new checkpoint has no writes hash to refresh.
 local function enc(s) -- as memoryd encodes ids in keys
   return (string.gsub(s, '[%%:{}%*%?%[%]\\ %c]', function(c)
     return string.format('%%%02X', string.byte(c))
   end))
 end
 local ttl = ARGV[1]
-local nb = tonumber(ARGV[8])
 local id = ARGV[2]
 local ns = ARGV[7]
-local gen = ARGV[9 + nb]
-local every = tonumber(ARGV[10 + nb])
+local gen = ARGV[8]
+local every = tonumber(ARGV[9])
 local fresh = redis.call('HSET', KEYS[1], 'checkpoint', ARGV[3], 'metadata', ARGV[4],
                          'parent', ARGV[5], 'channels', ARGV[6]) == 4
 redis.call('EXPIRE', KEYS[1], ttl)
 redis.call('ZADD', KEYS[2], 0, id)
 local reg = {KEYS[1]}
-for i = 1, nb do
-  redis.call('SET', KEYS[7 + i], ARGV[8 + i], 'EX', ttl)
-  reg[#reg + 1] = KEYS[7 + i]
-end
-for i = 8 + nb, #KEYS do
+for i = 8, #KEYS do
   redis.call('EXPIRE', KEYS[i], ttl)
 end
 if not fresh then
