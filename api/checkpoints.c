@@ -99,6 +99,29 @@ static void append_tuple(struct buf *b, const struct cp_tuple *t)
 	buf_puts(b, "]}");
 }
 
+/* The key of a namespace's latest tuple in r->latest_cache, into key. */
+static void latest_key(struct buf *key, const char *tenant, const char *thread, const char *ns)
+{
+	/* ids hold no control characters, so '\n' separates them */
+	buf_reset(key);
+	buf_printf(key, "%s\n%s\n%s", tenant, thread, ns);
+}
+
+/* After this replica wrote to a namespace, its cached latest tuple is likely
+ * stale: dropped, the next get-latest goes straight to the store instead of
+ * first reading the head to find so (one Redis round trip fewer for an agent
+ * that writes a step and reads the thread back through the same replica).
+ * Only ever an optimisation: a kept entry is still checked against the head. */
+static void latest_drop(struct request *r, const char *thread, const char *ns)
+{
+	if (!r->latest_cache)
+		return;
+	struct buf key = {0};
+	latest_key(&key, r->tenant, thread, ns);
+	vcache_drop(r->latest_cache, key.data);
+	buf_release(&key);
+}
+
 enum MHD_Result h_checkpoint_put(struct request *r)
 {
 	struct mem_error err = {0};
@@ -188,6 +211,7 @@ enum MHD_Result h_checkpoint_put(struct request *r)
 	p.metadata_json = md_text.data;
 	if (service_checkpoint_put(r->svc, r->tenant, &p, r->stored, &err) < 0)
 		goto fail;
+	latest_drop(r, p.thread_id, p.ns);
 
 	struct buf b = {0};
 	buf_puts(&b, "{\"config\":");
@@ -212,7 +236,9 @@ out:
  * Get a tuple. The latest one is rendered once per version of the thread's
  * head and kept in r->latest_cache: a repeated read costs one small head read
  * and a copy, and never serves a tuple that has changed since (the version
- * comes from the store on every request).
+ * comes from the store on every request that uses the cache). With nothing
+ * cached for the namespace (its first read, or the first since this replica
+ * wrote to it), the store is asked for the tuple straight away.
  */
 enum MHD_Result h_checkpoint_get(struct request *r)
 {
@@ -230,14 +256,17 @@ enum MHD_Result h_checkpoint_get(struct request *r)
 	if (id && !*id)
 		g.checkpoint_id = NULL;
 	if (!g.checkpoint_id && r->latest_cache) {
-		/* ids hold no control characters, so '\n' separates them */
-		buf_printf(&key, "%s\n%s\n%s", r->tenant, g.thread_id, g.ns);
-		if (service_checkpoint_head(r->svc, r->tenant, g.thread_id, g.ns, &version, &err) <
-		    0)
-			goto fail;
-		if (version && vcache_get(r->latest_cache, key.data, version, &text, &len)) {
-			ret = respond_raw(r, 200, text, len);
-			goto out;
+		latest_key(&key, r->tenant, g.thread_id, g.ns);
+		/* nothing cached: the head need not be read to find that out */
+		if (vcache_has(r->latest_cache, key.data)) {
+			if (service_checkpoint_head(r->svc, r->tenant, g.thread_id, g.ns, &version,
+			                            &err) < 0)
+				goto fail;
+			if (version &&
+			    vcache_get(r->latest_cache, key.data, version, &text, &len)) {
+				ret = respond_raw(r, 200, text, len);
+				goto out;
+			}
 		}
 	}
 	if (service_checkpoint_get(r->svc, r->tenant, &g, &t, &err) < 0)
@@ -376,6 +405,7 @@ enum MHD_Result h_checkpoint_writes(struct request *r)
 	w.nwrites = n;
 	if (service_checkpoint_put_writes(r->svc, r->tenant, &w, r->stored, &err) < 0)
 		goto fail;
+	latest_drop(r, w.thread_id, w.ns);
 	ret = respond_json(r, 200, json_pack("{s:I}", "stored", (json_int_t)n));
 	goto out;
 fail:

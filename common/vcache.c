@@ -181,3 +181,30 @@ void vcache_put(struct vcache *c, const char *key, const char *version, const ch
 	}
 	pthread_mutex_unlock(&s->lock);
 }
+
+int vcache_has(struct vcache *c, const char *key)
+{
+	if (!c)
+		return 0;
+	unsigned long h = hash(key);
+	struct shard *s = &c->shards[h % NSHARDS];
+	pthread_mutex_lock(&s->lock);
+	int has = find(s, key, h) != NULL;
+	pthread_mutex_unlock(&s->lock);
+	return has;
+}
+
+void vcache_drop(struct vcache *c, const char *key)
+{
+	if (!c)
+		return;
+	unsigned long h = hash(key);
+	struct shard *s = &c->shards[h % NSHARDS];
+	pthread_mutex_lock(&s->lock);
+	struct entry *e = find(s, key, h);
+	if (e)
+		unlink_entry(s, e, 1);
+	pthread_mutex_unlock(&s->lock);
+	if (e)
+		entry_free(e);
+}

@@ -30,5 +30,10 @@ int vcache_get(struct vcache *c, const char *key, const char *version, char **da
 /* Cache a copy of data under key at version, replacing what was there. */
 void vcache_put(struct vcache *c, const char *key, const char *version, const char *data,
                 size_t len);
+/* 1 when key is cached at any version: whether a lookup can hit at all, so
+ * a caller can skip reading the version when it cannot. */
+int vcache_has(struct vcache *c, const char *key);
+/* Forget key (nothing when it is not cached). */
+void vcache_drop(struct vcache *c, const char *key);
 
 #endif

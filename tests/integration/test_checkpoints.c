@@ -1268,6 +1268,60 @@ START_TEST(test_list_pages_end_at_response_max_bytes)
 }
 END_TEST
 
+/* Head reads (top-level GETs of the namespace's head, not the script's own)
+ * Redis runs for what the test sends next, up to an ECHO of marker. */
+static long head_reads(redisContext *m, const char *head, const char *marker)
+{
+	redisReply *r = it_redis_command(rc, "ECHO %s", marker);
+	freeReplyObject(r);
+	char get[256], echo[128];
+	snprintf(get, sizeof(get), "\"GET\" \"%s\"", head);
+	snprintf(echo, sizeof(echo), "\"ECHO\" \"%s\"", marker);
+	const char *needles[] = {"127.0.0.1:", get, NULL}; /* a script's lines say "lua" */
+	const char *until[] = {echo, NULL};
+	return it_redis_monitor_count(m, needles, until);
+}
+
+/* The cached latest tuple is checked against the head only when there is
+ * one: after this replica wrote to the namespace it has none, and the next
+ * get-latest is one round trip to Redis (the script), not two. */
+START_TEST(test_get_after_this_replicas_write_reads_no_head)
+{
+	if (it_redis_is_cluster())
+		return; /* MONITOR sees one node of a cluster: not run there */
+	const char *thread = "thread-cache-skip";
+	char *head = it_key_head(tenant, thread, "");
+	put_simple(tenant, thread, "", 1, 0, json_pack("{s:i}", "step", 1));
+	redisContext *m = it_redis_monitor();
+	json_decref(it_get_ok(tenant, thread, NULL, NULL)); /* nothing cached yet */
+	ck_assert_int_eq(head_reads(m, head, "first-read"), 0);
+	json_decref(it_get_ok(tenant, thread, NULL, NULL)); /* cached: checked */
+	ck_assert_int_eq(head_reads(m, head, "cached-read"), 1);
+
+	put_simple(tenant, thread, "", 2, 1, json_pack("{s:i}", "step", 2));
+	json_t *t = it_get_ok(tenant, thread, NULL, NULL);
+	ck_assert_int_eq(head_reads(m, head, "read-after-put"), 0);
+	char *id2 = it_cp_id(2);
+	it_expect_config(json_object_get(t, "config"), thread, "", id2);
+	json_decref(t);
+
+	const char *ch[] = {"a"};
+	const char *d[] = {"w2"};
+	it_put_writes_ok(tenant, thread,
+	                 it_writes_body("", id2, "task-2", "", writes_of(ch, d, 1)));
+	t = it_get_ok(tenant, thread, NULL, NULL);
+	ck_assert_int_eq(head_reads(m, head, "read-after-writes"), 0);
+	want_write w[] = {{"", "task-2", 0, "a", "w2"}};
+	expect_pending(t, w, 1);
+	json_decref(t);
+	json_decref(it_get_ok(tenant, thread, NULL, NULL));
+	ck_assert_int_eq(head_reads(m, head, "cached-again"), 1);
+	redisFree(m);
+	free(id2);
+	free(head);
+}
+END_TEST
+
 /* A list reads no more ids from a namespace's index than its page can hold
  * (and one more, to say it is truncated). */
 START_TEST(test_list_reads_a_bounded_range_of_the_index)
@@ -2320,6 +2374,7 @@ int main(void)
 	tcase_add_test(t, test_null_parent_and_missing_metadata_mean_root_and_empty_object);
 	tcase_add_test(t, test_put_same_id_again_overwrites);
 	tcase_add_test(t, test_cached_latest_follows_every_change);
+	tcase_add_test(t, test_get_after_this_replicas_write_reads_no_head);
 	tcase_add_test(t, test_versions_canonicalised_integer_and_string_match);
 	tcase_add_test(t, test_large_binary_blob_round_trip);
 	tcase_add_test(t, test_get_unknown_thread_and_unknown_id_404);
