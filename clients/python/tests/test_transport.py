@@ -459,3 +459,12 @@ def test_requests_beyond_the_limit_wait_their_turn(scripted) -> None:
 
     asyncio.run(run())
     assert len(srv.requests) == 6 and srv.connections == 2
+
+
+def test_body_read_when_asked_for() -> None:
+    # A 2xx answer's body is read on first use, once; what is not JSON reads as None.
+    r = Response.unread(200, b'{"a":[1,2.5]}', {})
+    assert r.body == {"a": [1, 2.5]} and r.body is r.body
+    assert Response.unread(200, b"not json", {}).body is None
+    assert Response.unread(204, b"", {}).body is None
+    assert Response(404, {"x": 1}, {}).body == {"x": 1}
