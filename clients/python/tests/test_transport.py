@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from memoryd import AsyncMemorydSaver, MemorydError, MemorydSaver, RetryPolicy
-from memoryd._http import AsyncTransport, Request, Response, SyncTransport
+from memoryd._http import AsyncTransport, Request, Response, SyncTransport, _AsyncConnections
 
 OK = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{\"ok\":true}"
 
@@ -411,3 +411,60 @@ def test_cancelled_request_drops_its_connection(scripted) -> None:
 
     asyncio.run(run())
     assert srv.connections == 2
+
+
+def test_read_timeout_on_a_kept_connection(scripted, transport) -> None:
+    # The asyncio connection keeps one timer, armed by its first request: it runs
+    # out during the second, 0.15 s too early for it, and is set again for the
+    # second's own 0.4 s.
+    def silent(conn: socket.socket, _req: bytes) -> bool:
+        time.sleep(1.0)
+        return False
+
+    srv = scripted(answer(OK), silent)
+    t = transport(srv.url, timeout=0.4, retry=RetryPolicy(retries=0))
+    assert t.send(Request("GET", "/x")).status == 200
+    time.sleep(0.15)
+    t0 = time.monotonic()
+    with pytest.raises(MemorydError) as e:
+        t.send(Request("GET", "/y"))
+    assert (e.value.code, srv.connections) == ("network_error", 1)
+    assert "timed out" in str(e.value)
+    assert 0.38 <= time.monotonic() - t0 < 0.9
+
+
+def test_requests_beyond_the_limit_wait_their_turn(scripted) -> None:
+    # At most `limit` requests at once on their own connections, the rest served
+    # in turn; one cancelled while it waits gives no slot away.
+    def slow(conn: socket.socket, _req: bytes) -> bool:
+        time.sleep(0.05)
+        conn.sendall(OK)
+        return True
+
+    srv = scripted(slow)
+    conns = _AsyncConnections("127.0.0.1", int(srv.url.rsplit(":", 1)[1]), 2.0, 2.0, 2)
+    req = b"GET /x HTTP/1.1\r\nHost: h\r\n\r\n"
+
+    async def run() -> None:
+        tasks = [asyncio.ensure_future(conns.request([req], False, True)) for _ in range(6)]
+        await asyncio.sleep(0.01)
+        assert (conns.busy, len(conns.queue)) == (2, 4)
+        tasks[3].cancel()
+        got = await asyncio.gather(*tasks, return_exceptions=True)
+        assert isinstance(got[3], asyncio.CancelledError)
+        assert [g[0] for i, g in enumerate(got) if i != 3] == [200] * 5  # type: ignore[index]
+        assert (conns.busy, len(conns.queue)) == (0, 0)
+        assert (await conns.request([req], False, True))[0] == 200
+        conns.close()
+
+    asyncio.run(run())
+    assert len(srv.requests) == 6 and srv.connections == 2
+
+
+def test_body_read_when_asked_for() -> None:
+    # A 2xx answer's body is read on first use, once; what is not JSON reads as None.
+    r = Response.unread(200, b'{"a":[1,2.5]}', {})
+    assert r.body == {"a": [1, 2.5]} and r.body is r.body
+    assert Response.unread(200, b"not json", {}).body is None
+    assert Response.unread(204, b"", {}).body is None
+    assert Response(404, {"x": 1}, {}).body == {"x": 1}
