@@ -239,6 +239,7 @@ async function rawServer(answer) {
   let n = 0;
   const sockets = new Set();
   let connections = 0;
+  const requests = []; // each request's bytes, latin1
   const server = createTcpServer((socket) => {
     connections += 1;
     sockets.add(socket);
@@ -251,6 +252,7 @@ async function rawServer(answer) {
         if (end < 0) return;
         const len = Number(/content-length: (\d+)/i.exec(buf.slice(0, end))?.[1] ?? 0);
         if (buf.length < end + 4 + len) return;
+        requests.push(buf.slice(0, end + 4 + len));
         buf = buf.slice(end + 4 + len);
         answer(++n, socket);
       }
@@ -260,6 +262,7 @@ async function rawServer(answer) {
   return {
     url: `http://127.0.0.1:${server.address().port}`,
     connections: () => connections,
+    requests,
     close: () =>
       new Promise((resolve) => {
         for (const s of sockets) s.destroy();
@@ -335,6 +338,28 @@ describe("HTTP/1.1 transport (http: URLs)", () => {
     await new Promise((r) => setTimeout(r, 50));
     await client.health(); // a fresh connection (the idle one was closed), reset, then a third
     expect(srv.connections()).toBe(3);
+    await client.close();
+  });
+
+  it("writes each request's exact bytes: a head, then a body of bytes (a view), text or none", async () => {
+    srv = await rawServer((n, socket) => socket.write(`${head(200, "content-length: 2\r\n")}\r\n{}`));
+    const client = new MemorydClient({ url: srv.url, retry: false, tenant: "t1", headers: { "X-Extra": "v" } });
+    const backing = Buffer.from('xx{"a":"\u00e9","b":"AAEC"}yy');
+    const bytes = backing.subarray(2, backing.length - 2); // a view: byteOffset 2
+    await client.request("POST", "/checkpoints", { body: bytes });
+    await client.request("POST", "/memory/batch", { body: { k: "ü" } });
+    await client.request("GET", "/checkpoints/a%20b?x=1");
+    await client.request("PUT", "/x");
+    const h = (line, length) =>
+      `${line} HTTP/1.1\r\nhost: ${new URL(srv.url).host}\r\naccept: application/json\r\nx-extra: v\r\nx-tenant-id: t1\r\n` +
+      (length === undefined ? "" : `content-type: application/json\r\n`) +
+      (length === undefined ? "\r\n" : `content-length: ${length}\r\n\r\n`);
+    expect(srv.requests).toEqual([
+      h("POST /checkpoints", bytes.length) + bytes.toString("latin1"),
+      h("POST /memory/batch", 10) + Buffer.from('{"k":"ü"}').toString("latin1"),
+      h("GET /checkpoints/a%20b?x=1"),
+      h("PUT /x").replace("\r\n\r\n", "\r\ncontent-length: 0\r\n\r\n"),
+    ]);
     await client.close();
   });
 
