@@ -308,6 +308,12 @@ export class Http1Transport {
     this.open = 0;
     this.queue = [];
     this.inflight = new Set();
+    // signal -> { reqs: its requests in flight, onAbort }: one listener a
+    // signal, not one a request. LangGraph passes a run's signal to its ~10
+    // checkpoint calls a turn, and add/removeEventListener on an AbortSignal
+    // cost about 10 us a request; a signal without requests left is let go by
+    // the sweeper (within a second), or at close.
+    this.watched = new Map();
     this.sweeper = undefined;
     this.closing = undefined;
     this.closed = false;
@@ -328,15 +334,12 @@ export class Http1Transport {
       const head =
         `${method} ${this.base}${path} HTTP/1.1\r\nhost: ${this.hostHeader}\r\n${headerLines(headers)}` +
         (length >= 0 ? `content-length: ${length}\r\n\r\n` : "\r\n");
-      const req = { method, head, body, resolve, reject, conn: undefined, deadline: 0, signal, onAbort: undefined };
+      const req = { method, head, body, resolve, reject, conn: undefined, deadline: 0, signal };
       if (timeoutMs > 0) {
         req.deadline = Date.now() + timeoutMs;
         req.timeoutMs = timeoutMs;
       }
-      if (signal) {
-        req.onAbort = () => this.abort(req, abortReason(signal));
-        signal.addEventListener("abort", req.onAbort, { once: true });
-      }
+      if (signal) this.#watch(signal).add(req);
       this.inflight.add(req);
       this.#sweep(timeoutMs);
       this.#dispatch(req);
@@ -361,10 +364,34 @@ export class Http1Transport {
     this.queue.push(req);
   }
 
+  /** The requests in flight a signal aborts (listening to it from the first). */
+  #watch(signal) {
+    let w = this.watched.get(signal);
+    if (w === undefined) {
+      const reqs = new Set();
+      const onAbort = () => {
+        for (const req of [...reqs]) this.abort(req, abortReason(signal));
+      };
+      signal.addEventListener("abort", onAbort, { once: true });
+      w = { reqs, onAbort };
+      this.watched.set(signal, w);
+    }
+    return w.reqs;
+  }
+
+  /** Stops listening to the signals without requests in flight. */
+  #unwatchIdle() {
+    for (const [signal, w] of this.watched) {
+      if (w.reqs.size > 0) continue;
+      signal.removeEventListener("abort", w.onAbort);
+      this.watched.delete(signal);
+    }
+  }
+
   /** A request answered or failed: its timer and signal let go. */
   done(req) {
     this.inflight.delete(req);
-    if (req.onAbort) req.signal.removeEventListener("abort", req.onAbort);
+    if (req.signal) this.watched.get(req.signal)?.reqs.delete(req);
     if (this.closing && this.inflight.size === 0) this.closing();
   }
 
@@ -412,6 +439,7 @@ export class Http1Transport {
       for (const conn of [...this.idle]) {
         if (now - conn.idleSince >= this.keepAliveMs) conn.destroy();
       }
+      this.#unwatchIdle();
       if (this.inflight.size === 0 && this.idle.length === 0) {
         clearInterval(this.sweeper);
         this.sweeper = undefined;
@@ -425,6 +453,7 @@ export class Http1Transport {
     this.closed = true;
     if (this.inflight.size > 0) await new Promise((resolve) => (this.closing = resolve));
     for (const conn of [...this.idle]) conn.destroy();
+    this.#unwatchIdle();
     if (this.sweeper !== undefined) {
       clearInterval(this.sweeper);
       this.sweeper = undefined;

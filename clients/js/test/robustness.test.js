@@ -2,6 +2,7 @@
 // client's undici pool against a small local HTTP server playing memoryd's
 // failures (resets, 503 with Retry-After, a server that never answers).
 import { createServer } from "node:http";
+import { getEventListeners } from "node:events";
 import { createServer as createTcpServer } from "node:net";
 import { inspect } from "node:util";
 import { emptyCheckpoint } from "@langchain/langgraph-checkpoint";
@@ -179,6 +180,37 @@ describe("timeouts and aborts", () => {
     await expect(p2).rejects.toMatchObject({ code: "aborted" });
     expect(Date.now() - t0).toBeLessThan(2000);
     await Promise.all([saver.end(), s2.end()]);
+  });
+
+  it("one signal for many requests: one listener, the requests in flight aborted, let go once idle", async () => {
+    const ok = json(200, {});
+    srv = await scriptedServer([ok, ok, ok, ok, never(), never(), never()]);
+    const client = new MemorydClient({ url: srv.url, timeoutMs: 5000, retry: false });
+    const ac = new AbortController();
+    const listeners = () => getEventListeners(ac.signal, "abort").length;
+    for (let i = 0; i < 4; i++) {
+      await client.health({ signal: ac.signal });
+      expect(listeners()).toBe(1); // kept between the requests of a run
+    }
+    const pending = [1, 2, 3].map(() => client.health({ signal: ac.signal }).catch((e) => e));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(listeners()).toBe(1);
+    ac.abort();
+    for (const err of await Promise.all(pending)) expect(err).toMatchObject({ status: 0, code: "aborted" });
+    await expect(client.health({ signal: ac.signal })).rejects.toMatchObject({ code: "aborted" });
+
+    // Let go by the sweeper once the signal has no request in flight (every 500 ms at this timeout).
+    const ac2 = new AbortController();
+    srv.seen.length = 0;
+    await client.close();
+    const c2 = new MemorydClient({ url: srv.url, timeoutMs: 5000, retry: false });
+    await c2.health({ signal: ac2.signal });
+    expect(getEventListeners(ac2.signal, "abort")).toHaveLength(1);
+    await new Promise((r) => setTimeout(r, 700));
+    expect(getEventListeners(ac2.signal, "abort")).toHaveLength(0);
+    await c2.health({ signal: ac2.signal });
+    await c2.close(); // and at close
+    expect(getEventListeners(ac2.signal, "abort")).toHaveLength(0);
   });
 
   it("the client's own signal aborts every request", async () => {
