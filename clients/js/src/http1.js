@@ -9,6 +9,12 @@ import net from "node:net";
 
 const HEADER_END = Buffer.from("\r\n\r\n");
 
+// Every connection reads into this one buffer (net's `onread`): the bytes
+// are parsed, and the ones kept copied, before the callback returns, and
+// callbacks never overlap. No ArrayBuffer a read and no Readable stream
+// (push, 'data' events) between the socket and the parser.
+const READ_BUFFER = Buffer.allocUnsafeSlow(128 * 1024);
+
 function socketError(message, code) {
   const err = new Error(message);
   err.code = code;
@@ -77,10 +83,13 @@ class Connection {
     this.idleSince = 0;
     this.closed = false;
     this.resetParser();
-    const socket = net.connect({ host: transport.host, port: transport.port });
+    const socket = net.connect({
+      host: transport.host,
+      port: transport.port,
+      onread: { buffer: READ_BUFFER, callback: (n, buf) => this.onData(buf.subarray(0, n)) },
+    });
     socket.setNoDelay(true);
     socket.setKeepAlive(true, 60000);
-    socket.on("data", (chunk) => this.onData(chunk));
     socket.on("error", (err) => this.fail(err));
     socket.on("close", () => this.onClose());
     socket.on("end", () => {
@@ -95,7 +104,8 @@ class Connection {
     this.status = 0;
     this.headers = undefined;
     this.mode = 0; // 0 head, 1 content-length, 2 chunked, 3 to the close
-    this.chunks = [];
+    this.body = undefined; // content-length: the body so far, when it spans reads
+    this.chunks = []; // chunked, to the close: copies of the body's pieces
     this.received = 0;
     this.length = 0;
     this.keepAlive = true;
@@ -136,13 +146,14 @@ class Connection {
     }
   }
 
+  /** Bytes read (`chunk`: borrowed, valid until this returns). */
   parse(chunk) {
     if (this.mode === 0) {
       const buf = this.head === undefined ? chunk : Buffer.concat([this.head, chunk]);
       const end = buf.indexOf(HEADER_END);
       if (end < 0) {
         if (buf.length > 65536) throw socketError("response headers too large", "UND_ERR_HEADERS_OVERFLOW");
-        this.head = buf;
+        this.head = buf === chunk ? Buffer.from(chunk) : buf;
         return;
       }
       this.head = undefined;
@@ -161,18 +172,22 @@ class Connection {
     }
     if (this.mode === 1) {
       const need = this.length - this.received;
-      if (chunk.length >= need) {
-        this.chunks.push(need === chunk.length ? chunk : chunk.subarray(0, need));
+      if (chunk.length >= need && this.body === undefined) {
+        // The whole body in this read (a put's answer, most reads): decoded from it.
+        this.finish(chunk.length - need, chunk.toString("utf8", 0, need));
+      } else if (chunk.length >= need) {
+        this.body.set(need === chunk.length ? chunk : chunk.subarray(0, need), this.received);
         this.received += need;
-        this.finish(chunk.length - need);
+        this.finish(chunk.length - need, this.body.toString("utf8"));
       } else {
-        this.chunks.push(chunk);
+        this.body ??= Buffer.allocUnsafe(this.length);
+        this.body.set(chunk, this.received);
         this.received += chunk.length;
       }
     } else if (this.mode === 2) {
       this.parseChunked(chunk);
     } else {
-      this.chunks.push(chunk);
+      this.chunks.push(Buffer.from(chunk));
       this.received += chunk.length;
     }
   }
@@ -233,18 +248,19 @@ class Connection {
         continue;
       }
       if (buf.length < eol + 2 + size + 2) break;
-      this.chunks.push(buf.subarray(eol + 2, eol + 2 + size));
+      this.chunks.push(Buffer.from(buf.subarray(eol + 2, eol + 2 + size)));
       this.received += size;
       buf = buf.subarray(eol + 2 + size + 2);
     }
-    this.chunkBuf = buf.length > 0 ? buf : undefined;
+    this.chunkBuf = buf.length > 0 ? Buffer.from(buf) : undefined;
   }
 
-  /** The response is complete; `extra` bytes followed it. */
-  finish(extra) {
+  /** The response is complete (`text`: its body, or in this.chunks); `extra` bytes followed it. */
+  finish(extra, text) {
     const req = this.req;
     const body =
-      this.chunks.length === 0 ? "" : this.chunks.length === 1 ? this.chunks[0].toString("utf8") : Buffer.concat(this.chunks).toString("utf8");
+      text !== undefined ? text
+      : this.chunks.length === 0 ? "" : this.chunks.length === 1 ? this.chunks[0].toString("utf8") : Buffer.concat(this.chunks).toString("utf8");
     const status = this.status;
     const headers = this.headers;
     const reuse = this.keepAlive && extra === 0;

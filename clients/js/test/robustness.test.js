@@ -340,6 +340,34 @@ describe("HTTP/1.1 transport (http: URLs)", () => {
     await client.close();
   });
 
+  it("reads heads, bodies and chunk framing split across many reads (a few bytes each)", async () => {
+    const body = JSON.stringify({ status: "ok", pad: "é€".repeat(700) });
+    const drip = (socket, bytes, then) => {
+      socket.setNoDelay(true);
+      let i = 0;
+      const next = () => {
+        if (i >= bytes.length) return then?.();
+        socket.write(bytes.subarray(i, (i += 5 + (i % 7))), () => setTimeout(next, 0));
+      };
+      next();
+    };
+    const half = body.slice(0, 333);
+    const rest = body.slice(333);
+    srv = await rawServer((n, socket) => {
+      if (n === 1) drip(socket, Buffer.from(`${head(200, `content-length: ${Buffer.byteLength(body)}\r\n`)}\r\n${body}`));
+      else if (n === 2) {
+        const chunked =
+          `${head(200, "Transfer-Encoding: chunked\r\n")}\r\n${Buffer.byteLength(half).toString(16)}\r\n${half}\r\n` +
+          `${Buffer.byteLength(rest).toString(16)}\r\n${rest}\r\n0\r\n\r\n`;
+        drip(socket, Buffer.from(`HTTP/1.1 100 Continue\r\n\r\n${chunked}`));
+      } else drip(socket, Buffer.from(`${head(200, "connection: close\r\n")}\r\n${body}`), () => socket.end());
+    });
+    const client = new MemorydClient({ url: srv.url, retry: false });
+    for (let i = 0; i < 3; i++) expect(await client.request("GET", "/x")).toMatchObject({ status: 200, body: JSON.parse(body) });
+    expect(srv.connections()).toBe(1);
+    await client.close();
+  });
+
   it("204 and 1xx heads, headers of an error, requests queued beyond maxConnections", async () => {
     srv = await rawServer((n, socket) => {
       if (n === 1) socket.write(`HTTP/1.1 100 Continue\r\n\r\n${head(204)}\r\n`);
