@@ -15,6 +15,21 @@ const HEADER_END = Buffer.from("\r\n\r\n");
 // (push, 'data' events) between the socket and the parser.
 const READ_BUFFER = Buffer.allocUnsafeSlow(128 * 1024);
 
+// Request bodies made by bodyBuffer: bytes free before them for the head.
+const HEADROOM = 1024;
+const roomy = new WeakSet();
+
+/**
+ * A Buffer of `length` bytes for a request body, with room before it where
+ * send() writes the request's head: head and body go out as one Buffer with
+ * no copy of the body (a 78 KB put: one allocation and copy fewer).
+ */
+export function bodyBuffer(length) {
+  const out = Buffer.allocUnsafeSlow(HEADROOM + length).subarray(HEADROOM);
+  roomy.add(out);
+  return out;
+}
+
 function socketError(message, code) {
   const err = new Error(message);
   err.code = code;
@@ -121,13 +136,19 @@ class Connection {
       this.socket.write(body === undefined ? req.head : req.head + body, "utf8");
       return;
     }
-    // Bytes: the head copied in front of them, one Buffer in one write. Cork,
-    // two writes and uncork go through Node's writev path (an array of
-    // chunks, the head converted in C++): about 25 us more a request than
-    // copying a 78 KB body once.
-    const out = Buffer.allocUnsafeSlow(req.head.length + body.byteLength);
-    const at = out.write(req.head, 0, "latin1");
-    out.set(body, at);
+    // Bytes: the head in front of them, one Buffer in one write. Cork, two
+    // writes and uncork go through Node's writev path (an array of chunks,
+    // the head converted in C++): about 25 us more a request than copying a
+    // 78 KB body once. A bodyBuffer has the room for the head: no copy.
+    const size = req.head.length; // latin1: a byte a character
+    let out;
+    if (roomy.has(body) && size <= body.byteOffset) {
+      out = Buffer.from(body.buffer, body.byteOffset - size, size + body.byteLength);
+    } else {
+      out = Buffer.allocUnsafeSlow(size + body.byteLength);
+      out.set(body, size);
+    }
+    out.write(req.head, 0, "latin1");
     this.socket.write(out);
   }
 

@@ -8,6 +8,7 @@ import { inspect } from "node:util";
 import { emptyCheckpoint } from "@langchain/langgraph-checkpoint";
 import { MemorydClient, MemorydError, MemorydSaver, MemorydStore } from "../src/index.js";
 import { backoffMs, retryAfterMs } from "../src/client.js";
+import { bodyBuffer } from "../src/http1.js";
 
 /** A server answering each request with the next of `script` (a function of (req, res, n)). */
 async function scriptedServer(script) {
@@ -420,7 +421,21 @@ describe("HTTP/1.1 transport (http: URLs)", () => {
       h("GET /checkpoints/a%20b?x=1"),
       h("PUT /x").replace("\r\n\r\n", "\r\ncontent-length: 0\r\n\r\n"),
     ]);
-    await client.close();
+
+    // A bodyBuffer (the saver's): the head written into the room before it, sent twice the same;
+    // a head longer than that room (a long header) copied in front of it instead.
+    const roomy = bodyBuffer(bytes.length);
+    roomy.set(bytes);
+    srv.requests.length = 0;
+    await client.request("POST", "/checkpoints", { body: roomy });
+    await client.request("POST", "/checkpoints", { body: roomy });
+    const long = new MemorydClient({ url: srv.url, retry: false, headers: { "x-long": "v".repeat(3000) } });
+    await long.request("POST", "/checkpoints", { body: roomy });
+    const want = h("POST /checkpoints", bytes.length) + bytes.toString("latin1");
+    expect(srv.requests.slice(0, 2)).toEqual([want, want]);
+    expect(srv.requests[2]).toBe(want.replace("x-tenant-id: t1\r\n", "").replace("x-extra: v\r\n", `x-long: ${"v".repeat(3000)}\r\n`));
+    expect(roomy.toString()).toBe(bytes.toString());
+    await Promise.all([client.close(), long.close()]);
   });
 
   it("a response that is not HTTP, and a header value that would split the request, fail cleanly", async () => {
