@@ -15,8 +15,9 @@ const HEADER_END = Buffer.from("\r\n\r\n");
 // (push, 'data' events) between the socket and the parser.
 const READ_BUFFER = Buffer.allocUnsafeSlow(128 * 1024);
 
-// Request bodies made by bodyBuffer: bytes free before them for the head.
-const HEADROOM = 1024;
+// Request bodies made by bodyBuffer: bytes free before them for the head
+// (a head is about 200 bytes; 4 KB leaves room for a long bearer token).
+const HEADROOM = 4096;
 const roomy = new WeakSet();
 
 /**
