@@ -5,6 +5,7 @@ import {
   maxChannelVersion,
 } from "@langchain/langgraph-checkpoint";
 import { MemorydClient } from "./client.js";
+import { bodyBuffer } from "./http1.js";
 
 const MAX_PAGE = 1000; // contract: list limit is 1..1000
 // Wrapper for a checkpoint/metadata that the serde did not encode as "json".
@@ -82,7 +83,7 @@ class BodyBuilder {
 
   finish() {
     this.#flush();
-    const out = Buffer.allocUnsafeSlow(this.length);
+    const out = bodyBuffer(this.length);
     let at = 0;
     for (const p of this.parts) {
       if (typeof p === "string") at += out.write(p, at, "utf8");

@@ -2,11 +2,13 @@
 // client's undici pool against a small local HTTP server playing memoryd's
 // failures (resets, 503 with Retry-After, a server that never answers).
 import { createServer } from "node:http";
+import { getEventListeners } from "node:events";
 import { createServer as createTcpServer } from "node:net";
 import { inspect } from "node:util";
 import { emptyCheckpoint } from "@langchain/langgraph-checkpoint";
 import { MemorydClient, MemorydError, MemorydSaver, MemorydStore } from "../src/index.js";
 import { backoffMs, retryAfterMs } from "../src/client.js";
+import { bodyBuffer } from "../src/http1.js";
 
 /** A server answering each request with the next of `script` (a function of (req, res, n)). */
 async function scriptedServer(script) {
@@ -181,6 +183,37 @@ describe("timeouts and aborts", () => {
     await Promise.all([saver.end(), s2.end()]);
   });
 
+  it("one signal for many requests: one listener, the requests in flight aborted, let go once idle", async () => {
+    const ok = json(200, {});
+    srv = await scriptedServer([ok, ok, ok, ok, never(), never(), never()]);
+    const client = new MemorydClient({ url: srv.url, timeoutMs: 5000, retry: false });
+    const ac = new AbortController();
+    const listeners = () => getEventListeners(ac.signal, "abort").length;
+    for (let i = 0; i < 4; i++) {
+      await client.health({ signal: ac.signal });
+      expect(listeners()).toBe(1); // kept between the requests of a run
+    }
+    const pending = [1, 2, 3].map(() => client.health({ signal: ac.signal }).catch((e) => e));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(listeners()).toBe(1);
+    ac.abort();
+    for (const err of await Promise.all(pending)) expect(err).toMatchObject({ status: 0, code: "aborted" });
+    await expect(client.health({ signal: ac.signal })).rejects.toMatchObject({ code: "aborted" });
+
+    // Let go by the sweeper once the signal has no request in flight (every 500 ms at this timeout).
+    const ac2 = new AbortController();
+    srv.seen.length = 0;
+    await client.close();
+    const c2 = new MemorydClient({ url: srv.url, timeoutMs: 5000, retry: false });
+    await c2.health({ signal: ac2.signal });
+    expect(getEventListeners(ac2.signal, "abort")).toHaveLength(1);
+    await new Promise((r) => setTimeout(r, 700));
+    expect(getEventListeners(ac2.signal, "abort")).toHaveLength(0);
+    await c2.health({ signal: ac2.signal });
+    await c2.close(); // and at close
+    expect(getEventListeners(ac2.signal, "abort")).toHaveLength(0);
+  });
+
   it("the client's own signal aborts every request", async () => {
     srv = await scriptedServer([never()]);
     const ac = new AbortController();
@@ -239,6 +272,7 @@ async function rawServer(answer) {
   let n = 0;
   const sockets = new Set();
   let connections = 0;
+  const requests = []; // each request's bytes, latin1
   const server = createTcpServer((socket) => {
     connections += 1;
     sockets.add(socket);
@@ -251,6 +285,7 @@ async function rawServer(answer) {
         if (end < 0) return;
         const len = Number(/content-length: (\d+)/i.exec(buf.slice(0, end))?.[1] ?? 0);
         if (buf.length < end + 4 + len) return;
+        requests.push(buf.slice(0, end + 4 + len));
         buf = buf.slice(end + 4 + len);
         answer(++n, socket);
       }
@@ -260,6 +295,7 @@ async function rawServer(answer) {
   return {
     url: `http://127.0.0.1:${server.address().port}`,
     connections: () => connections,
+    requests,
     close: () =>
       new Promise((resolve) => {
         for (const s of sockets) s.destroy();
@@ -305,6 +341,34 @@ describe("HTTP/1.1 transport (http: URLs)", () => {
     await client.close();
   });
 
+  it("reads heads, bodies and chunk framing split across many reads (a few bytes each)", async () => {
+    const body = JSON.stringify({ status: "ok", pad: "é€".repeat(700) });
+    const drip = (socket, bytes, then) => {
+      socket.setNoDelay(true);
+      let i = 0;
+      const next = () => {
+        if (i >= bytes.length) return then?.();
+        socket.write(bytes.subarray(i, (i += 5 + (i % 7))), () => setTimeout(next, 0));
+      };
+      next();
+    };
+    const half = body.slice(0, 333);
+    const rest = body.slice(333);
+    srv = await rawServer((n, socket) => {
+      if (n === 1) drip(socket, Buffer.from(`${head(200, `content-length: ${Buffer.byteLength(body)}\r\n`)}\r\n${body}`));
+      else if (n === 2) {
+        const chunked =
+          `${head(200, "Transfer-Encoding: chunked\r\n")}\r\n${Buffer.byteLength(half).toString(16)}\r\n${half}\r\n` +
+          `${Buffer.byteLength(rest).toString(16)}\r\n${rest}\r\n0\r\n\r\n`;
+        drip(socket, Buffer.from(`HTTP/1.1 100 Continue\r\n\r\n${chunked}`));
+      } else drip(socket, Buffer.from(`${head(200, "connection: close\r\n")}\r\n${body}`), () => socket.end());
+    });
+    const client = new MemorydClient({ url: srv.url, retry: false });
+    for (let i = 0; i < 3; i++) expect(await client.request("GET", "/x")).toMatchObject({ status: 200, body: JSON.parse(body) });
+    expect(srv.connections()).toBe(1);
+    await client.close();
+  });
+
   it("204 and 1xx heads, headers of an error, requests queued beyond maxConnections", async () => {
     srv = await rawServer((n, socket) => {
       if (n === 1) socket.write(`HTTP/1.1 100 Continue\r\n\r\n${head(204)}\r\n`);
@@ -336,6 +400,42 @@ describe("HTTP/1.1 transport (http: URLs)", () => {
     await client.health(); // a fresh connection (the idle one was closed), reset, then a third
     expect(srv.connections()).toBe(3);
     await client.close();
+  });
+
+  it("writes each request's exact bytes: a head, then a body of bytes (a view), text or none", async () => {
+    srv = await rawServer((n, socket) => socket.write(`${head(200, "content-length: 2\r\n")}\r\n{}`));
+    const client = new MemorydClient({ url: srv.url, retry: false, tenant: "t1", headers: { "X-Extra": "v" } });
+    const backing = Buffer.from('xx{"a":"\u00e9","b":"AAEC"}yy');
+    const bytes = backing.subarray(2, backing.length - 2); // a view: byteOffset 2
+    await client.request("POST", "/checkpoints", { body: bytes });
+    await client.request("POST", "/memory/batch", { body: { k: "ü" } });
+    await client.request("GET", "/checkpoints/a%20b?x=1");
+    await client.request("PUT", "/x");
+    const h = (line, length) =>
+      `${line} HTTP/1.1\r\nhost: ${new URL(srv.url).host}\r\naccept: application/json\r\nx-extra: v\r\nx-tenant-id: t1\r\n` +
+      (length === undefined ? "" : `content-type: application/json\r\n`) +
+      (length === undefined ? "\r\n" : `content-length: ${length}\r\n\r\n`);
+    expect(srv.requests).toEqual([
+      h("POST /checkpoints", bytes.length) + bytes.toString("latin1"),
+      h("POST /memory/batch", 10) + Buffer.from('{"k":"ü"}').toString("latin1"),
+      h("GET /checkpoints/a%20b?x=1"),
+      h("PUT /x").replace("\r\n\r\n", "\r\ncontent-length: 0\r\n\r\n"),
+    ]);
+
+    // A bodyBuffer (the saver's): the head written into the room before it, sent twice the same;
+    // a head longer than that room (a long header) copied in front of it instead.
+    const roomy = bodyBuffer(bytes.length);
+    roomy.set(bytes);
+    srv.requests.length = 0;
+    await client.request("POST", "/checkpoints", { body: roomy });
+    await client.request("POST", "/checkpoints", { body: roomy });
+    const long = new MemorydClient({ url: srv.url, retry: false, headers: { "x-long": "v".repeat(5000) } });
+    await long.request("POST", "/checkpoints", { body: roomy });
+    const want = h("POST /checkpoints", bytes.length) + bytes.toString("latin1");
+    expect(srv.requests.slice(0, 2)).toEqual([want, want]);
+    expect(srv.requests[2]).toBe(want.replace("x-tenant-id: t1\r\n", "").replace("x-extra: v\r\n", `x-long: ${"v".repeat(5000)}\r\n`));
+    expect(roomy.toString()).toBe(bytes.toString());
+    await Promise.all([client.close(), long.close()]);
   });
 
   it("a response that is not HTTP, and a header value that would split the request, fail cleanly", async () => {
