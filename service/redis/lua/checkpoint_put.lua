@@ -23,8 +23,8 @@
 -- Reply: 1 when the thread's index entry is due a refresh (the marker is
 --        new, or index_every or more away from now), else 0
 --
--- Each redis.call has a fixed cost (about 9,000 instructions in Redis 7.0,
--- whatever it carries), so the common put (a namespace with a head, the
+-- Each redis.call has a fixed cost (2,500 to 5,000 instructions in Redis 7.0
+-- for one that carries little; bench/README.md), so the common put (a namespace with a head, the
 -- thread's entry not due) makes seven: HSET and EXPIRE of the checkpoint,
 -- ZADD to the index, the head swapped in one SET ... GET, GET of the marker,
 -- SADD and EXPIRE of the registry, and an EXPIRE per referenced blob. The
